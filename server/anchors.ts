@@ -1,0 +1,183 @@
+/**
+ * The anchor set: the "predefined tasks" every candidate is scored against. From an Alpaca file, N
+ * random records, or N records chosen by k-means (the paper's best): records embedded as TF-IDF
+ * vectors, k-means++ seeding and Lloyd iterations with a seeded generator, then the record nearest
+ * each centre. Same dataset and seed, same anchors.
+ */
+import { createHash } from 'node:crypto';
+import { readDataset, type DatasetRecord, type Example } from './dataset';
+import { NuggetsError } from './errors';
+import { writeFileAtomic } from './files';
+import { fullText } from './scoring/template';
+
+export interface AnchorSet {
+  anchors: Example[];
+  /** Identity of the set (its records' content, in order): part of every score's key. */
+  hash: string;
+}
+
+export function anchorSet(anchors: Example[]): AnchorSet {
+  const hash = createHash('sha256');
+  for (const a of anchors) hash.update(`${a.instruction}\u0000${a.input}\u0000${a.output}\u0001`);
+  return { anchors, hash: hash.digest('hex').slice(0, 16) };
+}
+
+export function readAnchors(path: string): AnchorSet {
+  try {
+    return anchorSet(readDataset(path).records.map(({ instruction, input, output }) => ({ instruction, input, output })));
+  } catch (err) {
+    if (err instanceof NuggetsError) {
+      throw new NuggetsError(`The anchors file is not a usable Alpaca file: ${err.message}`, 'Anchors are Alpaca records; write them with `nuggets anchors`.');
+    }
+    throw err;
+  }
+}
+
+export function writeAnchors(path: string, records: DatasetRecord[]): void {
+  const out = records.map((r) => ({ instruction: r.instruction, input: r.input, output: r.output, source_index: r.index }));
+  writeFileAtomic(path, JSON.stringify(out, null, 2) + '\n');
+}
+
+/** mulberry32: small, fast, and the same sequence in every Node version. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function checkCount(records: DatasetRecord[], n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new NuggetsError(`The anchor count must be a positive integer (got ${n}).`);
+  if (n > records.length) throw new NuggetsError(`Asked for ${n} anchors but the dataset has only ${records.length} records.`);
+}
+
+export function chooseRandom(records: DatasetRecord[], n: number, seed: number): DatasetRecord[] {
+  checkCount(records, n);
+  const random = seededRandom(seed);
+  const order = records.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order.slice(0, n).sort((a, b) => a - b).map((i) => records[i]!);
+}
+
+/** A sparse, L2-normalised TF-IDF vector. */
+interface SparseVector {
+  terms: Int32Array;
+  weights: Float64Array;
+}
+
+const MAX_TERMS = 20000;
+
+export function tfidf(texts: string[]): { vectors: SparseVector[]; dimensions: number } {
+  const tokenized = texts.map((t) => t.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
+  const documentFrequency = new Map<string, number>();
+  for (const words of tokenized) for (const w of new Set(words)) documentFrequency.set(w, (documentFrequency.get(w) ?? 0) + 1);
+  // Terms seen in at least two records, most common first (ties by spelling, for determinism).
+  const vocabulary = [...documentFrequency.entries()].filter(([, df]) => df >= 2)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, MAX_TERMS);
+  const termIndex = new Map(vocabulary.map(([w], i) => [w, i]));
+  const idf = vocabulary.map(([, df]) => Math.log((1 + texts.length) / (1 + df)) + 1);
+  const vectors = tokenized.map((words) => {
+    const counts = new Map<number, number>();
+    for (const w of words) {
+      const t = termIndex.get(w);
+      if (t !== undefined) counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+    const terms = Int32Array.from([...counts.keys()].sort((a, b) => a - b));
+    const weights = Float64Array.from(terms, (t) => counts.get(t)! * idf[t]!);
+    const norm = Math.hypot(...weights) || 1;
+    for (let i = 0; i < weights.length; i++) weights[i]! /= norm;
+    return { terms, weights };
+  });
+  return { vectors, dimensions: vocabulary.length };
+}
+
+/** Squared distance between a unit sparse vector and a dense centre with known squared norm. */
+function distance(v: SparseVector, centre: Float64Array, centreNorm2: number): number {
+  let dot = 0;
+  for (let i = 0; i < v.terms.length; i++) dot += v.weights[i]! * centre[v.terms[i]!]!;
+  const self = v.terms.length > 0 ? 1 : 0;
+  return Math.max(0, self - 2 * dot + centreNorm2);
+}
+
+export function chooseKMeans(records: DatasetRecord[], n: number, seed: number, iterations = 20): DatasetRecord[] {
+  checkCount(records, n);
+  const random = seededRandom(seed);
+  const { vectors, dimensions } = tfidf(records.map((r) => fullText(r)));
+  const dense = (v: SparseVector): Float64Array => {
+    const c = new Float64Array(dimensions);
+    v.terms.forEach((t, i) => (c[t] = v.weights[i]!));
+    return c;
+  };
+  const norm2 = (c: Float64Array): number => c.reduce((s, x) => s + x * x, 0);
+
+  // k-means++ seeding.
+  const centres: Float64Array[] = [dense(vectors[Math.floor(random() * vectors.length)]!)];
+  const nearest = vectors.map((v) => distance(v, centres[0]!, norm2(centres[0]!)));
+  while (centres.length < n) {
+    const total = nearest.reduce((s, d) => s + d, 0);
+    let pick = 0;
+    if (total > 0) {
+      let r = random() * total;
+      while (pick < nearest.length - 1 && (r -= nearest[pick]!) > 0) pick++;
+    } else {
+      pick = Math.floor(random() * vectors.length);
+    }
+    const c = dense(vectors[pick]!);
+    const cn = norm2(c);
+    centres.push(c);
+    vectors.forEach((v, i) => (nearest[i] = Math.min(nearest[i]!, distance(v, c, cn))));
+  }
+
+  // Lloyd iterations.
+  const assignment = new Int32Array(vectors.length).fill(-1);
+  for (let iter = 0; iter < iterations; iter++) {
+    const norms = centres.map(norm2);
+    let changed = 0;
+    vectors.forEach((v, i) => {
+      let best = 0;
+      let bestDistance = Infinity;
+      for (let k = 0; k < centres.length; k++) {
+        const d = distance(v, centres[k]!, norms[k]!);
+        if (d < bestDistance) [best, bestDistance] = [k, d];
+      }
+      if (assignment[i] !== best) changed++;
+      assignment[i] = best;
+    });
+    if (changed === 0) break;
+    const sums = centres.map(() => new Float64Array(dimensions));
+    const sizes = new Int32Array(centres.length);
+    vectors.forEach((v, i) => {
+      const k = assignment[i]!;
+      sizes[k]!++;
+      v.terms.forEach((t, j) => (sums[k]![t]! += v.weights[j]!));
+    });
+    sums.forEach((s, k) => {
+      if (sizes[k]! > 0) {
+        for (let d = 0; d < dimensions; d++) s[d]! /= sizes[k]!;
+        centres[k] = s;
+      }
+    });
+  }
+
+  // The record nearest each centre, each record used once.
+  const norms = centres.map(norm2);
+  const chosen = new Set<number>();
+  for (let k = 0; k < centres.length; k++) {
+    let best = -1;
+    let bestDistance = Infinity;
+    vectors.forEach((v, i) => {
+      if (chosen.has(i)) return;
+      const d = distance(v, centres[k]!, norms[k]!);
+      if (d < bestDistance) [best, bestDistance] = [i, d];
+    });
+    chosen.add(best);
+  }
+  return [...chosen].sort((a, b) => a - b).map((i) => records[i]!);
+}

@@ -1,0 +1,241 @@
+/**
+ * The command line: the same engine as the editor, for headless, sharded and scripted runs.
+ *
+ *   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] --out anchors.json
+ *   nuggets score   <dataset> --anchors anchors.json [--model folder] --out scores.jsonl [--shard i/n]
+ *   nuggets select  <dataset> --scores scores.jsonl (--min-score t | --top k | --top-percent p) --out golden.json
+ */
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { anchorSet, chooseKMeans, chooseRandom, readAnchors, writeAnchors } from '../anchors';
+import { readDataset } from '../dataset';
+import { NuggetsError } from '../errors';
+import { assertNotInput } from '../files';
+import { DEFAULT_OPTIONS, type ScoringOptions } from '../scoring/backend';
+import { scoreRecords, type CandidateScore } from '../scoring/golden';
+import type { ScoringPath } from '../scoring/local';
+import { openBackend } from '../scoring/open';
+import { TEMPLATE_ID } from '../scoring/template';
+import { pairScores, select, writeSubset, type SelectionRule } from '../select';
+import { readScores, sameKey, ScoresWriter, type ScoresHeader } from '../store';
+import { formatDuration, ProgressBar } from './progress';
+import { printSummary } from './summary';
+
+const USAGE = `Usage:
+  nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] --out anchors.json
+  nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
+                  [--model <folder>] [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16]
+                  [--threads T] [--variant fp32|quantized|...] [--reference]
+  nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...]
+                  (--min-score T | --top K | --top-percent P) --out golden.json [--with-scores]
+
+<dataset> is an Alpaca JSON array or JSON Lines file. --model defaults to the bundled demo model.`;
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'anchors':
+        return anchorsCommand(rest);
+      case 'score':
+        return await scoreCommand(rest);
+      case 'select':
+        return selectCommand(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE + '\n');
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof NuggetsError) {
+      process.stderr.write(`nuggets: ${err.describe()}\n`);
+      return 1;
+    }
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`nuggets: ${(err as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(args: string[], options: T) {
+  const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <dataset>' : `unexpected arguments: ${positionals.slice(1).join(' ')}`);
+  return { values, dataset: positionals[0]! };
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined) throw new UsageError(`missing ${flag}`);
+  return value;
+}
+
+function numberFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UsageError(`${flag} expects a number (got "${value}")`);
+  return n;
+}
+
+function anchorsCommand(args: string[]): number {
+  const { values, dataset } = parse(args, {
+    kmeans: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+  });
+  const out = required(values.out, '--out');
+  assertNotInput(out, [dataset]);
+  const records = readDataset(dataset).records;
+  const seed = numberFlag(values.seed, '--seed') ?? 0;
+  const kmeans = numberFlag(values.kmeans, '--kmeans');
+  const random = numberFlag(values.random, '--random');
+  if ((kmeans === undefined) === (random === undefined)) throw new UsageError('give exactly one of --kmeans N or --random N');
+  const chosen = kmeans !== undefined ? chooseKMeans(records, kmeans, seed) : chooseRandom(records, random!, seed);
+  writeAnchors(out, chosen);
+  const set = anchorSet(chosen);
+  process.stderr.write(`wrote ${chosen.length} anchors (${kmeans !== undefined ? 'k-means' : 'random'}, seed ${seed}, set ${set.hash}) to ${out}\n`);
+  return 0;
+}
+
+/** The demo model shipped with the package: models/demo beside the bundle, found from wherever this file runs. */
+export function bundledModelPath(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'models', 'demo');
+    if (existsSync(join(candidate, 'config.json'))) return candidate;
+    if (dirname(dir) === dir) throw new NuggetsError('The bundled demo model (models/demo) was not found; pass --model <folder>.');
+  }
+}
+
+export function parseShard(value: string | undefined): { index: number; count: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) throw new UsageError(`--shard expects i/n with 0 <= i < n (got "${value}")`);
+  return { index, count };
+}
+
+/** Shard i of n: a contiguous slice, so that shards' outputs concatenate in dataset order. */
+export function shardOf<T>(records: T[], shard: { index: number; count: number } | undefined): T[] {
+  if (!shard) return records;
+  const from = Math.floor((shard.index * records.length) / shard.count);
+  const to = Math.floor(((shard.index + 1) * records.length) / shard.count);
+  return records.slice(from, to);
+}
+
+async function scoreCommand(args: string[]): Promise<number> {
+  const { values, dataset } = parse(args, {
+    anchors: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' },
+    'max-anchor-tokens': { type: 'string' }, 'batch-size': { type: 'string' }, threads: { type: 'string' },
+    variant: { type: 'string' }, separator: { type: 'string' }, reference: { type: 'boolean' },
+  });
+  const out = required(values.out, '--out');
+  const anchorsPath = required(values.anchors, '--anchors');
+  assertNotInput(out, [dataset, anchorsPath]);
+  const options: ScoringOptions = {
+    maxAnchorTokens: numberFlag(values['max-anchor-tokens'], '--max-anchor-tokens') ?? DEFAULT_OPTIONS.maxAnchorTokens,
+    batchSize: numberFlag(values['batch-size'], '--batch-size') ?? DEFAULT_OPTIONS.batchSize,
+    separator: values.separator ?? DEFAULT_OPTIONS.separator,
+  };
+  const shard = parseShard(values.shard);
+  const records = shardOf(readDataset(dataset).records, shard);
+  const anchors = readAnchors(anchorsPath);
+  const path: ScoringPath = values.reference ? 'naive' : 'cached';
+  const threads = numberFlag(values.threads, '--threads');
+  const backend = await openBackend(values.model ?? bundledModelPath(), {
+    path, ...(values.variant ? { variant: values.variant } : {}), ...(threads ? { intraOpThreads: threads } : {}),
+  });
+  try {
+    const header: ScoresHeader = {
+      nuggets_scores: 1,
+      model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint },
+      anchors: { hash: anchors.hash, count: anchors.anchors.length },
+      template: TEMPLATE_ID, maxAnchorTokens: options.maxAnchorTokens, separator: options.separator,
+      dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
+    };
+    const writer = ScoresWriter.open(out, header);
+    const todo = records.filter((r) => !writer.existing.has(r.id));
+    const resumed = records.length - todo.length;
+    process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name} (${path} path)`
+      + `${resumed > 0 ? `; ${resumed} already in ${out}, skipped` : ''}\n`);
+
+    const controller = new AbortController();
+    let interrupted = false;
+    const onSignal = (): void => {
+      if (interrupted) process.exit(130); // a second Ctrl-C: every completed record is already on disk
+      interrupted = true;
+      controller.abort();
+      process.stderr.write('\ninterrupted: finishing the current record; completed records are on disk.\n');
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const started = Date.now();
+    try {
+      if (todo.length > 0) {
+        const prepared = await backend.prepareAnchors(anchors.anchors, options);
+        const progress = new ProgressBar(todo.length, 'records');
+        await scoreRecords(backend, prepared, todo, (score) => {
+          writer.append(score);
+          progress.tick();
+        }, controller.signal);
+        progress.finish();
+      }
+    } finally {
+      writer.close();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    const scored: CandidateScore[] = records.flatMap((r) => writer.existing.get(r.id) ?? []);
+    if (interrupted) {
+      process.stderr.write(`stopped with ${scored.length} of ${records.length} records in ${out}; run the same command again to resume.\n`);
+      return 130;
+    }
+    const seconds = (Date.now() - started) / 1000;
+    process.stdout.write(`scored ${todo.length} records in ${formatDuration(seconds)}${todo.length > 0 ? ` (${(todo.length / seconds).toFixed(2)} records/s)` : ''}; ${out} holds ${scored.length}.\n`);
+    printSummary(records, writer.existing);
+    return 0;
+  } finally {
+    await backend.dispose();
+  }
+}
+
+function selectCommand(args: string[]): number {
+  const { values, dataset } = parse(args, {
+    scores: { type: 'string', multiple: true }, out: { type: 'string' }, 'min-score': { type: 'string' },
+    top: { type: 'string' }, 'top-percent': { type: 'string' }, 'with-scores': { type: 'boolean' },
+  });
+  const out = required(values.out, '--out');
+  const scoreFiles = values.scores ?? [];
+  if (scoreFiles.length === 0) throw new UsageError('missing --scores');
+  assertNotInput(out, [dataset, ...scoreFiles]);
+  const rules: SelectionRule[] = [];
+  const minScore = numberFlag(values['min-score'], '--min-score');
+  const top = numberFlag(values.top, '--top');
+  const topPercent = numberFlag(values['top-percent'], '--top-percent');
+  if (minScore !== undefined) rules.push({ kind: 'min-score', minScore });
+  if (top !== undefined) rules.push({ kind: 'top', count: top });
+  if (topPercent !== undefined) rules.push({ kind: 'top-percent', percent: topPercent });
+  if (rules.length !== 1) throw new UsageError('give exactly one of --min-score, --top or --top-percent');
+
+  const records = readDataset(dataset).records;
+  const scores = new Map<string, CandidateScore>();
+  let first: ScoresHeader | undefined;
+  for (const file of scoreFiles) {
+    const content = readScores(file);
+    if (first && !sameKey(first, content.header)) {
+      throw new NuggetsError(`${file} was scored with another model or anchor set than ${scoreFiles[0]}; scores are never mixed.`);
+    }
+    first ??= content.header;
+    for (const [id, s] of content.scores) scores.set(id, s);
+  }
+  const chosen = select(pairScores(records, scores, scoreFiles.join(', ')), rules[0]!);
+  writeSubset(out, chosen, values['with-scores'] === true);
+  const share = ((100 * chosen.length) / records.length).toFixed(1);
+  process.stdout.write(`selected ${chosen.length} of ${records.length} records (${share}%) -> ${resolve(out)}\n`);
+  return 0;
+}

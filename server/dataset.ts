@@ -1,0 +1,164 @@
+/**
+ * Dataset text -> records. Reads Alpaca JSON arrays and JSON Lines, keeps each record's character
+ * range in the source text (for editor decorations and messages) and a content hash (its identity
+ * in the scores store), and rejects malformed input with the file, line, record and field at fault.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as jsonc from 'jsonc-parser';
+import { NuggetsError, lineAndColumn } from './errors';
+
+/** The three fields the template uses, trimmed of surrounding whitespace. */
+export interface Example {
+  instruction: string;
+  input: string;
+  output: string;
+}
+
+export interface DatasetRecord extends Example {
+  /** Position among the dataset's records, 0-based. */
+  index: number;
+  /** Content hash of the trimmed fields: the record's identity in the scores store. */
+  id: string;
+  /** Character range of the record's text in the source ([start, end)). */
+  start: number;
+  end: number;
+  /** The record exactly as it was parsed, written back unchanged by `select`. */
+  original: Record<string, unknown>;
+}
+
+export type DatasetFormat = 'json' | 'jsonl';
+
+export interface Dataset {
+  source: string;
+  format: DatasetFormat;
+  records: DatasetRecord[];
+}
+
+export function recordId(example: Example): string {
+  return createHash('sha256')
+    .update(`${example.instruction}\u0000${example.input}\u0000${example.output}`, 'utf8')
+    .digest('hex')
+    .slice(0, 16);
+}
+
+export function readDataset(path: string): Dataset {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new NuggetsError(`Cannot read dataset ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return parseDataset(text, path);
+}
+
+/** Parses by content: a leading '[' is a JSON array, anything else is read as JSON Lines. */
+export function parseDataset(text: string, source: string): Dataset {
+  const body = text.replace(/^\uFEFF/, '');
+  const format: DatasetFormat = body.trimStart().startsWith('[') ? 'json' : 'jsonl';
+  const records = format === 'json' ? parseJsonArray(body, source) : parseJsonLines(body, source);
+  if (records.length === 0) {
+    throw new NuggetsError(`${source}: the dataset has no records.`, 'Expected a JSON array of {"instruction", "input", "output"} objects, or one such object per line.');
+  }
+  return { source, format, records };
+}
+
+/** Cheap test used by the editor to leave other JSON files alone. */
+export function looksLikeAlpaca(text: string): boolean {
+  try {
+    const first = parseDataset(text, '').records[0];
+    return first !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+function parseJsonArray(text: string, source: string): DatasetRecord[] {
+  const errors: jsonc.ParseError[] = [];
+  const root = jsonc.parseTree(text, errors, { disallowComments: true, allowTrailingComma: false });
+  if (errors.length > 0) {
+    const e = errors[0]!;
+    const at = lineAndColumn(text, e.offset);
+    throw new NuggetsError(
+      `${source}:${at.line}:${at.column}: malformed JSON (${jsonc.printParseErrorCode(e.error)}).`,
+      'Fix the JSON at that position; the file was not modified.',
+    );
+  }
+  if (!root || root.type !== 'array') {
+    throw new NuggetsError(`${source}: expected a JSON array of records at the top level.`);
+  }
+  const records: DatasetRecord[] = [];
+  for (const node of root.children ?? []) {
+    const where = `${source}:${lineAndColumn(text, node.offset).line}`;
+    const value = jsonc.getNodeValue(node) as unknown;
+    records.push(toRecord(value, records.length, where, node.offset, node.offset + node.length));
+  }
+  return records;
+}
+
+function parseJsonLines(text: string, source: string): DatasetRecord[] {
+  const records: DatasetRecord[] = [];
+  let lineStart = 0;
+  let lineNumber = 0;
+  while (lineStart <= text.length) {
+    const newline = text.indexOf('\n', lineStart);
+    const lineEnd = newline === -1 ? text.length : newline;
+    lineNumber++;
+    const line = text.slice(lineStart, lineEnd);
+    if (line.trim() !== '') {
+      const errors: jsonc.ParseError[] = [];
+      const value = jsonc.parse(line, errors, { disallowComments: true, allowTrailingComma: false }) as unknown;
+      if (errors.length > 0) {
+        const e = errors[0]!;
+        throw new NuggetsError(
+          `${source}:${lineNumber}:${e.offset + 1}: malformed JSON on line ${lineNumber} (${jsonc.printParseErrorCode(e.error)}).`,
+          'Each line of a JSON Lines file must be one complete JSON object; the file was not modified.',
+        );
+      }
+      const where = `${source}:${lineNumber}`;
+      if (isSeedTask(value)) {
+        // Self-Instruct seed tasks: one instruction with several instances -> one record per instance.
+        value.instances.forEach((instance, k) => {
+          const flat = { instruction: value.instruction, ...(instance as object) };
+          records.push(toRecord(flat, records.length, `${where} (instance ${k})`, lineStart, lineEnd));
+        });
+      } else {
+        records.push(toRecord(value, records.length, where, lineStart, lineEnd));
+      }
+    }
+    if (newline === -1) break;
+    lineStart = newline + 1;
+  }
+  return records;
+}
+
+function isSeedTask(value: unknown): value is { instruction: unknown; instances: unknown[] } {
+  return typeof value === 'object' && value !== null && Array.isArray((value as { instances?: unknown }).instances)
+    && !('output' in value);
+}
+
+function toRecord(value: unknown, index: number, where: string, start: number, end: number): DatasetRecord {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new NuggetsError(`${where}: record ${index} is not an object.`, 'Each record must be {"instruction": ..., "input": ..., "output": ...}.');
+  }
+  const original = value as Record<string, unknown>;
+  const field = (name: keyof Example, required: boolean): string => {
+    const v = original[name];
+    if (v === undefined && !required) return '';
+    if (v === undefined) {
+      throw new NuggetsError(`${where}: record ${index} has no "${name}" field.`, 'Alpaca records need "instruction" and "output" (and optionally "input") as strings.');
+    }
+    if (typeof v !== 'string') {
+      throw new NuggetsError(`${where}: record ${index} field "${name}" is ${describeType(v)}, not a string.`);
+    }
+    return v.trim();
+  };
+  const example = { instruction: field('instruction', true), input: field('input', false), output: field('output', true) };
+  return { ...example, index, id: recordId(example), start, end, original };
+}
+
+function describeType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return `a ${typeof v}`;
+}

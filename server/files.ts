@@ -1,0 +1,26 @@
+/** Writing outputs without ever touching the user's inputs, and without half-written files. */
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { NuggetsError } from './errors';
+
+/** Refuses an output path that is one of the inputs: the dataset is never modified. */
+export function assertNotInput(output: string, inputs: readonly string[]): void {
+  const out = resolve(output);
+  for (const input of inputs) {
+    if (resolve(input) === out) {
+      throw new NuggetsError(`Refusing to write ${output}: it is an input of this command and is never modified.`, 'Choose another --out path.');
+    }
+  }
+}
+
+/** Writes to a temporary file beside the target, then renames: readers see the old file or the new one. */
+export function writeFileAtomic(path: string, text: string): void {
+  const temporary = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(temporary, text, 'utf8');
+    renameSync(temporary, path);
+  } catch (err) {
+    rmSync(temporary, { force: true });
+    throw new NuggetsError(`Cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}

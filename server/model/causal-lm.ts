@@ -1,0 +1,198 @@
+/**
+ * A causal language model behind ONNX Runtime. Inputs and outputs are discovered from the session
+ * (Optimum names: input_ids, attention_mask, position_ids, past_key_values.{i}.key/value in; logits,
+ * present.{i}.key/value out), so graphs exported by others work without assumptions about layer
+ * count or head shapes. One `forward` serves every scoring path: it takes rows of tokens, an optional
+ * key/value cache of a shared prefix, and the spans whose tokens' log-probabilities are wanted.
+ */
+import * as ort from 'onnxruntime-node';
+import { NuggetsError } from '../errors';
+
+export interface CausalLMShape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  vocabularySize: number | undefined;
+  /** Whether the graph takes past_key_values (otherwise every pass is a full sequence). */
+  acceptsPast: boolean;
+}
+
+/** Key/value tensors of a prefix, batch 1, as the graph returned them. */
+export interface PrefixCache {
+  length: number;
+  tensors: ort.Tensor[];
+}
+
+export interface ForwardRow {
+  tokens: number[];
+  /** Positions in `tokens` whose log-probability (given everything before) is wanted: [from, to). from >= 1. */
+  targetFrom: number;
+  targetTo: number;
+}
+
+export interface SessionSettings {
+  intraOpThreads?: number;
+}
+
+export class OnnxCausalLM {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly shape: CausalLMShape,
+    readonly contextLength: number,
+    private readonly pastNames: string[],
+    private readonly presentNames: string[],
+    private readonly feedsPositions: boolean,
+    private readonly feedsMask: boolean,
+    private readonly feedsCacheBranch: boolean,
+  ) {}
+
+  static async load(onnxPath: string, config: Record<string, unknown>, contextLength: number, settings: SessionSettings = {}): Promise<OnnxCausalLM> {
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(onnxPath, {
+        graphOptimizationLevel: 'all',
+        ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
+      });
+    } catch (err) {
+      throw new NuggetsError(`ONNX Runtime could not load ${onnxPath}: ${(err as Error).message.split('\n')[0]}`, 'The file may be truncated or not an ONNX model; download or export it again.');
+    }
+    const inputs = new Set(session.inputNames);
+    const outputs = new Set(session.outputNames);
+    if (!inputs.has('input_ids') || !outputs.has('logits')) {
+      throw new NuggetsError(
+        `${onnxPath} is not a causal language model graph: it needs an "input_ids" input and a "logits" output (it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')}).`,
+        'Export the model for text generation (Optimum: --task text-generation-with-past).',
+      );
+    }
+    const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
+    const layers = pastNames.length / 2;
+    const presentNames: string[] = [];
+    for (let i = 0; i < layers; i++) {
+      for (const kv of ['key', 'value']) {
+        if (!inputs.has(`past_key_values.${i}.${kv}`) || !outputs.has(`present.${i}.${kv}`)) {
+          throw new NuggetsError(`${onnxPath}: past key/value inputs and present outputs do not pair up at layer ${i} (${kv}).`);
+        }
+        presentNames.push(`present.${i}.${kv}`);
+      }
+    }
+    const understood = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', ...pastNames]);
+    const unknown = session.inputNames.filter((n) => !understood.has(n));
+    if (unknown.length > 0) {
+      throw new NuggetsError(`${onnxPath}: inputs ${unknown.join(', ')} are not understood by this engine (expected Optimum decoder inputs).`);
+    }
+    const pastMeta = metadataOf(session, 'past_key_values.0.key');
+    if (pastMeta && pastMeta.type !== 'float32') {
+      throw new NuggetsError(`${onnxPath}: past key/values are ${pastMeta.type}; this engine runs float32 key/values.`, 'Use the fp32 or int8/quantized export of the model (they keep float32 inputs).');
+    }
+    const dims = pastMeta?.shape ?? [];
+    const numeric = (d: unknown): number | undefined => (typeof d === 'number' && d > 0 ? d : undefined);
+    const heads = numeric(dims[1]) ?? numberFrom(config, ['num_key_value_heads', 'n_head', 'num_attention_heads']);
+    const hidden = numberFrom(config, ['n_embd', 'hidden_size', 'd_model']);
+    const attentionHeads = numberFrom(config, ['n_head', 'num_attention_heads']);
+    const headDim = numeric(dims[3]) ?? numberFrom(config, ['head_dim']) ?? (hidden && attentionHeads ? hidden / attentionHeads : undefined);
+    if (layers > 0 && (!heads || !headDim)) {
+      throw new NuggetsError(`${onnxPath}: cannot tell the key/value head count and size from the graph or config.json.`);
+    }
+    const logitsShape = metadataOf(session, 'logits')?.shape ?? [];
+    const shape: CausalLMShape = {
+      layers,
+      kvHeads: heads ?? 0,
+      headDim: headDim ?? 0,
+      vocabularySize: numeric(logitsShape[2]) ?? numberFrom(config, ['vocab_size']),
+      acceptsPast: layers > 0,
+    };
+    return new OnnxCausalLM(session, shape, contextLength, pastNames, presentNames,
+      inputs.has('position_ids'), inputs.has('attention_mask'), inputs.has('use_cache_branch'));
+  }
+
+  /** Runs `tokens` once and keeps their key/values, to be shared by every row of later `forward` calls. */
+  async prefill(tokens: number[]): Promise<PrefixCache> {
+    if (!this.shape.acceptsPast) throw new Error('prefill needs a graph with past key/value inputs');
+    // All outputs, not a fetch list: onnxruntime-node 1.23 labels a subset of fetched outputs with the
+    // names of the first outputs of the graph (values in fetch order, keys by output index).
+    const result = await this.session.run(this.feeds([tokens], undefined, tokens.length));
+    return { length: tokens.length, tensors: this.presentNames.map((n) => result[n]!) };
+  }
+
+  /**
+   * Log-probabilities of each row's target tokens, every row continuing `prefix` when one is given.
+   * Rows are right-padded to one length; padding is masked out of attention and never read.
+   */
+  async forward(rows: ForwardRow[], prefix?: PrefixCache): Promise<Float64Array[]> {
+    const width = Math.max(...rows.map((r) => r.tokens.length));
+    const result = await this.session.run(this.feeds(rows.map((r) => r.tokens), prefix, width));
+    const logits = result['logits']!;
+    const vocab = logits.dims[2]!;
+    const data = logits.data as Float32Array;
+    return rows.map((row, b) => {
+      if (row.targetFrom < 1) throw new Error('a target needs at least one token before it in its row');
+      const out = new Float64Array(row.targetTo - row.targetFrom);
+      for (let t = row.targetFrom; t < row.targetTo; t++) {
+        out[t - row.targetFrom] = logSoftmaxAt(data, (b * width + t - 1) * vocab, vocab, row.tokens[t]!);
+      }
+      return out;
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+
+  private feeds(rows: number[][], prefix: PrefixCache | undefined, width: number): Record<string, ort.Tensor> {
+    const batch = rows.length;
+    const past = prefix?.length ?? 0;
+    if (past + width > this.contextLength) {
+      throw new Error(`internal: ${past + width} positions exceed the model context ${this.contextLength}`);
+    }
+    const ids = new BigInt64Array(batch * width);
+    const positions = new BigInt64Array(batch * width);
+    const mask = new BigInt64Array(batch * (past + width));
+    rows.forEach((tokens, b) => {
+      for (let j = 0; j < width; j++) {
+        const real = j < tokens.length;
+        ids[b * width + j] = BigInt(real ? tokens[j]! : 0);
+        positions[b * width + j] = BigInt(past + Math.min(j, tokens.length - 1));
+      }
+      mask.fill(1n, b * (past + width), b * (past + width) + past + tokens.length);
+    });
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, [batch, width]) };
+    if (this.feedsMask) feeds['attention_mask'] = new ort.Tensor('int64', mask, [batch, past + width]);
+    if (this.feedsPositions) feeds['position_ids'] = new ort.Tensor('int64', positions, [batch, width]);
+    if (this.feedsCacheBranch) feeds['use_cache_branch'] = new ort.Tensor('bool', [past > 0], [1]);
+    this.pastNames.forEach((name, i) => {
+      feeds[name] = prefix ? repeatBatch(prefix.tensors[i]!, batch) : new ort.Tensor('float32', new Float32Array(0), [batch, this.shape.kvHeads, 0, this.shape.headDim]);
+    });
+    return feeds;
+  }
+}
+
+/** The prefix's cache repeated along the batch axis (the graph concatenates past and new keys per row). */
+function repeatBatch(tensor: ort.Tensor, batch: number): ort.Tensor {
+  if (batch === 1) return tensor;
+  const one = tensor.data as Float32Array;
+  const data = new Float32Array(one.length * batch);
+  for (let b = 0; b < batch; b++) data.set(one, b * one.length);
+  return new ort.Tensor('float32', data, [batch, ...tensor.dims.slice(1)]);
+}
+
+function logSoftmaxAt(data: Float32Array, offset: number, vocab: number, token: number): number {
+  let max = -Infinity;
+  for (let v = 0; v < vocab; v++) if (data[offset + v]! > max) max = data[offset + v]!;
+  let sum = 0;
+  for (let v = 0; v < vocab; v++) sum += Math.exp(data[offset + v]! - max);
+  return data[offset + token]! - max - Math.log(sum);
+}
+
+function metadataOf(session: ort.InferenceSession, name: string): { type: string; shape: ReadonlyArray<number | string> } | undefined {
+  const all = [...(session.inputMetadata ?? []), ...(session.outputMetadata ?? [])] as ReadonlyArray<{ name: string; isTensor: boolean; type?: string; shape?: ReadonlyArray<number | string> }>;
+  const m = all.find((x) => x.name === name);
+  return m && m.isTensor ? { type: m.type ?? 'float32', shape: m.shape ?? [] } : undefined;
+}
+
+function numberFrom(config: Record<string, unknown>, keys: string[]): number | undefined {
+  for (const k of keys) {
+    const v = config[k];
+    if (typeof v === 'number' && v > 0) return v;
+  }
+  return undefined;
+}

@@ -1,0 +1,92 @@
+/**
+ * A model folder on disk: tokenizer.json (+ tokenizer_config.json), config.json, and the ONNX graph
+ * as model.onnx or onnx/model*.onnx (the layout of Hugging Face repositories exported with Optimum
+ * or for transformers.js). Finds the files, reads the configs, and fingerprints the contents so that
+ * scores computed with one model are never mixed with another's.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { NuggetsError } from '../errors';
+
+export interface ModelFolder {
+  path: string;
+  name: string;
+  onnxPath: string;
+  tokenizerJson: unknown;
+  tokenizerConfig: Record<string, unknown>;
+  config: Record<string, unknown>;
+  /** Content hash of the graph and tokenizer: part of every score's key. */
+  fingerprint: string;
+}
+
+/** Which ONNX file to prefer when a folder holds several (onnx/model.onnx, onnx/model_quantized.onnx, ...). */
+export type OnnxVariant = 'fp32' | 'quantized' | 'int8' | 'fp16' | 'q4' | string;
+
+export function readModelFolder(folder: string, variant: OnnxVariant = 'fp32'): ModelFolder {
+  const path = resolve(folder);
+  if (!existsSync(path) || !statSync(path).isDirectory()) {
+    throw new NuggetsError(`Model folder not found: ${path}`, 'Pass --model <folder> with tokenizer.json, config.json and model.onnx (or onnx/model.onnx).');
+  }
+  const onnxPath = findOnnx(path, variant);
+  const tokenizerPath = join(path, 'tokenizer.json');
+  const tokenizerJson = readJson(tokenizerPath, true);
+  const tokenizerConfig = (readJson(join(path, 'tokenizer_config.json'), false) ?? {}) as Record<string, unknown>;
+  const config = readJson(join(path, 'config.json'), true) as Record<string, unknown>;
+  const fingerprint = createHash('sha256')
+    .update(hashFile(onnxPath))
+    .update(readFileSync(tokenizerPath))
+    .digest('hex')
+    .slice(0, 16);
+  return { path, name: basename(path), onnxPath, tokenizerJson, tokenizerConfig, config, fingerprint };
+}
+
+function findOnnx(folder: string, variant: OnnxVariant): string {
+  const suffix = variant === 'fp32' ? '' : `_${variant}`;
+  const candidates = [join(folder, `model${suffix}.onnx`), join(folder, 'onnx', `model${suffix}.onnx`)];
+  for (const c of candidates) if (existsSync(c)) return c;
+  const onnxDir = join(folder, 'onnx');
+  const present = [
+    ...readdirSync(folder).filter((f) => f.endsWith('.onnx')),
+    ...(existsSync(onnxDir) ? readdirSync(onnxDir).filter((f) => f.endsWith('.onnx')).map((f) => `onnx/${f}`) : []),
+  ];
+  throw new NuggetsError(
+    `No ONNX graph for variant "${variant}" in ${folder} (looked for ${candidates.map((c) => c.slice(folder.length + 1)).join(', ')}).`,
+    present.length > 0 ? `Found: ${present.join(', ')}. Choose one with the model variant setting.` : 'The folder holds no .onnx file.',
+  );
+}
+
+function readJson(path: string, required: boolean): unknown {
+  if (!existsSync(path)) {
+    if (!required) return undefined;
+    throw new NuggetsError(`Model folder is missing ${basename(path)}: ${path}`);
+  }
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new NuggetsError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Streams the file through sha256 so that multi-gigabyte graphs are not read into memory at once. */
+function hashFile(path: string): Buffer {
+  const hash = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 22);
+    let n: number;
+    while ((n = readSync(fd, chunk, 0, chunk.length, null)) > 0) hash.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest();
+}
+
+/** The context length a config declares, under the names different architectures use. */
+export function contextLengthOf(config: Record<string, unknown>): number | undefined {
+  for (const key of ['n_positions', 'max_position_embeddings', 'n_ctx', 'max_sequence_length', 'seq_length']) {
+    const v = config[key];
+    if (typeof v === 'number' && v > 0) return v;
+  }
+  return undefined;
+}

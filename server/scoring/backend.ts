@@ -1,0 +1,49 @@
+/**
+ * What a model must answer for Nuggets scoring, whatever runs it: a local ONNX model (local.ts) or a
+ * remote serving engine. Both compute, for an anchor set, the zero-shot response log-probabilities s0
+ * once, and for each candidate the one-shot s1 with the candidate as demonstration. The golden score
+ * (golden.ts) is computed from these numbers alone, so every backend yields comparable scores.
+ */
+import type { Example } from '../dataset';
+
+export interface ScoringOptions {
+  /** Anchors are cut to this many tokens; the response span is clipped to what remains (paper: 200). */
+  maxAnchorTokens: number;
+  /** Text between the candidate and the anchor; empty in the paper. */
+  separator: string;
+  /** Anchors per forward pass. */
+  batchSize: number;
+}
+
+export const DEFAULT_OPTIONS: ScoringOptions = { maxAnchorTokens: 200, separator: '', batchSize: 16 };
+
+export interface ModelIdentity {
+  /** Human-readable name (folder, hub id or endpoint model). */
+  name: string;
+  /** Changes whenever the weights or tokenizer change: part of every score's key. */
+  fingerprint: string;
+  contextLength: number;
+}
+
+export interface PreparedAnchors {
+  readonly count: number;
+  /** s0 per anchor: summed log-probability of its response span, anchor alone. */
+  readonly zeroShot: Float64Array;
+  /** Tokens in each anchor's response span after truncation (0 when the query fills maxAnchorTokens). */
+  readonly responseTokens: Int32Array;
+}
+
+export interface OneShotResult {
+  /** s1 per requested anchor, in the order of `anchorIndices` (or all anchors). */
+  oneShot: Float64Array;
+  /** The candidate was cut from the left to fit the model's context. */
+  truncated: boolean;
+}
+
+export interface ScoringBackend {
+  readonly identity: ModelIdentity;
+  prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors>;
+  /** One-shot scores of the given anchors (default: all) with `candidate` as the demonstration. */
+  oneShot(candidate: Example, anchors: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult>;
+  dispose(): Promise<void>;
+}

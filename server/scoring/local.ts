@@ -1,0 +1,148 @@
+/**
+ * Scoring with a local ONNX model, token by token as ALGORITHM.md states it:
+ * - anchors are tokenized without special tokens and cut to maxAnchorTokens; the response span runs
+ *   from len(tokenize(query)) to len(tokenize(full)), clipped to the cut;
+ * - the candidate prefix is tokenized with the tokenizer's special tokens, followed by the separator;
+ * - the cached path runs the prefix once and scores batches of anchors against its key/values;
+ *   the naive path (kept as the reference) runs one full sequence per (candidate, anchor) pair.
+ * A prefix that would push an anchor past the model's context is cut from the left and the result
+ * marked `truncated`; positions the model was not built for are never used.
+ */
+import type { Example } from '../dataset';
+import { NuggetsError } from '../errors';
+import { OnnxCausalLM, type ForwardRow, type SessionSettings } from '../model/causal-lm';
+import { contextLengthOf, readModelFolder, type OnnxVariant } from '../model/folder';
+import { TextTokenizer } from '../model/tokenizer';
+import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
+import { fullText, queryText } from './template';
+
+export type ScoringPath = 'cached' | 'naive';
+
+export interface LocalModelSettings extends SessionSettings {
+  variant?: OnnxVariant;
+  path?: ScoringPath;
+}
+
+/** An anchor as tokens: full(a) cut to maxAnchorTokens, and its response span [responseFrom, tokens.length). */
+interface AnchorTokens {
+  tokens: number[];
+  responseFrom: number;
+}
+
+class LocalAnchors implements PreparedAnchors {
+  readonly count: number;
+  readonly responseTokens: Int32Array;
+  /** The longest anchor: the prefix is cut so that it fits after any candidate. */
+  readonly maxLength: number;
+  constructor(readonly anchors: AnchorTokens[], readonly zeroShot: Float64Array, readonly options: ScoringOptions) {
+    this.count = anchors.length;
+    this.responseTokens = Int32Array.from(anchors, (a) => a.tokens.length - a.responseFrom);
+    this.maxLength = Math.max(...anchors.map((a) => a.tokens.length));
+  }
+}
+
+export class LocalBackend implements ScoringBackend {
+  private constructor(
+    readonly identity: ModelIdentity,
+    readonly tokenizer: TextTokenizer,
+    readonly lm: OnnxCausalLM,
+    readonly path: ScoringPath,
+  ) {}
+
+  static async open(folder: string, settings: LocalModelSettings = {}): Promise<LocalBackend> {
+    const model = readModelFolder(folder, settings.variant);
+    const contextLength = contextLengthOf(model.config);
+    if (!contextLength) {
+      throw new NuggetsError(`${model.path}/config.json declares no context length (n_positions or max_position_embeddings).`);
+    }
+    const tokenizer = new TextTokenizer(model.tokenizerJson, model.tokenizerConfig, model.path);
+    const lm = await OnnxCausalLM.load(model.onnxPath, model.config, contextLength, settings);
+    const modelVocabulary = lm.shape.vocabularySize;
+    if (modelVocabulary !== undefined && tokenizer.vocabularySize > modelVocabulary) {
+      await lm.dispose();
+      throw new NuggetsError(
+        `${model.path}: the tokenizer has ${tokenizer.vocabularySize} tokens but the model's vocabulary has ${modelVocabulary}: they do not belong together.`,
+        'Use the tokenizer.json that was exported with this model.',
+      );
+    }
+    const identity = { name: model.name, fingerprint: model.fingerprint, contextLength };
+    return new LocalBackend(identity, tokenizer, lm, settings.path ?? 'cached');
+  }
+
+  async prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors> {
+    if (anchors.length === 0) throw new NuggetsError('The anchor set is empty.');
+    if (options.maxAnchorTokens >= this.identity.contextLength) {
+      throw new NuggetsError(`maxAnchorTokens (${options.maxAnchorTokens}) must be below the model's context length (${this.identity.contextLength}).`);
+    }
+    const tokenized = anchors.map((a) => this.anchorTokens(a, options.maxAnchorTokens));
+    const zeroShot = new Float64Array(tokenized.length);
+    const order = tokenized.map((_, i) => i).filter((i) => spanOf(tokenized[i]!) > 0);
+    for (const batch of chunks(order, options.batchSize)) {
+      const sums = await this.lm.forward(batch.map((i) => rowOf(tokenized[i]!)));
+      batch.forEach((i, k) => (zeroShot[i] = sum(sums[k]!)));
+    }
+    return new LocalAnchors(tokenized, zeroShot, options);
+  }
+
+  async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult> {
+    if (!(prepared instanceof LocalAnchors)) throw new Error('anchors were prepared by another backend');
+    const indices = anchorIndices ?? prepared.anchors.map((_, i) => i);
+    const { prefix, truncated } = this.candidatePrefix(candidate, prepared);
+    const oneShot = new Float64Array(indices.length);
+    const wanted = indices.map((anchor, k) => ({ anchor: prepared.anchors[anchor]!, k })).filter((w) => spanOf(w.anchor) > 0);
+    if (this.path === 'cached' && this.lm.shape.acceptsPast) {
+      const cache = await this.lm.prefill(prefix);
+      for (const batch of chunks(wanted, prepared.options.batchSize)) {
+        const sums = await this.lm.forward(batch.map((w) => rowOf(w.anchor)), cache);
+        batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
+      }
+    } else {
+      // Reference: prefix + anchor as one sequence per pair. Without a past-accepting graph, this is also the only way.
+      const batchSize = this.path === 'naive' ? 1 : prepared.options.batchSize;
+      for (const batch of chunks(wanted, batchSize)) {
+        const sums = await this.lm.forward(batch.map((w) => rowOf(w.anchor, prefix)));
+        batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
+      }
+    }
+    return { oneShot, truncated };
+  }
+
+  async dispose(): Promise<void> {
+    await this.lm.dispose();
+  }
+
+  anchorTokens(anchor: Example, maxAnchorTokens: number): AnchorTokens {
+    const query = this.tokenizer.encode(queryText(anchor), false);
+    const tokens = this.tokenizer.encode(fullText(anchor), false).slice(0, maxAnchorTokens);
+    return { tokens, responseFrom: Math.min(query.length, tokens.length) };
+  }
+
+  candidatePrefix(candidate: Example, prepared: LocalAnchors): { prefix: number[]; truncated: boolean } {
+    const separator = prepared.options.separator ? this.tokenizer.encode(prepared.options.separator, false) : [];
+    const prefix = [...this.tokenizer.encode(fullText(candidate), true), ...separator];
+    const room = this.identity.contextLength - prepared.maxLength;
+    return prefix.length > room ? { prefix: prefix.slice(prefix.length - room), truncated: true } : { prefix, truncated: false };
+  }
+}
+
+function spanOf(a: AnchorTokens): number {
+  return a.tokens.length - a.responseFrom;
+}
+
+/** A row whose targets are the anchor's response span, the anchor following `prefix` in the row when given. */
+function rowOf(a: AnchorTokens, prefix: number[] = []): ForwardRow {
+  const tokens = prefix.length > 0 ? [...prefix, ...a.tokens] : a.tokens;
+  return { tokens, targetFrom: prefix.length + a.responseFrom, targetTo: prefix.length + a.tokens.length };
+}
+
+function sum(values: Float64Array): number {
+  let s = 0;
+  for (const v of values) s += v;
+  return s;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,134 @@
+/**
+ * The scores file: JSON Lines, a header line that records what the scores depend on (model, anchor
+ * set, template, maxAnchorTokens, separator), then one line per scored record, keyed by the record's
+ * content hash. Lines are appended as each record finishes, so a killed run keeps every completed
+ * record; a rerun skips them. A scores file computed under another key is refused, never mixed in.
+ */
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { NuggetsError } from './errors';
+import type { CandidateScore } from './scoring/golden';
+
+/** Everything a score depends on besides the record itself. */
+export interface ScoringKey {
+  model: { name: string; fingerprint: string };
+  anchors: { hash: string; count: number };
+  template: string;
+  maxAnchorTokens: number;
+  separator: string;
+}
+
+export interface ScoresHeader extends ScoringKey {
+  nuggets_scores: 1;
+  dataset: string;
+  shard: string | null;
+  created: string;
+}
+
+interface ScoreLine {
+  index: number;
+  id: string;
+  golden_score: number;
+  wins: number;
+  anchors: number;
+  mean_delta: number;
+  deltas: number[];
+  truncated: boolean;
+}
+
+export interface ScoresContent {
+  header: ScoresHeader;
+  /** By record id. */
+  scores: Map<string, CandidateScore>;
+  /** Bytes of complete lines; anything after is a line cut short by a killed run. */
+  completeLength: number;
+}
+
+export function sameKey(a: ScoringKey, b: ScoringKey): boolean {
+  return a.model.fingerprint === b.model.fingerprint && a.anchors.hash === b.anchors.hash && a.template === b.template
+    && a.maxAnchorTokens === b.maxAnchorTokens && a.separator === b.separator;
+}
+
+export function describeKeyDifference(file: string, found: ScoringKey, expected: ScoringKey): string {
+  const parts: string[] = [];
+  if (found.model.fingerprint !== expected.model.fingerprint) parts.push(`model ${found.model.name} (${found.model.fingerprint}) instead of ${expected.model.name} (${expected.model.fingerprint})`);
+  if (found.anchors.hash !== expected.anchors.hash) parts.push(`another anchor set (${found.anchors.count} anchors, ${found.anchors.hash})`);
+  if (found.template !== expected.template) parts.push(`template ${found.template}`);
+  if (found.maxAnchorTokens !== expected.maxAnchorTokens) parts.push(`maxAnchorTokens ${found.maxAnchorTokens}`);
+  if (found.separator !== expected.separator) parts.push(`separator ${JSON.stringify(found.separator)}`);
+  return `${file} holds scores computed with ${parts.join(', ')}.`;
+}
+
+export function readScores(path: string): ScoresContent {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new NuggetsError(`Cannot read scores file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const completeLength = text.lastIndexOf('\n') + 1;
+  const lines = text.slice(0, completeLength).split('\n');
+  const header = parseLine(lines[0] ?? '', path, 1) as Partial<ScoresHeader>;
+  if (header.nuggets_scores !== 1 || !header.model || !header.anchors) {
+    throw new NuggetsError(`${path}: not a Nuggets scores file (its first line is not a scores header).`, 'Scores files are written by `nuggets score`.');
+  }
+  const scores = new Map<string, CandidateScore>();
+  for (let i = 1; i < lines.length; i++) {
+    if (lines[i] === '') continue;
+    const line = parseLine(lines[i]!, path, i + 1) as ScoreLine;
+    if (typeof line.id !== 'string' || typeof line.golden_score !== 'number' || !Array.isArray(line.deltas)) {
+      throw new NuggetsError(`${path}:${i + 1}: not a score line (needs id, golden_score and deltas).`);
+    }
+    scores.set(line.id, {
+      index: line.index, id: line.id, goldenScore: line.golden_score, wins: line.wins, anchors: line.anchors,
+      meanDelta: line.mean_delta, deltas: line.deltas, truncated: line.truncated === true,
+    });
+  }
+  return { header: header as ScoresHeader, scores, completeLength };
+}
+
+function parseLine(line: string, path: string, lineNumber: number): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new NuggetsError(`${path}:${lineNumber}: malformed scores line.`, 'The scores file was edited or damaged; move it aside and score again.');
+  }
+}
+
+/** Appends score lines to a scores file, creating it with `header` or resuming one with the same key. */
+export class ScoresWriter {
+  private constructor(private readonly fd: number, readonly existing: Map<string, CandidateScore>) {}
+
+  static open(path: string, header: ScoresHeader): ScoresWriter {
+    if (existsSync(path)) {
+      const content = readScores(path);
+      if (!sameKey(content.header, header)) {
+        throw new NuggetsError(describeKeyDifference(path, content.header, header), 'Scores are never mixed: pass another --out, or move the file aside to start again.');
+      }
+      const fd = openSync(path, 'r+');
+      ftruncateSync(fd, content.completeLength); // drop a line cut short by a killed run
+      closeSync(fd);
+      return new ScoresWriter(openSync(path, 'a'), content.scores);
+    }
+    const fd = openSync(path, 'a');
+    writeSync(fd, JSON.stringify(header) + '\n');
+    return new ScoresWriter(fd, new Map());
+  }
+
+  append(score: CandidateScore): void {
+    const line: ScoreLine = {
+      index: score.index, id: score.id, golden_score: score.goldenScore, wins: score.wins, anchors: score.anchors,
+      mean_delta: round(score.meanDelta), deltas: score.deltas.map(round), truncated: score.truncated,
+    };
+    writeSync(this.fd, JSON.stringify(line) + '\n');
+    this.existing.set(score.id, score);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Deltas are kept to 1e-4 nats: far below any difference that changes a win. */
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}

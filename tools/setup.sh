@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh machine of this kind: the npm dependencies (onnxruntime-node's
+# CPU binaries ship inside its package; .npmrc skips its CUDA download).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm ci --no-audit --no-fund
