@@ -1,0 +1,187 @@
+/**
+ * The command line as a user runs it: the built bundle in a child process, real data, the demo model.
+ * Every bad input must end with a clear message and a non-zero exit, never a stack trace.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { demoModel, repoRoot, sharedData } from '../helpers';
+
+const cli = join(repoRoot, 'dist', 'cli.js');
+let dir: string;
+let dataset: string;
+let anchors: string;
+
+function nuggets(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function assertCleanFailure(r: { code: number | null; stderr: string }, message: RegExp): void {
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, message);
+  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+}
+
+function scoreLines(path: string): Array<{ id: string; golden_score: number; deltas: number[] }> {
+  return readFileSync(path, 'utf8').split('\n').slice(1).filter((l) => l !== '').map((l) => JSON.parse(l));
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nuggets-cli-'));
+  const gsm8k = JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')).slice(0, 14);
+  const roleplay = JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')).slice(0, 6);
+  dataset = join(dir, 'data.json');
+  writeFileSync(dataset, JSON.stringify([...gsm8k, ...roleplay], null, 2));
+  anchors = join(dir, 'anchors.json');
+  const r = nuggets('anchors', dataset, '--kmeans', '5', '--seed', '0', '--out', anchors);
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('anchors, score and select run end to end and never touch the dataset', () => {
+  const before = readFileSync(dataset);
+  const scored = nuggets('score', dataset, '--anchors', anchors, '--out', 'scores.jsonl');
+  assert.equal(scored.code, 0, scored.stderr);
+  assert.match(scored.stdout, /golden score\s+records/);
+  const lines = scoreLines(join(dir, 'scores.jsonl'));
+  assert.equal(lines.length, 20);
+  for (const l of lines) {
+    assert.equal(l.deltas.length, 5);
+    assert.equal(l.golden_score, l.deltas.filter((d) => d > 0).length / 5);
+  }
+  const header = JSON.parse(readFileSync(join(dir, 'scores.jsonl'), 'utf8').split('\n')[0]!);
+  assert.equal(header.model.name, 'demo');
+  assert.equal(header.anchors.count, 5);
+  assert.equal(header.template, 'nuggets-alpaca-v1');
+
+  const selected = nuggets('select', dataset, '--scores', 'scores.jsonl', '--top-percent', '25', '--out', 'golden.json');
+  assert.equal(selected.code, 0, selected.stderr);
+  assert.match(selected.stdout, /selected 5 of 20 records/);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')).length, 5);
+  assert.deepEqual(readFileSync(dataset), before);
+  assertCleanFailure(nuggets('select', dataset, '--scores', 'scores.jsonl', '--top', '3', '--out', dataset), /Refusing to write .*data\.json: it is an input/);
+});
+
+test('a killed run keeps every completed record and a rerun resumes, giving the same scores', async () => {
+  const out = join(dir, 'killed.jsonl');
+  const child = spawn(process.execPath, [cli, 'score', dataset, '--anchors', anchors, '--out', out, '--batch-size', '2'], { cwd: dir, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && (!existsSync(out) || scoreLines(out).length < 4)) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGKILL');
+  await exited;
+  const kept = readFileSync(out, 'utf8').split('\n').slice(1).filter((l) => l.endsWith('}')).length;
+  assert.ok(kept >= 4 && kept < 20, `records on disk after the kill: ${kept}`);
+
+  const resumed = nuggets('score', dataset, '--anchors', anchors, '--out', out);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, new RegExp(`${kept} already in .*killed\\.jsonl, skipped`));
+  const full = new Map(scoreLines(join(dir, 'scores.jsonl')).map((l) => [l.id, l]));
+  const after = scoreLines(out);
+  assert.equal(after.length, 20);
+  assert.equal(new Set(after.map((l) => l.id)).size, 20);
+  for (const l of after) assert.equal(l.golden_score, full.get(l.id)!.golden_score);
+});
+
+test('Ctrl-C stops between records, says how to resume, and exits 130', async () => {
+  const out = join(dir, 'interrupted.jsonl');
+  const child = spawn(process.execPath, [cli, 'score', dataset, '--anchors', anchors, '--out', out], { cwd: dir });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && (!existsSync(out) || scoreLines(out).length < 2)) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGINT');
+  assert.equal(await code, 130);
+  assert.match(stderr, /run the same command again to resume/);
+  assert.ok(scoreLines(out).length >= 2);
+});
+
+test('shards split the dataset and their scores files select together', () => {
+  for (const shard of ['0/2', '1/2']) {
+    const r = nuggets('score', dataset, '--anchors', anchors, '--out', `shard-${shard[0]}.jsonl`, '--shard', shard);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  assert.equal(scoreLines(join(dir, 'shard-0.jsonl')).length, 10);
+  const one = nuggets('select', dataset, '--scores', 'shard-0.jsonl', '--min-score', '0.5', '--out', 'x.json');
+  assertCleanFailure(one, /10 of 20 records have no score .*\(first: record 10\)/);
+  const both = nuggets('select', dataset, '--scores', 'shard-0.jsonl', '--scores', 'shard-1.jsonl', '--min-score', '0.5', '--out', 'from-shards.json');
+  assert.equal(both.code, 0, both.stderr);
+  const whole = nuggets('select', dataset, '--scores', 'scores.jsonl', '--min-score', '0.5', '--out', 'from-whole.json');
+  assert.equal(readFileSync(join(dir, 'from-shards.json'), 'utf8'), readFileSync(join(dir, 'from-whole.json'), 'utf8'));
+  assert.equal(whole.code, 0);
+});
+
+test('bad datasets: malformed JSON, a non-string field, an empty file, a bad JSON Lines line', () => {
+  writeFileSync(join(dir, 'malformed.json'), '[\n  {"instruction": "a", "output": "b"}\n  {"instruction": "c", "output": "d"}\n]');
+  assertCleanFailure(nuggets('score', 'malformed.json', '--anchors', anchors, '--out', 'm.jsonl'), /malformed\.json:3:3: malformed JSON/);
+  writeFileSync(join(dir, 'field.json'), JSON.stringify([{ instruction: 'a', output: 'b' }, { instruction: 'c', output: ['d'] }]));
+  assertCleanFailure(nuggets('score', 'field.json', '--anchors', anchors, '--out', 'f.jsonl'), /record 1 field "output" is an array, not a string/);
+  writeFileSync(join(dir, 'empty.json'), '[]');
+  assertCleanFailure(nuggets('anchors', 'empty.json', '--random', '2', '--out', 'e.json'), /has no records/);
+  writeFileSync(join(dir, 'lines.jsonl'), '{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": "d"\n');
+  assertCleanFailure(nuggets('score', 'lines.jsonl', '--anchors', anchors, '--out', 'l.jsonl'), /lines\.jsonl:2:\d+: malformed JSON on line 2/);
+  assert.equal(existsSync(join(dir, 'm.jsonl')), false, 'nothing written for a dataset that did not parse');
+});
+
+test('an anchors file that is not Alpaca is refused', () => {
+  writeFileSync(join(dir, 'not-alpaca.json'), JSON.stringify({ anchors: [1, 2] }));
+  assertCleanFailure(nuggets('score', dataset, '--anchors', 'not-alpaca.json', '--out', 'n.jsonl'), /anchors file is not a usable Alpaca file/);
+});
+
+test('a scores file from another dataset or another model is refused, and kept as it was', () => {
+  const other = join(dir, 'other.json');
+  writeFileSync(other, JSON.stringify([{ instruction: 'Say hi.', output: 'Hi.' }]));
+  assertCleanFailure(nuggets('select', other, '--scores', 'scores.jsonl', '--top', '1', '--out', 'o.json'), /computed for another dataset/);
+  const scores = join(dir, 'scores.jsonl');
+  const text = readFileSync(scores, 'utf8');
+  const header = JSON.parse(text.split('\n')[0]!);
+  const foreign = join(dir, 'foreign.jsonl');
+  writeFileSync(foreign, text.replace(text.split('\n')[0]!, JSON.stringify({ ...header, model: { name: 'other', fingerprint: '0000' } })));
+  const before = readFileSync(foreign, 'utf8');
+  assertCleanFailure(nuggets('score', dataset, '--anchors', anchors, '--out', 'foreign.jsonl'), /holds scores computed with model other \(0000\)/);
+  assert.equal(readFileSync(foreign, 'utf8'), before);
+});
+
+test('broken model folders: missing folder, missing file, truncated graph, not a causal LM, mismatched tokenizer', () => {
+  const score = (model: string) => nuggets('score', dataset, '--anchors', anchors, '--out', `broken-${Math.random()}.jsonl`, '--model', model);
+  assertCleanFailure(score(join(dir, 'nowhere')), /Model folder not found/);
+
+  const noTokenizer = join(dir, 'no-tokenizer');
+  mkdirSync(noTokenizer);
+  symlinkSync(join(demoModel, 'model.onnx'), join(noTokenizer, 'model.onnx'));
+  copyFileSync(join(demoModel, 'config.json'), join(noTokenizer, 'config.json'));
+  assertCleanFailure(score(noTokenizer), /missing tokenizer\.json/);
+
+  const truncated = join(dir, 'truncated');
+  mkdirSync(truncated);
+  for (const f of ['config.json', 'tokenizer.json']) copyFileSync(join(demoModel, f), join(truncated, f));
+  writeFileSync(join(truncated, 'model.onnx'), readFileSync(join(demoModel, 'model.onnx')).subarray(0, 100_000));
+  assertCleanFailure(score(truncated), /ONNX Runtime could not load .*model\.onnx/);
+
+  const notLm = join(dir, 'not-lm');
+  mkdirSync(notLm);
+  for (const f of ['config.json', 'tokenizer.json']) copyFileSync(join(demoModel, f), join(notLm, f));
+  copyFileSync(join(repoRoot, 'test', 'fixtures', 'identity.onnx'), join(notLm, 'model.onnx'));
+  assertCleanFailure(score(notLm), /is not a causal language model graph/);
+
+  const mismatched = join(dir, 'mismatched');
+  mkdirSync(mismatched);
+  symlinkSync(join(demoModel, 'model.onnx'), join(mismatched, 'model.onnx'));
+  copyFileSync(join(demoModel, 'config.json'), join(mismatched, 'config.json'));
+  const tokenizer = JSON.parse(readFileSync(join(demoModel, 'tokenizer.json'), 'utf8'));
+  for (let i = 0; i < 1000; i++) tokenizer.model.vocab[`extra${i}`] = 5000 + i;
+  writeFileSync(join(mismatched, 'tokenizer.json'), JSON.stringify(tokenizer));
+  assertCleanFailure(score(mismatched), /tokenizer has 6000 tokens but the model's vocabulary has 4096/);
+});
+
+test('usage errors print the usage', () => {
+  const r = nuggets('select', dataset, '--scores', 'scores.jsonl', '--out', 'x.json');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /give exactly one of --min-score, --top or --top-percent/);
+  assert.match(r.stderr, /Usage:/);
+  assert.ok(statSync(join(dir, 'scores.jsonl')).size > 0);
+});

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseDataset } from '../../server/dataset';
+import type { CandidateScore } from '../../server/scoring/golden';
+import { pairScores, select, writeSubset } from '../../server/select';
+import { readScores, ScoresWriter, type ScoresHeader } from '../../server/store';
+
+const records = parseDataset(JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ instruction: `task ${i}`, input: '', output: `answer ${i}`, note: i }))), 'ten.json').records;
+const scoreOf = (i: number, golden: number): CandidateScore => ({
+  index: i, id: records[i]!.id, goldenScore: golden, wins: Math.round(golden * 4), anchors: 4, meanDelta: golden - 0.5, deltas: [0.1, -0.2, 0.3, golden], truncated: false,
+});
+const scores = new Map(records.map((r, i) => [r.id, scoreOf(i, [0.25, 1, 0.5, 0.75, 0, 1, 0.5, 0.25, 0.85, 0.9][i]!)]));
+const header: ScoresHeader = {
+  nuggets_scores: 1, model: { name: 'demo', fingerprint: 'f1' }, anchors: { hash: 'a1', count: 4 }, template: 't', maxAnchorTokens: 200,
+  separator: '', dataset: 'ten.json', shard: null, created: 'now',
+};
+
+test('threshold, top-k and top-percent pick the right records', () => {
+  const scored = pairScores(records, scores, 'scores');
+  assert.deepEqual(select(scored, { kind: 'min-score', minScore: 0.85 }).map((s) => s.record.index).sort(), [1, 5, 8, 9]);
+  assert.deepEqual(select(scored, { kind: 'top', count: 2 }).map((s) => s.record.index).sort(), [1, 5]);
+  assert.equal(select(scored, { kind: 'top-percent', percent: 25 }).length, 3); // ceil(10 * 25%)
+});
+
+test('the subset keeps records exactly as they were, in dataset order', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nuggets-select-'));
+  const chosen = select(pairScores(records, scores, 'scores'), { kind: 'top', count: 3 });
+  writeSubset(join(dir, 'golden.json'), chosen, true);
+  const written = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8'));
+  assert.deepEqual(written.map((r: { note: number }) => r.note), [1, 5, 9]);
+  assert.deepEqual(written[0], { instruction: 'task 1', input: '', output: 'answer 1', note: 1, golden_score: 1 });
+});
+
+test('scores from another dataset are refused', () => {
+  const other = parseDataset(JSON.stringify([{ instruction: 'x', output: 'y' }]), 'other.json').records;
+  assert.throws(() => pairScores(other, scores, 'scores.jsonl'), /no score for any record of this dataset/);
+  assert.throws(() => pairScores([...records, ...other].map((r, index) => ({ ...r, index })), scores, 'scores.jsonl'), /1 of 11 records have no score/);
+});
+
+test('the store appends, resumes after a cut line, and refuses another model', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'nuggets-store-')), 'scores.jsonl');
+  const writer = ScoresWriter.open(path, header);
+  writer.append(scoreOf(0, 0.25));
+  writer.append(scoreOf(1, 1));
+  writer.close();
+  writeFileSync(path, readFileSync(path, 'utf8') + '{"index":2,"id":"abc","golden', { flag: 'w' }); // a killed writer's half line
+  const resumed = ScoresWriter.open(path, header);
+  assert.deepEqual([...resumed.existing.keys()], [records[0]!.id, records[1]!.id]);
+  resumed.append(scoreOf(2, 0.5));
+  resumed.close();
+  const content = readScores(path);
+  assert.equal(content.scores.size, 3);
+  assert.equal(content.scores.get(records[2]!.id)!.goldenScore, 0.5);
+  assert.throws(() => ScoresWriter.open(path, { ...header, model: { name: 'other', fingerprint: 'f2' } }), /holds scores computed with model demo \(f1\) instead of other \(f2\)/);
+  assert.throws(() => ScoresWriter.open(path, { ...header, anchors: { hash: 'a2', count: 4 } }), /another anchor set/);
+});
