@@ -7,6 +7,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { NuggetsError } from '../errors';
+import { TARGET_IDS, TARGET_LOGPROBS } from './logprob-head';
 
 export interface CausalLMShape {
   layers: number;
@@ -44,6 +45,8 @@ export class OnnxCausalLM {
     private readonly feedsPositions: boolean,
     private readonly feedsMask: boolean,
     private readonly feedsCacheBranch: boolean,
+    /** The graph computes target log-probabilities itself (logprob-head.ts); no logits reach JavaScript. */
+    readonly hasLogprobHead: boolean,
   ) {}
 
   static async load(onnxPath: string, config: Record<string, unknown>, contextLength: number, settings: SessionSettings = {}): Promise<OnnxCausalLM> {
@@ -58,7 +61,7 @@ export class OnnxCausalLM {
     }
     const inputs = new Set(session.inputNames);
     const outputs = new Set(session.outputNames);
-    if (!inputs.has('input_ids') || !outputs.has('logits')) {
+    if (!inputs.has('input_ids') || !(outputs.has('logits') || outputs.has(TARGET_LOGPROBS))) {
       throw new NuggetsError(
         `${onnxPath} is not a causal language model graph: it needs an "input_ids" input and a "logits" output (it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')}).`,
         'Export the model for text generation (Optimum: --task text-generation-with-past).',
@@ -75,7 +78,8 @@ export class OnnxCausalLM {
         presentNames.push(`present.${i}.${kv}`);
       }
     }
-    const understood = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', ...pastNames]);
+    const hasLogprobHead = inputs.has(TARGET_IDS) && outputs.has(TARGET_LOGPROBS);
+    const understood = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', TARGET_IDS, ...pastNames]);
     const unknown = session.inputNames.filter((n) => !understood.has(n));
     if (unknown.length > 0) {
       throw new NuggetsError(`${onnxPath}: inputs ${unknown.join(', ')} are not understood by this engine (expected Optimum decoder inputs).`);
@@ -94,24 +98,23 @@ export class OnnxCausalLM {
       throw new NuggetsError(`${onnxPath}: cannot tell the key/value head count and size from the graph or config.json.`);
     }
     const logitsShape = metadataOf(session, 'logits')?.shape ?? [];
+    const configVocabulary = numberFrom(config, ['vocab_size']);
     const shape: CausalLMShape = {
       layers,
       kvHeads: heads ?? 0,
       headDim: headDim ?? 0,
-      vocabularySize: numeric(logitsShape[2]) ?? numberFrom(config, ['vocab_size']),
+      vocabularySize: numeric(logitsShape[2]) ?? configVocabulary,
       acceptsPast: layers > 0,
     };
     return new OnnxCausalLM(session, shape, contextLength, pastNames, presentNames,
-      inputs.has('position_ids'), inputs.has('attention_mask'), inputs.has('use_cache_branch'));
+      inputs.has('position_ids'), inputs.has('attention_mask'), inputs.has('use_cache_branch'), hasLogprobHead);
   }
 
   /** Runs `tokens` once and keeps their key/values, to be shared by every row of later `forward` calls. */
   async prefill(tokens: number[]): Promise<PrefixCache> {
     if (!this.shape.acceptsPast) throw new Error('prefill needs a graph with past key/value inputs');
-    // All outputs, not a fetch list: onnxruntime-node 1.23 labels a subset of fetched outputs with the
-    // names of the first outputs of the graph (values in fetch order, keys by output index).
-    const result = await this.session.run(this.feeds([tokens], undefined, tokens.length));
-    return { length: tokens.length, tensors: this.presentNames.map((n) => result[n]!) };
+    const tensors = await this.fetch(this.feeds([tokens], undefined, tokens.length), this.presentNames);
+    return { length: tokens.length, tensors };
   }
 
   /**
@@ -120,18 +123,32 @@ export class OnnxCausalLM {
    */
   async forward(rows: ForwardRow[], prefix?: PrefixCache): Promise<Float64Array[]> {
     const width = Math.max(...rows.map((r) => r.tokens.length));
-    const result = await this.session.run(this.feeds(rows.map((r) => r.tokens), prefix, width));
-    const logits = result['logits']!;
-    const vocab = logits.dims[2]!;
-    const data = logits.data as Float32Array;
-    return rows.map((row, b) => {
-      if (row.targetFrom < 1) throw new Error('a target needs at least one token before it in its row');
-      const out = new Float64Array(row.targetTo - row.targetFrom);
-      for (let t = row.targetFrom; t < row.targetTo; t++) {
-        out[t - row.targetFrom] = logSoftmaxAt(data, (b * width + t - 1) * vocab, vocab, row.tokens[t]!);
-      }
-      return out;
-    });
+    const feeds = this.feeds(rows.map((r) => r.tokens), prefix, width);
+    for (const row of rows) if (row.targetFrom < 1) throw new Error('a target needs at least one token before it in its row');
+    if (this.hasLogprobHead) {
+      // Position j of target_logprobs holds log p(tokens[j + 1] | tokens[..j]).
+      const [logprobs] = await this.fetch(feeds, [TARGET_LOGPROBS]);
+      const data = logprobs!.data as Float32Array;
+      return rows.map((row, b) => Float64Array.from({ length: row.targetTo - row.targetFrom }, (_, k) => data[b * width + row.targetFrom + k - 1]!));
+    }
+    const [logits] = await this.fetch(feeds, ['logits']);
+    const vocab = logits!.dims[2]!;
+    const data = logits!.data as Float32Array;
+    return rows.map((row, b) => Float64Array.from({ length: row.targetTo - row.targetFrom }, (_, k) => {
+      const t = row.targetFrom + k;
+      return logSoftmaxAt(data, (b * width + t - 1) * vocab, vocab, row.tokens[t]!);
+    }));
+  }
+
+  /**
+   * Runs the graph for just the named outputs, returned in that order. Read by position, not by key:
+   * onnxruntime-node 1.23 returns the fetched values in fetch order but labels them with the names of
+   * the graph's first outputs.
+   */
+  private async fetch(feeds: Record<string, ort.Tensor>, names: string[]): Promise<ort.Tensor[]> {
+    const values = Object.values(await this.session.run(feeds, names));
+    if (values.length !== names.length) throw new Error(`asked ONNX Runtime for ${names.length} outputs, got ${values.length}`);
+    return values;
   }
 
   async dispose(): Promise<void> {
@@ -159,6 +176,13 @@ export class OnnxCausalLM {
     if (this.feedsMask) feeds['attention_mask'] = new ort.Tensor('int64', mask, [batch, past + width]);
     if (this.feedsPositions) feeds['position_ids'] = new ort.Tensor('int64', positions, [batch, width]);
     if (this.feedsCacheBranch) feeds['use_cache_branch'] = new ort.Tensor('bool', [past > 0], [1]);
+    if (this.hasLogprobHead) {
+      const targets = new BigInt64Array(batch * width);
+      rows.forEach((tokens, b) => {
+        for (let j = 0; j + 1 < tokens.length; j++) targets[b * width + j] = BigInt(tokens[j + 1]!);
+      });
+      feeds[TARGET_IDS] = new ort.Tensor('int64', targets, [batch, width, 1]);
+    }
     this.pastNames.forEach((name, i) => {
       feeds[name] = prefix ? repeatBatch(prefix.tensors[i]!, batch) : new ort.Tensor('float32', new Float32Array(0), [batch, this.shape.kvHeads, 0, this.shape.headDim]);
     });

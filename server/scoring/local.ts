@@ -12,6 +12,7 @@ import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import { OnnxCausalLM, type ForwardRow, type SessionSettings } from '../model/causal-lm';
 import { contextLengthOf, readModelFolder, type OnnxVariant } from '../model/folder';
+import { defaultCacheDir, graphWithLogprobHead } from '../model/logprob-head';
 import { TextTokenizer } from '../model/tokenizer';
 import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
@@ -21,6 +22,10 @@ export type ScoringPath = 'cached' | 'naive';
 export interface LocalModelSettings extends SessionSettings {
   variant?: OnnxVariant;
   path?: ScoringPath;
+  /** Compute target log-probabilities inside the graph (default); false reads the full logits instead. */
+  logprobHead?: boolean;
+  /** Where derived files (the graph with its log-probability head) are kept; default ~/.cache/nuggets. */
+  cacheDir?: string;
 }
 
 /** An anchor as tokens: full(a) cut to maxAnchorTokens, and its response span [responseFrom, tokens.length). */
@@ -56,7 +61,8 @@ export class LocalBackend implements ScoringBackend {
       throw new NuggetsError(`${model.path}/config.json declares no context length (n_positions or max_position_embeddings).`);
     }
     const tokenizer = new TextTokenizer(model.tokenizerJson, model.tokenizerConfig, model.path);
-    const lm = await OnnxCausalLM.load(model.onnxPath, model.config, contextLength, settings);
+    const graph = (settings.logprobHead ?? true) ? headedGraph(model.onnxPath, settings.cacheDir ?? defaultCacheDir(), model.fingerprint) : undefined;
+    const lm = await OnnxCausalLM.load(graph ?? model.onnxPath, model.config, contextLength, settings);
     const modelVocabulary = lm.shape.vocabularySize;
     if (modelVocabulary !== undefined && tokenizer.vocabularySize > modelVocabulary) {
       await lm.dispose();
@@ -122,6 +128,15 @@ export class LocalBackend implements ScoringBackend {
     const prefix = [...this.tokenizer.encode(fullText(candidate), true), ...separator];
     const room = this.identity.contextLength - prepared.maxLength;
     return prefix.length > room ? { prefix: prefix.slice(prefix.length - room), truncated: true } : { prefix, truncated: false };
+  }
+}
+
+/** The graph with a log-probability head, or undefined when it cannot have one (not a causal LM, external data). */
+function headedGraph(onnxPath: string, cacheDir: string, fingerprint: string): string | undefined {
+  try {
+    return graphWithLogprobHead(onnxPath, cacheDir, fingerprint);
+  } catch {
+    return undefined; // the plain graph is loaded instead, and its own checks say what is wrong with it
   }
 }
 

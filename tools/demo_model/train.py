@@ -26,11 +26,11 @@ import time
 from typing import Dict, List, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
+from gpt import GPT, export_onnx  # noqa: E402
 
 ALPACA_FILES = ["gsm8k-train.alpaca.json", "gpteacher-toolformer.alpaca.json", "gpteacher-roleplay.alpaca.json"]
 SEED_TASKS = "alpaca-seed-tasks.jsonl"
@@ -74,89 +74,12 @@ def load_sources(data_dir: str) -> Dict[str, List[Tuple[str, str, str]]]:
     return sources
 
 
-# ---------------------------------------------------------------- GPT-2 architecture
-
-class Block(nn.Module):
-    def __init__(self, d: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.ln_1 = nn.LayerNorm(d, eps=1e-5)
-        self.c_attn = nn.Linear(d, 3 * d)
-        self.c_proj = nn.Linear(d, d)
-        self.ln_2 = nn.LayerNorm(d, eps=1e-5)
-        self.c_fc = nn.Linear(d, 4 * d)
-        self.mlp_proj = nn.Linear(4 * d, d)
-
-    def forward(self, x, bias, past_k=None, past_v=None):
-        b, s, d = x.shape
-        hd = d // self.heads
-        q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
-        q = q.view(b, s, self.heads, hd).transpose(1, 2)
-        k = k.view(b, s, self.heads, hd).transpose(1, 2)
-        v = v.view(b, s, self.heads, hd).transpose(1, 2)
-        if past_k is not None:
-            k = torch.cat([past_k, k], dim=2)
-            v = torch.cat([past_v, v], dim=2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + bias
-        y = att.softmax(dim=-1) @ v
-        y = y.transpose(1, 2).reshape(b, s, d)
-        x = x + self.c_proj(y)
-        x = x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
-        return x, k, v
-
-
-class GPT(nn.Module):
-    def __init__(self, vocab: int, positions: int, d: int, layers: int, heads: int):
-        super().__init__()
-        self.wte = nn.Embedding(vocab, d)
-        self.wpe = nn.Embedding(positions, d)
-        self.blocks = nn.ModuleList([Block(d, heads) for _ in range(layers)])
-        self.ln_f = nn.LayerNorm(d, eps=1e-5)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m):
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=0.02)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
-
-    def forward(self, input_ids, attention_mask, position_ids, past=None):
-        """attention_mask covers past + current tokens (1 = real, 0 = padding)."""
-        s = input_ids.shape[1]
-        total = attention_mask.shape[1]
-        past_len = total - s
-        query_pos = torch.arange(s, device=input_ids.device).unsqueeze(1) + past_len
-        key_pos = torch.arange(total, device=input_ids.device).unsqueeze(0)
-        allowed = (key_pos <= query_pos).unsqueeze(0) & (attention_mask[:, None, :] > 0)
-        # A large finite negative keeps fully masked (padding) rows finite instead of NaN.
-        bias = torch.where(allowed, torch.zeros((), dtype=torch.float32), torch.full((), -1e9)).unsqueeze(1)
-        x = self.wte(input_ids) + self.wpe(position_ids)
-        presents = []
-        for i, block in enumerate(self.blocks):
-            pk, pv = (past[2 * i], past[2 * i + 1]) if past is not None else (None, None)
-            x, k, v = block(x, bias, pk, pv)
-            presents += [k, v]
-        logits = self.ln_f(x) @ self.wte.weight.t()
-        return logits, presents
-
-
-class OnnxWrapper(nn.Module):
-    """Flat signature for torch.onnx.export with the Optimum names."""
-
-    def __init__(self, model: GPT):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, position_ids, *past):
-        logits, presents = self.model(input_ids, attention_mask, position_ids, list(past))
-        return (logits, *presents)
-
-
 # ---------------------------------------------------------------- the training stream
 
 class Stream:
-    def __init__(self, sources: Dict[str, List[List[int]]], ctx: int, bos: int, rng: random.Random):
+    def __init__(self, sources: Dict[str, List[List[int]]], ctx: int, bos: int, rng: random.Random,
+                 repeat_previous: float, repeat_any: float):
+        self.repeat_previous, self.repeat_any = repeat_previous, repeat_any
         self.sources = {k: v for k, v in sources.items() if v}
         self.names = list(self.sources)
         self.weights = [len(self.sources[n]) for n in self.names]
@@ -173,9 +96,9 @@ class Stream:
         placed: List[List[int]] = []
         while len(tokens) < self.ctx + 1:
             r = rng.random()
-            if placed and r < 0.15:
+            if placed and r < self.repeat_previous:
                 rec = placed[-1]  # the exact one-shot self check pattern: a record right after itself
-            elif placed and r < 0.35:
+            elif placed and r < self.repeat_previous + self.repeat_any:
                 rec = rng.choice(placed)
             else:
                 rec = self._pick(source)
@@ -220,32 +143,6 @@ def self_check(model: GPT, enc: bpe.Encoder, records: List[Tuple[str, str, str]]
     return sum(d > 0 for d in deltas) / len(deltas), sum(deltas) / len(deltas)
 
 
-# ---------------------------------------------------------------- export
-
-def export_onnx(model: GPT, path: str, layers: int, heads: int, d: int) -> None:
-    model.eval()
-    hd = d // heads
-    b, s, past_len = 2, 3, 4
-    ids = torch.randint(0, 100, (b, s))
-    mask = torch.ones(b, past_len + s, dtype=torch.long)
-    pos = torch.arange(past_len, past_len + s).unsqueeze(0).expand(b, s)
-    past = [torch.randn(b, heads, past_len, hd) for _ in range(2 * layers)]
-    past_names = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-    present_names = [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-    dynamic = {"input_ids": {0: "batch_size", 1: "sequence_length"},
-               "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
-               "position_ids": {0: "batch_size", 1: "sequence_length"},
-               "logits": {0: "batch_size", 1: "sequence_length"}}
-    for n in past_names:
-        dynamic[n] = {0: "batch_size", 2: "past_sequence_length"}
-    for n in present_names:
-        dynamic[n] = {0: "batch_size", 2: "total_sequence_length"}
-    torch.onnx.export(OnnxWrapper(model), (ids, mask, pos, *past), path,
-                      input_names=["input_ids", "attention_mask", "position_ids", *past_names],
-                      output_names=["logits", *present_names], dynamic_axes=dynamic, opset_version=14,
-                      do_constant_folding=True)
-
-
 # ---------------------------------------------------------------- main
 
 def main() -> None:
@@ -263,6 +160,11 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=40.0, help="wall-clock budget for the optimisation loop")
     ap.add_argument("--check-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat-previous", type=float, default=0.15, help="chance a record repeats the one before it")
+    ap.add_argument("--repeat-any", type=float, default=0.20, help="chance a record repeats an earlier one in the window")
+    ap.add_argument("--init-from", help="continue from a checkpoint (state_dict) saved by an earlier run")
+    ap.add_argument("--prior-seconds", type=float, default=0.0, help="training time of the run being continued, for the report")
+    ap.add_argument("--prior-steps", type=int, default=0, help="steps of the run being continued, for the report")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -298,13 +200,16 @@ def main() -> None:
         json.dump([{"instruction": r[0], "input": r[1], "output": r[2]} for r in check], f, indent=1, ensure_ascii=False)
 
     model = GPT(len(vocab), args.ctx, args.d, args.layers, args.heads)
+    if args.init_from:
+        model.load_state_dict(torch.load(args.init_from))
+        print(f"continuing from {args.init_from} ({args.prior_steps} steps, {args.prior_seconds:.0f}s)", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters", flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95))
-    stream = Stream(token_sources, args.ctx, vocab[bpe.SPECIAL_TOKEN], rng)
+    stream = Stream(token_sources, args.ctx, vocab[bpe.SPECIAL_TOKEN], rng, args.repeat_previous, args.repeat_any)
     budget = args.minutes * 60
     start = time.time()
     warmup = 50
@@ -348,8 +253,9 @@ def main() -> None:
               "bos_token_id": 0, "eos_token_id": 0, "tie_word_embeddings": True, "use_cache": True}
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
-    report = {"parameters": n_params, "steps": step, "batch": args.batch, "context": args.ctx,
-              "tokens_seen": step * args.batch * args.ctx, "train_seconds": round(train_seconds),
+    report = {"parameters": n_params, "steps": args.prior_steps + step, "batch": args.batch, "context": args.ctx,
+              "tokens_seen": (args.prior_steps + step) * args.batch * args.ctx,
+              "train_seconds": round(args.prior_seconds + train_seconds),
               "total_seconds": round(time.time() - t0), "final_loss_ema": round(loss_ema or 0, 4),
               "train_records": n_train, "held_out_records": n_held, "corpus_tokens": n_tokens,
               "self_check_positive_share": share, "self_check_mean_delta_nats": round(mean, 3), "history": history,
