@@ -15,6 +15,8 @@ export interface ScoringKey {
   template: string;
   maxAnchorTokens: number;
   separator: string;
+  /** Scores stopped early at this threshold (records carry bounds), or null for full scores. */
+  earlyStopAt?: number | null;
 }
 
 export interface ScoresHeader extends ScoringKey {
@@ -27,12 +29,17 @@ export interface ScoresHeader extends ScoringKey {
 interface ScoreLine {
   index: number;
   id: string;
-  golden_score: number;
+  /** null when the record carries a bound instead of a score. */
+  golden_score: number | null;
   wins: number;
   anchors: number;
   mean_delta: number;
-  deltas: number[];
+  /** null for anchors an early stop skipped. */
+  deltas: Array<number | null>;
   truncated: boolean;
+  /** "< 0.85" or ">= 0.85", with the interval the golden score lies in. */
+  bound?: string;
+  golden_range?: [number, number];
 }
 
 export interface ScoresContent {
@@ -45,7 +52,7 @@ export interface ScoresContent {
 
 export function sameKey(a: ScoringKey, b: ScoringKey): boolean {
   return a.model.fingerprint === b.model.fingerprint && a.anchors.hash === b.anchors.hash && a.template === b.template
-    && a.maxAnchorTokens === b.maxAnchorTokens && a.separator === b.separator;
+    && a.maxAnchorTokens === b.maxAnchorTokens && a.separator === b.separator && (a.earlyStopAt ?? null) === (b.earlyStopAt ?? null);
 }
 
 export function describeKeyDifference(file: string, found: ScoringKey, expected: ScoringKey): string {
@@ -55,6 +62,7 @@ export function describeKeyDifference(file: string, found: ScoringKey, expected:
   if (found.template !== expected.template) parts.push(`template ${found.template}`);
   if (found.maxAnchorTokens !== expected.maxAnchorTokens) parts.push(`maxAnchorTokens ${found.maxAnchorTokens}`);
   if (found.separator !== expected.separator) parts.push(`separator ${JSON.stringify(found.separator)}`);
+  if ((found.earlyStopAt ?? null) !== (expected.earlyStopAt ?? null)) parts.push((found.earlyStopAt ?? null) === null ? 'full scores (no early stop)' : `early stop at ${found.earlyStopAt}`);
   return `${file} holds scores computed with ${parts.join(', ')}.`;
 }
 
@@ -75,13 +83,21 @@ export function readScores(path: string): ScoresContent {
   for (let i = 1; i < lines.length; i++) {
     if (lines[i] === '') continue;
     const line = parseLine(lines[i]!, path, i + 1) as ScoreLine;
-    if (typeof line.id !== 'string' || typeof line.golden_score !== 'number' || !Array.isArray(line.deltas)) {
+    const bounded = line.golden_score === null && Array.isArray(line.golden_range) && typeof line.bound === 'string';
+    if (typeof line.id !== 'string' || !(typeof line.golden_score === 'number' || bounded) || !Array.isArray(line.deltas)) {
       throw new NuggetsError(`${path}:${i + 1}: not a score line (needs id, golden_score and deltas).`);
     }
-    scores.set(line.id, {
-      index: line.index, id: line.id, goldenScore: line.golden_score, wins: line.wins, anchors: line.anchors,
-      meanDelta: line.mean_delta, deltas: line.deltas, truncated: line.truncated === true,
-    });
+    const score: CandidateScore = {
+      index: line.index, id: line.id, goldenScore: line.golden_score ?? 0, wins: line.wins, anchors: line.anchors,
+      meanDelta: line.mean_delta, deltas: line.deltas.map((d) => d ?? NaN), truncated: line.truncated === true,
+    };
+    if (bounded) {
+      const [low, high] = line.golden_range!;
+      const above = line.bound!.startsWith('>=');
+      score.bound = { threshold: Number(line.bound!.replace(/^[<>=\s]+/, '')), above, low, high };
+      score.goldenScore = above ? low : high;
+    }
+    scores.set(line.id, score);
   }
   return { header: header as ScoresHeader, scores, completeLength };
 }
@@ -116,8 +132,9 @@ export class ScoresWriter {
 
   append(score: CandidateScore): void {
     const line: ScoreLine = {
-      index: score.index, id: score.id, golden_score: score.goldenScore, wins: score.wins, anchors: score.anchors,
-      mean_delta: round(score.meanDelta), deltas: score.deltas.map(round), truncated: score.truncated,
+      index: score.index, id: score.id, golden_score: score.bound ? null : score.goldenScore, wins: score.wins, anchors: score.anchors,
+      mean_delta: round(score.meanDelta), deltas: score.deltas.map((d) => (Number.isNaN(d) ? null : round(d))), truncated: score.truncated,
+      ...(score.bound ? { bound: `${score.bound.above ? '>=' : '<'} ${score.bound.threshold}`, golden_range: [score.bound.low, score.bound.high] as [number, number] } : {}),
     };
     writeSync(this.fd, JSON.stringify(line) + '\n');
     this.existing.set(score.id, score);

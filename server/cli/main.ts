@@ -27,6 +27,7 @@ const USAGE = `Usage:
   nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
                   [--model <folder>] [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16]
                   [--threads T] [--variant fp32|quantized|...] [--reference]
+                  [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
   nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...]
                   (--min-score T | --top K | --top-percent P) --out golden.json [--with-scores]
 
@@ -133,6 +134,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     anchors: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' },
     'max-anchor-tokens': { type: 'string' }, 'batch-size': { type: 'string' }, threads: { type: 'string' },
     variant: { type: 'string' }, separator: { type: 'string' }, reference: { type: 'boolean' },
+    'min-score': { type: 'string' },
   });
   const out = required(values.out, '--out');
   const anchorsPath = required(values.anchors, '--anchors');
@@ -142,6 +144,8 @@ async function scoreCommand(args: string[]): Promise<number> {
     batchSize: numberFlag(values['batch-size'], '--batch-size') ?? DEFAULT_OPTIONS.batchSize,
     separator: values.separator ?? DEFAULT_OPTIONS.separator,
   };
+  const earlyStopAt = numberFlag(values['min-score'], '--min-score') ?? null;
+  if (earlyStopAt !== null && !(earlyStopAt > 0 && earlyStopAt <= 1)) throw new UsageError(`--min-score must be in (0, 1] (got ${earlyStopAt})`);
   const shard = parseShard(values.shard);
   const records = shardOf(readDataset(dataset).records, shard);
   const anchors = readAnchors(anchorsPath);
@@ -155,7 +159,7 @@ async function scoreCommand(args: string[]): Promise<number> {
       nuggets_scores: 1,
       model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint },
       anchors: { hash: anchors.hash, count: anchors.anchors.length },
-      template: TEMPLATE_ID, maxAnchorTokens: options.maxAnchorTokens, separator: options.separator,
+      template: TEMPLATE_ID, maxAnchorTokens: options.maxAnchorTokens, separator: options.separator, earlyStopAt,
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
     };
     const writer = ScoresWriter.open(out, header);
@@ -182,7 +186,7 @@ async function scoreCommand(args: string[]): Promise<number> {
         await scoreRecords(backend, prepared, todo, (score) => {
           writer.append(score);
           progress.tick();
-        }, controller.signal);
+        }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined);
         progress.finish();
       }
     } finally {
@@ -233,7 +237,15 @@ function selectCommand(args: string[]): number {
     first ??= content.header;
     for (const [id, s] of content.scores) scores.set(id, s);
   }
-  const chosen = select(pairScores(records, scores, scoreFiles.join(', ')), rules[0]!);
+  const rule = rules[0]!;
+  const bounded = [...scores.values()].find((s) => s.bound);
+  if (bounded && !(rule.kind === 'min-score' && rule.minScore === bounded.bound!.threshold)) {
+    throw new NuggetsError(
+      `${scoreFiles.join(', ')} holds scores stopped early at ${bounded.bound!.threshold}: they decide only that threshold.`,
+      `Select with --min-score ${bounded.bound!.threshold}, or score again without --min-score for full scores.`,
+    );
+  }
+  const chosen = select(pairScores(records, scores, scoreFiles.join(', ')), rule);
   writeSubset(out, chosen, values['with-scores'] === true);
   const share = ((100 * chosen.length) / records.length).toFixed(1);
   process.stdout.write(`selected ${chosen.length} of ${records.length} records (${share}%) -> ${resolve(out)}\n`);

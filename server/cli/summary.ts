@@ -1,6 +1,6 @@
 /** The short table printed after a score run: the distribution and the best records. */
 import type { DatasetRecord } from '../dataset';
-import type { CandidateScore } from '../scoring/golden';
+import { formatGolden, type CandidateScore } from '../scoring/golden';
 import { rank } from '../select';
 
 export function printSummary(records: DatasetRecord[], scores: Map<string, CandidateScore>, out: NodeJS.WriteStream = process.stdout): void {
@@ -9,6 +9,16 @@ export function printSummary(records: DatasetRecord[], scores: Map<string, Candi
     return score ? [{ record, score }] : [];
   });
   if (scored.length === 0) return;
+  const bounded = scored.filter((x) => x.score.bound);
+  if (bounded.length > 0) {
+    const t = bounded[0]!.score.bound!.threshold;
+    const above = scored.filter((x) => x.score.goldenScore >= t).length;
+    const anchorsTotal = scored.reduce((n, x) => n + x.score.anchors, 0);
+    const anchorsScored = scored.reduce((n, x) => n + x.score.deltas.filter((d) => !Number.isNaN(d)).length, 0);
+    out.write(`\nearly stop at ${t}: ${above} of ${scored.length} records >= ${t}; ${bounded.length} carry a bound instead of a score; `
+      + `${anchorsScored} of ${anchorsTotal} one-shot passes run (${((100 * (anchorsTotal - anchorsScored)) / anchorsTotal).toFixed(1)}% saved)\n`);
+    return;
+  }
   const buckets = new Array<number>(10).fill(0);
   for (const { score } of scored) buckets[Math.min(9, Math.floor(score.goldenScore * 10))]!++;
   const widest = Math.max(...buckets);
@@ -27,6 +37,6 @@ export function printSummary(records: DatasetRecord[], scores: Map<string, Candi
   out.write('\ntop records\n  index  golden  wins      mean delta  instruction\n');
   for (const { record, score } of rank(scored).slice(0, 5)) {
     const instruction = record.instruction.replace(/\s+/g, ' ');
-    out.write(`  ${String(record.index).padStart(5)}  ${score.goldenScore.toFixed(2).padStart(6)}  ${`${score.wins}/${score.anchors}`.padEnd(8)}  ${score.meanDelta.toFixed(3).padStart(10)}  ${instruction.length > 60 ? instruction.slice(0, 59) + '…' : instruction}\n`);
+    out.write(`  ${String(record.index).padStart(5)}  ${formatGolden(score).padStart(6)}  ${`${score.wins}/${score.anchors}`.padEnd(8)}  ${score.meanDelta.toFixed(3).padStart(10)}  ${instruction.length > 60 ? instruction.slice(0, 59) + '…' : instruction}\n`);
   }
 }

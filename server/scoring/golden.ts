@@ -5,17 +5,41 @@
 import type { DatasetRecord } from '../dataset';
 import type { PreparedAnchors, ScoringBackend } from './backend';
 
+/**
+ * A score decided only relative to a threshold (exact early stop): the candidate's wins could no
+ * longer reach the threshold, or could no longer fall below it. The golden score lies in [low, high].
+ */
+export interface ScoreBound {
+  threshold: number;
+  /** golden >= threshold. */
+  above: boolean;
+  low: number;
+  high: number;
+}
+
 export interface CandidateScore {
   index: number;
   id: string;
+  /**
+   * Share of anchors with s1 > s0. For a bounded score, the side of the bound that decides the
+   * threshold (low when above it, high when below), so that selecting at that threshold stays exact.
+   */
   goldenScore: number;
   wins: number;
   anchors: number;
   meanDelta: number;
-  /** s1 - s0 per anchor, in anchor order, in nats. */
+  /** s1 - s0 per anchor, in anchor order, in nats; NaN for anchors an early stop skipped. */
   deltas: number[];
   /** The candidate was cut from the left to fit the model's context. */
   truncated: boolean;
+  /** Present when scoring stopped early at a threshold. */
+  bound?: ScoreBound;
+}
+
+/** How a score reads to a user: "0.87", or "≥ 0.85" / "< 0.85" for a bound. */
+export function formatGolden(score: Pick<CandidateScore, 'goldenScore' | 'bound'>): string {
+  if (!score.bound) return score.goldenScore.toFixed(2);
+  return `${score.bound.above ? '≥' : '<'} ${score.bound.threshold}`;
 }
 
 export function goldenFrom(prepared: PreparedAnchors, oneShot: Float64Array): Pick<CandidateScore, 'goldenScore' | 'wins' | 'anchors' | 'meanDelta' | 'deltas'> {
@@ -25,15 +49,57 @@ export function goldenFrom(prepared: PreparedAnchors, oneShot: Float64Array): Pi
   for (let i = 0; i < prepared.count; i++) {
     const delta = oneShot[i]! - prepared.zeroShot[i]!;
     if (oneShot[i]! > prepared.zeroShot[i]!) wins++;
-    total += delta;
+    if (!Number.isNaN(delta)) total += delta;
     deltas.push(delta);
   }
   return { goldenScore: wins / prepared.count, wins, anchors: prepared.count, meanDelta: total / prepared.count, deltas };
 }
 
-export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord): Promise<CandidateScore> {
-  const { oneShot, truncated } = await backend.oneShot(record, prepared);
-  return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated };
+/** Wins needed for golden >= threshold with m anchors (tolerant of floating-point thresholds like 0.85 * 20). */
+export function winsNeeded(threshold: number, anchors: number): number {
+  return Math.ceil(threshold * anchors - 1e-9);
+}
+
+export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord, stop?: EarlyStop): Promise<CandidateScore> {
+  if (!stop) {
+    const { oneShot, truncated } = await backend.oneShot(record, prepared);
+    return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated };
+  }
+  // Exact early stop: score anchors a batch at a time until the threshold decision cannot change.
+  const m = prepared.count;
+  const needed = winsNeeded(stop.threshold, m);
+  const oneShot = new Float64Array(m).fill(NaN);
+  let wins = 0;
+  let scored = 0;
+  let truncated = false;
+  for (let from = 0; from < m; from += stop.batchSize) {
+    const indices = Array.from({ length: Math.min(stop.batchSize, m - from) }, (_, k) => from + k);
+    const part = await backend.oneShot(record, prepared, indices);
+    truncated = part.truncated;
+    indices.forEach((a, k) => {
+      oneShot[a] = part.oneShot[k]!;
+      if (part.oneShot[k]! > prepared.zeroShot[a]!) wins++;
+    });
+    scored += indices.length;
+    if (scored < m && (wins >= needed || wins + (m - scored) < needed)) break;
+  }
+  const full = goldenFrom(prepared, oneShot);
+  if (scored === m) return { index: record.index, id: record.id, ...full, truncated };
+  const low = wins / m;
+  const high = (wins + m - scored) / m;
+  const above = wins >= needed;
+  const evaluated = full.deltas.filter((d) => !Number.isNaN(d));
+  return {
+    index: record.index, id: record.id, goldenScore: above ? low : high, wins, anchors: m,
+    meanDelta: evaluated.reduce((a, b) => a + b, 0) / evaluated.length, deltas: full.deltas, truncated,
+    bound: { threshold: stop.threshold, above, low, high },
+  };
+}
+
+export interface EarlyStop {
+  threshold: number;
+  /** Anchors scored between decisions. */
+  batchSize: number;
 }
 
 /**
@@ -46,9 +112,10 @@ export async function scoreRecords(
   records: readonly DatasetRecord[],
   onScore: (score: CandidateScore) => void,
   signal?: AbortSignal,
+  stop?: EarlyStop,
 ): Promise<void> {
   for (const record of records) {
     if (signal?.aborted) return;
-    onScore(await scoreCandidate(backend, prepared, record));
+    onScore(await scoreCandidate(backend, prepared, record, stop));
   }
 }

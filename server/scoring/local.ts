@@ -10,7 +10,7 @@
  */
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
-import { OnnxCausalLM, type ForwardRow, type SessionSettings } from '../model/causal-lm';
+import { OnnxCausalLM, type ForwardRow, type PrefixCache, type SessionSettings } from '../model/causal-lm';
 import { contextLengthOf, readModelFolder, type OnnxVariant } from '../model/folder';
 import { defaultCacheDir, graphWithLogprobHead } from '../model/logprob-head';
 import { TextTokenizer } from '../model/tokenizer';
@@ -47,6 +47,9 @@ class LocalAnchors implements PreparedAnchors {
 }
 
 export class LocalBackend implements ScoringBackend {
+  /** The last candidate's prefix cache: calls that score a candidate's anchors in parts run the prefix once. */
+  private lastPrefix: { prepared: LocalAnchors; prefix: number[]; cache: PrefixCache } | undefined;
+
   private constructor(
     readonly identity: ModelIdentity,
     readonly tokenizer: TextTokenizer,
@@ -82,7 +85,8 @@ export class LocalBackend implements ScoringBackend {
     }
     const tokenized = anchors.map((a) => this.anchorTokens(a, options.maxAnchorTokens));
     const zeroShot = new Float64Array(tokenized.length);
-    const order = tokenized.map((_, i) => i).filter((i) => spanOf(tokenized[i]!) > 0);
+    const order = tokenized.map((_, i) => i).filter((i) => spanOf(tokenized[i]!) > 0)
+      .sort((a, b) => tokenized[a]!.tokens.length - tokenized[b]!.tokens.length);
     for (const batch of chunks(order, options.batchSize)) {
       const sums = await this.lm.forward(batch.map((i) => rowOf(tokenized[i]!)));
       batch.forEach((i, k) => (zeroShot[i] = sum(sums[k]!)));
@@ -95,9 +99,11 @@ export class LocalBackend implements ScoringBackend {
     const indices = anchorIndices ?? prepared.anchors.map((_, i) => i);
     const { prefix, truncated } = this.candidatePrefix(candidate, prepared);
     const oneShot = new Float64Array(indices.length);
-    const wanted = indices.map((anchor, k) => ({ anchor: prepared.anchors[anchor]!, k })).filter((w) => spanOf(w.anchor) > 0);
+    // Anchors of similar length share a batch, so that little of each pass is padding.
+    const wanted = indices.map((anchor, k) => ({ anchor: prepared.anchors[anchor]!, k })).filter((w) => spanOf(w.anchor) > 0)
+      .sort((a, b) => a.anchor.tokens.length - b.anchor.tokens.length);
     if (this.path === 'cached' && this.lm.shape.acceptsPast) {
-      const cache = await this.lm.prefill(prefix);
+      const cache = await this.prefixCache(prepared, prefix);
       for (const batch of chunks(wanted, prepared.options.batchSize)) {
         const sums = await this.lm.forward(batch.map((w) => rowOf(w.anchor)), cache);
         batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
@@ -114,7 +120,16 @@ export class LocalBackend implements ScoringBackend {
   }
 
   async dispose(): Promise<void> {
+    this.lastPrefix = undefined;
     await this.lm.dispose();
+  }
+
+  private async prefixCache(prepared: LocalAnchors, prefix: number[]): Promise<PrefixCache> {
+    const last = this.lastPrefix;
+    if (last && last.prepared === prepared && last.prefix.length === prefix.length && last.prefix.every((t, i) => t === prefix[i])) return last.cache;
+    const cache = await this.lm.prefill(prefix);
+    this.lastPrefix = { prepared, prefix, cache };
+    return cache;
   }
 
   anchorTokens(anchor: Example, maxAnchorTokens: number): AnchorTokens {
