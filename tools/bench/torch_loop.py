@@ -12,6 +12,7 @@ the time and the scores (which the benchmark checks against its own).
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -84,7 +85,8 @@ def main():
     start = time.perf_counter()
     sums = score(model, workload['candidates'], workload['anchors'], workload['batchSize'])
     seconds = time.perf_counter() - start
-    print(json.dumps({'seconds': seconds, 'oneShot': sums}))
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({'seconds': seconds, 'oneShot': sums, 'maxRssMB': max_rss_mb}))
 
 
 if __name__ == '__main__':

@@ -1,0 +1,215 @@
+/**
+ * `npm run bench`: golden-score throughput on fixed real workloads, every path measured in the same
+ * run so that ratios are meaningful on a noisy machine.
+ *
+ *   W1  100 candidates x 50 anchors, the demo model
+ *   W2  10 candidates x 20 anchors, a GPT-2-small-shaped model (random weights; tools/bench/make_bench_model.py)
+ *
+ * Paths: the engine's cached path (prefix key/values + in-graph log-probabilities), the naive
+ * reference (a full sequence per pair), and the paper's PyTorch loop on the same weights (Debian's
+ * PyTorch). Each path runs in its own child process, so peak RSS is that path's. The slow references
+ * run on the first candidates of each workload; every ratio compares pairs per second on the same
+ * candidates. Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the
+ * exact early stop saves on W1.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { chooseKMeans } from '../../server/anchors';
+import { readDataset, type DatasetRecord } from '../../server/dataset';
+import { DEFAULT_OPTIONS, type ScoringOptions } from '../../server/scoring/backend';
+import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
+import { LocalBackend, type ScoringPath } from '../../server/scoring/local';
+import { fullText } from '../../server/scoring/template';
+
+const root = resolve(__dirname, '..');
+const data = resolve(root, '..', 'shared', 'data');
+const outDir = join(root, 'bench-results');
+const models: Record<string, string> = { W1: join(root, 'models', 'demo'), W2: join(root, '.cache', 'bench', 'gpt2-small') };
+const sizes: Record<string, { candidates: number; anchors: number; referenceCandidates: number }> = {
+  W1: { candidates: 100, anchors: 50, referenceCandidates: 20 },
+  W2: { candidates: 10, anchors: 20, referenceCandidates: 3 },
+};
+const options: ScoringOptions = { ...DEFAULT_OPTIONS, batchSize: 16 };
+
+/** Real records: candidates interleaved from the three Alpaca files, anchors by k-means over a pool. */
+function workload(name: string): { candidates: DatasetRecord[]; anchors: DatasetRecord[] } {
+  const files = ['gsm8k-train.alpaca.json', 'gpteacher-toolformer.alpaca.json', 'gpteacher-roleplay.alpaca.json'].map((f) => readDataset(join(data, f)).records);
+  const { candidates: nc, anchors: na } = sizes[name]!;
+  const candidates = Array.from({ length: nc }, (_, i) => files[i % 3]![1000 + Math.floor(i / 3)]!);
+  const pool = files.flatMap((records) => records.slice(2000, 2400)).map((r, index) => ({ ...r, index }));
+  return { candidates, anchors: chooseKMeans(pool, na, 0) };
+}
+
+interface ModelShape { layers: number; width: number; vocabulary: number }
+
+function shapeOf(folder: string): ModelShape {
+  const c = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
+  return { layers: c.n_layer, width: c.n_embd, vocabulary: c.vocab_size };
+}
+
+/** Forward FLOPs for n new tokens after `past` (multiply-add = 2): projections, attention, LM head. */
+function forwardFlops(s: ModelShape, n: number, past: number): number {
+  const perLayer = 2 * n * 12 * s.width * s.width + 4 * s.width * (n * past + (n * (n + 1)) / 2);
+  return s.layers * perLayer + 2 * n * s.width * s.vocabulary;
+}
+
+interface PathResult {
+  path: string;
+  candidates: number;
+  pairs: number;
+  seconds: number;
+  tokens: number;
+  gflop: number;
+  maxRssMB: number;
+  passes?: number;
+  passesTotal?: number;
+  scores?: number[][];
+}
+
+/** Child process: one path on one workload. */
+async function runPath(name: string, path: ScoringPath, candidateCount: number, threshold?: number): Promise<PathResult> {
+  const { candidates, anchors } = workload(name);
+  const backend = await LocalBackend.open(models[name]!, { path });
+  const shape = shapeOf(models[name]!);
+  const prepared = await backend.prepareAnchors(anchors, options);
+  const chosen = candidates.slice(0, candidateCount);
+  await backend.oneShot(chosen[0]!, prepared, [0]); // warm-up: session allocations, thread pool
+  const anchorTokens = anchors.map((a) => backend.anchorTokens(a, options.maxAnchorTokens).tokens.length);
+  let tokens = 0;
+  let flops = 0;
+  let passes = 0;
+  const scores: number[][] = [];
+  const started = process.hrtime.bigint();
+  for (const c of chosen) {
+    const score: CandidateScore = await scoreCandidate(backend, prepared, c, threshold !== undefined ? { threshold, batchSize: options.batchSize } : undefined);
+    scores.push(score.deltas.map((d, i) => d + prepared.zeroShot[i]!));
+    const prefix = Math.min(backend.tokenizer.encode(fullText(c), true).length, backend.identity.contextLength - Math.max(...anchorTokens));
+    const evaluated = anchorTokens.filter((_, i) => !Number.isNaN(score.deltas[i]!));
+    passes += evaluated.length;
+    if (path === 'cached') {
+      tokens += prefix + evaluated.reduce((a, b) => a + b, 0);
+      flops += forwardFlops(shape, prefix, 0) + evaluated.reduce((f, n) => f + forwardFlops(shape, n, prefix), 0);
+    } else {
+      tokens += evaluated.reduce((a, n) => a + prefix + n, 0);
+      flops += evaluated.reduce((f, n) => f + forwardFlops(shape, prefix + n, 0), 0);
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await backend.dispose();
+  return {
+    path, candidates: chosen.length, pairs: chosen.length * anchors.length, seconds, tokens, gflop: flops / 1e9,
+    maxRssMB: process.resourceUsage().maxRSS / 1024, passes, passesTotal: chosen.length * anchors.length, scores,
+  };
+}
+
+/** ONNX Runtime's MatMul throughput on this machine: the ceiling the model's matmuls can reach. */
+async function matmulGflops(): Promise<number> {
+  const file = join(root, '.cache', 'bench', 'matmul.onnx');
+  execFileSync('/usr/bin/python3', [join(root, 'tools', 'bench', 'make_matmul.py'), file]);
+  const session = await ort.InferenceSession.create(file);
+  const [m, k, n] = [2048, 768, 3072];
+  const a = new ort.Tensor('float32', Float32Array.from({ length: m * k }, () => Math.random()), [m, k]);
+  const b = new ort.Tensor('float32', Float32Array.from({ length: k * n }, () => Math.random()), [k, n]);
+  await session.run({ A: a, B: b });
+  const runs = 10;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < runs; i++) await session.run({ A: a, B: b });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return (runs * 2 * m * k * n) / seconds / 1e9;
+}
+
+function child(args: string[]): PathResult {
+  const r = spawnSync(process.execPath, [__filename, '--child', ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`bench child ${args.join(' ')} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+async function writeTorchWorkload(name: string, candidateCount: number): Promise<string> {
+  const { candidates, anchors } = workload(name);
+  const backend = await LocalBackend.open(models[name]!);
+  const anchorTokens = anchors.map((a) => backend.anchorTokens(a, options.maxAnchorTokens));
+  const longest = Math.max(...anchorTokens.map((a) => a.tokens.length));
+  const prefixes = candidates.slice(0, candidateCount).map((c) => {
+    const p = backend.tokenizer.encode(fullText(c), true);
+    return p.slice(Math.max(0, p.length - (backend.identity.contextLength - longest)));
+  });
+  await backend.dispose();
+  const file = join(root, '.cache', 'bench', `${name}-torch-workload.json`);
+  writeFileSync(file, JSON.stringify({ candidates: prefixes, anchors: anchorTokens, batchSize: options.batchSize }));
+  return file;
+}
+
+function runTorch(name: string, workloadFile: string, candidateCount: number, engineScores: number[][]): PathResult & { maxAbsDiff: number } {
+  const threads = String(cpus().length);
+  const out = execFileSync('/usr/bin/python3', [join(root, 'tools', 'bench', 'torch_loop.py'), '--model', models[name]!, '--workload', workloadFile, '--threads', threads],
+    { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number; oneShot: number[][]; maxRssMB: number };
+  let maxAbsDiff = 0;
+  r.oneShot.forEach((row, c) => row.forEach((s, a) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(s - engineScores[c]![a]!)))));
+  const anchors = r.oneShot[0]!.length;
+  return { path: 'pytorch', candidates: candidateCount, pairs: candidateCount * anchors, seconds: r.seconds, tokens: 0, gflop: 0, maxRssMB: r.maxRssMB, maxAbsDiff };
+}
+
+const rate = (r: PathResult): number => r.pairs / r.seconds;
+const fmt = (x: number, digits = 2): string => x.toFixed(digits);
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--child') {
+    const [, name, path, count, threshold] = argv;
+    const result = await runPath(name!, path as ScoringPath, Number(count), threshold ? Number(threshold) : undefined);
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return;
+  }
+  mkdirSync(outDir, { recursive: true });
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`;
+  console.log(`Nuggets benchmark on ${machine}, onnxruntime-node ${ort.env.versions.common}\n`);
+  const matmul = await matmulGflops();
+  console.log(`ONNX Runtime MatMul 2048x768x3072: ${fmt(matmul, 1)} GFLOP/s\n`);
+
+  const report: Record<string, unknown> = { machine, matmulGflops: matmul, workloads: {} };
+  const rows: string[] = [];
+  for (const name of ['W1', 'W2']) {
+    const { candidates, anchors, referenceCandidates } = sizes[name]!;
+    const full = child([name, 'cached', String(candidates)]);
+    const cachedRef = child([name, 'cached', String(referenceCandidates)]);
+    const naive = child([name, 'naive', String(referenceCandidates)]);
+    const torchFile = await writeTorchWorkload(name, referenceCandidates);
+    const torch = runTorch(name, torchFile, referenceCandidates, cachedRef.scores!);
+    const idealSpeedup = naive.tokens / cachedRef.tokens;
+    const speedup = rate(cachedRef) / rate(naive);
+    const entry = {
+      candidates, anchors, pairsPerSecond: rate(full), tokensPerSecond: full.tokens / full.seconds, gflops: full.gflop / full.seconds,
+      matmulShare: full.gflop / full.seconds / matmul, peakRssMB: full.maxRssMB, seconds: full.seconds,
+      reference: { candidates: referenceCandidates, cachedPairsPerSecond: rate(cachedRef), naivePairsPerSecond: rate(naive), pytorchPairsPerSecond: rate(torch),
+        speedupOverNaive: speedup, idealTokenSpeedup: idealSpeedup, shareOfIdeal: speedup / idealSpeedup, speedupOverPytorch: rate(cachedRef) / rate(torch),
+        naivePeakRssMB: naive.maxRssMB, pytorchPeakRssMB: torch.maxRssMB, pytorchMaxAbsDiffNats: torch.maxAbsDiff },
+    };
+    (report.workloads as Record<string, unknown>)[name] = entry;
+    rows.push(`${name.padEnd(3)} ${`${candidates}x${anchors}`.padEnd(7)} ${fmt(rate(full), 1).padStart(9)} ${fmt(full.tokens / full.seconds, 0).padStart(9)} ${fmt(entry.gflops, 1).padStart(8)} ${fmt(100 * entry.matmulShare, 0).padStart(6)}% ${fmt(full.maxRssMB, 0).padStart(8)}`
+      + `  ${fmt(speedup, 1).padStart(6)}x ${fmt(idealSpeedup, 1).padStart(6)}x ${fmt(100 * entry.reference.shareOfIdeal, 0).padStart(5)}%  ${fmt(entry.reference.speedupOverPytorch, 2).padStart(7)}x  ${torch.maxAbsDiff.toExponential(1)}`);
+  }
+  console.log('wl  size     pairs/s  tokens/s  GFLOP/s matmul% peakRSS   vs naive  ideal share   vs torch  |s1-torch|');
+  console.log('                                               (MB)');
+  for (const r of rows) console.log(r);
+  console.log(`\n(vs naive / vs torch: pairs per second on the first ${sizes.W1!.referenceCandidates} (W1) and ${sizes.W2!.referenceCandidates} (W2) candidates, all paths in this run;`
+    + ' ideal = naive tokens / cached tokens; |s1-torch| = largest one-shot score difference from the PyTorch loop, nats)');
+
+  const early: Record<string, unknown> = {};
+  for (const t of [0.5, 0.85]) {
+    const r = child(['W1', 'cached', String(sizes.W1!.candidates), String(t)]);
+    early[String(t)] = { passes: r.passes, passesTotal: r.passesTotal, saved: 1 - r.passes! / r.passesTotal!, seconds: r.seconds };
+    console.log(`early stop on W1 at t = ${t}: ${r.passes} of ${r.passesTotal} one-shot passes (${fmt(100 * (1 - r.passes! / r.passesTotal!), 1)}% saved), ${fmt(r.seconds, 1)} s`);
+  }
+  report.earlyStop = early;
+  writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nwrote ${join(outDir, 'bench.json')}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
