@@ -1,11 +1,22 @@
 // Bundles each room with esbuild; with --tests, also every test file into out/test/.
 // onnxruntime-node stays external: it loads a native binary from its package.
 import * as esbuild from 'esbuild';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning', mainFields: ['module', 'main'] };
 await esbuild.build({ ...common, entryPoints: ['server/cli/index.ts'], outfile: 'dist/cli.js', external: ['onnxruntime-node'] });
+
+// The editor's rooms. Each writes an esbuild metafile beside it: the border test reads what went in.
+const rooms = [
+  { entryPoints: ['extension/main.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  { entryPoints: ['server/lsp/main.ts'], outfile: 'dist/server.js', external: ['onnxruntime-node'] },
+  { entryPoints: ['server/lsp/scoring-worker.ts'], outfile: 'dist/scoring-worker.js', external: ['onnxruntime-node'] },
+];
+for (const room of rooms) {
+  const result = await esbuild.build({ ...common, ...room, metafile: true });
+  writeFileSync(room.outfile.replace(/\.js$/, '.meta.json'), JSON.stringify(result.metafile));
+}
 
 if (process.argv.includes('--tests')) {
   const tests = readdirSync('test', { recursive: true }).filter((f) => f.endsWith('.test.ts')).map((f) => join('test', f));

@@ -1,0 +1,46 @@
+/**
+ * Starts the Nuggets language server (dist/server.js, a separate Node process over IPC) with
+ * vscode-languageclient. Hovers are rendered as untrusted Markdown: no command links, no HTML.
+ */
+import * as vscode from 'vscode';
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import type { InitializationOptions } from '../server/protocol';
+import type { Config } from './config';
+
+export function createClient(context: vscode.ExtensionContext, config: Config): LanguageClient {
+  const module = context.asAbsolutePath('dist/server.js');
+  const serverOptions: ServerOptions = {
+    run: { module, transport: TransportKind.ipc },
+    debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6010'] } },
+  };
+  const initializationOptions: InitializationOptions = {
+    storagePath: context.globalStorageUri.fsPath,
+    settings: config.serverSettings(),
+  };
+  const clientOptions: LanguageClientOptions = {
+    // Every JSON and JSON Lines file is offered; the server answers only for Alpaca datasets.
+    documentSelector: [
+      { scheme: 'file', language: 'json' },
+      { scheme: 'file', language: 'jsonl' },
+      { scheme: 'file', pattern: '**/*.jsonl' },
+      { scheme: 'untitled', language: 'json' },
+    ],
+    initializationOptions,
+    markdown: { isTrusted: false, supportHtml: false },
+    middleware: {
+      async provideHover(document, position, token, next) {
+        const hover = await next(document, position, token);
+        for (const content of hover?.contents ?? []) {
+          if (content instanceof vscode.MarkdownString) {
+            content.isTrusted = false;
+            content.supportHtml = false;
+            content.supportThemeIcons = false;
+          }
+        }
+        return hover;
+      },
+    },
+    outputChannelName: 'Nuggets',
+  };
+  return new LanguageClient('nuggets', 'Nuggets', serverOptions, clientOptions);
+}

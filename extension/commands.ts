@@ -1,0 +1,201 @@
+/**
+ * The "Nuggets" commands. Each asks the server (server/protocol.ts) and shows the answer; none runs
+ * a model here.
+ */
+import { randomUUID } from 'node:crypto';
+import { basename } from 'node:path';
+import * as vscode from 'vscode';
+import { WorkDoneProgress } from 'vscode-languageclient/node';
+import * as protocol from '../server/protocol';
+import type { Ctx } from './ctx';
+import { showDashboard } from './dashboard';
+
+export function registerCommands(ctx: Ctx): vscode.Disposable[] {
+  const command = (name: string, run: (ctx: Ctx) => Promise<unknown>): vscode.Disposable =>
+    vscode.commands.registerCommand(name, async () => {
+      try {
+        return await run(ctx);
+      } catch (err) {
+        void vscode.window.showErrorMessage(`Nuggets: ${(err as Error).message}`);
+        return undefined;
+      }
+    });
+  return [
+    command('nuggets.scoreDataset', scoreDataset),
+    command('nuggets.selectGoldenSubset', selectGoldenSubset),
+    command('nuggets.chooseAnchors', chooseAnchors),
+    command('nuggets.showDashboard', showDashboard),
+    command('nuggets.clearScores', clearScores),
+  ];
+}
+
+function requireDataset(ctx: Ctx): vscode.TextDocument | undefined {
+  const document = ctx.activeDataset();
+  if (!document) {
+    void vscode.window.showInformationMessage('Open an Alpaca dataset first: a JSON array or JSON Lines of {"instruction", "input", "output"} records.');
+  }
+  return document;
+}
+
+async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | undefined> {
+  const document = requireDataset(ctx);
+  if (!document) return undefined;
+  if (!vscode.workspace.isTrusted) {
+    void vscode.window.showWarningMessage('Nuggets runs a model to score, which is disabled in untrusted workspaces. Trust this workspace to score.', 'Manage Workspace Trust')
+      .then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
+    return undefined;
+  }
+  const name = basename(document.uri.path);
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Nuggets: scoring ${name}`, cancellable: true },
+    async (progress, token) => {
+      const workDoneToken = randomUUID();
+      let reported = 0;
+      const listener = ctx.client.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
+        if (value.kind === 'end') return;
+        const percentage = value.percentage ?? reported;
+        progress.report({ message: value.message, increment: percentage - reported });
+        reported = percentage;
+      });
+      try {
+        const result = await ctx.request(protocol.scoreDataset, { textDocument: { uri: document.uri.toString() }, workDoneToken }, token);
+        const summary = `${result.scored}/${result.total} records scored`;
+        if (result.cancelled) void vscode.window.showInformationMessage(`Nuggets: scoring cancelled; ${summary}. Completed records are kept.`);
+        else if (result.scoredNow === 0) void vscode.window.showInformationMessage(`Nuggets: ${name} was already scored (${summary}).`);
+        else void vscode.window.showInformationMessage(`Nuggets: scored ${result.scoredNow} records of ${name} in ${result.seconds.toFixed(1)} s (${summary}).`);
+        return result;
+      } catch (err) {
+        if (token.isCancellationRequested) {
+          void vscode.window.showInformationMessage('Nuggets: scoring cancelled. Completed records are kept.');
+          return undefined;
+        }
+        throw err;
+      } finally {
+        listener.dispose();
+      }
+    },
+  );
+}
+
+interface RuleItem extends vscode.QuickPickItem {
+  rule?: protocol.SelectionRule;
+  custom?: 'min-score' | 'top' | 'top-percent';
+}
+
+function ruleLabel(rule: protocol.SelectionRule): string {
+  switch (rule.kind) {
+    case 'min-score': return `Golden score ≥ ${rule.minScore}`;
+    case 'top': return `Top ${rule.count} records`;
+    case 'top-percent': return `Top ${rule.percent}% of records`;
+  }
+}
+
+async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult | undefined> {
+  const document = requireDataset(ctx);
+  if (!document) return undefined;
+  const textDocument = { uri: document.uri.toString() };
+  const scores = ctx.scoresOf(document.uri);
+  const total = scores?.total ?? 0;
+  const rules: protocol.SelectionRule[] = [
+    { kind: 'min-score', minScore: 0.85 }, { kind: 'min-score', minScore: 0.8 }, { kind: 'min-score', minScore: 0.5 },
+    { kind: 'top-percent', percent: 1 }, { kind: 'top-percent', percent: 10 }, { kind: 'top-percent', percent: 25 },
+    { kind: 'top', count: Math.max(1, Math.min(100, total)) },
+  ];
+  const preview = await ctx.request(protocol.selectionPreview, { textDocument, rules });
+  if (preview.scored < preview.total) {
+    const choice = await vscode.window.showWarningMessage(
+      `Nuggets: ${preview.total - preview.scored} of ${preview.total} records have no current golden score. Score the dataset before selecting.`, 'Score Dataset');
+    if (choice) await vscode.commands.executeCommand('nuggets.scoreDataset');
+    return undefined;
+  }
+  const keeps = (n: number): string => `keeps ${n} of ${preview.total} (${((100 * n) / preview.total).toFixed(1)}%)`;
+  const items: RuleItem[] = [
+    { label: 'Threshold', kind: vscode.QuickPickItemKind.Separator },
+    ...rules.slice(0, 3).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i]!), rule })),
+    { label: 'Top percent', kind: vscode.QuickPickItemKind.Separator },
+    ...rules.slice(3, 6).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i + 3]!), rule })),
+    { label: 'Top k', kind: vscode.QuickPickItemKind.Separator },
+    { label: ruleLabel(rules[6]!), description: keeps(preview.counts[6]!), rule: rules[6]! },
+    { label: 'Custom', kind: vscode.QuickPickItemKind.Separator },
+    { label: 'Golden score ≥ …', description: 'choose a threshold', custom: 'min-score' },
+    { label: 'Top k …', description: 'choose a count', custom: 'top' },
+    { label: 'Top percent …', description: 'choose a percentage', custom: 'top-percent' },
+  ];
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `Nuggets: select the golden subset of ${basename(document.uri.path)}`,
+    placeHolder: 'Keep records by golden score threshold, top k, or top percent; the source file is not modified',
+  });
+  if (!picked) return undefined;
+  const rule = picked.rule ?? (picked.custom ? await customRule(ctx, textDocument, picked.custom, preview.total) : undefined);
+  if (!rule) return undefined;
+  const result = await ctx.request(protocol.selectSubset, { textDocument, rule });
+  const opened = await vscode.workspace.openTextDocument(vscode.Uri.parse(result.uri));
+  await vscode.window.showTextDocument(opened, { preview: false });
+  void vscode.window.showInformationMessage(`Nuggets: wrote ${result.kept} of ${result.total} records (${ruleLabel(rule)}) to ${basename(result.path)}.`);
+  return result;
+}
+
+async function customRule(ctx: Ctx, textDocument: { uri: string }, kind: 'min-score' | 'top' | 'top-percent', total: number): Promise<protocol.SelectionRule | undefined> {
+  const spec = {
+    'min-score': { prompt: 'Keep records with a golden score at or above (0 to 1)', value: '0.85', make: (x: number) => ({ kind: kind as 'min-score', minScore: x }), ok: (x: number) => x >= 0 && x <= 1 },
+    top: { prompt: `Keep the best k records (1 to ${total})`, value: String(Math.min(100, total)), make: (x: number) => ({ kind: kind as 'top', count: x }), ok: (x: number) => Number.isInteger(x) && x >= 1 },
+    'top-percent': { prompt: 'Keep the best p percent of records (0 to 100]', value: '10', make: (x: number) => ({ kind: kind as 'top-percent', percent: x }), ok: (x: number) => x > 0 && x <= 100 },
+  }[kind];
+  const text = await vscode.window.showInputBox({
+    prompt: spec.prompt,
+    value: spec.value,
+    validateInput: async (input) => {
+      const x = Number(input);
+      if (input.trim() === '' || !Number.isFinite(x) || !spec.ok(x)) return spec.prompt;
+      const { counts } = await ctx.request(protocol.selectionPreview, { textDocument, rules: [spec.make(x) as protocol.SelectionRule] });
+      return { message: `Keeps ${counts[0]} of ${total} records.`, severity: vscode.InputBoxValidationSeverity.Info };
+    },
+  });
+  return text === undefined ? undefined : (spec.make(Number(text)) as protocol.SelectionRule);
+}
+
+async function chooseAnchors(ctx: Ctx): Promise<protocol.AnchorSetInfo | undefined> {
+  const document = requireDataset(ctx);
+  if (!document) return undefined;
+  const total = ctx.scoresOf(document.uri)?.total ?? 0;
+  const picked = await vscode.window.showQuickPick([
+    { label: 'k-means', description: 'N records nearest the centres of N clusters of this dataset (the paper\'s choice)', method: 'kmeans' as const },
+    { label: 'Random', description: 'N random records of this dataset', method: 'random' as const },
+    { label: 'From a file…', description: 'an Alpaca JSON or JSON Lines file of anchor records', method: 'file' as const },
+  ], { title: 'Nuggets: choose the anchor set', placeHolder: 'Anchors are the tasks every record is scored against; changing them marks current scores stale' });
+  if (!picked) return undefined;
+  let choice: protocol.AnchorChoice;
+  if (picked.method === 'file') {
+    const files = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Use as anchors', filters: { 'Alpaca records': ['json', 'jsonl'] } });
+    if (!files?.[0]) return undefined;
+    choice = { method: 'file', path: files[0].fsPath };
+  } else {
+    const text = await vscode.window.showInputBox({
+      prompt: `How many anchors (1 to ${total})? The paper uses 100.`,
+      value: String(Math.min(100, total)),
+      validateInput: (input) => {
+        const n = Number(input);
+        return Number.isInteger(n) && n >= 1 && n <= total ? undefined : `A whole number from 1 to ${total}.`;
+      },
+    });
+    if (text === undefined) return undefined;
+    choice = { method: picked.method, count: Number(text) };
+  }
+  const info = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Nuggets: choosing anchors…' },
+    () => ctx.request(protocol.chooseAnchors, { textDocument: { uri: document.uri.toString() }, choice }));
+  const stale = info.staleRecords > 0 ? ` ${info.staleRecords} scores are now stale.` : '';
+  const action = await vscode.window.showInformationMessage(`Nuggets: ${info.count} anchors chosen (${picked.label}).${stale}`, 'Score Dataset');
+  if (action) await vscode.commands.executeCommand('nuggets.scoreDataset');
+  return info;
+}
+
+async function clearScores(ctx: Ctx): Promise<{ removed: number } | undefined> {
+  const document = requireDataset(ctx);
+  if (!document) return undefined;
+  const name = basename(document.uri.path);
+  const confirm = await vscode.window.showWarningMessage(`Remove every stored Nuggets score of the records in ${name}? The file itself is not changed.`, { modal: true }, 'Clear Scores');
+  if (confirm !== 'Clear Scores') return undefined;
+  const result = await ctx.request(protocol.clearScores, { textDocument: { uri: document.uri.toString() } });
+  void vscode.window.showInformationMessage(`Nuggets: removed ${result.removed} stored scores of ${name}.`);
+  return result;
+}

@@ -1,0 +1,103 @@
+/**
+ * The extension's live state: the language client, the latest scores the server sent for each open
+ * dataset, scoring runs in progress, and events for the views that draw them (decorations, status
+ * bar, dashboard). Created once in activate(); disposed with the extension.
+ */
+import * as vscode from 'vscode';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import type { RequestType } from 'vscode-languageclient/node';
+import * as protocol from '../server/protocol';
+import { Config } from './config';
+
+export interface DocumentScores {
+  uri: string;
+  version: number;
+  /** By record index. */
+  records: protocol.RecordScore[];
+  total: number;
+  scored: number;
+  model: string | null;
+  anchorCount: number | null;
+}
+
+export class Ctx implements vscode.Disposable {
+  readonly config: Config;
+  private readonly scores = new Map<string, DocumentScores>();
+  private readonly runs = new Map<string, protocol.ScoringStatus>();
+  private readonly scoresChanged = new vscode.EventEmitter<string>();
+  private readonly statusChanged = new vscode.EventEmitter<string>();
+  private lastDataset: vscode.Uri | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  /** Fires with a document URI whenever its scores change (opened, edited, scored, cleared). */
+  readonly onDidChangeScores = this.scoresChanged.event;
+  /** Fires with a document URI whenever a scoring run's state changes. */
+  readonly onDidChangeStatus = this.statusChanged.event;
+
+  constructor(readonly extensionContext: vscode.ExtensionContext, readonly client: LanguageClient) {
+    this.config = new Config(extensionContext.extensionPath);
+    this.disposables.push(
+      this.scoresChanged, this.statusChanged,
+      client.onNotification(protocol.scoresNotification, (params) => this.receiveScores(params)),
+      client.onNotification(protocol.scoresClearedNotification, ({ uri }) => {
+        this.scores.delete(uri);
+        this.runs.delete(uri);
+        this.scoresChanged.fire(uri);
+      }),
+      client.onNotification(protocol.scoringStatusNotification, (status) => {
+        this.runs.set(status.uri, status);
+        this.statusChanged.fire(status.uri);
+      }),
+      vscode.window.onDidChangeActiveTextEditor((editor) => {
+        if (editor && this.scores.has(editor.document.uri.toString())) this.lastDataset = editor.document.uri;
+      }),
+    );
+  }
+
+  private receiveScores(params: protocol.ScoresParams): void {
+    let held = this.scores.get(params.uri);
+    if (params.full || !held) {
+      held = { uri: params.uri, version: params.version, records: [], total: params.total, scored: 0, model: null, anchorCount: null };
+      this.scores.set(params.uri, held);
+    }
+    for (const record of params.records) held.records[record.index] = record;
+    Object.assign(held, { version: params.version, total: params.total, scored: params.scored, model: params.model, anchorCount: params.anchorCount });
+    const editor = vscode.window.activeTextEditor;
+    if (editor?.document.uri.toString() === params.uri) this.lastDataset = editor.document.uri;
+    this.scoresChanged.fire(params.uri);
+  }
+
+  scoresOf(uri: vscode.Uri | string): DocumentScores | undefined {
+    return this.scores.get(uri.toString());
+  }
+
+  runOf(uri: vscode.Uri | string): protocol.ScoringStatus | undefined {
+    return this.runs.get(uri.toString());
+  }
+
+  isDataset(document: vscode.TextDocument): boolean {
+    return this.scores.has(document.uri.toString());
+  }
+
+  /** The dataset in the active editor, or else the last one that was active (e.g. while a panel has focus). */
+  activeDataset(): vscode.TextDocument | undefined {
+    const active = vscode.window.activeTextEditor?.document;
+    if (active && this.isDataset(active)) return active;
+    if (!this.lastDataset) return undefined;
+    const uri = this.lastDataset.toString();
+    return this.scores.has(uri) ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri) : undefined;
+  }
+
+  /** A custom request of server/protocol.ts, for commands and the dashboard. */
+  request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
+    return this.client.sendRequest(type, params, token);
+  }
+
+  sendSettings(): void {
+    void this.client.sendNotification(protocol.didChangeSettings, this.config.serverSettings());
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The status bar item for the active dataset: scored/total, and while a run is going, its ETA.
+ * Click: score what is missing, or open the dashboard when everything is scored.
+ */
+import * as vscode from 'vscode';
+import type { Ctx } from './ctx';
+
+export function formatEta(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export class StatusDisplay implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('nuggets.status', vscode.StatusBarAlignment.Right, 100);
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly ctx: Ctx) {
+    this.item.name = 'Nuggets';
+    this.disposables.push(
+      this.item,
+      ctx.onDidChangeScores(() => this.update()),
+      ctx.onDidChangeStatus(() => this.update()),
+      vscode.window.onDidChangeActiveTextEditor(() => this.update()),
+    );
+    this.update();
+  }
+
+  private update(): void {
+    const document = vscode.window.activeTextEditor?.document;
+    const scores = document ? this.ctx.scoresOf(document.uri) : undefined;
+    if (!document || !scores) {
+      this.item.hide();
+      return;
+    }
+    const run = this.ctx.runOf(document.uri);
+    const running = run && (run.phase === 'preparing' || run.phase === 'scoring');
+    if (running) {
+      const eta = run.etaSeconds === null ? (run.phase === 'preparing' ? 'preparing…' : 'estimating…') : `ETA ${formatEta(run.etaSeconds)}`;
+      this.item.text = `$(sync~spin) Nuggets ${scores.scored}/${scores.total} · ${eta}`;
+      this.item.tooltip = `Scoring: ${run.done} of ${run.todo} records in this run. Cancel from the progress notification.`;
+      this.item.command = undefined;
+    } else {
+      const complete = scores.total > 0 && scores.scored === scores.total;
+      this.item.text = `${complete ? '◆' : '◇'} Nuggets ${scores.scored}/${scores.total}`;
+      const source = scores.model ? ` with ${scores.model}${scores.anchorCount ? ` against ${scores.anchorCount} anchors` : ''}` : '';
+      this.item.tooltip = complete
+        ? `Every record is scored${source}. Click for the dashboard.`
+        : `${scores.scored} of ${scores.total} records have a current golden score${source}. Click to score the rest.`;
+      this.item.command = complete ? 'nuggets.showDashboard' : 'nuggets.scoreDataset';
+    }
+    this.item.show();
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Hover text. Everything that comes from a dataset is escaped so that it renders as the characters
+ * it is: every ASCII punctuation character gets a backslash (no links, autolinks, images, code, HTML
+ * or command URIs can form), and whitespace runs collapse to one space (no block structure).
+ */
+import type { CandidateScore } from '../scoring/golden';
+import type { Example } from '../dataset';
+
+export function escapeMarkdown(text: string): string {
+  return text.replace(/\s+/g, ' ').replace(/[!-/:-@[-`{-~]/g, (c) => `\\${c}`);
+}
+
+/** At most `max` characters (whole code points), with an ellipsis when cut. */
+export function shorten(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  const chars = [...flat];
+  return chars.length <= max ? flat : `${chars.slice(0, max - 1).join('').trimEnd()}…`;
+}
+
+export function formatDelta(delta: number): string {
+  return `${delta >= 0 ? '+' : '-'}${Math.abs(delta).toFixed(3)}`;
+}
+
+export interface HoverInput {
+  score: CandidateScore;
+  stale: boolean;
+  /** The anchors the score was computed against, when known. */
+  anchors: Example[] | undefined;
+  /** How many helps and hurts to list. */
+  top?: number;
+}
+
+export function hoverMarkdown({ score, stale, anchors, top = 3 }: HoverInput): string {
+  const lines: string[] = [];
+  lines.push(`**◆ Golden score ${score.goldenScore.toFixed(2)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);
+  if (stale) lines.push('', '*Stale: computed with another model, anchor set or record text. Run Nuggets: Score Dataset to update.*');
+  if (score.truncated) lines.push('', '*The record was cut from the left to fit the model\'s context.*');
+  const order = score.deltas.map((delta, anchor) => ({ delta, anchor }));
+  const helps = order.filter((d) => d.delta > 0).sort((a, b) => b.delta - a.delta).slice(0, top);
+  const hurts = order.filter((d) => d.delta < 0).sort((a, b) => a.delta - b.delta).slice(0, top);
+  const table = (title: string, rows: typeof order): void => {
+    if (rows.length === 0) return;
+    lines.push('', `**${title}**`, '', '| Δ nats | anchor |', '| ---: | :--- |');
+    for (const { delta, anchor } of rows) {
+      const a = anchors?.[anchor];
+      const label = a ? escapeMarkdown(shorten(a.instruction, 70)) : `anchor ${anchor + 1}`;
+      lines.push(`| ${formatDelta(delta)} | ${anchor + 1}\\. ${label} |`);
+    }
+  };
+  table('Helps most', helps);
+  table('Hurts most', hurts);
+  return lines.join('\n');
+}

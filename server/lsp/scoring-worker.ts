@@ -1,0 +1,90 @@
+/**
+ * The scoring worker (bundled as dist/scoring-worker.js): runs the engine off the language server's
+ * message loop. One request at a time in arrival order; a score request streams one message per
+ * record and stops between records when cancelled. The model and the prepared anchors (zero-shot
+ * scores) are kept between requests, so a one-record rescore after an edit costs one prefix pass.
+ */
+import { availableParallelism } from 'node:os';
+import { parentPort } from 'node:worker_threads';
+import { chooseKMeans, chooseRandom } from '../anchors';
+import type { DatasetRecord } from '../dataset';
+import { NuggetsError } from '../errors';
+import { readModelFolder } from '../model/folder';
+import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
+import { scoreCandidate } from '../scoring/golden';
+import { openBackend } from '../scoring/open';
+import type { Candidate, WorkerReply, WorkerRequest } from './worker-messages';
+
+const port = parentPort;
+if (!port) throw new Error('scoring-worker.js must run as a worker thread of the Nuggets server');
+
+let backend: { model: string; threads: number; backend: ScoringBackend } | undefined;
+let prepared: { key: string; anchors: PreparedAnchors } | undefined;
+const cancelled = new Set<number>();
+let queue: Promise<void> = Promise.resolve();
+
+function reply(message: WorkerReply): void {
+  port!.postMessage(message);
+}
+
+port.on('message', (request: WorkerRequest) => {
+  if (request.kind === 'cancel') {
+    cancelled.add(request.target);
+    return;
+  }
+  queue = queue.then(() => handle(request)).catch((err: unknown) => {
+    reply({ id: request.id, kind: 'error', message: err instanceof NuggetsError ? err.describe() : String((err as Error)?.stack ?? err), userError: err instanceof NuggetsError });
+  });
+});
+
+async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' }>): Promise<void> {
+  switch (request.kind) {
+    case 'identify': {
+      const folder = readModelFolder(request.model);
+      reply({ id: request.id, kind: 'identity', name: folder.name, fingerprint: folder.fingerprint });
+      return;
+    }
+    case 'chooseAnchors': {
+      const records = request.records.map(asRecord);
+      const chosen = request.method === 'kmeans' ? chooseKMeans(records, request.count, request.seed) : chooseRandom(records, request.count, request.seed);
+      reply({ id: request.id, kind: 'anchors', indices: chosen.map((r) => r.index) });
+      return;
+    }
+    case 'score':
+      await score(request);
+  }
+}
+
+async function score(request: Extract<WorkerRequest, { kind: 'score' }>): Promise<void> {
+  const threads = request.threads > 0 ? request.threads : Math.max(1, availableParallelism() - 1);
+  if (!backend || backend.model !== request.model || backend.threads !== threads) {
+    const old = backend;
+    backend = undefined;
+    prepared = undefined;
+    await old?.backend.dispose();
+    backend = { model: request.model, threads, backend: await openBackend(request.model, { intraOpThreads: threads }) };
+  }
+  const preparedKey = JSON.stringify([request.anchorsHash, request.options.maxAnchorTokens, request.options.separator, request.options.batchSize]);
+  if (!prepared || prepared.key !== preparedKey) {
+    const started = Date.now();
+    prepared = { key: preparedKey, anchors: await backend.backend.prepareAnchors(request.anchors, request.options) };
+    reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000 });
+  } else {
+    reply({ id: request.id, kind: 'prepared', seconds: 0 });
+  }
+  for (const candidate of request.records) {
+    // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (cancelled.delete(request.id)) {
+      reply({ id: request.id, kind: 'done', cancelled: true });
+      return;
+    }
+    reply({ id: request.id, kind: 'score', score: await scoreCandidate(backend.backend, prepared.anchors, asRecord(candidate)) });
+  }
+  cancelled.delete(request.id);
+  reply({ id: request.id, kind: 'done', cancelled: false });
+}
+
+function asRecord(c: Candidate): DatasetRecord {
+  return { ...c, start: 0, end: 0, original: {} };
+}

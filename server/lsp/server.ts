@@ -1,0 +1,587 @@
+/**
+ * The Nuggets language server's state and behaviour: which open documents are Alpaca datasets, their
+ * scores (current or stale) from the score book, scoring runs through the worker (one at a time, in
+ * order), anchor choice, selection, and the dashboard's queries. main.ts wires it to a connection.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Connection, Hover, HoverParams, WorkDoneProgressReporter } from 'vscode-languageserver/node';
+import { CancellationToken, ErrorCodes, ProgressType, ResponseError } from 'vscode-languageserver/node';
+import type { TextDocument } from 'vscode-languageserver-textdocument';
+import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
+import { NuggetsError } from '../errors';
+import { assertNotInput, writeFileAtomic } from '../files';
+import type { CandidateScore } from '../scoring/golden';
+import { TEMPLATE_ID } from '../scoring/template';
+import { pairScores, select, writeSubset } from '../select';
+import type { ScoringKey } from '../store';
+import * as protocol from '../protocol';
+import { hoverMarkdown, shorten } from './markdown';
+import { parseDocument, recordAtLine, type ParsedDocument } from './parsed';
+import { ScoreBook } from './score-book';
+import type { Candidate } from './worker-messages';
+import { ScoringWorker } from './worker';
+
+/** Anchors chosen for a dataset that has none when it is first scored (the paper's setting). */
+export const DEFAULT_ANCHOR_COUNT = 100;
+const REPARSE_DELAY_MS = 300;
+
+interface Keyed {
+  key: ScoringKey;
+  anchors: AnchorSet;
+}
+
+interface Shown {
+  score: CandidateScore;
+  stale: boolean;
+  key: ScoringKey | undefined;
+}
+
+export class NuggetsServer {
+  private readonly book: ScoreBook;
+  private readonly worker = new ScoringWorker();
+  private readonly parsed = new Map<string, ParsedDocument>();
+  /** Scores of records edited since they were scored, by document and record index: shown stale until rescored. */
+  private readonly carried = new Map<string, Map<number, CandidateScore>>();
+  private readonly reparseTimers = new Map<string, NodeJS.Timeout>();
+  private readonly documentAnchors: Record<string, string>;
+  private readonly anchorFiles = new Map<string, { stamp: number; set: AnchorSet }>();
+  private identity: { stamp: string; result: Promise<{ name: string; fingerprint: string } | undefined> } | undefined;
+  private identityError: string | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly running = new Set<AbortController>();
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly storagePath: string,
+    private settings: protocol.ServerSettings,
+  ) {
+    this.book = new ScoreBook(storagePath);
+    this.documentAnchors = readJsonObject(this.documentsFile());
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Documents
+
+  open(document: TextDocument): Promise<void> {
+    return this.reparse(document);
+  }
+
+  changed(document: TextDocument): void {
+    clearTimeout(this.reparseTimers.get(document.uri));
+    this.reparseTimers.set(document.uri, setTimeout(() => {
+      this.reparseTimers.delete(document.uri);
+      void this.reparse(document).catch((err) => this.log(err));
+    }, REPARSE_DELAY_MS));
+  }
+
+  closed(uri: string): void {
+    clearTimeout(this.reparseTimers.get(uri));
+    this.reparseTimers.delete(uri);
+    this.carried.delete(uri);
+    if (this.parsed.delete(uri)) void this.connection.sendNotification(protocol.scoresClearedNotification, { uri });
+  }
+
+  private async reparse(document: TextDocument): Promise<void> {
+    const uri = document.uri;
+    const before = this.parsed.get(uri);
+    const after = parseDocument(document);
+    if (!after) {
+      // Not an Alpaca dataset, or not one at the moment (mid-edit): the last scores stay on screen.
+      if (before && !looksLikeJsonArrayOrLines(document.getText())) this.closed(uri);
+      return;
+    }
+    const keyed = await this.keyFor(uri);
+    const edited: string[] = [];
+    if (before) {
+      const carried = this.carried.get(uri) ?? new Map<number, CandidateScore>();
+      const next = new Map<number, CandidateScore>();
+      if (before.records.length === after.records.length) {
+        for (const r of after.records) {
+          const old = before.records[r.index]!;
+          if (old.id === r.id) {
+            const kept = carried.get(r.index);
+            if (kept) next.set(r.index, kept);
+          } else {
+            edited.push(r.id);
+            const shown = this.shown(before, old.index, keyed);
+            if (shown) next.set(r.index, shown.score);
+          }
+        }
+      } else {
+        for (const r of after.records) if (!before.byId.has(r.id)) edited.push(r.id);
+      }
+      this.carried.set(uri, next);
+    }
+    if (this.parsed.get(uri) !== before) return; // a newer parse won the race
+    this.parsed.set(uri, after);
+    this.publish(after, keyed);
+    // An edited record of a scored dataset is rescored alone, after the edit settles.
+    if (edited.length > 0 && keyed && this.settings.scoringAllowed && this.countCurrent(after, keyed) > 0) {
+      const ids = new Set(edited);
+      const abort = new AbortController();
+      void this.enqueue(() => this.runScoring(uri, ids, abort)).catch((err) => this.log(err));
+    }
+  }
+
+  private shown(parsed: ParsedDocument, index: number, keyed: Keyed | undefined): Shown | undefined {
+    const record = parsed.records[index]!;
+    const found = this.book.find(record.id, keyed?.key ?? null);
+    if (found && !found.stale) return { score: found.score, stale: false, key: found.key };
+    const carried = this.carried.get(parsed.uri)?.get(index);
+    if (carried && this.parsed.get(parsed.uri) === parsed) return { score: carried, stale: true, key: undefined };
+    return found ? { score: found.score, stale: true, key: found.key } : undefined;
+  }
+
+  private recordScore(parsed: ParsedDocument, index: number, keyed: Keyed | undefined): protocol.RecordScore {
+    const record = parsed.records[index]!;
+    const shown = this.shown(parsed, index, keyed);
+    return {
+      index, id: record.id, range: parsed.ranges[index]!, stale: shown?.stale ?? false,
+      ...(shown ? { score: summary(shown.score) } : {}),
+    };
+  }
+
+  private countCurrent(parsed: ParsedDocument, keyed: Keyed | undefined): number {
+    if (!keyed) return 0;
+    const current = this.book.scoresOf(keyed.key);
+    return parsed.records.reduce((n, r) => n + (current.has(r.id) ? 1 : 0), 0);
+  }
+
+  private publish(parsed: ParsedDocument, keyed: Keyed | undefined): void {
+    void this.connection.sendNotification(protocol.scoresNotification, {
+      uri: parsed.uri, version: parsed.version, full: true,
+      records: parsed.records.map((r) => this.recordScore(parsed, r.index, keyed)),
+      total: parsed.records.length, scored: this.countCurrent(parsed, keyed),
+      model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null,
+    });
+  }
+
+  private async republishAll(): Promise<void> {
+    for (const parsed of this.parsed.values()) {
+      const keyed = await this.keyFor(parsed.uri);
+      if (this.parsed.get(parsed.uri) === parsed) this.publish(parsed, keyed);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Settings, model identity, anchors: what a score's key is made of
+
+  async settingsChanged(settings: protocol.ServerSettings): Promise<void> {
+    this.settings = settings;
+    for (const run of this.running) run.abort(); // a run under the old key would only add stale scores
+    await this.republishAll();
+  }
+
+  private modelIdentity(): Promise<{ name: string; fingerprint: string } | undefined> {
+    const model = this.settings.model;
+    const stamp = [model, ...['config.json', 'tokenizer.json', 'model.onnx', 'onnx'].map((f) => mtimeOf(join(model, f)))].join('|');
+    if (this.identity?.stamp !== stamp) {
+      this.identityError = undefined;
+      const result = this.worker.identify(model).catch((err: unknown) => {
+        this.identityError = (err as Error).message;
+        this.log(`cannot use the model: ${this.identityError}`);
+        return undefined;
+      });
+      this.identity = { stamp, result };
+    }
+    return this.identity.result;
+  }
+
+  private anchorsPathFor(uri: string): string | undefined {
+    return this.documentAnchors[uri] ?? this.settings.anchors ?? undefined;
+  }
+
+  private anchorsFor(uri: string): AnchorSet | undefined {
+    const path = this.anchorsPathFor(uri);
+    if (!path) return undefined;
+    const stamp = mtimeOf(path);
+    const cached = this.anchorFiles.get(path);
+    if (cached && cached.stamp === stamp) return cached.set;
+    try {
+      const set = readAnchors(path);
+      this.anchorFiles.set(path, { stamp, set });
+      return set;
+    } catch (err) {
+      this.log(`cannot read the anchors for ${uri}: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private async keyFor(uri: string): Promise<Keyed | undefined> {
+    const model = await this.modelIdentity();
+    const anchors = this.anchorsFor(uri);
+    if (!model || !anchors) return undefined;
+    return {
+      anchors,
+      key: {
+        model, anchors: { hash: anchors.hash, count: anchors.anchors.length }, template: TEMPLATE_ID,
+        maxAnchorTokens: this.settings.maxAnchorTokens, separator: '',
+      },
+    };
+  }
+
+  private documentsFile(): string {
+    return join(this.storagePath, 'documents.json');
+  }
+
+  private assignAnchors(uri: string, set: AnchorSet): string {
+    const path = this.book.rememberAnchors(set);
+    this.documentAnchors[uri] = path;
+    writeFileAtomic(this.documentsFile(), JSON.stringify(this.documentAnchors, null, 2) + '\n');
+    return path;
+  }
+
+  async chooseAnchors(params: protocol.ChooseAnchorsParams): Promise<protocol.AnchorSetInfo> {
+    const uri = params.textDocument.uri;
+    const parsed = this.requireParsed(uri);
+    const { choice } = params;
+    let set: AnchorSet;
+    if (choice.method === 'file') {
+      set = readAnchors(choice.path);
+    } else {
+      const indices = await this.worker.chooseAnchors(choice.method, choice.count, choice.seed ?? 0, parsed.records.map(candidateOf));
+      set = anchorSet(indices.map((i) => parsed.records[i]!).map(({ instruction, input, output }) => ({ instruction, input, output })));
+    }
+    for (const run of this.running) run.abort();
+    const path = this.assignAnchors(uri, set);
+    const current = this.parsed.get(uri) ?? parsed;
+    const keyed = await this.keyFor(uri);
+    this.publish(current, keyed);
+    const staleRecords = current.records.filter((r) => this.shown(current, r.index, keyed)?.stale).length;
+    return { hash: set.hash, count: set.anchors.length, path, staleRecords };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Scoring
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async scoreDataset(params: protocol.ScoreDatasetParams, token: CancellationToken): Promise<protocol.ScoreDatasetResult> {
+    const uri = params.textDocument.uri;
+    this.requireParsed(uri);
+    if (!this.settings.scoringAllowed) {
+      throw new ResponseError(ErrorCodes.InvalidRequest, 'Scoring runs a model and is disabled in untrusted workspaces. Trust the workspace to score.');
+    }
+    const reporter = params.workDoneToken !== undefined ? this.connection.window.attachWorkDoneProgress(params.workDoneToken) : undefined;
+    const abort = new AbortController();
+    token.onCancellationRequested(() => abort.abort());
+    reporter?.begin('Nuggets: scoring', 0, 'preparing the model and anchors…', true);
+    try {
+      if (!this.anchorsPathFor(uri)) {
+        const parsed = this.requireParsed(uri);
+        reporter?.report(`choosing ${Math.min(DEFAULT_ANCHOR_COUNT, parsed.records.length)} anchors (k-means)…`);
+        await this.chooseAnchors({ textDocument: { uri }, choice: { method: 'kmeans', count: Math.min(DEFAULT_ANCHOR_COUNT, parsed.records.length) } });
+      }
+      return await this.enqueue(() => this.runScoring(uri, null, abort, reporter, params.partialResultToken));
+    } catch (err) {
+      throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.describe()) : err;
+    } finally {
+      reporter?.done();
+    }
+  }
+
+  /** Scores the document's records without a current score (only those with `onlyIds`, when given). */
+  private async runScoring(
+    uri: string, onlyIds: Set<string> | null, abort: AbortController, reporter?: WorkDoneProgressReporter, partialToken?: string | number,
+  ): Promise<protocol.ScoreDatasetResult> {
+    this.running.add(abort);
+    try {
+      return await this.scoreMissing(uri, onlyIds, abort.signal, reporter, partialToken);
+    } finally {
+      this.running.delete(abort);
+    }
+  }
+
+  private async scoreMissing(
+    uri: string, onlyIds: Set<string> | null, signal: AbortSignal, reporter?: WorkDoneProgressReporter, partialToken?: string | number,
+  ): Promise<protocol.ScoreDatasetResult> {
+    const started = Date.now();
+    const parsed = this.parsed.get(uri);
+    if (!parsed) return { scoredNow: 0, scored: 0, total: 0, cancelled: false, seconds: 0 };
+    if (!this.settings.scoringAllowed) throw new NuggetsError('Scoring is disabled in untrusted workspaces.');
+    const keyed = await this.keyFor(uri);
+    if (!keyed) {
+      throw new NuggetsError(this.identityError ?? `No anchor set for ${basename(fileURLToPath(uri))}: choose one with Nuggets: Choose Anchors.`);
+    }
+    const current = this.book.scoresOf(keyed.key);
+    const todo: Candidate[] = [];
+    const queued = new Set<string>();
+    for (const r of parsed.records) {
+      if (current.has(r.id) || queued.has(r.id) || (onlyIds && !onlyIds.has(r.id))) continue;
+      queued.add(r.id);
+      todo.push(candidateOf(r));
+    }
+    let scored = this.countCurrent(parsed, keyed);
+    const total = parsed.records.length;
+    let done = 0;
+    let scoringFrom = Date.now();
+    const status = (phase: protocol.ScoringPhase, message?: string): void => {
+      const perRecord = done > 0 ? (Date.now() - scoringFrom) / 1000 / done : null;
+      void this.connection.sendNotification(protocol.scoringStatusNotification, {
+        uri, phase, done, todo: todo.length, scored, total,
+        etaSeconds: perRecord === null ? null : Math.round(perRecord * (todo.length - done)), ...(message ? { message } : {}),
+      });
+    };
+    if (todo.length === 0 || signal.aborted) {
+      status(signal.aborted ? 'cancelled' : 'done');
+      return { scoredNow: 0, scored, total, cancelled: signal.aborted, seconds: 0 };
+    }
+    status('preparing');
+    let cancelled: boolean;
+    try {
+      ({ cancelled } = await this.worker.score({
+        model: this.settings.model, threads: this.settings.threads, anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
+        options: { maxAnchorTokens: this.settings.maxAnchorTokens, batchSize: this.settings.batchSize, separator: keyed.key.separator },
+        records: todo,
+      }, {
+        onPrepared: () => {
+          scoringFrom = Date.now();
+          status('scoring');
+        },
+        onScore: (score) => {
+          this.book.append(keyed.key, score); // persisted before it is reported
+          done++;
+          const now = this.parsed.get(uri);
+          const indices = now?.byId.get(score.id) ?? [];
+          for (const i of indices) this.carried.get(uri)?.delete(i);
+          if (now) {
+            scored += indices.length;
+            const records = indices.map((i) => this.recordScore(now, i, keyed));
+            void this.connection.sendNotification(protocol.scoresNotification, {
+              uri, version: now.version, full: false, records, total: now.records.length, scored,
+              model: keyed.key.model.name, anchorCount: keyed.anchors.anchors.length,
+            });
+            if (partialToken !== undefined) void this.connection.sendProgress(partialResultType, partialToken, records);
+          }
+          status('scoring');
+          reporter?.report(Math.floor((100 * done) / todo.length), `${done}/${todo.length} records${etaText(scoringFrom, done, todo.length)}`);
+        },
+      }, signal));
+    } catch (err) {
+      status('failed', (err as Error).message);
+      throw err;
+    }
+    status(cancelled ? 'cancelled' : 'done');
+    return { scoredNow: done, scored, total, cancelled, seconds: (Date.now() - started) / 1000 };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Hover and queries
+
+  async hover(params: HoverParams): Promise<Hover | null> {
+    const parsed = this.parsed.get(params.textDocument.uri);
+    if (!parsed) return null;
+    const index = recordAtLine(parsed, params.position.line);
+    if (index === undefined) return null;
+    const keyed = await this.keyFor(parsed.uri);
+    const shown = this.shown(parsed, index, keyed);
+    const range = parsed.ranges[index]!;
+    if (!shown) {
+      return { contents: { kind: 'markdown', value: '*Not scored yet.* Run **Nuggets: Score Dataset** to see this record\'s golden score.' }, range };
+    }
+    const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
+    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors }) }, range };
+  }
+
+  private requireParsed(uri: string): ParsedDocument {
+    const parsed = this.parsed.get(uri);
+    if (!parsed) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is not an open Alpaca dataset (a JSON array or JSON Lines of {"instruction", "input", "output"} records).`);
+    return parsed;
+  }
+
+  /** The document's records with their current scores (stale ones count as unscored). */
+  private async currentOf(uri: string): Promise<{ parsed: ParsedDocument; keyed: Keyed | undefined; scores: (CandidateScore | undefined)[] }> {
+    const parsed = this.requireParsed(uri);
+    const keyed = await this.keyFor(uri);
+    const current = keyed ? this.book.scoresOf(keyed.key) : new Map<string, CandidateScore>();
+    return { parsed, keyed, scores: parsed.records.map((r) => current.get(r.id)) };
+  }
+
+  async selectionPreview(params: protocol.SelectionPreviewParams): Promise<protocol.SelectionPreviewResult> {
+    const { parsed, scores } = await this.currentOf(params.textDocument.uri);
+    const scored = parsed.records.flatMap((record, i) => (scores[i] ? [{ record, score: scores[i]! }] : []));
+    const counts = params.rules.map((rule) => {
+      try {
+        return scored.length === 0 ? 0 : select(scored, rule).length;
+      } catch (err) {
+        throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidParams, err.message) : err;
+      }
+    });
+    return { counts, scored: scored.length, total: parsed.records.length };
+  }
+
+  async selectSubset(params: protocol.SelectSubsetParams): Promise<protocol.SelectSubsetResult> {
+    const uri = params.textDocument.uri;
+    if (!uri.startsWith('file:')) throw new ResponseError(ErrorCodes.InvalidRequest, 'Save the dataset to a file first: the subset is written beside it.');
+    const { parsed, keyed } = await this.currentOf(uri);
+    const source = fileURLToPath(uri);
+    try {
+      const chosen = select(pairScores(parsed.records, keyed ? this.book.scoresOf(keyed.key) : new Map(), 'the stored scores of the current model and anchors'), params.rule);
+      const out = subsetPath(source, params.rule);
+      assertNotInput(out, [source]);
+      writeSubset(out, chosen, params.withScores === true);
+      return { path: out, uri: pathToFileURL(out).toString(), kept: chosen.length, total: parsed.records.length };
+    } catch (err) {
+      if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, `${err.message} Run Nuggets: Score Dataset first.`);
+      throw err;
+    }
+  }
+
+  async clearScores(uri: string): Promise<{ removed: number }> {
+    const parsed = this.requireParsed(uri);
+    for (const run of this.running) run.abort();
+    const removed = this.book.clear(new Set(parsed.records.map((r) => r.id)));
+    this.carried.delete(uri);
+    this.publish(parsed, await this.keyFor(uri));
+    return { removed };
+  }
+
+  async distribution(params: protocol.DistributionParams): Promise<protocol.DistributionResult> {
+    const { parsed, keyed, scores } = await this.currentOf(params.textDocument.uri);
+    const bins = Math.max(1, Math.min(200, Math.floor(params.bins ?? 20)));
+    const counts = new Array<number>(bins).fill(0);
+    const goldenScores = scores.flatMap((s) => (s ? [s.goldenScore] : [])).sort((a, b) => b - a);
+    for (const g of goldenScores) counts[Math.min(bins - 1, Math.floor(g * bins))]!++;
+    const stale = parsed.records.filter((r, i) => !scores[i] && this.shown(parsed, r.index, keyed)).length;
+    return {
+      total: parsed.records.length, scored: goldenScores.length, stale, counts, goldenScores,
+      meanGoldenScore: goldenScores.length ? goldenScores.reduce((a, b) => a + b, 0) / goldenScores.length : null,
+    };
+  }
+
+  async tablePage(params: protocol.TablePageParams): Promise<protocol.TablePageResult> {
+    const { parsed, keyed, scores } = await this.currentOf(params.textDocument.uri);
+    const sortBy = params.sortBy ?? 'index';
+    const sign = params.descending ? -1 : 1;
+    let rows = parsed.records.map((r, i) => ({ r, s: scores[i] }));
+    if (params.minScore !== undefined) rows = rows.filter(({ s }) => s !== undefined && s.goldenScore >= params.minScore!);
+    const value = (s: CandidateScore): number => (sortBy === 'goldenScore' ? s.goldenScore : sortBy === 'meanDelta' ? s.meanDelta : s.wins);
+    rows.sort((a, b) => {
+      if (sortBy === 'index') return sign * (a.r.index - b.r.index);
+      if (!a.s || !b.s) return a.s ? -1 : b.s ? 1 : a.r.index - b.r.index;
+      return sign * (value(a.s) - value(b.s)) || a.r.index - b.r.index;
+    });
+    const offset = Math.max(0, Math.floor(params.offset));
+    const limit = Math.max(0, Math.min(1000, Math.floor(params.limit)));
+    return {
+      total: rows.length, offset,
+      rows: rows.slice(offset, offset + limit).map(({ r }) => {
+        const shown = this.recordScore(parsed, r.index, keyed);
+        return {
+          index: r.index, id: r.id, instruction: shorten(r.instruction, 200), input: shorten(r.input, 120), output: shorten(r.output, 200),
+          range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}),
+        };
+      }),
+    };
+  }
+
+  async anchorEffects(uri: string): Promise<protocol.AnchorEffectsResult> {
+    const { keyed, scores } = await this.currentOf(uri);
+    if (!keyed) return { candidates: 0, anchors: [], anchorSet: null };
+    const present = scores.filter((s): s is CandidateScore => s !== undefined);
+    const seen = new Set<string>();
+    const unique = present.filter((s) => (seen.has(s.id) ? false : (seen.add(s.id), true)));
+    const anchors = keyed.anchors.anchors.map((a, k) => {
+      let wins = 0;
+      let sum = 0;
+      for (const s of unique) {
+        const d = s.deltas[k] ?? 0;
+        if (d > 0) wins++;
+        sum += d;
+      }
+      return {
+        index: k, instruction: shorten(a.instruction, 200), input: shorten(a.input, 120),
+        winRate: unique.length ? wins / unique.length : 0, meanDelta: unique.length ? sum / unique.length : 0,
+      };
+    });
+    return {
+      candidates: unique.length, anchors,
+      anchorSet: { hash: keyed.anchors.hash, count: keyed.anchors.anchors.length, path: this.book.anchorsPath(keyed.anchors.hash) },
+    };
+  }
+
+  async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
+    const parsed = this.requireParsed(params.textDocument.uri);
+    if (!parsed.records[params.index]) throw new ResponseError(ErrorCodes.InvalidParams, `No record ${params.index} (the dataset has ${parsed.records.length}).`);
+    const keyed = await this.keyFor(parsed.uri);
+    const shown = this.shown(parsed, params.index, keyed);
+    if (!shown) return { index: params.index, score: null, stale: false, deltas: [] };
+    const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
+    return {
+      index: params.index, score: summary(shown.score), stale: shown.stale,
+      deltas: shown.score.deltas.map((delta, anchor) => ({ anchor, delta, instruction: anchors?.[anchor] ? shorten(anchors[anchor]!.instruction, 200) : '' })),
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private log(message: unknown): void {
+    this.connection.console.log(`[nuggets] ${message instanceof Error ? message.stack ?? message.message : String(message)}`);
+  }
+
+  async dispose(): Promise<void> {
+    for (const run of this.running) run.abort();
+    this.book.close();
+    await this.worker.dispose();
+  }
+}
+
+const partialResultType = new ProgressType<protocol.RecordScore[]>();
+
+function summary(s: CandidateScore): protocol.ScoreSummary {
+  return { goldenScore: s.goldenScore, wins: s.wins, anchors: s.anchors, meanDelta: s.meanDelta, truncated: s.truncated };
+}
+
+function candidateOf(r: { index: number; id: string; instruction: string; input: string; output: string }): Candidate {
+  return { index: r.index, id: r.id, instruction: r.instruction, input: r.input, output: r.output };
+}
+
+function etaText(scoringFrom: number, done: number, todo: number): string {
+  if (done === 0) return '';
+  const seconds = Math.round(((Date.now() - scoringFrom) / 1000 / done) * (todo - done));
+  return ` · ETA ${formatSeconds(seconds)}`;
+}
+
+export function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function subsetPath(source: string, rule: protocol.SelectionRule): string {
+  const label = rule.kind === 'min-score' ? `min${rule.minScore}` : rule.kind === 'top' ? `top${rule.count}` : `top${rule.percent}pct`;
+  const stem = join(dirname(source), basename(source, extname(source)));
+  for (let n = 1; ; n++) {
+    const path = `${stem}.golden-${label}${n > 1 ? `-${n}` : ''}.json`;
+    if (!existsSync(path)) return path;
+  }
+}
+
+function mtimeOf(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function readJsonObject(path: string): Record<string, string> {
+  try {
+    const value = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Whether the text could still be a dataset being edited (so its last scores stay shown). */
+function looksLikeJsonArrayOrLines(text: string): boolean {
+  const head = text.trimStart();
+  return head.startsWith('[') || head.startsWith('{"instruction"') || head.startsWith('{ "instruction"');
+}

@@ -1,0 +1,104 @@
+/**
+ * The main thread's side of the scoring worker: typed calls that resolve with the worker's replies.
+ * A worker that dies (native crash, out of memory) fails the calls in flight and is started again
+ * on the next call.
+ */
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Example } from '../dataset';
+import { NuggetsError } from '../errors';
+import type { ScoringOptions } from '../scoring/backend';
+import type { CandidateScore } from '../scoring/golden';
+import type { Candidate, WorkerReply, WorkerRequest } from './worker-messages';
+
+type Listener = (reply: WorkerReply) => void;
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+export interface ScoreJob {
+  model: string;
+  threads: number;
+  anchorsHash: string;
+  anchors: Example[];
+  options: ScoringOptions;
+  records: Candidate[];
+}
+
+export interface ScoreCallbacks {
+  onPrepared?(): void;
+  onScore(score: CandidateScore): void;
+}
+
+export class ScoringWorker {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly listeners = new Map<number, Listener>();
+
+  constructor(private readonly scriptPath: string = join(__dirname, 'scoring-worker.js')) {}
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    // The worker's stdout is piped here and sent to stderr: with --stdio, stdout is the LSP stream.
+    const worker = new Worker(this.scriptPath, { stdout: true });
+    worker.stdout.pipe(process.stderr);
+    worker.on('message', (reply: WorkerReply) => this.listeners.get(reply.id)?.(reply));
+    const fail = (message: string): void => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      for (const [id, listener] of [...this.listeners]) listener({ id, kind: 'error', message, userError: false });
+    };
+    worker.on('error', (err) => fail(`The scoring worker failed: ${err.message}`));
+    worker.on('exit', (code) => fail(`The scoring worker exited (code ${code}).`));
+    this.worker = worker;
+    return worker;
+  }
+
+  private call<T>(request: WithoutId<WorkerRequest>, onReply: (reply: WorkerReply, finish: (value: T) => void) => void): { id: number; result: Promise<T> } {
+    const id = this.nextId++;
+    const result = new Promise<T>((resolve, reject) => {
+      this.listeners.set(id, (reply) => {
+        if (reply.kind === 'error') {
+          this.listeners.delete(id);
+          reject(reply.userError ? new NuggetsError(reply.message) : new Error(reply.message));
+          return;
+        }
+        onReply(reply, (value) => {
+          this.listeners.delete(id);
+          resolve(value);
+        });
+      });
+    });
+    this.start().postMessage({ ...request, id });
+    return { id, result };
+  }
+
+  identify(model: string): Promise<{ name: string; fingerprint: string }> {
+    return this.call<{ name: string; fingerprint: string }>({ kind: 'identify', model }, (reply, finish) => {
+      if (reply.kind === 'identity') finish({ name: reply.name, fingerprint: reply.fingerprint });
+    }).result;
+  }
+
+  chooseAnchors(method: 'random' | 'kmeans', count: number, seed: number, records: Candidate[]): Promise<number[]> {
+    return this.call<number[]>({ kind: 'chooseAnchors', method, count, seed, records }, (reply, finish) => {
+      if (reply.kind === 'anchors') finish(reply.indices);
+    }).result;
+  }
+
+  /** Scores the job's records in order; resolves with whether it was cancelled (via `signal`). */
+  score(job: ScoreJob, callbacks: ScoreCallbacks, signal: AbortSignal): Promise<{ cancelled: boolean }> {
+    const { id, result } = this.call<{ cancelled: boolean }>({ kind: 'score', ...job }, (reply, finish) => {
+      if (reply.kind === 'prepared') callbacks.onPrepared?.();
+      else if (reply.kind === 'score') callbacks.onScore(reply.score);
+      else if (reply.kind === 'done') finish({ cancelled: reply.cancelled });
+    });
+    const cancel = (): void => this.worker?.postMessage({ id: this.nextId++, kind: 'cancel', target: id } satisfies WorkerRequest);
+    if (signal.aborted) cancel();
+    else signal.addEventListener('abort', cancel, { once: true });
+    return result.finally(() => signal.removeEventListener('abort', cancel));
+  }
+
+  async dispose(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * The whole contract between the extension (extension/) and the Nuggets language server
+ * (server/lsp/): every custom request and notification, with its parameters and result. Both
+ * sides import this file and nothing else crosses the border; standard LSP (document sync,
+ * hover, work-done progress, $/cancelRequest) carries the rest. The dashboard webview reaches
+ * these requests only through the extension.
+ *
+ * Positions and ranges are LSP's (0-based lines, UTF-16 characters). Golden scores are in [0, 1];
+ * deltas are in nats (natural-log probability of the anchor's response, one-shot minus zero-shot).
+ * A score is "stale" when it was computed under another model, anchor set or setting than the ones
+ * in effect now: it is shown, marked, and never mixed into selections or statistics.
+ */
+import {
+  NotificationType,
+  RequestType,
+  type PartialResultParams,
+  type Range,
+  type TextDocumentIdentifier,
+  type WorkDoneProgressParams,
+} from 'vscode-languageserver-protocol';
+
+// ---------------------------------------------------------------------------------------------
+// Start-up and settings
+
+/** What the client resolved from the user's settings; the server never reads configuration itself. */
+export interface ServerSettings {
+  /** Absolute path of the model folder (the bundled demo model when the setting is empty). */
+  model: string;
+  /** Absolute path of an Alpaca anchors file used for datasets without their own choice, or null. */
+  anchors: string | null;
+  maxAnchorTokens: number;
+  batchSize: number;
+  /** ONNX Runtime intra-op threads; 0 = automatic (one core is left for the editor). */
+  threads: number;
+  /** False in untrusted workspaces: stored scores are shown, but no model is run. */
+  scoringAllowed: boolean;
+}
+
+/** `initializationOptions` of the LSP initialize request. */
+export interface InitializationOptions {
+  /** Where scores and anchor sets persist: the extension's globalStorageUri path. */
+  storagePath: string;
+  settings: ServerSettings;
+}
+
+/** Client -> server: the effective settings changed (configuration edited, workspace trusted). */
+export const didChangeSettings = new NotificationType<ServerSettings>('nuggets/didChangeSettings');
+
+// ---------------------------------------------------------------------------------------------
+// Scores of an open dataset
+
+export interface ScoreSummary {
+  goldenScore: number;
+  /** Anchors whose response became more likely with the record as a one-shot demonstration. */
+  wins: number;
+  anchors: number;
+  /** Mean of the per-anchor deltas, nats. */
+  meanDelta: number;
+  /** The record was cut from the left to fit the model's context. */
+  truncated: boolean;
+}
+
+export interface RecordScore {
+  /** Position among the dataset's records, 0-based. */
+  index: number;
+  /** Content hash of the record: its identity in the store. */
+  id: string;
+  /** The record's text in the document. */
+  range: Range;
+  /** Absent: not scored (under any model or anchor set). */
+  score?: ScoreSummary;
+  /** The score was computed under another model/anchor set/settings, or for the record before an edit. */
+  stale: boolean;
+}
+
+export interface ScoresParams {
+  uri: string;
+  /** Document version the ranges refer to. */
+  version: number;
+  /**
+   * True: `records` lists every record of the document and replaces what the client holds. False:
+   * `records` lists only the records whose score changed; ranges of the others are unchanged.
+   */
+  full: boolean;
+  records: RecordScore[];
+  /** Records in the document. */
+  total: number;
+  /** Records with a current (not stale) score. */
+  scored: number;
+  /** The model and anchor set the current scores belong to; null when not yet known. */
+  model: string | null;
+  anchorCount: number | null;
+}
+
+/**
+ * Server -> client: scores of an Alpaca document, sent when it is opened or edited (full) and as
+ * records are scored (partial). Files that are not Alpaca datasets never get one.
+ */
+export const scoresNotification = new NotificationType<ScoresParams>('nuggets/scores');
+
+/** Server -> client: the document is no longer an Alpaca dataset (or was closed): drop its scores. */
+export const scoresClearedNotification = new NotificationType<{ uri: string }>('nuggets/scoresCleared');
+
+export type ScoringPhase = 'preparing' | 'scoring' | 'done' | 'cancelled' | 'failed';
+
+export interface ScoringStatus {
+  uri: string;
+  phase: ScoringPhase;
+  /** Records scored in this run so far, and to score in this run. */
+  done: number;
+  todo: number;
+  /** Records with a current score / in the document. */
+  scored: number;
+  total: number;
+  /** Estimated seconds left in this run; null until one record has finished. */
+  etaSeconds: number | null;
+  /** Why the run failed (phase 'failed'). */
+  message?: string;
+}
+
+/**
+ * Server -> client: a scoring run's state, for the status bar. Sent for runs started by Score
+ * Dataset and for the single-record runs that follow edits.
+ */
+export const scoringStatusNotification = new NotificationType<ScoringStatus>('nuggets/scoringStatus');
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+export interface ScoreDatasetParams extends WorkDoneProgressParams, PartialResultParams {
+  textDocument: TextDocumentIdentifier;
+}
+
+export interface ScoreDatasetResult {
+  /** Records scored by this run (the others already had a current score). */
+  scoredNow: number;
+  /** Records with a current score afterwards / in the document. */
+  scored: number;
+  total: number;
+  cancelled: boolean;
+  seconds: number;
+}
+
+/**
+ * Scores every record of the document that has no current score. Work-done progress (begin/report/
+ * end, cancellable) goes to `workDoneToken`; partial results (RecordScore[] of the records just
+ * scored) to `partialResultToken`; each score is persisted before it is reported. Cancel with
+ * $/cancelRequest or by cancelling the progress: completed records stay scored. If no anchor set
+ * was chosen for the document, k-means anchors (up to 100) are chosen from it first.
+ */
+export const scoreDataset = new RequestType<ScoreDatasetParams, ScoreDatasetResult, void>('nuggets/scoreDataset');
+
+export type AnchorChoice =
+  | { method: 'file'; path: string }
+  | { method: 'random'; count: number; seed?: number }
+  | { method: 'kmeans'; count: number; seed?: number };
+
+export interface ChooseAnchorsParams {
+  textDocument: TextDocumentIdentifier;
+  choice: AnchorChoice;
+}
+
+export interface AnchorSetInfo {
+  /** Content hash of the anchor set: part of every score's key. */
+  hash: string;
+  count: number;
+  /** The anchors file (in extension storage for random/k-means choices). */
+  path: string;
+  /** Records of the document whose scores became stale by this choice. */
+  staleRecords: number;
+}
+
+/** Chooses the document's anchor set (random and k-means from the document's own records). */
+export const chooseAnchors = new RequestType<ChooseAnchorsParams, AnchorSetInfo, void>('nuggets/chooseAnchors');
+
+/** Removes every stored score of the document's records (under every model and anchor set). */
+export const clearScores = new RequestType<{ textDocument: TextDocumentIdentifier }, { removed: number }, void>('nuggets/clearScores');
+
+export type SelectionRule =
+  | { kind: 'min-score'; minScore: number }
+  | { kind: 'top'; count: number }
+  | { kind: 'top-percent'; percent: number };
+
+export interface SelectionPreviewParams {
+  textDocument: TextDocumentIdentifier;
+  rules: SelectionRule[];
+}
+
+export interface SelectionPreviewResult {
+  /** Records each rule would keep, in the order of `rules` (computed from current scores). */
+  counts: number[];
+  scored: number;
+  total: number;
+}
+
+/** How many records each rule would keep. Answered from memory, no scoring. */
+export const selectionPreview = new RequestType<SelectionPreviewParams, SelectionPreviewResult, void>('nuggets/selectionPreview');
+
+export interface SelectSubsetParams {
+  textDocument: TextDocumentIdentifier;
+  rule: SelectionRule;
+  /** Add each record's golden_score to the written records. */
+  withScores?: boolean;
+}
+
+export interface SelectSubsetResult {
+  /** The new file, beside the source (never the source itself). */
+  path: string;
+  uri: string;
+  kept: number;
+  total: number;
+}
+
+/** Writes the chosen records, as they are in the source, to a new JSON file beside it. Needs every record scored. */
+export const selectSubset = new RequestType<SelectSubsetParams, SelectSubsetResult, void>('nuggets/selectSubset');
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard data (the extension relays these for its webview)
+
+export interface DistributionParams {
+  textDocument: TextDocumentIdentifier;
+  /** Histogram bins over [0, 1]; default 20. */
+  bins?: number;
+}
+
+export interface DistributionResult {
+  total: number;
+  /** Records with a current score; only they enter the histogram. */
+  scored: number;
+  stale: number;
+  /** counts[i] = records with golden score in [i/bins, (i+1)/bins); the last bin includes 1. */
+  counts: number[];
+  /** Every current golden score, descending: the client counts "at or above t" without asking again. */
+  goldenScores: number[];
+  meanGoldenScore: number | null;
+}
+
+export const distribution = new RequestType<DistributionParams, DistributionResult, void>('nuggets/distribution');
+
+export type TableSortKey = 'index' | 'goldenScore' | 'meanDelta' | 'wins';
+
+export interface TablePageParams {
+  textDocument: TextDocumentIdentifier;
+  offset: number;
+  limit: number;
+  sortBy?: TableSortKey;
+  descending?: boolean;
+  /** Keep only records with a current score at or above this. */
+  minScore?: number;
+}
+
+export interface TableRow {
+  index: number;
+  id: string;
+  /** Plain text, shortened; render it as text, never as HTML. */
+  instruction: string;
+  input: string;
+  output: string;
+  range: Range;
+  score?: ScoreSummary;
+  stale: boolean;
+}
+
+export interface TablePageResult {
+  /** Rows matching the filter (before paging). */
+  total: number;
+  offset: number;
+  rows: TableRow[];
+}
+
+/** One page of the record table; unscored and stale records sort after current ones. */
+export const tablePage = new RequestType<TablePageParams, TablePageResult, void>('nuggets/tablePage');
+
+export interface AnchorEffect {
+  index: number;
+  /** The anchor's instruction (and input), plain text, shortened. */
+  instruction: string;
+  input: string;
+  /** Share of scored candidates that made this anchor's response more likely. */
+  winRate: number;
+  /** Mean delta over scored candidates, nats. */
+  meanDelta: number;
+}
+
+export interface AnchorEffectsResult {
+  /** Candidates (current scores) the statistics are over. */
+  candidates: number;
+  anchors: AnchorEffect[];
+  anchorSet: { hash: string; count: number; path: string } | null;
+}
+
+/** Per anchor: win rate and mean delta across the document's currently scored records. */
+export const anchorEffects = new RequestType<{ textDocument: TextDocumentIdentifier }, AnchorEffectsResult, void>('nuggets/anchorEffects');
+
+export interface RecordEffectsParams {
+  textDocument: TextDocumentIdentifier;
+  index: number;
+}
+
+export interface RecordEffectsResult {
+  index: number;
+  score: ScoreSummary | null;
+  stale: boolean;
+  /** One entry per anchor, in anchor order (empty when unscored). */
+  deltas: { anchor: number; instruction: string; delta: number }[];
+}
+
+/** A record's per-anchor deltas (what the hover summarises). */
+export const recordEffects = new RequestType<RecordEffectsParams, RecordEffectsResult, void>('nuggets/recordEffects');

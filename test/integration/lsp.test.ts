@@ -1,0 +1,244 @@
+/**
+ * The built language server (dist/server.js) driven by a real LSP client over stdio, scoring a real
+ * Alpaca file cut from ../shared/data with the demo model and 8 k-means anchors.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { parseDataset } from '../../server/dataset';
+import * as protocol from '../../server/protocol';
+import { readScores } from '../../server/store';
+import { demoModel, sharedData } from '../helpers';
+import { TestClient } from './lsp-client';
+
+const RECORDS = 12;
+const work = mkdtempSync(join(tmpdir(), 'nuggets-lsp-'));
+const storagePath = join(work, 'storage');
+const datasetPath = join(work, 'gsm8k-12.alpaca.json');
+const datasetUri = pathToFileURL(datasetPath).toString();
+const otherUri = pathToFileURL(join(work, 'package.json')).toString();
+const source = JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as Record<string, string>[];
+const datasetText = JSON.stringify(source.slice(0, RECORDS), null, 4) + '\n';
+writeFileSync(datasetPath, datasetText);
+const records = parseDataset(datasetText, datasetPath).records;
+
+const settings: protocol.ServerSettings = {
+  model: process.env.NUGGETS_TEST_MODEL ?? demoModel, anchors: null, maxAnchorTokens: 96, batchSize: 8, threads: 1, scoringAllowed: true,
+};
+
+let client: TestClient;
+/** The document's text after the edit test. */
+let editedText = datasetText;
+
+/** The line of a record's first line + `offset` (clamped to the record). */
+function lineOf(text: string, index: number, offset = 0): number {
+  const r = records[index]!;
+  const first = text.slice(0, r.start).split('\n').length - 1;
+  const last = text.slice(0, r.end).split('\n').length - 1;
+  return Math.min(first + offset, last);
+}
+
+function scoresFile(): ReturnType<typeof readScores>[] {
+  const dir = join(storagePath, 'scores');
+  return readdirSync(dir).map((f) => readScores(join(dir, f)));
+}
+
+/** Δ values listed in a hover, as numbers. */
+function hoverDeltas(markdown: string): number[] {
+  return [...markdown.matchAll(/^\| ([+-]\d+\.\d{3}) \|/gm)].map((m) => Number(m[1]));
+}
+
+describe('the Nuggets language server over stdio', () => {
+  before(async () => {
+    client = await TestClient.start({ storagePath, settings });
+  });
+
+  after(async () => {
+    await client?.stop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('an opened Alpaca file gets one scores notification with every record, unscored', async () => {
+    await client.open(otherUri, JSON.stringify({ name: 'not-a-dataset', version: '1.0.0', scripts: { test: 'node --test' } }, null, 2));
+    await client.open(datasetUri, datasetText);
+    const first = await client.waitForScores(datasetUri, (p) => p.full, 'the first scores notification');
+    assert.equal(first.total, RECORDS);
+    assert.equal(first.records.length, RECORDS);
+    assert.equal(first.scored, 0);
+    assert.ok(first.records.every((r) => r.score === undefined && !r.stale));
+    assert.deepEqual(first.records.map((r) => r.id), records.map((r) => r.id));
+    // Ranges: record 4 starts at its '{' line and ends at its '}'.
+    assert.equal(first.records[4]!.range.start.line, lineOf(datasetText, 4));
+    assert.equal(first.records[4]!.range.end.line, lineOf(datasetText, 4, 99));
+  });
+
+  test('k-means chooses 8 anchors from the document', async () => {
+    const info = await client.connection.sendRequest(protocol.chooseAnchors, { textDocument: { uri: datasetUri }, choice: { method: 'kmeans', count: 8 } });
+    assert.equal(info.count, 8);
+    assert.match(info.hash, /^[0-9a-f]{16}$/);
+    assert.ok(existsSync(info.path));
+  });
+
+  test('Score Dataset streams progress and partial results, persists them, and hovers are answered meanwhile', async () => {
+    const workDoneToken = randomUUID();
+    const partialResultToken = randomUUID();
+    client.listenProgress(workDoneToken);
+    client.listenProgress(partialResultToken);
+    const from = client.received.length;
+    let scoreDoneAt = 0;
+    const scoring = client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: datasetUri }, workDoneToken, partialResultToken })
+      .then((result) => ((scoreDoneAt = performance.now()), result));
+    // Once scoring is visibly under way, ask for a hover and note when it comes back.
+    await client.waitForScores(datasetUri, (p) => !p.full, 'the first partial score', from);
+    const hoverSentAt = performance.now();
+    const hover = await client.hover(datasetUri, lineOf(datasetText, 0, 1));
+    const hoverAnsweredAt = performance.now();
+    const result = await scoring;
+
+    assert.ok(hover !== null);
+    assert.equal(result.scoredNow, RECORDS);
+    assert.equal(result.scored, RECORDS);
+    assert.equal(result.cancelled, false);
+    const partials = client.scores(datasetUri).slice(-RECORDS);
+    assert.ok(partials.every((p) => !p.full && p.records.length === 1));
+    assert.deepEqual(new Set(partials.map((p) => p.records[0]!.index)), new Set(records.map((r) => r.index)));
+    // Ordering, not timing: the hover was answered before scoring finished, with scores still to come.
+    const laterScores = client.received.filter((r) => r.method === protocol.scoresNotification.method && r.at > hoverAnsweredAt);
+    assert.ok(hoverAnsweredAt < scoreDoneAt, 'the hover was answered before the score request completed');
+    assert.ok(laterScores.length >= 1, 'records were still being scored after the hover was answered');
+    assert.ok(hoverAnsweredAt > hoverSentAt);
+
+    const progress = client.received.filter((r) => r.method === `$/progress:${workDoneToken}`).map((r) => r.params as { kind: string; percentage?: number });
+    assert.equal(progress[0]!.kind, 'begin');
+    assert.equal(progress.at(-1)!.kind, 'end');
+    assert.equal(progress.filter((p) => p.kind === 'report' && p.percentage !== undefined).at(-1)!.percentage, 100);
+    const partialResults = client.received.filter((r) => r.method === `$/progress:${partialResultToken}`).flatMap((r) => r.params as protocol.RecordScore[]);
+    assert.equal(partialResults.length, RECORDS);
+    const status = client.received.filter((r) => r.method === protocol.scoringStatusNotification.method).map((r) => r.params as protocol.ScoringStatus);
+    assert.equal(status.at(-1)!.phase, 'done');
+    assert.equal(status.at(-1)!.scored, RECORDS);
+
+    // Persisted: one scores file under this key, holding every record.
+    const files = scoresFile();
+    assert.equal(files.length, 1);
+    assert.equal(files[0]!.header.anchors.count, 8);
+    assert.deepEqual(new Set(files[0]!.scores.keys()), new Set(records.map((r) => r.id)));
+  });
+
+  test('a hover on any line of a record shows its golden score and per-anchor deltas', async () => {
+    const stored = scoresFile()[0]!.scores.get(records[3]!.id)!;
+    const markdown = (await client.hover(datasetUri, lineOf(datasetText, 3, 2)))!;
+    assert.match(markdown, new RegExp(`Golden score ${stored.goldenScore.toFixed(2)}\\*\\* · ${stored.wins}/8 anchors helped`));
+    const shown = hoverDeltas(markdown);
+    assert.ok(shown.length > 0 && shown.length <= 6);
+    const helps = stored.deltas.filter((d) => d > 0).sort((a, b) => b - a).slice(0, 3);
+    const hurts = stored.deltas.filter((d) => d < 0).sort((a, b) => a - b).slice(0, 3);
+    assert.deepEqual(shown, [...helps, ...hurts].map((d) => Number(d.toFixed(3))));
+    if (helps.length > 0) assert.match(markdown, /\*\*Helps most\*\*/);
+    if (hurts.length > 0) assert.match(markdown, /\*\*Hurts most\*\*/);
+    // Between two records (the array's "[" line) there is nothing to say.
+    assert.equal(await client.hover(datasetUri, 0), null);
+  });
+
+  test('editing one record rescores only that record', async () => {
+    const edited = JSON.parse(datasetText) as Record<string, string>[];
+    edited[5]!.output = `${edited[5]!.output}\nSo the answer is the same.`;
+    editedText = JSON.stringify(edited, null, 4) + '\n';
+    const newId = parseDataset(editedText, datasetPath).records[5]!.id;
+    const before = scoresFile()[0]!.scores.size;
+    const from = client.received.length;
+    await client.change(datasetUri, 2, editedText);
+    const full = await client.waitForScores(datasetUri, (p) => p.full, 'the re-parse after the edit', from);
+    assert.equal(full.records[5]!.id, newId);
+    assert.equal(full.records[5]!.stale, true, 'the edited record keeps its old score, marked stale');
+    assert.ok(full.records.filter((r) => r.index !== 5).every((r) => r.score && !r.stale));
+    const rescored = await client.waitForScores(datasetUri, (p) => !p.full, 'the edited record\'s new score', from);
+    assert.deepEqual(rescored.records.map((r) => [r.index, r.stale]), [[5, false]]);
+    const done = await client.waitFor((r) => r.method === protocol.scoringStatusNotification.method && (r.params as protocol.ScoringStatus).phase === 'done', 'the rescore to finish', 60_000, from);
+    assert.equal((done.params as protocol.ScoringStatus).todo, 1);
+    assert.equal((done.params as protocol.ScoringStatus).scored, RECORDS);
+    const partialsAfterEdit = client.scores(datasetUri).filter((p, i, all) => !p.full && all.indexOf(full) < i);
+    assert.equal(partialsAfterEdit.length, 1);
+    assert.equal(scoresFile()[0]!.scores.size, before + 1);
+  });
+
+  test('Select Golden Subset counts each rule and writes a new file beside the source', async () => {
+    const textDocument = { uri: datasetUri };
+    const preview = await client.connection.sendRequest(protocol.selectionPreview, {
+      textDocument, rules: [{ kind: 'top', count: 5 }, { kind: 'top-percent', percent: 50 }, { kind: 'min-score', minScore: 0 }],
+    });
+    assert.deepEqual(preview.counts, [5, 6, RECORDS]);
+    const result = await client.connection.sendRequest(protocol.selectSubset, { textDocument, rule: { kind: 'top', count: 5 } });
+    assert.equal(result.kept, 5);
+    assert.notEqual(result.path, datasetPath);
+    assert.equal(readFileSync(datasetPath, 'utf8'), datasetText, 'the source is never modified');
+    const written = JSON.parse(readFileSync(result.path, 'utf8')) as unknown[];
+    assert.equal(written.length, 5);
+  });
+
+  test('dashboard queries: distribution, a table page, anchor effects', async () => {
+    const textDocument = { uri: datasetUri };
+    const dist = await client.connection.sendRequest(protocol.distribution, { textDocument, bins: 10 });
+    assert.equal(dist.scored, RECORDS);
+    assert.equal(dist.counts.reduce((a, b) => a + b, 0), RECORDS);
+    const page = await client.connection.sendRequest(protocol.tablePage, { textDocument, offset: 0, limit: 4, sortBy: 'goldenScore', descending: true });
+    assert.equal(page.rows.length, 4);
+    assert.equal(page.rows[0]!.score!.goldenScore, dist.goldenScores[0]);
+    const effects = await client.connection.sendRequest(protocol.anchorEffects, { textDocument });
+    assert.equal(effects.anchors.length, 8);
+    assert.equal(effects.candidates, RECORDS);
+  });
+
+  test('other anchors mark scores stale; anchor text in hovers is escaped, never links, code or HTML', async () => {
+    const anchorsPath = join(work, 'anchors.json');
+    const hostile = 'Click [x](command:foo) <script>x</script> `rm` ![i](https://e.co)';
+    writeFileSync(anchorsPath, JSON.stringify([
+      { instruction: hostile, input: '', output: 'No.' },
+      { instruction: 'Add 2 and 3.', input: '', output: '2 + 3 = 5' },
+    ]));
+    const from = client.received.length;
+    const info = await client.connection.sendRequest(protocol.chooseAnchors, { textDocument: { uri: datasetUri }, choice: { method: 'file', path: anchorsPath } });
+    assert.equal(info.count, 2);
+    assert.equal(info.staleRecords, RECORDS);
+    const stale = await client.waitForScores(datasetUri, (p) => p.full, 'scores after the anchor change', from);
+    assert.equal(stale.scored, 0);
+    assert.ok(stale.records.every((r) => r.stale && r.score !== undefined));
+    const staleHover = (await client.hover(datasetUri, lineOf(datasetText, 2, 1)))!;
+    assert.match(staleHover, /Stale/);
+
+    const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: datasetUri } });
+    assert.equal(result.scored, RECORDS);
+    // Record 0's hover lists both anchors (each either helps or hurts).
+    const markdown = (await client.hover(datasetUri, lineOf(datasetText, 0, 1)))!;
+    assert.equal(hoverDeltas(markdown).length, 2);
+    assert.ok(markdown.includes('Click \\[x\\]\\(command\\:foo\\) \\<script\\>x\\<\\/script\\> \\`rm\\` \\!\\[i\\]\\(https\\:\\/\\/e\\.co\\)'), markdown);
+    const label = /\| 1\\\. (.*) \|$/m.exec(markdown)![1]!;
+    assert.deepEqual(label.replace(/\\./g, '').match(/[!-/:-@[-`{-~]/g), null, `every punctuation character is escaped in ${label}`);
+  });
+
+  test('a file that is not an Alpaca dataset gets nothing', async () => {
+    assert.equal(client.received.filter((r) => (r.params as { uri?: string }).uri === otherUri).length, 0);
+    assert.equal(await client.hover(otherUri, 1), null);
+    await assert.rejects(client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: otherUri } }), /not an open Alpaca dataset/);
+  });
+
+  test('after a restart, reopening the file shows its scores at once, from storage', async () => {
+    await client.stop();
+    client = await TestClient.start({ storagePath, settings });
+    const openedAt = performance.now();
+    await client.open(datasetUri, editedText);
+    const first = await client.waitForScores(datasetUri, (p) => p.full, 'scores after the restart');
+    assert.equal(first.scored, RECORDS);
+    assert.equal(first.anchorCount, 2);
+    assert.ok(first.records.every((r) => r.score && !r.stale));
+    // No scoring happened: no run status was sent before the scores arrived.
+    assert.equal(client.received.filter((r) => r.method === protocol.scoringStatusNotification.method).length, 0);
+    assert.ok(performance.now() > openedAt);
+    const markdown = (await client.hover(datasetUri, lineOf(datasetText, 7, 1)))!;
+    assert.match(markdown, /Golden score \d\.\d\d/);
+  });
+});
