@@ -88,8 +88,12 @@ function parseJsonArray(text: string, source: string): DatasetRecord[] {
     throw new NuggetsError(`${source}: expected a JSON array of records at the top level.`);
   }
   const records: DatasetRecord[] = [];
+  // Line numbers counted as we go: lineAndColumn per record would rescan the text (quadratic on large files).
+  let line = 1;
+  let counted = 0;
   for (const node of root.children ?? []) {
-    const where = `${source}:${lineAndColumn(text, node.offset).line}`;
+    for (; counted < node.offset; counted++) if (text.charCodeAt(counted) === 10) line++;
+    const where = `${source}:${line}`;
     const value = jsonc.getNodeValue(node) as unknown;
     records.push(toRecord(value, records.length, where, node.offset, node.offset + node.length));
   }
