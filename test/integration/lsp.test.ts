@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { CancellationTokenSource } from 'vscode-languageserver-protocol/node';
 import { parseDataset } from '../../server/dataset';
 import * as protocol from '../../server/protocol';
 import { readScores } from '../../server/store';
@@ -193,7 +194,7 @@ describe('the Nuggets language server over stdio', () => {
     assert.equal(effects.candidates, RECORDS);
   });
 
-  test('other anchors mark scores stale; anchor text in hovers is escaped, never links, code or HTML', async () => {
+  test('choosing other anchors marks every score stale instead of mixing them', async () => {
     const anchorsPath = join(work, 'anchors.json');
     const hostile = 'Click [x](command:foo) <script>x</script> `rm` ![i](https://e.co)';
     writeFileSync(anchorsPath, JSON.stringify([
@@ -210,8 +211,27 @@ describe('the Nuggets language server over stdio', () => {
     const staleHover = (await client.hover(datasetUri, lineOf(datasetText, 2, 1)))!;
     assert.match(staleHover, /Stale/);
 
+  });
+
+  test('cancelling a run keeps the records it finished; the next run scores only the rest', async () => {
+    const from = client.received.length;
+    const cancel = new CancellationTokenSource();
+    const first = client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: datasetUri } }, cancel.token);
+    await client.waitForScores(datasetUri, (p) => !p.full, 'the first score of the run', from);
+    cancel.cancel();
+    const stopped = await first;
+    assert.equal(stopped.cancelled, true);
+    assert.ok(stopped.scoredNow >= 1 && stopped.scoredNow < RECORDS, `cancelled after ${stopped.scoredNow} records`);
+    const status = client.received.slice(from).filter((r) => r.method === protocol.scoringStatusNotification.method).at(-1)!.params as protocol.ScoringStatus;
+    assert.equal(status.phase, 'cancelled');
+
     const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: datasetUri } });
+    assert.equal(result.cancelled, false);
+    assert.equal(result.scoredNow, RECORDS - stopped.scoredNow);
     assert.equal(result.scored, RECORDS);
+  });
+
+  test('anchor text in hovers is escaped: never a link, command, code or HTML', async () => {
     // Record 0's hover lists both anchors (each either helps or hurts).
     const markdown = (await client.hover(datasetUri, lineOf(datasetText, 0, 1)))!;
     assert.equal(hoverDeltas(markdown).length, 2);
@@ -220,13 +240,29 @@ describe('the Nuggets language server over stdio', () => {
     assert.deepEqual(label.replace(/\\./g, '').match(/[!-/:-@[-`{-~]/g), null, `every punctuation character is escaped in ${label}`);
   });
 
+  test('changing a setting the scores depend on marks them stale; changing it back restores them', async () => {
+    let from = client.received.length;
+    await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, maxAnchorTokens: settings.maxAnchorTokens + 1 });
+    const stale = await client.waitForScores(datasetUri, (p) => p.full, 'scores after the settings change', from);
+    assert.equal(stale.scored, 0);
+    assert.ok(stale.records.every((r) => r.stale && r.score));
+    await assert.rejects(client.connection.sendRequest(protocol.selectSubset, { textDocument: { uri: datasetUri }, rule: { kind: 'top', count: 1 } }), /no score/);
+    // Untrusted workspace: stored scores stay visible, but no model runs.
+    await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, scoringAllowed: false });
+    await assert.rejects(client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: datasetUri } }), /untrusted/);
+    from = client.received.length;
+    await client.connection.sendNotification(protocol.didChangeSettings, settings);
+    const current = await client.waitForScores(datasetUri, (p) => p.full, 'scores after the settings change back', from);
+    assert.equal(current.scored, RECORDS);
+  });
+
   test('a file that is not an Alpaca dataset gets nothing', async () => {
     assert.equal(client.received.filter((r) => (r.params as { uri?: string }).uri === otherUri).length, 0);
     assert.equal(await client.hover(otherUri, 1), null);
     await assert.rejects(client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: otherUri } }), /not an open Alpaca dataset/);
   });
 
-  test('after a restart, reopening the file shows its scores at once, from storage', async () => {
+  test('after a restart, reopening the file shows its scores at once, from storage; Clear Scores removes them', async () => {
     await client.stop();
     client = await TestClient.start({ storagePath, settings });
     const openedAt = performance.now();
@@ -240,5 +276,13 @@ describe('the Nuggets language server over stdio', () => {
     assert.ok(performance.now() > openedAt);
     const markdown = (await client.hover(datasetUri, lineOf(datasetText, 7, 1)))!;
     assert.match(markdown, /Golden score \d\.\d\d/);
+
+    // Clear Scores forgets them for good (under every key), without touching the file.
+    const from = client.received.length;
+    const { removed } = await client.connection.sendRequest(protocol.clearScores, { textDocument: { uri: datasetUri } });
+    assert.ok(removed >= 2 * RECORDS, `removed ${removed}`);
+    const cleared = await client.waitForScores(datasetUri, (p) => p.full, 'scores after clearing', from);
+    assert.ok(cleared.records.every((r) => r.score === undefined && !r.stale));
+    assert.match((await client.hover(datasetUri, lineOf(datasetText, 7, 1)))!, /Not scored yet/);
   });
 });
