@@ -20,6 +20,8 @@ export function parseDocument(document: TextDocument): ParsedDocument | undefine
   const text = document.getText();
   const head = text.trimStart();
   if (!head.startsWith('[') && !head.startsWith('{')) return undefined;
+  // Cheap refusal of other JSON before a full parse: Alpaca records name their instruction early.
+  if (!/"instruction"\s*:/.test(head.slice(0, 65536))) return undefined;
   let records: DatasetRecord[];
   try {
     records = parseDataset(text, document.uri).records;

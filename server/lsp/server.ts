@@ -50,7 +50,8 @@ export class NuggetsServer {
   private identity: { stamp: string; result: Promise<{ name: string; fingerprint: string } | undefined> } | undefined;
   private identityError: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly running = new Set<AbortController>();
+  /** Runs in progress (or queued) and the document each scores. */
+  private readonly running = new Map<AbortController, string>();
 
   constructor(
     private readonly connection: Connection,
@@ -93,6 +94,7 @@ export class NuggetsServer {
       return;
     }
     const keyed = await this.keyFor(uri);
+    if (this.parsed.get(uri) !== before) return; // a newer parse won the race
     const edited: string[] = [];
     if (before) {
       const carried = this.carried.get(uri) ?? new Map<number, CandidateScore>();
@@ -114,7 +116,6 @@ export class NuggetsServer {
       }
       this.carried.set(uri, next);
     }
-    if (this.parsed.get(uri) !== before) return; // a newer parse won the race
     this.parsed.set(uri, after);
     this.publish(after, keyed);
     // An edited record of a scored dataset is rescored alone, after the edit settles.
@@ -170,7 +171,7 @@ export class NuggetsServer {
 
   async settingsChanged(settings: protocol.ServerSettings): Promise<void> {
     this.settings = settings;
-    for (const run of this.running) run.abort(); // a run under the old key would only add stale scores
+    this.abortRuns(); // a run under the old key would only add stale scores
     await this.republishAll();
   }
 
@@ -244,7 +245,7 @@ export class NuggetsServer {
       const indices = await this.worker.chooseAnchors(choice.method, choice.count, choice.seed ?? 0, parsed.records.map(candidateOf));
       set = anchorSet(indices.map((i) => parsed.records[i]!).map(({ instruction, input, output }) => ({ instruction, input, output })));
     }
-    for (const run of this.running) run.abort();
+    this.abortRuns(uri);
     const path = this.assignAnchors(uri, set);
     const current = this.parsed.get(uri) ?? parsed;
     const keyed = await this.keyFor(uri);
@@ -290,7 +291,7 @@ export class NuggetsServer {
   private async runScoring(
     uri: string, onlyIds: Set<string> | null, abort: AbortController, reporter?: WorkDoneProgressReporter, partialToken?: string | number,
   ): Promise<protocol.ScoreDatasetResult> {
-    this.running.add(abort);
+    this.running.set(abort, uri);
     try {
       return await this.scoreMissing(uri, onlyIds, abort.signal, reporter, partialToken);
     } finally {
@@ -435,7 +436,7 @@ export class NuggetsServer {
 
   async clearScores(uri: string): Promise<{ removed: number }> {
     const parsed = this.requireParsed(uri);
-    for (const run of this.running) run.abort();
+    this.abortRuns(uri);
     const removed = this.book.clear(new Set(parsed.records.map((r) => r.id)));
     this.carried.delete(uri);
     this.publish(parsed, await this.keyFor(uri));
@@ -525,8 +526,13 @@ export class NuggetsServer {
     this.connection.console.log(`[nuggets] ${message instanceof Error ? message.stack ?? message.message : String(message)}`);
   }
 
+  /** Stops the runs scoring `uri` (all runs when omitted); their completed records stay stored. */
+  private abortRuns(uri?: string): void {
+    for (const [run, runUri] of this.running) if (uri === undefined || runUri === uri) run.abort();
+  }
+
   async dispose(): Promise<void> {
-    for (const run of this.running) run.abort();
+    this.abortRuns();
     this.book.close();
     await this.worker.dispose();
   }
