@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { escapeMarkdown, hoverMarkdown, shorten } from '../../server/lsp/markdown';
+import { parseDocument, recordAtLine } from '../../server/lsp/parsed';
+
+test('dataset text is escaped so that no Markdown construct can form', () => {
+  const hostile = '[x](command:foo) <img src=x onerror=alert(1)> `code` **bold** # h\n- item https://e.co www.e.co a@b.co &amp; |';
+  const escaped = escapeMarkdown(hostile);
+  assert.equal(escaped.replace(/\\./g, '').match(/[!-/:-@[-`{-~]/g), null);
+  assert.ok(!escaped.includes('\n'));
+  assert.equal(escaped.replace(/\\(.)/g, '$1'), hostile.replace(/\s+/g, ' '));
+});
+
+test('shorten cuts on code points and marks the cut', () => {
+  assert.equal(shorten('a  b\n c', 10), 'a b c');
+  assert.equal(shorten('😀'.repeat(10), 4), '😀😀😀…');
+});
+
+test('a hover lists the anchors helped and hurt most, largest first', () => {
+  const anchors = ['one', 'two', 'three', 'four', 'five'].map((instruction) => ({ instruction, input: '', output: '' }));
+  const markdown = hoverMarkdown({
+    score: { index: 0, id: 'x', goldenScore: 0.4, wins: 2, anchors: 5, meanDelta: -0.1, deltas: [0.5, -1.25, 2, -0.01, 0], truncated: false },
+    stale: false, anchors, top: 3,
+  });
+  assert.match(markdown, /Golden score 0\.40\*\* · 2\/5 anchors helped · mean Δ -0\.100 nats/);
+  const rows = [...markdown.matchAll(/^\| ([+-][\d.]+) \| (\d+)\\\. (\w+) \|$/gm)].map((m) => [m[1], m[3]]);
+  assert.deepEqual(rows, [['+2.000', 'three'], ['+0.500', 'one'], ['-1.250', 'two'], ['-0.010', 'four']]);
+});
+
+test('any line of a record finds that record; lines between records find none', () => {
+  const text = '[\n  {\n    "instruction": "a",\n    "output": "b"\n  },\n\n  {"instruction": "c", "output": "d"}\n]\n';
+  const parsed = parseDocument(TextDocument.create('file:///d.json', 'json', 1, text))!;
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((line) => recordAtLine(parsed, line)), [undefined, 0, 0, 0, 0, undefined, 1, undefined]);
+});
+
+test('JSON that is not an Alpaca dataset is left alone', () => {
+  for (const text of ['{"name": "x", "version": "1"}', '[1, 2, 3]', '[{"prompt": "a", "completion": "b"}]', '']) {
+    assert.equal(parseDocument(TextDocument.create('file:///x.json', 'json', 1, text)), undefined, text);
+  }
+  const jsonl = '{"instruction": "a", "output": "b"}\n{"instruction": "c", "input": "i", "output": "d"}\n';
+  assert.equal(parseDocument(TextDocument.create('file:///x.jsonl', 'jsonl', 1, jsonl))!.records.length, 2);
+});
