@@ -45,7 +45,7 @@ export class Decorations implements vscode.Disposable {
     vscode.window.visibleTextEditors.forEach((e) => this.render(e));
   }
 
-  /** Scores stream in one record at a time: redraw at most ten times a second. */
+  /** Scores stream in one record at a time: redraw at most four times a second. */
   private schedule(uri: string): void {
     this.pending.add(uri);
     this.timer ??= setTimeout(() => {
@@ -53,7 +53,7 @@ export class Decorations implements vscode.Disposable {
       const uris = new Set(this.pending);
       this.pending.clear();
       for (const editor of vscode.window.visibleTextEditors) if (uris.has(editor.document.uri.toString())) this.render(editor);
-    }, 100);
+    }, 250);
   }
 
   private render(editor: vscode.TextEditor): void {

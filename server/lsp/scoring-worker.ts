@@ -1,8 +1,9 @@
 /**
  * The scoring worker (bundled as dist/scoring-worker.js): runs the engine off the language server's
- * message loop. One request at a time in arrival order; a score request streams one message per
- * record and stops between records when cancelled. The model and the prepared anchors (zero-shot
- * scores) are kept between requests, so a one-record rescore after an edit costs one prefix pass.
+ * message loop. Score requests run one at a time in arrival order, stream one message per record, and
+ * stop between records when cancelled; model identification and anchor choice are answered at once,
+ * between the records of a running score. The model and the prepared anchors (zero-shot scores) are
+ * kept between requests, so a one-record rescore after an edit costs one prefix pass.
  */
 import { availableParallelism } from 'node:os';
 import { parentPort } from 'node:worker_threads';
@@ -32,12 +33,18 @@ port.on('message', (request: WorkerRequest) => {
     cancelled.add(request.target);
     return;
   }
-  queue = queue.then(() => handle(request)).catch((err: unknown) => {
+  const fail = (err: unknown): void => {
     reply({ id: request.id, kind: 'error', message: err instanceof NuggetsError ? err.describe() : String((err as Error)?.stack ?? err), userError: err instanceof NuggetsError });
-  });
+  };
+  if (request.kind === 'score') {
+    queue = queue.then(() => score(request)).catch(fail);
+    return;
+  }
+  // Short jobs do not wait for a scoring run to end: they run between its records.
+  void handle(request).catch(fail);
 });
 
-async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' }>): Promise<void> {
+async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score' }>): Promise<void> {
   switch (request.kind) {
     case 'identify': {
       const folder = readModelFolder(request.model);
@@ -48,10 +55,7 @@ async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' }>): Prom
       const records = request.records.map(asRecord);
       const chosen = request.method === 'kmeans' ? chooseKMeans(records, request.count, request.seed) : chooseRandom(records, request.count, request.seed);
       reply({ id: request.id, kind: 'anchors', indices: chosen.map((r) => r.index) });
-      return;
     }
-    case 'score':
-      await score(request);
   }
 }
 
