@@ -128,6 +128,11 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
   if (!picked) return undefined;
   const rule = picked.rule ?? (picked.custom ? await customRule(ctx, textDocument, picked.custom, preview.total) : undefined);
   if (!rule) return undefined;
+  const { counts } = await ctx.request(protocol.selectionPreview, { textDocument, rules: [rule] });
+  if (counts[0] === 0) {
+    void vscode.window.showWarningMessage(`Nuggets: ${ruleLabel(rule)} keeps no records; nothing was written. Choose a lower threshold.`);
+    return undefined;
+  }
   const result = await ctx.request(protocol.selectSubset, { textDocument, rule });
   const opened = await vscode.workspace.openTextDocument(vscode.Uri.parse(result.uri));
   await vscode.window.showTextDocument(opened, { preview: false });

@@ -1,5 +1,6 @@
 /**
- * Inline scores: at the end of each scored record's first line, `◆ 0.87 · 87/100 anchors`, coloured
+ * Inline scores: at each scored record's first line (after it; before it for one-line JSON Lines records,
+ * whose line end is out of view), `◆ 0.87 · 87/100 anchors`, coloured
  * by score with the theme's chart colours (made for both light and dark themes); stale scores in the
  * muted description colour and marked; unscored records show nothing.
  */
@@ -23,22 +24,27 @@ export function badgeText(record: RecordScore): string | undefined {
   return record.stale ? `◇ ${s.goldenScore.toFixed(2)} · ${s.wins}/${s.anchors} anchors · stale` : text;
 }
 
+type Placement = 'after' | 'before';
+
 export class Decorations implements vscode.Disposable {
-  private readonly buckets: vscode.TextEditorDecorationType[];
-  private readonly stale: vscode.TextEditorDecorationType;
+  /** Multi-line records get the badge after their first line; one-line records (JSON Lines) before it, where it stays in view. */
+  private readonly types: Record<Placement, { buckets: vscode.TextEditorDecorationType[]; stale: vscode.TextEditorDecorationType }>;
   private readonly pending = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly ctx: Ctx) {
-    const after = (color: vscode.ThemeColor, fontStyle?: string): vscode.DecorationRenderOptions => ({
-      after: { color, margin: '0 0 0 2em', ...(fontStyle ? { fontStyle } : {}) },
-      rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
-    });
-    this.buckets = SCALE.map(([, color]) => vscode.window.createTextEditorDecorationType(after(new vscode.ThemeColor(color))));
-    this.stale = vscode.window.createTextEditorDecorationType(after(new vscode.ThemeColor('descriptionForeground'), 'italic'));
+    const typesFor = (placement: Placement): { buckets: vscode.TextEditorDecorationType[]; stale: vscode.TextEditorDecorationType } => {
+      const margin = placement === 'after' ? '0 0 0 2em' : '0 1.5em 0 0';
+      const create = (color: string, fontStyle?: string): vscode.TextEditorDecorationType => vscode.window.createTextEditorDecorationType({
+        [placement]: { color: new vscode.ThemeColor(color), margin, ...(fontStyle ? { fontStyle } : {}) },
+        rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+      });
+      return { buckets: SCALE.map(([, color]) => create(color)), stale: create('descriptionForeground', 'italic') };
+    };
+    this.types = { after: typesFor('after'), before: typesFor('before') };
     this.disposables.push(
-      ...this.buckets, this.stale,
+      ...Object.values(this.types).flatMap((t) => [...t.buckets, t.stale]),
       ctx.onDidChangeScores((uri) => this.schedule(uri)),
       vscode.window.onDidChangeVisibleTextEditors((editors) => editors.forEach((e) => this.render(e))),
     );
@@ -58,20 +64,26 @@ export class Decorations implements vscode.Disposable {
 
   private render(editor: vscode.TextEditor): void {
     const scores = this.ctx.scoresOf(editor.document.uri);
-    const byBucket: vscode.DecorationOptions[][] = this.buckets.map(() => []);
-    const stale: vscode.DecorationOptions[] = [];
+    const options = { after: { buckets: SCALE.map((): vscode.DecorationOptions[] => []), stale: [] as vscode.DecorationOptions[] },
+      before: { buckets: SCALE.map((): vscode.DecorationOptions[] => []), stale: [] as vscode.DecorationOptions[] } };
     const lines = editor.document.lineCount;
+    const badged = new Set<number>();
     for (const record of scores?.records ?? []) {
       const text = record ? badgeText(record) : undefined;
       if (!record?.score || !text) continue;
       const line = Math.min(record.range.start.line, lines - 1);
-      const end = editor.document.lineAt(line).range.end;
-      const option: vscode.DecorationOptions = { range: new vscode.Range(end, end), renderOptions: { after: { contentText: text } } };
-      if (record.stale) stale.push(option);
-      else byBucket[bucketOf(record.score.goldenScore)]!.push(option);
+      if (badged.has(line)) continue; // several records on one line (seed tasks' instances): the first speaks for the line
+      badged.add(line);
+      const placement: Placement = record.range.end.line > record.range.start.line ? 'after' : 'before';
+      const at = placement === 'after' ? editor.document.lineAt(line).range.end : editor.document.lineAt(line).range.start;
+      const option: vscode.DecorationOptions = { range: new vscode.Range(at, at), renderOptions: { [placement]: { contentText: text } } };
+      if (record.stale) options[placement].stale.push(option);
+      else options[placement].buckets[bucketOf(record.score.goldenScore)]!.push(option);
     }
-    this.buckets.forEach((type, i) => editor.setDecorations(type, byBucket[i]!));
-    editor.setDecorations(this.stale, stale);
+    for (const placement of ['after', 'before'] as const) {
+      this.types[placement].buckets.forEach((type, i) => editor.setDecorations(type, options[placement].buckets[i]!));
+      editor.setDecorations(this.types[placement].stale, options[placement].stale);
+    }
   }
 
   dispose(): void {
