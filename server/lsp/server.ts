@@ -43,7 +43,9 @@ export class NuggetsServer {
   private readonly worker = new ScoringWorker();
   private readonly parsed = new Map<string, ParsedDocument>();
   /** Scores of records edited since they were scored, by document and record index: shown stale until rescored. */
-  private readonly carried = new Map<string, Map<number, CandidateScore>>();
+  private readonly carried = new Map<string, Map<number, Shown>>();
+  /** Parses started per document: only the latest one's result is kept. */
+  private readonly generations = new Map<string, number>();
   private readonly reparseTimers = new Map<string, NodeJS.Timeout>();
   private readonly documentAnchors: Record<string, string>;
   private readonly anchorFiles = new Map<string, { stamp: number; set: AnchorSet }>();
@@ -81,24 +83,27 @@ export class NuggetsServer {
     clearTimeout(this.reparseTimers.get(uri));
     this.reparseTimers.delete(uri);
     this.carried.delete(uri);
+    this.generations.set(uri, (this.generations.get(uri) ?? 0) + 1);
     if (this.parsed.delete(uri)) void this.connection.sendNotification(protocol.scoresClearedNotification, { uri });
   }
 
   private async reparse(document: TextDocument): Promise<void> {
     const uri = document.uri;
-    const before = this.parsed.get(uri);
+    const generation = (this.generations.get(uri) ?? 0) + 1;
+    this.generations.set(uri, generation);
     const after = parseDocument(document);
     if (!after) {
       // Not an Alpaca dataset, or not one at the moment (mid-edit): the last scores stay on screen.
-      if (before && !looksLikeJsonArrayOrLines(document.getText())) this.closed(uri);
+      if (this.parsed.has(uri) && !looksLikeJsonArrayOrLines(document.getText())) this.closed(uri);
       return;
     }
     const keyed = await this.keyFor(uri);
-    if (this.parsed.get(uri) !== before) return; // a newer parse won the race
+    if (this.generations.get(uri) !== generation) return; // a newer parse is under way
+    const before = this.parsed.get(uri);
     const edited: string[] = [];
     if (before) {
-      const carried = this.carried.get(uri) ?? new Map<number, CandidateScore>();
-      const next = new Map<number, CandidateScore>();
+      const carried = this.carried.get(uri) ?? new Map<number, Shown>();
+      const next = new Map<number, Shown>();
       if (before.records.length === after.records.length) {
         for (const r of after.records) {
           const old = before.records[r.index]!;
@@ -108,7 +113,7 @@ export class NuggetsServer {
           } else {
             edited.push(r.id);
             const shown = this.shown(before, old.index, keyed);
-            if (shown) next.set(r.index, shown.score);
+            if (shown) next.set(r.index, { ...shown, stale: true });
           }
         }
       } else {
@@ -131,7 +136,7 @@ export class NuggetsServer {
     const found = this.book.find(record.id, keyed?.key ?? null);
     if (found && !found.stale) return { score: found.score, stale: false, key: found.key };
     const carried = this.carried.get(parsed.uri)?.get(index);
-    if (carried && this.parsed.get(parsed.uri) === parsed) return { score: carried, stale: true, key: undefined };
+    if (carried && this.parsed.get(parsed.uri) === parsed) return carried;
     return found ? { score: found.score, stale: true, key: found.key } : undefined;
   }
 
