@@ -24,7 +24,7 @@ export class Config {
   serverSettings(): ServerSettings {
     const trusted = vscode.workspace.isTrusted;
     const config = vscode.workspace.getConfiguration(SECTION);
-    const model = this.path(config, 'model', trusted);
+    const model = this.path(config, 'model', trusted, true);
     const anchors = this.path(config, 'anchors', trusted);
     return {
       model: model ?? this.bundledModel,
@@ -36,11 +36,13 @@ export class Config {
     };
   }
 
-  /** A path setting, absolute; undefined when empty. Untrusted: only the user's own (global) value counts. */
-  private path(config: vscode.WorkspaceConfiguration, name: string, trusted: boolean): string | undefined {
+  /** A path setting, made absolute; undefined when empty. Untrusted: only the user's own (global) value counts. */
+  private path(config: vscode.WorkspaceConfiguration, name: string, trusted: boolean, allowSpec = false): string | undefined {
     const value = trusted ? config.get<string>(name) : config.inspect<string>(name)?.globalValue;
     const text = (value ?? '').trim();
     if (text === '') return undefined;
+    // A model given as scheme:rest (hf:owner/name, http://host/v1) goes to the engine as written; C:\ is a path.
+    if (allowSpec && /^[a-z][a-z0-9+.-]+:/i.test(text)) return text;
     const expanded = text === '~' || text.startsWith('~/') ? join(homedir(), text.slice(1)) : text;
     if (isAbsolute(expanded)) return expanded;
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;

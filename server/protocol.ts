@@ -24,7 +24,10 @@ import {
 
 /** What the client resolved from the user's settings; the server never reads configuration itself. */
 export interface ServerSettings {
-  /** Absolute path of the model folder (the bundled demo model when the setting is empty). */
+  /**
+   * Absolute path of the model folder (the bundled demo model when the setting is empty), or a model
+   * specification the engine's openBackend understands that is not a path (for example hf:owner/name).
+   */
   model: string;
   /** Absolute path of an Alpaca anchors file used for datasets without their own choice, or null. */
   anchors: string | null;

@@ -5,6 +5,7 @@
  * between the records of a running score. The model and the prepared anchors (zero-shot scores) are
  * kept between requests, so a one-record rescore after an edit costs one prefix pass.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { chooseKMeans, chooseRandom } from '../anchors';
@@ -47,8 +48,14 @@ port.on('message', (request: WorkerRequest) => {
 async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score' }>): Promise<void> {
   switch (request.kind) {
     case 'identify': {
-      const folder = readModelFolder(request.model);
-      reply({ id: request.id, kind: 'identity', name: folder.name, fingerprint: folder.fingerprint });
+      if (existsSync(request.model)) {
+        const folder = readModelFolder(request.model);
+        reply({ id: request.id, kind: 'identity', name: folder.name, fingerprint: folder.fingerprint });
+      } else {
+        // Not a folder (a hub model or serving endpoint, as openBackend understands them): the backend knows its identity.
+        const { identity } = await backendFor(request.model, request.threads);
+        reply({ id: request.id, kind: 'identity', name: identity.name, fingerprint: identity.fingerprint });
+      }
       return;
     }
     case 'chooseAnchors': {
@@ -59,19 +66,25 @@ async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score'
   }
 }
 
-async function score(request: Extract<WorkerRequest, { kind: 'score' }>): Promise<void> {
-  const threads = request.threads > 0 ? request.threads : Math.max(1, availableParallelism() - 1);
-  if (!backend || backend.model !== request.model || backend.threads !== threads) {
+/** The backend for `model`, opened once and kept while the model and thread count stay the same. */
+async function backendFor(model: string, requestedThreads: number): Promise<ScoringBackend> {
+  const threads = requestedThreads > 0 ? requestedThreads : Math.max(1, availableParallelism() - 1);
+  if (!backend || backend.model !== model || backend.threads !== threads) {
     const old = backend;
     backend = undefined;
     prepared = undefined;
     await old?.backend.dispose();
-    backend = { model: request.model, threads, backend: await openBackend(request.model, { intraOpThreads: threads }) };
+    backend = { model, threads, backend: await openBackend(model, { intraOpThreads: threads }) };
   }
+  return backend.backend;
+}
+
+async function score(request: Extract<WorkerRequest, { kind: 'score' }>): Promise<void> {
+  const scoring = await backendFor(request.model, request.threads);
   const preparedKey = JSON.stringify([request.anchorsHash, request.options.maxAnchorTokens, request.options.separator, request.options.batchSize]);
   if (!prepared || prepared.key !== preparedKey) {
     const started = Date.now();
-    prepared = { key: preparedKey, anchors: await backend.backend.prepareAnchors(request.anchors, request.options) };
+    prepared = { key: preparedKey, anchors: await scoring.prepareAnchors(request.anchors, request.options) };
     reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000 });
   } else {
     reply({ id: request.id, kind: 'prepared', seconds: 0 });
@@ -83,7 +96,7 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>): Promis
       reply({ id: request.id, kind: 'done', cancelled: true });
       return;
     }
-    reply({ id: request.id, kind: 'score', score: await scoreCandidate(backend.backend, prepared.anchors, asRecord(candidate)) });
+    reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate)) });
   }
   cancelled.delete(request.id);
   reply({ id: request.id, kind: 'done', cancelled: false });

@@ -185,7 +185,7 @@ export class NuggetsServer {
     const stamp = [model, ...['config.json', 'tokenizer.json', 'model.onnx', 'onnx'].map((f) => mtimeOf(join(model, f)))].join('|');
     if (this.identity?.stamp !== stamp) {
       this.identityError = undefined;
-      const result = this.worker.identify(model).catch((err: unknown) => {
+      const result = this.worker.identify(model, this.settings.threads).catch((err: unknown) => {
         this.identityError = (err as Error).message;
         this.log(`cannot use the model: ${this.identityError}`);
         return undefined;

@@ -13,7 +13,7 @@ export interface Candidate extends Example {
 }
 
 export type WorkerRequest =
-  | { id: number; kind: 'identify'; model: string }
+  | { id: number; kind: 'identify'; model: string; threads: number }
   | {
     id: number; kind: 'score'; model: string; threads: number; anchorsHash: string; anchors: Example[];
     options: ScoringOptions; records: Candidate[];

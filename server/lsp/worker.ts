@@ -71,8 +71,9 @@ export class ScoringWorker {
     return { id, result };
   }
 
-  identify(model: string): Promise<{ name: string; fingerprint: string }> {
-    return this.call<{ name: string; fingerprint: string }>({ kind: 'identify', model }, (reply, finish) => {
+  /** The model's name and fingerprint (part of every score's key). */
+  identify(model: string, threads: number): Promise<{ name: string; fingerprint: string }> {
+    return this.call<{ name: string; fingerprint: string }>({ kind: 'identify', model, threads }, (reply, finish) => {
       if (reply.kind === 'identity') finish({ name: reply.name, fingerprint: reply.fingerprint });
     }).result;
   }
