@@ -19,6 +19,7 @@ import { openBackend } from '../scoring/open';
 import { TEMPLATE_ID } from '../scoring/template';
 import { pairScores, select, writeSubset, type SelectionRule } from '../select';
 import { readScores, sameKey, ScoresWriter, type ScoresHeader } from '../store';
+import { downloadProgress } from './download-progress';
 import { formatDuration, ProgressBar } from './progress';
 import { printSummary } from './summary';
 
@@ -134,6 +135,8 @@ async function scoreCommand(args: string[]): Promise<number> {
     anchors: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' },
     'max-anchor-tokens': { type: 'string' }, 'batch-size': { type: 'string' }, threads: { type: 'string' },
     variant: { type: 'string' }, separator: { type: 'string' }, reference: { type: 'boolean' },
+    'cache-dir': { type: 'string' }, offline: { type: 'boolean' }, endpoint: { type: 'string', multiple: true },
+    'served-model': { type: 'string' }, concurrency: { type: 'string' }, 'context-length': { type: 'string' },
     'min-score': { type: 'string' },
   });
   const out = required(values.out, '--out');
@@ -151,8 +154,15 @@ async function scoreCommand(args: string[]): Promise<number> {
   const anchors = readAnchors(anchorsPath);
   const path: ScoringPath = values.reference ? 'naive' : 'cached';
   const threads = numberFlag(values.threads, '--threads');
-  const backend = await openBackend(values.model ?? bundledModelPath(), {
+  const concurrency = numberFlag(values.concurrency, '--concurrency');
+  const contextLength = numberFlag(values['context-length'], '--context-length');
+  const backend = await openBackend(values.model ?? values.endpoint?.join(',') ?? bundledModelPath(), {
     path, ...(values.variant ? { variant: values.variant } : {}), ...(threads ? { intraOpThreads: threads } : {}),
+    ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}), ...(values.offline ? { offline: true } : {}),
+    ...(values.model && values.endpoint ? { endpoints: values.endpoint } : {}),
+    ...(values['served-model'] ? { servedModel: values['served-model'] } : {}),
+    ...(concurrency ? { concurrency } : {}), ...(contextLength ? { contextLength } : {}),
+    onDownload: downloadProgress(),
   });
   try {
     const header: ScoresHeader = {

@@ -1,0 +1,50 @@
+/** Hub downloads on the command line: one progress bar per file, and a line for each retry or cache use. */
+import type { DownloadProgress } from '../model/hub';
+import { ProgressBar } from './progress';
+
+export function downloadProgress(stream: NodeJS.WriteStream = process.stderr): (progress: DownloadProgress) => void {
+  let bar: { file: string; bar: ProgressBar; shown: number } | undefined;
+  const close = (): void => {
+    bar?.bar.finish();
+    bar = undefined;
+  };
+  return (p) => {
+    switch (p.phase) {
+      case 'downloading': {
+        if ((p.total ?? 0) < 1 << 20) return; // small files need no bar
+        if (bar?.file !== p.file) {
+          close();
+          const total = Math.max(1, Math.ceil((p.total ?? p.received) / 1024));
+          bar = { file: p.file, bar: new ProgressBar(total, `KiB ${p.file}`, stream), shown: Math.floor(p.received / 1024) };
+          if (bar.shown > 0) bar.bar.tick(bar.shown);
+        }
+        const now = Math.floor(p.received / 1024);
+        if (now > bar.shown) {
+          bar.bar.tick(now - bar.shown);
+          bar.shown = now;
+        }
+        return;
+      }
+      case 'done':
+        if (bar?.file === p.file) {
+          const total = Math.max(1, Math.ceil((p.total ?? 0) / 1024));
+          if (total > bar.shown) bar.bar.tick(total - bar.shown);
+          close();
+        }
+        stream.write(`downloaded and verified ${p.file} (${p.total} bytes)\n`);
+        return;
+      case 'retrying':
+        close();
+        stream.write(`retrying ${p.file}: ${p.message ?? ''}\n`);
+        return;
+      case 'offline':
+        stream.write(`${p.message ?? 'offline'}\n`);
+        return;
+      case 'cached':
+        stream.write(`cached ${p.file}\n`);
+        return;
+      default:
+        return;
+    }
+  };
+}

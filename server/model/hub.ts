@@ -1,0 +1,447 @@
+/**
+ * Models from the Hugging Face hub: `hf:owner/name[@revision]` -> a verified local model folder.
+ *
+ * Files come through the hub's `resolve` URLs (`{endpoint}/{owner}/{name}/resolve/{revision}/{path}`,
+ * endpoint from HF_ENDPOINT for mirrors). A HEAD request without following redirects tells each file's
+ * size and checksum: for files stored in LFS (the ONNX graphs) the hub's X-Linked-Etag / ETag is the
+ * file's sha256 and X-Linked-Size its size; for small files kept in git, the ETag is the git blob sha1.
+ * A download goes to `<file>.part`, resumes with a Range request after an interruption, and is moved
+ * into place only after its size and checksum match; a file that does not match is deleted and
+ * fetched again, never used. When the hub cannot be reached, a folder completed earlier is used as is.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { NuggetsError } from '../errors';
+import type { OnnxVariant } from './folder';
+
+export interface HubModelSpec {
+  owner: string;
+  name: string;
+  revision: string;
+}
+
+/** `hf:owner/name` or `hf:owner/name@revision`; undefined for anything else. */
+export function parseHubSpec(spec: string): HubModelSpec | undefined {
+  const m = /^hf:([A-Za-z0-9][\w.-]*)\/([\w.-]+)(?:@(.+))?$/.exec(spec.trim());
+  if (!m) return undefined;
+  return { owner: m[1]!, name: m[2]!, revision: m[3] ?? 'main' };
+}
+
+export function hubSpecText(spec: HubModelSpec): string {
+  return `hf:${spec.owner}/${spec.name}@${spec.revision}`;
+}
+
+/**
+ * Small hub models with ONNX exports this engine runs (float32 key/values), for the editor's picker.
+ * fp16 exports are left out: their key/values are float16. File layouts as listed on the hub.
+ */
+export const SUGGESTED_HUB_MODELS: readonly { spec: string; variants: readonly OnnxVariant[]; description: string }[] = [
+  { spec: 'hf:HuggingFaceTB/SmolLM2-135M-Instruct', variants: ['q4', 'fp32'], description: 'SmolLM2 135M Instruct (Llama architecture): 200 MB as q4, 654 MB as fp32' },
+  { spec: 'hf:onnx-community/Qwen2.5-0.5B-Instruct', variants: ['quantized', 'q4', 'fp32'], description: 'Qwen2.5 0.5B Instruct: int8 (quantized) or 4-bit weights; fp32 is about 2 GB' },
+];
+
+export interface DownloadProgress {
+  /** Path of the file in the repository. */
+  file: string;
+  phase: 'checking' | 'downloading' | 'verifying' | 'cached' | 'retrying' | 'offline' | 'done';
+  received: number;
+  total: number | undefined;
+  /** Why a retry happens, or why the cache is used offline. */
+  message?: string;
+}
+
+export interface HubSettings {
+  /** Where models are kept: the extension passes its global storage; the CLI uses ~/.cache/nuggets/hub. */
+  cacheDir?: string;
+  /** Hub address (a mirror); default $HF_ENDPOINT or https://huggingface.co. */
+  endpoint?: string;
+  /** Access token for gated or private repositories; default $HF_TOKEN. */
+  token?: string;
+  variant?: OnnxVariant;
+  /** Never touch the network: use the cache or fail. Also set by HF_HUB_OFFLINE=1. */
+  offline?: boolean;
+  onProgress?: (progress: DownloadProgress) => void;
+  signal?: AbortSignal;
+  /** Tries per file before giving up (default 4). */
+  attempts?: number;
+  /** Milliseconds before the first retry; doubled after each (default 500). */
+  retryDelayMs?: number;
+}
+
+export interface HubModel {
+  folder: string;
+  spec: HubModelSpec;
+  /** The commit the hub resolved the revision to, when it said. */
+  commit: string | undefined;
+  /** True when the hub could not be reached and the cached folder was used. */
+  offline: boolean;
+}
+
+export function defaultHubCacheDir(): string {
+  const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
+  return join(base, 'nuggets', 'hub');
+}
+
+/** The folder a model's files are kept in: <cache>/<owner>/<name>/<revision> (revision made file-safe). */
+export function hubModelFolder(spec: HubModelSpec, cacheDir: string): string {
+  return join(cacheDir, spec.owner, spec.name, encodeURIComponent(spec.revision));
+}
+
+/** The ONNX files to look for, in order, for a variant (transformers.js layout first, then the root). */
+export function onnxCandidates(variant: OnnxVariant): string[] {
+  const suffix = variant === 'fp32' ? '' : `_${variant}`;
+  return [`onnx/model${suffix}.onnx`, `model${suffix}.onnx`];
+}
+
+const MANIFEST = 'nuggets-download.json';
+
+interface Manifest {
+  repo: string;
+  revision: string;
+  commit?: string;
+  /** Per variant, the ONNX file chosen for it. */
+  onnx: Record<string, string>;
+  files: Record<string, { size: number; etag: string }>;
+}
+
+interface RemoteFile {
+  path: string;
+  size: number;
+  etag: string;
+  commit: string | undefined;
+  /** The URL to GET (after the hub's own redirects), and whether the token may go with it. */
+  url: string;
+}
+
+class HttpStatusError extends Error {
+  constructor(readonly status: number, url: string) {
+    super(`HTTP ${status} from ${url}`);
+  }
+  get retryable(): boolean {
+    return this.status === 429 || this.status >= 500;
+  }
+}
+
+/** Downloads (or finds in the cache) the files of `spec` and returns the folder that holds them. */
+export async function fetchHubModel(spec: HubModelSpec, settings: HubSettings = {}): Promise<HubModel> {
+  const cacheDir = settings.cacheDir ?? defaultHubCacheDir();
+  const folder = hubModelFolder(spec, cacheDir);
+  const variant = settings.variant ?? 'fp32';
+  const offline = settings.offline ?? ['1', 'true', 'yes'].includes((process.env['HF_HUB_OFFLINE'] ?? '').toLowerCase());
+  if (offline) {
+    const cached = cachedOnnx(folder, variant);
+    if (cached) {
+      settings.onProgress?.({ file: cached, phase: 'offline', received: 0, total: undefined, message: 'offline mode: using the cache' });
+      return { folder, spec, commit: readManifest(folder)?.commit, offline: true };
+    }
+    throw new NuggetsError(
+      `${hubSpecText(spec)} (variant ${variant}) is not in the cache ${cacheDir}, and offline mode is on.`,
+      'Run once with network access (unset HF_HUB_OFFLINE) to download it.',
+    );
+  }
+  const hub = new HubClient(spec, settings);
+  try {
+    return await hub.download(folder, variant);
+  } catch (err) {
+    if (settings.signal?.aborted && !(err instanceof NuggetsError)) throw new NuggetsError(`Download of ${hubSpecText(spec)} cancelled; it resumes where it stopped next time.`);
+    if (isNetworkFailure(err)) {
+      const cached = cachedOnnx(folder, variant);
+      if (cached) {
+        settings.onProgress?.({ file: cached, phase: 'offline', received: 0, total: undefined, message: `hub unreachable (${describe(err)}): using the cache` });
+        return { folder, spec, commit: readManifest(folder)?.commit, offline: true };
+      }
+      throw new NuggetsError(
+        `Cannot reach the hub at ${hub.endpoint} to download ${hubSpecText(spec)} (${describe(err)}), and it is not in the cache ${cacheDir}.`,
+        'Check the network, or set HF_ENDPOINT to a reachable mirror.',
+      );
+    }
+    throw err;
+  }
+}
+
+/** The ONNX file a complete cached download holds for `variant`, or undefined. */
+function cachedOnnx(folder: string, variant: OnnxVariant): string | undefined {
+  const manifest = readManifest(folder);
+  const onnx = manifest?.onnx[variant];
+  if (!manifest || !onnx) return undefined;
+  const needed = ['tokenizer.json', 'config.json', onnx];
+  const complete = needed.every((f) => manifest.files[f] && existsSync(join(folder, f)) && statSync(join(folder, f)).size === manifest.files[f]!.size);
+  return complete ? onnx : undefined;
+}
+
+function readManifest(folder: string): Manifest | undefined {
+  try {
+    return JSON.parse(readFileSync(join(folder, MANIFEST), 'utf8')) as Manifest;
+  } catch {
+    return undefined;
+  }
+}
+
+class HubClient {
+  readonly endpoint: string;
+  private readonly token: string | undefined;
+  private readonly attempts: number;
+  private readonly retryDelayMs: number;
+
+  constructor(private readonly spec: HubModelSpec, private readonly settings: HubSettings) {
+    this.endpoint = (settings.endpoint ?? process.env['HF_ENDPOINT'] ?? 'https://huggingface.co').replace(/\/+$/, '');
+    this.token = settings.token ?? (process.env['HF_TOKEN'] || undefined);
+    this.attempts = Math.max(1, settings.attempts ?? 4);
+    this.retryDelayMs = settings.retryDelayMs ?? 500;
+  }
+
+  async download(folder: string, variant: OnnxVariant): Promise<HubModel> {
+    const previous = readManifest(folder);
+    const manifest: Manifest = {
+      repo: `${this.spec.owner}/${this.spec.name}`, revision: this.spec.revision,
+      onnx: { ...(previous?.onnx ?? {}) }, files: { ...(previous?.files ?? {}) },
+    };
+    const tokenizer = await this.describe('tokenizer.json', true);
+    const config = await this.describe('config.json', true);
+    const tokenizerConfig = await this.describe('tokenizer_config.json', false);
+    let onnx: RemoteFile | undefined;
+    const tried = onnxCandidates(variant);
+    for (const path of tried) {
+      onnx = await this.describe(path, false);
+      if (onnx) break;
+    }
+    if (!onnx) {
+      throw new NuggetsError(
+        `${hubSpecText(this.spec)} has no ONNX graph for variant "${variant}" (looked for ${tried.join(', ')}).`,
+        'Choose another variant (fp32, quantized, int8, fp16, q4) or a repository with an ONNX export (for example from onnx-community).',
+      );
+    }
+    // Graphs over 2 GB keep their weights beside them in <file>_data.
+    const external = await this.describe(`${onnx.path}_data`, false);
+    const files = [tokenizer!, config!, tokenizerConfig, onnx, external].filter((f): f is RemoteFile => f !== undefined);
+    for (const file of files) {
+      await this.fetchVerified(file, folder, manifest);
+    }
+    manifest.commit = onnx.commit ?? tokenizer!.commit;
+    manifest.onnx[variant] = onnx.path;
+    writeFileSync(join(folder, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+    return { folder, spec: this.spec, commit: manifest.commit, offline: false };
+  }
+
+  private url(path: string): string {
+    const { owner, name, revision } = this.spec;
+    return `${this.endpoint}/${owner}/${name}/resolve/${encodeURIComponent(revision)}/${path.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  private headers(url: string, extra: Record<string, string> = {}): Record<string, string> {
+    // The token goes to the hub only, never to the storage host a download is redirected to.
+    const sameHost = new URL(url).origin === new URL(this.endpoint).origin;
+    return { 'user-agent': 'nuggets', ...(this.token && sameHost ? { authorization: `Bearer ${this.token}` } : {}), ...extra };
+  }
+
+  /** Size, checksum and download URL of a file; undefined when the repository has no such file. */
+  private async describe(path: string, required: boolean): Promise<RemoteFile | undefined> {
+    this.settings.onProgress?.({ file: path, phase: 'checking', received: 0, total: undefined });
+    return this.withRetries(path, async () => {
+      let url = this.url(path);
+      for (let hop = 0; hop < 6; hop++) {
+        const res = await fetch(url, { method: 'HEAD', redirect: 'manual', headers: this.headers(url), signal: this.settings.signal });
+        const linkedEtag = res.headers.get('x-linked-etag');
+        const etag = cleanEtag(linkedEtag ?? res.headers.get('etag'));
+        const sizeHeader = res.headers.get('x-linked-size') ?? (res.status === 200 ? res.headers.get('content-length') : null);
+        const size = sizeHeader === null ? NaN : Number(sizeHeader);
+        const commit = res.headers.get('x-repo-commit') ?? undefined;
+        const location = res.headers.get('location');
+        if (res.status >= 300 && res.status < 400 && location) {
+          const next = new URL(location, url).toString();
+          // An LFS file answers with a redirect to its storage, carrying the file's own size and sha256.
+          if (linkedEtag && Number.isFinite(size)) return { path, size, etag, commit, url: next };
+          url = next;
+          continue;
+        }
+        if (res.status === 404) {
+          if (!required) return undefined;
+          throw new NuggetsError(`${hubSpecText(this.spec)} has no ${path} (${url} answered 404).`, 'Check the repository name and revision; the model needs tokenizer.json, config.json and an ONNX graph.');
+        }
+        if (res.status === 401 || res.status === 403) {
+          throw new NuggetsError(
+            `${hubSpecText(this.spec)}: the hub refused ${path} (HTTP ${res.status}): the repository is gated, private or missing.`,
+            this.token ? 'The token in HF_TOKEN has no access to it; accept the model\'s terms on the hub or use another token.' : 'Set HF_TOKEN to a token with access (in VS Code: "Nuggets: Set Hugging Face token").',
+          );
+        }
+        if (res.status !== 200) throw new HttpStatusError(res.status, url);
+        if (!etag || !Number.isFinite(size)) {
+          throw new NuggetsError(`${url} gave no ETag or size: it does not look like a Hugging Face hub; checksums cannot be verified.`);
+        }
+        return { path, size, etag, commit, url };
+      }
+      throw new NuggetsError(`${this.url(path)}: too many redirects.`);
+    });
+  }
+
+  /** The file in place and verified: from the cache when its checksum is the hub's, else downloaded. */
+  private async fetchVerified(file: RemoteFile, folder: string, manifest: Manifest): Promise<void> {
+    const target = join(folder, file.path);
+    const known = manifest.files[file.path];
+    if (known && known.etag === file.etag && known.size === file.size && existsSync(target) && statSync(target).size === file.size) {
+      this.settings.onProgress?.({ file: file.path, phase: 'cached', received: file.size, total: file.size });
+      return;
+    }
+    mkdirSync(dirname(target), { recursive: true });
+    const part = `${target}.part`;
+    let lastProblem = '';
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      if (attempt > 1) {
+        this.settings.onProgress?.({ file: file.path, phase: 'retrying', received: 0, total: file.size, message: lastProblem });
+        await sleep(this.retryDelayMs * 2 ** (attempt - 2), this.settings.signal);
+      }
+      try {
+        await this.fetchInto(file, part);
+      } catch (err) {
+        if (this.settings.signal?.aborted) throw new NuggetsError(`Download of ${file.path} cancelled; it resumes where it stopped next time.`);
+        if (err instanceof NuggetsError) throw err;
+        if (err instanceof HttpStatusError && !err.retryable) throw new NuggetsError(`${hubSpecText(this.spec)}: ${file.path}: ${err.message}.`);
+        lastProblem = describe(err);
+        continue; // the part stays: the next attempt resumes it
+      }
+      const have = existsSync(part) ? statSync(part).size : 0;
+      if (have < file.size) {
+        lastProblem = `the response ended after ${have} of ${file.size} bytes`;
+        continue;
+      }
+      this.settings.onProgress?.({ file: file.path, phase: 'verifying', received: have, total: file.size });
+      const problem = have > file.size ? `${have} bytes instead of ${file.size}` : checksumProblem(part, file);
+      if (problem) {
+        rmSync(part, { force: true }); // never used, never resumed: start over
+        lastProblem = `${file.path} failed verification (${problem})`;
+        continue;
+      }
+      renameSync(part, target);
+      manifest.files[file.path] = { size: file.size, etag: file.etag };
+      this.settings.onProgress?.({ file: file.path, phase: 'done', received: file.size, total: file.size });
+      return;
+    }
+    throw new NuggetsError(
+      `Could not download ${file.path} of ${hubSpecText(this.spec)} after ${this.attempts} attempts: ${lastProblem}.`,
+      'Nothing unverified was kept in place; run again to retry (a partial download resumes).',
+    );
+  }
+
+  /** GETs the rest of the file after what `part` already holds, appending to it. */
+  private async fetchInto(file: RemoteFile, part: string): Promise<void> {
+    let have = existsSync(part) ? statSync(part).size : 0;
+    if (have >= file.size) return;
+    let url = file.url;
+    let res: Response | undefined;
+    for (let hop = 0; hop < 6; hop++) {
+      const range: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
+      res = await fetch(url, { redirect: 'manual', headers: this.headers(url, range), signal: this.settings.signal });
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        await res.body?.cancel();
+        url = new URL(location, url).toString();
+        continue;
+      }
+      break;
+    }
+    if (!res || (res.status >= 300 && res.status < 400)) throw new NuggetsError(`${file.url}: too many redirects.`);
+    if (res.status === 416) {
+      await res.body?.cancel();
+      rmSync(part, { force: true });
+      throw new Error('the server refused to resume the partial download; starting over');
+    }
+    if (res.status !== 200 && res.status !== 206) {
+      await res.body?.cancel();
+      throw new HttpStatusError(res.status, url);
+    }
+    if (res.status === 206 && !(res.headers.get('content-range') ?? '').startsWith(`bytes ${have}-`)) {
+      await res.body?.cancel();
+      rmSync(part, { force: true });
+      throw new Error(`the server resumed at another offset (${res.headers.get('content-range')}); starting over`);
+    }
+    if (res.status === 200) have = 0; // the server ignored the range: the whole file follows
+    const fd = openSync(part, have > 0 ? 'a' : 'w');
+    try {
+      let received = have;
+      this.settings.onProgress?.({ file: file.path, phase: 'downloading', received, total: file.size });
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        writeSync(fd, chunk);
+        received += chunk.length;
+        this.settings.onProgress?.({ file: file.path, phase: 'downloading', received, total: file.size });
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private async withRetries<T>(path: string, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        const retryable = err instanceof HttpStatusError ? err.retryable : false;
+        if (!retryable || attempt >= this.attempts) {
+          if (err instanceof HttpStatusError) throw new NuggetsError(`${hubSpecText(this.spec)}: ${path}: ${err.message}.`);
+          throw err;
+        }
+        this.settings.onProgress?.({ file: path, phase: 'retrying', received: 0, total: undefined, message: describe(err) });
+        await sleep(this.retryDelayMs * 2 ** (attempt - 1), this.settings.signal);
+      }
+    }
+  }
+}
+
+/** Hub ETags come quoted, sometimes weak: `W/"abc"` -> `abc`. */
+function cleanEtag(value: string | null): string {
+  return (value ?? '').replace(/^W\//, '').replace(/"/g, '').trim();
+}
+
+/** Undefined when `path` has the checksum the hub announced; else what is wrong. */
+function checksumProblem(path: string, file: RemoteFile): string | undefined {
+  if (/^[0-9a-f]{64}$/i.test(file.etag)) {
+    const actual = digestFile(path, createHash('sha256'));
+    return actual === file.etag.toLowerCase() ? undefined : `sha256 ${actual.slice(0, 12)}… instead of ${file.etag.slice(0, 12)}…`;
+  }
+  if (/^[0-9a-f]{40}$/i.test(file.etag)) {
+    // A file kept in git: its ETag is the blob id, sha1("blob <size>\0" + content).
+    const actual = digestFile(path, createHash('sha1').update(`blob ${file.size}\0`));
+    return actual === file.etag.toLowerCase() ? undefined : `git blob id ${actual.slice(0, 12)}… instead of ${file.etag.slice(0, 12)}…`;
+  }
+  return undefined; // no checksum announced in a known form: the size check is all there is
+}
+
+function digestFile(path: string, hash: ReturnType<typeof createHash>): string {
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 22);
+    let n: number;
+    while ((n = readSync(fd, chunk, 0, chunk.length, null)) > 0) hash.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/** Failures of the connection itself (refused, DNS, reset), as opposed to answers from the hub. */
+function isNetworkFailure(err: unknown): boolean {
+  if (err instanceof NuggetsError || err instanceof HttpStatusError) return false;
+  return err instanceof TypeError || (err as { code?: string }).code !== undefined;
+}
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code) return `${(err as Error).message}: ${cause.code}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new NuggetsError('Download cancelled.'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new NuggetsError('Download cancelled.'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

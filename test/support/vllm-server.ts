@@ -1,0 +1,261 @@
+/**
+ * A stand-in for a vLLM OpenAI-compatible server on 127.0.0.1, for protocol tests: it answers
+ * GET /v1/models and POST /v1/completions in vLLM's response format, computing the log-probabilities
+ * with this project's own engine (OnnxCausalLM + the model's tokenizer.json), not with vLLM.
+ *
+ * What it reproduces of vLLM (vllm/entrypoints/openai/serving_completion.py and protocol.py):
+ * - the prompt is tokenized with `add_special_tokens` (default true: the tokenizer's BOS is added);
+ *   a prompt may also be token ids, or a list of prompts (one choice per prompt, in order);
+ * - `echo` with `logprobs` asks for prompt log-probabilities too (prompt_logprobs = logprobs); the
+ *   echoed choice lists prompt then generated tokens in logprobs.{tokens, token_logprobs,
+ *   top_logprobs, text_offset}; the first prompt token has a null log-probability;
+ * - tokens are decoded one at a time (the first, which has no log-probability, with the tokenizer's
+ *   decode, so a BOS shows as its name), and text_offset adds up their lengths in code points;
+ * - choices[].prompt_logprobs: [null, {"<id>": {logprob, rank, decoded_token}}, ...];
+ * - `max_tokens: 0` is accepted with echo (the prompt alone); a prompt that with max_tokens exceeds
+ *   max_model_len is refused with a 400; errors are {"object": "error", "message", "type", "code"}.
+ * What it does not: generation is not sampled (the one generated token is always EOS, with its real
+ * log-probability), `rank` is null (the engine returns only the wanted tokens' log-probabilities), and
+ * only the prompt token's own log-probability is given (logprobs / prompt_logprobs 0).
+ *
+ * For resilience tests: `failNext` answers the next requests with an error status, `delayMs` holds
+ * every answer, and `maxInFlight` records the most requests handled at once.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { OnnxCausalLM } from '../../server/model/causal-lm';
+import { contextLengthOf, readModelFolder } from '../../server/model/folder';
+import { TextTokenizer } from '../../server/model/tokenizer';
+
+export interface FakeVllmOptions {
+  /** The id under which the model is served (vLLM --served-model-name). */
+  servedModel?: string;
+  /** Required bearer token (vLLM --api-key). */
+  apiKey?: string;
+  /** vLLM --max-model-len; default the model's context length. */
+  maxModelLen?: number;
+}
+
+interface CompletionRequest {
+  model?: string;
+  prompt?: string | string[] | number[] | number[][];
+  echo?: boolean;
+  logprobs?: number | null;
+  prompt_logprobs?: number | null;
+  max_tokens?: number | null;
+  add_special_tokens?: boolean;
+  n?: number;
+}
+
+export class FakeVllm {
+  requests = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  delayMs = 0;
+  readonly bodies: CompletionRequest[] = [];
+  private failures: { status: number; retryAfter?: number }[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    readonly servedModel: string,
+    readonly maxModelLen: number,
+    private readonly tokenizer: TextTokenizer,
+    private readonly lm: OnnxCausalLM,
+    private readonly eosId: number,
+    private readonly options: FakeVllmOptions,
+  ) {}
+
+  static async start(modelFolder: string, options: FakeVllmOptions = {}): Promise<FakeVllm> {
+    const folder = readModelFolder(modelFolder);
+    const context = contextLengthOf(folder.config)!;
+    const tokenizer = new TextTokenizer(folder.tokenizerJson, folder.tokenizerConfig, folder.path);
+    const lm = await OnnxCausalLM.load(folder.onnxPath, folder.config, context, { intraOpThreads: 1 });
+    const eos = typeof folder.config['eos_token_id'] === 'number' ? folder.config['eos_token_id'] : 0;
+    let fake: FakeVllm | undefined;
+    const server = createServer((req, res) => {
+      fake!.handle(req, res).catch((err: unknown) => send(res, 500, vllmError(String(err), 'InternalServerError', 500)));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    fake = new FakeVllm(server, url, options.servedModel ?? folder.path, options.maxModelLen ?? context, tokenizer, lm, eos, options);
+    return fake;
+  }
+
+  /** The next `count` completion requests are answered with `status` (and Retry-After, when given). */
+  failNext(status: number, count = 1, retryAfter?: number): void {
+    for (let i = 0; i < count; i++) this.failures.push({ status, ...(retryAfter !== undefined ? { retryAfter } : {}) });
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.lm.dispose();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.options.apiKey && req.headers.authorization !== `Bearer ${this.options.apiKey}`) {
+      return send(res, 401, { error: 'Unauthorized' });
+    }
+    const path = new URL(req.url ?? '/', this.url).pathname;
+    if (req.method === 'GET' && path === '/v1/models') {
+      return send(res, 200, {
+        object: 'list',
+        data: [{
+          id: this.servedModel, object: 'model', created: 0, owned_by: 'vllm', root: 'models/demo', parent: null,
+          max_model_len: this.maxModelLen, permission: [],
+        }],
+      });
+    }
+    if (req.method !== 'POST' || path !== '/v1/completions') return send(res, 404, { detail: 'Not Found' });
+    const body = JSON.parse(await readBody(req)) as CompletionRequest;
+    this.requests++;
+    this.bodies.push(body);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+      const failure = this.failures.shift();
+      if (failure) {
+        if (failure.retryAfter !== undefined) res.setHeader('retry-after', String(failure.retryAfter));
+        return send(res, failure.status, vllmError('injected failure', failure.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', failure.status));
+      }
+      const answer = await this.complete(body);
+      return send(res, answer.status, answer.body);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async complete(request: CompletionRequest): Promise<{ status: number; body: unknown }> {
+    if (request.model !== this.servedModel) {
+      return { status: 404, body: vllmError(`The model \`${request.model}\` does not exist.`, 'NotFoundError', 404) };
+    }
+    const echo = request.echo === true;
+    const maxTokens = request.max_tokens ?? 16;
+    const logprobs = request.logprobs ?? null;
+    const promptLogprobs = request.prompt_logprobs ?? (echo ? logprobs : null);
+    if ((logprobs ?? 0) > 0 || (promptLogprobs ?? 0) > 0) {
+      return { status: 400, body: vllmError('This test server returns only the prompt token\'s own log-probability: use logprobs / prompt_logprobs 0.', 'BadRequestError', 400) };
+    }
+    if (maxTokens === 0 && !echo) return { status: 400, body: vllmError('max_tokens 0 is only supported with echo.', 'BadRequestError', 400) };
+    const prompts = promptList(request.prompt);
+    if (!prompts) return { status: 400, body: vllmError('prompt must be a string, a list of strings, or token ids.', 'BadRequestError', 400) };
+    const addSpecial = request.add_special_tokens ?? true;
+    const encoded = prompts.map((p) => (typeof p === 'string' ? { text: p, ids: this.tokenizer.encode(p, addSpecial) } : { text: this.tokenizer.decode(p), ids: p }));
+    const generated = Math.min(maxTokens, 1);
+    for (const e of encoded) {
+      if (e.ids.length === 0) return { status: 400, body: vllmError('The prompt cannot be empty.', 'BadRequestError', 400) };
+      if (e.ids.length + maxTokens > this.maxModelLen) {
+        return {
+          status: 400,
+          body: vllmError(`This model's maximum context length is ${this.maxModelLen} tokens. However, you requested ${e.ids.length + maxTokens} tokens (${e.ids.length} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`, 'BadRequestError', 400),
+        };
+      }
+    }
+    // One forward pass over every prompt, its (always EOS) generated token appended as a target.
+    const rows = encoded.map((e) => {
+      const tokens = generated > 0 ? [...e.ids, this.eosId] : e.ids;
+      return { tokens, targetFrom: 1, targetTo: tokens.length };
+    });
+    const wantsLogprobs = rows.filter((r) => r.targetTo > r.targetFrom);
+    const results = wantsLogprobs.length > 0 ? await this.lm.forward(wantsLogprobs) : [];
+    let next = 0;
+    const choices = encoded.map((e, index) => {
+      const row = rows[index]!;
+      const lp = row.targetTo > row.targetFrom ? results[next++]! : new Float64Array(0);
+      // lp[t - 1] is the log-probability of row.tokens[t] given the tokens before it.
+      const promptLp: (number | null)[] = e.ids.map((_, t) => (t === 0 ? null : lp[t - 1]!));
+      const outputIds = generated > 0 ? [this.eosId] : [];
+      const outputLp = generated > 0 ? [lp[e.ids.length - 1]!] : [];
+      const promptLogprobsField = promptLogprobs === null ? null
+        : e.ids.map((id, t) => (t === 0 ? null : { [String(id)]: { logprob: promptLp[t]!, rank: null, decoded_token: this.decodeOne(id) } }));
+      let tokenIds: number[];
+      let tokenLp: (number | null)[];
+      let text: string;
+      if (echo) {
+        tokenIds = maxTokens === 0 ? e.ids : [...e.ids, ...outputIds];
+        tokenLp = maxTokens === 0 ? promptLp : [...promptLp, ...outputLp];
+        text = e.text; // the generated EOS is a special token: it adds no text
+      } else {
+        tokenIds = outputIds;
+        tokenLp = outputLp;
+        text = '';
+      }
+      return {
+        index,
+        text,
+        logprobs: logprobs === null ? null : this.completionLogprobs(tokenIds, tokenLp),
+        finish_reason: generated > 0 ? 'stop' : 'length',
+        stop_reason: null,
+        prompt_logprobs: promptLogprobsField,
+        prompt_token_ids: null,
+        token_ids: null,
+      };
+    });
+    const promptTokens = encoded.reduce((n, e) => n + e.ids.length, 0);
+    const completionTokens = generated * encoded.length;
+    return {
+      status: 200,
+      body: {
+        id: `cmpl-${this.requests.toString(16).padStart(8, '0')}`,
+        object: 'text_completion',
+        created: Math.floor(Date.now() / 1000),
+        model: this.servedModel,
+        choices,
+        service_tier: null,
+        system_fingerprint: null,
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens, prompt_tokens_details: null },
+        kv_transfer_params: null,
+      },
+    };
+  }
+
+  /** vLLM's CompletionLogProbs: offsets add up the code-point lengths of the tokens as decoded. */
+  private completionLogprobs(ids: number[], logprobs: (number | null)[]) {
+    const tokens: string[] = [];
+    const textOffset: number[] = [];
+    const topLogprobs: (Record<string, number> | null)[] = [];
+    let offset = 0;
+    ids.forEach((id, i) => {
+      const token = this.decodeOne(id);
+      textOffset.push(offset);
+      offset += [...token].length;
+      tokens.push(token);
+      const lp = logprobs[i];
+      topLogprobs.push(lp === null || lp === undefined ? null : { [token]: Math.max(lp, -9999) });
+    });
+    return { text_offset: textOffset, token_logprobs: logprobs.map((v) => (v === null ? null : Math.max(v, -9999))), tokens, top_logprobs: topLogprobs };
+  }
+
+  private decodeOne(id: number): string {
+    return this.tokenizer.decode([id]);
+  }
+}
+
+function promptList(prompt: CompletionRequest['prompt']): (string | number[])[] | undefined {
+  if (typeof prompt === 'string') return [prompt];
+  if (!Array.isArray(prompt) || prompt.length === 0) return undefined;
+  if (prompt.every((p) => typeof p === 'number')) return [prompt as number[]];
+  if (prompt.every((p) => typeof p === 'string' || (Array.isArray(p) && p.every((x) => typeof x === 'number')))) return prompt as (string | number[])[];
+  return undefined;
+}
+
+function vllmError(message: string, type: string, code: number) {
+  return { object: 'error', message, type, param: null, code };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,241 @@
+/**
+ * Hub models against a local stand-in for the Hugging Face hub (test/support/hub-server.ts) that
+ * serves the demo model's files in the hub's URL layout, redirects, ETags and Range requests.
+ * No other network is used.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeAnchors } from '../../server/anchors';
+import { main } from '../../server/cli/main';
+import { readDataset } from '../../server/dataset';
+import { NuggetsError } from '../../server/errors';
+import { readModelFolder } from '../../server/model/folder';
+import { fetchHubModel, hubModelFolder, parseHubSpec, type DownloadProgress } from '../../server/model/hub';
+import { readScores } from '../../server/store';
+import { demoModel, sharedData } from '../helpers';
+import { FakeHub, FIXTURE_COMMIT } from '../support/hub-server';
+
+const demo = readModelFolder(demoModel);
+const ONNX = 'onnx/model.onnx';
+const SPEC = parseHubSpec('hf:nuggets/demo')!;
+
+let hub: FakeHub;
+let scratch: string;
+const savedEnv = { endpoint: process.env['HF_ENDPOINT'], token: process.env['HF_TOKEN'], offline: process.env['HF_HUB_OFFLINE'] };
+
+before(async () => {
+  hub = await FakeHub.start({
+    'nuggets/demo': {
+      'tokenizer.json': join(demoModel, 'tokenizer.json'),
+      'tokenizer_config.json': join(demoModel, 'tokenizer_config.json'),
+      'config.json': join(demoModel, 'config.json'),
+      [ONNX]: demo.onnxPath,
+    },
+    // The other layout on the hub: the graph at the root, no tokenizer_config.json.
+    'nuggets/demo-root': {
+      'tokenizer.json': join(demoModel, 'tokenizer.json'),
+      'config.json': join(demoModel, 'config.json'),
+      'model.onnx': demo.onnxPath,
+    },
+  });
+  scratch = mkdtempSync(join(tmpdir(), 'nuggets-hub-'));
+  delete process.env['HF_TOKEN'];
+  delete process.env['HF_HUB_OFFLINE'];
+});
+
+after(async () => {
+  await hub.close();
+  rmSync(scratch, { recursive: true, force: true });
+  for (const [key, value] of [['HF_ENDPOINT', savedEnv.endpoint], ['HF_TOKEN', savedEnv.token], ['HF_HUB_OFFLINE', savedEnv.offline]] as const) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+});
+
+function freshCache(name: string): string {
+  return join(scratch, name);
+}
+
+function lfsGets(): string[] {
+  return hub.requests.filter((r) => r.method === 'GET' && r.url.startsWith('/lfs/')).map((r) => r.range ?? 'whole');
+}
+
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+test('nuggets score --model hf:… downloads, verifies, caches and scores like the same model from its folder', async () => {
+  process.env['HF_ENDPOINT'] = hub.endpoint;
+  const cache = freshCache('cli');
+  const records = readDataset(sharedData('gsm8k-train.alpaca.json')).records;
+  const dataset = join(scratch, 'records.json');
+  writeFileSync(dataset, JSON.stringify(records.slice(10, 13).map((r) => r.original)));
+  const anchorsFile = join(scratch, 'anchors.json');
+  writeAnchors(anchorsFile, records.slice(0, 4));
+  const fromHub = join(scratch, 'hub-scores.jsonl');
+  const fromFolder = join(scratch, 'folder-scores.jsonl');
+  const common = ['--anchors', anchorsFile, '--threads', '1'];
+
+  hub.requests.length = 0;
+  assert.equal(await main(['score', dataset, ...common, '--model', 'hf:nuggets/demo', '--cache-dir', cache, '--out', fromHub]), 0);
+  assert.deepEqual(lfsGets(), ['whole'], 'the graph was fetched once, from the LFS store it redirects to');
+  const folder = hubModelFolder(SPEC, cache);
+  assert.equal(sha256(join(folder, ONNX)), sha256(demo.onnxPath));
+  assert.deepEqual(readdirSync(join(folder, 'onnx')), ['model.onnx'], 'no partial file is left');
+  const manifest = JSON.parse(readFileSync(join(folder, 'nuggets-download.json'), 'utf8')) as { commit: string };
+  assert.equal(manifest.commit, FIXTURE_COMMIT);
+
+  assert.equal(await main(['score', dataset, ...common, '--model', demoModel, '--out', fromFolder]), 0);
+  const a = readScores(fromHub);
+  const b = readScores(fromFolder);
+  assert.equal(a.header.model.name, 'hf:nuggets/demo@main');
+  assert.equal(a.header.model.fingerprint, b.header.model.fingerprint, 'the same bytes: the same model key');
+  assert.equal(a.scores.size, 3);
+  for (const [id, score] of b.scores) assert.deepEqual(a.scores.get(id), score);
+
+  // Scoring again finds every file in the cache: only HEAD requests reach the hub.
+  hub.requests.length = 0;
+  rmSync(fromHub);
+  assert.equal(await main(['score', dataset, ...common, '--model', 'hf:nuggets/demo', '--cache-dir', cache, '--out', fromHub]), 0);
+  assert.ok(hub.requests.length > 0 && hub.requests.every((r) => r.method === 'HEAD'));
+});
+
+test('a corrupted download is detected by its sha256, deleted and fetched again; never used', async () => {
+  const progress: DownloadProgress[] = [];
+  const cache = freshCache('corrupt');
+  hub.requests.length = 0;
+  hub.arm(ONNX, 'corrupt');
+  const model = await fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint, retryDelayMs: 1, onProgress: (p) => progress.push(p) });
+  assert.equal(hub.pendingFaults(), 0);
+  assert.deepEqual(lfsGets(), ['whole', 'whole'], 'the damaged bytes were not resumed from');
+  assert.ok(progress.some((p) => p.phase === 'retrying' && /failed verification \(sha256/.test(p.message ?? '')));
+  assert.equal(sha256(join(model.folder, ONNX)), hub.sha256Of('nuggets/demo', ONNX));
+
+  // With no second chance, the damaged file is refused and nothing is left in place.
+  const strict = freshCache('corrupt-once');
+  hub.arm(ONNX, 'corrupt');
+  await assert.rejects(
+    fetchHubModel(SPEC, { cacheDir: strict, endpoint: hub.endpoint, attempts: 1 }),
+    (err: unknown) => err instanceof NuggetsError && /Could not download onnx\/model\.onnx .* failed verification/.test(err.message),
+  );
+  const folder = hubModelFolder(SPEC, strict);
+  assert.equal(existsSync(join(folder, ONNX)), false);
+  assert.equal(existsSync(join(folder, `${ONNX}.part`)), false);
+  assert.equal(existsSync(join(folder, 'nuggets-download.json')), false);
+});
+
+test('a corrupted small file is caught by its git blob id (the hub\'s ETag for files kept in git)', async () => {
+  const progress: DownloadProgress[] = [];
+  hub.arm('tokenizer.json', 'corrupt');
+  const model = await fetchHubModel(SPEC, { cacheDir: freshCache('git-file'), endpoint: hub.endpoint, retryDelayMs: 1, onProgress: (p) => progress.push(p) });
+  assert.equal(hub.pendingFaults(), 0);
+  assert.ok(progress.some((p) => p.file === 'tokenizer.json' && p.phase === 'retrying' && /git blob id/.test(p.message ?? '')));
+  assert.deepEqual(readFileSync(join(model.folder, 'tokenizer.json')), readFileSync(join(demoModel, 'tokenizer.json')));
+});
+
+test('a truncated download resumes with a Range request and verifies', async () => {
+  const cache = freshCache('truncated');
+  hub.requests.length = 0;
+  hub.arm(ONNX, 'truncate');
+  const model = await fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint, retryDelayMs: 1 });
+  const gets = lfsGets();
+  assert.equal(gets.length, 2);
+  assert.equal(gets[0], 'whole');
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]!)?.[1]);
+  assert.ok(resumedAt > 0, `the second request resumed (${gets[1]})`);
+  assert.equal(sha256(join(model.folder, ONNX)), hub.sha256Of('nuggets/demo', ONNX));
+});
+
+test('a cancelled download stops at once and resumes from its partial file next time', async () => {
+  const cache = freshCache('cancelled');
+  const controller = new AbortController();
+  hub.requests.length = 0;
+  await assert.rejects(
+    fetchHubModel(SPEC, {
+      cacheDir: cache, endpoint: hub.endpoint, signal: controller.signal,
+      onProgress: (p) => { if (p.file === ONNX && p.phase === 'downloading' && p.received > 0) controller.abort(); },
+    }),
+    (err: unknown) => err instanceof NuggetsError && /cancelled/.test(err.message),
+  );
+  const part = join(hubModelFolder(SPEC, cache), `${ONNX}.part`);
+  assert.ok(existsSync(part), 'the partial download is kept');
+  assert.equal(existsSync(join(hubModelFolder(SPEC, cache), ONNX)), false);
+  const model = await fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint });
+  assert.match(lfsGets().at(-1)!, /^bytes=[1-9]\d*-$/);
+  assert.equal(sha256(join(model.folder, ONNX)), hub.sha256Of('nuggets/demo', ONNX));
+});
+
+test('a 500 from the hub is retried; a truncated then corrupted file still ends verified', async () => {
+  const cache = freshCache('flaky');
+  hub.requests.length = 0;
+  hub.arm(ONNX, 'error500');
+  hub.arm(ONNX, 'truncate');
+  hub.arm(ONNX, 'corrupt');
+  const model = await fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint, retryDelayMs: 1, attempts: 5 });
+  assert.equal(hub.pendingFaults(), 0);
+  assert.equal(sha256(join(model.folder, ONNX)), hub.sha256Of('nuggets/demo', ONNX));
+});
+
+test('without the hub, a completed download is used from the cache; a missing one is a clear error', async () => {
+  const cache = freshCache('offline');
+  await fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint });
+  const closedPort = await unusedEndpoint();
+  const progress: DownloadProgress[] = [];
+  const model = await fetchHubModel(SPEC, { cacheDir: cache, endpoint: closedPort, onProgress: (p) => progress.push(p) });
+  assert.equal(model.offline, true);
+  assert.equal(model.commit, FIXTURE_COMMIT);
+  assert.ok(progress.some((p) => p.phase === 'offline' && /hub unreachable .*ECONNREFUSED/.test(p.message ?? '')));
+  // Explicit offline mode never touches the network.
+  hub.requests.length = 0;
+  assert.equal((await fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint, offline: true })).offline, true);
+  assert.equal(hub.requests.length, 0);
+  // The quantized variant was never downloaded: offline, it is not there.
+  await assert.rejects(fetchHubModel(SPEC, { cacheDir: cache, offline: true, variant: 'quantized' }), /not in the cache .* offline mode is on/);
+  await assert.rejects(fetchHubModel(SPEC, { cacheDir: freshCache('empty'), endpoint: closedPort }), /Cannot reach the hub .* not in the cache/);
+});
+
+test('HF_TOKEN goes to the hub as a bearer token, never to the storage it redirects to', async () => {
+  process.env['HF_TOKEN'] = 'hf_test_token';
+  try {
+    hub.requests.length = 0;
+    await fetchHubModel(SPEC, { cacheDir: freshCache('token'), endpoint: hub.endpoint });
+    const resolves = hub.requests.filter((r) => r.url.includes('/resolve/'));
+    assert.ok(resolves.length > 0 && resolves.every((r) => r.authorization === 'Bearer hf_test_token'));
+    const storage = hub.requests.filter((r) => r.url.startsWith('/lfs/'));
+    assert.ok(storage.length > 0 && storage.every((r) => r.authorization === undefined));
+  } finally {
+    delete process.env['HF_TOKEN'];
+  }
+});
+
+test('a graph at the repository root is found; a missing variant or repository says what was looked for', async () => {
+  const root = await fetchHubModel(parseHubSpec('hf:nuggets/demo-root')!, { cacheDir: freshCache('root'), endpoint: hub.endpoint });
+  assert.equal(sha256(join(root.folder, 'model.onnx')), sha256(demo.onnxPath));
+  assert.equal(existsSync(join(root.folder, 'tokenizer_config.json')), false);
+  await assert.rejects(
+    fetchHubModel(SPEC, { cacheDir: freshCache('variant'), endpoint: hub.endpoint, variant: 'q4' }),
+    /no ONNX graph for variant "q4" \(looked for onnx\/model_q4\.onnx, model_q4\.onnx\)/,
+  );
+  await assert.rejects(fetchHubModel(parseHubSpec('hf:nuggets/absent@v2')!, { cacheDir: freshCache('absent'), endpoint: hub.endpoint }), /has no tokenizer\.json/);
+});
+
+test('hub specifications are read as owner, name and revision', () => {
+  assert.deepEqual(parseHubSpec('hf:HuggingFaceTB/SmolLM2-135M-Instruct'), { owner: 'HuggingFaceTB', name: 'SmolLM2-135M-Instruct', revision: 'main' });
+  assert.deepEqual(parseHubSpec('hf:onnx-community/Qwen2.5-0.5B-Instruct@refs/pr/3'), { owner: 'onnx-community', name: 'Qwen2.5-0.5B-Instruct', revision: 'refs/pr/3' });
+  assert.equal(parseHubSpec('models/demo'), undefined);
+  assert.equal(parseHubSpec('hf:no-name'), undefined);
+});
+
+/** An address on which nothing listens: a port just released. */
+async function unusedEndpoint(): Promise<string> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}

@@ -1,0 +1,253 @@
+/**
+ * The serving backend against a stand-in for vLLM (test/support/vllm-server.ts). This is a PROTOCOL
+ * test: the stand-in speaks vLLM's /v1/completions format but computes log-probabilities with this
+ * project's own ONNX engine on the demo model, so equal numbers show that requests, response parsing
+ * and span finding are right, not that vLLM's numerics equal ONNX Runtime's.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { readDataset, type DatasetRecord } from '../../server/dataset';
+import { NuggetsError } from '../../server/errors';
+import { readModelFolder } from '../../server/model/folder';
+import { TextTokenizer } from '../../server/model/tokenizer';
+import type { ScoringOptions } from '../../server/scoring/backend';
+import { scoreCandidate } from '../../server/scoring/golden';
+import { LocalBackend } from '../../server/scoring/local';
+import { openBackend } from '../../server/scoring/open';
+import { ServingBackend } from '../../server/scoring/serving';
+import { fullText } from '../../server/scoring/template';
+import { demoModel, sharedData } from '../helpers';
+import { FakeVllm } from '../support/vllm-server';
+
+const OPTIONS: ScoringOptions = { maxAnchorTokens: 200, separator: '', batchSize: 8 };
+/** Sums of float32 log-probabilities from differently shaped passes agree to about 1e-5 here. */
+const TOLERANCE = 2e-3;
+
+const seed = readDataset(sharedData('alpaca-seed-tasks.jsonl')).records;
+const anchors = seed.slice(0, 8);
+const candidates: DatasetRecord[] = [
+  // Outputs that end in a letter: a byte-level BPE could merge their last word with "Instruction".
+  ...seed.slice(20).filter((r) => /\p{L}$/u.test(r.output)).slice(0, 3),
+  ...readDataset(sharedData('gsm8k-train.alpaca.json')).records.slice(0, 2),
+  ...readDataset(sharedData('gpteacher-roleplay.alpaca.json')).records.slice(5, 7),
+];
+
+let vllm: FakeVllm;
+let local: LocalBackend;
+
+before(async () => {
+  vllm = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo' });
+  local = await LocalBackend.open(demoModel, { intraOpThreads: 1 });
+});
+
+after(async () => {
+  await local.dispose();
+  await vllm.close();
+});
+
+test('protocol test: golden scores through the vLLM-format stand-in equal the local ONNX path on real records', async () => {
+  // The comparison means something only where both paths score the same token sequence: the paper
+  // tokenizes candidate and anchor apart, a server tokenizes their concatenated text. Check that the
+  // demo tokenizer gives the same tokens either way for these pairs (it does for every record of the
+  // shared datasets: its merges never cross into "Instruction"), so any difference would be the backend's.
+  const folder = readModelFolder(demoModel);
+  const tokenizer = new TextTokenizer(folder.tokenizerJson, folder.tokenizerConfig, folder.path);
+  for (const c of candidates) {
+    for (const a of anchors) {
+      const joint = tokenizer.encode(fullText(c) + fullText(a), true);
+      const apart = [...tokenizer.encode(fullText(c), true), ...tokenizer.encode(fullText(a), false)];
+      assert.deepEqual(joint, apart, `candidate ${c.index} + anchor ${a.index} tokenize differently jointly`);
+    }
+  }
+
+  const serving = await openBackend(vllm.url, { servedModel: 'nuggets-demo' });
+  const preparedLocal = await local.prepareAnchors(anchors, OPTIONS);
+  const preparedServed = await serving.prepareAnchors(anchors, OPTIONS);
+  // Response spans counted in the server's tokens are the local tokenizer's spans.
+  assert.deepEqual([...preparedServed.responseTokens], [...preparedLocal.responseTokens]);
+  assert.ok(preparedLocal.responseTokens.every((n) => n > 0));
+  preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - preparedServed.zeroShot[i]!) < TOLERANCE, `s0 of anchor ${i}: ${s0} vs ${preparedServed.zeroShot[i]}`));
+
+  const golden: number[] = [];
+  let smallestMargin = Infinity;
+  for (const c of candidates) {
+    const expected = await scoreCandidate(local, preparedLocal, c);
+    const actual = await scoreCandidate(serving, preparedServed, c);
+    expected.deltas.forEach((d, i) => {
+      assert.ok(Math.abs(d - actual.deltas[i]!) < TOLERANCE, `delta of candidate ${c.index}, anchor ${i}: ${d} vs ${actual.deltas[i]}`);
+      smallestMargin = Math.min(smallestMargin, Math.abs(d));
+    });
+    assert.equal(actual.goldenScore, expected.goldenScore, `golden score of candidate ${c.index}`);
+    assert.equal(actual.truncated, false);
+    golden.push(actual.goldenScore);
+  }
+  // Wins are decided far from the tolerance, so equal golden scores are not luck of rounding.
+  assert.ok(smallestMargin > TOLERANCE, `a delta of ${smallestMargin} is within the tolerance`);
+  assert.ok(new Set(golden).size > 1, `golden scores should differ between records: ${golden.join(', ')}`);
+  // Anchors alone went without special tokens, candidates with them (the local path's choice).
+  assert.ok(vllm.bodies.some((b) => b.add_special_tokens === false) && vllm.bodies.some((b) => b.add_special_tokens === true));
+  assert.ok(vllm.bodies.every((b) => b.echo === true && b.logprobs === 0 && b.max_tokens === 1));
+});
+
+test('protocol test: anchors cut to maxAnchorTokens server tokens score as the local path cuts them', async () => {
+  // A cut a few tokens into the longest response: that anchor is cut inside its response, longer
+  // ones lose text beyond the cut, and the queries of some may fill the cut entirely.
+  const lengths = anchors.map((a) => ({ query: local.anchorTokens(a, 1e9).responseFrom, full: local.anchorTokens(a, 1e9).tokens.length }));
+  const longest = lengths.reduce((x, y) => (y.full - y.query > x.full - x.query ? y : x));
+  const options = { ...OPTIONS, maxAnchorTokens: longest.query + 5 };
+  assert.ok(longest.full > options.maxAnchorTokens + 16, 'its text is cut before it is sent');
+  const serving = await openBackend(vllm.url, { servedModel: 'nuggets-demo' });
+  const preparedLocal = await local.prepareAnchors(anchors, options);
+  const preparedServed = await serving.prepareAnchors(anchors, options);
+  assert.deepEqual([...preparedServed.responseTokens], [...preparedLocal.responseTokens]);
+  assert.ok(preparedLocal.responseTokens.some((n) => n === 5));
+  const cutAnchor = fullText(anchors[lengths.indexOf(longest)]!);
+  const sentBefore = vllm.bodies.length;
+  preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - preparedServed.zeroShot[i]!) < TOLERANCE));
+  for (const c of candidates.slice(0, 2)) {
+    const expected = await local.oneShot(c, preparedLocal);
+    const actual = await serving.oneShot(c, preparedServed);
+    expected.oneShot.forEach((s1, i) => assert.ok(Math.abs(s1 - actual.oneShot[i]!) < TOLERANCE, `s1 of anchor ${i}: ${s1} vs ${actual.oneShot[i]}`));
+  }
+  // The long anchor went after candidates cut short, not whole.
+  const sent = vllm.bodies.slice(sentBefore).flatMap((b) => b.prompt as string[]);
+  assert.ok(sent.some((p) => p.includes(cutAnchor.slice(0, 40)) && !p.endsWith(cutAnchor)));
+  assert.ok(!sent.some((p) => p.endsWith(cutAnchor)));
+});
+
+test('protocol test: vLLM prompt_logprobs answers give the same scores as echo answers', async () => {
+  const echo = await openBackend(vllm.url, { servedModel: 'nuggets-demo' });
+  const promptLogprobs = await openBackend(vllm.url, { servedModel: 'nuggets-demo', logprobs: 'prompt_logprobs' });
+  const a = await echo.prepareAnchors(anchors.slice(0, 4), OPTIONS);
+  const b = await promptLogprobs.prepareAnchors(anchors.slice(0, 4), OPTIONS);
+  assert.deepEqual([...b.zeroShot], [...a.zeroShot]);
+  const c = candidates[3]!;
+  assert.deepEqual([...(await promptLogprobs.oneShot(c, b)).oneShot], [...(await echo.oneShot(c, a)).oneShot]);
+  assert.ok(vllm.bodies.some((body) => body.prompt_logprobs === 0 && body.echo === undefined));
+});
+
+test('the stand-in answers in vLLM\'s format: BOS named in tokens, null first log-probability, code-point offsets', async () => {
+  const res = await fetch(`${vllm.url}/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'nuggets-demo', prompt: 'Instruction:\nSay hé.', echo: true, logprobs: 0, max_tokens: 1 }),
+  });
+  const body = await res.json() as { choices: { text: string; logprobs: { tokens: string[]; token_logprobs: (number | null)[]; text_offset: number[] }; prompt_logprobs: unknown[] }[]; usage: { prompt_tokens: number } };
+  const choice = body.choices[0]!;
+  assert.equal(choice.text, 'Instruction:\nSay hé.');
+  assert.equal(choice.logprobs.tokens[0], '<|endoftext|>');
+  assert.equal(choice.logprobs.token_logprobs[0], null);
+  assert.equal(choice.logprobs.text_offset[1], '<|endoftext|>'.length);
+  assert.equal(choice.prompt_logprobs.length, body.usage.prompt_tokens);
+  assert.equal(choice.logprobs.tokens.length, body.usage.prompt_tokens + 1);
+});
+
+test('429 and 503 answers are retried with backoff, honouring Retry-After, and the results are unchanged', async () => {
+  const serving = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', retryDelayMs: 10 });
+  const clean = vllm.requests;
+  const prepared = await serving.prepareAnchors(anchors.slice(0, 2), OPTIONS);
+  const needed = vllm.requests - clean;
+  const before = vllm.requests;
+  vllm.failNext(429, 1, 0);
+  vllm.failNext(503, 2);
+  const again = await serving.prepareAnchors(anchors.slice(0, 2), OPTIONS);
+  assert.deepEqual([...again.zeroShot], [...prepared.zeroShot]);
+  assert.equal(vllm.requests - before, needed + 3, 'three failed requests, each retried');
+});
+
+test('a server that keeps failing ends in an error that names the endpoint and the last answer', async () => {
+  const serving = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', retryDelayMs: 1, retries: 2 });
+  vllm.failNext(503, 3);
+  await assert.rejects(serving.prepareAnchors(anchors.slice(0, 1), { ...OPTIONS, batchSize: 2 }), (err: unknown) => err instanceof NuggetsError && /after 3 attempts: .*answered 503/.test(err.message));
+});
+
+test('requests stay within the concurrency limit', async () => {
+  const serving = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', concurrency: 2 });
+  vllm.maxInFlight = 0;
+  vllm.delayMs = 40;
+  try {
+    await serving.prepareAnchors(anchors, { ...OPTIONS, batchSize: 2 }); // 8 requests of 2 prompts
+  } finally {
+    vllm.delayMs = 0;
+  }
+  assert.equal(vllm.maxInFlight, 2);
+});
+
+test('a request that outlives the timeout is abandoned and retried; cancelling stops scoring', async () => {
+  const slow = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', timeoutMs: 50, retries: 1, retryDelayMs: 1 });
+  vllm.delayMs = 300;
+  try {
+    await assert.rejects(slow.prepareAnchors(anchors.slice(0, 1), OPTIONS), /gave no answer within 50 ms/);
+    const controller = new AbortController();
+    const cancellable = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', signal: controller.signal });
+    const pending = cancellable.prepareAnchors(anchors.slice(0, 1), OPTIONS);
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(pending, /cancelled/);
+  } finally {
+    vllm.delayMs = 0;
+  }
+});
+
+test('several endpoints share the requests and give the same scores', async () => {
+  const second = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo' });
+  try {
+    const one = await openBackend(vllm.url, { servedModel: 'nuggets-demo' });
+    const two = await openBackend(`${vllm.url},${second.url}`, { servedModel: 'nuggets-demo' });
+    const alone = vllm.requests;
+    const a = await one.prepareAnchors(anchors.slice(0, 4), { ...OPTIONS, batchSize: 2 });
+    const needed = vllm.requests - alone;
+    const firstBefore = vllm.requests;
+    const b = await two.prepareAnchors(anchors.slice(0, 4), { ...OPTIONS, batchSize: 2 });
+    assert.deepEqual([...b.zeroShot], [...a.zeroShot]);
+    const first = vllm.requests - firstBefore;
+    assert.equal(first + second.requests, needed);
+    assert.ok(Math.abs(first - second.requests) <= 1, `round-robin: ${first} and ${second.requests} requests`);
+  } finally {
+    await second.close();
+  }
+});
+
+test('an API key is sent from NUGGETS_API_KEY; a missing one is reported as such', async () => {
+  const guarded = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo', apiKey: 'sk-test' });
+  const saved = { n: process.env['NUGGETS_API_KEY'], o: process.env['OPENAI_API_KEY'] };
+  try {
+    delete process.env['NUGGETS_API_KEY'];
+    delete process.env['OPENAI_API_KEY'];
+    await assert.rejects(openBackend(guarded.url), /refused the API key \(401\)/);
+    process.env['NUGGETS_API_KEY'] = 'sk-test';
+    const serving = await openBackend(guarded.url);
+    assert.match(serving.identity.name, /^nuggets-demo \(served at http:\/\/127\.0\.0\.1:\d+\/v1\)$/);
+    const prepared = await serving.prepareAnchors(anchors.slice(0, 1), OPTIONS);
+    assert.ok(prepared.zeroShot[0]! < 0);
+  } finally {
+    for (const [k, v] of [['NUGGETS_API_KEY', saved.n], ['OPENAI_API_KEY', saved.o]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await guarded.close();
+  }
+});
+
+test('an unknown served model is named with what the server offers', async () => {
+  await assert.rejects(openBackend(vllm.url, { servedModel: 'llama' }), /does not serve the model "llama" \(it serves: nuggets-demo\)/);
+});
+
+test('a candidate too long for the served context is cut from the left to fit, and marked truncated', async () => {
+  const small = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo', maxModelLen: 256 });
+  try {
+    const serving = await openBackend(small.url, { servedModel: 'nuggets-demo' });
+    const options = { ...OPTIONS, maxAnchorTokens: 40 };
+    const prepared = await serving.prepareAnchors(anchors.slice(0, 3), options);
+    // Anchors longer than this context went as their heads; their first 40 tokens score as locally.
+    assert.ok(anchors.slice(0, 3).some((a) => Buffer.byteLength(fullText(a)) > 256));
+    const preparedLocal = await local.prepareAnchors(anchors.slice(0, 3), options);
+    preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - prepared.zeroShot[i]!) < TOLERANCE, `s0 of anchor ${i}`));
+    const long = candidates.find((c) => Buffer.byteLength(fullText(c)) > 400)!;
+    const result = await serving.oneShot(long, prepared);
+    assert.equal(result.truncated, true);
+    assert.ok(result.oneShot.every((s1, i) => prepared.responseTokens[i] === 0 ? s1 === 0 : s1 < 0));
+    const short = await serving.oneShot({ instruction: 'Say hi.', input: '', output: 'Hi.' }, prepared);
+    assert.equal(short.truncated, false);
+  } finally {
+    await small.close();
+  }
+});
