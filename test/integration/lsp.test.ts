@@ -28,7 +28,7 @@ writeFileSync(datasetPath, datasetText);
 const records = parseDataset(datasetText, datasetPath).records;
 
 const settings: protocol.ServerSettings = {
-  model: process.env.NUGGETS_TEST_MODEL ?? demoModel, anchors: null, maxAnchorTokens: 96, batchSize: 8, threads: 1, scoringAllowed: true,
+  model: demoModel, anchors: null, maxAnchorTokens: 96, batchSize: 8, threads: 1, scoringAllowed: true,
 };
 
 let client: TestClient;
