@@ -427,7 +427,7 @@ function isNetworkFailure(err: unknown): boolean {
 
 function describe(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code) return `${(err as Error).message}: ${cause.code}`;
+  if (cause?.code || cause?.message) return `${(err as Error).message}: ${cause.code ?? cause.message}`;
   return err instanceof Error ? err.message : String(err);
 }
 

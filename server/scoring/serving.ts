@@ -403,8 +403,9 @@ function errorMessage(text: string): string {
 }
 
 function describe(err: unknown): string {
-  const cause = (err as { cause?: { code?: string } }).cause;
-  return cause?.code ? `${(err as Error).message} (${cause.code})` : err instanceof Error ? err.message : String(err);
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const why = cause?.code ?? cause?.message;
+  return why ? `${(err as Error).message} (${why})` : err instanceof Error ? err.message : String(err);
 }
 
 /** Python counts characters as code points; servers' lengths and offsets are in those. */
