@@ -36,7 +36,7 @@ export interface ServingSettings {
   servedModel?: string;
   /** Default $NUGGETS_API_KEY, then $OPENAI_API_KEY (vLLM --api-key). */
   apiKey?: string;
-  /** Requests in flight across all endpoints (default 4 per endpoint). */
+  /** Requests in flight across all endpoints (default 16 per endpoint: a serving engine batches them). */
   concurrency?: number;
   /** Milliseconds one request may take before it is abandoned and retried (default 300000). */
   timeoutMs?: number;
@@ -96,7 +96,7 @@ export class ServingBackend implements ScoringBackend {
     private readonly settings: ServingSettings,
     private readonly apiKey: string | undefined,
   ) {
-    this.limit = new Limiter(settings.concurrency ?? 4 * endpoints.length);
+    this.limit = new Limiter(settings.concurrency ?? 16 * endpoints.length);
   }
 
   static async open(settings: ServingSettings): Promise<ServingBackend> {
