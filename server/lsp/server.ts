@@ -182,6 +182,11 @@ export class NuggetsServer {
 
   private modelIdentity(): Promise<{ name: string; fingerprint: string } | undefined> {
     const model = this.settings.model;
+    if (!this.settings.scoringAllowed && !existsSync(model)) {
+      // Untrusted: a model folder is only read and hashed; anything else (hub, endpoint) would be opened.
+      this.identityError = 'Scoring is disabled in untrusted workspaces.';
+      return Promise.resolve(undefined);
+    }
     const stamp = [model, ...['config.json', 'tokenizer.json', 'model.onnx', 'onnx'].map((f) => mtimeOf(join(model, f)))].join('|');
     if (this.identity?.stamp !== stamp) {
       this.identityError = undefined;
