@@ -247,6 +247,9 @@ describe('the Nuggets language server over stdio', () => {
     assert.equal(stale.scored, 0);
     assert.ok(stale.records.every((r) => r.stale && r.score));
     await assert.rejects(client.connection.sendRequest(protocol.selectSubset, { textDocument: { uri: datasetUri }, rule: { kind: 'top', count: 1 } }), /no score/);
+    // A model folder that does not exist: Score Dataset says so.
+    await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, model: join(work, 'no-such-model') });
+    await assert.rejects(client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: datasetUri } }), /Model folder not found: .*no-such-model/);
     // Untrusted workspace: stored scores stay visible, but no model runs.
     await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, scoringAllowed: false });
     await assert.rejects(client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: datasetUri } }), /untrusted/);
