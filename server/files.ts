@@ -1,7 +1,16 @@
 /** Writing outputs without ever touching the user's inputs, and without half-written files. */
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { NuggetsError } from './errors';
+
+/**
+ * The engine's cache root: hub downloads (hub/) and derived graphs (graphs/). $NUGGETS_CACHE, else
+ * $XDG_CACHE_HOME/nuggets, else ~/.cache/nuggets; the extension passes its global storage instead.
+ */
+export function defaultCacheDir(): string {
+  return process.env['NUGGETS_CACHE'] || join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'nuggets');
+}
 
 /** Refuses an output path that is one of the inputs: the dataset is never modified. */
 export function assertNotInput(output: string, inputs: readonly string[]): void {

@@ -14,7 +14,7 @@ import { NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
 import { DEFAULT_OPTIONS, type ScoringOptions } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
-import type { ScoringPath } from '../scoring/local';
+import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
 import { TEMPLATE_ID } from '../scoring/template';
 import { pairScores, select, writeSubset, type SelectionRule } from '../select';
@@ -26,8 +26,10 @@ import { printSummary } from './summary';
 const USAGE = `Usage:
   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] --out anchors.json
   nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
-                  [--model <folder>] [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16]
-                  [--threads T] [--variant fp32|quantized|...] [--reference]
+                  [--model <folder> | hf:<owner>/<name>[@rev] | http://host:8000/v1[,...]]
+                  [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
+                  [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default ~/.cache/nuggets)] [--offline]
+                  [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
   nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...]
                   (--min-score T | --top K | --top-percent P) --out golden.json [--with-scores]
@@ -175,7 +177,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     const writer = ScoresWriter.open(out, header);
     const todo = records.filter((r) => !writer.existing.has(r.id));
     const resumed = records.length - todo.length;
-    process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name} (${path} path)`
+    process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${backend instanceof LocalBackend ? ` (${path} path)` : ''}`
       + `${resumed > 0 ? `; ${resumed} already in ${out}, skipped` : ''}\n`);
 
     const controller = new AbortController();

@@ -11,9 +11,9 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { NuggetsError } from '../errors';
+import { defaultCacheDir } from '../files';
 import type { OnnxVariant } from './folder';
 
 export interface HubModelSpec {
@@ -80,8 +80,7 @@ export interface HubModel {
 }
 
 export function defaultHubCacheDir(): string {
-  const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
-  return join(base, 'nuggets', 'hub');
+  return join(defaultCacheDir(), 'hub');
 }
 
 /** The folder a model's files are kept in: <cache>/<owner>/<name>/<revision> (revision made file-safe). */

@@ -12,7 +12,6 @@
  * repeated-field entries, which is how protobuf defines concatenation. No ONNX library is needed.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 // Field numbers from onnx.proto3.
@@ -204,8 +203,4 @@ export function graphWithLogprobHead(onnxPath: string, cacheDir: string, fingerp
   }
   renameSync(temporary, target);
   return target;
-}
-
-export function defaultCacheDir(): string {
-  return process.env['NUGGETS_CACHE'] ?? join(homedir(), '.cache', 'nuggets');
 }

@@ -12,7 +12,8 @@ import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import { OnnxCausalLM, type ForwardRow, type PrefixCache, type SessionSettings } from '../model/causal-lm';
 import { contextLengthOf, readModelFolder, type OnnxVariant } from '../model/folder';
-import { defaultCacheDir, graphWithLogprobHead } from '../model/logprob-head';
+import { defaultCacheDir } from '../files';
+import { graphWithLogprobHead } from '../model/logprob-head';
 import { TextTokenizer } from '../model/tokenizer';
 import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
@@ -24,8 +25,12 @@ export interface LocalModelSettings extends SessionSettings {
   path?: ScoringPath;
   /** Compute target log-probabilities inside the graph (default); false reads the full logits instead. */
   logprobHead?: boolean;
-  /** Where derived files (the graph with its log-probability head) are kept; default ~/.cache/nuggets. */
+  /** The cache root; the graph with its log-probability head is kept in its graphs/ folder. */
   cacheDir?: string;
+  /** Memory one batched pass may use; batches are made smaller to fit (default 512 MB). */
+  batchMemoryMB?: number;
+  /** The name scores are shown under (a hub id instead of its cache folder); default the folder's name. */
+  displayName?: string;
 }
 
 /** An anchor as tokens: full(a) cut to maxAnchorTokens, and its response span [responseFrom, tokens.length). */
@@ -55,6 +60,7 @@ export class LocalBackend implements ScoringBackend {
     readonly tokenizer: TextTokenizer,
     readonly lm: OnnxCausalLM,
     readonly path: ScoringPath,
+    private readonly memoryBudgetBytes: number,
   ) {}
 
   static async open(folder: string, settings: LocalModelSettings = {}): Promise<LocalBackend> {
@@ -74,8 +80,8 @@ export class LocalBackend implements ScoringBackend {
         'Use the tokenizer.json that was exported with this model.',
       );
     }
-    const identity = { name: model.name, fingerprint: model.fingerprint, contextLength };
-    return new LocalBackend(identity, tokenizer, lm, settings.path ?? 'cached');
+    const identity = { name: settings.displayName ?? model.name, fingerprint: model.fingerprint, contextLength };
+    return new LocalBackend(identity, tokenizer, lm, settings.path ?? 'cached', (settings.batchMemoryMB ?? 512) * 2 ** 20);
   }
 
   async prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors> {
@@ -87,7 +93,7 @@ export class LocalBackend implements ScoringBackend {
     const zeroShot = new Float64Array(tokenized.length);
     const order = tokenized.map((_, i) => i).filter((i) => spanOf(tokenized[i]!) > 0)
       .sort((a, b) => tokenized[a]!.tokens.length - tokenized[b]!.tokens.length);
-    for (const batch of chunks(order, options.batchSize)) {
+    for (const batch of chunks(order, this.batchSizeFor(options.batchSize, 0, Math.max(...tokenized.map((a) => a.tokens.length))))) {
       const sums = await this.lm.forward(batch.map((i) => rowOf(tokenized[i]!)));
       batch.forEach((i, k) => (zeroShot[i] = sum(sums[k]!)));
     }
@@ -104,13 +110,13 @@ export class LocalBackend implements ScoringBackend {
       .sort((a, b) => a.anchor.tokens.length - b.anchor.tokens.length);
     if (this.path === 'cached' && this.lm.shape.acceptsPast) {
       const cache = await this.prefixCache(prepared, prefix);
-      for (const batch of chunks(wanted, prepared.options.batchSize)) {
+      for (const batch of chunks(wanted, this.batchSizeFor(prepared.options.batchSize, prefix.length, prepared.maxLength))) {
         const sums = await this.lm.forward(batch.map((w) => rowOf(w.anchor)), cache);
         batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
       }
     } else {
       // Reference: prefix + anchor as one sequence per pair. Without a past-accepting graph, this is also the only way.
-      const batchSize = this.path === 'naive' ? 1 : prepared.options.batchSize;
+      const batchSize = this.path === 'naive' ? 1 : this.batchSizeFor(prepared.options.batchSize, 0, prefix.length + prepared.maxLength);
       for (const batch of chunks(wanted, batchSize)) {
         const sums = await this.lm.forward(batch.map((w) => rowOf(w.anchor, prefix)));
         batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
@@ -122,6 +128,17 @@ export class LocalBackend implements ScoringBackend {
   async dispose(): Promise<void> {
     this.lastPrefix = undefined;
     await this.lm.dispose();
+  }
+
+  /**
+   * The requested batch size, lowered so that one pass stays within the memory budget: per row, the
+   * prefix key/values copied for it and the per-position vocabulary-wide buffers ONNX Runtime holds
+   * (logits and their log-softmax). Large models get smaller batches instead of running out of memory.
+   */
+  batchSizeFor(requested: number, prefixLength: number, rowLength: number): number {
+    const { layers, kvHeads, headDim, vocabularySize } = this.lm.shape;
+    const bytesPerRow = 4 * (2 * layers * kvHeads * headDim * (prefixLength + rowLength) + 2 * rowLength * (vocabularySize ?? 0));
+    return Math.max(1, Math.min(requested, Math.floor(this.memoryBudgetBytes / bytesPerRow)));
   }
 
   private async prefixCache(prepared: LocalAnchors, prefix: number[]): Promise<PrefixCache> {

@@ -6,15 +6,15 @@
  *   http(s)://host:port[/v1][,...] one or more OpenAI-compatible serving endpoints (vLLM) that return
  *                                  prompt log-probabilities; several are used round-robin
  */
-import type { Example } from '../dataset';
+import { join } from 'node:path';
 import { NuggetsError } from '../errors';
 import { fetchHubModel, hubSpecText, parseHubSpec, type DownloadProgress } from '../model/hub';
-import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
+import type { ScoringBackend } from './backend';
 import { LocalBackend, type LocalModelSettings } from './local';
 import { ServingBackend, type ServingSettings } from './serving';
 
 export interface BackendSettings extends LocalModelSettings, Omit<ServingSettings, 'endpoints' | 'signal'> {
-  /** Hub downloads are kept here (the extension passes its global storage; the CLI ~/.cache/nuggets/hub). */
+  /** The cache root: hub downloads go to its hub/ folder (the extension passes its global storage). */
   cacheDir?: string;
   /** Hub address; default $HF_ENDPOINT or https://huggingface.co. */
   hubEndpoint?: string;
@@ -44,7 +44,7 @@ export async function openBackend(model: string, settings: BackendSettings = {})
   const hub = parseHubSpec(model);
   if (hub) {
     const downloaded = await fetchHubModel(hub, {
-      ...(settings.cacheDir ? { cacheDir: settings.cacheDir } : {}),
+      ...(settings.cacheDir ? { cacheDir: join(settings.cacheDir, 'hub') } : {}),
       ...(settings.hubEndpoint ? { endpoint: settings.hubEndpoint } : {}),
       ...(settings.hubToken ? { token: settings.hubToken } : {}),
       ...(settings.variant ? { variant: settings.variant } : {}),
@@ -52,25 +52,7 @@ export async function openBackend(model: string, settings: BackendSettings = {})
       ...(settings.onDownload ? { onProgress: settings.onDownload } : {}),
       ...(settings.signal ? { signal: settings.signal } : {}),
     });
-    const local = await LocalBackend.open(downloaded.folder, settings);
-    return new RenamedBackend(local, hubSpecText(hub));
+    return LocalBackend.open(downloaded.folder, { ...settings, displayName: hubSpecText(hub) });
   }
   return LocalBackend.open(model, settings);
-}
-
-/** A backend shown under another name (a hub id instead of the cache folder); scores and fingerprint unchanged. */
-class RenamedBackend implements ScoringBackend {
-  readonly identity: ModelIdentity;
-  constructor(private readonly inner: ScoringBackend, name: string) {
-    this.identity = { ...inner.identity, name };
-  }
-  prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors> {
-    return this.inner.prepareAnchors(anchors, options);
-  }
-  oneShot(candidate: Example, anchors: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult> {
-    return this.inner.oneShot(candidate, anchors, anchorIndices);
-  }
-  dispose(): Promise<void> {
-    return this.inner.dispose();
-  }
 }

@@ -13,6 +13,8 @@ import { demoModel, repoRoot, sharedData } from '../helpers';
 const cli = join(repoRoot, 'dist', 'cli.js');
 let dir: string;
 let dataset: string;
+/** Large enough that a run is still going when the tests below interrupt it. */
+let bigDataset: string;
 let anchors: string;
 
 function nuggets(...args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -36,6 +38,8 @@ before(() => {
   const roleplay = JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')).slice(0, 6);
   dataset = join(dir, 'data.json');
   writeFileSync(dataset, JSON.stringify([...gsm8k, ...roleplay], null, 2));
+  bigDataset = join(dir, 'big.json');
+  writeFileSync(bigDataset, JSON.stringify(JSON.parse(readFileSync(sharedData('gpteacher-toolformer.alpaca.json'), 'utf8')).slice(0, 100), null, 2));
   anchors = join(dir, 'anchors.json');
   const r = nuggets('anchors', dataset, '--kmeans', '5', '--seed', '0', '--out', anchors);
   assert.equal(r.code, 0, r.stderr);
@@ -67,28 +71,30 @@ test('anchors, score and select run end to end and never touch the dataset', () 
 
 test('a killed run keeps every completed record and a rerun resumes, giving the same scores', async () => {
   const out = join(dir, 'killed.jsonl');
-  const child = spawn(process.execPath, [cli, 'score', dataset, '--anchors', anchors, '--out', out, '--batch-size', '2'], { cwd: dir, stdio: 'ignore' });
+  const child = spawn(process.execPath, [cli, 'score', bigDataset, '--anchors', anchors, '--out', out], { cwd: dir, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline && (!existsSync(out) || scoreLines(out).length < 4)) await new Promise((r) => setTimeout(r, 20));
   child.kill('SIGKILL');
   await exited;
   const kept = readFileSync(out, 'utf8').split('\n').slice(1).filter((l) => l.endsWith('}')).length;
-  assert.ok(kept >= 4 && kept < 20, `records on disk after the kill: ${kept}`);
+  assert.ok(kept >= 4 && kept < 100, `records on disk after the kill: ${kept}`);
 
-  const resumed = nuggets('score', dataset, '--anchors', anchors, '--out', out);
+  const resumed = nuggets('score', bigDataset, '--anchors', anchors, '--out', out);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, new RegExp(`${kept} already in .*killed\\.jsonl, skipped`));
-  const full = new Map(scoreLines(join(dir, 'scores.jsonl')).map((l) => [l.id, l]));
+  const uninterrupted = nuggets('score', bigDataset, '--anchors', anchors, '--out', 'uninterrupted.jsonl');
+  assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
+  const full = new Map(scoreLines(join(dir, 'uninterrupted.jsonl')).map((l) => [l.id, l]));
   const after = scoreLines(out);
-  assert.equal(after.length, 20);
-  assert.equal(new Set(after.map((l) => l.id)).size, 20);
-  for (const l of after) assert.equal(l.golden_score, full.get(l.id)!.golden_score);
+  assert.equal(after.length, 100);
+  assert.equal(new Set(after.map((l) => l.id)).size, 100);
+  for (const l of after) assert.deepEqual(l.deltas, full.get(l.id)!.deltas);
 });
 
 test('Ctrl-C stops between records, says how to resume, and exits 130', async () => {
   const out = join(dir, 'interrupted.jsonl');
-  const child = spawn(process.execPath, [cli, 'score', dataset, '--anchors', anchors, '--out', out], { cwd: dir });
+  const child = spawn(process.execPath, [cli, 'score', bigDataset, '--anchors', anchors, '--out', out], { cwd: dir });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = new Promise<number | null>((resolve) => child.on('exit', resolve));

@@ -83,7 +83,7 @@ test('nuggets score --model hf:… downloads, verifies, caches and scores like t
   hub.requests.length = 0;
   assert.equal(await main(['score', dataset, ...common, '--model', 'hf:nuggets/demo', '--cache-dir', cache, '--out', fromHub]), 0);
   assert.deepEqual(lfsGets(), ['whole'], 'the graph was fetched once, from the LFS store it redirects to');
-  const folder = hubModelFolder(SPEC, cache);
+  const folder = hubModelFolder(SPEC, join(cache, 'hub'));
   assert.equal(sha256(join(folder, ONNX)), sha256(demo.onnxPath));
   assert.deepEqual(readdirSync(join(folder, 'onnx')), ['model.onnx'], 'no partial file is left');
   const manifest = JSON.parse(readFileSync(join(folder, 'nuggets-download.json'), 'utf8')) as { commit: string };
