@@ -9,6 +9,7 @@ import { WorkDoneProgress } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
 import type { Ctx } from './ctx';
 import { showDashboard } from './dashboard';
+import { chooseModel, setHubToken, setServingApiKey } from './models';
 
 export function registerCommands(ctx: Ctx): vscode.Disposable[] {
   const command = (name: string, run: (ctx: Ctx) => Promise<unknown>): vscode.Disposable =>
@@ -26,6 +27,9 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
     command('nuggets.chooseAnchors', chooseAnchors),
     command('nuggets.showDashboard', showDashboard),
     command('nuggets.clearScores', clearScores),
+    command('nuggets.chooseModel', chooseModel),
+    command('nuggets.setHubToken', setHubToken),
+    command('nuggets.setServingApiKey', setServingApiKey),
   ];
 }
 

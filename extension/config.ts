@@ -1,17 +1,30 @@
 /**
  * The one place that reads the `nuggets.*` settings, resolves them (relative paths, the bundled demo
  * model) and applies workspace trust: in an untrusted workspace, workspace and folder values of the
- * paths are ignored and the server is told not to run any model.
+ * model, its variant and the anchors are ignored, no credential is sent, and the server is told not
+ * to run or download any model.
  */
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import type { ServerSettings } from '../server/protocol';
+import type { ServerSecrets, ServerSettings } from '../server/protocol';
 
 export const SECTION = 'nuggets';
 
+/** SecretStorage keys: credentials live there, never in settings files. */
+export const SECRET_KEYS = { hubToken: 'nuggets.hubToken', apiKey: 'nuggets.servingApiKey' } as const;
+
 export class Config {
+  /** The credentials as last read from SecretStorage (see loadSecrets). */
+  private secrets: ServerSecrets = {};
+
   constructor(private readonly extensionPath: string) {}
+
+  /** Reads the credentials from the extension's SecretStorage; call again when it changes. */
+  async loadSecrets(storage: vscode.SecretStorage): Promise<void> {
+    const [hubToken, apiKey] = await Promise.all([storage.get(SECRET_KEYS.hubToken), storage.get(SECRET_KEYS.apiKey)]);
+    this.secrets = { ...(hubToken ? { hubToken } : {}), ...(apiKey ? { apiKey } : {}) };
+  }
 
   get bundledModel(): string {
     return join(this.extensionPath, 'models', 'demo');
@@ -26,13 +39,17 @@ export class Config {
     const config = vscode.workspace.getConfiguration(SECTION);
     const model = this.path(config, 'model', trusted, true);
     const anchors = this.path(config, 'anchors', trusted);
+    const variant = (trusted ? config.get<string>('modelVariant') : config.inspect<string>('modelVariant')?.globalValue)?.trim();
     return {
       model: model ?? this.bundledModel,
+      modelVariant: variant && variant !== 'fp32' ? variant : null,
       anchors: anchors ?? null,
       maxAnchorTokens: positiveInteger(config.get<number>('maxAnchorTokens'), 200),
       batchSize: positiveInteger(config.get<number>('batchSize'), 16),
       threads: Math.max(0, Math.floor(config.get<number>('threads') ?? 0)),
       scoringAllowed: trusted,
+      // Untrusted: no model runs or downloads, so no credential leaves the editor.
+      ...(trusted ? { secrets: { ...this.secrets } } : {}),
     };
   }
 

@@ -34,8 +34,8 @@ export class Ctx implements vscode.Disposable {
   /** Fires with a document URI whenever a scoring run's state changes. */
   readonly onDidChangeStatus = this.statusChanged.event;
 
-  constructor(readonly extensionContext: vscode.ExtensionContext, readonly client: LanguageClient) {
-    this.config = new Config(extensionContext.extensionPath);
+  constructor(readonly extensionContext: vscode.ExtensionContext, readonly client: LanguageClient, config?: Config) {
+    this.config = config ?? new Config(extensionContext.extensionPath);
     this.disposables.push(
       this.scoresChanged, this.statusChanged,
       client.onNotification(protocol.scoresNotification, (params) => this.receiveScores(params)),

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { createClient } from './client';
 import { registerCommands } from './commands';
-import { Config } from './config';
+import { Config, SECRET_KEYS } from './config';
 import { Ctx } from './ctx';
 import { Decorations } from './decorations';
 import { StatusDisplay } from './status_display';
@@ -19,8 +19,9 @@ export interface NuggetsApi {
 export async function activate(context: vscode.ExtensionContext): Promise<NuggetsApi> {
   await vscode.workspace.fs.createDirectory(context.globalStorageUri);
   const config = new Config(context.extensionPath);
+  await config.loadSecrets(context.secrets);
   const client = createClient(context, config);
-  ctx = new Ctx(context, client);
+  ctx = new Ctx(context, client, config);
   context.subscriptions.push(
     ctx,
     new Decorations(ctx),
@@ -30,6 +31,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
       if (config.affects(e)) ctx?.sendSettings();
     }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => ctx?.sendSettings()),
+    // Credentials reach the server in the settings notification only (it never stores them).
+    context.secrets.onDidChange(async (e) => {
+      if (!Object.values(SECRET_KEYS).includes(e.key as never)) return;
+      await config.loadSecrets(context.secrets);
+      ctx?.sendSettings();
+    }),
   );
   await client.start();
   return { ctx };

@@ -13,6 +13,7 @@
 import {
   NotificationType,
   RequestType,
+  RequestType0,
   type PartialResultParams,
   type Range,
   type TextDocumentIdentifier,
@@ -35,13 +36,33 @@ export interface ServerSettings {
   batchSize: number;
   /** ONNX Runtime intra-op threads; 0 = automatic (one core is left for the editor). */
   threads: number;
-  /** False in untrusted workspaces: stored scores are shown, but no model is run. */
+  /**
+   * Which ONNX export of the model to run (`fp32`, `quantized`, `q4`, …: onnx/model_<variant>.onnx); null
+   * for fp32. Part of the model's identity: another variant is another model.
+   */
+  modelVariant?: string | null;
+  /** False in untrusted workspaces: stored scores are shown, but no model is run or downloaded. */
   scoringAllowed: boolean;
+  /**
+   * Credentials from the editor's secret storage (never from settings files). The server hands them to
+   * the engine and never writes or logs them; the client sends none in untrusted workspaces.
+   */
+  secrets?: ServerSecrets;
+}
+
+export interface ServerSecrets {
+  /** Hugging Face access token, sent as a Bearer header to the hub only (not to the storage it redirects to). */
+  hubToken?: string;
+  /** API key of an OpenAI-compatible serving endpoint (vLLM --api-key). */
+  apiKey?: string;
 }
 
 /** `initializationOptions` of the LSP initialize request. */
 export interface InitializationOptions {
-  /** Where scores and anchor sets persist: the extension's globalStorageUri path. */
+  /**
+   * Where scores and anchor sets persist: the extension's globalStorageUri path. Hub models are downloaded
+   * to its cache/hub folder and derived graphs kept in cache/graphs.
+   */
   storagePath: string;
   settings: ServerSettings;
 }
@@ -145,8 +166,10 @@ export interface ScoreDatasetResult {
 }
 
 /**
- * Scores every record of the document that has no current score. Work-done progress (begin/report/
- * end, cancellable) goes to `workDoneToken`; partial results (RecordScore[] of the records just
+ * Scores every record of the document that has no current score. A hub model (hf:owner/name) that is
+ * not in the cache yet is downloaded first: opening a document never downloads, Score Dataset does,
+ * reporting each file's progress as messages of the same work-done progress, and cancelling stops the
+ * download (a later run resumes it). Work-done progress (begin/report/end, cancellable) goes to `workDoneToken`; partial results (RecordScore[] of the records just
  * scored) to `partialResultToken`; each score is persisted before it is reported. Cancel with
  * $/cancelRequest or by cancelling the progress: completed records stay scored. If no anchor set
  * was chosen for the document, k-means anchors (up to 100) are chosen from it first.
@@ -310,3 +333,17 @@ export interface RecordEffectsResult {
 
 /** A record's per-anchor deltas (what the hover summarises). */
 export const recordEffects = new RequestType<RecordEffectsParams, RecordEffectsResult, void>('nuggets/recordEffects');
+
+// ---------------------------------------------------------------------------------------------
+// Model choice
+
+export interface SuggestedModel {
+  /** A model specification for the `nuggets.model` setting, e.g. hf:HuggingFaceTB/SmolLM2-135M-Instruct. */
+  spec: string;
+  /** ONNX exports this engine runs, recommended first. */
+  variants: string[];
+  description: string;
+}
+
+/** Small hub models known to work with the engine, for the Choose Model picker. */
+export const suggestedModels = new RequestType0<SuggestedModel[], void>('nuggets/suggestedModels');

@@ -52,6 +52,7 @@ connection.onRequest(protocol.distribution, (params) => ready().distribution(par
 connection.onRequest(protocol.tablePage, (params) => ready().tablePage(params));
 connection.onRequest(protocol.anchorEffects, (params) => ready().anchorEffects(params.textDocument.uri));
 connection.onRequest(protocol.recordEffects, (params) => ready().recordEffects(params));
+connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
 connection.onShutdown(() => server?.dispose());
 
 documents.listen(connection);

@@ -14,15 +14,18 @@ import { NuggetsError } from '../errors';
 import { readModelFolder } from '../model/folder';
 import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
 import { scoreCandidate } from '../scoring/golden';
+import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
-import type { Candidate, WorkerReply, WorkerRequest } from './worker-messages';
+import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
 
 const port = parentPort;
 if (!port) throw new Error('scoring-worker.js must run as a worker thread of the Nuggets server');
 
-let backend: { model: string; threads: number; backend: ScoringBackend } | undefined;
+let backend: { key: string; backend: ScoringBackend } | undefined;
 let prepared: { key: string; anchors: PreparedAnchors } | undefined;
 const cancelled = new Set<number>();
+/** Identify requests in flight (they may be downloading), by id: a cancel aborts the download. */
+const identifying = new Map<number, AbortController>();
 let queue: Promise<void> = Promise.resolve();
 
 function reply(message: WorkerReply): void {
@@ -31,7 +34,9 @@ function reply(message: WorkerReply): void {
 
 port.on('message', (request: WorkerRequest) => {
   if (request.kind === 'cancel') {
-    cancelled.add(request.target);
+    const download = identifying.get(request.target);
+    if (download) download.abort();
+    else cancelled.add(request.target);
     return;
   }
   const fail = (err: unknown): void => {
@@ -49,12 +54,32 @@ async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score'
   switch (request.kind) {
     case 'identify': {
       if (existsSync(request.model)) {
-        const folder = readModelFolder(request.model);
+        const folder = readModelFolder(request.model, request.options.variant ?? 'fp32');
         reply({ id: request.id, kind: 'identity', name: folder.name, fingerprint: folder.fingerprint });
-      } else {
-        // Not a folder (a hub model or serving endpoint, as openBackend understands them): the backend knows its identity.
-        const { identity } = await backendFor(request.model, request.threads);
-        reply({ id: request.id, kind: 'identity', name: identity.name, fingerprint: identity.fingerprint });
+        return;
+      }
+      // Not a folder (a hub model or serving endpoint, as openBackend understands them): the backend knows its identity.
+      const abort = new AbortController();
+      identifying.set(request.id, abort);
+      try {
+        const hub = parseHubSpec(request.model) !== undefined;
+        let opened: ScoringBackend;
+        try {
+          opened = await backendFor(request.model, request.options, {
+            offline: hub && !request.download,
+            signal: abort.signal,
+            onDownload: throttled((progress) => reply({ id: request.id, kind: 'download', progress })),
+          });
+        } catch (err) {
+          if (hub && !request.download && !abort.signal.aborted) {
+            reply({ id: request.id, kind: 'notDownloaded', message: err instanceof NuggetsError ? err.describe() : String(err) });
+            return;
+          }
+          throw err;
+        }
+        reply({ id: request.id, kind: 'identity', name: opened.identity.name, fingerprint: opened.identity.fingerprint });
+      } finally {
+        identifying.delete(request.id);
       }
       return;
     }
@@ -66,21 +91,41 @@ async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score'
   }
 }
 
-/** The backend for `model`, opened once and kept while the model and thread count stay the same. */
-async function backendFor(model: string, requestedThreads: number): Promise<ScoringBackend> {
-  const threads = requestedThreads > 0 ? requestedThreads : Math.max(1, availableParallelism() - 1);
-  if (!backend || backend.model !== model || backend.threads !== threads) {
+interface OpenOptions {
+  offline?: boolean;
+  signal?: AbortSignal;
+  onDownload?: (progress: DownloadProgress) => void;
+}
+
+/**
+ * The backend for `model`, opened once and kept while the model, its variant, cache and thread count
+ * stay the same. Credentials are not part of the key: a new token is used by the next download.
+ */
+async function backendFor(model: string, options: ModelOptions, open: OpenOptions = {}): Promise<ScoringBackend> {
+  const threads = options.threads > 0 ? options.threads : Math.max(1, availableParallelism() - 1);
+  const key = JSON.stringify([model, threads, options.variant ?? 'fp32', options.cacheDir]);
+  if (!backend || backend.key !== key) {
     const old = backend;
     backend = undefined;
     prepared = undefined;
     await old?.backend.dispose();
-    backend = { model, threads, backend: await openBackend(model, { intraOpThreads: threads }) };
+    const opened = await openBackend(model, {
+      intraOpThreads: threads, cacheDir: options.cacheDir,
+      ...(options.variant ? { variant: options.variant } : {}),
+      ...(options.hubToken ? { hubToken: options.hubToken } : {}),
+      ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+      ...(open.offline ? { offline: true } : {}),
+      ...(open.signal ? { signal: open.signal } : {}),
+      ...(open.onDownload ? { onDownload: open.onDownload } : {}),
+    });
+    backend = { key, backend: opened };
   }
   return backend.backend;
 }
 
 async function score(request: Extract<WorkerRequest, { kind: 'score' }>): Promise<void> {
-  const scoring = await backendFor(request.model, request.threads);
+  // The server identified the model first, so a hub model is in the cache by now: never download here.
+  const scoring = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
   const preparedKey = JSON.stringify([request.anchorsHash, request.options.maxAnchorTokens, request.options.separator, request.options.batchSize]);
   if (!prepared || prepared.key !== preparedKey) {
     const started = Date.now();
@@ -100,6 +145,17 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>): Promis
   }
   cancelled.delete(request.id);
   reply({ id: request.id, kind: 'done', cancelled: false });
+}
+
+/** Byte counts arrive per network chunk: pass on at most ten a second, and every change of phase. */
+function throttled(send: (progress: DownloadProgress) => void): (progress: DownloadProgress) => void {
+  let last = { file: '', phase: '', at: 0 };
+  return (progress) => {
+    const now = Date.now();
+    if (progress.phase === 'downloading' && progress.file === last.file && last.phase === 'downloading' && now - last.at < 100) return;
+    last = { file: progress.file, phase: progress.phase, at: now };
+    send(progress);
+  };
 }
 
 function asRecord(c: Candidate): DatasetRecord {

@@ -12,6 +12,7 @@ import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
 import { assertNotInput, writeFileAtomic } from '../files';
+import { SUGGESTED_HUB_MODELS, type DownloadProgress } from '../model/hub';
 import type { CandidateScore } from '../scoring/golden';
 import { TEMPLATE_ID } from '../scoring/template';
 import { pairScores, select, writeSubset } from '../select';
@@ -20,7 +21,7 @@ import * as protocol from '../protocol';
 import { hoverMarkdown, shorten } from './markdown';
 import { parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
-import type { Candidate } from './worker-messages';
+import type { Candidate, ModelOptions } from './worker-messages';
 import { ScoringWorker } from './worker';
 
 /** Anchors chosen for a dataset that has none when it is first scored (the paper's setting). */
@@ -49,7 +50,7 @@ export class NuggetsServer {
   private readonly reparseTimers = new Map<string, NodeJS.Timeout>();
   private readonly documentAnchors: Record<string, string>;
   private readonly anchorFiles = new Map<string, { stamp: number; set: AnchorSet }>();
-  private identity: { stamp: string; result: Promise<{ name: string; fingerprint: string } | undefined> } | undefined;
+  private identity: { stamp: string; result: Promise<Identified> } | undefined;
   private identityError: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** Runs in progress (or queued) and the document each scores. */
@@ -180,24 +181,53 @@ export class NuggetsServer {
     await this.republishAll();
   }
 
-  private modelIdentity(): Promise<{ name: string; fingerprint: string } | undefined> {
+  /** How the worker opens the model: variant, credentials, and the cache in extension storage. */
+  private modelOptions(): ModelOptions {
+    const { threads, modelVariant, secrets } = this.settings;
+    return {
+      threads, cacheDir: join(this.storagePath, 'cache'),
+      ...(modelVariant ? { variant: modelVariant } : {}),
+      ...(secrets?.hubToken ? { hubToken: secrets.hubToken } : {}),
+      ...(secrets?.apiKey ? { apiKey: secrets.apiKey } : {}),
+    };
+  }
+
+  /**
+   * The model's identity. A hub model is looked up in the cache only, unless `download` is given (Score
+   * Dataset): then a model missing from the cache, or one whose lookup failed, is fetched.
+   */
+  private async modelIdentity(download?: DownloadRun): Promise<{ name: string; fingerprint: string } | undefined> {
     const model = this.settings.model;
     if (!this.settings.scoringAllowed && !existsSync(model)) {
       // Untrusted: a model folder is only read and hashed; anything else (hub, endpoint) would be opened.
       this.identityError = 'Scoring is disabled in untrusted workspaces.';
-      return Promise.resolve(undefined);
+      return undefined;
     }
-    const stamp = [model, ...['config.json', 'tokenizer.json', 'model.onnx', 'onnx'].map((f) => mtimeOf(join(model, f)))].join('|');
-    if (this.identity?.stamp !== stamp) {
+    const options = this.modelOptions();
+    const stamp = [model, options.variant ?? 'fp32', ...['config.json', 'tokenizer.json', 'model.onnx', 'onnx'].map((f) => mtimeOf(join(model, f)))].join('|');
+    const identify = (fetch?: DownloadRun): Promise<Identified> => this.worker.identify(model, options, fetch && {
+      signal: fetch.signal,
+      onProgress: (progress) => fetch.reporter?.report(downloadText(model, progress)),
+    }).then(
+      (found) => ('notDownloaded' in found ? { failure: `${model} is not downloaded yet: Nuggets: Score Dataset downloads it.`, retry: true } : { identity: found }),
+      (err: unknown) => {
+        this.log(`cannot use the model: ${(err as Error).message}`);
+        return { failure: (err as Error).message, retry: !existsSync(model) };
+      },
+    );
+    if (this.identity?.stamp !== stamp) this.identity = { stamp, result: identify() };
+    let found = await this.identity.result;
+    if ('failure' in found && found.retry && download && !download.signal.aborted && this.identity.stamp === stamp) {
+      // Not in the cache, or the hub or endpoint failed earlier: try again, now allowed to download.
+      this.identity = { stamp, result: identify(download) };
+      found = await this.identity.result;
+    }
+    if ('identity' in found) {
       this.identityError = undefined;
-      const result = this.worker.identify(model, this.settings.threads).catch((err: unknown) => {
-        this.identityError = (err as Error).message;
-        this.log(`cannot use the model: ${this.identityError}`);
-        return undefined;
-      });
-      this.identity = { stamp, result };
+      return found.identity;
     }
-    return this.identity.result;
+    this.identityError = found.failure;
+    return undefined;
   }
 
   private anchorsPathFor(uri: string): string | undefined {
@@ -220,8 +250,8 @@ export class NuggetsServer {
     }
   }
 
-  private async keyFor(uri: string): Promise<Keyed | undefined> {
-    const model = await this.modelIdentity();
+  private async keyFor(uri: string, download?: DownloadRun): Promise<Keyed | undefined> {
+    const model = await this.modelIdentity(download);
     const anchors = this.anchorsFor(uri);
     if (!model || !anchors) return undefined;
     return {
@@ -316,7 +346,8 @@ export class NuggetsServer {
     const parsed = this.parsed.get(uri);
     if (!parsed) return { scoredNow: 0, scored: 0, total: 0, cancelled: false, seconds: 0 };
     if (!this.settings.scoringAllowed) throw new NuggetsError('Scoring is disabled in untrusted workspaces.');
-    const keyed = await this.keyFor(uri);
+    const keyed = await this.keyFor(uri, { signal, ...(reporter ? { reporter } : {}) });
+    if (signal.aborted) return { scoredNow: 0, scored: keyed ? this.countCurrent(parsed, keyed) : 0, total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000 };
     if (!keyed) {
       throw new NuggetsError(this.identityError ?? `No anchor set for ${basename(fileURLToPath(uri))}: choose one with Nuggets: Choose Anchors.`);
     }
@@ -347,7 +378,7 @@ export class NuggetsServer {
     let cancelled: boolean;
     try {
       ({ cancelled } = await this.worker.score({
-        model: this.settings.model, threads: this.settings.threads, anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
+        model: this.settings.model, modelOptions: this.modelOptions(), anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
         options: { maxAnchorTokens: this.settings.maxAnchorTokens, batchSize: this.settings.batchSize, separator: keyed.key.separator },
         records: todo,
       }, {
@@ -530,6 +561,10 @@ export class NuggetsServer {
     };
   }
 
+  suggestedModels(): protocol.SuggestedModel[] {
+    return SUGGESTED_HUB_MODELS.map((m) => ({ spec: m.spec, variants: [...m.variants], description: m.description }));
+  }
+
   // ------------------------------------------------------------------------------------------
 
   private log(message: unknown): void {
@@ -549,6 +584,29 @@ export class NuggetsServer {
 }
 
 const partialResultType = new ProgressType<protocol.RecordScore[]>();
+
+type Identified = { identity: { name: string; fingerprint: string } } | { failure: string; retry: boolean };
+
+/** A Score Dataset run that may download the model: its progress and cancellation. */
+interface DownloadRun {
+  signal: AbortSignal;
+  reporter?: WorkDoneProgressReporter;
+}
+
+/** "downloading hf:o/n: onnx/model.onnx 3.1 of 11.0 MB" */
+export function downloadText(model: string, p: DownloadProgress): string {
+  const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+  const size = p.total !== undefined ? ` (${mb(p.total)} MB)` : '';
+  switch (p.phase) {
+    case 'checking': return `${model}: checking ${p.file}…`;
+    case 'downloading': return `downloading ${model}: ${p.file} ${mb(p.received)}${p.total !== undefined ? ` of ${mb(p.total)}` : ''} MB`;
+    case 'verifying': return `${model}: verifying ${p.file}${size}…`;
+    case 'cached': return `${model}: ${p.file} already downloaded`;
+    case 'retrying': return `${model}: retrying ${p.file}${p.message ? ` (${p.message})` : ''}…`;
+    case 'offline': return `${model}: ${p.message ?? 'using the cache'}`;
+    case 'done': return `${model}: ${p.file} downloaded${size}`;
+  }
+}
 
 function summary(s: CandidateScore): protocol.ScoreSummary {
   return { goldenScore: s.goldenScore, wins: s.wins, anchors: s.anchors, meanDelta: s.meanDelta, truncated: s.truncated };

@@ -4,6 +4,7 @@
  * model fingerprints) so that the main thread keeps answering LSP messages.
  */
 import type { Example } from '../dataset';
+import type { DownloadProgress } from '../model/hub';
 import type { ScoringOptions } from '../scoring/backend';
 import type { CandidateScore } from '../scoring/golden';
 
@@ -12,10 +13,22 @@ export interface Candidate extends Example {
   id: string;
 }
 
+/** How the worker opens a model (openBackend's settings that the server decides). */
+export interface ModelOptions {
+  threads: number;
+  /** ONNX export to run; undefined: fp32. */
+  variant?: string;
+  /** The cache root: hub downloads in its hub/ folder, derived graphs in graphs/. */
+  cacheDir: string;
+  hubToken?: string;
+  apiKey?: string;
+}
+
 export type WorkerRequest =
-  | { id: number; kind: 'identify'; model: string; threads: number }
+  /** `download`: a hub model missing from the cache may be fetched; without it only the cache is used. */
+  | { id: number; kind: 'identify'; model: string; options: ModelOptions; download: boolean }
   | {
-    id: number; kind: 'score'; model: string; threads: number; anchorsHash: string; anchors: Example[];
+    id: number; kind: 'score'; model: string; modelOptions: ModelOptions; anchorsHash: string; anchors: Example[];
     options: ScoringOptions; records: Candidate[];
   }
   | { id: number; kind: 'chooseAnchors'; method: 'random' | 'kmeans'; count: number; seed: number; records: Candidate[] }
@@ -23,6 +36,9 @@ export type WorkerRequest =
 
 export type WorkerReply =
   | { id: number; kind: 'identity'; name: string; fingerprint: string }
+  /** A hub model is not (completely) in the cache and `download` was not given. */
+  | { id: number; kind: 'notDownloaded'; message: string }
+  | { id: number; kind: 'download'; progress: DownloadProgress }
   | { id: number; kind: 'prepared'; seconds: number }
   | { id: number; kind: 'score'; score: CandidateScore }
   | { id: number; kind: 'done'; cancelled: boolean }

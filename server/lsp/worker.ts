@@ -9,14 +9,15 @@ import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import type { ScoringOptions } from '../scoring/backend';
 import type { CandidateScore } from '../scoring/golden';
-import type { Candidate, WorkerReply, WorkerRequest } from './worker-messages';
+import type { DownloadProgress } from '../model/hub';
+import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
 
 type Listener = (reply: WorkerReply) => void;
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 export interface ScoreJob {
   model: string;
-  threads: number;
+  modelOptions: ModelOptions;
   anchorsHash: string;
   anchors: Example[];
   options: ScoringOptions;
@@ -71,11 +72,28 @@ export class ScoringWorker {
     return { id, result };
   }
 
-  /** The model's name and fingerprint (part of every score's key). */
-  identify(model: string, threads: number): Promise<{ name: string; fingerprint: string }> {
-    return this.call<{ name: string; fingerprint: string }>({ kind: 'identify', model, threads }, (reply, finish) => {
-      if (reply.kind === 'identity') finish({ name: reply.name, fingerprint: reply.fingerprint });
-    }).result;
+  /**
+   * The model's name and fingerprint (part of every score's key). A hub model is looked up in the cache
+   * only, unless `download` is given: then it is fetched, reporting progress, until `signal` aborts.
+   * Resolves with `notDownloaded` when a cache-only lookup found nothing usable.
+   */
+  identify(
+    model: string, options: ModelOptions, download?: { onProgress(progress: DownloadProgress): void; signal: AbortSignal },
+  ): Promise<{ name: string; fingerprint: string } | { notDownloaded: string }> {
+    const { id, result } = this.call<{ name: string; fingerprint: string } | { notDownloaded: string }>(
+      { kind: 'identify', model, options, download: download !== undefined },
+      (reply, finish) => {
+        if (reply.kind === 'identity') finish({ name: reply.name, fingerprint: reply.fingerprint });
+        else if (reply.kind === 'notDownloaded') finish({ notDownloaded: reply.message });
+        else if (reply.kind === 'download') download?.onProgress(reply.progress);
+      },
+    );
+    const signal = download?.signal;
+    if (!signal) return result;
+    const cancel = (): void => this.worker?.postMessage({ id: this.nextId++, kind: 'cancel', target: id } satisfies WorkerRequest);
+    if (signal.aborted) cancel();
+    else signal.addEventListener('abort', cancel, { once: true });
+    return result.finally(() => signal.removeEventListener('abort', cancel));
   }
 
   chooseAnchors(method: 'random' | 'kmeans', count: number, seed: number, records: Candidate[]): Promise<number[]> {

@@ -36,8 +36,14 @@ export class TestClient {
 
   private constructor(readonly child: ChildProcess, readonly connection: ProtocolConnection) {}
 
-  static async start(options: protocol.InitializationOptions): Promise<TestClient> {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `env`: variables added to (or, when undefined, removed from) this process's environment for the server. */
+  static async start(options: protocol.InitializationOptions, env: Record<string, string | undefined> = {}): Promise<TestClient> {
+    const serverEnv = { ...process.env };
+    for (const [name, value] of Object.entries(env)) {
+      if (value === undefined) delete serverEnv[name];
+      else serverEnv[name] = value;
+    }
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: serverEnv });
     const connection = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     const client = new TestClient(child, connection);
     child.stderr!.on('data', (chunk: Buffer) => (client.stderr += chunk.toString()));
