@@ -26,6 +26,9 @@ export function badgeText(record: RecordScore): string | undefined {
 
 type Placement = 'after' | 'before';
 
+/** Renders with at least this many badges are timed in the Nuggets output channel. */
+const LOGGED_BADGES = 10_000;
+
 export class Decorations implements vscode.Disposable {
   /** Multi-line records get the badge after their first line; one-line records (JSON Lines) before it, where it stays in view. */
   private readonly types: Record<Placement, { buckets: vscode.TextEditorDecorationType[]; stale: vscode.TextEditorDecorationType }>;
@@ -63,6 +66,7 @@ export class Decorations implements vscode.Disposable {
   }
 
   private render(editor: vscode.TextEditor): void {
+    const started = performance.now();
     const scores = this.ctx.scoresOf(editor.document.uri);
     const options = { after: { buckets: SCALE.map((): vscode.DecorationOptions[] => []), stale: [] as vscode.DecorationOptions[] },
       before: { buckets: SCALE.map((): vscode.DecorationOptions[] => []), stale: [] as vscode.DecorationOptions[] } };
@@ -83,6 +87,11 @@ export class Decorations implements vscode.Disposable {
     for (const placement of ['after', 'before'] as const) {
       this.types[placement].buckets.forEach((type, i) => editor.setDecorations(type, options[placement].buckets[i]!));
       editor.setDecorations(this.types[placement].stale, options[placement].stale);
+    }
+    // Large files: say how long drawing took (tools/editor-latency.mjs reads this from the output channel).
+    if (badged.size >= LOGGED_BADGES) {
+      this.ctx.client.outputChannel.appendLine(
+        `[decorations] ${badged.size} badges for ${editor.document.uri.toString()} built and set in ${(performance.now() - started).toFixed(1)} ms`);
     }
   }
 
