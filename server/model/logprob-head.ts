@@ -7,11 +7,12 @@
  * and only one number per position crosses into JavaScript instead of a whole vocabulary.
  *
  * The rewrite works on the protobuf wire format directly: ModelProto and GraphProto are walked field
- * by field, every field is copied through untouched (initializers are sliced, never decoded), the
- * `logits` output entry is left out, and the new nodes, input and output are appended as further
- * repeated-field entries, which is how protobuf defines concatenation. No ONNX library is needed.
+ * by field with positional reads, every field is copied through as a byte range of the file
+ * (initializers are never decoded or held in memory), the `logits` output entry is left out, and the
+ * new nodes, input and output are appended as further repeated-field entries, which is how protobuf
+ * defines concatenation. No ONNX library is needed, and memory use does not grow with the model.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 // Field numbers from onnx.proto3.
@@ -47,45 +48,65 @@ const WIRE_32BIT = 5;
 export const TARGET_IDS = 'target_ids';
 export const TARGET_LOGPROBS = 'target_logprobs';
 
+/** Random access to the model's bytes: a file read piece by piece, or bytes already in memory. */
+export interface ByteSource {
+  length: number;
+  read(position: number, length: number): Uint8Array;
+}
+
+export function bytesSource(bytes: Uint8Array): ByteSource {
+  return { length: bytes.length, read: (position, length) => bytes.subarray(position, position + length) };
+}
+
+function fileSource(fd: number): ByteSource {
+  return {
+    length: fstatSync(fd).size,
+    read: (position, length) => {
+      const out = Buffer.allocUnsafe(length);
+      const n = readSync(fd, out, 0, length, position);
+      return out.subarray(0, n);
+    },
+  };
+}
+
 interface Field {
   number: number;
-  wire: number;
-  /** The whole field, tag included, as it appears in the message. */
-  bytes: Uint8Array;
-  /** For length-delimited fields, the payload. */
-  payload?: Uint8Array;
+  /** Where the field starts (its tag), where its payload starts, and where it ends, in the source. */
+  start: number;
+  payloadStart: number;
+  end: number;
 }
 
-function readVarint(buf: Uint8Array, pos: number): { value: number; next: number } {
+function readVarint(source: ByteSource, position: number): { value: number; next: number } {
+  const bytes = source.read(position, 10);
   let value = 0;
   let scale = 1;
-  for (;;) {
-    const byte = buf[pos++]!;
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return { value, next: pos };
+  for (let i = 0; i < bytes.length; i++) {
+    value += (bytes[i]! & 0x7f) * scale;
+    if (bytes[i]! < 0x80) return { value, next: position + i + 1 };
     scale *= 128;
   }
+  throw new Error('truncated protobuf varint');
 }
 
-function* fields(buf: Uint8Array): Generator<Field> {
-  let pos = 0;
-  while (pos < buf.length) {
-    const start = pos;
-    const tag = readVarint(buf, pos);
-    pos = tag.next;
+function* fields(source: ByteSource, from: number, to: number): Generator<Field> {
+  let position = from;
+  while (position < to) {
+    const start = position;
+    const tag = readVarint(source, position);
+    position = tag.next;
     const wire = tag.value % 8;
-    const number = Math.floor(tag.value / 8);
-    let payload: Uint8Array | undefined;
-    if (wire === WIRE_VARINT) pos = readVarint(buf, pos).next;
-    else if (wire === WIRE_64BIT) pos += 8;
-    else if (wire === WIRE_32BIT) pos += 4;
+    let payloadStart = position;
+    if (wire === WIRE_VARINT) position = readVarint(source, position).next;
+    else if (wire === WIRE_64BIT) position += 8;
+    else if (wire === WIRE_32BIT) position += 4;
     else if (wire === WIRE_LENGTH) {
-      const length = readVarint(buf, pos);
-      payload = buf.subarray(length.next, length.next + length.value);
-      pos = length.next + length.value;
+      const length = readVarint(source, position);
+      payloadStart = length.next;
+      position = length.next + length.value;
     } else throw new Error(`unsupported protobuf wire type ${wire}`);
-    if (pos > buf.length) throw new Error('truncated protobuf message');
-    yield { number, wire, bytes: buf.subarray(start, pos), ...(payload ? { payload } : {}) };
+    if (position > to) throw new Error('truncated protobuf message');
+    yield { number: Math.floor(tag.value / 8), start, payloadStart, end: position };
   }
 }
 
@@ -123,8 +144,10 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function valueInfoName(payload: Uint8Array): string | undefined {
-  for (const f of fields(payload)) if (f.number === VALUE_INFO_NAME && f.payload) return new TextDecoder().decode(f.payload);
+function valueInfoName(source: ByteSource, info: Field): string | undefined {
+  for (const f of fields(source, info.payloadStart, info.end)) {
+    if (f.number === VALUE_INFO_NAME) return new TextDecoder().decode(source.read(f.payloadStart, f.end - f.payloadStart));
+  }
   return undefined;
 }
 
@@ -144,48 +167,57 @@ function node(opType: string, name: string, inputs: string[], outputs: string[],
   ]);
 }
 
+/** A piece of the rewritten model: a byte range of the source, or new bytes. */
+export type Piece = { from: number; to: number } | Uint8Array;
+
 /**
- * The model with the log-probability head added and `logits` no longer an output, as a list of chunks
- * (mostly views into `model`) whose concatenation is the new model: written out one by one, a
- * multi-gigabyte graph is never copied in memory.
+ * The model with the log-probability head added and `logits` no longer an output, as pieces whose
+ * concatenation is the new model. Throws, before anything is written, when the source is not a
+ * causal LM graph with a `logits` output.
  */
-export function withLogprobHead(model: Uint8Array): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
+export function withLogprobHead(source: ByteSource): Piece[] {
+  const pieces: Piece[] = [];
   let sawGraph = false;
-  for (const f of fields(model)) {
-    if (f.number !== MODEL_GRAPH || !f.payload) {
-      chunks.push(f.bytes);
+  for (const f of fields(source, 0, source.length)) {
+    if (f.number !== MODEL_GRAPH) {
+      pieces.push({ from: f.start, to: f.end });
       continue;
     }
     sawGraph = true;
-    const graphParts: Uint8Array[] = [];
+    const graphPieces: Piece[] = [];
     let hadLogits = false;
-    for (const g of fields(f.payload)) {
-      if (g.number === GRAPH_OUTPUT && g.payload && valueInfoName(g.payload) === 'logits') {
+    for (const g of fields(source, f.payloadStart, f.end)) {
+      const name = g.number === GRAPH_OUTPUT || g.number === GRAPH_INPUT ? valueInfoName(source, g) : undefined;
+      if (g.number === GRAPH_OUTPUT && name === 'logits') {
         hadLogits = true;
         continue;
       }
-      if (g.number === GRAPH_INPUT && g.payload && valueInfoName(g.payload) === TARGET_IDS) throw new Error('the graph already has a target_ids input');
-      graphParts.push(g.bytes);
+      if (g.number === GRAPH_INPUT && name === TARGET_IDS) throw new Error('the graph already has a target_ids input');
+      graphPieces.push({ from: g.start, to: g.end });
     }
     if (!hadLogits) throw new Error('the graph has no "logits" output');
-    graphParts.push(
+    graphPieces.push(
       bytesField(GRAPH_NODE, node('LogSoftmax', 'nuggets_log_softmax', ['logits'], ['nuggets_log_probs'], { axis: 2 })),
       bytesField(GRAPH_NODE, node('GatherElements', 'nuggets_gather_targets', ['nuggets_log_probs', TARGET_IDS], [TARGET_LOGPROBS], { axis: 2 })),
       bytesField(GRAPH_INPUT, tensorValueInfo(TARGET_IDS, INT64, ['batch_size', 'sequence_length', 1])),
       bytesField(GRAPH_OUTPUT, tensorValueInfo(TARGET_LOGPROBS, FLOAT, ['batch_size', 'sequence_length', 1])),
     );
-    const graphLength = graphParts.reduce((n, p) => n + p.length, 0);
-    chunks.push(Uint8Array.from([...varint(MODEL_GRAPH * 8 + WIRE_LENGTH), ...varint(graphLength)]), ...graphParts);
+    const graphLength = graphPieces.reduce((n, p) => n + (p instanceof Uint8Array ? p.length : p.to - p.from), 0);
+    pieces.push(Uint8Array.from([...varint(MODEL_GRAPH * 8 + WIRE_LENGTH), ...varint(graphLength)]), ...graphPieces);
   }
   if (!sawGraph) throw new Error('not an ONNX model: no graph');
-  return chunks;
+  return pieces;
+}
+
+/** The pieces' bytes in memory (small models and tests). */
+export function assemble(source: ByteSource, pieces: Piece[]): Uint8Array {
+  return concat(pieces.map((p) => (p instanceof Uint8Array ? p : source.read(p.from, p.to - p.from))));
 }
 
 /**
- * The path of `onnxPath`'s graph with the head added, written once into `cacheDir` (keyed by the
- * model's fingerprint) and reused. Undefined when the graph keeps its weights in external data files,
- * which a copy elsewhere could not find; those models are scored through their logits instead.
+ * The path of `onnxPath`'s graph with the head added, written once into `cacheDir`/graphs (keyed by
+ * the model's fingerprint) and reused. Undefined when the graph keeps its weights in external data
+ * files, which a copy elsewhere could not find; those models are scored through their logits instead.
  */
 export function graphWithLogprobHead(onnxPath: string, cacheDir: string, fingerprint: string): string | undefined {
   const folder = dirname(onnxPath);
@@ -193,14 +225,29 @@ export function graphWithLogprobHead(onnxPath: string, cacheDir: string, fingerp
   if (readdirSync(folder).some((f) => f !== name && f.startsWith(name))) return undefined; // model.onnx_data, model.onnx.data
   const target = join(cacheDir, 'graphs', `${fingerprint}-logprobs.onnx`);
   if (existsSync(target)) return target;
-  mkdirSync(dirname(target), { recursive: true });
-  const temporary = `${target}.tmp-${process.pid}`;
-  const fd = openSync(temporary, 'w');
+  const input = openSync(onnxPath, 'r');
   try {
-    for (const chunk of withLogprobHead(readFileSync(onnxPath))) writeSync(fd, chunk);
+    const source = fileSource(input);
+    const pieces = withLogprobHead(source);
+    mkdirSync(dirname(target), { recursive: true });
+    const temporary = `${target}.tmp-${process.pid}`;
+    const output = openSync(temporary, 'w');
+    try {
+      for (const piece of pieces) {
+        if (piece instanceof Uint8Array) writeSync(output, piece);
+        else for (let at = piece.from; at < piece.to; at += COPY_CHUNK) writeSync(output, source.read(at, Math.min(COPY_CHUNK, piece.to - at)));
+      }
+    } catch (err) {
+      closeSync(output);
+      rmSync(temporary, { force: true });
+      throw err;
+    }
+    closeSync(output);
+    renameSync(temporary, target);
+    return target;
   } finally {
-    closeSync(fd);
+    closeSync(input);
   }
-  renameSync(temporary, target);
-  return target;
 }
+
+const COPY_CHUNK = 1 << 22;

@@ -32,6 +32,12 @@ if os.path.exists(os.path.join(args.out, 'model.onnx')):
 os.makedirs(args.out, exist_ok=True)
 torch.manual_seed(0)
 model = GPT(args.vocab, args.ctx, args.d, args.layers, args.heads)
+# Zero biases and unit LayerNorm weights are identical tensors, which the exporter stores once under one
+# name; distinct small values keep every parameter under its own name (the PyTorch loop loads by name).
+with torch.no_grad():
+    for p in model.parameters():
+        if p.dim() == 1:
+            p.add_(torch.randn_like(p) * 0.02)
 tmp = os.path.join(args.out, 'model.onnx.tmp')
 export_onnx(model, tmp, args.layers, args.heads, args.d)
 os.replace(tmp, os.path.join(args.out, 'model.onnx'))
