@@ -69,6 +69,45 @@ interface PathResult {
   scores?: number[][];
 }
 
+/**
+ * Child process: the cached and naive paths on the same candidates, interleaved candidate by
+ * candidate (alternating which goes first), so that both see the same machine load.
+ */
+async function runInterleaved(name: string, candidateCount: number): Promise<{ cached: PathResult; naive: PathResult }> {
+  const { candidates, anchors } = workload(name);
+  const shape = shapeOf(models[name]!);
+  const backends = { cached: await LocalBackend.open(models[name]!, { path: 'cached' }), naive: await LocalBackend.open(models[name]!, { path: 'naive' }) };
+  const prepared = { cached: await backends.cached.prepareAnchors(anchors, options), naive: await backends.naive.prepareAnchors(anchors, options) };
+  const chosen = candidates.slice(0, candidateCount);
+  const anchorTokens = anchors.map((a) => backends.cached.anchorTokens(a, options.maxAnchorTokens).tokens.length);
+  const longest = Math.max(...anchorTokens);
+  const totals = { cached: { seconds: 0, tokens: 0, flops: 0 }, naive: { seconds: 0, tokens: 0, flops: 0 } };
+  const scores: number[][] = [];
+  for (const path of ['cached', 'naive'] as const) await backends[path].oneShot(chosen[0]!, prepared[path], [0]); // warm-up
+  for (const [k, c] of chosen.entries()) {
+    const prefix = Math.min(backends.cached.tokenizer.encode(fullText(c), true).length, backends.cached.identity.contextLength - longest);
+    for (const path of (k % 2 === 0 ? ['cached', 'naive'] : ['naive', 'cached']) as Array<'cached' | 'naive'>) {
+      const started = process.hrtime.bigint();
+      const { oneShot } = await backends[path].oneShot(c, prepared[path]);
+      totals[path].seconds += Number(process.hrtime.bigint() - started) / 1e9;
+      if (path === 'cached') {
+        scores.push(Array.from(oneShot));
+        totals.cached.tokens += prefix + anchorTokens.reduce((a, b) => a + b, 0);
+        totals.cached.flops += forwardFlops(shape, prefix, 0) + anchorTokens.reduce((f, n) => f + forwardFlops(shape, n, prefix), 0);
+      } else {
+        totals.naive.tokens += anchorTokens.reduce((a, n) => a + prefix + n, 0);
+        totals.naive.flops += anchorTokens.reduce((f, n) => f + forwardFlops(shape, prefix + n, 0), 0);
+      }
+    }
+  }
+  const rss = process.resourceUsage().maxRSS / 1024;
+  const result = (path: 'cached' | 'naive'): PathResult => ({
+    path, candidates: chosen.length, pairs: chosen.length * anchors.length, seconds: totals[path].seconds, tokens: totals[path].tokens,
+    gflop: totals[path].flops / 1e9, maxRssMB: rss, ...(path === 'cached' ? { scores } : {}),
+  });
+  return { cached: result('cached'), naive: result('naive') };
+}
+
 /** Child process: one path on one workload. */
 async function runPath(name: string, path: ScoringPath, candidateCount: number, threshold?: number): Promise<PathResult> {
   const { candidates, anchors } = workload(name);
@@ -129,8 +168,8 @@ async function matmulGflops(width: number): Promise<number> {
   return best;
 }
 
-function child(args: string[]): PathResult {
-  const r = spawnSync(process.execPath, [__filename, '--child', ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+function child<T = PathResult>(args: string[], mode = '--child'): T {
+  const r = spawnSync(process.execPath, [__filename, mode, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`bench child ${args.join(' ')} failed:\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -166,6 +205,10 @@ const fmt = (x: number, digits = 2): string => x.toFixed(digits);
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--interleaved') {
+    process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]))) + '\n');
+    return;
+  }
   if (argv[0] === '--child') {
     const [, name, path, count, threshold] = argv;
     const result = await runPath(name!, path as ScoringPath, Number(count), threshold ? Number(threshold) : undefined);
@@ -182,8 +225,7 @@ async function main(): Promise<void> {
     const { candidates, anchors, referenceCandidates } = sizes[name]!;
     const matmul = await matmulGflops(shapeOf(models[name]!).width);
     const full = child([name, 'cached', String(candidates)]);
-    const cachedRef = child([name, 'cached', String(referenceCandidates)]);
-    const naive = child([name, 'naive', String(referenceCandidates)]);
+    const { cached: cachedRef, naive } = child<{ cached: PathResult; naive: PathResult }>([name, String(referenceCandidates)], '--interleaved');
     const torchFile = await writeTorchWorkload(name, referenceCandidates);
     const torch = runTorch(name, torchFile, referenceCandidates, cachedRef.scores!);
     const idealSpeedup = naive.tokens / cachedRef.tokens;
@@ -193,13 +235,14 @@ async function main(): Promise<void> {
       matmulGflops: matmul, matmulShare: full.gflop / full.seconds / matmul, peakRssMB: full.maxRssMB, seconds: full.seconds,
       reference: { candidates: referenceCandidates, cachedPairsPerSecond: rate(cachedRef), naivePairsPerSecond: rate(naive), pytorchPairsPerSecond: rate(torch),
         speedupOverNaive: speedup, idealTokenSpeedup: idealSpeedup, shareOfIdeal: speedup / idealSpeedup, speedupOverPytorch: rate(cachedRef) / rate(torch),
-        naivePeakRssMB: naive.maxRssMB, pytorchPeakRssMB: torch.maxRssMB, pytorchMaxAbsDiffNats: torch.maxAbsDiff },
+        pytorchPeakRssMB: torch.maxRssMB, pytorchMaxAbsDiffNats: torch.maxAbsDiff },
     };
     (report.workloads as Record<string, unknown>)[name] = entry;
     console.log(`${name.padEnd(3)} ${`${candidates}x${anchors}`.padEnd(7)} ${fmt(rate(full), 1).padStart(9)} ${fmt(full.tokens / full.seconds, 0).padStart(9)} ${fmt(entry.gflops, 1).padStart(8)} ${fmt(matmul, 1).padStart(7)} ${fmt(100 * entry.matmulShare, 0).padStart(5)}% ${fmt(full.maxRssMB, 0).padStart(8)}`
       + `  ${fmt(speedup, 1).padStart(6)}x ${fmt(idealSpeedup, 1).padStart(6)}x ${fmt(100 * entry.reference.shareOfIdeal, 0).padStart(5)}%  ${fmt(entry.reference.speedupOverPytorch, 2).padStart(7)}x  ${torch.maxAbsDiff.toExponential(1)}`);
   }
-  console.log(`\n(vs naive / vs torch: pairs per second on the first ${sizes.W1!.referenceCandidates} (W1) and ${sizes.W2!.referenceCandidates} (W2) candidates, all paths in this run;`
+  console.log(`\n(vs naive / vs torch: pairs per second on the first ${sizes.W1!.referenceCandidates} (W1) and ${sizes.W2!.referenceCandidates} (W2) candidates, all paths in this run,`
+    + ' cached and naive interleaved candidate by candidate in one process;'
     + ' ideal = naive tokens / cached tokens; matmul = ONNX Runtime MatMul [2048 x width] x [width x 4 width] with constant weights,'
     + ' measured next to each workload; share = achieved / matmul; |s1-torch| = largest one-shot score difference from the PyTorch loop, nats)');
 
