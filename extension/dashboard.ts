@@ -1,27 +1,20 @@
 /**
- * Placeholder for the dashboard panel (histogram, threshold, table, anchor effects); the webview
- * helper replaces this file, keeping the export `showDashboard(ctx)` (registered as the command
- * `nuggets.showDashboard` in commands.ts).
- *
- * Data API (all declared in server/protocol.ts; answered from memory, no scoring):
- *   const textDocument = { uri: ctx.activeDataset()!.uri.toString() };
- *   await ctx.request(protocol.distribution, { textDocument, bins: 20 })
- *       -> { total, scored, stale, counts[bins], goldenScores (current, descending), meanGoldenScore }
- *   await ctx.request(protocol.selectionPreview, { textDocument, rules: [{ kind: 'min-score', minScore: 0.85 }] })
- *       -> { counts: [n], scored, total }   (or count from goldenScores in the webview)
- *   await ctx.request(protocol.tablePage, { textDocument, offset: 0, limit: 50, sortBy: 'goldenScore', descending: true, minScore? })
- *       -> { total, offset, rows: [{ index, id, instruction, input, output (plain text, shortened), range, score?, stale }] }
- *   await ctx.request(protocol.anchorEffects, { textDocument })
- *       -> { candidates, anchors: [{ index, instruction, input, winRate, meanDelta }], anchorSet }
- *   await ctx.request(protocol.recordEffects, { textDocument, index })
- *       -> { index, score, stale, deltas: [{ anchor, instruction, delta }] }
- *   ctx.onDidChangeScores((uri) => ...)   fires when a document's scores change (ask again, throttled)
- *   ctx.scoresOf(uri)                     the latest scores the server sent (records with ranges)
- * Reveal a row: vscode.window.showTextDocument(uri, { selection: new vscode.Range(row.range.start.line,
- * row.range.start.character, row.range.end.line, row.range.end.character) }).
+ * The dashboard panel (command `nuggets.showDashboard`): one webview for the dataset that was active
+ * when it opened, drawn by webview/main.ts (dist/webview.js). The extension relays the server's
+ * answers (server/protocol.ts: distribution, tablePage, anchorEffects; all from memory, no scoring)
+ * and reveals records; the messages are declared in webview/messages.ts. When the dataset's scores
+ * change, the page is refreshed at most twice a second.
  */
 import * as vscode from 'vscode';
+import * as protocol from '../server/protocol';
+import type { HostMessage, Range, WebviewMessage } from '../webview/messages';
+import { HISTOGRAM_BINS } from '../webview/messages';
 import type { Ctx } from './ctx';
+import { dashboardHtml } from './dashboard_html';
+
+const REFRESH_MS = 500;
+
+let current: Dashboard | undefined;
 
 export async function showDashboard(ctx: Ctx): Promise<void> {
   const document = ctx.activeDataset();
@@ -29,5 +22,121 @@ export async function showDashboard(ctx: Ctx): Promise<void> {
     void vscode.window.showInformationMessage('Open an Alpaca dataset (JSON or JSON Lines) to see its Nuggets dashboard.');
     return;
   }
-  void vscode.window.showInformationMessage('The Nuggets dashboard is not built yet.');
+  if (current) current.show(document.uri);
+  else current = new Dashboard(ctx, document.uri, () => (current = undefined));
+}
+
+class Dashboard {
+  private readonly panel: vscode.WebviewPanel;
+  private readonly disposables: vscode.Disposable[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private lastRefresh = 0;
+  private ready = false;
+
+  constructor(private readonly ctx: Ctx, private uri: vscode.Uri, onDispose: () => void) {
+    const extensionUri = ctx.extensionContext.extensionUri;
+    const dist = vscode.Uri.joinPath(extensionUri, 'dist');
+    const media = vscode.Uri.joinPath(extensionUri, 'media');
+    this.panel = vscode.window.createWebviewPanel('nuggets.dashboard', this.title(), { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, {
+      enableScripts: true,
+      localResourceRoots: [dist, media],
+      retainContextWhenHidden: false,
+    });
+    const webview = this.panel.webview;
+    webview.html = dashboardHtml({
+      cspSource: webview.cspSource,
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js')).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(media, 'dashboard.css')).toString(),
+    });
+    this.disposables.push(
+      webview.onDidReceiveMessage((message: WebviewMessage) => void this.receive(message)),
+      ctx.onDidChangeScores((uri) => {
+        if (uri === this.uri.toString()) this.scheduleRefresh();
+      }),
+      // A hidden webview is discarded (retainContextWhenHidden: false); it says `ready` again when shown.
+      this.panel.onDidChangeViewState(() => {
+        if (!this.panel.visible) this.ready = false;
+      }),
+    );
+    this.panel.onDidDispose(() => {
+      clearTimeout(this.refreshTimer);
+      for (const d of this.disposables) d.dispose();
+      onDispose();
+    });
+  }
+
+  show(uri: vscode.Uri): void {
+    if (uri.toString() !== this.uri.toString()) {
+      this.uri = uri;
+      this.panel.title = this.title();
+      void this.refresh();
+    }
+    this.panel.reveal(undefined, false);
+  }
+
+  private title(): string {
+    return `Nuggets: ${this.uri.path.split('/').pop() ?? 'dataset'}`;
+  }
+
+  private post(message: HostMessage): void {
+    void this.panel.webview.postMessage(message);
+  }
+
+  private async receive(message: WebviewMessage): Promise<void> {
+    const textDocument = { uri: this.uri.toString() };
+    try {
+      switch (message.type) {
+        case 'ready':
+          this.ready = true;
+          await this.refresh();
+          break;
+        case 'page': {
+          const page = await this.ctx.request(protocol.tablePage, { textDocument, ...message.query });
+          this.post({ type: 'page', seq: message.seq, query: message.query, page });
+          break;
+        }
+        case 'reveal':
+          await this.reveal(message.index, message.range);
+          break;
+      }
+    } catch (err) {
+      this.post({ type: 'error', message: `Nuggets: ${(err as Error).message}` });
+    }
+  }
+
+  /** Scores stream in record by record while scoring: refresh at most every REFRESH_MS. */
+  private scheduleRefresh(): void {
+    if (!this.ready || this.refreshTimer) return;
+    const wait = Math.max(0, this.lastRefresh + REFRESH_MS - Date.now());
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refresh();
+    }, wait);
+  }
+
+  private async refresh(): Promise<void> {
+    if (!this.ready) return;
+    this.lastRefresh = Date.now();
+    const textDocument = { uri: this.uri.toString() };
+    if (!this.ctx.scoresOf(this.uri)) {
+      this.post({ type: 'error', message: 'This file is closed or is no longer an Alpaca dataset. Open it again and run Nuggets: Show Dashboard.' });
+      return;
+    }
+    try {
+      const [distribution, anchorEffects] = await Promise.all([
+        this.ctx.request(protocol.distribution, { textDocument, bins: HISTOGRAM_BINS }),
+        this.ctx.request(protocol.anchorEffects, { textDocument }),
+      ]);
+      this.post({ type: 'state', dataset: this.uri.path.split('/').pop() ?? this.uri.toString(), distribution, anchorEffects });
+    } catch (err) {
+      this.post({ type: 'error', message: `Nuggets: ${(err as Error).message}` });
+    }
+  }
+
+  private async reveal(index: number, fallback: Range): Promise<void> {
+    const range = this.ctx.scoresOf(this.uri)?.records[index]?.range ?? fallback;
+    const selection = new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character);
+    const editor = await vscode.window.showTextDocument(this.uri, { selection, viewColumn: vscode.ViewColumn.One, preserveFocus: false });
+    editor.revealRange(selection, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  }
 }

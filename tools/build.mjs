@@ -13,6 +13,8 @@ const rooms = [
   { entryPoints: ['server/lsp/main.ts'], outfile: 'dist/server.js', external: ['onnxruntime-node'] },
   { entryPoints: ['server/lsp/scoring-worker.ts'], outfile: 'dist/scoring-worker.js', external: ['onnxruntime-node'] },
 ];
+// The dashboard page runs in the browser: no Node, no vscode (webview/ talks to the extension by postMessage).
+rooms.push({ entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', target: 'chrome120', format: 'iife', minify: true, mainFields: ['browser', 'module', 'main'] });
 for (const room of rooms) {
   const result = await esbuild.build({ ...common, ...room, metafile: true });
   writeFileSync(room.outfile.replace(/\.js$/, '.meta.json'), JSON.stringify(result.metafile));

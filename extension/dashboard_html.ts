@@ -1,0 +1,85 @@
+/**
+ * The dashboard page's HTML: a fixed skeleton (no dataset text: webview/main.ts fills it with
+ * textContent) under a strict Content Security Policy. Scripts run only with the page's nonce;
+ * styles come from the extension's media/ (and the toolkit's constructed sheets); nothing remote.
+ * Kept free of `vscode` so that the webview tests serve the very same page.
+ */
+import { randomBytes } from 'node:crypto';
+
+export interface DashboardPageOptions {
+  /** The webview's resource origin (webview.cspSource). */
+  cspSource: string;
+  /** URIs (as strings) of dist/webview.js and media/dashboard.css as the webview can load them. */
+  scriptUri: string;
+  styleUri: string;
+  nonce?: string;
+}
+
+export function makeNonce(): string {
+  return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
+}
+
+export function contentSecurityPolicy(cspSource: string, nonce: string): string {
+  return `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${cspSource} 'nonce-${nonce}'; font-src ${cspSource}`;
+}
+
+const escapeAttribute = (value: string): string => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+export function dashboardHtml(options: DashboardPageOptions): string {
+  const nonce = options.nonce ?? makeNonce();
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="UTF-8">
+  <meta http-equiv="Content-Security-Policy" content="${escapeAttribute(contentSecurityPolicy(options.cspSource, nonce))}">
+  <!-- FAST (the toolkit's base) reads this nonce for the one <style> it probes :focus-visible with. -->
+  <meta property="csp-nonce" content="${nonce}">
+  <meta name="viewport" content="width=device-width, initial-scale=1.0">
+  <link rel="stylesheet" nonce="${nonce}" href="${escapeAttribute(options.styleUri)}">
+  <title>Nuggets dashboard</title>
+</head>
+<body>
+  <header>
+    <h1>Nuggets: <span id="dataset"></span></h1>
+    <p id="summary" class="muted">Waiting for the dataset's scores…</p>
+    <p id="error" role="alert"></p>
+  </header>
+  <section id="histogram" aria-label="Histogram of golden scores">
+    <h2>Golden scores</h2>
+    <svg id="histogram-chart" viewBox="0 0 400 120" preserveAspectRatio="none" role="img" aria-label="Records per golden score bin"></svg>
+    <div class="axis" aria-hidden="true"><span>0</span><span>0.25</span><span>0.5</span><span>0.75</span><span>1</span></div>
+  </section>
+  <section id="threshold-section" aria-label="Threshold">
+    <label for="threshold">Threshold <strong id="threshold-value"></strong></label>
+    <input type="range" id="threshold" min="0" max="1" step="0.01" value="0.5">
+    <p id="threshold-count" aria-live="polite"></p>
+  </section>
+  <vscode-divider></vscode-divider>
+  <vscode-panels id="views" aria-label="Records and anchors">
+    <vscode-panel-tab id="tab-records">RECORDS</vscode-panel-tab>
+    <vscode-panel-tab id="tab-anchors">ANCHOR EFFECTS</vscode-panel-tab>
+    <vscode-panel-view id="view-records">
+      <div class="records">
+        <div class="toolbar">
+          <vscode-checkbox id="only-above">Only records at or above the threshold</vscode-checkbox>
+          <span class="pager">
+            <vscode-button id="prev-page" appearance="secondary" disabled>Previous</vscode-button>
+            <span id="page-info"></span>
+            <vscode-button id="next-page" appearance="secondary" disabled>Next</vscode-button>
+          </span>
+        </div>
+        <vscode-data-grid id="records-grid" grid-template-columns="4em 9em 6em 9em 1fr 1fr" aria-label="Records"></vscode-data-grid>
+      </div>
+    </vscode-panel-view>
+    <vscode-panel-view id="view-anchors">
+      <div class="anchors">
+        <p id="anchors-note" class="muted"></p>
+        <vscode-data-grid id="anchors-grid" grid-template-columns="4em 1fr 12em 8em" aria-label="Anchor effects"></vscode-data-grid>
+      </div>
+    </vscode-panel-view>
+  </vscode-panels>
+  <script nonce="${nonce}" src="${escapeAttribute(options.scriptUri)}"></script>
+</body>
+</html>
+`;
+}
