@@ -24,3 +24,7 @@ if (process.argv.includes('--tests')) {
   const tests = readdirSync('test', { recursive: true }).filter((f) => f.endsWith('.test.ts')).map((f) => join('test', f));
   await esbuild.build({ ...common, entryPoints: tests, outdir: 'out/test', outbase: 'test', packages: 'external' });
 }
+
+if (process.argv.includes('--bench')) {
+  await esbuild.build({ ...common, entryPoints: ['tools/bench/bench.ts'], outfile: 'out/bench.js', packages: 'external' });
+}
