@@ -74,30 +74,70 @@ export function looksLikeAlpaca(text: string): boolean {
 }
 
 function parseJsonArray(text: string, source: string): DatasetRecord[] {
-  const errors: jsonc.ParseError[] = [];
-  const root = jsonc.parseTree(text, errors, { disallowComments: true, allowTrailingComma: false });
-  if (errors.length > 0) {
-    const e = errors[0]!;
+  let values: unknown;
+  try {
+    values = JSON.parse(text);
+  } catch {
+    // Only a broken file pays for the slower parser, which says where the JSON breaks.
+    const errors: jsonc.ParseError[] = [];
+    jsonc.parseTree(text, errors, { disallowComments: true, allowTrailingComma: false });
+    const e = errors[0] ?? { offset: 0, error: jsonc.ParseErrorCode.InvalidSymbol };
     const at = lineAndColumn(text, e.offset);
     throw new NuggetsError(
       `${source}:${at.line}:${at.column}: malformed JSON (${jsonc.printParseErrorCode(e.error)}).`,
       'Fix the JSON at that position; the file was not modified.',
     );
   }
-  if (!root || root.type !== 'array') {
+  if (!Array.isArray(values)) {
     throw new NuggetsError(`${source}: expected a JSON array of records at the top level.`);
   }
-  const records: DatasetRecord[] = [];
-  // Line numbers counted as we go: lineAndColumn per record would rescan the text (quadratic on large files).
-  let line = 1;
-  let counted = 0;
-  for (const node of root.children ?? []) {
-    for (; counted < node.offset; counted++) if (text.charCodeAt(counted) === 10) line++;
-    const where = `${source}:${line}`;
-    const value = jsonc.getNodeValue(node) as unknown;
-    records.push(toRecord(value, records.length, where, node.offset, node.offset + node.length));
+  const ranges = elementRanges(text);
+  if (ranges.length !== values.length) throw new Error(`internal: found ${ranges.length} array elements in the text, JSON.parse found ${values.length}`);
+  return values.map((value, i) => {
+    const [start, end] = ranges[i]!;
+    return toRecord(value, i, () => `${source}:${lineAndColumn(text, start).line}`, start, end);
+  });
+}
+
+/**
+ * Character ranges [start, end) of the top-level array's elements, in one pass over text that
+ * JSON.parse has already accepted: strings are skipped (with their escapes), nesting is counted, and
+ * an element runs from its first character to its last before the ',' or ']' that closes it.
+ */
+function elementRanges(text: string): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let depth = 0;
+  let start = -1;
+  let last = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      if (depth === 1 && start < 0) start = i;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92 /* \ */) i++;
+        else if (d === 34) break;
+      }
+      last = i;
+      continue;
+    }
+    if (c === 32 || c === 10 || c === 13 || c === 9) continue;
+    if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (depth === 1 && start < 0) start = i;
+      depth++;
+    } else if (c === 93 /* ] */ || c === 125 /* } */) {
+      depth--;
+      if (depth === 0 && start >= 0) ranges.push([start, last + 1]);
+    } else if (c === 44 /* , */ && depth === 1) {
+      ranges.push([start, last + 1]);
+      start = -1;
+      continue;
+    } else if (depth === 1 && start < 0) {
+      start = i;
+    }
+    last = i;
   }
-  return records;
+  return ranges;
 }
 
 function parseJsonLines(text: string, source: string): DatasetRecord[] {
@@ -110,24 +150,16 @@ function parseJsonLines(text: string, source: string): DatasetRecord[] {
     lineNumber++;
     const line = text.slice(lineStart, lineEnd);
     if (line.trim() !== '') {
-      const errors: jsonc.ParseError[] = [];
-      const value = jsonc.parse(line, errors, { disallowComments: true, allowTrailingComma: false }) as unknown;
-      if (errors.length > 0) {
-        const e = errors[0]!;
-        throw new NuggetsError(
-          `${source}:${lineNumber}:${e.offset + 1}: malformed JSON on line ${lineNumber} (${jsonc.printParseErrorCode(e.error)}).`,
-          'Each line of a JSON Lines file must be one complete JSON object; the file was not modified.',
-        );
-      }
+      const value = parseLine(line, source, lineNumber);
       const where = `${source}:${lineNumber}`;
       if (isSeedTask(value)) {
         // Self-Instruct seed tasks: one instruction with several instances -> one record per instance.
         value.instances.forEach((instance, k) => {
           const flat = { instruction: value.instruction, ...(instance as object) };
-          records.push(toRecord(flat, records.length, `${where} (instance ${k})`, lineStart, lineEnd));
+          records.push(toRecord(flat, records.length, () => `${where} (instance ${k})`, lineStart, lineEnd));
         });
       } else {
-        records.push(toRecord(value, records.length, where, lineStart, lineEnd));
+        records.push(toRecord(value, records.length, () => where, lineStart, lineEnd));
       }
     }
     if (newline === -1) break;
@@ -136,24 +168,38 @@ function parseJsonLines(text: string, source: string): DatasetRecord[] {
   return records;
 }
 
+function parseLine(line: string, source: string, lineNumber: number): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    const errors: jsonc.ParseError[] = [];
+    jsonc.parse(line, errors, { disallowComments: true, allowTrailingComma: false });
+    const e = errors[0] ?? { offset: 0, error: jsonc.ParseErrorCode.InvalidSymbol };
+    throw new NuggetsError(
+      `${source}:${lineNumber}:${e.offset + 1}: malformed JSON on line ${lineNumber} (${jsonc.printParseErrorCode(e.error)}).`,
+      'Each line of a JSON Lines file must be one complete JSON object; the file was not modified.',
+    );
+  }
+}
+
 function isSeedTask(value: unknown): value is { instruction: unknown; instances: unknown[] } {
   return typeof value === 'object' && value !== null && Array.isArray((value as { instances?: unknown }).instances)
     && !('output' in value);
 }
 
-function toRecord(value: unknown, index: number, where: string, start: number, end: number): DatasetRecord {
+function toRecord(value: unknown, index: number, at: () => string, start: number, end: number): DatasetRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new NuggetsError(`${where}: record ${index} is not an object.`, 'Each record must be {"instruction": ..., "input": ..., "output": ...}.');
+    throw new NuggetsError(`${at()}: record ${index} is not an object.`, 'Each record must be {"instruction": ..., "input": ..., "output": ...}.');
   }
   const original = value as Record<string, unknown>;
   const field = (name: keyof Example, required: boolean): string => {
     const v = original[name];
     if (v === undefined && !required) return '';
     if (v === undefined) {
-      throw new NuggetsError(`${where}: record ${index} has no "${name}" field.`, 'Alpaca records need "instruction" and "output" (and optionally "input") as strings.');
+      throw new NuggetsError(`${at()}: record ${index} has no "${name}" field.`, 'Alpaca records need "instruction" and "output" (and optionally "input") as strings.');
     }
     if (typeof v !== 'string') {
-      throw new NuggetsError(`${where}: record ${index} field "${name}" is ${describeType(v)}, not a string.`);
+      throw new NuggetsError(`${at()}: record ${index} field "${name}" is ${describeType(v)}, not a string.`);
     }
     return v.trim();
   };

@@ -49,3 +49,15 @@ test('one bad line in a JSON Lines file names that line', () => {
   const lines = [JSON.stringify({ instruction: 'a', output: 'b' }), '{"instruction": "c", "output": ', JSON.stringify({ instruction: 'e', output: 'f' })];
   assert.throws(() => parseDataset(lines.join('\n'), 'x.jsonl'), /x\.jsonl:2:\d+: malformed JSON on line 2/);
 });
+
+test('record ranges survive brackets, commas and escaped quotes inside strings', () => {
+  const records = [
+    { instruction: 'Close ] the } array, "now"', input: '[{,}]', output: 'a\\"b\\\\' },
+    { instruction: 'Nested', output: 'x', extra: { list: [1, [2, { y: '}' }]], s: '\\u005d' } },
+    { instruction: 'Last', input: '', output: '\n\t,' },
+  ];
+  const text = `  [\n${records.map((r) => JSON.stringify(r, null, 3)).join(' ,\n\n')}\r\n]\n`;
+  const parsed = parseDataset(text, 'tricky.json').records;
+  assert.equal(parsed.length, 3);
+  parsed.forEach((r, i) => assert.deepEqual(JSON.parse(text.slice(r.start, r.end)), records[i]));
+});
