@@ -4,3 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund
+# The webview and end-to-end tests: Debian's Chromium and code-server (a real VS Code), skipped when present.
+bash tools/setup-e2e.sh
