@@ -1,5 +1,6 @@
 /** Writing outputs without ever touching the user's inputs, and without half-written files. */
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { Hash } from 'node:crypto';
+import { closeSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { NuggetsError } from './errors';
@@ -10,6 +11,19 @@ import { NuggetsError } from './errors';
  */
 export function defaultCacheDir(): string {
   return process.env['NUGGETS_CACHE'] || join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'nuggets');
+}
+
+/** Feeds a file through `hash` in 4 MB chunks, so that multi-gigabyte graphs are never read into memory at once. */
+export function hashFile<T extends Hash>(hash: T, path: string): T {
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 22);
+    let n: number;
+    while ((n = readSync(fd, chunk, 0, chunk.length, null)) > 0) hash.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash;
 }
 
 /** Refuses an output path that is one of the inputs: the dataset is never modified. */

@@ -5,9 +5,10 @@
  * scores computed with one model are never mixed with another's.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { NuggetsError } from '../errors';
+import { hashFile } from '../files';
 
 export interface ModelFolder {
   path: string;
@@ -34,7 +35,7 @@ export function readModelFolder(folder: string, variant: OnnxVariant = 'fp32'): 
   const tokenizerConfig = (readJson(join(path, 'tokenizer_config.json'), false) ?? {}) as Record<string, unknown>;
   const config = readJson(join(path, 'config.json'), true) as Record<string, unknown>;
   const fingerprint = createHash('sha256')
-    .update(hashFile(onnxPath))
+    .update(hashFile(createHash('sha256'), onnxPath).digest())
     .update(readFileSync(tokenizerPath))
     .digest('hex')
     .slice(0, 16);
@@ -68,19 +69,6 @@ function readJson(path: string, required: boolean): unknown {
   }
 }
 
-/** Streams the file through sha256 so that multi-gigabyte graphs are not read into memory at once. */
-function hashFile(path: string): Buffer {
-  const hash = createHash('sha256');
-  const fd = openSync(path, 'r');
-  try {
-    const chunk = Buffer.allocUnsafe(1 << 22);
-    let n: number;
-    while ((n = readSync(fd, chunk, 0, chunk.length, null)) > 0) hash.update(chunk.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest();
-}
 
 /** The context length a config declares, under the names different architectures use. */
 export function contextLengthOf(config: Record<string, unknown>): number | undefined {

@@ -10,10 +10,11 @@
  * fetched again, never used. When the hub cannot be reached, a folder completed earlier is used as is.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { sleep } from '../abort';
 import { NuggetsError } from '../errors';
-import { defaultCacheDir } from '../files';
+import { defaultCacheDir, hashFile } from '../files';
 import type { OnnxVariant } from './folder';
 
 export interface HubModelSpec {
@@ -289,7 +290,7 @@ class HubClient {
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       if (attempt > 1) {
         this.settings.onProgress?.({ file: file.path, phase: 'retrying', received: 0, total: file.size, message: lastProblem });
-        await sleep(this.retryDelayMs * 2 ** (attempt - 2), this.settings.signal);
+        await sleep(this.retryDelayMs * 2 ** (attempt - 2), this.settings.signal, cancelled);
       }
       try {
         await this.fetchInto(file, part);
@@ -381,7 +382,7 @@ class HubClient {
           throw err;
         }
         this.settings.onProgress?.({ file: path, phase: 'retrying', received: 0, total: undefined, message: describe(err) });
-        await sleep(this.retryDelayMs * 2 ** (attempt - 1), this.settings.signal);
+        await sleep(this.retryDelayMs * 2 ** (attempt - 1), this.settings.signal, cancelled);
       }
     }
   }
@@ -395,28 +396,17 @@ function cleanEtag(value: string | null): string {
 /** Undefined when `path` has the checksum the hub announced; else what is wrong. */
 function checksumProblem(path: string, file: RemoteFile): string | undefined {
   if (/^[0-9a-f]{64}$/i.test(file.etag)) {
-    const actual = digestFile(path, createHash('sha256'));
+    const actual = hashFile(createHash('sha256'), path).digest('hex');
     return actual === file.etag.toLowerCase() ? undefined : `sha256 ${actual.slice(0, 12)}… instead of ${file.etag.slice(0, 12)}…`;
   }
   if (/^[0-9a-f]{40}$/i.test(file.etag)) {
     // A file kept in git: its ETag is the blob id, sha1("blob <size>\0" + content).
-    const actual = digestFile(path, createHash('sha1').update(`blob ${file.size}\0`));
+    const actual = hashFile(createHash('sha1').update(`blob ${file.size}\0`), path).digest('hex');
     return actual === file.etag.toLowerCase() ? undefined : `git blob id ${actual.slice(0, 12)}… instead of ${file.etag.slice(0, 12)}…`;
   }
   return undefined; // no checksum announced in a known form: the size check is all there is
 }
 
-function digestFile(path: string, hash: ReturnType<typeof createHash>): string {
-  const fd = openSync(path, 'r');
-  try {
-    const chunk = Buffer.allocUnsafe(1 << 22);
-    let n: number;
-    while ((n = readSync(fd, chunk, 0, chunk.length, null)) > 0) hash.update(chunk.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
 
 /** Failures of the connection itself (refused, DNS, reset), as opposed to answers from the hub. */
 function isNetworkFailure(err: unknown): boolean {
@@ -430,17 +420,6 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new NuggetsError('Download cancelled.'));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new NuggetsError('Download cancelled.'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+function cancelled(): NuggetsError {
+  return new NuggetsError('Download cancelled.');
 }

@@ -23,6 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Example } from '../dataset';
+import { sleep } from '../abort';
 import { NuggetsError } from '../errors';
 import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
@@ -316,7 +317,7 @@ export class ServingBackend implements ScoringBackend {
         problem = `${endpoint} answered ${status}${message ? `: ${message}` : ''}`;
         const seconds = Number(retryAfter);
         if (retryAfter !== null && Number.isFinite(seconds)) delay = Math.min(60_000, seconds * 1000);
-        if (attempt < retries) await sleep(delay * (0.75 + Math.random() / 2), this.settings.signal);
+        if (attempt < retries) await sleep(delay * (0.75 + Math.random() / 2), this.settings.signal, cancelled);
         continue;
       }
       throw new NuggetsError(
@@ -473,17 +474,6 @@ class Limiter {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new NuggetsError('Scoring cancelled.'));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new NuggetsError('Scoring cancelled.'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+function cancelled(): NuggetsError {
+  return new NuggetsError('Scoring cancelled.');
 }
