@@ -68,7 +68,7 @@ export function dashboardHtml(options: DashboardPageOptions): string {
             <vscode-button id="next-page" appearance="secondary" disabled>Next</vscode-button>
           </span>
         </div>
-        <vscode-data-grid id="records-grid" grid-template-columns="4em 9em 6em 9em 1fr 1fr" aria-label="Records"></vscode-data-grid>
+        <vscode-data-grid id="records-grid" grid-template-columns="3.5em 6em 4.5em 6em 2fr 1fr" aria-label="Records"></vscode-data-grid>
       </div>
     </vscode-panel-view>
     <vscode-panel-view id="view-anchors">

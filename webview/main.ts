@@ -167,9 +167,9 @@ function renderThreshold(): void {
 
 const RECORD_COLUMNS: { title: string; sortBy?: TableSortKey; cell: (row: TableRow) => string; className?: string }[] = [
   { title: '#', sortBy: 'index', cell: (row) => String(row.index + 1), className: 'number' },
-  { title: 'Golden score', sortBy: 'goldenScore', cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—'), className: 'number' },
+  { title: 'Score', sortBy: 'goldenScore', cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—'), className: 'number' },
   { title: 'Wins', sortBy: 'wins', cell: (row) => (row.score ? `${row.score.wins}/${row.score.anchors}` : '—'), className: 'number' },
-  { title: 'Mean Δ (nats)', sortBy: 'meanDelta', cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—'), className: 'number' },
+  { title: 'Mean Δ', sortBy: 'meanDelta', cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—'), className: 'number' },
   { title: 'Instruction', cell: (row) => (row.input ? `${row.instruction} — ${row.input}` : row.instruction) },
   { title: 'Output', cell: (row) => row.output },
 ];

@@ -1,0 +1,169 @@
+/**
+ * A real VS Code for the end-to-end tests: code-server (tools/setup-e2e.sh installs it into
+ * .cache/code-server) on a free 127.0.0.1 port, with its own user data, extensions and config, so that
+ * nothing of the machine's own VS Code or code-server settings leaks in; and the few ways a test
+ * drives its workbench (the command palette, text the editor draws with CSS).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { repoRoot } from '../helpers';
+
+export const CODE_SERVER = join(repoRoot, '.cache', 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+
+export function requireCodeServer(): void {
+  if (!existsSync(CODE_SERVER)) throw new Error(`code-server is not installed at ${CODE_SERVER}: run bash tools/setup.sh (it calls tools/setup-e2e.sh)`);
+}
+
+/** `npm run package` into `out`: the .vsix a user installs. */
+export function packageExtension(out: string): void {
+  execFileSync(process.execPath, [join(repoRoot, 'tools', 'package.mjs'), '--out', out], { cwd: repoRoot, stdio: 'pipe', timeout: 120_000 });
+}
+
+/** `code-server --install-extension`; returns what it printed. */
+export function installExtension(vsix: string, extensionsDir: string): string {
+  requireCodeServer();
+  return execFileSync(process.execPath, [CODE_SERVER, '--install-extension', vsix, '--extensions-dir', extensionsDir], { encoding: 'utf8', timeout: 120_000 });
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface CodeServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** User settings of every run: no telemetry, update checks, welcome pages or tips. */
+const QUIET_SETTINGS = {
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'workbench.enableExperiments': false,
+  'workbench.startupEditor': 'none',
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'workbench.tips.enabled': false,
+  'json.schemaDownload.enable': false,
+};
+
+export async function startCodeServer(options: {
+  /** A fresh folder: user data goes to root/user-data. */
+  root: string;
+  extensionsDir: string;
+  folder: string;
+  log: string;
+  settings: Record<string, unknown>;
+}): Promise<CodeServer> {
+  requireCodeServer();
+  const userDataDir = join(options.root, 'user-data');
+  mkdirSync(join(userDataDir, 'User'), { recursive: true });
+  writeFileSync(join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...QUIET_SETTINGS, ...options.settings }, null, 2));
+  const config = join(options.root, 'code-server.yaml');
+  writeFileSync(config, 'auth: none\n');
+  const port = await freePort();
+  const log = openSync(options.log, 'a');
+  const child: ChildProcess = spawn(process.execPath, [
+    CODE_SERVER, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--config', config,
+    '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override', '--ignore-last-opened',
+    '--user-data-dir', userDataDir, '--extensions-dir', options.extensionsDir,
+  ], { stdio: ['ignore', log, log], detached: true });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Its process group: code-server forks the extension host, the language server and the scoring worker.
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      child.kill('SIGTERM');
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`code-server exited with status ${child.exitCode}; see ${options.log}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`code-server did not answer on ${url} within 30 s; see ${options.log}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { url, stop };
+}
+
+/** Runs a command from the command palette (F1), as a user does. */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ state: 'visible', timeout: 10_000 }).catch(() => {
+    throw new Error(`the command palette has no "${title}"`);
+  });
+  await row.click();
+}
+
+/**
+ * Text the active editor draws with CSS (decorations: `::after`/`::before` content), starting with
+ * `prefix`, with the vertical position of its line, top to bottom.
+ */
+export async function injectedTexts(page: Page, prefix: string): Promise<{ text: string; top: number }[]> {
+  return page.evaluate((prefix) => {
+    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<unknown> } }).document;
+    const style = (globalThis as unknown as { getComputedStyle(e: unknown, p: string): { content: string } }).getComputedStyle;
+    const found: { text: string; top: number }[] = [];
+    for (const span of Array.from(doc.querySelectorAll('.editor-group-container.active .view-lines .view-line span')) as {
+      closest(s: string): { getBoundingClientRect(): { top: number } } | null;
+    }[]) {
+      for (const pseudo of ['::after', '::before']) {
+        const content = style(span, pseudo).content;
+        if (!content || content === 'none' || content === 'normal') continue;
+        const text = content.replace(/^"|"$/g, '');
+        if (text.startsWith(prefix)) found.push({ text, top: span.closest('.view-line')!.getBoundingClientRect().top });
+      }
+    }
+    return found.sort((a, b) => a.top - b.top);
+  }, prefix);
+}
+
+/** The names and sizes of the files in a zip archive (a .vsix), from its central directory. */
+export function zipEntries(zip: Buffer): { name: string; size: number }[] {
+  let eocd = zip.length - 22;
+  while (eocd >= 0 && zip.readUInt32LE(eocd) !== 0x06054b50) eocd--;
+  if (eocd < 0) throw new Error('not a zip archive: no end of central directory');
+  const count = zip.readUInt16LE(eocd + 10);
+  let at = zip.readUInt32LE(eocd + 16);
+  const entries: { name: string; size: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error(`bad central directory entry ${i}`);
+    const size = zip.readUInt32LE(at + 24);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const extraLength = zip.readUInt16LE(at + 30);
+    const commentLength = zip.readUInt16LE(at + 32);
+    entries.push({ name: zip.toString('utf8', at + 46, at + 46 + nameLength), size });
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
+}

@@ -1,0 +1,237 @@
+/**
+ * End to end, in a real VS Code: the packaged .vsix installed into code-server, the workbench driven
+ * in Debian's Chromium the way a user drives it. A real Alpaca file (the first 20 GSM8K records of
+ * ../shared/data) in a trusted workspace is scored from the command palette against 8 k-means anchors
+ * chosen by the CLI; what the editor shows is checked against the CLI's own scores of the same file:
+ * the inline scores (decorations, read from their CSS content), a hover's per-anchor deltas, the file
+ * "Select Golden Subset" writes and opens, and the dashboard inside its webview, whose rows reveal
+ * their records. A screenshot of each step goes to .test-artifacts/e2e/.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { repoRoot, sharedData } from '../helpers';
+import { CHROMIUM, CHROMIUM_ARGS } from '../webview/browser';
+import { injectedTexts, installExtension, packageExtension, requireCodeServer, runCommand, startCodeServer, zipEntries, type CodeServer } from './code-server';
+
+const RECORDS = 20;
+const ANCHORS = 8;
+const DATASET = 'data.alpaca.json';
+const artifacts = join(repoRoot, '.test-artifacts', 'e2e');
+const BADGE = /^◆ (\d\.\d\d) · (\d+)\/(\d+) anchors$/;
+
+interface CliScore { index: number; golden_score: number; wins: number; anchors: number; mean_delta: number; deltas: number[] }
+
+let root: string;
+let workspace: string;
+let vsix: string;
+let sourceText: string;
+/** The CLI's scores of the same file, model and anchors: what the editor must show. */
+let expected: CliScore[];
+let server: CodeServer | undefined;
+let browser: Browser | undefined;
+let page: Page;
+const consoleLines: string[] = [];
+
+const cli = (...args: string[]): string => execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+
+/** First line (0-based) of each record, as JSON.stringify(records, null, 2) writes them. */
+const recordStartLines = (text: string): number[] => text.split('\n').flatMap((line, i) => (line === '  {' ? [i] : []));
+
+/** Runs one step; on failure saves `<name>-failed.png` and says which step failed. */
+async function step(name: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+    await page.screenshot({ path: join(artifacts, `${name}.png`) });
+  } catch (err) {
+    await page?.screenshot({ path: join(artifacts, `${name}-failed.png`) }).catch(() => undefined);
+    writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
+    throw new Error(`e2e step ${name} failed (screenshot .test-artifacts/e2e/${name}-failed.png): ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Polls `read` until `ok` holds, for at most `ms`; returns the last value read. */
+async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!ok(value)) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+    value = await read();
+  }
+  return value;
+}
+
+const statusText = (): Promise<string> => page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
+
+before(async () => {
+  requireCodeServer();
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  root = mkdtempSync(join(tmpdir(), 'nuggets-e2e-'));
+  workspace = join(root, 'workspace');
+  mkdirSync(workspace);
+  const records = (JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as unknown[]).slice(0, RECORDS);
+  sourceText = JSON.stringify(records, null, 2) + '\n';
+  writeFileSync(join(workspace, DATASET), sourceText);
+  vsix = join(root, 'nuggets.vsix');
+  packageExtension(vsix);
+  // The anchor set comes from the CLI, outside the workspace: 8 anchors keep scoring to seconds.
+  const anchors = join(root, 'anchors.json');
+  cli('anchors', join(workspace, DATASET), '--kmeans', String(ANCHORS), '--out', anchors);
+  cli('score', join(workspace, DATASET), '--anchors', anchors, '--out', join(root, 'scores.jsonl'));
+  expected = readFileSync(join(root, 'scores.jsonl'), 'utf8').trim().split('\n').slice(1).map((l) => JSON.parse(l) as CliScore);
+  cli('select', join(workspace, DATASET), '--scores', join(root, 'scores.jsonl'), '--top-percent', '25', '--out', join(root, 'golden-cli.json'));
+  assert.deepEqual(readdirSync(workspace), [DATASET], 'the CLI left the workspace as it was');
+
+  const extensionsDir = join(root, 'extensions');
+  assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
+  server = await startCodeServer({
+    root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
+    settings: { 'nuggets.anchors': anchors, 'editor.hover.delay': 200, 'editor.minimap.enabled': false },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(20_000);
+  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+  page.on('dialog', (d) => void d.dismiss());
+}, { timeout: 240_000 });
+
+after(async () => {
+  if (consoleLines.length > 0 && artifacts) writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
+  await browser?.close();
+  await server?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+test('the .vsix holds the bundles, the demo model and the linux-x64 ONNX runtime, and no sources', () => {
+  const entries = zipEntries(readFileSync(vsix));
+  const names = entries.map((e) => e.name);
+  for (const file of ['extension/package.json', 'extension/dist/extension.js', 'extension/dist/server.js', 'extension/dist/scoring-worker.js',
+    'extension/dist/webview.js', 'extension/media/dashboard.css', 'extension/media/alpaca.schema.json', 'extension/models/demo/model.onnx',
+    'extension/models/demo/tokenizer.json', 'extension/models/demo/config.json',
+    'extension/dist/node_modules/onnxruntime-node/dist/index.js', 'extension/dist/node_modules/onnxruntime-common/package.json',
+    'extension/dist/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node']) {
+    assert.ok(names.includes(file), `${file} is in the .vsix`);
+  }
+  const leaked = names.filter((n) => /\.(ts|map)$/.test(n) || /^extension\/(server|extension|webview|test|tools|samples|out|node_modules|\.cache)\//.test(n)
+    || /napi-v6\/(darwin|win32|linux\/arm64)/.test(n));
+  assert.deepEqual(leaked, [], 'no sources, tests, source maps or other platforms\' binaries');
+  assert.ok(statSync(vsix).size < 40e6, `the .vsix is ${(statSync(vsix).size / 1e6).toFixed(1)} MB`);
+});
+
+test('the packaged extension in code-server: open, score, inline scores, hover deltas, golden subset, dashboard', { timeout: 300_000 }, async () => {
+  const starts = recordStartLines(sourceText);
+  assert.equal(starts.length, RECORDS);
+
+  await step('01-open-trusted', async () => {
+    await page.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // Trust the folder as a user does: scoring runs a model, which restricted mode refuses.
+    await page.getByRole('button', { name: 'Yes, I trust the authors' }).click({ timeout: 30_000 });
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: DATASET }).dblclick();
+    await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
+    await page.locator('.editor-group-container.active .view-line', { hasText: '"instruction"' }).first().waitFor();
+    // The server recognised the Alpaca file: the status bar counts its records, none scored yet.
+    await until(statusText, (t) => t.includes(`Nuggets 0/${RECORDS}`), 60_000, 'the Nuggets status bar item');
+  });
+
+  await step('02-scored', async () => {
+    await runCommand(page, 'Nuggets: Score Dataset');
+    await until(statusText, (t) => t.includes(`◆ Nuggets ${RECORDS}/${RECORDS}`), 120_000, 'the status bar after Score Dataset');
+  });
+
+  await step('03-inline-scores', async () => {
+    // Line numbers in the gutter, by vertical position, to tell which record each badge belongs to.
+    const gutter = await page.locator('.editor-group-container.active .margin-view-overlays .line-numbers').evaluateAll((els) =>
+      els.map((e) => ({ line: Number((e as unknown as { textContent: string }).textContent), top: (e as unknown as { getBoundingClientRect(): { top: number } }).getBoundingClientRect().top })));
+    const visibleStarts = starts.map((s, index) => ({ index, line: s + 1 })).filter((r) => gutter.some((g) => g.line === r.line));
+    assert.ok(visibleStarts.length >= 5, `several records in view: ${visibleStarts.length}`);
+    const badges = await until(() => injectedTexts(page, '◆'), (b) => b.length >= visibleStarts.length, 10_000, 'badges on the visible records');
+    for (const { index, line } of visibleStarts) {
+      const top = gutter.find((g) => g.line === line)!.top;
+      const badge = badges.find((b) => Math.abs(b.top - top) < 2);
+      assert.ok(badge, `record ${index} (line ${line}) has a badge; badges: ${JSON.stringify(badges)}`);
+      const want = expected[index]!;
+      assert.match(badge.text, BADGE);
+      assert.equal(badge.text, `◆ ${want.golden_score.toFixed(2)} · ${want.wins}/${ANCHORS} anchors`, `record ${index}'s badge matches the CLI's score`);
+    }
+  });
+
+  await step('04-hover-deltas', async () => {
+    const line = page.locator('.editor-group-container.active .view-line', { hasText: '"instruction"' }).first();
+    const box = (await line.boundingBox())!;
+    await page.mouse.move(box.x + 10, box.y + box.height / 2);
+    await page.mouse.move(box.x + 80, box.y + box.height / 2, { steps: 5 });
+    const hover = page.locator('.monaco-hover', { hasText: 'Golden score' }).first();
+    await hover.waitFor({ state: 'visible', timeout: 15_000 });
+    const text = await hover.innerText();
+    const want = expected[0]!;
+    assert.match(text, new RegExp(`Golden score ${want.golden_score.toFixed(2)} · ${want.wins}/${ANCHORS} anchors helped`));
+    const rows = [...text.matchAll(/([+-]\d+\.\d{3})\s+(\d+)\\?\. /g)].map((m) => ({ delta: Number(m[1]), anchor: Number(m[2]) }));
+    const helps = want.deltas.map((delta, i) => ({ delta, anchor: i + 1 })).filter((d) => d.delta > 0).sort((a, b) => b.delta - a.delta).slice(0, 3);
+    const hurts = want.deltas.map((delta, i) => ({ delta, anchor: i + 1 })).filter((d) => d.delta < 0).sort((a, b) => a.delta - b.delta).slice(0, 3);
+    assert.deepEqual(rows.map((r) => r.anchor), [...helps, ...hurts].map((d) => d.anchor), `the anchors it helps and hurts most: ${text}`);
+    for (const row of rows) assert.ok(Math.abs(row.delta - want.deltas[row.anchor - 1]!) < 6e-4, `anchor ${row.anchor}: ${row.delta} vs the CLI's ${want.deltas[row.anchor - 1]}`);
+  });
+
+  await step('05-select-quick-pick', async () => {
+    await page.keyboard.press('Escape');
+    await page.mouse.move(700, 880);
+    await runCommand(page, 'Nuggets: Select Golden Subset');
+    const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25% of records' }).first();
+    await pick.waitFor({ state: 'visible' });
+    assert.match(await pick.innerText(), new RegExp(`keeps 5 of ${RECORDS} \\(25\\.0%\\)`));
+  });
+
+  await step('06-golden-subset-opened', async () => {
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25% of records' }).first().click();
+    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET), (f) => f.length === 1, 20_000, 'the new file');
+    const name = written[0]!;
+    await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor();
+    const subset = JSON.parse(readFileSync(join(workspace, name), 'utf8')) as { instruction: string }[];
+    assert.deepEqual(subset, JSON.parse(readFileSync(join(root, 'golden-cli.json'), 'utf8')), 'the same records as `nuggets select --top-percent 25`');
+    assert.equal(readFileSync(join(workspace, DATASET), 'utf8'), sourceText, 'the source file is untouched');
+    const opening = JSON.stringify(subset[0]!.instruction).slice(1, 30);
+    await page.locator('.editor-group-container.active .view-line', { hasText: opening }).first().waitFor();
+  });
+
+  const view = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+  await step('07-dashboard', async () => {
+    await page.locator(`.tab[data-resource-name="${DATASET}"]`).click();
+    await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
+    await runCommand(page, 'Nuggets: Show Dashboard');
+    await view.locator('#records-grid vscode-data-grid-row.record').first().waitFor({ timeout: 30_000 });
+    const counts = new Array<number>(20).fill(0);
+    for (const s of expected) counts[Math.min(19, Math.floor(s.golden_score * 20))]!++;
+    const bars = await view.locator('#histogram-chart rect.bar').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { count: string } }).dataset.count)));
+    assert.deepEqual(bars, counts, 'the histogram has the CLI scores\' distribution');
+    const above = expected.filter((s) => s.golden_score >= 0.5).length;
+    assert.equal(await view.locator('#threshold-count').innerText(), `${above} of ${RECORDS} scored records (${((100 * above) / RECORDS).toFixed(1)}%) at or above 0.50`);
+    assert.equal(await view.locator('#page-info').innerText(), `Records 1–${RECORDS} of ${RECORDS}`);
+    assert.equal(await view.locator('#records-grid vscode-data-grid-row.record').count(), RECORDS);
+    const best = Math.max(...expected.map((s) => s.golden_score));
+    assert.equal(await view.locator('#records-grid vscode-data-grid-row.record vscode-data-grid-cell[grid-column="2"]').first().innerText(), best.toFixed(2));
+    assert.equal(await view.locator('#anchors-grid vscode-data-grid-row.anchor').count(), ANCHORS);
+  });
+
+  await step('08-dashboard-row-revealed', async () => {
+    const index = 11;
+    await view.locator(`#records-grid vscode-data-grid-row.record[data-index="${index}"]`).click();
+    const first = starts[index]! + 1;
+    const position = page.locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ }).first();
+    const text = await until(() => position.innerText().catch(() => ''), (t) => {
+      const line = Number(/Ln (\d+)/.exec(t)?.[1] ?? 0);
+      return line >= first && line <= first + 4 && t.includes('selected');
+    }, 10_000, `the editor's selection after clicking record ${index} (lines ${first}–${first + 4})`);
+    assert.match(text, /selected/);
+    await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
+  });
+
+  const cspErrors = consoleLines.filter((l) => /Content Security Policy|Refused to/.test(l) && /webview\.js|dashboard\.css|nonce/.test(l));
+  assert.deepEqual(cspErrors, [], 'the dashboard loads under its CSP');
+});
