@@ -191,3 +191,19 @@ test('usage errors print the usage', () => {
   assert.match(r.stderr, /Usage:/);
   assert.ok(statSync(join(dir, 'scores.jsonl')).size > 0);
 });
+
+test('exact early stop: bounded scores select exactly what full scores select at that threshold', () => {
+  for (const t of ['0.4', '0.6']) {
+    const early = nuggets('score', dataset, '--anchors', anchors, '--out', `early-${t}.jsonl`, '--min-score', t, '--batch-size', '1');
+    assert.equal(early.code, 0, early.stderr);
+    assert.match(early.stdout, new RegExp(`early stop at ${t}: .* one-shot passes run \\(\\d+\\.\\d% saved\\)`));
+    const lines = readFileSync(join(dir, `early-${t}.jsonl`), 'utf8').split('\n').slice(1).filter((l) => l !== '').map((l) => JSON.parse(l));
+    const bounded = lines.filter((l) => l.golden_score === null);
+    assert.ok(bounded.length > 0, 'some records stopped early');
+    for (const l of bounded) assert.match(l.bound, new RegExp(`^(>=|<) ${t}$`));
+    assert.equal(nuggets('select', dataset, '--scores', `early-${t}.jsonl`, '--min-score', t, '--out', `early-${t}.json`).code, 0);
+    assert.equal(nuggets('select', dataset, '--scores', 'scores.jsonl', '--min-score', t, '--out', `full-${t}.json`).code, 0);
+    assert.equal(readFileSync(join(dir, `early-${t}.json`), 'utf8'), readFileSync(join(dir, `full-${t}.json`), 'utf8'));
+  }
+  assertCleanFailure(nuggets('select', dataset, '--scores', 'early-0.4.jsonl', '--top', '3', '--out', 'x.json'), /stopped early at 0\.4: they decide only that threshold/);
+});
