@@ -126,7 +126,7 @@ export async function runCommand(page: Page, title: string): Promise<void> {
 }
 
 /**
- * Text the active editor draws with CSS (decorations: `::after`/`::before` content), starting with
+ * Text the visible editors draw with CSS (decorations: `::after`/`::before` content), starting with
  * `prefix`, with the vertical position of its line, top to bottom.
  */
 export async function injectedTexts(page: Page, prefix: string): Promise<{ text: string; top: number }[]> {
@@ -134,7 +134,7 @@ export async function injectedTexts(page: Page, prefix: string): Promise<{ text:
     const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<unknown> } }).document;
     const style = (globalThis as unknown as { getComputedStyle(e: unknown, p: string): { content: string } }).getComputedStyle;
     const found: { text: string; top: number }[] = [];
-    for (const span of Array.from(doc.querySelectorAll('.editor-group-container.active .view-lines .view-line span')) as {
+    for (const span of Array.from(doc.querySelectorAll('.part.editor .editor-group-container .view-lines .view-line span')) as {
       closest(s: string): { getBoundingClientRect(): { top: number } } | null;
     }[]) {
       for (const pseudo of ['::after', '::before']) {

@@ -232,6 +232,19 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
   });
 
+  await step('09-dashboard-follows-cleared-scores', async () => {
+    // The open dashboard refreshes itself when the dataset's scores change (here: all removed).
+    assert.ok((await injectedTexts(page, '◆')).length > 0, 'inline scores before Clear Scores');
+    await runCommand(page, 'Nuggets: Clear Scores');
+    await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Clear Scores' }).click();
+    await until(statusText, (t) => t.includes(`Nuggets 0/${RECORDS}`), 20_000, 'the status bar after Clear Scores');
+    await until(() => view.locator('#summary').innerText().catch(() => ''), (t) => t === `0 of ${RECORDS} records scored`, 10_000, 'the dashboard summary after Clear Scores');
+    const bars = await view.locator('#histogram-chart rect.bar').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { count: string } }).dataset.count)));
+    assert.equal(bars.reduce((a, b) => a + b, 0), 0);
+    assert.equal(await view.locator('#threshold-count').innerText(), 'No records have a current golden score yet: run Nuggets: Score Dataset.');
+    await until(() => injectedTexts(page, '◆'), (b) => b.length === 0, 10_000, 'inline scores after Clear Scores');
+  });
+
   const cspErrors = consoleLines.filter((l) => /Content Security Policy|Refused to/.test(l) && /webview\.js|dashboard\.css|nonce/.test(l));
   assert.deepEqual(cspErrors, [], 'the dashboard loads under its CSP');
 });
