@@ -243,6 +243,7 @@ export class NuggetsServer {
     try {
       const set = readAnchors(path);
       this.anchorFiles.set(path, { stamp, set });
+      this.book.rememberAnchors(set); // so that hovers name these anchors, wherever the file came from
       return set;
     } catch (err) {
       this.log(`cannot read the anchors for ${uri}: ${(err as Error).message}`);

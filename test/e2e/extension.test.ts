@@ -172,11 +172,18 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     const text = await hover.innerText();
     const want = expected[0]!;
     assert.match(text, new RegExp(`Golden score ${want.golden_score.toFixed(2)} · ${want.wins}/${ANCHORS} anchors helped`));
-    const rows = [...text.matchAll(/([+-]\d+\.\d{3})\s+(\d+)\\?\. /g)].map((m) => ({ delta: Number(m[1]), anchor: Number(m[2]) }));
+    const rows = [...text.matchAll(/([+-]\d+\.\d{3})\s+(\d+)\\?\. ([^\n]*)/g)].map((m) => ({ delta: Number(m[1]), anchor: Number(m[2]), label: m[3]! }));
     const helps = want.deltas.map((delta, i) => ({ delta, anchor: i + 1 })).filter((d) => d.delta > 0).sort((a, b) => b.delta - a.delta).slice(0, 3);
     const hurts = want.deltas.map((delta, i) => ({ delta, anchor: i + 1 })).filter((d) => d.delta < 0).sort((a, b) => a.delta - b.delta).slice(0, 3);
     assert.deepEqual(rows.map((r) => r.anchor), [...helps, ...hurts].map((d) => d.anchor), `the anchors it helps and hurts most: ${text}`);
     for (const row of rows) assert.ok(Math.abs(row.delta - want.deltas[row.anchor - 1]!) < 6e-4, `anchor ${row.anchor}: ${row.delta} vs the CLI's ${want.deltas[row.anchor - 1]}`);
+    // Each row names its anchor by its (shortened) instruction, shown as plain text.
+    const anchorRecords = JSON.parse(readFileSync(join(root, 'anchors.json'), 'utf8')) as Array<{ instruction: string }>;
+    for (const row of rows) {
+      const instruction = anchorRecords[row.anchor - 1]!.instruction.replace(/\s+/g, ' ').trim();
+      assert.ok(row.label.trim().startsWith(instruction.slice(0, 30)), `anchor ${row.anchor} is named by its instruction: "${row.label}"`);
+    }
+    await page.waitForTimeout(300); // let the hover finish fading in before the screenshot
   });
 
   await step('05-select-quick-pick', async () => {
