@@ -508,7 +508,8 @@ export class NuggetsServer {
     rows.sort((a, b) => {
       if (sortBy === 'index') return sign * (a.r.index - b.r.index);
       if (!a.s || !b.s) return a.s ? -1 : b.s ? 1 : a.r.index - b.r.index;
-      return sign * (value(a.s) - value(b.s)) || a.r.index - b.r.index;
+      // Ties break as `select` ranks: mean delta, then dataset order.
+      return sign * (value(a.s) - value(b.s)) || sign * (a.s.meanDelta - b.s.meanDelta) || a.r.index - b.r.index;
     });
     const offset = Math.max(0, Math.floor(params.offset));
     const limit = Math.max(0, Math.min(1000, Math.floor(params.limit)));
