@@ -13,16 +13,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { CancellationTokenSource } from 'vscode-languageserver-protocol/node';
-import { readModelFolder } from '../../server/model/folder';
 import * as protocol from '../../server/protocol';
 import { demoModel, sharedData } from '../helpers';
-import { FakeHub } from '../support/hub-server';
+import { FakeHub, DEMO_ONNX, demoRepository } from '../support/hub-server';
 import { TestClient } from './lsp-client';
 
 const RECORDS = 6;
-const ONNX = 'onnx/model.onnx';
+const ONNX = DEMO_ONNX;
 const TOKEN = `hf_nuggetsTest${randomUUID().replace(/-/g, '')}`;
-const demo = readModelFolder(demoModel);
 const work = mkdtempSync(join(tmpdir(), 'nuggets-lsp-hub-'));
 const source = JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')) as Record<string, string>[];
 
@@ -54,12 +52,7 @@ const serverEnv = { HF_ENDPOINT: '', HF_TOKEN: undefined, HF_HUB_OFFLINE: undefi
 
 before(async () => {
   hub = await FakeHub.start({
-    'nuggets/demo': {
-      'tokenizer.json': join(demoModel, 'tokenizer.json'),
-      'tokenizer_config.json': join(demoModel, 'tokenizer_config.json'),
-      'config.json': join(demoModel, 'config.json'),
-      [ONNX]: demo.onnxPath,
-    },
+    'nuggets/demo': demoRepository(demoModel),
   });
   serverEnv.HF_ENDPOINT = hub.endpoint;
 });

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -30,6 +31,17 @@ interface StoredFile {
 }
 
 export type Fault = 'truncate' | 'corrupt' | 'error500';
+
+/** The demo model's files as a hub repository exported for transformers.js lays them out: the graph under onnx/. */
+export const DEMO_ONNX = 'onnx/model.onnx';
+export function demoRepository(modelFolder: string): Record<string, string> {
+  return {
+    'tokenizer.json': join(modelFolder, 'tokenizer.json'),
+    'tokenizer_config.json': join(modelFolder, 'tokenizer_config.json'),
+    'config.json': join(modelFolder, 'config.json'),
+    [DEMO_ONNX]: join(modelFolder, 'model.onnx'),
+  };
+}
 
 export const FIXTURE_COMMIT = '0123456789abcdef0123456789abcdef01234567';
 

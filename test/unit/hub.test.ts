@@ -17,10 +17,10 @@ import { readModelFolder } from '../../server/model/folder';
 import { fetchHubModel, hubModelFolder, parseHubSpec, type DownloadProgress } from '../../server/model/hub';
 import { readScores } from '../../server/store';
 import { demoModel, sharedData } from '../helpers';
-import { FakeHub, FIXTURE_COMMIT } from '../support/hub-server';
+import { FakeHub, FIXTURE_COMMIT, DEMO_ONNX, demoRepository } from '../support/hub-server';
 
 const demo = readModelFolder(demoModel);
-const ONNX = 'onnx/model.onnx';
+const ONNX = DEMO_ONNX;
 const SPEC = parseHubSpec('hf:nuggets/demo')!;
 
 let hub: FakeHub;
@@ -29,12 +29,7 @@ const savedEnv = { endpoint: process.env['HF_ENDPOINT'], token: process.env['HF_
 
 before(async () => {
   hub = await FakeHub.start({
-    'nuggets/demo': {
-      'tokenizer.json': join(demoModel, 'tokenizer.json'),
-      'tokenizer_config.json': join(demoModel, 'tokenizer_config.json'),
-      'config.json': join(demoModel, 'config.json'),
-      [ONNX]: demo.onnxPath,
-    },
+    'nuggets/demo': demoRepository(demoModel),
     // The other layout on the hub: the graph at the root, no tokenizer_config.json.
     'nuggets/demo-root': {
       'tokenizer.json': join(demoModel, 'tokenizer.json'),
