@@ -14,7 +14,8 @@
 //  4. Hover latency idle, then while Score Dataset runs on the same file (a new random anchor set makes
 //     every score stale, so there is real scoring to do with the demo model).
 //  Not measured here: drawing in a real VS Code. The extension logs "[decorations] N badges ... in X ms"
-//  to its Nuggets output channel for renders of 10,000 badges or more (extension/decorations.ts).
+//  to its Nuggets output channel for renders of 10,000 badges or more (extension/decorations.ts);
+//  tools/editor-open-vscode.mjs measures that in code-server, with steps 1-2 (prepareLargeDataset) from here.
 //
 //   node tools/build.mjs && node tools/editor-latency.mjs [--records 50000] [--hovers 200] [--keep]
 import { spawn } from 'node:child_process';
@@ -29,149 +30,166 @@ import * as esbuild from 'esbuild';
 import lsp from 'vscode-languageserver-protocol/node.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    records: { type: 'string', default: '50000' },
-    hovers: { type: 'string', default: '200' },
-    'interval-ms': { type: 'string', default: '50' },
-    keep: { type: 'boolean', default: false },
-  },
-});
-const RECORDS = Number(values.records);
 const demoModel = join(root, 'models', 'demo');
-const work = mkdtempSync(join(tmpdir(), 'nuggets-editor-latency-'));
-const storagePath = join(work, 'storage');
-const rows = [];
-const row = (what, value, note = '') => {
-  rows.push([what, value, note]);
-  console.log(`  ${what}: ${value}${note ? `  (${note})` : ''}`);
-};
 
-// The server's own modules, bundled once for this script.
-const libPath = join(root, 'out', 'editor-latency-lib.cjs');
-await esbuild.build({
-  stdin: {
-    contents: `
-      export { ScoreBook } from './server/lsp/score-book';
-      export { readAnchors, writeAnchors } from './server/anchors';
-      export { readModelFolder } from './server/model/folder';
-      export { TEMPLATE_ID } from './server/scoring/template';
-      export { parseDataset } from './server/dataset';`,
-    resolveDir: root, loader: 'ts',
-  },
-  bundle: true, platform: 'node', target: 'node20', format: 'cjs', mainFields: ['module', 'main'], outfile: libPath, logLevel: 'warning', external: ['onnxruntime-node'],
-});
-const lib = createRequire(import.meta.url)(libPath);
-
-// 1. The file.
-let t = performance.now();
-const data = join(root, '..', 'shared', 'data');
-const base = ['gsm8k-train.alpaca.json', 'gpteacher-roleplay.alpaca.json', 'gpteacher-toolformer.alpaca.json']
-  .flatMap((f) => JSON.parse(readFileSync(join(data, f), 'utf8')));
-const records = [];
-for (let k = 0; records.length < RECORDS; k++) {
-  for (const r of base) {
-    if (records.length >= RECORDS) break;
-    records.push(k === 0 ? r : { ...r, instruction: `${r.instruction} (copy ${k})` });
-  }
-}
-const datasetPath = join(work, 'alpaca-50k.json');
-const text = JSON.stringify(records, null, 2) + '\n';
-writeFileSync(datasetPath, text);
-const uri = pathToFileURL(datasetPath).toString();
-const lineCount = text.split('\n').length;
-console.log(`built ${datasetPath}: ${records.length} records from ${base.length} real ones, ${(text.length / 1e6).toFixed(1)} MB, ${lineCount} lines`);
-
-// 2. The store, pre-filled under the key the server will use.
-const parsed = lib.parseDataset(text, datasetPath);
-const ids = new Set(parsed.records.map((r) => r.id));
-if (ids.size !== RECORDS) throw new Error(`expected ${RECORDS} distinct records, found ${ids.size}`);
-const anchorsPath = join(work, 'anchors.json');
-lib.writeAnchors(anchorsPath, parsed.records.slice(0, 100));
-const anchors = lib.readAnchors(anchorsPath);
-const folder = lib.readModelFolder(demoModel);
-const key = {
-  model: { name: folder.name, fingerprint: folder.fingerprint }, anchors: { hash: anchors.hash, count: anchors.anchors.length },
-  template: lib.TEMPLATE_ID, maxAnchorTokens: 200, separator: '',
-};
-mkdirSync(storagePath, { recursive: true });
-const book = new lib.ScoreBook(storagePath);
-book.rememberAnchors(anchors);
-let seed = 12345;
-const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-for (const r of parsed.records) {
-  const deltas = Array.from({ length: anchors.anchors.length }, () => Number(((random() - 0.45) * 0.4).toFixed(4)));
-  const wins = deltas.filter((d) => d > 0).length;
-  book.append(key, {
-    index: r.index, id: r.id, goldenScore: wins / deltas.length, wins, anchors: deltas.length,
-    meanDelta: deltas.reduce((a, b) => a + b, 0) / deltas.length, deltas, truncated: false,
+/**
+ * Steps 1 and 2, shared with tools/editor-open-vscode.mjs: writes the `count`-record file to
+ * `datasetPath` and an anchors file (its first 100 records) to `anchorsPath`, and pre-fills the score
+ * store at `storagePath` (the server's storage path, or the extension's globalStorage folder) with
+ * synthetic scores under the key the server computes for the demo model, those anchors and
+ * maxAnchorTokens 200. Returns the file's text, URI and line count.
+ */
+export async function prepareLargeDataset({ count, datasetPath, anchorsPath, storagePath }) {
+  // The server's own modules, bundled once for this script.
+  const libPath = join(root, 'out', 'editor-latency-lib.cjs');
+  await esbuild.build({
+    stdin: {
+      contents: `
+        export { ScoreBook } from './server/lsp/score-book';
+        export { readAnchors, writeAnchors } from './server/anchors';
+        export { readModelFolder } from './server/model/folder';
+        export { TEMPLATE_ID } from './server/scoring/template';
+        export { parseDataset } from './server/dataset';`,
+      resolveDir: root, loader: 'ts',
+    },
+    bundle: true, platform: 'node', target: 'node20', format: 'cjs', mainFields: ['module', 'main'], outfile: libPath, logLevel: 'warning', external: ['onnxruntime-node'],
   });
-}
-book.close();
-console.log(`store pre-filled with synthetic scores: this measures opening and drawing, not scoring (${RECORDS} records x ${anchors.anchors.length} anchors, ${((performance.now() - t) / 1000).toFixed(1)} s to prepare)`);
-const settings = { model: demoModel, modelVariant: null, anchors: anchorsPath, maxAnchorTokens: 200, batchSize: 16, threads: 1, scoringAllowed: true };
+  const lib = createRequire(import.meta.url)(libPath);
 
-// 3. The server over stdio.
-console.log('\nlanguage server (dist/server.js over stdio):');
-const child = spawn(process.execPath, [join(root, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
-const connection = lsp.createProtocolConnection(new lsp.StreamMessageReader(child.stdout), new lsp.StreamMessageWriter(child.stdin));
-let scored = 0;
-let onFull;
-connection.onNotification('nuggets/scores', (p) => {
-  if (p.uri !== uri) return;
-  scored = p.scored;
-  if (p.full) onFull?.(p);
-});
-connection.listen();
-await connection.sendRequest(lsp.InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { storagePath, settings } });
-await connection.sendNotification(lsp.InitializedNotification.type, {});
-const fullScores = new Promise((r) => (onFull = r));
-t = performance.now();
-await connection.sendNotification(lsp.DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'json', version: 1, text } });
-const full = await fullScores;
-const openMs = performance.now() - t;
-const withScore = full.records.filter((r) => r.score && !r.stale).length;
-if (full.records.length !== RECORDS || withScore !== RECORDS) throw new Error(`the full notification carried ${full.records.length} records, ${withScore} with a current score`);
-row('didOpen -> full scores notification (all records, current scores)', `${openMs.toFixed(0)} ms`, `${full.records.length} records, ${withScore} scored`);
-row('size of that notification (JSON)', `${(Buffer.byteLength(JSON.stringify(full)) / 1e6).toFixed(2)} MB`, `${(Buffer.byteLength(JSON.stringify(full)) / RECORDS).toFixed(0)} bytes per record`);
-
-// 4. Hovers, idle and while scoring runs.
-async function measureHovers(count) {
-  const latencies = [];
-  for (let i = 0; i < count; i++) {
-    const line = 1 + Math.floor(Math.random() * (lineCount - 2));
-    const start = performance.now();
-    await connection.sendRequest(lsp.HoverRequest.type, { textDocument: { uri }, position: { line, character: 4 } });
-    latencies.push(performance.now() - start);
-    await new Promise((r) => setTimeout(r, Number(values['interval-ms'])));
+  // 1. The file.
+  const t = performance.now();
+  const data = join(root, '..', 'shared', 'data');
+  const base = ['gsm8k-train.alpaca.json', 'gpteacher-roleplay.alpaca.json', 'gpteacher-toolformer.alpaca.json']
+    .flatMap((f) => JSON.parse(readFileSync(join(data, f), 'utf8')));
+  const records = [];
+  for (let k = 0; records.length < count; k++) {
+    for (const r of base) {
+      if (records.length >= count) break;
+      records.push(k === 0 ? r : { ...r, instruction: `${r.instruction} (copy ${k})` });
+    }
   }
-  return latencies.sort((a, b) => a - b);
+  const text = JSON.stringify(records, null, 2) + '\n';
+  writeFileSync(datasetPath, text);
+  const uri = pathToFileURL(datasetPath).toString();
+  const lineCount = text.split('\n').length;
+  console.log(`built ${datasetPath}: ${records.length} records from ${base.length} real ones, ${(text.length / 1e6).toFixed(1)} MB, ${lineCount} lines`);
+
+  // 2. The store, pre-filled under the key the server will use.
+  const parsed = lib.parseDataset(text, datasetPath);
+  const ids = new Set(parsed.records.map((r) => r.id));
+  if (ids.size !== count) throw new Error(`expected ${count} distinct records, found ${ids.size}`);
+  lib.writeAnchors(anchorsPath, parsed.records.slice(0, 100));
+  const anchors = lib.readAnchors(anchorsPath);
+  const folder = lib.readModelFolder(demoModel);
+  const key = {
+    model: { name: folder.name, fingerprint: folder.fingerprint }, anchors: { hash: anchors.hash, count: anchors.anchors.length },
+    template: lib.TEMPLATE_ID, maxAnchorTokens: 200, separator: '',
+  };
+  mkdirSync(storagePath, { recursive: true });
+  const book = new lib.ScoreBook(storagePath);
+  book.rememberAnchors(anchors);
+  let seed = 12345;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (const r of parsed.records) {
+    const deltas = Array.from({ length: anchors.anchors.length }, () => Number(((random() - 0.45) * 0.4).toFixed(4)));
+    const wins = deltas.filter((d) => d > 0).length;
+    book.append(key, {
+      index: r.index, id: r.id, goldenScore: wins / deltas.length, wins, anchors: deltas.length,
+      meanDelta: deltas.reduce((a, b) => a + b, 0) / deltas.length, deltas, truncated: false,
+    });
+  }
+  book.close();
+  console.log(`store pre-filled with synthetic scores: this measures opening and drawing, not scoring (${count} records x ${anchors.anchors.length} anchors, ${((performance.now() - t) / 1000).toFixed(1)} s to prepare)`);
+  return { text, uri, lineCount, key, anchorCount: anchors.anchors.length };
 }
-const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-const hoverRow = (label, sorted, note) => row(label, `p95 ${quantile(sorted, 0.95).toFixed(1)} ms`, `median ${quantile(sorted, 0.5).toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms, n=${sorted.length}${note ? `; ${note}` : ''}`);
-hoverRow('hover, idle (cached scores)', await measureHovers(Math.min(100, Number(values.hovers))));
 
-t = performance.now();
-const restale = new Promise((r) => (onFull = r));
-const chosen = await connection.sendRequest('nuggets/chooseAnchors', { textDocument: { uri }, choice: { method: 'random', count: 100, seed: 7 } });
-await restale;
-console.log(`  (chose ${chosen.count} random anchors in ${((performance.now() - t) / 1000).toFixed(1)} s: ${chosen.staleRecords} scores now stale, to be rescored)`);
-const cancel = new lsp.CancellationTokenSource();
-const scoring = connection.sendRequest('nuggets/scoreDataset', { textDocument: { uri }, workDoneToken: randomUUID() }, cancel.token);
-const scoringStarted = performance.now();
-while (scored === 0) await new Promise((r) => setTimeout(r, 50)); // hover once records are being scored
-const before = scored;
-const during = await measureHovers(Number(values.hovers));
-const afterHovers = scored;
-cancel.cancel();
-const result = await scoring.catch((err) => ({ error: err.message }));
-hoverRow('hover while Score Dataset runs on the file', during, `${afterHovers - before} records scored during the hovers`);
-console.log(`  (scoring: ${result.scoredNow ?? scored} records in ${((performance.now() - scoringStarted) / 1000).toFixed(1)} s before cancelling, demo model, 1 thread)`);
-await connection.sendRequest(lsp.ShutdownRequest.type);
-await connection.sendNotification(lsp.ExitNotification.type);
-child.kill();
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      records: { type: 'string', default: '50000' },
+      hovers: { type: 'string', default: '200' },
+      'interval-ms': { type: 'string', default: '50' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const RECORDS = Number(values.records);
+  const work = mkdtempSync(join(tmpdir(), 'nuggets-editor-latency-'));
+  const storagePath = join(work, 'storage');
+  const anchorsPath = join(work, 'anchors.json');
+  const rows = [];
+  const row = (what, value, note = '') => {
+    rows.push([what, value, note]);
+    console.log(`  ${what}: ${value}${note ? `  (${note})` : ''}`);
+  };
 
-console.log(`\n| measurement (${RECORDS} records, store pre-filled with synthetic scores) | value | notes |\n|---|---|---|`);
-for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);
-if (!values.keep) rmSync(work, { recursive: true, force: true });
-process.exit(0);
+  const { text, uri, lineCount } = await prepareLargeDataset({ count: RECORDS, datasetPath: join(work, 'alpaca-50k.json'), anchorsPath, storagePath });
+  const settings = { model: demoModel, modelVariant: null, anchors: anchorsPath, maxAnchorTokens: 200, batchSize: 16, threads: 1, scoringAllowed: true };
+
+  // 3. The server over stdio.
+  console.log('\nlanguage server (dist/server.js over stdio):');
+  const child = spawn(process.execPath, [join(root, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const connection = lsp.createProtocolConnection(new lsp.StreamMessageReader(child.stdout), new lsp.StreamMessageWriter(child.stdin));
+  let scored = 0;
+  let onFull;
+  connection.onNotification('nuggets/scores', (p) => {
+    if (p.uri !== uri) return;
+    scored = p.scored;
+    if (p.full) onFull?.(p);
+  });
+  connection.listen();
+  await connection.sendRequest(lsp.InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { storagePath, settings } });
+  await connection.sendNotification(lsp.InitializedNotification.type, {});
+  const fullScores = new Promise((r) => (onFull = r));
+  let t = performance.now();
+  await connection.sendNotification(lsp.DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'json', version: 1, text } });
+  const full = await fullScores;
+  const openMs = performance.now() - t;
+  const withScore = full.records.filter((r) => r.score && !r.stale).length;
+  if (full.records.length !== RECORDS || withScore !== RECORDS) throw new Error(`the full notification carried ${full.records.length} records, ${withScore} with a current score`);
+  row('didOpen -> full scores notification (all records, current scores)', `${openMs.toFixed(0)} ms`, `${full.records.length} records, ${withScore} scored`);
+  row('size of that notification (JSON)', `${(Buffer.byteLength(JSON.stringify(full)) / 1e6).toFixed(2)} MB`, `${(Buffer.byteLength(JSON.stringify(full)) / RECORDS).toFixed(0)} bytes per record`);
+
+  // 4. Hovers, idle and while scoring runs.
+  async function measureHovers(count) {
+    const latencies = [];
+    for (let i = 0; i < count; i++) {
+      const line = 1 + Math.floor(Math.random() * (lineCount - 2));
+      const start = performance.now();
+      await connection.sendRequest(lsp.HoverRequest.type, { textDocument: { uri }, position: { line, character: 4 } });
+      latencies.push(performance.now() - start);
+      await new Promise((r) => setTimeout(r, Number(values['interval-ms'])));
+    }
+    return latencies.sort((a, b) => a - b);
+  }
+  const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  const hoverRow = (label, sorted, note) => row(label, `p95 ${quantile(sorted, 0.95).toFixed(1)} ms`, `median ${quantile(sorted, 0.5).toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms, n=${sorted.length}${note ? `; ${note}` : ''}`);
+  hoverRow('hover, idle (cached scores)', await measureHovers(Math.min(100, Number(values.hovers))));
+
+  t = performance.now();
+  const restale = new Promise((r) => (onFull = r));
+  const chosen = await connection.sendRequest('nuggets/chooseAnchors', { textDocument: { uri }, choice: { method: 'random', count: 100, seed: 7 } });
+  await restale;
+  console.log(`  (chose ${chosen.count} random anchors in ${((performance.now() - t) / 1000).toFixed(1)} s: ${chosen.staleRecords} scores now stale, to be rescored)`);
+  const cancel = new lsp.CancellationTokenSource();
+  const scoring = connection.sendRequest('nuggets/scoreDataset', { textDocument: { uri }, workDoneToken: randomUUID() }, cancel.token);
+  const scoringStarted = performance.now();
+  while (scored === 0) await new Promise((r) => setTimeout(r, 50)); // hover once records are being scored
+  const before = scored;
+  const during = await measureHovers(Number(values.hovers));
+  const afterHovers = scored;
+  cancel.cancel();
+  const result = await scoring.catch((err) => ({ error: err.message }));
+  hoverRow('hover while Score Dataset runs on the file', during, `${afterHovers - before} records scored during the hovers`);
+  console.log(`  (scoring: ${result.scoredNow ?? scored} records in ${((performance.now() - scoringStarted) / 1000).toFixed(1)} s before cancelling, demo model, 1 thread)`);
+  await connection.sendRequest(lsp.ShutdownRequest.type);
+  await connection.sendNotification(lsp.ExitNotification.type);
+  child.kill();
+
+  console.log(`\n| measurement (${RECORDS} records, store pre-filled with synthetic scores) | value | notes |\n|---|---|---|`);
+  for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);
+  if (!values.keep) rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
+
+// Run as a script (not when imported for prepareLargeDataset).
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
