@@ -46,13 +46,18 @@ export function goldenFrom(prepared: PreparedAnchors, oneShot: Float64Array): Pi
   const deltas: number[] = [];
   let wins = 0;
   let total = 0;
+  let scored = 0;
   for (let i = 0; i < prepared.count; i++) {
     const delta = oneShot[i]! - prepared.zeroShot[i]!;
     if (oneShot[i]! > prepared.zeroShot[i]!) wins++;
-    if (!Number.isNaN(delta)) total += delta;
+    // NaN marks an anchor an early stop never scored: the mean is over the anchors that were.
+    if (!Number.isNaN(delta)) {
+      total += delta;
+      scored++;
+    }
     deltas.push(delta);
   }
-  return { goldenScore: wins / prepared.count, wins, anchors: prepared.count, meanDelta: total / prepared.count, deltas };
+  return { goldenScore: wins / prepared.count, wins, anchors: prepared.count, meanDelta: total / scored, deltas };
 }
 
 /** Wins needed for golden >= threshold with m anchors (tolerant of floating-point thresholds like 0.85 * 20). */
@@ -83,17 +88,12 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
     scored += indices.length;
     if (scored < m && (wins >= needed || wins + (m - scored) < needed)) break;
   }
-  const full = goldenFrom(prepared, oneShot);
-  if (scored === m) return { index: record.index, id: record.id, ...full, truncated };
+  const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated };
+  if (scored === m) return score;
   const low = wins / m;
   const high = (wins + m - scored) / m;
   const above = wins >= needed;
-  const evaluated = full.deltas.filter((d) => !Number.isNaN(d));
-  return {
-    index: record.index, id: record.id, goldenScore: above ? low : high, wins, anchors: m,
-    meanDelta: evaluated.reduce((a, b) => a + b, 0) / evaluated.length, deltas: full.deltas, truncated,
-    bound: { threshold: stop.threshold, above, low, high },
-  };
+  return { ...score, goldenScore: above ? low : high, bound: { threshold: stop.threshold, above, low, high } };
 }
 
 export interface EarlyStop {
