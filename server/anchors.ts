@@ -33,8 +33,9 @@ export function readAnchors(path: string): AnchorSet {
   }
 }
 
-export function writeAnchors(path: string, records: DatasetRecord[]): void {
-  const out = records.map((r) => ({ instruction: r.instruction, input: r.input, output: r.output, source_index: r.index }));
+/** Writes anchors as an Alpaca file; records chosen from a dataset keep their position as `source_index`. */
+export function writeAnchors(path: string, records: ReadonlyArray<Example & { index?: number }>): void {
+  const out = records.map((r) => ({ instruction: r.instruction, input: r.input, output: r.output, ...(r.index !== undefined ? { source_index: r.index } : {}) }));
   writeFileAtomic(path, JSON.stringify(out, null, 2) + '\n');
 }
 

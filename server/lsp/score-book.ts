@@ -8,8 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readAnchors, type AnchorSet } from '../anchors';
-import { writeFileAtomic } from '../files';
+import { readAnchors, writeAnchors, type AnchorSet } from '../anchors';
 import type { CandidateScore } from '../scoring/golden';
 import { readScores, ScoresWriter, type ScoresHeader, type ScoringKey } from '../store';
 
@@ -137,9 +136,7 @@ export class ScoreBook {
   /** Keeps a copy of the anchor set by hash, so that hovers can name the anchors of any stored score. */
   rememberAnchors(set: AnchorSet): string {
     const path = join(this.anchorsDir, `${set.hash}.json`);
-    if (!existsSync(path)) {
-      writeFileAtomic(path, JSON.stringify(set.anchors.map(({ instruction, input, output }) => ({ instruction, input, output })), null, 2) + '\n');
-    }
+    if (!existsSync(path)) writeAnchors(path, set.anchors);
     this.anchorSets.set(set.hash, set);
     return path;
   }
