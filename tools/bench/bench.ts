@@ -7,9 +7,9 @@
  *
  * Paths: the engine's cached path (prefix key/values + in-graph log-probabilities), the naive
  * reference (a full sequence per pair), and the paper's PyTorch loop on the same weights (Debian's
- * PyTorch). Each path runs in its own child process, so peak RSS is that path's. The slow references
- * run on the first candidates of each workload; every ratio compares pairs per second on the same
- * candidates. Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the
+ * PyTorch). The full cached run has a child process of its own, so its peak RSS is the cached path's;
+ * the references run on the first candidates of each workload (cached and naive interleaved in one
+ * process, PyTorch in another), and every ratio compares pairs per second on the same candidates. Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the
  * exact early stop saves on W1.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -21,7 +21,7 @@ import { chooseKMeans } from '../../server/anchors';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
 import { DEFAULT_OPTIONS, type ScoringOptions } from '../../server/scoring/backend';
 import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
-import { LocalBackend, type ScoringPath } from '../../server/scoring/local';
+import { LocalBackend } from '../../server/scoring/local';
 import { fullText } from '../../server/scoring/template';
 
 const root = resolve(__dirname, '..');
@@ -56,6 +56,22 @@ function forwardFlops(s: ModelShape, n: number, past: number): number {
   return s.layers * perLayer + 2 * n * s.width * s.vocabulary;
 }
 
+/** Tokens computed and their FLOPs for one candidate: the prefix once then each anchor (cached), or prefix + anchor per pair (naive). */
+function cost(shape: ModelShape, path: 'cached' | 'naive', prefix: number, anchorLengths: number[]): { tokens: number; flops: number } {
+  if (path === 'cached') {
+    return {
+      tokens: prefix + anchorLengths.reduce((a, n) => a + n, 0),
+      flops: forwardFlops(shape, prefix, 0) + anchorLengths.reduce((f, n) => f + forwardFlops(shape, n, prefix), 0),
+    };
+  }
+  return { tokens: anchorLengths.reduce((a, n) => a + prefix + n, 0), flops: anchorLengths.reduce((f, n) => f + forwardFlops(shape, prefix + n, 0), 0) };
+}
+
+/** The candidate's prefix as the engine runs it: cut so that the longest anchor still fits the context. */
+function prefixLength(backend: LocalBackend, candidate: DatasetRecord, longestAnchor: number): number {
+  return Math.min(backend.tokenizer.encode(fullText(candidate), true).length, backend.identity.contextLength - longestAnchor);
+}
+
 interface PathResult {
   path: string;
   candidates: number;
@@ -85,19 +101,15 @@ async function runInterleaved(name: string, candidateCount: number): Promise<{ c
   const scores: number[][] = [];
   for (const path of ['cached', 'naive'] as const) await backends[path].oneShot(chosen[0]!, prepared[path], [0]); // warm-up
   for (const [k, c] of chosen.entries()) {
-    const prefix = Math.min(backends.cached.tokenizer.encode(fullText(c), true).length, backends.cached.identity.contextLength - longest);
+    const prefix = prefixLength(backends.cached, c, longest);
     for (const path of (k % 2 === 0 ? ['cached', 'naive'] : ['naive', 'cached']) as Array<'cached' | 'naive'>) {
       const started = process.hrtime.bigint();
       const { oneShot } = await backends[path].oneShot(c, prepared[path]);
       totals[path].seconds += Number(process.hrtime.bigint() - started) / 1e9;
-      if (path === 'cached') {
-        scores.push(Array.from(oneShot));
-        totals.cached.tokens += prefix + anchorTokens.reduce((a, b) => a + b, 0);
-        totals.cached.flops += forwardFlops(shape, prefix, 0) + anchorTokens.reduce((f, n) => f + forwardFlops(shape, n, prefix), 0);
-      } else {
-        totals.naive.tokens += anchorTokens.reduce((a, n) => a + prefix + n, 0);
-        totals.naive.flops += anchorTokens.reduce((f, n) => f + forwardFlops(shape, prefix + n, 0), 0);
-      }
+      if (path === 'cached') scores.push(Array.from(oneShot));
+      const { tokens, flops } = cost(shape, path, prefix, anchorTokens);
+      totals[path].tokens += tokens;
+      totals[path].flops += flops;
     }
   }
   const rss = process.resourceUsage().maxRSS / 1024;
@@ -108,39 +120,33 @@ async function runInterleaved(name: string, candidateCount: number): Promise<{ c
   return { cached: result('cached'), naive: result('naive') };
 }
 
-/** Child process: one path on one workload. */
-async function runPath(name: string, path: ScoringPath, candidateCount: number, threshold?: number): Promise<PathResult> {
+/** Child process: the cached path on a workload, with the exact early stop when a threshold is given. */
+async function runCached(name: string, candidateCount: number, threshold?: number): Promise<PathResult> {
   const { candidates, anchors } = workload(name);
-  const backend = await LocalBackend.open(models[name]!, { path });
+  const backend = await LocalBackend.open(models[name]!, { path: 'cached' });
   const shape = shapeOf(models[name]!);
   const prepared = await backend.prepareAnchors(anchors, options);
   const chosen = candidates.slice(0, candidateCount);
   await backend.oneShot(chosen[0]!, prepared, [0]); // warm-up: session allocations, thread pool
   const anchorTokens = anchors.map((a) => backend.anchorTokens(a, options.maxAnchorTokens).tokens.length);
+  const longest = Math.max(...anchorTokens);
   let tokens = 0;
   let flops = 0;
   let passes = 0;
-  const scores: number[][] = [];
   const started = process.hrtime.bigint();
   for (const c of chosen) {
     const score: CandidateScore = await scoreCandidate(backend, prepared, c, threshold !== undefined ? { threshold, batchSize: options.batchSize } : undefined);
-    scores.push(score.deltas.map((d, i) => d + prepared.zeroShot[i]!));
-    const prefix = Math.min(backend.tokenizer.encode(fullText(c), true).length, backend.identity.contextLength - Math.max(...anchorTokens));
     const evaluated = anchorTokens.filter((_, i) => !Number.isNaN(score.deltas[i]!));
     passes += evaluated.length;
-    if (path === 'cached') {
-      tokens += prefix + evaluated.reduce((a, b) => a + b, 0);
-      flops += forwardFlops(shape, prefix, 0) + evaluated.reduce((f, n) => f + forwardFlops(shape, n, prefix), 0);
-    } else {
-      tokens += evaluated.reduce((a, n) => a + prefix + n, 0);
-      flops += evaluated.reduce((f, n) => f + forwardFlops(shape, prefix + n, 0), 0);
-    }
+    const spent = cost(shape, 'cached', prefixLength(backend, c, longest), evaluated);
+    tokens += spent.tokens;
+    flops += spent.flops;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await backend.dispose();
   return {
-    path, candidates: chosen.length, pairs: chosen.length * anchors.length, seconds, tokens, gflop: flops / 1e9,
-    maxRssMB: process.resourceUsage().maxRSS / 1024, passes, passesTotal: chosen.length * anchors.length, scores,
+    path: 'cached', candidates: chosen.length, pairs: chosen.length * anchors.length, seconds, tokens, gflop: flops / 1e9,
+    maxRssMB: process.resourceUsage().maxRSS / 1024, passes, passesTotal: chosen.length * anchors.length,
   };
 }
 
@@ -210,8 +216,8 @@ async function main(): Promise<void> {
     return;
   }
   if (argv[0] === '--child') {
-    const [, name, path, count, threshold] = argv;
-    const result = await runPath(name!, path as ScoringPath, Number(count), threshold ? Number(threshold) : undefined);
+    const [, name, count, threshold] = argv;
+    const result = await runCached(name!, Number(count), threshold ? Number(threshold) : undefined);
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
@@ -224,7 +230,7 @@ async function main(): Promise<void> {
   for (const name of ['W1', 'W2']) {
     const { candidates, anchors, referenceCandidates } = sizes[name]!;
     const matmul = await matmulGflops(shapeOf(models[name]!).width);
-    const full = child([name, 'cached', String(candidates)]);
+    const full = child([name, String(candidates)]);
     const { cached: cachedRef, naive } = child<{ cached: PathResult; naive: PathResult }>([name, String(referenceCandidates)], '--interleaved');
     const torchFile = await writeTorchWorkload(name, referenceCandidates);
     const torch = runTorch(name, torchFile, referenceCandidates, cachedRef.scores!);
@@ -248,7 +254,7 @@ async function main(): Promise<void> {
 
   const early: Record<string, unknown> = {};
   for (const t of [0.5, 0.85]) {
-    const r = child(['W1', 'cached', String(sizes.W1!.candidates), String(t)]);
+    const r = child(['W1', String(sizes.W1!.candidates), String(t)]);
     early[String(t)] = { passes: r.passes, passesTotal: r.passesTotal, saved: 1 - r.passes! / r.passesTotal!, seconds: r.seconds };
     console.log(`early stop on W1 at t = ${t}: ${r.passes} of ${r.passesTotal} one-shot passes (${fmt(100 * (1 - r.passes! / r.passesTotal!), 1)}% saved), ${fmt(r.seconds, 1)} s`);
   }
