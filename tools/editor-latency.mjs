@@ -18,7 +18,6 @@
 //  tools/editor-open-vscode.mjs measures that in code-server, with steps 1-2 (prepareLargeDataset) from here.
 //
 //   node tools/build.mjs && node tools/editor-latency.mjs [--records 50000] [--hovers 200] [--keep]
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -28,6 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
 import lsp from 'vscode-languageserver-protocol/node.js';
+import { measureHovers, quantile, startServer } from './lsp-session.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const demoModel = join(root, 'models', 'demo');
@@ -127,18 +127,15 @@ async function main() {
 
   // 3. The server over stdio.
   console.log('\nlanguage server (dist/server.js over stdio):');
-  const child = spawn(process.execPath, [join(root, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const connection = lsp.createProtocolConnection(new lsp.StreamMessageReader(child.stdout), new lsp.StreamMessageWriter(child.stdin));
   let scored = 0;
   let onFull;
-  connection.onNotification('nuggets/scores', (p) => {
-    if (p.uri !== uri) return;
-    scored = p.scored;
-    if (p.full) onFull?.(p);
+  const { connection, stop } = await startServer({
+    storagePath, settings, uri,
+    onScores: (p) => {
+      scored = p.scored;
+      if (p.full) onFull?.(p);
+    },
   });
-  connection.listen();
-  await connection.sendRequest(lsp.InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { storagePath, settings } });
-  await connection.sendNotification(lsp.InitializedNotification.type, {});
   const fullScores = new Promise((r) => (onFull = r));
   let t = performance.now();
   await connection.sendNotification(lsp.DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'json', version: 1, text } });
@@ -150,20 +147,9 @@ async function main() {
   row('size of that notification (JSON)', `${(Buffer.byteLength(JSON.stringify(full)) / 1e6).toFixed(2)} MB`, `${(Buffer.byteLength(JSON.stringify(full)) / RECORDS).toFixed(0)} bytes per record`);
 
   // 4. Hovers, idle and while scoring runs.
-  async function measureHovers(count) {
-    const latencies = [];
-    for (let i = 0; i < count; i++) {
-      const line = 1 + Math.floor(Math.random() * (lineCount - 2));
-      const start = performance.now();
-      await connection.sendRequest(lsp.HoverRequest.type, { textDocument: { uri }, position: { line, character: 4 } });
-      latencies.push(performance.now() - start);
-      await new Promise((r) => setTimeout(r, Number(values['interval-ms'])));
-    }
-    return latencies.sort((a, b) => a - b);
-  }
-  const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  const hovers = (count) => measureHovers(connection, uri, lineCount, count, Number(values['interval-ms']));
   const hoverRow = (label, sorted, note) => row(label, `p95 ${quantile(sorted, 0.95).toFixed(1)} ms`, `median ${quantile(sorted, 0.5).toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms, n=${sorted.length}${note ? `; ${note}` : ''}`);
-  hoverRow('hover, idle (cached scores)', await measureHovers(Math.min(100, Number(values.hovers))));
+  hoverRow('hover, idle (cached scores)', await hovers(Math.min(100, Number(values.hovers))));
 
   t = performance.now();
   const restale = new Promise((r) => (onFull = r));
@@ -175,15 +161,13 @@ async function main() {
   const scoringStarted = performance.now();
   while (scored === 0) await new Promise((r) => setTimeout(r, 50)); // hover once records are being scored
   const before = scored;
-  const during = await measureHovers(Number(values.hovers));
+  const during = await hovers(Number(values.hovers));
   const afterHovers = scored;
   cancel.cancel();
   const result = await scoring.catch((err) => ({ error: err.message }));
   hoverRow('hover while Score Dataset runs on the file', during, `${afterHovers - before} records scored during the hovers`);
   console.log(`  (scoring: ${result.scoredNow ?? scored} records in ${((performance.now() - scoringStarted) / 1000).toFixed(1)} s before cancelling, demo model, 1 thread)`);
-  await connection.sendRequest(lsp.ShutdownRequest.type);
-  await connection.sendNotification(lsp.ExitNotification.type);
-  child.kill();
+  await stop();
 
   console.log(`\n| measurement (${RECORDS} records, store pre-filled with synthetic scores) | value | notes |\n|---|---|---|`);
   for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);

@@ -7,7 +7,6 @@
 //
 //   node tools/hover-latency.mjs [--data file] [--model folder] [--anchors 100] [--hovers 200]
 //                                [--interval-ms 100] [--threads 0]
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import lsp from 'vscode-languageserver-protocol/node.js';
+import { measureHovers, quantile, startServer } from './lsp-session.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -34,40 +34,25 @@ const text = readFileSync(values.data, 'utf8');
 const uri = pathToFileURL(resolve(values.data)).toString();
 const lineCount = text.split('\n').length;
 
-const child = spawn(process.execPath, [join(root, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
-const connection = lsp.createProtocolConnection(new lsp.StreamMessageReader(child.stdout), new lsp.StreamMessageWriter(child.stdin));
 let scored = 0;
 let total = 0;
 let opened;
 const openedPromise = new Promise((r) => (opened = r));
-connection.onNotification('nuggets/scores', (p) => {
-  if (p.uri !== uri) return;
-  total = p.total;
-  scored = p.scored;
-  if (p.full) opened();
-});
-connection.listen();
-
 const settings = { model: resolve(values.model), anchors: null, maxAnchorTokens: 200, batchSize: 16, threads: Number(values.threads), scoringAllowed: true };
-await connection.sendRequest(lsp.InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { storagePath, settings } });
-await connection.sendNotification(lsp.InitializedNotification.type, {});
+const { connection, stop } = await startServer({
+  storagePath, settings, uri,
+  onScores: (p) => {
+    total = p.total;
+    scored = p.scored;
+    if (p.full) opened();
+  },
+});
 let t = performance.now();
 await connection.sendNotification(lsp.DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'json', version: 1, text } });
 await openedPromise;
 console.log(`opened ${values.data}: ${total} records, first scores notification after ${(performance.now() - t).toFixed(0)} ms`);
 
-async function measure(count) {
-  const latencies = [];
-  for (let i = 0; i < count; i++) {
-    const line = 1 + Math.floor(Math.random() * (lineCount - 2));
-    const start = performance.now();
-    await connection.sendRequest(lsp.HoverRequest.type, { textDocument: { uri }, position: { line, character: 4 } });
-    latencies.push(performance.now() - start);
-    await new Promise((r) => setTimeout(r, interval));
-  }
-  return latencies.sort((a, b) => a - b);
-}
-const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+const measure = (count) => measureHovers(connection, uri, lineCount, count, interval);
 const report = (label, sorted) => console.log(`${label}: n=${sorted.length} median ${quantile(sorted, 0.5).toFixed(2)} ms, p95 ${quantile(sorted, 0.95).toFixed(2)} ms, max ${sorted.at(-1).toFixed(2)} ms`);
 
 report('hover latency, idle', await measure(Math.min(50, hovers)));
@@ -89,10 +74,6 @@ const seconds = (performance.now() - started) / 1000;
 report(`hover latency while scoring (${scoredBefore}→${scoredAfter} of ${total} records scored during the hovers)`, during);
 console.log(`scoring: ${result.scoredNow ?? scored} records in ${seconds.toFixed(1)} s before cancelling (${result.cancelled ? 'cancelled' : JSON.stringify(result)})`);
 
-await connection.sendRequest(lsp.ShutdownRequest.type);
-await connection.sendNotification(lsp.ExitNotification.type);
-setTimeout(() => {
-  child.kill();
-  rmSync(storagePath, { recursive: true, force: true });
-  process.exit(0);
-}, 500);
+await stop();
+rmSync(storagePath, { recursive: true, force: true });
+process.exit(0);
