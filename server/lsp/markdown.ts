@@ -3,7 +3,7 @@
  * it is: every ASCII punctuation character gets a backslash (no links, autolinks, images, code, HTML
  * or command URIs can form), and whitespace runs collapse to one space (no block structure).
  */
-import type { CandidateScore } from '../scoring/golden';
+import { formatGolden, type CandidateScore } from '../scoring/golden';
 import type { Example } from '../dataset';
 
 export function escapeMarkdown(text: string): string {
@@ -32,7 +32,7 @@ export interface HoverInput {
 
 export function hoverMarkdown({ score, stale, anchors, top = 3 }: HoverInput): string {
   const lines: string[] = [];
-  lines.push(`**◆ Golden score ${score.goldenScore.toFixed(2)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);
+  lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);
   if (stale) lines.push('', '*Stale: computed with another model, anchor set or record text. Run Nuggets: Score Dataset to update.*');
   if (score.truncated) lines.push('', '*The record was cut from the left to fit the model\'s context.*');
   const order = score.deltas.map((delta, anchor) => ({ delta, anchor }));
