@@ -7,7 +7,11 @@ import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerO
 import type { InitializationOptions } from '../server/protocol';
 import type { Config } from './config';
 
-export function createClient(context: vscode.ExtensionContext, config: Config): LanguageClient {
+/**
+ * `beforeDidOpen` may hold a document's didOpen back (see Ctx.beforeSync): the server gets the document's
+ * text when it resolves.
+ */
+export function createClient(context: vscode.ExtensionContext, config: Config, beforeDidOpen: (document: vscode.TextDocument) => Promise<void>): LanguageClient {
   const module = context.asAbsolutePath('dist/server.js');
   const serverOptions: ServerOptions = {
     run: { module, transport: TransportKind.ipc },
@@ -28,6 +32,10 @@ export function createClient(context: vscode.ExtensionContext, config: Config): 
     initializationOptions,
     markdown: { isTrusted: false, supportHtml: false },
     middleware: {
+      async didOpen(document, next) {
+        await beforeDidOpen(document);
+        if (!document.isClosed) await next(document); // closed meanwhile: the server never needs it
+      },
       async provideHover(document, position, token, next) {
         const hover = await next(document, position, token);
         for (const content of hover?.contents ?? []) {

@@ -50,7 +50,7 @@ class Dashboard {
     });
     this.disposables.push(
       webview.onDidReceiveMessage((message: WebviewMessage) => void this.receive(message)),
-      ctx.onDidChangeScores((uri) => {
+      ctx.onDidChangeScores(({ uri }) => {
         if (uri === this.uri.toString()) this.scheduleRefresh();
       }),
       // A hidden webview is discarded (retainContextWhenHidden: false); it says `ready` again when shown.

@@ -3,6 +3,11 @@
  * whose line end is out of view), `◆ 0.87 · 87/100 anchors`, coloured
  * by score with the theme's chart colours (made for both light and dark themes); stale scores in the
  * muted description colour and marked; unscored records show nothing.
+ *
+ * Each distinct badge is its own decoration type, with the text in the type, so that an editor's
+ * badges are set as plain ranges: VS Code sends those as flat number arrays (its fast path), which
+ * keeps a 50,000-record file's render to tens of milliseconds. A dataset has few distinct badges
+ * (at most anchors + 1 per anchor count), so the types stay few.
  */
 import * as vscode from 'vscode';
 import type { RecordScore } from '../server/protocol';
@@ -30,25 +35,18 @@ type Placement = 'after' | 'before';
 const LOGGED_BADGES = 10_000;
 
 export class Decorations implements vscode.Disposable {
-  /** Multi-line records get the badge after their first line; one-line records (JSON Lines) before it, where it stays in view. */
-  private readonly types: Record<Placement, { buckets: vscode.TextEditorDecorationType[]; stale: vscode.TextEditorDecorationType }>;
+  /** Decoration types by placement and badge text, created on first use. */
+  private readonly types = new Map<string, vscode.TextEditorDecorationType>();
+  /** The types each editor was last given badges of: cleared when a render has none of them. */
+  private readonly shown = new WeakMap<vscode.TextEditor, Set<vscode.TextEditorDecorationType>>();
   private readonly pending = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly ctx: Ctx) {
-    const typesFor = (placement: Placement): { buckets: vscode.TextEditorDecorationType[]; stale: vscode.TextEditorDecorationType } => {
-      const margin = placement === 'after' ? '0 0 0 2em' : '0 1.5em 0 0';
-      const create = (color: string, fontStyle?: string): vscode.TextEditorDecorationType => vscode.window.createTextEditorDecorationType({
-        [placement]: { color: new vscode.ThemeColor(color), margin, ...(fontStyle ? { fontStyle } : {}) },
-        rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
-      });
-      return { buckets: SCALE.map(([, color]) => create(color)), stale: create('descriptionForeground', 'italic') };
-    };
-    this.types = { after: typesFor('after'), before: typesFor('before') };
     this.disposables.push(
-      ...Object.values(this.types).flatMap((t) => [...t.buckets, t.stale]),
-      ctx.onDidChangeScores((uri) => this.schedule(uri)),
+      // All of a document's scores at once (opened, edited): drawn now. Scores streaming in: batched.
+      ctx.onDidChangeScores(({ uri, full }) => (full ? this.renderNow(uri) : this.schedule(uri))),
       vscode.window.onDidChangeVisibleTextEditors((editors) => editors.forEach((e) => this.render(e))),
     );
     vscode.window.visibleTextEditors.forEach((e) => this.render(e));
@@ -65,39 +63,67 @@ export class Decorations implements vscode.Disposable {
     }, 250);
   }
 
+  private renderNow(uri: string): void {
+    this.pending.delete(uri);
+    for (const editor of vscode.window.visibleTextEditors) if (editor.document.uri.toString() === uri) this.render(editor);
+  }
+
+  private typeFor(placement: Placement, text: string, record: RecordScore): vscode.TextEditorDecorationType {
+    const name = `${placement}\n${text}`;
+    let type = this.types.get(name);
+    if (!type) {
+      const color = record.stale ? 'descriptionForeground' : SCALE[bucketOf(record.score!.goldenScore)]![1];
+      type = vscode.window.createTextEditorDecorationType({
+        [placement]: {
+          contentText: text, color: new vscode.ThemeColor(color), margin: placement === 'after' ? '0 0 0 2em' : '0 1.5em 0 0',
+          ...(record.stale ? { fontStyle: 'italic' } : {}),
+        },
+        rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+      });
+      this.types.set(name, type);
+    }
+    return type;
+  }
+
   private render(editor: vscode.TextEditor): void {
     const started = performance.now();
     const scores = this.ctx.scoresOf(editor.document.uri);
-    const options = { after: { buckets: SCALE.map((): vscode.DecorationOptions[] => []), stale: [] as vscode.DecorationOptions[] },
-      before: { buckets: SCALE.map((): vscode.DecorationOptions[] => []), stale: [] as vscode.DecorationOptions[] } };
+    const ranges = new Map<vscode.TextEditorDecorationType, vscode.Range[]>();
     const lines = editor.document.lineCount;
     const badged = new Set<number>();
     for (const record of scores?.records ?? []) {
       const text = record ? badgeText(record) : undefined;
-      if (!record?.score || !text) continue;
+      if (!record || !text) continue;
       const line = Math.min(record.range.start.line, lines - 1);
       if (badged.has(line)) continue; // several records on one line (seed tasks' instances): the first speaks for the line
       badged.add(line);
       const placement: Placement = record.range.end.line > record.range.start.line ? 'after' : 'before';
-      const at = placement === 'after' ? editor.document.lineAt(line).range.end : editor.document.lineAt(line).range.start;
-      const option: vscode.DecorationOptions = { range: new vscode.Range(at, at), renderOptions: { [placement]: { contentText: text } } };
-      if (record.stale) options[placement].stale.push(option);
-      else options[placement].buckets[bucketOf(record.score.goldenScore)]!.push(option);
+      const at = placement === 'after' ? editor.document.lineAt(line).range.end : new vscode.Position(line, 0);
+      const type = this.typeFor(placement, text, record);
+      const list = ranges.get(type);
+      const range = new vscode.Range(at, at);
+      if (list) list.push(range);
+      else ranges.set(type, [range]);
     }
-    for (const placement of ['after', 'before'] as const) {
-      this.types[placement].buckets.forEach((type, i) => editor.setDecorations(type, options[placement].buckets[i]!));
-      editor.setDecorations(this.types[placement].stale, options[placement].stale);
-    }
-    // Large files: say how long drawing took (tools/editor-latency.mjs reads this from the output channel).
+    for (const type of this.shown.get(editor) ?? []) if (!ranges.has(type)) editor.setDecorations(type, []);
+    for (const [type, list] of ranges) editor.setDecorations(type, list);
+    this.shown.set(editor, new Set(ranges.keys()));
+    // Large files: say how long drawing took, and for the first render, how long after the document
+    // arrived (tools/editor-open-vscode.mjs reads these lines from the output channel).
+    const arrived = badged.size > 0 ? this.ctx.takeArrival(editor.document.uri) : undefined;
     if (badged.size >= LOGGED_BADGES) {
+      const now = performance.now();
+      const since = arrived === undefined ? '' : `, ${(now - arrived).toFixed(0)} ms after the document reached the extension`
+        + ` (scores ${scores?.version === 0 ? 'read ahead from the saved file' : 'from the server\'s parse of the document'})`;
       this.ctx.client.outputChannel.appendLine(
-        `[decorations] ${badged.size} badges for ${editor.document.uri.toString()} built and set in ${(performance.now() - started).toFixed(1)} ms`);
+        `[decorations] ${badged.size} badges for ${editor.document.uri.toString()} built and set in ${(now - started).toFixed(1)} ms${since}`);
     }
   }
 
   dispose(): void {
     clearTimeout(this.timer);
     for (const d of this.disposables) d.dispose();
+    for (const type of this.types.values()) type.dispose();
   }
 }
 

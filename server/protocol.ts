@@ -114,6 +114,13 @@ export interface ScoresParams {
   /** The model and anchor set the current scores belong to; null when not yet known. */
   model: string | null;
   anchorCount: number | null;
+  /**
+   * Set when the scores answer `fileOpening`: the ranges refer to the file as saved on disk, read before
+   * the editor's document arrived, and `version` is 0. The client applies them only to a document that is
+   * not dirty and has exactly this length (UTF-16 code units) and line count; the document's own didOpen
+   * is answered with a full notification as usual, which replaces them.
+   */
+  savedFile?: { length: number; lineCount: number };
 }
 
 /**
@@ -121,6 +128,14 @@ export interface ScoresParams {
  * records are scored (partial). Files that are not Alpaca datasets never get one.
  */
 export const scoresNotification = new NotificationType<ScoresParams>('nuggets/scores');
+
+/**
+ * Client -> server: an editor tab opened this file; its document follows with didOpen once the editor has
+ * loaded it, which for a large file takes seconds. The server reads and parses the saved file meanwhile
+ * and, for an Alpaca dataset, sends its scores at once (`ScoresParams.savedFile`), so that they can be
+ * drawn the moment the document arrives.
+ */
+export const fileOpening = new NotificationType<{ uri: string }>('nuggets/fileOpening');
 
 /** Server -> client: the document is no longer an Alpaca dataset (or was closed): drop its scores. */
 export const scoresClearedNotification = new NotificationType<{ uri: string }>('nuggets/scoresCleared');

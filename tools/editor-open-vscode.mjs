@@ -16,11 +16,14 @@
 //     this large ("The file is not displayed in the text editor because it is very large"), and the
 //     script clicks "Open Anyway", as a user must. Times are taken inside the page, from the mousedown
 //     (event.timeStamp) of that last click to (a) the first `◆ 0.xx · n/100 anchors` badge in the viewport
-//     (decoration CSS ::after content), (c) the status bar's "Nuggets 50000/50000"; and (b) the
-//     extension's own "[decorations] N badges ... built and set in X ms" line, read from the Nuggets
-//     channel of the Output panel (and, as a check, from its log file). The extension activates on
-//     this first JSON file (onLanguage:json): the first open includes starting the language server.
-//     Then the editor is closed and the file opened again (extension and server already running).
+//     (decoration CSS ::after content), also given from the moment the editor shows the text (a'), since
+//     the time before that is VS Code's alone; (c) the status bar's "Nuggets 50000/50000"; and (b) the
+//     extension's own "[decorations] N badges ... built and set in X ms[, Y ms after the document reached
+//     the extension]" line, read from the Nuggets channel of the Output panel (and, as a check, from its
+//     log file). Then Ctrl+End: the last records' badges must be in view too (every record is decorated,
+//     not just the first screen). The extension is already running when the file is first opened (it
+//     activates on onStartupFinished), so the opening tab reaches it and the server reads the saved file
+//     ahead of the document (protocol.fileOpening). Then the editor is closed and the file opened again.
 //  Screenshots and the code-server log go to .test-artifacts/editor-open/.
 //
 //   node tools/editor-open-vscode.mjs [--records 50000] [--reopens 1] [--repackage] [--keep]
@@ -151,7 +154,9 @@ try {
           if (marks.text === undefined && editor?.querySelector('.view-line')?.textContent.includes('[')) marks.text = now;
           if (marks.badge === undefined && editor) {
             const view = editor.getBoundingClientRect();
-            for (const span of editor.querySelectorAll('.view-lines .view-line span')) {
+            // Only spans with more than a token colour class can carry a decoration (cheap to poll).
+            for (const span of editor.querySelectorAll('.view-lines .view-line span[class]')) {
+              if (/^mtk\d+$/.test(span.className)) continue;
               const content = getComputedStyle(span, '::after').content;
               if (!content || content === 'none' || content === 'normal') continue;
               const text = content.replace(/^"|"$/g, '');
@@ -215,15 +220,26 @@ try {
     }
     if (confirmation) console.log(`  ${label}: VS Code asked first: "${confirmation.trim()}"; clicked Open Anyway, times below are from that click`);
     const from = confirmation ? 'Open Anyway' : 'click';
-    row(`${label}: ${from} -> editor shows the file's text`, `${marks.text?.toFixed(0)} ms`);
+    row(`${label}: ${from} -> editor shows the file's text`, `${marks.text?.toFixed(0)} ms`, 'VS Code alone');
     row(`${label}: (a) ${from} -> first scored badge in view`, `${marks.badge.toFixed(0)} ms`, `"${marks.badgeText}", ${marks.visibleBadges} badges in view when (a) and (c) were both seen`);
+    row(`${label}: (a') editor shows the text -> first scored badge in view`, `${(marks.badge - marks.text).toFixed(0)} ms`);
     row(`${label}: (c) ${from} -> status bar "${marks.statusText}"`, `${marks.status.toFixed(0)} ms`);
+    // Every record has its badge, not just those in view: the last records' badges at the end of the file.
+    await page.locator('.part.editor .editor-group-container.active .monaco-editor .view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.waitForTimeout(1000);
+    const atEnd = (await e2e.injectedTexts(page, '◆ ')).length;
+    const lastLine = await page.locator('.part.editor .editor-group-container.active .monaco-editor .line-numbers').evaluateAll(
+      (els) => Math.max(...els.map((e) => Number(e.textContent) || 0)));
+    row(`${label}: badges in view at the end of the file (Ctrl+End)`, String(atEnd), `last line number in view ${lastLine} of ${lines}`);
+    if (atEnd === 0) throw new Error(`${label}: no badge at the end of the file`);
+    await page.keyboard.press('Control+Home'); // the next open restores this view: the same first screen each time
     return marks;
   }
 
   // The Nuggets channel as a log file (exthost*/output_logging_*/N-Nuggets.log): its [decorations]
   // lines, to tell which open logged which render (the Output panel shows the same lines).
-  const decorationLine = /\[decorations\] (\d+) badges for \S+ built and set in ([\d.]+) ms/g;
+  const decorationLine = /\[decorations\] (\d+) badges for \S+ built and set in ([\d.]+) ms(?:, (\d+) ms after the document reached the extension \(scores ([^)]+)\))?/g;
   const logFiles = () => {
     const found = [];
     const find = (dir) => {
@@ -244,6 +260,8 @@ try {
     seen = all.length;
     row(`${label}: (b) extension's log, "[decorations] ... built and set in X ms"`, mine.map((m) => `${m[2]} ms`).join(', ') || 'none',
       `${mine.length} render(s) of ${mine.map((m) => m[1]).join(', ')} badges, from the channel's log file`);
+    const first = mine.find((m) => m[3] !== undefined);
+    if (first) row(`${label}: (b') the document reaches the extension -> its badges are set`, `${first[3]} ms`, `first render; scores ${first[4]}`);
   };
 
   await openAndTime('first open');

@@ -4,11 +4,12 @@
  * order), anchor choice, selection, and the dashboard's queries. main.ts wires it to a connection.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection, Hover, HoverParams, WorkDoneProgressReporter } from 'vscode-languageserver/node';
 import { CancellationToken, ErrorCodes, ProgressType, ResponseError } from 'vscode-languageserver/node';
-import type { TextDocument } from 'vscode-languageserver-textdocument';
+import { TextDocument } from 'vscode-languageserver-textdocument';
 import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
 import { assertNotInput, writeFileAtomic } from '../files';
@@ -27,6 +28,9 @@ import { ScoringWorker } from './worker';
 /** Anchors chosen for a dataset that has none when it is first scored (the paper's setting). */
 export const DEFAULT_ANCHOR_COUNT = 100;
 const REPARSE_DELAY_MS = 300;
+/** Saved files read ahead of their documents (fileOpening): how many are kept, and the largest read. */
+const READ_AHEAD_KEPT = 2;
+const READ_AHEAD_MAX_BYTES = 256 * 2 ** 20;
 
 interface Keyed {
   key: ScoringKey;
@@ -48,6 +52,8 @@ export class NuggetsServer {
   /** Parses started per document: only the latest one's result is kept. */
   private readonly generations = new Map<string, number>();
   private readonly reparseTimers = new Map<string, NodeJS.Timeout>();
+  /** Saved files parsed ahead of their documents (fileOpening), oldest first: reused when didOpen brings the same text. */
+  private readonly readAhead = new Map<string, { text: string; parsed: ParsedDocument }>();
   private readonly documentAnchors: Record<string, string>;
   private readonly anchorFiles = new Map<string, { stamp: number; set: AnchorSet }>();
   private identity: { stamp: string; result: Promise<Identified> } | undefined;
@@ -72,6 +78,27 @@ export class NuggetsServer {
     return this.reparse(document);
   }
 
+  /**
+   * A tab opened this file and its document is on its way: parse the saved file now and send its scores,
+   * so that the client can draw them as soon as the document arrives. The document's didOpen reuses the
+   * parse when it brings the same text.
+   */
+  async fileOpening(uri: string): Promise<void> {
+    if (this.parsed.has(uri)) return; // open already (a second tab)
+    const text = await readSavedFile(uri);
+    if (text === undefined) return;
+    const document = TextDocument.create(uri, 'json', 0, text);
+    const parsed = parseDocument(document);
+    if (!parsed) return;
+    const entry = { text, parsed };
+    this.readAhead.delete(uri);
+    this.readAhead.set(uri, entry);
+    for (const oldest of this.readAhead.keys()) if (this.readAhead.size > READ_AHEAD_KEPT) this.readAhead.delete(oldest);
+    const keyed = await this.keyFor(uri);
+    // Sent unless the document itself arrived meanwhile (and took this parse) or is open already.
+    if (this.readAhead.get(uri) === entry && !this.parsed.has(uri)) this.publish(parsed, keyed, { length: text.length, lineCount: document.lineCount });
+  }
+
   changed(document: TextDocument): void {
     clearTimeout(this.reparseTimers.get(document.uri));
     this.reparseTimers.set(document.uri, setTimeout(() => {
@@ -92,7 +119,9 @@ export class NuggetsServer {
     const uri = document.uri;
     const generation = (this.generations.get(uri) ?? 0) + 1;
     this.generations.set(uri, generation);
-    const after = parseDocument(document);
+    const ahead = this.readAhead.get(uri);
+    this.readAhead.delete(uri);
+    const after = ahead?.text === document.getText() ? { ...ahead.parsed, version: document.version } : parseDocument(document);
     if (!after) {
       // Not an Alpaca dataset, or not one at the moment (mid-edit): the last scores stay on screen.
       if (this.parsed.has(uri) && !looksLikeJsonArrayOrLines(document.getText())) this.closed(uri);
@@ -156,12 +185,13 @@ export class NuggetsServer {
     return parsed.records.reduce((n, r) => n + (current.has(r.id) ? 1 : 0), 0);
   }
 
-  private publish(parsed: ParsedDocument, keyed: Keyed | undefined): void {
+  private publish(parsed: ParsedDocument, keyed: Keyed | undefined, savedFile?: protocol.ScoresParams['savedFile']): void {
     void this.connection.sendNotification(protocol.scoresNotification, {
       uri: parsed.uri, version: parsed.version, full: true,
       records: parsed.records.map((r) => this.recordScore(parsed, r.index, keyed)),
       total: parsed.records.length, scored: this.countCurrent(parsed, keyed),
       model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null,
+      ...(savedFile ? { savedFile } : {}),
     });
   }
 
@@ -644,6 +674,22 @@ function mtimeOf(path: string): number {
     return statSync(path).mtimeMs;
   } catch {
     return 0;
+  }
+}
+
+/**
+ * A file: URI's saved text as the editor shows it (UTF-8, without a byte order mark); undefined when it
+ * cannot be read, or is too large to read ahead.
+ */
+async function readSavedFile(uri: string): Promise<string | undefined> {
+  if (!uri.startsWith('file:')) return undefined;
+  try {
+    const path = fileURLToPath(uri);
+    if ((await stat(path)).size > READ_AHEAD_MAX_BYTES) return undefined;
+    const text = await readFile(path, 'utf8');
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  } catch {
+    return undefined;
   }
 }
 

@@ -288,4 +288,48 @@ describe('the Nuggets language server over stdio', () => {
     assert.ok(cleared.records.every((r) => r.score === undefined && !r.stale));
     assert.match((await client.hover(datasetUri, lineOf(datasetText, 7, 1)))!, /Not scored yet/);
   });
+
+  test('a file whose tab opens is read ahead from disk: its scores come before its document, and didOpen replaces them', async () => {
+    // Saved with a byte order mark, which the editor's document does not have.
+    const savedPath = join(work, 'saved.alpaca.json');
+    writeFileSync(savedPath, `\ufeff${datasetText}`);
+    const savedUri = pathToFileURL(savedPath).toString();
+    const from = client.received.length;
+    await client.connection.sendNotification(protocol.fileOpening, { uri: savedUri });
+    const ahead = await client.waitForScores(savedUri, (p) => p.full, 'scores read ahead', from);
+    assert.deepEqual(ahead.savedFile, { length: datasetText.length, lineCount: datasetText.split('\n').length });
+    assert.equal(ahead.version, 0);
+    assert.deepEqual(ahead.records.map((r) => r.id), records.map((r) => r.id));
+    assert.equal(ahead.records[4]!.range.start.line, lineOf(datasetText, 4));
+
+    // The document arrives with the saved text: the same records and ranges, now for its version.
+    await client.open(savedUri, datasetText);
+    const opened = await client.waitForScores(savedUri, (p) => p.full && p.version === 1, 'scores of the opened document', from);
+    assert.equal(opened.savedFile, undefined);
+    assert.deepEqual(opened.records, ahead.records);
+
+    // A document that differs from what was read ahead (edited before it was saved, say) is parsed as it is.
+    const otherPath = join(work, 'other.alpaca.json');
+    writeFileSync(otherPath, datasetText);
+    const otherSavedUri = pathToFileURL(otherPath).toString();
+    await client.connection.sendNotification(protocol.fileOpening, { uri: otherSavedUri });
+    await client.waitForScores(otherSavedUri, (p) => p.version === 0, 'scores read ahead', from);
+    const shorter = JSON.stringify(source.slice(0, 5), null, 2);
+    await client.open(otherSavedUri, shorter);
+    const reparsed = await client.waitForScores(otherSavedUri, (p) => p.version === 1, 'scores of the edited document', from);
+    assert.equal(reparsed.total, 5);
+    assert.equal(reparsed.records[4]!.range.start.line, shorter.slice(0, parseDataset(shorter, 'x').records[4]!.start).split('\n').length - 1);
+
+    // Files that are not Alpaca datasets, or cannot be read, get nothing.
+    const notDataset = join(work, 'settings.json');
+    writeFileSync(notDataset, JSON.stringify({ 'editor.fontSize': 14 }));
+    await client.connection.sendNotification(protocol.fileOpening, { uri: pathToFileURL(notDataset).toString() });
+    await client.connection.sendNotification(protocol.fileOpening, { uri: pathToFileURL(join(work, 'missing.json')).toString() });
+    await client.connection.sendNotification(protocol.fileOpening, { uri: 'untitled:Untitled-1' });
+    await client.connection.sendNotification(protocol.fileOpening, { uri: savedUri }); // open already: a second tab
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const later = client.received.slice(from).filter((r) => r.method === protocol.scoresNotification.method);
+    assert.deepEqual(later.map((r) => (r.params as protocol.ScoresParams).uri),
+      [savedUri, savedUri, otherSavedUri, otherSavedUri], 'no notification for the other files, nor a second one for the open file');
+  });
 });
