@@ -3,7 +3,7 @@
  * range in the source text (for editor decorations and messages) and a content hash (its identity
  * in the scores store), and rejects malformed input with the file, line, record and field at fault.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as jsonc from 'jsonc-parser';
 import { NuggetsError, lineAndColumn } from './errors';
@@ -36,10 +36,7 @@ export interface Dataset {
 }
 
 export function recordId(example: Example): string {
-  return createHash('sha256')
-    .update(`${example.instruction}\u0000${example.input}\u0000${example.output}`, 'utf8')
-    .digest('hex')
-    .slice(0, 16);
+  return hash('sha256', `${example.instruction}\u0000${example.input}\u0000${example.output}`, 'hex').slice(0, 16);
 }
 
 export function readDataset(path: string): Dataset {
@@ -113,11 +110,7 @@ function elementRanges(text: string): Array<[number, number]> {
     const c = text.charCodeAt(i);
     if (c === 34 /* " */) {
       if (depth === 1 && start < 0) start = i;
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 92 /* \ */) i++;
-        else if (d === 34) break;
-      }
+      i = closingQuote(text, i);
       last = i;
       continue;
     }
@@ -138,6 +131,16 @@ function elementRanges(text: string): Array<[number, number]> {
     last = i;
   }
   return ranges;
+}
+
+/** Index of the '"' that closes the string opened at `open`: the next one not escaped by an odd run of backslashes. */
+function closingQuote(text: string, open: number): number {
+  for (let i = text.indexOf('"', open + 1); i >= 0; i = text.indexOf('"', i + 1)) {
+    let backslashes = 0;
+    while (text.charCodeAt(i - 1 - backslashes) === 92 /* \ */) backslashes++;
+    if (backslashes % 2 === 0) return i;
+  }
+  return text.length;
 }
 
 function parseJsonLines(text: string, source: string): DatasetRecord[] {

@@ -7,12 +7,12 @@ import lsp from 'vscode-languageserver-protocol/node.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Starts and initializes the server; `onScores` gets each nuggets/scores notification for `uri`. */
+/** Starts and initializes the server; `onScores` gets each nuggets/scores notification for `uri` (for every document when `uri` is undefined). */
 export async function startServer({ storagePath, settings, uri, onScores }) {
   const child = spawn(process.execPath, [join(root, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const connection = lsp.createProtocolConnection(new lsp.StreamMessageReader(child.stdout), new lsp.StreamMessageWriter(child.stdin));
   connection.onNotification('nuggets/scores', (p) => {
-    if (p.uri === uri) onScores(p);
+    if (uri === undefined || p.uri === uri) onScores(p);
   });
   connection.listen();
   await connection.sendRequest(lsp.InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { storagePath, settings } });

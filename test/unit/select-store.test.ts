@@ -57,3 +57,31 @@ test('the store appends, resumes after a cut line, and refuses another model', (
   assert.throws(() => ScoresWriter.open(path, { ...header, model: { name: 'other', fingerprint: 'f2' } }), /holds scores computed with model demo \(f1\) instead of other \(f2\)/);
   assert.throws(() => ScoresWriter.open(path, { ...header, anchors: { hash: 'a2', count: 4 } }), /another anchor set/);
 });
+
+test('scores read back as written: bounds, skipped anchors, and lines written by other tools', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'nuggets-store-')), 'scores.jsonl');
+  const writer = ScoresWriter.open(path, { ...header, earlyStopAt: 0.85 });
+  const full = { ...scoreOf(0, 0.25), meanDelta: -0.0625, deltas: [0.1234, -2, 0.0001, 0] };
+  const bounded: CandidateScore = {
+    ...scoreOf(1, 0.5), deltas: [0.5, -0.25, NaN, NaN], truncated: true, bound: { threshold: 0.85, above: false, low: 0.25, high: 0.75 },
+  };
+  writer.append(full);
+  writer.append(bounded);
+  writer.close();
+  // The same fields in another order, as a script might write them: read through JSON.parse.
+  const handWritten = { id: records[2]!.id, index: 2, wins: 1, anchors: 4, golden_score: 0.25, mean_delta: 0, truncated: false, deltas: [1, -1, -1, -1] };
+  writeFileSync(path, `${JSON.stringify(handWritten)}\n`, { flag: 'a' });
+
+  const read = readScores(path).scores;
+  const copy = (s: CandidateScore): CandidateScore => ({ ...s, deltas: [...s.deltas] });
+  assert.deepEqual(copy(read.get(full.id)!), full);
+  assert.deepEqual(copy(read.get(bounded.id)!), { ...bounded, goldenScore: 0.75 }); // below the bound: its high end
+  assert.deepEqual(read.get(records[2]!.id)!.deltas, [1, -1, -1, -1]);
+
+  // Deltas damaged after the summary: the record still shows, and reading its deltas says where the damage is.
+  const text = readFileSync(path, 'utf8').replace('"deltas":[0.1234,', '"deltas":[0.1234,,');
+  writeFileSync(path, text);
+  const damaged = readScores(path).scores.get(full.id)!;
+  assert.equal(damaged.goldenScore, 0.25);
+  assert.throws(() => damaged.deltas, /scores\.jsonl:2: malformed scores line/);
+});
