@@ -15,13 +15,22 @@ export interface ParsedDocument {
   byId: Map<string, number[]>;
 }
 
+/** How much of a file's start `mayBeAlpaca` looks at. */
+export const HEAD_LENGTH = 65536;
+
+/**
+ * Cheap refusal of other JSON before a full parse, from the text's first HEAD_LENGTH characters: an
+ * Alpaca dataset is an array or lines of objects that name their instruction early.
+ */
+export function mayBeAlpaca(head: string): boolean {
+  const start = head.trimStart();
+  return (start.startsWith('[') || start.startsWith('{')) && /"instruction"\s*:/.test(start.slice(0, HEAD_LENGTH));
+}
+
 /** Parses the document; undefined when it is not an Alpaca dataset (or not one at the moment, mid-edit). */
 export function parseDocument(document: TextDocument): ParsedDocument | undefined {
   const text = document.getText();
-  const head = text.trimStart();
-  if (!head.startsWith('[') && !head.startsWith('{')) return undefined;
-  // Cheap refusal of other JSON before a full parse: Alpaca records name their instruction early.
-  if (!/"instruction"\s*:/.test(head.slice(0, 65536))) return undefined;
+  if (!mayBeAlpaca(text.slice(0, HEAD_LENGTH))) return undefined;
   let records: DatasetRecord[];
   try {
     records = parseDataset(text, document.uri).records;

@@ -4,7 +4,7 @@
  * order), anchor choice, selection, and the dashboard's queries. main.ts wires it to a connection.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection, Hover, HoverParams, WorkDoneProgressReporter } from 'vscode-languageserver/node';
@@ -20,7 +20,7 @@ import { pairScores, select, writeSubset } from '../select';
 import type { ScoringKey } from '../store';
 import * as protocol from '../protocol';
 import { hoverMarkdown, shorten } from './markdown';
-import { parseDocument, recordAtLine, type ParsedDocument } from './parsed';
+import { HEAD_LENGTH, mayBeAlpaca, parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
 import type { Candidate, ModelOptions } from './worker-messages';
 import { ScoringWorker } from './worker';
@@ -679,13 +679,23 @@ function mtimeOf(path: string): number {
 
 /**
  * A file: URI's saved text as the editor shows it (UTF-8, without a byte order mark); undefined when it
- * cannot be read, or is too large to read ahead.
+ * cannot be read, is too large to read ahead, or plainly is not an Alpaca dataset (judged by its start).
  */
 async function readSavedFile(uri: string): Promise<string | undefined> {
   if (!uri.startsWith('file:')) return undefined;
   try {
     const path = fileURLToPath(uri);
-    if ((await stat(path)).size > READ_AHEAD_MAX_BYTES) return undefined;
+    const file = await open(path, 'r');
+    let head: Buffer;
+    try {
+      const { size } = await file.stat();
+      if (size > READ_AHEAD_MAX_BYTES) return undefined;
+      head = Buffer.alloc(Math.min(size, 4 * HEAD_LENGTH)); // UTF-8: at most 4 bytes a character
+      await file.read(head, 0, head.length, 0);
+    } finally {
+      await file.close();
+    }
+    if (!mayBeAlpaca(head.toString('utf8').replace(/^\uFEFF/, ''))) return undefined;
     const text = await readFile(path, 'utf8');
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch {
