@@ -39,6 +39,8 @@ export interface ScoresChange {
 export class Ctx implements vscode.Disposable {
   readonly config: Config;
   private readonly scores = new Map<string, DocumentScores>();
+  /** Files the server was asked to read ahead (protocol.fileOpening) whose documents have not arrived. */
+  private readonly aheadAsked = new Set<string>();
   /** Scores of saved files whose tab opened before their document arrived (protocol.fileOpening), by URI. */
   private readonly readAhead = new Map<string, protocol.ScoresParams>();
   /** Documents just given their saved file's scores, whose didOpen has not gone to the server yet. */
@@ -73,14 +75,18 @@ export class Ctx implements vscode.Disposable {
       }),
       // A large file's document reaches extensions seconds after its tab opens: the server reads the saved
       // file meanwhile, so that its scores are here when the document is.
-      vscode.window.tabGroups.onDidChangeTabs(({ opened, closed }) => {
-        this.readAheadTabs(opened);
+      vscode.window.tabGroups.onDidChangeTabs(({ opened, changed, closed }) => {
+        this.readAheadTabs([...opened, ...changed]);
         for (const tab of closed) {
           const uri = tabFile(tab)?.toString();
-          if (uri && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri)) this.readAhead.delete(uri);
+          if (uri && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri)) {
+            this.aheadAsked.delete(uri);
+            this.readAhead.delete(uri);
+          }
         }
       }),
       vscode.workspace.onDidOpenTextDocument((document) => {
+        this.aheadAsked.delete(document.uri.toString());
         this.arrivals.set(document.uri.toString(), performance.now());
         const ahead = this.readAhead.get(document.uri.toString());
         this.readAhead.delete(document.uri.toString());
@@ -106,13 +112,17 @@ export class Ctx implements vscode.Disposable {
     return new Promise((resolve) => setTimeout(resolve, SYNC_DELAY_AFTER_READ_AHEAD_MS));
   }
 
-  /** Asks the server to read ahead the saved JSON files of these tabs whose documents are not open yet. */
+  /**
+   * Asks the server to read ahead the saved JSON files these tabs show, for the tabs in view (active in
+   * their group) whose documents are not open yet: those are being loaded. Once per file until it opens.
+   */
   readAheadTabs(tabs: readonly vscode.Tab[]): void {
     for (const tab of tabs) {
       const file = tabFile(tab);
-      if (!file || !/\.jsonl?$/i.test(file.path)) continue;
+      if (!file || !tab.isActive || !/\.jsonl?$/i.test(file.path)) continue;
       const uri = file.toString();
-      if (vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri)) continue;
+      if (this.aheadAsked.has(uri) || vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri)) continue;
+      this.aheadAsked.add(uri);
       void this.client.sendNotification(protocol.fileOpening, { uri });
     }
   }
