@@ -35,11 +35,27 @@ export function readModelFolder(folder: string, variant: OnnxVariant = 'fp32'): 
   const tokenizerConfig = (readJson(join(path, 'tokenizer_config.json'), false) ?? {}) as Record<string, unknown>;
   const config = readJson(join(path, 'config.json'), true) as Record<string, unknown>;
   const fingerprint = createHash('sha256')
-    .update(hashFile(createHash('sha256'), onnxPath).digest())
+    .update(graphHash(onnxPath))
     .update(readFileSync(tokenizerPath))
     .digest('hex')
     .slice(0, 16);
   return { path, name: basename(path), onnxPath, tokenizerJson, tokenizerConfig, config, fingerprint };
+}
+
+/**
+ * SHA-256 of the graph file, computed once per process for a given path, size and modification time:
+ * a multi-gigabyte graph is read once, not again each time the same model is identified and opened.
+ */
+const graphHashes = new Map<string, Buffer>();
+function graphHash(onnxPath: string): Buffer {
+  const { size, mtimeMs } = statSync(onnxPath);
+  const key = `${onnxPath}\u0000${size}\u0000${mtimeMs}`;
+  let digest = graphHashes.get(key);
+  if (!digest) {
+    digest = hashFile(createHash('sha256'), onnxPath).digest();
+    graphHashes.set(key, digest);
+  }
+  return digest;
 }
 
 function findOnnx(folder: string, variant: OnnxVariant): string {
