@@ -8,7 +8,7 @@ import type { InitializationOptions } from '../server/protocol';
 import type { Config } from './config';
 
 /**
- * `beforeDidOpen` may hold a document's didOpen back (see Ctx.beforeSync): the server gets the document's
+ * `beforeDidOpen` may hold a document's didOpen back (see ReadAhead.beforeSync): the server gets the document's
  * text when it resolves.
  */
 export function createClient(context: vscode.ExtensionContext, config: Config, beforeDidOpen: (document: vscode.TextDocument) => Promise<void>): LanguageClient {

@@ -2,19 +2,13 @@
  * The extension's live state: the language client, the latest scores the server sent for each open
  * dataset, scoring runs in progress, and events for the views that draw them (decorations, status
  * bar, dashboard). Created once in activate(); disposed with the extension.
- *
- * Opening a large file: VS Code hands its document to extensions seconds after the tab opens (after
- * loading and copying it), and the LSP didOpen then copies it again to the server. So when a tab
- * opens a saved .json/.jsonl file, the server is asked to read the file from disk at once
- * (protocol.fileOpening); the scores it sends back are kept until the document arrives and, if it is
- * the saved file, shown immediately. The document's own didOpen follows a little later and its scores
- * replace them.
  */
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import type { RequestType } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
 import { Config } from './config';
+import { ReadAhead } from './read_ahead';
 
 export interface DocumentScores {
   uri: string;
@@ -27,9 +21,6 @@ export interface DocumentScores {
   anchorCount: number | null;
 }
 
-/** How long a document drawn from read-ahead scores waits before its text goes to the server. */
-const SYNC_DELAY_AFTER_READ_AHEAD_MS = 500;
-
 export interface ScoresChange {
   uri: string;
   /** Every record's score was sent (the document was opened or edited, or the model or anchors changed), not just a few newly scored ones. */
@@ -39,12 +30,8 @@ export interface ScoresChange {
 export class Ctx implements vscode.Disposable {
   readonly config: Config;
   private readonly scores = new Map<string, DocumentScores>();
-  /** Files the server was asked to read ahead (protocol.fileOpening) whose documents have not arrived. */
-  private readonly aheadAsked = new Set<string>();
-  /** Scores of saved files whose tab opened before their document arrived (protocol.fileOpening), by URI. */
-  private readonly readAhead = new Map<string, protocol.ScoresParams>();
-  /** Documents just given their saved file's scores, whose didOpen has not gone to the server yet. */
-  private readonly scoredAhead = new Set<string>();
+  /** Scores of large files sent before their documents arrive. */
+  readonly readAhead: ReadAhead;
   /** When each open document reached the extension (performance.now()), until its first badges are drawn: for the log. */
   private readonly arrivals = new Map<string, number>();
   private readonly runs = new Map<string, protocol.ScoringStatus>();
@@ -60,12 +47,13 @@ export class Ctx implements vscode.Disposable {
 
   constructor(readonly extensionContext: vscode.ExtensionContext, readonly client: LanguageClient, config?: Config) {
     this.config = config ?? new Config(extensionContext.extensionPath);
+    this.readAhead = new ReadAhead(client, (params) => this.receiveScores(params), (uri) => this.scores.has(uri));
     this.disposables.push(
-      this.scoresChanged, this.statusChanged,
-      client.onNotification(protocol.scoresNotification, (params) => this.receiveScores(params)),
+      this.scoresChanged, this.statusChanged, this.readAhead,
+      client.onNotification(protocol.scoresNotification, (params) => (params.savedFile ? this.readAhead.receive(params) : this.receiveScores(params))),
       client.onNotification(protocol.scoresClearedNotification, ({ uri }) => {
         this.scores.delete(uri);
-        this.readAhead.delete(uri);
+        this.readAhead.forget(uri);
         this.runs.delete(uri);
         this.scoresChanged.fire({ uri, full: true });
       }),
@@ -73,28 +61,7 @@ export class Ctx implements vscode.Disposable {
         this.runs.set(status.uri, status);
         this.statusChanged.fire(status.uri);
       }),
-      // A large file's document reaches extensions seconds after its tab opens: the server reads the saved
-      // file meanwhile, so that its scores are here when the document is.
-      vscode.window.tabGroups.onDidChangeTabs(({ opened, changed, closed }) => {
-        this.readAheadTabs([...opened, ...changed]);
-        for (const tab of closed) {
-          const uri = tabFile(tab)?.toString();
-          if (uri && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri)) {
-            this.aheadAsked.delete(uri);
-            this.readAhead.delete(uri);
-          }
-        }
-      }),
-      vscode.workspace.onDidOpenTextDocument((document) => {
-        this.aheadAsked.delete(document.uri.toString());
-        this.arrivals.set(document.uri.toString(), performance.now());
-        const ahead = this.readAhead.get(document.uri.toString());
-        this.readAhead.delete(document.uri.toString());
-        if (ahead && matchesSavedFile(document, ahead.savedFile!) && !this.scores.has(ahead.uri)) {
-          this.receiveScores(ahead);
-          this.scoredAhead.add(ahead.uri);
-        }
-      }),
+      vscode.workspace.onDidOpenTextDocument((document) => this.arrivals.set(document.uri.toString(), performance.now())),
       vscode.workspace.onDidCloseTextDocument((document) => this.arrivals.delete(document.uri.toString())),
       vscode.window.onDidChangeActiveTextEditor((editor) => {
         if (editor && this.scores.has(editor.document.uri.toString())) this.lastDataset = editor.document.uri;
@@ -102,43 +69,8 @@ export class Ctx implements vscode.Disposable {
     );
   }
 
-  /**
-   * Called before a document's didOpen goes to the server. A document whose scores came from the read-ahead
-   * is already drawn from them: its text (29 MB for 50,000 records) follows a moment later, so that copying it
-   * does not hold up drawing the badges.
-   */
-  beforeSync(document: vscode.TextDocument): Promise<void> {
-    if (!this.scoredAhead.delete(document.uri.toString())) return Promise.resolve();
-    return new Promise((resolve) => setTimeout(resolve, SYNC_DELAY_AFTER_READ_AHEAD_MS));
-  }
-
-  /**
-   * Asks the server to read ahead the saved JSON files these tabs show, for the tabs in view (active in
-   * their group) whose documents are not open yet: those are being loaded. Once per file until it opens.
-   */
-  readAheadTabs(tabs: readonly vscode.Tab[]): void {
-    for (const tab of tabs) {
-      const file = tabFile(tab);
-      if (!file || !tab.isActive || !/\.jsonl?$/i.test(file.path)) continue;
-      const uri = file.toString();
-      if (this.aheadAsked.has(uri) || vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri)) continue;
-      this.aheadAsked.add(uri);
-      void this.client.sendNotification(protocol.fileOpening, { uri });
-    }
-  }
-
   private receiveScores(params: protocol.ScoresParams): void {
-    if (params.savedFile) {
-      // Scores of the saved file, read ahead: for a document that is not here yet, or that just arrived.
-      if (this.scores.has(params.uri)) return; // the document's own scores came first
-      const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === params.uri);
-      if (!document) {
-        this.readAhead.set(params.uri, params);
-        return;
-      }
-      if (!matchesSavedFile(document, params.savedFile)) return;
-    }
-    this.readAhead.delete(params.uri);
+    if (!params.savedFile) this.readAhead.forget(params.uri);
     let held = this.scores.get(params.uri);
     if (params.full || !held) {
       held = { uri: params.uri, version: params.version, records: [], total: params.total, scored: 0, model: null, anchorCount: null };
@@ -191,15 +123,4 @@ export class Ctx implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
-}
-
-/** The file a text editor tab shows, if it shows one from disk. */
-function tabFile(tab: vscode.Tab): vscode.Uri | undefined {
-  return tab.input instanceof vscode.TabInputText && tab.input.uri.scheme === 'file' ? tab.input.uri : undefined;
-}
-
-/** Whether the document is, as far as can be told without reading it whole, the saved file the server read. */
-function matchesSavedFile(document: vscode.TextDocument, saved: NonNullable<protocol.ScoresParams['savedFile']>): boolean {
-  if (document.isDirty || document.lineCount !== saved.lineCount) return false;
-  return document.offsetAt(document.lineAt(document.lineCount - 1).range.end) === saved.length;
 }

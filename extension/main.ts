@@ -20,7 +20,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
   await vscode.workspace.fs.createDirectory(context.globalStorageUri);
   const config = new Config(context.extensionPath);
   await config.loadSecrets(context.secrets);
-  const client = createClient(context, config, (document) => ctx?.beforeSync(document) ?? Promise.resolve());
+  const client = createClient(context, config, (document) => ctx?.readAhead.beforeSync(document) ?? Promise.resolve());
   ctx = new Ctx(context, client, config);
   context.subscriptions.push(
     ctx,
@@ -39,7 +39,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
     }),
   );
   await client.start();
-  ctx.readAheadTabs(vscode.window.tabGroups.all.flatMap((group) => group.tabs));
+  ctx.readAhead.askFor(vscode.window.tabGroups.all.flatMap((group) => group.tabs));
   return { ctx };
 }
 

@@ -1,0 +1,114 @@
+/**
+ * Scores of a large file before VS Code hands over its document. VS Code gives extensions a file's
+ * document only after loading and copying it, seconds after its tab opens for a 29 MB file, and the
+ * LSP didOpen then copies it again to the server. So when a tab in view opens a saved .json/.jsonl
+ * file, the server is asked to read the file from disk at once (protocol.fileOpening). The scores it
+ * sends back (ScoresParams.savedFile) are held here until the document arrives and, when the document
+ * is that saved file, shown at once; the document's own didOpen goes to the server a little later, and
+ * the scores the server answers it with replace them.
+ */
+import * as vscode from 'vscode';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import * as protocol from '../server/protocol';
+
+/** How long a document drawn from read-ahead scores waits before its text goes to the server. */
+const SYNC_DELAY_MS = 500;
+
+export class ReadAhead implements vscode.Disposable {
+  /** Files the server was asked to read ahead whose documents have not arrived. */
+  private readonly asked = new Set<string>();
+  /** The server's answers, by URI, for documents that have not arrived. */
+  private readonly held = new Map<string, protocol.ScoresParams>();
+  /** Documents just shown with their saved file's scores, whose didOpen has not gone to the server. */
+  private readonly shown = new Set<string>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  /**
+   * `show` applies scores to an open document; `hasScores` says whether a document already has scores
+   * of its own (which read-ahead scores never replace).
+   */
+  constructor(
+    private readonly client: LanguageClient,
+    private readonly show: (params: protocol.ScoresParams) => void,
+    private readonly hasScores: (uri: string) => boolean,
+  ) {
+    this.disposables.push(
+      vscode.window.tabGroups.onDidChangeTabs(({ opened, changed, closed }) => {
+        this.askFor([...opened, ...changed]);
+        for (const tab of closed) {
+          const uri = tabFile(tab)?.toString();
+          if (uri && !isOpen(uri)) this.forget(uri);
+        }
+      }),
+      vscode.workspace.onDidOpenTextDocument((document) => {
+        const uri = document.uri.toString();
+        const held = this.held.get(uri);
+        this.asked.delete(uri);
+        this.held.delete(uri);
+        if (held) this.showIfSaved(document, held);
+      }),
+    );
+  }
+
+  /**
+   * Asks the server to read ahead the saved JSON files these tabs show, for the tabs in view (active in
+   * their group) whose documents are not open yet: those are being loaded. Once per file until it opens.
+   */
+  askFor(tabs: readonly vscode.Tab[]): void {
+    for (const tab of tabs) {
+      const file = tabFile(tab);
+      if (!file || !tab.isActive || !/\.jsonl?$/i.test(file.path)) continue;
+      const uri = file.toString();
+      if (this.asked.has(uri) || isOpen(uri)) continue;
+      this.asked.add(uri);
+      void this.client.sendNotification(protocol.fileOpening, { uri });
+    }
+  }
+
+  /** The server's answer to fileOpening: held for a document still to come, or shown on one just arrived. */
+  receive(params: protocol.ScoresParams): void {
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === params.uri);
+    if (document) this.showIfSaved(document, params);
+    else this.held.set(params.uri, params);
+  }
+
+  /**
+   * Called before a document's didOpen goes to the server. A document already drawn from read-ahead
+   * scores sends its text (29 MB for 50,000 records) a moment later, so that copying it does not hold
+   * up drawing the badges.
+   */
+  beforeSync(document: vscode.TextDocument): Promise<void> {
+    if (!this.shown.delete(document.uri.toString())) return Promise.resolve();
+    return new Promise((resolve) => setTimeout(resolve, SYNC_DELAY_MS));
+  }
+
+  forget(uri: string): void {
+    this.asked.delete(uri);
+    this.held.delete(uri);
+  }
+
+  private showIfSaved(document: vscode.TextDocument, params: protocol.ScoresParams): void {
+    if (this.hasScores(params.uri) || !matchesSavedFile(document, params.savedFile!)) return;
+    this.show(params);
+    this.shown.add(params.uri);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+/** The file a text editor tab shows, if it shows one from disk. */
+function tabFile(tab: vscode.Tab): vscode.Uri | undefined {
+  return tab.input instanceof vscode.TabInputText && tab.input.uri.scheme === 'file' ? tab.input.uri : undefined;
+}
+
+function isOpen(uri: string): boolean {
+  return vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri);
+}
+
+/** Whether the document is, as far as can be told without reading it whole, the saved file the server read. */
+function matchesSavedFile(document: vscode.TextDocument, saved: NonNullable<protocol.ScoresParams['savedFile']>): boolean {
+  if (document.isDirty || document.lineCount !== saved.lineCount) return false;
+  return document.offsetAt(document.lineAt(document.lineCount - 1).range.end) === saved.length;
+}
