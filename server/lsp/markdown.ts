@@ -35,7 +35,14 @@ export function hoverMarkdown({ score, stale, anchors, top = 3 }: HoverInput): s
   lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);
   if (stale) lines.push('', '*Stale: computed with another model, anchor set or record text. Run Nuggets: Score Dataset to update.*');
   if (score.truncated) lines.push('', '*The record was cut from the left to fit the model\'s context.*');
-  const order = score.deltas.map((delta, anchor) => ({ delta, anchor }));
+  let deltas: number[];
+  try {
+    deltas = score.deltas; // read from the store on first use
+  } catch (err) {
+    lines.push('', `*Its per-anchor deltas cannot be read: ${escapeMarkdown(err instanceof Error ? err.message : String(err))}*`);
+    return lines.join('\n');
+  }
+  const order = deltas.map((delta, anchor) => ({ delta, anchor }));
   const helps = order.filter((d) => d.delta > 0).sort((a, b) => b.delta - a.delta).slice(0, top);
   const hurts = order.filter((d) => d.delta < 0).sort((a, b) => a.delta - b.delta).slice(0, top);
   const table = (title: string, rows: typeof order): void => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseDataset } from '../../server/dataset';
+import { hoverMarkdown } from '../../server/lsp/markdown';
 import type { CandidateScore } from '../../server/scoring/golden';
 import { pairScores, select, writeSubset } from '../../server/select';
 import { readScores, ScoresWriter, type ScoresHeader } from '../../server/store';
@@ -84,4 +85,6 @@ test('scores read back as written: bounds, skipped anchors, and lines written by
   const damaged = readScores(path).scores.get(full.id)!;
   assert.equal(damaged.goldenScore, 0.25);
   assert.throws(() => damaged.deltas, /scores\.jsonl:2: malformed scores line/);
+  assert.match(hoverMarkdown({ score: damaged, stale: false, anchors: undefined }),
+    /Golden score 0\.25\*\*.*\n\n\*Its per-anchor deltas cannot be read: .*scores\\\.jsonl\\:2\\: malformed scores line/);
 });
