@@ -45,7 +45,8 @@ export class ReadAhead implements vscode.Disposable {
         const held = this.held.get(uri);
         this.asked.delete(uri);
         this.held.delete(uri);
-        if (held) this.showIfSaved(document, held);
+        // Shown before the language client sends this document's didOpen, which beforeSync then holds back.
+        if (held && this.showIfSaved(document, held)) this.shown.add(uri);
       }),
     );
   }
@@ -87,10 +88,11 @@ export class ReadAhead implements vscode.Disposable {
     this.held.delete(uri);
   }
 
-  private showIfSaved(document: vscode.TextDocument, params: protocol.ScoresParams): void {
-    if (this.hasScores(params.uri) || !matchesSavedFile(document, params.savedFile!)) return;
+  /** Shows the saved file's scores on the document if it is that file and has no scores of its own yet. */
+  private showIfSaved(document: vscode.TextDocument, params: protocol.ScoresParams): boolean {
+    if (this.hasScores(params.uri) || !matchesSavedFile(document, params.savedFile!)) return false;
     this.show(params);
-    this.shown.add(params.uri);
+    return true;
   }
 
   dispose(): void {
