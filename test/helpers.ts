@@ -1,5 +1,6 @@
-/** Paths shared by the tests: the real datasets beside the checkout and the bundled demo model. */
-import { existsSync } from 'node:fs';
+/** Paths shared by the tests: the real datasets beside the checkout, the bundled demo model, scratch folders. */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** The checkout's root, found upward from wherever the bundled test file runs. */
@@ -17,3 +18,15 @@ export function sharedData(file: string): string {
 }
 
 export const demoModel = join(repoRoot, 'models', 'demo');
+
+const scratchDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh folder under the system's temp directory, removed when the test process exits. */
+export function scratchDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `nuggets-${name}-`));
+  scratchDirs.push(dir);
+  return dir;
+}

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { demoModel, repoRoot, sharedData } from '../helpers';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
@@ -44,6 +44,8 @@ before(() => {
   const r = nuggets('anchors', dataset, '--kmeans', '5', '--seed', '0', '--out', anchors);
   assert.equal(r.code, 0, r.stderr);
 });
+
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('anchors, score and select run end to end and never touch the dataset', () => {
   const before = readFileSync(dataset);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -8,7 +7,7 @@ import { readDataset } from '../../server/dataset';
 import { assemble, bytesSource, graphWithLogprobHead, withLogprobHead } from '../../server/model/logprob-head';
 import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { LocalBackend } from '../../server/scoring/local';
-import { demoModel, repoRoot, sharedData } from '../helpers';
+import { demoModel, repoRoot, scratchDir, sharedData } from '../helpers';
 
 test('the rewritten graph takes target_ids, returns target_logprobs, and no longer returns logits', async () => {
   const source = bytesSource(readFileSync(join(demoModel, 'model.onnx')));
@@ -21,7 +20,7 @@ test('the rewritten graph takes target_ids, returns target_logprobs, and no long
 });
 
 test('target log-probabilities from the graph equal a log-softmax over the logits, on real records', async () => {
-  const cache = mkdtempSync(join(tmpdir(), 'nuggets-head-'));
+  const cache = scratchDir('head');
   const withHead = await LocalBackend.open(demoModel, { cacheDir: cache });
   const withLogits = await LocalBackend.open(demoModel, { logprobHead: false });
   assert.equal(withHead.lm.hasLogprobHead, true);
@@ -41,8 +40,8 @@ test('target log-probabilities from the graph equal a log-softmax over the logit
 });
 
 test('a graph that is not a causal LM, or a truncated one, is refused and leaves no file behind', () => {
-  const cache = mkdtempSync(join(tmpdir(), 'nuggets-head-'));
-  const folder = mkdtempSync(join(tmpdir(), 'nuggets-graph-'));
+  const cache = scratchDir('head');
+  const folder = scratchDir('graph');
   copyFileSync(join(repoRoot, 'test', 'fixtures', 'identity.onnx'), join(folder, 'model.onnx'));
   assert.throws(() => graphWithLogprobHead(join(folder, 'model.onnx'), cache, 'identity'), /no "logits" output/);
   writeFileSync(join(folder, 'model.onnx'), readFileSync(join(demoModel, 'model.onnx')).subarray(0, 50_000));

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, openSync, closeSync, readSync, statSync, utimesSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, cpSync, openSync, readSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readModelFolder } from '../../server/model/folder';
-import { demoModel } from '../helpers';
+import { demoModel, scratchDir } from '../helpers';
 
 test("a model folder's fingerprint follows its graph's bytes, also when the graph is rewritten in place", () => {
-  const folder = join(mkdtempSync(join(tmpdir(), 'nuggets-folder-')), 'demo');
+  const folder = join(scratchDir('folder'), 'demo');
   cpSync(demoModel, folder, { recursive: true });
   const first = readModelFolder(folder).fingerprint;
   assert.equal(readModelFolder(folder).fingerprint, first, 'the same files: the same fingerprint');

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseDataset } from '../../server/dataset';
@@ -8,6 +7,7 @@ import { hoverMarkdown } from '../../server/lsp/markdown';
 import type { CandidateScore } from '../../server/scoring/golden';
 import { pairScores, select, writeSubset } from '../../server/select';
 import { readScores, ScoresWriter, type ScoresHeader } from '../../server/store';
+import { scratchDir } from '../helpers';
 
 const records = parseDataset(JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ instruction: `task ${i}`, input: '', output: `answer ${i}`, note: i }))), 'ten.json').records;
 const scoreOf = (i: number, golden: number): CandidateScore => ({
@@ -27,7 +27,7 @@ test('threshold, top-k and top-percent pick the right records', () => {
 });
 
 test('the subset keeps records exactly as they were, in dataset order', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nuggets-select-'));
+  const dir = scratchDir('select');
   const chosen = select(pairScores(records, scores, 'scores'), { kind: 'top', count: 3 });
   writeSubset(join(dir, 'golden.json'), chosen, true);
   const written = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8'));
@@ -42,7 +42,7 @@ test('scores from another dataset are refused', () => {
 });
 
 test('the store appends, resumes after a cut line, and refuses another model', () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'nuggets-store-')), 'scores.jsonl');
+  const path = join(scratchDir('store'), 'scores.jsonl');
   const writer = ScoresWriter.open(path, header);
   writer.append(scoreOf(0, 0.25));
   writer.append(scoreOf(1, 1));
@@ -60,7 +60,7 @@ test('the store appends, resumes after a cut line, and refuses another model', (
 });
 
 test('scores read back as written: bounds, skipped anchors, and lines written by other tools', () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'nuggets-store-')), 'scores.jsonl');
+  const path = join(scratchDir('store'), 'scores.jsonl');
   const writer = ScoresWriter.open(path, { ...header, earlyStopAt: 0.85 });
   const full = { ...scoreOf(0, 0.25), meanDelta: -0.0625, deltas: [0.1234, -2, 0.0001, 0] };
   const bounded: CandidateScore = {
