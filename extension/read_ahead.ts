@@ -37,7 +37,7 @@ export class ReadAhead implements vscode.Disposable {
         this.askFor([...opened, ...changed]);
         for (const tab of closed) {
           const uri = tabFile(tab)?.toString();
-          if (uri && !isOpen(uri)) this.forget(uri);
+          if (uri && !openDocument(uri)) this.forget(uri);
         }
       }),
       vscode.workspace.onDidOpenTextDocument((document) => {
@@ -60,7 +60,7 @@ export class ReadAhead implements vscode.Disposable {
       const file = tabFile(tab);
       if (!file || !tab.isActive || !/\.jsonl?$/i.test(file.path)) continue;
       const uri = file.toString();
-      if (this.asked.has(uri) || isOpen(uri)) continue;
+      if (this.asked.has(uri) || openDocument(uri)) continue;
       this.asked.add(uri);
       void this.client.sendNotification(protocol.fileOpening, { uri });
     }
@@ -68,7 +68,7 @@ export class ReadAhead implements vscode.Disposable {
 
   /** The server's answer to fileOpening: held for a document still to come, or shown on one just arrived. */
   receive(params: protocol.ScoresParams): void {
-    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === params.uri);
+    const document = openDocument(params.uri);
     if (document) this.showIfSaved(document, params);
     else this.held.set(params.uri, params);
   }
@@ -105,8 +105,8 @@ function tabFile(tab: vscode.Tab): vscode.Uri | undefined {
   return tab.input instanceof vscode.TabInputText && tab.input.uri.scheme === 'file' ? tab.input.uri : undefined;
 }
 
-function isOpen(uri: string): boolean {
-  return vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri);
+function openDocument(uri: string): vscode.TextDocument | undefined {
+  return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
 }
 
 /** Whether the document is, as far as can be told without reading it whole, the saved file the server read. */

@@ -84,20 +84,13 @@ export function readScores(path: string): ScoresContent {
     if (lines[i] === '') continue;
     const line = readScoreLine(lines[i]!, path, i + 1);
     const bounded = line.golden_score === null && Array.isArray(line.golden_range) && typeof line.bound === 'string';
-    if (typeof line.id !== 'string' || !(typeof line.golden_score === 'number' || bounded) || !(Array.isArray(line.deltas) || typeof line.deltas === 'function')) {
-      throw new NuggetsError(`${path}:${i + 1}: not a score line (needs id, golden_score and deltas).`);
-    }
-    const { deltas } = line;
+    if (typeof line.id !== 'string' || !(typeof line.golden_score === 'number' || bounded)) throw notAScoreLine(path, i + 1);
     const score = {
       index: line.index, id: line.id, goldenScore: line.golden_score ?? 0, wins: line.wins, anchors: line.anchors,
       meanDelta: line.mean_delta, truncated: line.truncated === true,
     } as CandidateScore;
-    if (typeof deltas === 'function') {
-      let parsed: number[] | undefined;
-      Object.defineProperty(score, 'deltas', { enumerable: true, get: () => (parsed ??= deltas()) });
-    } else {
-      score.deltas = deltas.map((d) => d ?? NaN);
-    }
+    let deltas: number[] | undefined;
+    Object.defineProperty(score, 'deltas', { enumerable: true, get: () => (deltas ??= line.deltas()) });
     if (bounded) {
       const [low, high] = line.golden_range!;
       const above = line.bound!.startsWith('>=');
@@ -121,10 +114,15 @@ const WRITTEN_LINE = new RegExp([
   String.raw`(?:,"bound":("[^"\\]*"),"golden_range":(\[[^\]]*\]))?\}$`,
 ].join(''));
 
-/** A score line; `deltas` is a function when their parse was deferred (a line as written here). */
-function readScoreLine(text: string, path: string, lineNumber: number): Omit<ScoreLine, 'deltas'> & { deltas: ScoreLine['deltas'] | (() => number[]) } {
+/** A score line's fields, its deltas (null for skipped anchors read as NaN) given on first call. */
+function readScoreLine(text: string, path: string, lineNumber: number): Omit<ScoreLine, 'deltas'> & { deltas: () => number[] } {
   const m = WRITTEN_LINE.exec(text);
-  if (!m) return parseLine(text, path, lineNumber) as ScoreLine;
+  if (!m) {
+    // Any other layout of the same fields (a line another tool wrote): parsed whole.
+    const line = parseLine(text, path, lineNumber) as ScoreLine;
+    if (!Array.isArray(line.deltas)) throw notAScoreLine(path, lineNumber);
+    return { ...line, deltas: () => line.deltas.map((d) => d ?? NaN) };
+  }
   const deltasText = m[7]!;
   return {
     index: Number(m[1]), id: m[2]!, golden_score: m[3] === 'null' ? null : Number(m[3]), wins: Number(m[4]), anchors: Number(m[5]),
@@ -132,6 +130,10 @@ function readScoreLine(text: string, path: string, lineNumber: number): Omit<Sco
     deltas: () => (parseLine(deltasText, path, lineNumber) as Array<number | null>).map((d) => d ?? NaN),
     ...(m[9] !== undefined ? { bound: JSON.parse(m[9]) as string, golden_range: parseLine(m[10]!, path, lineNumber) as [number, number] } : {}),
   };
+}
+
+function notAScoreLine(path: string, lineNumber: number): NuggetsError {
+  return new NuggetsError(`${path}:${lineNumber}: not a score line (needs id, golden_score and deltas).`);
 }
 
 function parseLine(line: string, path: string, lineNumber: number): unknown {

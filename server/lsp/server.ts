@@ -695,7 +695,7 @@ async function readSavedFile(uri: string): Promise<string | undefined> {
     } finally {
       await file.close();
     }
-    if (!mayBeAlpaca(head.toString('utf8').replace(/^\uFEFF/, ''))) return undefined;
+    if (!mayBeAlpaca(head.toString('utf8'))) return undefined; // its trimStart() also drops a byte order mark
     const text = await readFile(path, 'utf8');
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch {
