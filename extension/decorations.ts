@@ -13,14 +13,19 @@ import * as vscode from 'vscode';
 import type { RecordScore } from '../server/protocol';
 import type { Ctx } from './ctx';
 
-/** Score buckets, lowest first: [lower bound, theme colour]. */
-const SCALE: [number, string][] = [
-  [0, 'charts.red'],
-  [0.2, 'charts.orange'],
-  [0.4, 'charts.yellow'],
-  [0.6, 'charts.blue'],
-  [0.8, 'charts.green'],
+/**
+ * Score buckets, lowest first: [lower bound, colour id]. The colours are the extension's own
+ * (`contributes.colors` in package.json), chosen to reach 4.5:1 against the default light and dark editor
+ * backgrounds (the theme's chart colours do not: amber was 3.1:1 on white); themes may override them.
+ */
+export const SCALE: [number, string][] = [
+  [0, 'nuggets.badge.low'],
+  [0.2, 'nuggets.badge.fair'],
+  [0.4, 'nuggets.badge.mid'],
+  [0.6, 'nuggets.badge.good'],
+  [0.8, 'nuggets.badge.top'],
 ];
+export const STALE_COLOR = 'nuggets.badge.stale';
 
 export function badgeText(record: RecordScore): string | undefined {
   const s = record.score;
@@ -72,7 +77,7 @@ export class Decorations implements vscode.Disposable {
     const name = `${placement}\n${text}`;
     let type = this.types.get(name);
     if (!type) {
-      const color = record.stale ? 'descriptionForeground' : SCALE[bucketOf(record.score!.goldenScore)]![1];
+      const color = record.stale ? STALE_COLOR : SCALE[bucketOf(record.score!.goldenScore)]![1];
       type = vscode.window.createTextEditorDecorationType({
         [placement]: {
           contentText: text, color: new vscode.ThemeColor(color), margin: placement === 'after' ? '0 0 0 2em' : '0 1.5em 0 0',

@@ -2,6 +2,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 
 /** The checkout's root, found upward from wherever the bundled test file runs. */
 export const repoRoot = ((): string => {
@@ -29,4 +30,32 @@ export function scratchDir(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `nuggets-${name}-`));
   scratchDirs.push(dir);
   return dir;
+}
+
+/** The files in a zip archive (a .vsix), from its central directory: name, size, and where its data starts. */
+export function zipEntries(zip: Buffer): { name: string; size: number; read(): Buffer }[] {
+  let eocd = zip.length - 22;
+  while (eocd >= 0 && zip.readUInt32LE(eocd) !== 0x06054b50) eocd--;
+  if (eocd < 0) throw new Error('not a zip archive: no end of central directory');
+  const count = zip.readUInt16LE(eocd + 10);
+  let at = zip.readUInt32LE(eocd + 16);
+  const entries: { name: string; size: number; read(): Buffer }[] = [];
+  for (let i = 0; i < count; i++) {
+    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error(`bad central directory entry ${i}`);
+    const method = zip.readUInt16LE(at + 10);
+    const compressedSize = zip.readUInt32LE(at + 20);
+    const size = zip.readUInt32LE(at + 24);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const extraLength = zip.readUInt16LE(at + 30);
+    const commentLength = zip.readUInt16LE(at + 32);
+    const local = zip.readUInt32LE(at + 42);
+    const read = (): Buffer => {
+      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+      const data = zip.subarray(start, start + compressedSize);
+      return method === 0 ? data : inflateRawSync(data);
+    };
+    entries.push({ name: zip.toString('utf8', at + 46, at + 46 + nameLength), size, read });
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
 }

@@ -2,7 +2,7 @@
 // Opening a 50,000-record Alpaca file with stored scores in a real VS Code (code-server in Chromium),
 // as a user does: how long until the inline scores show. A measurement, not a test (not in npm test).
 //
-//  1. The packaged extension: nuggets-<version>.vsix from `npm run package`, reused when it is newer
+//  1. The packaged extension: nuggets-<version>-linux-x64.vsix from `npm run package`, reused when it is newer
 //     than every source it is built from, installed into a fresh extensions folder (test/e2e/code-server.ts).
 //  2. The 50,000-record file (in a fresh workspace folder) and the extension's score store, pre-filled
 //     with SYNTHETIC scores under the exact key the server computes (demo model fingerprint, a
@@ -71,7 +71,7 @@ await esbuild.build({
 const e2e = createRequire(import.meta.url)(libPath);
 
 // 1. The .vsix.
-const vsix = join(root, `${pkg.name}-${pkg.version}.vsix`);
+const vsix = join(root, `${pkg.name}-${pkg.version}-linux-x64.vsix`);
 function newestSource() {
   let newest = 0;
   const visit = (path) => {
@@ -85,8 +85,8 @@ function newestSource() {
   return newest;
 }
 if (values.repackage || !existsSync(vsix) || statSync(vsix).mtimeMs < newestSource()) {
-  console.log(`packaging (npm run package): ${existsSync(vsix) ? 'the .vsix is older than its sources' : 'no .vsix yet'}`);
-  execFileSync('npm', ['run', 'package'], { cwd: root, stdio: 'inherit', timeout: 300_000 });
+  console.log(`packaging (npm run package -- --target linux-x64): ${existsSync(vsix) ? 'the .vsix is older than its sources' : 'no .vsix yet'}`);
+  execFileSync('npm', ['run', 'package', '--', '--target', 'linux-x64'], { cwd: root, stdio: 'inherit', timeout: 300_000 });
 } else {
   console.log(`reusing ${vsix} (newer than its sources)`);
 }

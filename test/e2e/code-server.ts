@@ -19,7 +19,7 @@ export function requireCodeServer(): void {
 
 /** `npm run package` into `out`: the .vsix a user installs. */
 export function packageExtension(out: string): void {
-  execFileSync(process.execPath, [join(repoRoot, 'tools', 'package.mjs'), '--out', out], { cwd: repoRoot, stdio: 'pipe', timeout: 120_000 });
+  execFileSync(process.execPath, [join(repoRoot, 'tools', 'package.mjs'), '--target', 'linux-x64', '--out', out], { cwd: repoRoot, stdio: 'pipe', timeout: 120_000 });
 }
 
 /** `code-server --install-extension`; returns what it printed. */
@@ -146,24 +146,4 @@ export async function injectedTexts(page: Page, prefix: string): Promise<{ text:
     }
     return found.sort((a, b) => a.top - b.top);
   }, prefix);
-}
-
-/** The names and sizes of the files in a zip archive (a .vsix), from its central directory. */
-export function zipEntries(zip: Buffer): { name: string; size: number }[] {
-  let eocd = zip.length - 22;
-  while (eocd >= 0 && zip.readUInt32LE(eocd) !== 0x06054b50) eocd--;
-  if (eocd < 0) throw new Error('not a zip archive: no end of central directory');
-  const count = zip.readUInt16LE(eocd + 10);
-  let at = zip.readUInt32LE(eocd + 16);
-  const entries: { name: string; size: number }[] = [];
-  for (let i = 0; i < count; i++) {
-    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error(`bad central directory entry ${i}`);
-    const size = zip.readUInt32LE(at + 24);
-    const nameLength = zip.readUInt16LE(at + 28);
-    const extraLength = zip.readUInt16LE(at + 30);
-    const commentLength = zip.readUInt16LE(at + 32);
-    entries.push({ name: zip.toString('utf8', at + 46, at + 46 + nameLength), size });
-    at += 46 + nameLength + extraLength + commentLength;
-  }
-  return entries;
 }
