@@ -60,7 +60,7 @@ export class Config {
     if (text === '') return undefined;
     // A model given as scheme:rest (hf:owner/name, http://host/v1) goes to the engine as written; C:\ is a path.
     if (allowSpec && /^[a-z][a-z0-9+.-]+:/i.test(text)) return text;
-    const expanded = text === '~' || text.startsWith('~/') ? join(homedir(), text.slice(1)) : text;
+    const expanded = text === '~' || text.startsWith('~/') || text.startsWith('~\\') ? join(homedir(), text.slice(1)) : text;
     if (isAbsolute(expanded)) return expanded;
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     return folder ? resolve(folder, expanded) : resolve(expanded);

@@ -2,15 +2,20 @@
 import type { Hash } from 'node:crypto';
 import { closeSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { posix, resolve, win32 } from 'node:path';
 import { NuggetsError } from './errors';
 
 /**
- * The engine's cache root: hub downloads (hub/) and derived graphs (graphs/). $NUGGETS_CACHE, else
- * $XDG_CACHE_HOME/nuggets, else ~/.cache/nuggets; the extension passes its global storage instead.
+ * The engine's cache root: hub downloads (hub/) and derived graphs (graphs/), in the operating system's
+ * conventional place for caches. $NUGGETS_CACHE wins everywhere; then Windows: %LOCALAPPDATA%\nuggets\Cache;
+ * macOS: ~/Library/Caches/nuggets; elsewhere $XDG_CACHE_HOME/nuggets, else ~/.cache/nuggets. The extension
+ * passes its global storage instead.
  */
-export function defaultCacheDir(): string {
-  return process.env['NUGGETS_CACHE'] || join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'nuggets');
+export function defaultCacheDir(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env, home = homedir()): string {
+  if (env['NUGGETS_CACHE']) return env['NUGGETS_CACHE'];
+  if (platform === 'win32') return win32.join(env['LOCALAPPDATA'] || win32.join(home, 'AppData', 'Local'), 'nuggets', 'Cache');
+  if (platform === 'darwin') return posix.join(home, 'Library', 'Caches', 'nuggets');
+  return posix.join(env['XDG_CACHE_HOME'] || posix.join(home, '.cache'), 'nuggets');
 }
 
 /** Feeds a file through `hash` in 4 MB chunks, so that multi-gigabyte graphs are never read into memory at once. */

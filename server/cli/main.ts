@@ -28,7 +28,7 @@ const USAGE = `Usage:
   nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
                   [--model <folder> | hf:<owner>/<name>[@rev] | http://host:8000/v1[,...]]
                   [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
-                  [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default ~/.cache/nuggets)] [--offline]
+                  [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
                   [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
   nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...]

@@ -1,0 +1,12 @@
+import * as ort from 'onnxruntime-node';
+import { readdirSync } from 'node:fs';
+const dir = process.argv[2];
+const f = readdirSync(dir).find((x) => x.includes('hidden'));
+const s = await ort.InferenceSession.create(dir + '/' + f);
+console.log(s.outputNames);
+const n = 5;
+const feeds = { input_ids: new ort.Tensor('int64', new BigInt64Array(n).fill(5n), [1, n]), attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]), position_ids: new ort.Tensor('int64', BigInt64Array.from({length:n},(_, i) => BigInt(i)), [1, n]), target_ids: new ort.Tensor('int64', new BigInt64Array(n), [1, n, 1]) };
+for (const name of s.inputNames.filter((x) => x.startsWith('past'))) feeds[name] = new ort.Tensor('float32', new Float32Array(0), [1, 6, 0, 32]);
+const names = ['target_logprobs', 'final_hidden_state', 'present.0.key'];
+const out = await s.run(feeds, names);
+for (const [k, v] of Object.entries(out)) console.log(k, v.dims);
