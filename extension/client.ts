@@ -11,7 +11,8 @@ import type { Config } from './config';
  * `beforeDidOpen` may hold a document's didOpen back (see ReadAhead.beforeSync): the server gets the document's
  * text when it resolves.
  */
-export function createClient(context: vscode.ExtensionContext, config: Config, beforeDidOpen: (document: vscode.TextDocument) => Promise<void>): LanguageClient {
+export function createClient(context: vscode.ExtensionContext, config: Config, log: vscode.LogOutputChannel,
+  beforeDidOpen: (document: vscode.TextDocument) => Promise<void>): LanguageClient {
   const module = context.asAbsolutePath('dist/server.js');
   const serverOptions: ServerOptions = {
     run: { module, transport: TransportKind.ipc },
@@ -48,7 +49,8 @@ export function createClient(context: vscode.ExtensionContext, config: Config, b
         return hover;
       },
     },
-    outputChannelName: 'Nuggets',
+    // One channel for the server's messages and the extension's run log (Output > Nuggets).
+    outputChannel: log,
   };
   return new LanguageClient('nuggets', 'Nuggets', serverOptions, clientOptions);
 }

@@ -140,7 +140,13 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
   const result = await ctx.request(protocol.selectSubset, { textDocument, rule });
   const opened = await vscode.workspace.openTextDocument(vscode.Uri.parse(result.uri));
   await vscode.window.showTextDocument(opened, { preview: false });
-  void vscode.window.showInformationMessage(`Nuggets: wrote ${result.kept} of ${result.total} records (${ruleLabel(rule)}) to ${basename(result.path)}.`);
+  const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (${ruleLabel(rule)}) to ${basename(result.path)}.`;
+  if (ctx.config.usesDemoModel()) {
+    void vscode.window.showWarningMessage(`${wrote} They were chosen by the bundled demo model, whose scores are for trying the tool, not for curation.`, 'Choose Model')
+      .then((choice) => choice && vscode.commands.executeCommand('nuggets.chooseModel'));
+  } else {
+    void vscode.window.showInformationMessage(wrote);
+  }
   return result;
 }
 

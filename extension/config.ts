@@ -30,6 +30,11 @@ export class Config {
     return join(this.extensionPath, 'models', 'demo');
   }
 
+  /** Whether scores now come from the bundled demo model, whose scores are for trying the tool, not for curation. */
+  usesDemoModel(): boolean {
+    return this.serverSettings().model === this.bundledModel;
+  }
+
   affects(event: vscode.ConfigurationChangeEvent): boolean {
     return event.affectsConfiguration(SECTION);
   }

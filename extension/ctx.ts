@@ -45,7 +45,11 @@ export class Ctx implements vscode.Disposable {
   /** Fires with a document URI whenever a scoring run's state changes. */
   readonly onDidChangeStatus = this.statusChanged.event;
 
-  constructor(readonly extensionContext: vscode.ExtensionContext, readonly client: LanguageClient, config?: Config) {
+  /**
+   * @param log the "Nuggets" output channel: the server's messages and a record of every run (model, anchors,
+   * records scored and skipped, duration, cancellations and errors).
+   */
+  constructor(readonly extensionContext: vscode.ExtensionContext, readonly client: LanguageClient, readonly log: vscode.LogOutputChannel, config?: Config) {
     this.config = config ?? new Config(extensionContext.extensionPath);
     this.readAhead = new ReadAhead(client, (params) => this.receiveScores(params), (uri) => this.scores.has(uri));
     this.disposables.push(

@@ -120,7 +120,7 @@ export class Decorations implements vscode.Disposable {
       const now = performance.now();
       const since = arrived === undefined ? '' : `, ${(now - arrived).toFixed(0)} ms after the document reached the extension`
         + ` (scores ${scores?.version === 0 ? 'read ahead from the saved file' : 'from the server\'s parse of the document'})`;
-      this.ctx.client.outputChannel.appendLine(
+      this.ctx.log.info(
         `[decorations] ${badged.size} badges for ${editor.document.uri.toString()} built and set in ${(now - started).toFixed(1)} ms${since}`);
     }
   }

@@ -8,6 +8,7 @@ import { registerCommands } from './commands';
 import { Config, SECRET_KEYS } from './config';
 import { Ctx } from './ctx';
 import { Decorations } from './decorations';
+import { FirstRun } from './first_run';
 import { StatusDisplay } from './status_display';
 
 let ctx: Ctx | undefined;
@@ -20,10 +21,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
   await vscode.workspace.fs.createDirectory(context.globalStorageUri);
   const config = new Config(context.extensionPath);
   await config.loadSecrets(context.secrets);
-  const client = createClient(context, config, (document) => ctx?.readAhead.beforeSync(document) ?? Promise.resolve());
-  ctx = new Ctx(context, client, config);
+  const log = vscode.window.createOutputChannel('Nuggets', { log: true });
+  const client = createClient(context, config, log, (document) => ctx?.readAhead.beforeSync(document) ?? Promise.resolve());
+  ctx = new Ctx(context, client, log, config);
   context.subscriptions.push(
+    log,
     ctx,
+    new FirstRun(ctx),
     new Decorations(ctx),
     new StatusDisplay(ctx),
     ...registerCommands(ctx),

@@ -42,11 +42,21 @@ export class StatusDisplay implements vscode.Disposable {
       this.item.command = undefined;
     } else {
       const complete = scores.total > 0 && scores.scored === scores.total;
-      this.item.text = `${complete ? '◆' : '◇'} Nuggets ${scores.scored}/${scores.total}`;
+      const demo = this.ctx.config.usesDemoModel();
+      this.item.text = `${complete ? '◆' : '◇'} Nuggets ${scores.scored}/${scores.total}${demo ? ' · demo model' : ''}`;
       const source = scores.model ? ` with ${scores.model}${scores.anchorCount ? ` against ${scores.anchorCount} anchors` : ''}` : '';
-      this.item.tooltip = complete
+      // The tooltip's text is the extension's own (model and file names escaped); its one link is a command of ours.
+      const tooltip = new vscode.MarkdownString(undefined, true);
+      tooltip.isTrusted = { enabledCommands: ['nuggets.chooseModel'] };
+      tooltip.appendText(complete
         ? `Every record is scored${source}. Click for the dashboard.`
-        : `${scores.scored} of ${scores.total} records have a current golden score${source}. Click to score the rest.`;
+        : `${scores.scored} of ${scores.total} records have a current golden score${source}. Click to score the rest.`);
+      if (demo) {
+        tooltip.appendMarkdown('\n\n$(warning) ');
+        tooltip.appendText('These scores come from the bundled demo model: they are for trying the tool, not for curation. ');
+        tooltip.appendMarkdown('[Choose Model](command:nuggets.chooseModel)');
+      }
+      this.item.tooltip = tooltip;
       this.item.command = complete ? 'nuggets.showDashboard' : 'nuggets.scoreDataset';
     }
     this.item.show();
