@@ -38,8 +38,10 @@ export class FirstRun implements vscode.Disposable {
     if (scores && scores.scored > 0) return; // scored before (another installation's storage): nothing to explain
     const records = scores ? `${scores.total} records` : 'an Alpaca dataset';
     const choice = await vscode.window.showInformationMessage(
-      `Nuggets found ${records} in ${basename(document.uri.path)}. Score them with the bundled demo model (for trying the tool, `
-        + 'not for curation), or choose a real model first?',
+      `Nuggets found ${records} in ${basename(document.uri.path)}. `
+        + (this.ctx.config.usesDemoModel()
+          ? 'Score them with the bundled demo model (for trying the tool, not for curation), or choose a real model first?'
+          : 'Score them with the chosen model, or choose another model first?'),
       'Score Dataset', 'Choose Model', 'Walkthrough');
     if (choice === 'Score Dataset') await vscode.commands.executeCommand('nuggets.scoreDataset');
     else if (choice === 'Choose Model') await vscode.commands.executeCommand('nuggets.chooseModel');
