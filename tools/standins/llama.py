@@ -101,12 +101,16 @@ class Decoder(nn.Module):
 
 def randomize(model, seed):
     """Random weights scaled so that the model is far from uniform: each matrix's outputs have about
-    unit variance, norm weights near 1, biases small, embeddings of unit scale. Distinct values keep
-    every parameter its own initializer in the export."""
+    unit variance, norm weights near 1, biases small, embeddings of unit scale, and logits with a
+    standard deviation of about 2.5 (the final norm is scaled down where the output matrix is the
+    unit-scale embedding). Distinct values keep every parameter its own initializer in the export."""
     gen = torch.Generator().manual_seed(seed)
+    final_scale = 2.5 / math.sqrt(model.c['hidden']) if model.c['tied'] else 2.5
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith('layernorm.weight') or name == 'norm.weight':
+            if name == 'norm.weight':
+                p.copy_(final_scale * (1 + 0.1 * torch.randn(p.shape, generator=gen)))
+            elif name.endswith('layernorm.weight'):
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
             elif p.dim() == 1:
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))

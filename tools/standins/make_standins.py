@@ -68,7 +68,7 @@ FAMILIES = {
 VARIANTS = {'fp32': 'model.onnx', 'quantized': 'model_quantized.onnx', 'q4': 'model_q4.onnx', 'fp16': 'model_fp16.onnx'}
 
 
-def training_texts(data_dir, limit_chars=600_000):
+def training_texts(data_dir, limit_chars=400_000):
     """Real instruction records from the shared datasets, in the scoring template, interleaved."""
     per_file = []
     for name in sorted(os.listdir(data_dir)):
@@ -114,13 +114,13 @@ def write_json(path, value):
         f.write('\n')
 
 
-def make_model(folder, family, shape, texts, variant_names, external, seed):
+def make_model(folder, family, shape, tokenizers, variant_names, external, seed):
     spec = FAMILIES[family]
     tmp = folder + '.tmp'
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.join(tmp, 'onnx'))
     os.makedirs(os.path.join(tmp, 'reference'))
-    tokenizer, tokenizer_config, special_ids = spec['tokenizer'](texts, shape['merges'])
+    tokenizer, tokenizer_config, special_ids = tokenizers(family, shape['merges'])
     tokens = 1 + max([*tokenizer['model']['vocab'].values(), *(t['id'] for t in tokenizer['added_tokens'])])
     vocab = shape['vocab_size'] or up_to(tokens, spec['round_vocab'])
     if vocab < tokens:
@@ -237,7 +237,15 @@ def main():
             if family == 'qwen2':
                 jobs.append(('qwen2-external', family, shape, ['fp32'], True))
     os.makedirs(args.out, exist_ok=True)
-    texts = None
+    texts = []
+    learned = {}
+
+    def tokenizers(family, merges):
+        if (family, merges) not in learned:
+            texts[:] = texts or training_texts(args.data)
+            learned[(family, merges)] = FAMILIES[family]['tokenizer'](texts, merges)
+        return learned[(family, merges)]
+
     for name, family, shape, names, external in jobs:
         folder = os.path.join(args.out, name)
         stamp = generator_hash({'family': family, 'shape': shape, 'variants': names, 'external': external, 'seed': args.seed})
@@ -245,8 +253,7 @@ def main():
         if os.path.exists(stamp_file) and json.load(open(stamp_file)).get('generator') == stamp:
             print(f'{folder}: up to date')
             continue
-        texts = texts or training_texts(args.data)
-        tmp, about = make_model(folder, family, shape, texts, names, external, args.seed)
+        tmp, about = make_model(folder, family, shape, tokenizers, names, external, args.seed)
         write_json(os.path.join(tmp, 'STANDIN.json'), {'generator': stamp, 'variants': names, 'external_data': external, **about})
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
