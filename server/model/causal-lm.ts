@@ -234,7 +234,7 @@ function loadError(onnxPath: string, message: string): NuggetsError {
     const op = unknown[1] ? `${unknown[1]} ${unknown[2]}` : unknown[2]!;
     return new NuggetsError(
       `${onnxPath} uses the operator ${op}, which this ONNX Runtime (onnxruntime-node ${ort.env.versions.common}) does not have.`,
-      /NBits|MatMul4Bits/.test(unknown[2]!)
+      /^MatMul\w*Bit|Bnb4/.test(unknown[2]!)
         ? 'This is a 4-bit (q4) export: choose the quantized (int8) or fp32 variant of the model, or update Nuggets to a version whose ONNX Runtime runs it.'
         : 'Choose another variant of the model (fp32 uses only standard operators), or update Nuggets to a version whose ONNX Runtime runs it.',
     );
