@@ -40,8 +40,8 @@ export class TransientHttpError extends Error {
 
 /** The caller's signal aborted the request. */
 export class RequestCancelled extends NuggetsError {
-  constructor(what = 'Request') {
-    super(`${what} cancelled.`);
+  constructor(what = 'Request', hint?: string) {
+    super(`${what} cancelled.`, hint);
   }
 }
 
@@ -101,14 +101,14 @@ export async function send(url: string, init: Omit<RequestInit, 'signal'>, limit
     try {
       for (;;) {
         arm('data');
-        let next: ReadableStreamReadResult<Uint8Array>;
+        let next: { done: boolean; value?: Uint8Array };
         try {
           next = await reader.read();
         } catch (err) {
           throw failure(err);
         }
         clearTimeout(timer);
-        if (next.done) return;
+        if (next.done || !next.value) return;
         yield next.value;
       }
     } finally {
