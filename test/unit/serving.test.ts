@@ -84,9 +84,11 @@ test('protocol test: golden scores through the vLLM-format stand-in equal the lo
   // Wins are decided far from the tolerance, so equal golden scores are not luck of rounding.
   assert.ok(smallestMargin > TOLERANCE, `a delta of ${smallestMargin} is within the tolerance`);
   assert.ok(new Set(golden).size > 1, `golden scores should differ between records: ${golden.join(', ')}`);
-  // Anchors alone went without special tokens, candidates with them (the local path's choice).
-  assert.ok(vllm.bodies.some((b) => b.add_special_tokens === false) && vllm.bodies.some((b) => b.add_special_tokens === true));
+  // Anchors were tokenized without special tokens, candidates with them (the local path's choice), and
+  // every prompt went as token ids.
+  assert.ok(vllm.tokenizeBodies.some((b) => b.add_special_tokens === false) && vllm.tokenizeBodies.some((b) => b.add_special_tokens === true));
   assert.ok(vllm.bodies.every((b) => b.echo === true && b.logprobs === 0 && b.max_tokens === 1));
+  assert.ok(vllm.bodies.every((b) => Array.isArray(b.prompt) && (b.prompt as unknown[]).every((p) => Array.isArray(p))));
 });
 
 test('protocol test: anchors cut to maxAnchorTokens server tokens score as the local path cuts them', async () => {
@@ -95,13 +97,12 @@ test('protocol test: anchors cut to maxAnchorTokens server tokens score as the l
   const lengths = anchors.map((a) => ({ query: local.anchorTokens(a, 1e9).responseFrom, full: local.anchorTokens(a, 1e9).tokens.length }));
   const longest = lengths.reduce((x, y) => (y.full - y.query > x.full - x.query ? y : x));
   const options = { ...OPTIONS, maxAnchorTokens: longest.query + 5 };
-  assert.ok(longest.full > options.maxAnchorTokens + 16, 'its text is cut before it is sent');
+  assert.ok(longest.full > options.maxAnchorTokens, 'its tokens are cut before they are sent');
   const serving = await openBackend(vllm.url, { servedModel: 'nuggets-demo' });
   const preparedLocal = await local.prepareAnchors(anchors, options);
   const preparedServed = await serving.prepareAnchors(anchors, options);
   assert.deepEqual([...preparedServed.responseTokens], [...preparedLocal.responseTokens]);
   assert.ok(preparedLocal.responseTokens.some((n) => n === 5));
-  const cutAnchor = fullText(anchors[lengths.indexOf(longest)]!);
   const sentBefore = vllm.bodies.length;
   preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - preparedServed.zeroShot[i]!) < TOLERANCE));
   for (const c of candidates.slice(0, 2)) {
@@ -109,10 +110,11 @@ test('protocol test: anchors cut to maxAnchorTokens server tokens score as the l
     const actual = await serving.oneShot(c, preparedServed);
     expected.oneShot.forEach((s1, i) => assert.ok(Math.abs(s1 - actual.oneShot[i]!) < TOLERANCE, `s1 of anchor ${i}: ${s1} vs ${actual.oneShot[i]}`));
   }
-  // The long anchor went after candidates cut short, not whole.
-  const sent = vllm.bodies.slice(sentBefore).flatMap((b) => b.prompt as string[]);
-  assert.ok(sent.some((p) => p.includes(cutAnchor.slice(0, 40)) && !p.endsWith(cutAnchor)));
-  assert.ok(!sent.some((p) => p.endsWith(cutAnchor)));
+  // The long anchor went after candidates as its first maxAnchorTokens tokens, not whole.
+  const cut = local.anchorTokens(anchors[lengths.indexOf(longest)]!, options.maxAnchorTokens).tokens;
+  const sent = vllm.bodies.slice(sentBefore).flatMap((b) => b.prompt as number[][]);
+  assert.ok(sent.some((p) => p.slice(p.length - cut.length).join() === cut.join()));
+  assert.ok(sent.every((p) => p.length <= 1024));
 });
 
 test('protocol test: vLLM prompt_logprobs answers give the same scores as echo answers', async () => {
@@ -157,7 +159,7 @@ test('429 and 503 answers are retried with backoff, honouring Retry-After, and t
 test('a server that keeps failing ends in an error that names the endpoint and the last answer', async () => {
   const serving = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', retryDelayMs: 1, retries: 2 });
   vllm.failNext(503, 3);
-  await assert.rejects(serving.prepareAnchors(anchors.slice(0, 1), { ...OPTIONS, batchSize: 2 }), (err: unknown) => err instanceof NuggetsError && /after 3 attempts: .*answered 503/.test(err.message));
+  await assert.rejects(serving.prepareAnchors(anchors.slice(0, 1), { ...OPTIONS, batchSize: 2 }), (err: unknown) => err instanceof NuggetsError && /after 3 attempts \(anchor 0 alone\): .*answered 503/.test(err.message));
 });
 
 test('requests stay within the concurrency limit', async () => {
@@ -214,11 +216,13 @@ test('an API key is sent from NUGGETS_API_KEY; a missing one is reported as such
     delete process.env['OPENAI_API_KEY'];
     await assert.rejects(openBackend(guarded.url), /refused the API key \(401\)/);
     process.env['NUGGETS_API_KEY'] = 'sk-test';
+    process.env['NUGGETS_API_KEY_ORIGINS'] = `http://elsewhere:8000, ${new URL(guarded.url).origin}`;
     const serving = await openBackend(guarded.url);
     assert.match(serving.identity.name, /^nuggets-demo \(served at http:\/\/127\.0\.0\.1:\d+\/v1\)$/);
     const prepared = await serving.prepareAnchors(anchors.slice(0, 1), OPTIONS);
     assert.ok(prepared.zeroShot[0]! < 0);
   } finally {
+    delete process.env['NUGGETS_API_KEY_ORIGINS'];
     for (const [k, v] of [['NUGGETS_API_KEY', saved.n], ['OPENAI_API_KEY', saved.o]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
@@ -237,8 +241,8 @@ test('a candidate too long for the served context is cut from the left to fit, a
     const serving = await openBackend(small.url, { servedModel: 'nuggets-demo' });
     const options = { ...OPTIONS, maxAnchorTokens: 40 };
     const prepared = await serving.prepareAnchors(anchors.slice(0, 3), options);
-    // Anchors longer than this context went as their heads; their first 40 tokens score as locally.
-    assert.ok(anchors.slice(0, 3).some((a) => Buffer.byteLength(fullText(a)) > 256));
+    // Anchors longer than the cut went as their first 40 tokens, scored as locally.
+    assert.ok(anchors.slice(0, 3).some((a) => local.anchorTokens(a, 1e9).tokens.length > 40));
     const preparedLocal = await local.prepareAnchors(anchors.slice(0, 3), options);
     preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - prepared.zeroShot[i]!) < TOLERANCE, `s0 of anchor ${i}`));
     const long = candidates.find((c) => Buffer.byteLength(fullText(c)) > 400)!;
