@@ -341,7 +341,11 @@ function parseChoice(choice: CompletionChoice, mode: LogprobsRequest, generated:
     if (tokens.length !== logprobs.length) {
       throw new NuggetsError(`${where}: token and log-probability counts differ in the answer (${tokens.length} tokens, ${logprobs.length} log-probabilities).`, 'The server\'s answer is malformed; scores from it would be wrong.');
     }
-    return logprobs.slice(0, prompt ? prompt.length : tokens.length - generated);
+    const promptTokens = tokens.length - generated;
+    if (prompt && prompt.length !== promptTokens) {
+      throw new NuggetsError(`${where}: the answer echoes ${promptTokens} prompt tokens but gives ${prompt.length} prompt log-probabilities.`, 'The server\'s answer is malformed; scores from it would be wrong.');
+    }
+    return logprobs.slice(0, promptTokens);
   }
   if (!prompt) throw new NuggetsError(`${where}: the answer has no prompt_logprobs: it is not vLLM, or too old; use the echo request.`);
   // With prompt_logprobs: 0 each entry holds the prompt's own token only; vLLM puts it first in any case.

@@ -279,6 +279,7 @@ function sendLie(res: ServerResponse, body: { choices: LieChoice[] }, lie: Lie):
     if (lie === 'fewer-tokens') {
       lp.tokens.splice(1, 1);
       lp.token_logprobs.splice(1, 1);
+      choice.prompt_logprobs?.splice(1, 1);
     } else if (lie === 'fewer-logprobs') {
       lp.token_logprobs.pop();
     } else {

@@ -5,6 +5,8 @@
  * and span finding are right, not that vLLM's numerics equal ONNX Runtime's.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
 import { NuggetsError } from '../../server/errors';
@@ -16,8 +18,9 @@ import { LocalBackend } from '../../server/scoring/local';
 import { openBackend } from '../../server/scoring/open';
 import { ServingBackend } from '../../server/scoring/serving';
 import { fullText } from '../../server/scoring/template';
-import { demoModel, sharedData } from '../helpers';
-import { FakeVllm } from '../support/vllm-server';
+import { demoModel, scratchDir, sharedData } from '../helpers';
+import { StallingServer } from '../support/stalling-server';
+import { FakeVllm, type Lie } from '../support/vllm-server';
 
 const OPTIONS: ScoringOptions = { maxAnchorTokens: 200, separator: '', batchSize: 8 };
 /** Sums of float32 log-probabilities from differently shaped passes agree to about 1e-5 here. */
@@ -255,3 +258,110 @@ test('a candidate too long for the served context is cut from the left to fit, a
     await small.close();
   }
 });
+
+test('a lying server ends the run with an error naming the endpoint, the record and the anchor', async () => {
+  const serving = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', retries: 0 });
+  const prepared = await serving.prepareAnchors(anchors.slice(0, 2), OPTIONS);
+  const record = candidates[0]!;
+  const cases: [Lie, RegExp][] = [
+    ['negative-infinity', /gave -Infinity as the log-probability of token \d+ \(anchor \d after record \d+\): not a log-probability/],
+    ['huge', /gave 1e\+300 as the log-probability of token \d+ \(anchor \d after record \d+\)/],
+    ['nan', /gave "NaN" as the log-probability of token \d+ \(anchor \d after record \d+\)/],
+    ['fewer-tokens', /answered \d+ prompt tokens for the \d+ sent \(anchor \d after record \d+\)/],
+    ['fewer-logprobs', /\(anchor \d after record \d+ … anchor \d after record \d+\): token and log-probability counts differ in the answer \(\d+ tokens, \d+ log-probabilities\)/],
+  ];
+  try {
+    for (const [lie, message] of cases) {
+      vllm.lie = lie;
+      await assert.rejects(serving.oneShot(record, prepared), (err: unknown) => {
+        assert.ok(err instanceof NuggetsError, String(err));
+        assert.match(err.message, message, lie);
+        assert.ok(err.message.includes(vllm.url), `${lie}: names the endpoint`);
+        assert.ok(err.message.includes(`record ${record.index}`), `${lie}: names the record`);
+        return true;
+      });
+    }
+    // Anchors alone are checked the same way.
+    vllm.lie = 'negative-infinity';
+    await assert.rejects(serving.prepareAnchors(anchors.slice(0, 1), OPTIONS), /-Infinity as the log-probability of token \d+ \(anchor 0 alone\)/);
+  } finally {
+    vllm.lie = undefined;
+  }
+});
+
+test('a /v1/models answer that is not JSON, or not a model list, is named as such', async () => {
+  for (const text of ['<html><body>Welcome to nginx!</body></html>', '{"models": []}']) {
+    vllm.modelsText = text;
+    try {
+      await assert.rejects(openBackend(vllm.url), (err: unknown) => err instanceof NuggetsError
+        && /\/v1\/models answered something that is not an OpenAI model list/.test(err.message) && /vLLM: http:\/\/host:8000\/v1/.test(err.hint ?? ''));
+    } finally {
+      vllm.modelsText = undefined;
+    }
+  }
+});
+
+test('a server without /tokenize is refused unless the model\'s tokenizer.json is named; a wrong tokenizer is caught', async () => {
+  vllm.tokenizeEndpoint = false;
+  try {
+    await assert.rejects(openBackend(vllm.url, { servedModel: 'nuggets-demo' }), (err: unknown) => err instanceof NuggetsError
+      && /\/tokenize answered 404: this server cannot tell how it tokenizes/.test(err.message) && /--tokenizer/.test(err.hint ?? ''));
+    // Named, the tokenizer is checked against the server's echo of a probe (its token count), then used.
+    const named = await openBackend(vllm.url, { servedModel: 'nuggets-demo', tokenizer: demoModel });
+    const prepared = await named.prepareAnchors(anchors.slice(0, 2), OPTIONS);
+    const preparedLocal = await local.prepareAnchors(anchors.slice(0, 2), OPTIONS);
+    preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - prepared.zeroShot[i]!) < TOLERANCE));
+    await assert.rejects(openBackend(vllm.url, { servedModel: 'nuggets-demo', tokenizer: weakerTokenizer() }), /is not the one .* serves: it encodes a probe text as \d+ tokens, the server as \d+\./);
+  } finally {
+    vllm.tokenizeEndpoint = true;
+  }
+  // With /tokenize the comparison is token by token.
+  await assert.rejects(openBackend(vllm.url, { servedModel: 'nuggets-demo', tokenizer: weakerTokenizer() }), /first difference at token \d+/);
+  await assert.rejects(openBackend(vllm.url, { servedModel: 'nuggets-demo', tokenizer: join(demoModel, 'absent.json') }), /Cannot read the tokenizer .*absent\.json/);
+});
+
+test('the API key goes only to the origins listed for it, or anywhere when asked; others get none and a warning', async () => {
+  const guarded = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo', apiKey: 'sk-test' });
+  const saved = { n: process.env['NUGGETS_API_KEY'], o: process.env['NUGGETS_API_KEY_ORIGINS'] };
+  const warnings: string[] = [];
+  try {
+    process.env['NUGGETS_API_KEY'] = 'sk-test';
+    process.env['NUGGETS_API_KEY_ORIGINS'] = 'http://gpu-a:8000';
+    await assert.rejects(openBackend(guarded.url, { onWarning: (w) => warnings.push(w) }), (err: unknown) => err instanceof NuggetsError
+      && /refused the API key \(401\)/.test(err.message) && /No API key was sent to http:\/\/127\.0\.0\.1:\d+\. .*NUGGETS_API_KEY_ORIGINS/.test(err.hint ?? ''));
+    assert.match(warnings.join('\n'), /not sent to http:\/\/127\.0\.0\.1:\d+: not listed in NUGGETS_API_KEY_ORIGINS.*--send-api-key-anywhere/);
+    const anywhere = await openBackend(guarded.url, { apiKeyOrigins: 'anywhere' });
+    assert.ok((await anywhere.prepareAnchors(anchors.slice(0, 1), OPTIONS)).zeroShot[0]! < 0);
+    // A key stored for another endpoint (the editor's binding) is not sent either.
+    await assert.rejects(openBackend(guarded.url, { apiKey: 'sk-test', apiKeyOrigins: ['http://elsewhere:8000'] }), /401/);
+  } finally {
+    for (const [k, v] of [['NUGGETS_API_KEY', saved.n], ['NUGGETS_API_KEY_ORIGINS', saved.o]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await guarded.close();
+  }
+});
+
+test('a serving endpoint that stalls at connect, on headers or mid-body is given up on after the timeout, in bounded time', { timeout: 30_000 }, async () => {
+  for (const behaviour of ['silent', 'no-headers', 'mid-body'] as const) {
+    const server = await StallingServer.start([behaviour], JSON.stringify({ object: 'list', data: [{ id: 'm', max_model_len: 1024, filler: 'x'.repeat(3000) }] }));
+    const started = Date.now();
+    try {
+      await assert.rejects(ServingBackend.open({ endpoints: [server.url], timeoutMs: 200, retries: 1, retryDelayMs: 1 }),
+        new RegExp(`Cannot reach the serving endpoint ${server.url}/v1: .*gave no ${behaviour === 'mid-body' ? 'data' : 'answer'} within 200 ms`));
+    } finally {
+      await server.close();
+    }
+    assert.ok(Date.now() - started < 3000, `${behaviour}: ${Date.now() - started} ms`);
+  }
+});
+
+/** The demo tokenizer with half its merges gone: a plausible file that encodes differently. */
+function weakerTokenizer(): string {
+  const json = JSON.parse(readFileSync(join(demoModel, 'tokenizer.json'), 'utf8')) as { model: { merges: unknown[] } };
+  json.model.merges = json.model.merges.slice(0, Math.floor(json.model.merges.length / 2));
+  const folder = scratchDir('weaker-tokenizer');
+  writeFileSync(join(folder, 'tokenizer.json'), JSON.stringify(json));
+  return folder;
+}
