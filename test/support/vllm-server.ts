@@ -22,7 +22,7 @@
  * max_model_len, tokens}; `tokenizeEndpoint = false` answers it 404, as servers without it do.
  *
  * For resilience tests: `failNext` answers the next requests with an error status, `delayMs` holds
- * every answer, `maxInFlight` records the most requests handled at once, `lie` damages every
+ * every answer, `stall` holds them unanswered, `maxInFlight` records the most requests handled at once, `lie` damages every
  * completions answer in one way, and `modelsText` replaces the /v1/models answer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -59,6 +59,9 @@ export class FakeVllm {
   inFlight = 0;
   maxInFlight = 0;
   delayMs = 0;
+  /** While true, completion requests are held unanswered (until close). */
+  stall = false;
+  stalled = 0;
   tokenizeEndpoint = true;
   lie: Lie | undefined;
   modelsText: string | undefined;
@@ -138,6 +141,10 @@ export class FakeVllm {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+      if (this.stall) {
+        this.stalled++;
+        await new Promise<never>(() => undefined); // never answered: close() drops the connection
+      }
       const failure = this.failures.shift();
       if (failure) {
         if (failure.retryAfter !== undefined) res.setHeader('retry-after', String(failure.retryAfter));
