@@ -218,7 +218,7 @@ export class NuggetsServer {
       threads, cacheDir: join(this.storagePath, 'cache'),
       ...(modelVariant ? { variant: modelVariant } : {}),
       ...(secrets?.hubToken ? { hubToken: secrets.hubToken } : {}),
-      ...(secrets?.apiKey ? { apiKey: secrets.apiKey } : {}),
+      ...(secrets?.apiKey ? { apiKey: secrets.apiKey, apiKeyOrigins: secrets.apiKeyOrigins ?? [] } : {}),
     };
   }
 
