@@ -9,7 +9,7 @@ import { WorkDoneProgress } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
 import type { Ctx } from './ctx';
 import { showDashboard } from './dashboard';
-import { chooseModel, setHubToken, setServingApiKey } from './models';
+import { chooseModel, confirmServingKey, setHubToken, setServingApiKey } from './models';
 
 export function registerCommands(ctx: Ctx): vscode.Disposable[] {
   const command = (name: string, run: (ctx: Ctx) => Promise<unknown>): vscode.Disposable =>
@@ -49,6 +49,7 @@ async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | und
       .then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
     return undefined;
   }
+  await confirmServingKey(ctx);
   const name = basename(document.uri.path);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Nuggets: scoring ${name}`, cancellable: true },

@@ -14,16 +14,62 @@ export const SECTION = 'nuggets';
 /** SecretStorage keys: credentials live there, never in settings files. */
 export const SECRET_KEYS = { hubToken: 'nuggets.hubToken', apiKey: 'nuggets.servingApiKey' } as const;
 
+/**
+ * The serving API key as SecretStorage keeps it: bound to the origins (scheme://host:port) it may be
+ * sent to, first the one it was entered for, then those the user allowed when asked.
+ */
+export interface ServingKey {
+  key: string;
+  origins: string[];
+}
+
+/** The stored value read back; a bare key stored before keys were bound is bound to no origin yet. */
+export function parseServingKey(stored: string | undefined): ServingKey | undefined {
+  if (!stored) return undefined;
+  try {
+    const value = JSON.parse(stored) as Partial<ServingKey>;
+    if (typeof value.key === 'string' && Array.isArray(value.origins)) return { key: value.key, origins: value.origins.filter((o) => typeof o === 'string') };
+  } catch {
+    // a bare key
+  }
+  return { key: stored, origins: [] };
+}
+
+/** The origin of an endpoint URL, or undefined when it is not one. */
+export function originOf(url: string): string | undefined {
+  try {
+    const parsed = new URL(url.trim());
+    return /^https?:$/.test(parsed.protocol) ? parsed.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Config {
   /** The credentials as last read from SecretStorage (see loadSecrets). */
   private secrets: ServerSecrets = {};
 
   constructor(private readonly extensionPath: string) {}
 
-  /** Reads the credentials from the extension's SecretStorage; call again when it changes. */
-  async loadSecrets(storage: vscode.SecretStorage): Promise<void> {
-    const [hubToken, apiKey] = await Promise.all([storage.get(SECRET_KEYS.hubToken), storage.get(SECRET_KEYS.apiKey)]);
-    this.secrets = { ...(hubToken ? { hubToken } : {}), ...(apiKey ? { apiKey } : {}) };
+  /** Reads the credentials from the extension's SecretStorage; true when they changed since the last read. */
+  async loadSecrets(storage: vscode.SecretStorage): Promise<boolean> {
+    const [hubToken, stored] = await Promise.all([storage.get(SECRET_KEYS.hubToken), storage.get(SECRET_KEYS.apiKey)]);
+    const serving = parseServingKey(stored);
+    const secrets: ServerSecrets = { ...(hubToken ? { hubToken } : {}), ...(serving ? { apiKey: serving.key, apiKeyOrigins: serving.origins } : {}) };
+    const changed = JSON.stringify(secrets) !== JSON.stringify(this.secrets);
+    this.secrets = secrets;
+    return changed;
+  }
+
+  /** The origins of the serving endpoints in the model setting in effect, and whether they come from the workspace. */
+  servingOrigins(): { origin: string; fromWorkspace: boolean }[] {
+    const config = vscode.workspace.getConfiguration(SECTION);
+    const model = this.path(config, 'model', vscode.workspace.isTrusted, true) ?? '';
+    if (!/^https?:\/\//i.test(model)) return [];
+    const inspected = config.inspect<string>('model');
+    const fromWorkspace = inspected?.workspaceFolderValue !== undefined || inspected?.workspaceValue !== undefined;
+    const origins = model.split(',').map(originOf).filter((o): o is string => o !== undefined);
+    return [...new Set(origins)].map((origin) => ({ origin, fromWorkspace }));
   }
 
   get bundledModel(): string {

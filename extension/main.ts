@@ -38,8 +38,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
     // Credentials reach the server in the settings notification only (it never stores them).
     context.secrets.onDidChange(async (e) => {
       if (!Object.values(SECRET_KEYS).includes(e.key as never)) return;
-      await config.loadSecrets(context.secrets);
-      ctx?.sendSettings();
+      if (await config.loadSecrets(context.secrets)) ctx?.sendSettings();
     }),
   );
   await client.start();

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
-import { SECRET_KEYS, SECTION } from './config';
+import { originOf, parseServingKey, SECRET_KEYS, SECTION, type ServingKey } from './config';
 import type { Ctx } from './ctx';
 
 interface ModelItem extends vscode.QuickPickItem {
@@ -106,8 +106,14 @@ async function chooseVariant(spec: string, variants: string[], current: string |
   return picked?.variant;
 }
 
-/** Stores (or, given an empty value, removes) a credential in SecretStorage. */
-async function setSecret(ctx: Ctx, key: string, what: string, prompt: string, placeHolder: string): Promise<boolean | undefined> {
+/**
+ * Stores (or, given an empty value, removes) a credential in SecretStorage; `encode` turns the value into
+ * what is stored (undefined: the user cancelled).
+ */
+async function setSecret(
+  ctx: Ctx, key: string, what: string, prompt: string, placeHolder: string,
+  encode: (value: string) => Promise<string | undefined> = async (value) => value,
+): Promise<boolean | undefined> {
   const secrets = ctx.extensionContext.secrets;
   const had = (await secrets.get(key)) !== undefined;
   const value = await vscode.window.showInputBox({
@@ -123,7 +129,9 @@ async function setSecret(ctx: Ctx, key: string, what: string, prompt: string, pl
     void vscode.window.showInformationMessage(had ? `Nuggets: ${what} removed.` : `Nuggets: no ${what} stored.`);
     return false;
   }
-  await secrets.store(key, value.trim());
+  const stored = await encode(value.trim());
+  if (stored === undefined) return undefined;
+  await secrets.store(key, stored);
   void vscode.window.showInformationMessage(`Nuggets: ${what} stored in the editor's secret storage (not in settings).`);
   return true;
 }
@@ -133,6 +141,50 @@ export function setHubToken(ctx: Ctx): Promise<boolean | undefined> {
     'Access token for gated or private hub models (huggingface.co/settings/tokens; read access is enough).', 'hf_…');
 }
 
+/** The serving key is bound to the endpoint it is entered for: it is sent nowhere else without asking. */
 export function setServingApiKey(ctx: Ctx): Promise<boolean | undefined> {
-  return setSecret(ctx, SECRET_KEYS.apiKey, 'serving API key', 'The API key of the serving endpoint (vLLM --api-key).', 'API key');
+  return setSecret(ctx, SECRET_KEYS.apiKey, 'serving API key', 'The API key of the serving endpoint (vLLM --api-key).', 'API key', async (key) => {
+    const endpoint = await vscode.window.showInputBox({
+      title: 'Nuggets: serving API key: for which server?',
+      prompt: 'The key is sent only to this server (scheme://host:port); Nuggets asks before sending it anywhere else.',
+      value: ctx.config.servingOrigins()[0]?.origin ?? 'http://localhost:8000',
+      ignoreFocusOut: true,
+      validateInput: (text) => (originOf(text) ? undefined : 'Give the server\'s address, e.g. http://localhost:8000.'),
+    });
+    const origin = endpoint && originOf(endpoint);
+    return origin ? JSON.stringify({ key, origins: [origin] } satisfies ServingKey) : undefined;
+  });
+}
+
+/** Origins the user declined to send the key to, in this session: asked once, not again. */
+const declinedOrigins = new Set<string>();
+
+/**
+ * Before Score Dataset: the serving key goes only to the origins it is bound to. For an endpoint
+ * elsewhere (a workspace's settings can point nuggets.model anywhere), ask once, in a modal; yes binds
+ * the key to that origin too, no sends no key there.
+ */
+export async function confirmServingKey(ctx: Ctx): Promise<void> {
+  const secrets = ctx.extensionContext.secrets;
+  const stored = parseServingKey(await secrets.get(SECRET_KEYS.apiKey));
+  if (!stored) return;
+  let changed = false;
+  for (const { origin, fromWorkspace } of ctx.config.servingOrigins()) {
+    if (stored.origins.includes(origin) || declinedOrigins.has(origin)) continue;
+    const entered = stored.origins[0] ? `The key was entered for ${stored.origins[0]}.` : 'The key was stored before Nuggets bound keys to a server.';
+    const answer = await vscode.window.showWarningMessage(`Send your serving API key to ${origin}?`, {
+      modal: true,
+      detail: `${entered} ${origin} comes from the ${fromWorkspace ? 'workspace\'s settings (.vscode/settings.json), which the workspace\'s authors wrote' : 'user settings'} (nuggets.model). Whoever runs that server receives the key.`,
+    }, 'Send Key', 'Score Without Key');
+    if (answer === 'Send Key') {
+      stored.origins.push(origin);
+      changed = true;
+    } else {
+      declinedOrigins.add(origin);
+    }
+  }
+  if (changed) {
+    await secrets.store(SECRET_KEYS.apiKey, JSON.stringify(stored));
+    if (await ctx.config.loadSecrets(secrets)) ctx.sendSettings();
+  }
 }

@@ -55,6 +55,11 @@ export interface ServerSecrets {
   hubToken?: string;
   /** API key of an OpenAI-compatible serving endpoint (vLLM --api-key). */
   apiKey?: string;
+  /**
+   * The origins (scheme://host:port) the API key may be sent to: the one it was entered for, then those
+   * the user allowed when asked. An endpoint elsewhere gets no key.
+   */
+  apiKeyOrigins?: string[];
 }
 
 /** `initializationOptions` of the LSP initialize request. */

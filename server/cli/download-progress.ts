@@ -31,17 +31,17 @@ export function downloadProgress(stream: NodeJS.WriteStream = process.stderr): (
           if (total > bar.shown) bar.bar.tick(total - bar.shown);
           close();
         }
-        stream.write(`downloaded and verified ${p.file} (${p.total} bytes)\n`);
+        stream.write(p.unverified ? `warning: downloaded ${p.message}\n` : `downloaded and verified ${p.file} (${p.total} bytes, ${p.message ?? 'checksum checked'})\n`);
         return;
       case 'retrying':
         close();
         stream.write(`retrying ${p.file}: ${p.message ?? ''}\n`);
         return;
       case 'offline':
-        stream.write(`${p.message ?? 'offline'}\n`);
+        stream.write(`${p.unverified ? 'warning: ' : ''}${p.message ?? 'offline'}\n`);
         return;
       case 'cached':
-        stream.write(`cached ${p.file}\n`);
+        stream.write(p.unverified ? `warning: cached ${p.message}\n` : `cached ${p.file}\n`);
         return;
       default:
         return;

@@ -12,6 +12,7 @@ import { anchorSet, chooseKMeans, chooseRandom, readAnchors, writeAnchors } from
 import { readDataset } from '../dataset';
 import { NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
+import { RequestCancelled } from '../http';
 import { DEFAULT_OPTIONS, type ScoringOptions } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
@@ -30,6 +31,8 @@ const USAGE = `Usage:
                   [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
                   [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
+                  [--tokenizer <folder or tokenizer.json>] [--send-api-key-anywhere]
+                  [--timeout SECONDS]  (per request to a hub or server; default 60 for the hub, 300 for serving)
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
   nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...]
                   (--min-score T | --top K | --top-percent P) --out golden.json [--with-scores]
@@ -58,6 +61,11 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
+    if (err instanceof RequestCancelled) {
+      // Only a signal cancels (see scoreCommand): what was completed is on disk.
+      process.stderr.write(`nuggets: ${err.message} Completed records are kept; run the same command again to resume.\n`);
+      return 130;
+    }
     if (err instanceof NuggetsError) {
       process.stderr.write(`nuggets: ${err.describe()}\n`);
       return 1;
@@ -139,7 +147,8 @@ async function scoreCommand(args: string[]): Promise<number> {
     variant: { type: 'string' }, separator: { type: 'string' }, reference: { type: 'boolean' },
     'cache-dir': { type: 'string' }, offline: { type: 'boolean' }, endpoint: { type: 'string', multiple: true },
     'served-model': { type: 'string' }, concurrency: { type: 'string' }, 'context-length': { type: 'string' },
-    'min-score': { type: 'string' },
+    'min-score': { type: 'string' }, timeout: { type: 'string' }, tokenizer: { type: 'string' },
+    'send-api-key-anywhere': { type: 'boolean' },
   });
   const out = required(values.out, '--out');
   const anchorsPath = required(values.anchors, '--anchors');
@@ -158,13 +167,41 @@ async function scoreCommand(args: string[]): Promise<number> {
   const threads = numberFlag(values.threads, '--threads');
   const concurrency = numberFlag(values.concurrency, '--concurrency');
   const contextLength = numberFlag(values['context-length'], '--context-length');
+  const timeout = numberFlag(values.timeout, '--timeout');
+  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout expects seconds above 0 (got ${values.timeout})`);
+
+  // The first SIGINT or SIGTERM aborts requests in flight (downloads, serving requests) and stops
+  // between records; every completed record is on disk already. A local ONNX pass cannot be stopped
+  // midway: 1.8 s later the process exits anyway. A second signal exits at once.
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    controller.abort();
+    process.stderr.write('\ninterrupted: stopping; completed records are on disk.\n');
+    setTimeout(() => process.exit(130), 1800).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stopListening = (): void => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
   const backend = await openBackend(values.model ?? values.endpoint?.join(',') ?? bundledModelPath(), {
+    signal: controller.signal, ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
+    ...(values.tokenizer ? { tokenizer: values.tokenizer } : {}),
+    ...(values['send-api-key-anywhere'] ? { apiKeyOrigins: 'anywhere' as const } : {}),
+    onWarning: (message: string) => process.stderr.write(`nuggets: warning: ${message}\n`),
     path, ...(values.variant ? { variant: values.variant } : {}), ...(threads ? { intraOpThreads: threads } : {}),
     ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}), ...(values.offline ? { offline: true } : {}),
     ...(values.model && values.endpoint ? { endpoints: values.endpoint } : {}),
     ...(values['served-model'] ? { servedModel: values['served-model'] } : {}),
     ...(concurrency ? { concurrency } : {}), ...(contextLength ? { contextLength } : {}),
     onDownload: downloadProgress(),
+  }).catch((err: unknown) => {
+    stopListening();
+    throw err;
   });
   try {
     const header: ScoresHeader = {
@@ -180,16 +217,6 @@ async function scoreCommand(args: string[]): Promise<number> {
     process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${backend instanceof LocalBackend ? ` (${path} path)` : ''}`
       + `${resumed > 0 ? `; ${resumed} already in ${out}, skipped` : ''}\n`);
 
-    const controller = new AbortController();
-    let interrupted = false;
-    const onSignal = (): void => {
-      if (interrupted) process.exit(130); // a second Ctrl-C: every completed record is already on disk
-      interrupted = true;
-      controller.abort();
-      process.stderr.write('\ninterrupted: finishing the current record; completed records are on disk.\n');
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
     const started = Date.now();
     try {
       if (todo.length > 0) {
@@ -203,8 +230,6 @@ async function scoreCommand(args: string[]): Promise<number> {
       }
     } finally {
       writer.close();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
     }
     const scored: CandidateScore[] = records.flatMap((r) => writer.existing.get(r.id) ?? []);
     if (interrupted) {
@@ -216,6 +241,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     printSummary(records, writer.existing);
     return 0;
   } finally {
+    stopListening();
     await backend.dispose();
   }
 }

@@ -99,11 +99,12 @@ interface OpenOptions {
 
 /**
  * The backend for `model`, opened once and kept while the model, its variant, cache and thread count
- * stay the same. Credentials are not part of the key: a new token is used by the next download.
+ * stay the same. Credentials are not part of the key (a new token is used by the next download); where the
+ * serving key may go is, since the backend decides that when it opens.
  */
 async function backendFor(model: string, options: ModelOptions, open: OpenOptions = {}): Promise<ScoringBackend> {
   const threads = options.threads > 0 ? options.threads : Math.max(1, availableParallelism() - 1);
-  const key = JSON.stringify([model, threads, options.variant ?? 'fp32', options.cacheDir]);
+  const key = JSON.stringify([model, threads, options.variant ?? 'fp32', options.cacheDir, options.apiKeyOrigins]);
   if (!backend || backend.key !== key) {
     const old = backend;
     backend = undefined;
@@ -113,7 +114,7 @@ async function backendFor(model: string, options: ModelOptions, open: OpenOption
       intraOpThreads: threads, cacheDir: options.cacheDir,
       ...(options.variant ? { variant: options.variant } : {}),
       ...(options.hubToken ? { hubToken: options.hubToken } : {}),
-      ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+      ...(options.apiKey ? { apiKey: options.apiKey, apiKeyOrigins: options.apiKeyOrigins ?? [] } : {}),
       ...(open.offline ? { offline: true } : {}),
       ...(open.signal ? { signal: open.signal } : {}),
       ...(open.onDownload ? { onDownload: open.onDownload } : {}),

@@ -218,7 +218,7 @@ export class NuggetsServer {
       threads, cacheDir: join(this.storagePath, 'cache'),
       ...(modelVariant ? { variant: modelVariant } : {}),
       ...(secrets?.hubToken ? { hubToken: secrets.hubToken } : {}),
-      ...(secrets?.apiKey ? { apiKey: secrets.apiKey } : {}),
+      ...(secrets?.apiKey ? { apiKey: secrets.apiKey, apiKeyOrigins: secrets.apiKeyOrigins ?? [] } : {}),
     };
   }
 
@@ -633,10 +633,10 @@ export function downloadText(model: string, p: DownloadProgress): string {
     case 'checking': return `${model}: checking ${p.file}…`;
     case 'downloading': return `downloading ${model}: ${p.file} ${mb(p.received)}${p.total !== undefined ? ` of ${mb(p.total)}` : ''} MB`;
     case 'verifying': return `${model}: verifying ${p.file}${size}…`;
-    case 'cached': return `${model}: ${p.file} already downloaded`;
+    case 'cached': return `${model}: ${p.file} already downloaded${p.unverified ? ` (${p.message})` : ''}`;
     case 'retrying': return `${model}: retrying ${p.file}${p.message ? ` (${p.message})` : ''}…`;
     case 'offline': return `${model}: ${p.message ?? 'using the cache'}`;
-    case 'done': return `${model}: ${p.file} downloaded${size}`;
+    case 'done': return `${model}: ${p.file} downloaded${size}${p.unverified ? `, ${p.message}` : ', verified'}`;
   }
 }
 

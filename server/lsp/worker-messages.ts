@@ -22,6 +22,8 @@ export interface ModelOptions {
   cacheDir: string;
   hubToken?: string;
   apiKey?: string;
+  /** Where the API key may go (scheme://host:port). */
+  apiKeyOrigins?: string[];
 }
 
 export type WorkerRequest =

@@ -7,14 +7,19 @@
  * file's sha256 and X-Linked-Size its size; for small files kept in git, the ETag is the git blob sha1.
  * A download goes to `<file>.part`, resumes with a Range request after an interruption, and is moved
  * into place only after its size and checksum match; a file that does not match is deleted and
- * fetched again, never used. When the hub cannot be reached, a folder completed earlier is used as is.
+ * fetched once more, never used. A file is called verified only when its sha256 or git blob id was
+ * checked; a hub (or mirror) that announces neither gets a size check and a warning, every time the
+ * file is used. Requests go through the engine's HTTP layer (server/http.ts): each has a timeout, for
+ * the answer and then between chunks of the body. When the hub cannot be reached, a folder completed
+ * earlier is used as is.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { sleep } from '../abort';
 import { NuggetsError } from '../errors';
 import { defaultCacheDir, hashFile } from '../files';
+import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries, type HttpAnswer, type RetryPolicy } from '../http';
 import type { OnnxVariant } from './folder';
 
 export interface HubModelSpec {
@@ -23,11 +28,28 @@ export interface HubModelSpec {
   revision: string;
 }
 
-/** `hf:owner/name` or `hf:owner/name@revision`; undefined for anything else. */
+/**
+ * `hf:owner/name` or `hf:owner/name@revision`; undefined for anything that does not start with `hf:`.
+ * Each part must be a plain name (a revision may be a path of plain names, as refs/pr/3), because the
+ * parts become folders of the cache: `..`, absolute paths and odd characters are refused.
+ */
 export function parseHubSpec(spec: string): HubModelSpec | undefined {
-  const m = /^hf:([A-Za-z0-9][\w.-]*)\/([\w.-]+)(?:@(.+))?$/.exec(spec.trim());
-  if (!m) return undefined;
-  return { owner: m[1]!, name: m[2]!, revision: m[3] ?? 'main' };
+  const text = spec.trim();
+  if (!text.startsWith('hf:')) return undefined;
+  const m = /^hf:([^/@]+)\/([^/@]+)(?:@(.+))?$/.exec(text);
+  const revision = m?.[3] ?? 'main';
+  if (!m || !isPlainName(m[1]!) || !isPlainName(m[2]!) || !revision.split('/').every(isPlainName)) {
+    throw new NuggetsError(
+      `"${text}" is not a hub model: owner, name and revision must be plain names (letters, digits, '-', '_', '.'; no "..").`,
+      'Give hf:owner/name or hf:owner/name@revision, for example hf:HuggingFaceTB/SmolLM2-135M-Instruct.',
+    );
+  }
+  return { owner: m[1]!, name: m[2]!, revision };
+}
+
+/** A name that is one path component and nothing else: no separators, no "." or "..", no leading dot. */
+export function isPlainName(part: string): boolean {
+  return /^[A-Za-z0-9_][\w.-]*$/.test(part) && !part.includes('..') && part.length <= 96;
 }
 
 export function hubSpecText(spec: HubModelSpec): string {
@@ -49,8 +71,10 @@ export interface DownloadProgress {
   phase: 'checking' | 'downloading' | 'verifying' | 'cached' | 'retrying' | 'offline' | 'done';
   received: number;
   total: number | undefined;
-  /** Why a retry happens, or why the cache is used offline. */
+  /** Why a retry happens, why the cache is used offline, or (with `unverified`) what was not checked. */
   message?: string;
+  /** With 'done', 'cached' and 'offline': the file (or, offline, some file) was checked by its size only. */
+  unverified?: boolean;
 }
 
 export interface HubSettings {
@@ -69,6 +93,8 @@ export interface HubSettings {
   attempts?: number;
   /** Milliseconds before the first retry; doubled after each (default 500). */
   retryDelayMs?: number;
+  /** Milliseconds a request may wait for the hub's answer, and then for each chunk of a download (default 60000). */
+  timeoutMs?: number;
 }
 
 export interface HubModel {
@@ -86,7 +112,11 @@ export function defaultHubCacheDir(): string {
 
 /** The folder a model's files are kept in: <cache>/<owner>/<name>/<revision> (revision made file-safe). */
 export function hubModelFolder(spec: HubModelSpec, cacheDir: string): string {
-  return join(cacheDir, spec.owner, spec.name, encodeURIComponent(spec.revision));
+  const folder = join(cacheDir, spec.owner, spec.name, encodeURIComponent(spec.revision));
+  if (![spec.owner, spec.name, ...spec.revision.split('/')].every(isPlainName) || !resolve(folder).startsWith(resolve(cacheDir) + sep)) {
+    throw new NuggetsError(`${hubSpecText(spec)} would be kept outside the cache ${cacheDir}; refused.`, 'Give hf:owner/name[@revision] with plain names.');
+  }
+  return folder;
 }
 
 /** The ONNX files to look for, in order, for a variant (transformers.js layout first, then the root). */
@@ -115,25 +145,20 @@ interface RemoteFile {
   url: string;
 }
 
-class HttpStatusError extends Error {
-  constructor(readonly status: number, url: string) {
-    super(`HTTP ${status} from ${url}`);
-  }
-  get retryable(): boolean {
-    return this.status === 429 || this.status >= 500;
-  }
-}
 
 /** Downloads (or finds in the cache) the files of `spec` and returns the folder that holds them. */
 export async function fetchHubModel(spec: HubModelSpec, settings: HubSettings = {}): Promise<HubModel> {
   const cacheDir = settings.cacheDir ?? defaultHubCacheDir();
   const folder = hubModelFolder(spec, cacheDir);
   const variant = settings.variant ?? 'fp32';
+  if (!/^[A-Za-z0-9][\w-]*$/.test(variant)) {
+    throw new NuggetsError(`The variant "${variant}" is not a plain name; it names the file onnx/model_<variant>.onnx.`, 'Choose fp32, quantized, int8, fp16 or q4.');
+  }
   const offline = settings.offline ?? ['1', 'true', 'yes'].includes((process.env['HF_HUB_OFFLINE'] ?? '').toLowerCase());
   if (offline) {
     const cached = cachedOnnx(folder, variant);
     if (cached) {
-      settings.onProgress?.({ file: cached, phase: 'offline', received: 0, total: undefined, message: 'offline mode: using the cache' });
+      settings.onProgress?.(offlineUse(folder, cached, 'offline mode: using the cache'));
       return { folder, spec, commit: readManifest(folder)?.commit, offline: true };
     }
     throw new NuggetsError(
@@ -145,15 +170,15 @@ export async function fetchHubModel(spec: HubModelSpec, settings: HubSettings = 
   try {
     return await hub.download(folder, variant);
   } catch (err) {
-    if (settings.signal?.aborted && !(err instanceof NuggetsError)) throw new NuggetsError(`Download of ${hubSpecText(spec)} cancelled; it resumes where it stopped next time.`);
-    if (isNetworkFailure(err)) {
+    if (settings.signal?.aborted || err instanceof RequestCancelled) throw new RequestCancelled(`Download of ${hubSpecText(spec)}`, 'it resumes where it stopped next time');
+    if (err instanceof TransientHttpError) {
       const cached = cachedOnnx(folder, variant);
       if (cached) {
-        settings.onProgress?.({ file: cached, phase: 'offline', received: 0, total: undefined, message: `hub unreachable (${describe(err)}): using the cache` });
+        settings.onProgress?.(offlineUse(folder, cached, `hub unreachable (${err.message}): using the cache`));
         return { folder, spec, commit: readManifest(folder)?.commit, offline: true };
       }
       throw new NuggetsError(
-        `Cannot reach the hub at ${hub.endpoint} to download ${hubSpecText(spec)} (${describe(err)}), and it is not in the cache ${cacheDir}.`,
+        `Cannot reach the hub at ${hub.endpoint} to download ${hubSpecText(spec)} (${err.message}), and it is not in the cache ${cacheDir}.`,
         'Check the network, or set HF_ENDPOINT to a reachable mirror.',
       );
     }
@@ -171,6 +196,18 @@ function cachedOnnx(folder: string, variant: OnnxVariant): string | undefined {
   return complete ? onnx : undefined;
 }
 
+/** The progress event for using a cached download without the hub, warning of files that were checked by size only. */
+function offlineUse(folder: string, onnx: string, message: string): DownloadProgress {
+  const files = readManifest(folder)?.files ?? {};
+  const unverified = Object.keys(files).filter((f) => checksumKind(files[f]!.etag) === undefined);
+  return {
+    file: onnx, phase: 'offline', received: 0, total: undefined,
+    ...(unverified.length > 0
+      ? { unverified: true, message: `${message}; UNVERIFIED: ${unverified.join(', ')} were checked by size only when downloaded (the hub gave no sha256 or git blob id)` }
+      : { message }),
+  };
+}
+
 function readManifest(folder: string): Manifest | undefined {
   try {
     return JSON.parse(readFileSync(join(folder, MANIFEST), 'utf8')) as Manifest;
@@ -183,13 +220,16 @@ class HubClient {
   readonly endpoint: string;
   private readonly token: string | undefined;
   private readonly attempts: number;
-  private readonly retryDelayMs: number;
+  private readonly policy: RetryPolicy;
 
   constructor(private readonly spec: HubModelSpec, private readonly settings: HubSettings) {
     this.endpoint = (settings.endpoint ?? process.env['HF_ENDPOINT'] ?? 'https://huggingface.co').replace(/\/+$/, '');
     this.token = settings.token ?? (process.env['HF_TOKEN'] || undefined);
     this.attempts = Math.max(1, settings.attempts ?? 4);
-    this.retryDelayMs = settings.retryDelayMs ?? 500;
+    this.policy = {
+      timeoutMs: settings.timeoutMs ?? 60_000, retries: this.attempts - 1, retryDelayMs: settings.retryDelayMs ?? 500,
+      ...(settings.signal ? { signal: settings.signal } : {}),
+    };
   }
 
   async download(folder: string, variant: OnnxVariant): Promise<HubModel> {
@@ -239,10 +279,11 @@ class HubClient {
   /** Size, checksum and download URL of a file; undefined when the repository has no such file. */
   private async describe(path: string, required: boolean): Promise<RemoteFile | undefined> {
     this.settings.onProgress?.({ file: path, phase: 'checking', received: 0, total: undefined });
-    return this.withRetries(path, async () => {
+    return withRetries(this.policy, async () => {
       let url = this.url(path);
       for (let hop = 0; hop < 6; hop++) {
-        const res = await fetch(url, { method: 'HEAD', redirect: 'manual', headers: this.headers(url), signal: this.settings.signal });
+        const res = await send(url, { method: 'HEAD', redirect: 'manual', headers: this.headers(url) }, this.policy);
+        await res.discard();
         const linkedEtag = res.headers.get('x-linked-etag');
         const etag = cleanEtag(linkedEtag ?? res.headers.get('etag'));
         const sizeHeader = res.headers.get('x-linked-size') ?? (res.status === 200 ? res.headers.get('content-length') : null);
@@ -266,40 +307,50 @@ class HubClient {
             this.token ? 'The token in HF_TOKEN has no access to it; accept the model\'s terms on the hub or use another token.' : 'Set HF_TOKEN to a token with access (in VS Code: "Nuggets: Set Hugging Face token").',
           );
         }
-        if (res.status !== 200) throw new HttpStatusError(res.status, url);
-        if (!etag || !Number.isFinite(size)) {
-          throw new NuggetsError(`${url} gave no ETag or size: it does not look like a Hugging Face hub; checksums cannot be verified.`);
+        throwIfBusy(res);
+        if (res.status !== 200) throw new NuggetsError(`${hubSpecText(this.spec)}: ${path}: ${url} answered ${res.status}.`);
+        if (!etag || !Number.isFinite(size) || size < 0) {
+          throw new NuggetsError(`${url} gave no ETag or size: it does not look like a Hugging Face hub; the download cannot be checked.`);
         }
         return { path, size, etag, commit, url };
       }
       throw new NuggetsError(`${this.url(path)}: too many redirects.`);
-    });
+    }, (problem) => this.settings.onProgress?.({ file: path, phase: 'retrying', received: 0, total: undefined, message: problem }));
   }
 
-  /** The file in place and verified: from the cache when its checksum is the hub's, else downloaded. */
+  /**
+   * The file in place and checked: from the cache when its checksum is the hub's, else downloaded.
+   * A file whose checksum does not match is deleted and fetched once more; a second mismatch fails.
+   */
   private async fetchVerified(file: RemoteFile, folder: string, manifest: Manifest): Promise<void> {
     const target = join(folder, file.path);
+    const kind = checksumKind(file.etag);
+    const warning = kind ? undefined : `${file.path} is UNVERIFIED: ${this.endpoint} gave no sha256 or git blob id for it (ETag "${file.etag.slice(0, 40)}"), only its size (${file.size} bytes) was checked`;
     const known = manifest.files[file.path];
     if (known && known.etag === file.etag && known.size === file.size && existsSync(target) && statSync(target).size === file.size) {
-      this.settings.onProgress?.({ file: file.path, phase: 'cached', received: file.size, total: file.size });
+      this.settings.onProgress?.({ file: file.path, phase: 'cached', received: file.size, total: file.size, ...(warning ? { unverified: true, message: warning } : {}) });
       return;
     }
     mkdirSync(dirname(target), { recursive: true });
     const part = `${target}.part`;
     let lastProblem = '';
+    let retryAfter: number | undefined;
+    let mismatches = 0;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       if (attempt > 1) {
         this.settings.onProgress?.({ file: file.path, phase: 'retrying', received: 0, total: file.size, message: lastProblem });
-        await sleep(this.retryDelayMs * 2 ** (attempt - 2), this.settings.signal, cancelled);
+        await sleep(retryAfter ?? this.policy.retryDelayMs * 2 ** (attempt - 2), this.settings.signal, () => new RequestCancelled());
       }
+      retryAfter = undefined;
       try {
         await this.fetchInto(file, part);
       } catch (err) {
-        if (this.settings.signal?.aborted) throw new NuggetsError(`Download of ${file.path} cancelled; it resumes where it stopped next time.`);
-        if (err instanceof NuggetsError) throw err;
-        if (err instanceof HttpStatusError && !err.retryable) throw new NuggetsError(`${hubSpecText(this.spec)}: ${file.path}: ${err.message}.`);
-        lastProblem = describe(err);
-        continue; // the part stays: the next attempt resumes it
+        if (err instanceof TransientHttpError) {
+          lastProblem = err.message;
+          retryAfter = err.retryAfterMs;
+          continue; // the part stays: the next attempt resumes it
+        }
+        throw err;
       }
       const have = existsSync(part) ? statSync(part).size : 0;
       if (have < file.size) {
@@ -311,11 +362,17 @@ class HubClient {
       if (problem) {
         rmSync(part, { force: true }); // never used, never resumed: start over
         lastProblem = `${file.path} failed verification (${problem})`;
+        if (++mismatches >= 2) {
+          throw new NuggetsError(
+            `${file.path} of ${hubSpecText(this.spec)} failed verification twice (${problem}): ${this.endpoint} serves bytes that are not the file it announces. The download was deleted; nothing unverified is used.`,
+            'Try again later, or another mirror (HF_ENDPOINT); if it persists, report it to the hub or the mirror.',
+          );
+        }
         continue;
       }
       renameSync(part, target);
       manifest.files[file.path] = { size: file.size, etag: file.etag };
-      this.settings.onProgress?.({ file: file.path, phase: 'done', received: file.size, total: file.size });
+      this.settings.onProgress?.({ file: file.path, phase: 'done', received: file.size, total: file.size, message: warning ?? `checked by its ${kind}`, ...(warning ? { unverified: true } : {}) });
       return;
     }
     throw new NuggetsError(
@@ -329,39 +386,45 @@ class HubClient {
     let have = existsSync(part) ? statSync(part).size : 0;
     if (have >= file.size) return;
     let url = file.url;
-    let res: Response | undefined;
+    let res: HttpAnswer | undefined;
     for (let hop = 0; hop < 6; hop++) {
       const range: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
-      res = await fetch(url, { redirect: 'manual', headers: this.headers(url, range), signal: this.settings.signal });
+      res = await send(url, { redirect: 'manual', headers: this.headers(url, range) }, this.policy);
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location) {
-        await res.body?.cancel();
+        await res.discard();
         url = new URL(location, url).toString();
         continue;
       }
       break;
     }
-    if (!res || (res.status >= 300 && res.status < 400)) throw new NuggetsError(`${file.url}: too many redirects.`);
+    if (!res || (res.status >= 300 && res.status < 400)) {
+      await res?.discard();
+      throw new NuggetsError(`${file.url}: too many redirects.`);
+    }
     if (res.status === 416) {
-      await res.body?.cancel();
+      await res.discard();
       rmSync(part, { force: true });
-      throw new Error('the server refused to resume the partial download; starting over');
+      throw new TransientHttpError('the server refused to resume the partial download; starting over');
     }
     if (res.status !== 200 && res.status !== 206) {
-      await res.body?.cancel();
-      throw new HttpStatusError(res.status, url);
+      await res.discard();
+      throwIfBusy(res);
+      throw new NuggetsError(`${hubSpecText(this.spec)}: ${file.path}: ${url} answered ${res.status}.`);
     }
     if (res.status === 206 && !(res.headers.get('content-range') ?? '').startsWith(`bytes ${have}-`)) {
-      await res.body?.cancel();
+      await res.discard();
       rmSync(part, { force: true });
-      throw new Error(`the server resumed at another offset (${res.headers.get('content-range')}); starting over`);
+      throw new TransientHttpError(`the server resumed at another offset (${res.headers.get('content-range')}); starting over`);
     }
     if (res.status === 200) have = 0; // the server ignored the range: the whole file follows
     const fd = openSync(part, have > 0 ? 'a' : 'w');
     try {
       let received = have;
       this.settings.onProgress?.({ file: file.path, phase: 'downloading', received, total: file.size });
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const chunk of res.chunks()) {
+        // A server that sends more than it announced is not read on without end.
+        if (received + chunk.length > file.size) throw new TransientHttpError(`${url} sent more than the ${file.size} bytes announced`);
         writeSync(fd, chunk);
         received += chunk.length;
         this.settings.onProgress?.({ file: file.path, phase: 'downloading', received, total: file.size });
@@ -370,22 +433,11 @@ class HubClient {
       closeSync(fd);
     }
   }
+}
 
-  private async withRetries<T>(path: string, run: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await run();
-      } catch (err) {
-        const retryable = err instanceof HttpStatusError ? err.retryable : false;
-        if (!retryable || attempt >= this.attempts) {
-          if (err instanceof HttpStatusError) throw new NuggetsError(`${hubSpecText(this.spec)}: ${path}: ${err.message}.`);
-          throw err;
-        }
-        this.settings.onProgress?.({ file: path, phase: 'retrying', received: 0, total: undefined, message: describe(err) });
-        await sleep(this.retryDelayMs * 2 ** (attempt - 1), this.settings.signal, cancelled);
-      }
-    }
-  }
+/** 429 and 5xx are worth another attempt (after Retry-After, when the server says). */
+function throwIfBusy(res: HttpAnswer): void {
+  if (res.status === 429 || res.status >= 500) throw new TransientHttpError(`${res.url} answered ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
 }
 
 /** Hub ETags come quoted, sometimes weak: `W/"abc"` -> `abc`. */
@@ -393,33 +445,24 @@ function cleanEtag(value: string | null): string {
   return (value ?? '').replace(/^W\//, '').replace(/"/g, '').trim();
 }
 
-/** Undefined when `path` has the checksum the hub announced; else what is wrong. */
+/** Which checksum an ETag is: the sha256 of an LFS file, the git blob id of a file kept in git, or neither. */
+function checksumKind(etag: string): 'sha256' | 'git blob id' | undefined {
+  if (/^[0-9a-f]{64}$/i.test(etag)) return 'sha256';
+  if (/^[0-9a-f]{40}$/i.test(etag)) return 'git blob id';
+  return undefined;
+}
+
+/** Undefined when `path` has the checksum the hub announced (or none was announced); else what is wrong. */
 function checksumProblem(path: string, file: RemoteFile): string | undefined {
-  if (/^[0-9a-f]{64}$/i.test(file.etag)) {
+  const kind = checksumKind(file.etag);
+  if (kind === 'sha256') {
     const actual = hashFile(createHash('sha256'), path).digest('hex');
     return actual === file.etag.toLowerCase() ? undefined : `sha256 ${actual.slice(0, 12)}… instead of ${file.etag.slice(0, 12)}…`;
   }
-  if (/^[0-9a-f]{40}$/i.test(file.etag)) {
+  if (kind === 'git blob id') {
     // A file kept in git: its ETag is the blob id, sha1("blob <size>\0" + content).
     const actual = hashFile(createHash('sha1').update(`blob ${file.size}\0`), path).digest('hex');
     return actual === file.etag.toLowerCase() ? undefined : `git blob id ${actual.slice(0, 12)}… instead of ${file.etag.slice(0, 12)}…`;
   }
-  return undefined; // no checksum announced in a known form: the size check is all there is
-}
-
-
-/** Failures of the connection itself (refused, DNS, reset), as opposed to answers from the hub. */
-function isNetworkFailure(err: unknown): boolean {
-  if (err instanceof NuggetsError || err instanceof HttpStatusError) return false;
-  return err instanceof TypeError || (err as { code?: string }).code !== undefined;
-}
-
-function describe(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code || cause?.message) return `${(err as Error).message}: ${cause.code ?? cause.message}`;
-  return err instanceof Error ? err.message : String(err);
-}
-
-function cancelled(): NuggetsError {
-  return new NuggetsError('Download cancelled.');
+  return undefined; // size only: the caller warns that the file is unverified
 }

@@ -51,6 +51,7 @@ export async function openBackend(model: string, settings: BackendSettings = {})
       ...(settings.hubToken ? { token: settings.hubToken } : {}),
       ...(settings.variant ? { variant: settings.variant } : {}),
       ...(settings.offline !== undefined ? { offline: settings.offline } : {}),
+      ...(settings.timeoutMs ? { timeoutMs: settings.timeoutMs } : {}),
       ...(settings.onDownload ? { onProgress: settings.onDownload } : {}),
       ...(settings.signal ? { signal: settings.signal } : {}),
     });

@@ -2,29 +2,31 @@
  * Scoring through a serving engine: an OpenAI-compatible /v1/completions endpoint that returns the
  * log-probabilities of the prompt's own tokens (vLLM: `echo: true, logprobs: 0, max_tokens: 1`, the
  * prompt's tokens then come back in choices[].logprobs; or vLLM's `prompt_logprobs: 0`, in
- * choices[].prompt_logprobs). No local tokenizer is involved: every count is of the server's tokens.
+ * choices[].prompt_logprobs).
  *
- * How ALGORITHM.md's definitions map onto requests:
- * - s0(a): the prompt full(a) without special tokens (`add_special_tokens: false`). The response span
- *   runs from len(tokenize(query(a))) to len(tokenize(full(a))), both counted by the server (a second
- *   prompt, query(a) alone, gives the first count), clipped to maxAnchorTokens server tokens.
- * - s1(c, a): the prompt full(c) + separator + anchor text, with the server's special tokens (a BOS
- *   where the model has one), as the local path prefixes the candidate. The response span is found
- *   from the end of the prompt (the anchor's last tokens), so a different token boundary where the
- *   candidate meets the anchor cannot shift it; its token texts are checked against the anchor's own.
- * vLLM's text_offset values are not used to find spans: vLLM builds them by adding up the lengths of
- * tokens decoded one at a time, which drift from the prompt's characters (SentencePiece tokens lose
- * their leading space, a character split over byte tokens decodes to several U+FFFD, a BOS adds its
- * own name), so counting tokens is the exact way.
+ * Prompts go as token ids, tokenized as ALGORITHM.md says: the candidate full(c) with the tokenizer's
+ * special tokens (a BOS where the model has one), the anchor full(a) apart and without them, the two
+ * id lists joined. Sending the joined text instead lets the server tokenize across the boundary: a
+ * SentencePiece tokenizer then drops the "▁" it puts before the anchor's first word, and every score
+ * moves. The ids come from the served model's own tokenizer: vLLM's /tokenize endpoint, or the
+ * model's tokenizer.json when the user names one (checked against the server's encoding of a probe
+ * text when the server can tokenize).
  *
- * What can differ from the local path: the server tokenizes candidate and anchor as one text where the
- * paper tokenizes them apart; a byte-level BPE may merge across that boundary. Only the context of the
- * anchor's response changes then, never its tokens (see the protocol test, test/unit/serving.test.ts).
+ * How the definitions map onto requests:
+ * - s0(a): the prompt ids(full(a)) cut to maxAnchorTokens; the response span runs from
+ *   len(ids(query(a))) to the end of the cut.
+ * - s1(c, a): the prompt ids(full(c), special) + ids(separator) + the anchor's ids; the span is the
+ *   anchor's, shifted by the prefix length. A prefix too long for the context is cut from the left,
+ *   as the local path cuts it.
+ * Every answer is checked: as many tokens as were sent, and finite log-probabilities of at most 0.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Example } from '../dataset';
-import { sleep } from '../abort';
 import { NuggetsError } from '../errors';
+import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries, type RetryPolicy } from '../http';
+import { TextTokenizer } from '../model/tokenizer';
 import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
 
@@ -35,11 +37,18 @@ export interface ServingSettings {
   endpoints: string[];
   /** The served model's id; default: the first model the first endpoint lists. */
   servedModel?: string;
-  /** Default $NUGGETS_API_KEY, then $OPENAI_API_KEY (vLLM --api-key). */
+  /** The served model's tokenizer.json (or a folder holding it); default: the server's /tokenize endpoint. */
+  tokenizer?: string;
+  /** The API key (vLLM --api-key); default $NUGGETS_API_KEY, then $OPENAI_API_KEY. */
   apiKey?: string;
+  /**
+   * The origins (scheme://host:port) the API key may be sent to; 'anywhere' sends it to every endpoint.
+   * Default: $NUGGETS_API_KEY_ORIGINS, comma-separated. An endpoint elsewhere gets no key, and a warning says so.
+   */
+  apiKeyOrigins?: readonly string[] | 'anywhere';
   /** Requests in flight across all endpoints (default 16 per endpoint: a serving engine batches them). */
   concurrency?: number;
-  /** Milliseconds one request may take before it is abandoned and retried (default 300000). */
+  /** Milliseconds a request may wait for its answer, and then for each chunk of it (default 300000). */
   timeoutMs?: number;
   /** Retries of a request after 429, 5xx, a timeout or a dropped connection (default 6). */
   retries?: number;
@@ -51,62 +60,71 @@ export interface ServingSettings {
   logprobs?: LogprobsRequest;
   /** Tokens generated per request: 1 works everywhere; vLLM also accepts 0 with echo. */
   maxTokens?: 0 | 1;
+  /** Told what the user should know but that does not stop scoring (an API key withheld). */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
 }
 
-/** The prompt's tokens as the server wrote them, with the log-probability of each given those before it. */
+/** The prompt's log-probabilities as one endpoint answered them (the first token has none). */
 interface PromptLogprobs {
-  tokens: string[];
+  endpoint: string;
   logprobs: (number | null)[];
 }
 
 interface ServedAnchor {
-  /** The text sent after a candidate: full(a), cut some tokens past maxAnchorTokens when it is longer. */
-  text: string;
-  /** Server tokens of `text` alone. */
-  tokens: number;
-  /** Response span within those tokens: [responseFrom, responseTo). */
+  /** Token ids of full(a), cut to maxAnchorTokens. */
+  ids: number[];
+  /** Response span within `ids`: [responseFrom, ids.length). */
   responseFrom: number;
-  responseTo: number;
-  /** The response span's token texts, joined: checked in every one-shot answer. */
-  responseText: string;
 }
-
-/** Tokens kept past maxAnchorTokens when an anchor's text is cut, so that the cut cannot change the tokens scored. */
-const CUT_MARGIN_TOKENS = 16;
 
 class ServedAnchors implements PreparedAnchors {
   readonly count: number;
   readonly responseTokens: Int32Array;
   readonly maxTokens: number;
-  constructor(readonly anchors: ServedAnchor[], readonly zeroShot: Float64Array, readonly options: ScoringOptions) {
+  constructor(readonly anchors: ServedAnchor[], readonly zeroShot: Float64Array, readonly options: ScoringOptions, readonly separator: number[]) {
     this.count = anchors.length;
-    this.responseTokens = Int32Array.from(anchors, (a) => a.responseTo - a.responseFrom);
-    this.maxTokens = Math.max(...anchors.map((a) => a.tokens));
+    this.responseTokens = Int32Array.from(anchors, (a) => a.ids.length - a.responseFrom);
+    this.maxTokens = Math.max(...anchors.map((a) => a.ids.length));
   }
 }
+
+/** A probe for comparing two encodings: leading spaces, accents, digits, newlines, CJK and an emoji. */
+const PROBE_TEXT = 'Instruction:\n Say "héllo"  to 12 friends.\nResponse:\n Ça va? 東京 🙂';
+
+/** Log-probabilities above this are not log-probabilities (float rounding gives a little above 0 at most). */
+const MAX_LOGPROB = 1e-3;
 
 export class ServingBackend implements ScoringBackend {
   private next = 0;
   private readonly limit: Limiter;
+  private readonly policy: RetryPolicy;
 
   private constructor(
     readonly identity: ModelIdentity,
     private readonly endpoints: string[],
     private readonly model: string,
     private readonly settings: ServingSettings,
-    private readonly apiKey: string | undefined,
+    private readonly keys: Map<string, string | undefined>,
   ) {
     this.limit = new Limiter(settings.concurrency ?? 16 * endpoints.length);
+    this.policy = {
+      timeoutMs: settings.timeoutMs ?? 300_000, retries: settings.retries ?? 6, retryDelayMs: settings.retryDelayMs ?? 500,
+      ...(settings.signal ? { signal: settings.signal } : {}),
+    };
   }
+
+  /** Tokenizes as the served model does: a named tokenizer.json, or the server's /tokenize. */
+  private encoder!: (text: string, specialTokens: boolean) => Promise<number[]>;
 
   static async open(settings: ServingSettings): Promise<ServingBackend> {
     const endpoints = settings.endpoints.map(normalizeEndpoint);
     if (endpoints.length === 0) throw new NuggetsError('No serving endpoint given.', 'Pass --model http://host:8000/v1 (several separated by commas).');
-    const apiKey = settings.apiKey ?? (process.env['NUGGETS_API_KEY'] || process.env['OPENAI_API_KEY'] || undefined);
-    let chosen: { id: string; root: string; maxModelLen: number | undefined } | undefined;
+    const keys = apiKeysFor(endpoints, settings);
+    const listing: RetryPolicy = { timeoutMs: Math.min(30_000, settings.timeoutMs ?? 30_000), retries: Math.min(2, settings.retries ?? 2), retryDelayMs: settings.retryDelayMs ?? 500, ...(settings.signal ? { signal: settings.signal } : {}) };
+    let chosen: ServedModel | undefined;
     for (const endpoint of endpoints) {
-      const models = await listModels(endpoint, apiKey, settings.signal);
+      const models = await listModels(endpoint, keys.get(endpoint), listing);
       const wanted = settings.servedModel ?? chosen?.id ?? models[0]?.id;
       const entry = models.find((m) => m.id === wanted);
       if (!entry) {
@@ -126,85 +144,47 @@ export class ServingBackend implements ScoringBackend {
     }
     // What the server says about its model is all there is to tell one set of weights from another.
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify({ serving: 1, id: chosen!.id, root: chosen!.root, contextLength }))
+      .update(JSON.stringify({ serving: 2, prompts: 'token-ids', id: chosen!.id, root: chosen!.root, contextLength }))
       .digest('hex')
       .slice(0, 16);
     const where = endpoints.length === 1 ? endpoints[0]! : `${endpoints.length} endpoints`;
     const identity = { name: `${chosen!.id} (served at ${where})`, fingerprint, contextLength };
-    return new ServingBackend(identity, endpoints, chosen!.id, settings, apiKey);
+    const backend = new ServingBackend(identity, endpoints, chosen!.id, settings, keys);
+    backend.encoder = settings.tokenizer ? await backend.checkedLocalTokenizer(settings.tokenizer) : await backend.serverTokenizer();
+    return backend;
   }
 
   async prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors> {
     if (anchors.length === 0) throw new NuggetsError('The anchor set is empty.');
-    if (options.maxAnchorTokens >= this.identity.contextLength) {
+    if (options.maxAnchorTokens + this.generated() >= this.identity.contextLength) {
       throw new NuggetsError(`maxAnchorTokens (${options.maxAnchorTokens}) must be below the model's context length (${this.identity.contextLength}).`);
     }
-    // An anchor longer than the context in bytes goes as its head: only its first maxAnchorTokens count.
-    const countable = this.identity.contextLength - this.generated() - 4;
-    const head = (text: string): string => (Buffer.byteLength(text, 'utf8') <= countable ? text : firstBytes(text, countable));
-    const prompts = anchors.flatMap((a) => [head(fullText(a)), head(queryText(a))]);
-    const scored = await this.promptLogprobs(prompts, false, options.batchSize);
+    const served = await Promise.all(anchors.map(async (a): Promise<ServedAnchor> => {
+      const [full, query] = await Promise.all([this.encoder(fullText(a), false), this.encoder(queryText(a), false)]);
+      const ids = full.slice(0, options.maxAnchorTokens);
+      return { ids, responseFrom: Math.min(query.length, ids.length) };
+    }));
     const zeroShot = new Float64Array(anchors.length);
-    const served: ServedAnchor[] = anchors.map((a, i) => {
-      const full = scored[2 * i]!;
-      const query = scored[2 * i + 1]!;
-      const cut = Math.min(full.tokens.length, options.maxAnchorTokens);
-      const from = Math.min(query.tokens.length, cut);
-      const headOnly = prompts[2 * i] !== fullText(a) && full.tokens.length < options.maxAnchorTokens + CUT_MARGIN_TOKENS;
-      if (headOnly || (prompts[2 * i + 1] !== queryText(a) && query.tokens.length < cut)) {
-        throw new NuggetsError(`Anchor ${i} is longer than the model's context (${this.identity.contextLength} tokens) and its first ${options.maxAnchorTokens} tokens cannot be told apart from the rest.`, 'Lower maxAnchorTokens, or serve the model with a larger --max-model-len.');
-      }
-      zeroShot[i] = sumSpan(full, from, cut, `anchor ${i}`);
-      let text = prompts[2 * i]!;
-      let tokens = full.tokens.length;
-      if (tokens > cut + CUT_MARGIN_TOKENS) {
-        text = firstCodePoints(text, full.tokens.slice(0, cut + CUT_MARGIN_TOKENS).reduce((n, t) => n + codePoints(t), 0));
-        tokens = -1; // counted below
-      }
-      return { text, tokens, responseFrom: from, responseTo: cut, responseText: full.tokens.slice(from, cut).join('') };
+    const wanted = served.map((a, i) => ({ a, i })).filter(({ a }) => a.ids.length > a.responseFrom);
+    const answers = await this.promptLogprobs(wanted.map(({ a }) => a.ids), options.batchSize, (k) => `anchor ${wanted[k]!.i} alone`);
+    wanted.forEach(({ a, i }, k) => {
+      zeroShot[i] = sumSpan(answers[k]!, a.ids.length, a.responseFrom, a.ids.length, `anchor ${i} alone`);
     });
-    // A cut text is used only if the server tokenizes it into the same first tokens; else the whole anchor goes.
-    const cutOnes = served.map((a, i) => ({ a, i })).filter(({ a }) => a.tokens < 0);
-    if (cutOnes.length > 0) {
-      const recount = await this.promptLogprobs(cutOnes.map(({ a }) => a.text), false, options.batchSize);
-      cutOnes.forEach(({ a, i }, k) => {
-        const full = scored[2 * i]!;
-        const again = recount[k]!.tokens;
-        const same = again.length >= a.responseTo && again.slice(0, a.responseTo).join('') === full.tokens.slice(0, a.responseTo).join('');
-        if (same) a.tokens = again.length;
-        else {
-          a.text = prompts[2 * i]!;
-          a.tokens = full.tokens.length;
-        }
-      });
-    }
-    const prepared = new ServedAnchors(served, zeroShot, options);
-    if (prepared.maxTokens + this.generated() >= this.identity.contextLength) {
-      throw new NuggetsError(`An anchor needs ${prepared.maxTokens} tokens: no room for a candidate in the model's context of ${this.identity.contextLength}.`, 'Lower maxAnchorTokens.');
-    }
-    return prepared;
+    const separator = options.separator ? await this.encoder(options.separator, false) : [];
+    return new ServedAnchors(served, zeroShot, options, separator);
   }
 
   async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult> {
     if (!(prepared instanceof ServedAnchors)) throw new Error('anchors were prepared by another backend');
     const indices = anchorIndices ?? prepared.anchors.map((_, i) => i);
     const { prefix, truncated } = await this.candidatePrefix(candidate, prepared);
+    const record = 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
     const oneShot = new Float64Array(indices.length);
-    const wanted = indices.map((anchor, k) => ({ anchor: prepared.anchors[anchor]!, k })).filter((w) => w.anchor.responseTo > w.anchor.responseFrom);
-    const scored = await this.promptLogprobs(wanted.map((w) => prefix + w.anchor.text), true, prepared.options.batchSize);
-    wanted.forEach(({ anchor, k }, j) => {
-      const answer = scored[j]!;
-      const start = answer.tokens.length - anchor.tokens;
-      const from = start + anchor.responseFrom;
-      const to = start + anchor.responseTo;
-      const seen = answer.tokens.slice(from, to).join('');
-      if (start < 1 || seen !== anchor.responseText) {
-        throw new NuggetsError(
-          `The server tokenized anchor ${indices[k]}'s response differently after a candidate than alone (${JSON.stringify(seen.slice(0, 60))} instead of ${JSON.stringify(anchor.responseText.slice(0, 60))}).`,
-          'The response span cannot be located in server tokens; report this with the model name.',
-        );
-      }
-      oneShot[k] = sumSpan(answer, from, to, `anchor ${indices[k]} after a candidate`);
+    const wanted = indices.map((anchor, k) => ({ anchor, ids: prepared.anchors[anchor]!, k })).filter((w) => w.ids.ids.length > w.ids.responseFrom);
+    const what = (j: number): string => `anchor ${wanted[j]!.anchor} after ${record}`;
+    const answers = await this.promptLogprobs(wanted.map((w) => [...prefix, ...w.ids.ids]), prepared.options.batchSize, what);
+    wanted.forEach(({ ids, k }, j) => {
+      oneShot[k] = sumSpan(answers[j]!, prefix.length + ids.ids.length, prefix.length + ids.responseFrom, prefix.length + ids.ids.length, what(j));
     });
     return { oneShot, truncated };
   }
@@ -213,122 +193,134 @@ export class ServingBackend implements ScoringBackend {
     // Nothing is held between requests.
   }
 
-  /** full(c) + separator, cut from the left (in server tokens) so that the longest anchor still fits. */
-  private async candidatePrefix(candidate: Example, prepared: ServedAnchors): Promise<{ prefix: string; truncated: boolean }> {
-    const prefix = fullText(candidate) + prepared.options.separator;
+  /** ids(full(c), special) + ids(separator), cut from the left so that the longest anchor still fits. */
+  private async candidatePrefix(candidate: Example, prepared: ServedAnchors): Promise<{ prefix: number[]; truncated: boolean }> {
+    const prefix = [...await this.encoder(fullText(candidate), true), ...prepared.separator];
     const room = this.identity.contextLength - this.generated() - prepared.maxTokens;
-    const bytes = Buffer.byteLength(prefix, 'utf8');
-    // A token covers at least one byte; special tokens add a few: below this bound no count is needed.
-    if (bytes + 4 <= room) return { prefix, truncated: false };
-    // Counting needs a prompt the server accepts: a tail of at most a context's worth of bytes surely is.
-    const countable = this.identity.contextLength - this.generated() - 4;
-    let text = bytes <= countable ? prefix : lastBytes(prefix, countable);
-    let tokens = (await this.promptLogprobs([text], true, 1))[0]!.tokens;
-    if (text === prefix && tokens.length <= room) return { prefix, truncated: false };
-    if (text !== prefix && tokens.length < room - CUT_MARGIN_TOKENS) {
-      // Tokens usually hold several bytes: try the longer tail they suggest, keeping the first if refused.
-      const estimate = Math.floor((Buffer.byteLength(text, 'utf8') * (room - CUT_MARGIN_TOKENS) * 0.9) / tokens.length);
-      const longer = estimate >= bytes ? prefix : lastBytes(prefix, estimate);
-      if (longer.length > text.length) {
-        const counted = await this.promptLogprobs([longer], true, 1).then((r) => r[0]!.tokens, () => undefined);
-        if (counted && counted.length <= room) return { prefix: longer, truncated: longer !== prefix };
-        if (counted) {
-          text = longer;
-          tokens = counted;
-        }
-      }
-    }
-    const keep = tokens.slice(tokens.length - Math.max(1, room - CUT_MARGIN_TOKENS)).reduce((n, t) => n + codePoints(t), 0);
-    return { prefix: lastCodePoints(text, keep), truncated: true };
+    return prefix.length > room ? { prefix: prefix.slice(prefix.length - room), truncated: true } : { prefix, truncated: false };
   }
 
   private generated(): number {
     return this.settings.logprobs === 'prompt_logprobs' ? 1 : (this.settings.maxTokens ?? 1);
   }
 
+  /** The named tokenizer.json, compared with the server's own encoding of a probe text. */
+  private async checkedLocalTokenizer(path: string): Promise<(text: string, specialTokens: boolean) => Promise<number[]>> {
+    const tokenizer = readTokenizer(path);
+    const mine = tokenizer.encode(PROBE_TEXT, true);
+    const server = await this.tokenizeOnServer(PROBE_TEXT, true);
+    // Without /tokenize the server's echo of the probe still tells its token count.
+    const theirs = server ?? (await this.complete([PROBE_TEXT], 'the tokenizer probe'))[0]!.logprobs;
+    const differs = server ? firstDifference(mine, server) : (theirs.length === mine.length ? -1 : Math.min(theirs.length, mine.length));
+    if (differs >= 0) {
+      throw new NuggetsError(
+        `The tokenizer ${path} is not the one ${this.endpoints[0]} serves: it encodes a probe text as ${mine.length} tokens, the server as ${theirs.length}`
+          + (server ? ` (first difference at token ${differs}: ${mine[differs] ?? 'none'} vs ${server[differs] ?? 'none'}).` : '.'),
+        'Name the served model\'s own tokenizer.json with --tokenizer, or leave --tokenizer out to use the server\'s /tokenize.',
+      );
+    }
+    return async (text, specialTokens) => tokenizer.encode(text, specialTokens);
+  }
+
+  /** The server's /tokenize (vLLM), checked once here so that a server without it is refused before scoring. */
+  private async serverTokenizer(): Promise<(text: string, specialTokens: boolean) => Promise<number[]>> {
+    if ((await this.tokenizeOnServer(PROBE_TEXT, true)) === undefined) {
+      throw new NuggetsError(
+        `${rootOf(this.endpoints[0]!)}/tokenize answered 404: this server cannot tell how it tokenizes, and Nuggets sends token ids (the candidate and the anchor tokenized apart, as the paper does).`,
+        'Name the served model\'s tokenizer.json (a file or the model\'s folder) with --tokenizer, or serve the model with vLLM, which has /tokenize.',
+      );
+    }
+    return async (text, specialTokens) => (await this.tokenizeOnServer(text, specialTokens))!;
+  }
+
+  /** vLLM's POST /tokenize: {model, prompt, add_special_tokens} -> {tokens}; undefined when the server has no such endpoint. */
+  private async tokenizeOnServer(text: string, specialTokens: boolean): Promise<number[] | undefined> {
+    const answer = await this.post((endpoint) => `${rootOf(endpoint)}/tokenize`, { model: this.model, prompt: text, add_special_tokens: specialTokens }, 'tokenizing', [404, 405]);
+    if (answer.status !== 200) return undefined;
+    const tokens = (answer.body as { tokens?: unknown }).tokens;
+    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t))) {
+      throw new NuggetsError(`${answer.endpoint}: the /tokenize answer has no list of token ids ("tokens").`, 'Name the served model\'s tokenizer.json with --tokenizer instead.');
+    }
+    return tokens as number[];
+  }
+
   /** Log-probabilities of each prompt's tokens, `batchSize` prompts per request, requests in parallel. */
-  private async promptLogprobs(prompts: string[], specialTokens: boolean, batchSize: number): Promise<PromptLogprobs[]> {
+  private async promptLogprobs(prompts: (string | number[])[], batchSize: number, what: (index: number) => string): Promise<PromptLogprobs[]> {
     const out: PromptLogprobs[] = new Array(prompts.length);
+    const size = Math.max(1, batchSize);
     const batches: number[][] = [];
-    for (let i = 0; i < prompts.length; i += Math.max(1, batchSize)) batches.push(prompts.slice(i, i + Math.max(1, batchSize)).map((_, k) => i + k));
+    for (let i = 0; i < prompts.length; i += size) batches.push(prompts.slice(i, i + size).map((_, k) => i + k));
     await Promise.all(batches.map(async (batch) => {
-      const answers = await this.complete(batch.map((i) => prompts[i]!), specialTokens);
+      const names = batch.length === 1 ? what(batch[0]!) : `${what(batch[0]!)} … ${what(batch.at(-1)!)}`;
+      const answers = await this.complete(batch.map((i) => prompts[i]!), names);
       batch.forEach((i, k) => (out[i] = answers[k]!));
     }));
     return out;
   }
 
-  private async complete(prompts: string[], specialTokens: boolean): Promise<PromptLogprobs[]> {
+  private async complete(prompts: (string | number[])[], what: string): Promise<PromptLogprobs[]> {
     const mode = this.settings.logprobs ?? 'echo';
     const body = {
-      model: this.model, prompt: prompts, temperature: 0, add_special_tokens: specialTokens,
+      model: this.model, prompt: prompts, temperature: 0,
       ...(mode === 'echo' ? { echo: true, logprobs: 0, max_tokens: this.generated() } : { prompt_logprobs: 0, max_tokens: 1 }),
     };
-    const answer = await this.post('/completions', body);
-    const choices = (answer as { choices?: unknown }).choices;
+    const answer = await this.post((endpoint) => `${endpoint}/completions`, body, what);
+    const choices = (answer.body as { choices?: unknown }).choices;
     if (!Array.isArray(choices) || choices.length !== prompts.length) {
-      throw new NuggetsError(`The server answered ${Array.isArray(choices) ? choices.length : 'no'} choices for ${prompts.length} prompts: not an OpenAI-compatible completions answer.`);
+      throw new NuggetsError(`${answer.endpoint} answered ${Array.isArray(choices) ? choices.length : 'no'} choices for ${prompts.length} prompts (${what}): not an OpenAI-compatible completions answer.`);
     }
     return [...choices]
       .sort((a, b) => (a as { index: number }).index - (b as { index: number }).index)
-      .map((choice) => parseChoice(choice as CompletionChoice, mode, this.generated()));
+      .map((choice) => ({ endpoint: answer.endpoint, logprobs: parseChoice(choice as CompletionChoice, mode, this.generated(), `${answer.endpoint} (${what})`) }));
   }
 
-  /** POSTs to the next endpoint in turn, retrying on 429, 5xx, timeouts and dropped connections. */
-  private async post(path: string, body: unknown): Promise<unknown> {
-    const retries = this.settings.retries ?? 6;
-    const baseDelay = this.settings.retryDelayMs ?? 500;
-    const timeoutMs = this.settings.timeoutMs ?? 300_000;
-    let problem = '';
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      const endpoint = this.endpoints[this.next++ % this.endpoints.length]!;
-      let delay = Math.min(30_000, baseDelay * 2 ** attempt);
-      await this.limit.acquire(this.settings.signal);
-      let status = 0;
-      let text = '';
-      let retryAfter: string | null = null;
-      try {
-        const signals = [AbortSignal.timeout(timeoutMs), ...(this.settings.signal ? [this.settings.signal] : [])];
-        const res = await fetch(endpoint + path, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
-          body: JSON.stringify(body),
-          signal: AbortSignal.any(signals),
-        });
-        status = res.status;
-        retryAfter = res.headers.get('retry-after');
-        text = await res.text();
-      } catch (err) {
-        if (this.settings.signal?.aborted) throw new NuggetsError('Scoring cancelled.');
-        problem = (err as Error).name === 'TimeoutError' ? `${endpoint} gave no answer within ${timeoutMs} ms` : `${endpoint}: ${describe(err)}`;
-        continue;
-      } finally {
-        this.limit.release();
-      }
-      if (status === 200) {
+  /**
+   * POSTs to the next endpoint in turn, through the HTTP layer's timeouts and retries (429, 5xx,
+   * timeouts, dropped connections). `accept` lists further statuses handed back instead of refused.
+   */
+  private async post(url: (endpoint: string) => string, body: unknown, what: string, accept: number[] = []): Promise<{ endpoint: string; status: number; body: unknown }> {
+    try {
+      return await withRetries(this.policy, async () => {
+        const endpoint = this.endpoints[this.next++ % this.endpoints.length]!;
+        await this.limit.acquire(this.policy.signal);
         try {
-          return JSON.parse(text);
-        } catch {
-          throw new NuggetsError(`${endpoint}${path} answered with something that is not JSON: ${text.slice(0, 200)}`);
+          const key = this.keys.get(endpoint);
+          const answer = await send(url(endpoint), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+            body: JSON.stringify(body),
+          }, this.policy);
+          const text = await answer.text();
+          if (answer.status === 200) return { endpoint, status: 200, body: parseJson(text, answer.url, what) };
+          if (accept.includes(answer.status)) return { endpoint, status: answer.status, body: undefined };
+          const message = errorMessage(text);
+          if (answer.status === 429 || answer.status >= 500) {
+            throw new TransientHttpError(`${endpoint} answered ${answer.status}${message ? `: ${message}` : ''}`, retryAfterMs(answer.headers.get('retry-after')));
+          }
+          throw new NuggetsError(
+            `${answer.url} answered ${answer.status} (${what}): ${message || text.slice(0, 200)}`,
+            answer.status === 401 ? apiKeyHint(endpoint, key)
+              : answer.status === 400 ? 'The server refused the request; if it says the prompt is too long, lower maxAnchorTokens or serve the model with a larger --max-model-len.'
+                : undefined,
+          );
+        } finally {
+          this.limit.release();
         }
+      });
+    } catch (err) {
+      if (err instanceof RequestCancelled) throw new RequestCancelled('Scoring');
+      if (err instanceof TransientHttpError) {
+        throw new NuggetsError(`No answer from the serving endpoints after ${this.policy.retries + 1} attempts (${what}): ${err.message}.`, 'Check that the servers are up (curl <endpoint>/models), or allow more time with --timeout SECONDS.');
       }
-      const message = errorMessage(text);
-      if (status === 429 || status >= 500) {
-        problem = `${endpoint} answered ${status}${message ? `: ${message}` : ''}`;
-        const seconds = Number(retryAfter);
-        if (retryAfter !== null && Number.isFinite(seconds)) delay = Math.min(60_000, seconds * 1000);
-        if (attempt < retries) await sleep(delay * (0.75 + Math.random() / 2), this.settings.signal, cancelled);
-        continue;
-      }
-      throw new NuggetsError(
-        `${endpoint}${path} answered ${status}: ${message || text.slice(0, 200)}`,
-        status === 401 ? 'Set the API key (NUGGETS_API_KEY or OPENAI_API_KEY) to the one the server was started with (vLLM --api-key).'
-          : status === 400 ? 'The server refused the request; if it says the prompt is too long, lower maxAnchorTokens or serve the model with a larger --max-model-len.'
-            : undefined,
-      );
+      throw err;
     }
-    throw new NuggetsError(`No answer from the serving endpoints after ${retries + 1} attempts: ${problem}.`, 'Check that the servers are up (curl <endpoint>/models).');
   }
+}
+
+interface ServedModel {
+  id: string;
+  root: string;
+  maxModelLen: number | undefined;
 }
 
 interface CompletionChoice {
@@ -337,60 +329,177 @@ interface CompletionChoice {
   prompt_logprobs?: (Record<string, { logprob: number; decoded_token?: string | null }> | null)[] | null;
 }
 
-/** The prompt's part of a choice: vLLM's echo (prompt tokens, then the generated ones) or prompt_logprobs. */
-function parseChoice(choice: CompletionChoice, mode: LogprobsRequest, generated: number): PromptLogprobs {
+/** The prompt's log-probabilities in a choice: vLLM's echo (prompt tokens, then the generated ones) or prompt_logprobs. */
+function parseChoice(choice: CompletionChoice, mode: LogprobsRequest, generated: number, where: string): (number | null)[] {
   const prompt = Array.isArray(choice.prompt_logprobs) ? choice.prompt_logprobs : undefined;
   if (mode === 'echo') {
     const tokens = choice.logprobs?.tokens;
     const logprobs = choice.logprobs?.token_logprobs;
-    if (!Array.isArray(tokens) || !Array.isArray(logprobs) || tokens.length !== logprobs.length) {
-      throw new NuggetsError('The server\'s answer has no logprobs.tokens / token_logprobs for the echoed prompt.', 'The endpoint must support echo with logprobs (vLLM does), or use the prompt_logprobs request.');
+    if (!Array.isArray(tokens) || !Array.isArray(logprobs)) {
+      throw new NuggetsError(`${where}: the answer has no logprobs.tokens / token_logprobs for the echoed prompt.`, 'The endpoint must support echo with logprobs (vLLM does), or use the prompt_logprobs request.');
     }
-    const count = prompt ? prompt.length : tokens.length - generated;
-    return { tokens: tokens.slice(0, count), logprobs: logprobs.slice(0, count) };
+    if (tokens.length !== logprobs.length) {
+      throw new NuggetsError(`${where}: token and log-probability counts differ in the answer (${tokens.length} tokens, ${logprobs.length} log-probabilities).`, 'The server\'s answer is malformed; scores from it would be wrong.');
+    }
+    const promptTokens = tokens.length - generated;
+    if (prompt && prompt.length !== promptTokens) {
+      throw new NuggetsError(`${where}: the answer echoes ${promptTokens} prompt tokens but gives ${prompt.length} prompt log-probabilities.`, 'The server\'s answer is malformed; scores from it would be wrong.');
+    }
+    return logprobs.slice(0, promptTokens);
   }
-  if (!prompt) throw new NuggetsError('The server\'s answer has no prompt_logprobs: it is not vLLM, or too old; use the echo request.');
-  const tokens: string[] = [];
-  const logprobs: (number | null)[] = [];
-  prompt.forEach((entry, i) => {
-    // With prompt_logprobs: 0 each entry holds the prompt's own token only; vLLM puts it first in any case.
-    const own = entry ? Object.values(entry)[0] : undefined;
-    tokens.push(own?.decoded_token ?? (i === 0 ? '' : '\uFFFD'));
-    logprobs.push(own ? own.logprob : null);
-  });
-  return { tokens, logprobs };
+  if (!prompt) throw new NuggetsError(`${where}: the answer has no prompt_logprobs: it is not vLLM, or too old; use the echo request.`);
+  // With prompt_logprobs: 0 each entry holds the prompt's own token only; vLLM puts it first in any case.
+  return prompt.map((entry) => (entry ? Object.values(entry)[0]?.logprob ?? null : null));
 }
 
-function sumSpan(p: PromptLogprobs, from: number, to: number, what: string): number {
+/** The sum over [from, to), after checking that the answer covers the `sent` tokens with real log-probabilities. */
+function sumSpan(answer: PromptLogprobs, sent: number, from: number, to: number, what: string): number {
+  if (answer.logprobs.length !== sent) {
+    throw new NuggetsError(
+      `${answer.endpoint} answered ${answer.logprobs.length} prompt tokens for the ${sent} sent (${what}); its log-probabilities cannot be matched to the tokens.`,
+      'The server must return the log-probability of every prompt token (vLLM: echo with logprobs, or prompt_logprobs).',
+    );
+  }
   let s = 0;
   for (let t = from; t < to; t++) {
-    const v = p.logprobs[t];
-    if (typeof v !== 'number') throw new NuggetsError(`The server gave no log-probability for token ${t} of ${what}.`);
+    const v = answer.logprobs[t];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v > MAX_LOGPROB) {
+      throw new NuggetsError(
+        `${answer.endpoint} gave ${typeof v === 'number' ? String(v) : JSON.stringify(v ?? null)} as the log-probability of token ${t} (${what}): not a log-probability.`,
+        'Scores from this server would be wrong; check the served model (its dtype, its weights) and the server version.',
+      );
+    }
     s += v;
   }
   return s;
 }
 
-async function listModels(endpoint: string, apiKey: string | undefined, signal?: AbortSignal): Promise<{ id: string; root: string; maxModelLen: number | undefined }[]> {
-  let res: Response;
+/** JSON, also as Python's json module writes it: bare NaN and Infinity become strings, refused where a number is due. */
+function parseJson(text: string, url: string, what: string): unknown {
   try {
-    res = await fetch(`${endpoint}/models`, {
-      headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
-      signal: AbortSignal.any([AbortSignal.timeout(30_000), ...(signal ? [signal] : [])]),
-    });
-  } catch (err) {
-    throw new NuggetsError(`Cannot reach the serving endpoint ${endpoint}: ${describe(err)}.`, 'Start the server first (see "Scoring 50,000 records" in the README), or check the address.');
+    return JSON.parse(text);
+  } catch {
+    try {
+      return JSON.parse(text.replace(/([:[,]\s*)(-?Infinity|NaN)(?=\s*[,\]}])/g, '$1"$2"'));
+    } catch {
+      throw new NuggetsError(`${url} answered with something that is not JSON (${what}): ${JSON.stringify(text.slice(0, 120))}`, 'Check that the address is an OpenAI-compatible server (vLLM: http://host:8000/v1).');
+    }
   }
-  const text = await res.text();
-  if (res.status === 401) throw new NuggetsError(`${endpoint} refused the API key (401).`, 'Set NUGGETS_API_KEY (or OPENAI_API_KEY) to the key the server was started with.');
-  if (!res.ok) throw new NuggetsError(`${endpoint}/models answered ${res.status}: ${errorMessage(text) || text.slice(0, 200)}`);
-  const data = (JSON.parse(text) as { data?: { id: string; root?: string; max_model_len?: number }[] }).data ?? [];
-  return data.map((m) => ({ id: m.id, root: m.root ?? m.id, maxModelLen: m.max_model_len }));
+}
+
+async function listModels(endpoint: string, key: string | undefined, policy: RetryPolicy): Promise<ServedModel[]> {
+  let status: number;
+  let text: string;
+  try {
+    ({ status, text } = await withRetries(policy, async () => {
+      const answer = await send(`${endpoint}/models`, { headers: key ? { authorization: `Bearer ${key}` } : {} }, policy);
+      const body = await answer.text(16 << 20);
+      if (answer.status === 429 || answer.status >= 500) throw new TransientHttpError(`${endpoint}/models answered ${answer.status}`, retryAfterMs(answer.headers.get('retry-after')));
+      return { status: answer.status, text: body };
+    }));
+  } catch (err) {
+    if (err instanceof TransientHttpError) {
+      throw new NuggetsError(`Cannot reach the serving endpoint ${endpoint}: ${err.message}.`, 'Start the server first (see "Scoring 50,000 records" in the README), or check the address.');
+    }
+    throw err;
+  }
+  if (status === 401) throw new NuggetsError(`${endpoint} refused the API key (401).`, apiKeyHint(endpoint, key));
+  if (status !== 200) throw new NuggetsError(`${endpoint}/models answered ${status}: ${errorMessage(text) || text.slice(0, 200)}`, 'Check the address: it should be the server\'s OpenAI-compatible base URL (vLLM: http://host:8000/v1).');
+  let data: unknown;
+  try {
+    data = (JSON.parse(text) as { data?: unknown }).data;
+  } catch {
+    data = undefined;
+  }
+  if (!Array.isArray(data) || !data.every((m) => typeof (m as { id?: unknown })?.id === 'string')) {
+    throw new NuggetsError(
+      `${endpoint}/models answered something that is not an OpenAI model list (JSON with "data": [{"id": …}]): ${JSON.stringify(text.slice(0, 120))}`,
+      'Check the address: it should be the server\'s OpenAI-compatible base URL (vLLM: http://host:8000/v1).',
+    );
+  }
+  return (data as { id: string; root?: string; max_model_len?: number }[]).map((m) => ({ id: m.id, root: m.root ?? m.id, maxModelLen: m.max_model_len }));
+}
+
+/**
+ * The API key for each endpoint: the key goes only to the origins it is meant for, so that an address
+ * from a setting or a typo never receives it. Endpoints left without it are named in a warning.
+ */
+function apiKeysFor(endpoints: string[], settings: ServingSettings): Map<string, string | undefined> {
+  const fromEnvironment = settings.apiKey === undefined;
+  const key = settings.apiKey ?? (process.env['NUGGETS_API_KEY'] || process.env['OPENAI_API_KEY'] || undefined);
+  const allowed = settings.apiKeyOrigins ?? originList(process.env['NUGGETS_API_KEY_ORIGINS'] ?? '');
+  const keys = new Map<string, string | undefined>();
+  const withheld: string[] = [];
+  for (const endpoint of endpoints) {
+    const permitted = allowed === 'anywhere' || allowed.includes(new URL(endpoint).origin);
+    keys.set(endpoint, key && permitted ? key : undefined);
+    if (key && !permitted) withheld.push(new URL(endpoint).origin);
+  }
+  if (withheld.length > 0) {
+    settings.onWarning?.(fromEnvironment
+      ? `the API key (NUGGETS_API_KEY / OPENAI_API_KEY) is not sent to ${withheld.join(', ')}: not listed in NUGGETS_API_KEY_ORIGINS. List the origin there (comma-separated), or pass --send-api-key-anywhere.`
+      : `the serving API key is not sent to ${withheld.join(', ')}: it was stored for another endpoint.`);
+  }
+  return keys;
+}
+
+/** "http://a:8000, https://b/v1" -> their origins; entries that are not URLs are left out. */
+export function originList(text: string): string[] {
+  return text.split(',').map((s) => s.trim()).filter((s) => s !== '').flatMap((s) => {
+    try {
+      return [new URL(s).origin];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function apiKeyHint(endpoint: string, key: string | undefined): string {
+  const origin = new URL(endpoint).origin;
+  return key
+    ? 'Set the API key (NUGGETS_API_KEY or OPENAI_API_KEY) to the one the server was started with (vLLM --api-key).'
+    : `No API key was sent to ${origin}. Set NUGGETS_API_KEY and list ${origin} in NUGGETS_API_KEY_ORIGINS (or pass --send-api-key-anywhere); in VS Code, "Nuggets: Set Serving API Key" for this endpoint.`;
+}
+
+/** The named tokenizer: a tokenizer.json, or a folder holding one (with tokenizer_config.json beside it when there is one). */
+function readTokenizer(path: string): TextTokenizer {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'tokenizer.json') : path;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new NuggetsError(`Cannot read the tokenizer ${file}: ${(err as Error).message}`, 'Give --tokenizer the served model\'s tokenizer.json, or the folder that holds it.');
+  }
+  const configFile = join(dirname(file), 'tokenizer_config.json');
+  let config: Record<string, unknown> = {};
+  if (existsSync(configFile)) {
+    try {
+      config = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new NuggetsError(`Cannot read ${configFile}: ${(err as Error).message}`);
+    }
+  }
+  return new TextTokenizer(json, config, file);
+}
+
+function firstDifference(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return -1;
 }
 
 function normalizeEndpoint(url: string): string {
   const trimmed = url.trim().replace(/\/+$/, '');
+  try {
+    new URL(trimmed);
+  } catch {
+    throw new NuggetsError(`"${url}" is not a URL.`, 'Give the server as http://host:8000/v1.');
+  }
   return /\/v1$/.test(trimmed) ? trimmed : `${trimmed}/v1`;
+}
+
+/** http://host:8000/v1 -> http://host:8000: where vLLM serves /tokenize. */
+function rootOf(endpoint: string): string {
+  return endpoint.replace(/\/v1$/, '');
 }
 
 /** vLLM answers errors as {"object": "error", "message": ...}; OpenAI as {"error": {"message": ...}}. */
@@ -403,54 +512,6 @@ function errorMessage(text: string): string {
   }
 }
 
-function describe(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  const why = cause?.code ?? cause?.message;
-  return why ? `${(err as Error).message} (${why})` : err instanceof Error ? err.message : String(err);
-}
-
-/** Python counts characters as code points; servers' lengths and offsets are in those. */
-function codePoints(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-}
-
-/** The longest head of `s` within `n` UTF-8 bytes, on a character boundary. */
-function firstBytes(s: string, n: number): string {
-  let size = 0;
-  let out = '';
-  for (const ch of s) {
-    size += Buffer.byteLength(ch, 'utf8');
-    if (size > n) break;
-    out += ch;
-  }
-  return out;
-}
-
-function firstCodePoints(s: string, n: number): string {
-  return Array.from(s).slice(0, n).join('');
-}
-
-/** The longest tail of `s` within `n` UTF-8 bytes, on a character boundary. */
-function lastBytes(s: string, n: number): string {
-  const all = Array.from(s);
-  let size = 0;
-  let from = all.length;
-  while (from > 0) {
-    const next = Buffer.byteLength(all[from - 1]!, 'utf8');
-    if (size + next > n) break;
-    size += next;
-    from--;
-  }
-  return all.slice(from).join('');
-}
-
-function lastCodePoints(s: string, n: number): string {
-  const all = Array.from(s);
-  return all.slice(Math.max(0, all.length - n)).join('');
-}
-
 /** At most `size` holders at once; the others wait in order. */
 class Limiter {
   private active = 0;
@@ -458,7 +519,7 @@ class Limiter {
   constructor(private readonly size: number) {}
 
   async acquire(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) throw new NuggetsError('Scoring cancelled.');
+    if (signal?.aborted) throw new RequestCancelled('Scoring');
     if (this.active < this.size) {
       this.active++;
       return;
@@ -472,8 +533,4 @@ class Limiter {
     if (next) next();
     else this.active--;
   }
-}
-
-function cancelled(): NuggetsError {
-  return new NuggetsError('Scoring cancelled.');
 }

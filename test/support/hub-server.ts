@@ -8,7 +8,10 @@
  *     and Range (206) support. The storage is another origin (another port), as the hub's CDN is.
  *
  * Faults can be armed per repository path, each for one response: a body cut short (the connection
- * is dropped after half the bytes), corrupted bytes (same length), or a 500.
+ * is dropped after half the bytes), corrupted bytes (same length), a 500, or a stall (half the bytes,
+ * then nothing, the connection held open). `stallHeads` holds the next HEAD requests unanswered, and
+ * `opaqueEtags` makes the hub lie about checksums as some mirrors do: ETags that are neither a sha256
+ * nor a git blob id.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -30,7 +33,7 @@ interface StoredFile {
   gitBlobId: string;
 }
 
-export type Fault = 'truncate' | 'corrupt' | 'error500';
+export type Fault = 'truncate' | 'corrupt' | 'error500' | 'stall';
 
 /** The demo model's files as a hub repository exported for transformers.js lays them out: the graph under onnx/. */
 export const DEMO_ONNX = 'onnx/model.onnx';
@@ -47,6 +50,8 @@ export const FIXTURE_COMMIT = '0123456789abcdef0123456789abcdef01234567';
 
 export class FakeHub {
   readonly requests: HubRequest[] = [];
+  stallHeads = 0;
+  opaqueEtags = false;
   private readonly armed = new Map<string, Fault[]>();
   private constructor(
     private readonly servers: Server[],
@@ -128,16 +133,21 @@ export class FakeHub {
     const path = rawPath!.split('/').map(decodeURIComponent).join('/');
     const file = files.get(path);
     if (!file) return notFound(res, 'Entry not found');
+    if (req.method === 'HEAD' && this.stallHeads > 0) {
+      this.stallHeads--;
+      return; // never answered; the connection stays open
+    }
     const common = { 'x-repo-commit': FIXTURE_COMMIT };
+    const etag = (checksum: string): string => (this.opaqueEtags ? `"mirror-${checksum.slice(0, 8)}"` : `"${checksum}"`);
     if (file.lfs) {
       res.writeHead(302, {
-        ...common, location: `${this.storage}/lfs/${owner}/${name}/${file.sha256}`, etag: `"${file.sha256}"`,
-        'x-linked-etag': `"${file.sha256}"`, 'x-linked-size': String(file.content.length), 'content-length': '0',
+        ...common, location: `${this.storage}/lfs/${owner}/${name}/${file.sha256}`, etag: etag(file.sha256),
+        'x-linked-etag': etag(file.sha256), 'x-linked-size': String(file.content.length), 'content-length': '0',
       });
       res.end();
       return;
     }
-    this.sendBytes(req, res, path, file, { ...common, etag: `"${file.gitBlobId}"` });
+    this.sendBytes(req, res, path, file, { ...common, etag: etag(file.gitBlobId) });
   }
 
   private sendBytes(req: IncomingMessage, res: ServerResponse, path: string, file: StoredFile, headers: Record<string, string>): void {
@@ -169,6 +179,10 @@ export class FakeHub {
       return;
     }
     res.writeHead(status, headers);
+    if (fault === 'stall') {
+      res.write(body.subarray(0, Math.floor(body.length / 2))); // and nothing more
+      return;
+    }
     if (fault === 'truncate') {
       // Announce the whole length, send half, drop the connection.
       res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());

@@ -18,8 +18,12 @@
  * log-probability), `rank` is null (the engine returns only the wanted tokens' log-probabilities), and
  * only the prompt token's own log-probability is given (logprobs / prompt_logprobs 0).
  *
+ * POST /tokenize (vLLM's, at the server root): {model, prompt, add_special_tokens} -> {count,
+ * max_model_len, tokens}; `tokenizeEndpoint = false` answers it 404, as servers without it do.
+ *
  * For resilience tests: `failNext` answers the next requests with an error status, `delayMs` holds
- * every answer, and `maxInFlight` records the most requests handled at once.
+ * every answer, `stall` holds them unanswered, `maxInFlight` records the most requests handled at once, `lie` damages every
+ * completions answer in one way, and `modelsText` replaces the /v1/models answer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +39,9 @@ export interface FakeVllmOptions {
   /** vLLM --max-model-len; default the model's context length. */
   maxModelLen?: number;
 }
+
+/** Ways a lying server damages its completions answers. */
+export type Lie = 'negative-infinity' | 'huge' | 'nan' | 'fewer-tokens' | 'fewer-logprobs';
 
 interface CompletionRequest {
   model?: string;
@@ -52,6 +59,13 @@ export class FakeVllm {
   inFlight = 0;
   maxInFlight = 0;
   delayMs = 0;
+  /** While true, completion requests are held unanswered (until close). */
+  stall = false;
+  stalled = 0;
+  tokenizeEndpoint = true;
+  lie: Lie | undefined;
+  modelsText: string | undefined;
+  readonly tokenizeBodies: { prompt: string; add_special_tokens?: boolean }[] = [];
   readonly bodies: CompletionRequest[] = [];
   private failures: { status: number; retryAfter?: number }[] = [];
 
@@ -99,6 +113,11 @@ export class FakeVllm {
     }
     const path = new URL(req.url ?? '/', this.url).pathname;
     if (req.method === 'GET' && path === '/v1/models') {
+      if (this.modelsText !== undefined) {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end(this.modelsText);
+        return;
+      }
       return send(res, 200, {
         object: 'list',
         data: [{
@@ -106,6 +125,13 @@ export class FakeVllm {
           max_model_len: this.maxModelLen, permission: [],
         }],
       });
+    }
+    if (req.method === 'POST' && path === '/tokenize' && this.tokenizeEndpoint) {
+      const request = JSON.parse(await readBody(req)) as { model?: string; prompt: string; add_special_tokens?: boolean };
+      this.tokenizeBodies.push(request);
+      if (request.model !== undefined && request.model !== this.servedModel) return send(res, 404, vllmError(`The model \`${request.model}\` does not exist.`, 'NotFoundError', 404));
+      const tokens = this.tokenizer.encode(request.prompt, request.add_special_tokens ?? true);
+      return send(res, 200, { count: tokens.length, max_model_len: this.maxModelLen, tokens, token_strs: null });
     }
     if (req.method !== 'POST' || path !== '/v1/completions') return send(res, 404, { detail: 'Not Found' });
     const body = JSON.parse(await readBody(req)) as CompletionRequest;
@@ -115,12 +141,17 @@ export class FakeVllm {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+      if (this.stall) {
+        this.stalled++;
+        await new Promise<never>(() => undefined); // never answered: close() drops the connection
+      }
       const failure = this.failures.shift();
       if (failure) {
         if (failure.retryAfter !== undefined) res.setHeader('retry-after', String(failure.retryAfter));
         return send(res, failure.status, vllmError('injected failure', failure.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', failure.status));
       }
       const answer = await this.complete(body);
+      if (this.lie && answer.status === 200) return sendLie(res, answer.body as { choices: LieChoice[] }, this.lie);
       return send(res, answer.status, answer.body);
     } finally {
       this.inFlight--;
@@ -239,6 +270,34 @@ function promptList(prompt: CompletionRequest['prompt']): (string | number[])[] 
   if (prompt.every((p) => typeof p === 'number')) return [prompt as number[]];
   if (prompt.every((p) => typeof p === 'string' || (Array.isArray(p) && p.every((x) => typeof x === 'number')))) return prompt as (string | number[])[];
   return undefined;
+}
+
+interface LieChoice {
+  logprobs: { tokens: string[]; token_logprobs: (number | null)[] } | null;
+  prompt_logprobs: unknown[] | null;
+}
+
+/** The answer damaged as `lie` says: -infinity as -1e999 (JSON that reads as -Infinity), NaN as Python's json module writes it. */
+function sendLie(res: ServerResponse, body: { choices: LieChoice[] }, lie: Lie): void {
+  const marker = -123.456789;
+  for (const choice of body.choices) {
+    const lp = choice.logprobs;
+    if (!lp) continue;
+    if (lie === 'fewer-tokens') {
+      lp.tokens.splice(1, 1);
+      lp.token_logprobs.splice(1, 1);
+      choice.prompt_logprobs?.splice(1, 1);
+    } else if (lie === 'fewer-logprobs') {
+      lp.token_logprobs.pop();
+    } else {
+      lp.token_logprobs = lp.token_logprobs.map((v, t) => (t === lp.token_logprobs.length - 2 ? (lie === 'huge' ? 1e300 : marker) : v));
+    }
+  }
+  let text = JSON.stringify(body);
+  if (lie === 'negative-infinity') text = text.split(String(marker)).join('-1e999');
+  if (lie === 'nan') text = text.split(String(marker)).join('NaN');
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 function vllmError(message: string, type: string, code: number) {

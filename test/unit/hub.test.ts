@@ -222,7 +222,93 @@ test('hub specifications are read as owner, name and revision', () => {
   assert.deepEqual(parseHubSpec('hf:HuggingFaceTB/SmolLM2-135M-Instruct'), { owner: 'HuggingFaceTB', name: 'SmolLM2-135M-Instruct', revision: 'main' });
   assert.deepEqual(parseHubSpec('hf:onnx-community/Qwen2.5-0.5B-Instruct@refs/pr/3'), { owner: 'onnx-community', name: 'Qwen2.5-0.5B-Instruct', revision: 'refs/pr/3' });
   assert.equal(parseHubSpec('models/demo'), undefined);
-  assert.equal(parseHubSpec('hf:no-name'), undefined);
+  assert.throws(() => parseHubSpec('hf:no-name'), /"hf:no-name" is not a hub model/);
+});
+
+test('a spec, revision or variant that is not a plain name is refused: nothing is written outside the cache', async () => {
+  for (const spec of ['hf:owner/..', 'hf:../name', 'hf:owner/..@main', 'hf:owner/name@..', 'hf:owner/name@../../../tmp/x', 'hf:owner/name@/etc',
+    'hf:owner/name@refs/../../x', 'hf:owner/.hidden', 'hf:owner/na..me', 'hf:owner/name@a\\b', 'hf:owner/name@']) {
+    assert.throws(() => parseHubSpec(spec), (err: unknown) => err instanceof NuggetsError && /is not a hub model: .*plain names/.test(err.message), spec);
+  }
+  const cache = freshCache('traversal');
+  for (const variant of ['../../../escape', 'q4/../../x', '/abs', '..']) {
+    await assert.rejects(fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint, variant }), /is not a plain name/, variant);
+  }
+  assert.equal(existsSync(cache), false, 'nothing was created');
+  // A spec built by hand (not parsed) is refused where it becomes a folder.
+  assert.throws(() => hubModelFolder({ owner: 'o', name: '..', revision: 'main' }, cache), /outside the cache/);
+  // The command line says so and exits 1.
+  const records = join(scratch, 'traversal.json');
+  writeFileSync(records, JSON.stringify([{ instruction: 'a', input: '', output: 'b' }]));
+  assert.equal(await main(['score', records, '--anchors', records, '--model', 'hf:nuggets/..@x', '--cache-dir', cache, '--out', join(scratch, 'traversal.jsonl')]), 1);
+});
+
+test('a hub that gives no sha256 or git blob id: the files are used with a warning, never called verified, offline too', async () => {
+  const cache = freshCache('opaque');
+  const progress: DownloadProgress[] = [];
+  hub.opaqueEtags = true;
+  try {
+    await fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint, onProgress: (p) => progress.push(p) });
+  } finally {
+    hub.opaqueEtags = false;
+  }
+  const done = progress.filter((p) => p.phase === 'done');
+  assert.equal(done.length, 4);
+  assert.ok(done.every((p) => p.unverified === true && /UNVERIFIED: .* gave no sha256 or git blob id .*only its size/.test(p.message ?? '')), JSON.stringify(done));
+  const offline: DownloadProgress[] = [];
+  await fetchHubModel(SPEC, { cacheDir: cache, offline: true, onProgress: (p) => offline.push(p) });
+  assert.ok(offline.some((p) => p.phase === 'offline' && p.unverified === true && /UNVERIFIED: .*onnx\/model\.onnx.* checked by size only/.test(p.message ?? '')));
+  // With checksums, the same download is verified, and offline use says nothing of the kind.
+  const checked: DownloadProgress[] = [];
+  const good = freshCache('checked');
+  await fetchHubModel(SPEC, { cacheDir: good, endpoint: hub.endpoint, onProgress: (p) => checked.push(p) });
+  assert.ok(checked.filter((p) => p.phase === 'done').every((p) => !p.unverified && /checked by its (sha256|git blob id)/.test(p.message ?? '')));
+  const offlineGood: DownloadProgress[] = [];
+  await fetchHubModel(SPEC, { cacheDir: good, offline: true, onProgress: (p) => offlineGood.push(p) });
+  assert.ok(offlineGood.every((p) => !p.unverified));
+});
+
+test('a file that fails its checksum twice is deleted and the download fails clearly', async () => {
+  const cache = freshCache('corrupt-twice');
+  hub.requests.length = 0;
+  hub.arm(ONNX, 'corrupt');
+  hub.arm(ONNX, 'corrupt');
+  await assert.rejects(
+    fetchHubModel(SPEC, { cacheDir: cache, endpoint: hub.endpoint, retryDelayMs: 1, attempts: 6 }),
+    (err: unknown) => err instanceof NuggetsError && /onnx\/model\.onnx of hf:nuggets\/demo@main failed verification twice \(sha256 .*\): .* serves bytes that are not the file it announces/.test(err.message),
+  );
+  assert.deepEqual(lfsGets(), ['whole', 'whole'], 'fetched once more, then no further');
+  const folder = hubModelFolder(SPEC, cache);
+  assert.equal(existsSync(join(folder, ONNX)), false);
+  assert.equal(existsSync(join(folder, `${ONNX}.part`)), false);
+});
+
+test('a hub that never answers HEAD times out and is retried; one that stalls mid-download resumes', { timeout: 20_000 }, async () => {
+  const progress: DownloadProgress[] = [];
+  hub.stallHeads = 1;
+  await fetchHubModel(SPEC, { cacheDir: freshCache('stall-head'), endpoint: hub.endpoint, timeoutMs: 300, retryDelayMs: 1, onProgress: (p) => progress.push(p) });
+  assert.ok(progress.some((p) => p.phase === 'retrying' && /gave no answer within 300 ms/.test(p.message ?? '')));
+
+  hub.requests.length = 0;
+  hub.arm(ONNX, 'stall');
+  const stalled: DownloadProgress[] = [];
+  const model = await fetchHubModel(SPEC, { cacheDir: freshCache('stall-body'), endpoint: hub.endpoint, timeoutMs: 300, retryDelayMs: 1, onProgress: (p) => stalled.push(p) });
+  assert.ok(stalled.some((p) => p.phase === 'retrying' && /gave no data within 300 ms/.test(p.message ?? '')));
+  assert.match(lfsGets().at(-1)!, /^bytes=[1-9]\d*-$/, 'the second request resumed');
+  assert.equal(sha256(join(model.folder, ONNX)), hub.sha256Of('nuggets/demo', ONNX));
+
+  // A hub that never answers at all: a clear failure after the attempts, in bounded time.
+  hub.stallHeads = 100;
+  const started = Date.now();
+  try {
+    await assert.rejects(
+      fetchHubModel(SPEC, { cacheDir: freshCache('stall-all'), endpoint: hub.endpoint, timeoutMs: 200, retryDelayMs: 1, attempts: 2 }),
+      /Cannot reach the hub at .* \(.*gave no answer within 200 ms\), and it is not in the cache/,
+    );
+  } finally {
+    hub.stallHeads = 0;
+  }
+  assert.ok(Date.now() - started < 5000);
 });
 
 /** An address on which nothing listens: a port just released. */

@@ -5,6 +5,8 @@
  * and span finding are right, not that vLLM's numerics equal ONNX Runtime's.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
 import { NuggetsError } from '../../server/errors';
@@ -16,8 +18,9 @@ import { LocalBackend } from '../../server/scoring/local';
 import { openBackend } from '../../server/scoring/open';
 import { ServingBackend } from '../../server/scoring/serving';
 import { fullText } from '../../server/scoring/template';
-import { demoModel, sharedData } from '../helpers';
-import { FakeVllm } from '../support/vllm-server';
+import { demoModel, scratchDir, sharedData } from '../helpers';
+import { StallingServer } from '../support/stalling-server';
+import { FakeVllm, type Lie } from '../support/vllm-server';
 
 const OPTIONS: ScoringOptions = { maxAnchorTokens: 200, separator: '', batchSize: 8 };
 /** Sums of float32 log-probabilities from differently shaped passes agree to about 1e-5 here. */
@@ -84,9 +87,11 @@ test('protocol test: golden scores through the vLLM-format stand-in equal the lo
   // Wins are decided far from the tolerance, so equal golden scores are not luck of rounding.
   assert.ok(smallestMargin > TOLERANCE, `a delta of ${smallestMargin} is within the tolerance`);
   assert.ok(new Set(golden).size > 1, `golden scores should differ between records: ${golden.join(', ')}`);
-  // Anchors alone went without special tokens, candidates with them (the local path's choice).
-  assert.ok(vllm.bodies.some((b) => b.add_special_tokens === false) && vllm.bodies.some((b) => b.add_special_tokens === true));
+  // Anchors were tokenized without special tokens, candidates with them (the local path's choice), and
+  // every prompt went as token ids.
+  assert.ok(vllm.tokenizeBodies.some((b) => b.add_special_tokens === false) && vllm.tokenizeBodies.some((b) => b.add_special_tokens === true));
   assert.ok(vllm.bodies.every((b) => b.echo === true && b.logprobs === 0 && b.max_tokens === 1));
+  assert.ok(vllm.bodies.every((b) => Array.isArray(b.prompt) && (b.prompt as unknown[]).every((p) => Array.isArray(p))));
 });
 
 test('protocol test: anchors cut to maxAnchorTokens server tokens score as the local path cuts them', async () => {
@@ -95,13 +100,12 @@ test('protocol test: anchors cut to maxAnchorTokens server tokens score as the l
   const lengths = anchors.map((a) => ({ query: local.anchorTokens(a, 1e9).responseFrom, full: local.anchorTokens(a, 1e9).tokens.length }));
   const longest = lengths.reduce((x, y) => (y.full - y.query > x.full - x.query ? y : x));
   const options = { ...OPTIONS, maxAnchorTokens: longest.query + 5 };
-  assert.ok(longest.full > options.maxAnchorTokens + 16, 'its text is cut before it is sent');
+  assert.ok(longest.full > options.maxAnchorTokens, 'its tokens are cut before they are sent');
   const serving = await openBackend(vllm.url, { servedModel: 'nuggets-demo' });
   const preparedLocal = await local.prepareAnchors(anchors, options);
   const preparedServed = await serving.prepareAnchors(anchors, options);
   assert.deepEqual([...preparedServed.responseTokens], [...preparedLocal.responseTokens]);
   assert.ok(preparedLocal.responseTokens.some((n) => n === 5));
-  const cutAnchor = fullText(anchors[lengths.indexOf(longest)]!);
   const sentBefore = vllm.bodies.length;
   preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - preparedServed.zeroShot[i]!) < TOLERANCE));
   for (const c of candidates.slice(0, 2)) {
@@ -109,10 +113,11 @@ test('protocol test: anchors cut to maxAnchorTokens server tokens score as the l
     const actual = await serving.oneShot(c, preparedServed);
     expected.oneShot.forEach((s1, i) => assert.ok(Math.abs(s1 - actual.oneShot[i]!) < TOLERANCE, `s1 of anchor ${i}: ${s1} vs ${actual.oneShot[i]}`));
   }
-  // The long anchor went after candidates cut short, not whole.
-  const sent = vllm.bodies.slice(sentBefore).flatMap((b) => b.prompt as string[]);
-  assert.ok(sent.some((p) => p.includes(cutAnchor.slice(0, 40)) && !p.endsWith(cutAnchor)));
-  assert.ok(!sent.some((p) => p.endsWith(cutAnchor)));
+  // The long anchor went after candidates as its first maxAnchorTokens tokens, not whole.
+  const cut = local.anchorTokens(anchors[lengths.indexOf(longest)]!, options.maxAnchorTokens).tokens;
+  const sent = vllm.bodies.slice(sentBefore).flatMap((b) => b.prompt as number[][]);
+  assert.ok(sent.some((p) => p.slice(p.length - cut.length).join() === cut.join()));
+  assert.ok(sent.every((p) => p.length <= 1024));
 });
 
 test('protocol test: vLLM prompt_logprobs answers give the same scores as echo answers', async () => {
@@ -157,7 +162,7 @@ test('429 and 503 answers are retried with backoff, honouring Retry-After, and t
 test('a server that keeps failing ends in an error that names the endpoint and the last answer', async () => {
   const serving = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', retryDelayMs: 1, retries: 2 });
   vllm.failNext(503, 3);
-  await assert.rejects(serving.prepareAnchors(anchors.slice(0, 1), { ...OPTIONS, batchSize: 2 }), (err: unknown) => err instanceof NuggetsError && /after 3 attempts: .*answered 503/.test(err.message));
+  await assert.rejects(serving.prepareAnchors(anchors.slice(0, 1), { ...OPTIONS, batchSize: 2 }), (err: unknown) => err instanceof NuggetsError && /after 3 attempts \(anchor 0 alone\): .*answered 503/.test(err.message));
 });
 
 test('requests stay within the concurrency limit', async () => {
@@ -214,11 +219,13 @@ test('an API key is sent from NUGGETS_API_KEY; a missing one is reported as such
     delete process.env['OPENAI_API_KEY'];
     await assert.rejects(openBackend(guarded.url), /refused the API key \(401\)/);
     process.env['NUGGETS_API_KEY'] = 'sk-test';
+    process.env['NUGGETS_API_KEY_ORIGINS'] = `http://elsewhere:8000, ${new URL(guarded.url).origin}`;
     const serving = await openBackend(guarded.url);
     assert.match(serving.identity.name, /^nuggets-demo \(served at http:\/\/127\.0\.0\.1:\d+\/v1\)$/);
     const prepared = await serving.prepareAnchors(anchors.slice(0, 1), OPTIONS);
     assert.ok(prepared.zeroShot[0]! < 0);
   } finally {
+    delete process.env['NUGGETS_API_KEY_ORIGINS'];
     for (const [k, v] of [['NUGGETS_API_KEY', saved.n], ['OPENAI_API_KEY', saved.o]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
@@ -237,8 +244,8 @@ test('a candidate too long for the served context is cut from the left to fit, a
     const serving = await openBackend(small.url, { servedModel: 'nuggets-demo' });
     const options = { ...OPTIONS, maxAnchorTokens: 40 };
     const prepared = await serving.prepareAnchors(anchors.slice(0, 3), options);
-    // Anchors longer than this context went as their heads; their first 40 tokens score as locally.
-    assert.ok(anchors.slice(0, 3).some((a) => Buffer.byteLength(fullText(a)) > 256));
+    // Anchors longer than the cut went as their first 40 tokens, scored as locally.
+    assert.ok(anchors.slice(0, 3).some((a) => local.anchorTokens(a, 1e9).tokens.length > 40));
     const preparedLocal = await local.prepareAnchors(anchors.slice(0, 3), options);
     preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - prepared.zeroShot[i]!) < TOLERANCE, `s0 of anchor ${i}`));
     const long = candidates.find((c) => Buffer.byteLength(fullText(c)) > 400)!;
@@ -251,3 +258,110 @@ test('a candidate too long for the served context is cut from the left to fit, a
     await small.close();
   }
 });
+
+test('a lying server ends the run with an error naming the endpoint, the record and the anchor', async () => {
+  const serving = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', retries: 0 });
+  const prepared = await serving.prepareAnchors(anchors.slice(0, 2), OPTIONS);
+  const record = candidates[0]!;
+  const cases: [Lie, RegExp][] = [
+    ['negative-infinity', /gave -Infinity as the log-probability of token \d+ \(anchor \d after record \d+\): not a log-probability/],
+    ['huge', /gave 1e\+300 as the log-probability of token \d+ \(anchor \d after record \d+\)/],
+    ['nan', /gave "NaN" as the log-probability of token \d+ \(anchor \d after record \d+\)/],
+    ['fewer-tokens', /answered \d+ prompt tokens for the \d+ sent \(anchor \d after record \d+\)/],
+    ['fewer-logprobs', /\(anchor \d after record \d+ … anchor \d after record \d+\): token and log-probability counts differ in the answer \(\d+ tokens, \d+ log-probabilities\)/],
+  ];
+  try {
+    for (const [lie, message] of cases) {
+      vllm.lie = lie;
+      await assert.rejects(serving.oneShot(record, prepared), (err: unknown) => {
+        assert.ok(err instanceof NuggetsError, String(err));
+        assert.match(err.message, message, lie);
+        assert.ok(err.message.includes(vllm.url), `${lie}: names the endpoint`);
+        assert.ok(err.message.includes(`record ${record.index}`), `${lie}: names the record`);
+        return true;
+      });
+    }
+    // Anchors alone are checked the same way.
+    vllm.lie = 'negative-infinity';
+    await assert.rejects(serving.prepareAnchors(anchors.slice(0, 1), OPTIONS), /-Infinity as the log-probability of token \d+ \(anchor 0 alone\)/);
+  } finally {
+    vllm.lie = undefined;
+  }
+});
+
+test('a /v1/models answer that is not JSON, or not a model list, is named as such', async () => {
+  for (const text of ['<html><body>Welcome to nginx!</body></html>', '{"models": []}']) {
+    vllm.modelsText = text;
+    try {
+      await assert.rejects(openBackend(vllm.url), (err: unknown) => err instanceof NuggetsError
+        && /\/v1\/models answered something that is not an OpenAI model list/.test(err.message) && /vLLM: http:\/\/host:8000\/v1/.test(err.hint ?? ''));
+    } finally {
+      vllm.modelsText = undefined;
+    }
+  }
+});
+
+test('a server without /tokenize is refused unless the model\'s tokenizer.json is named; a wrong tokenizer is caught', async () => {
+  vllm.tokenizeEndpoint = false;
+  try {
+    await assert.rejects(openBackend(vllm.url, { servedModel: 'nuggets-demo' }), (err: unknown) => err instanceof NuggetsError
+      && /\/tokenize answered 404: this server cannot tell how it tokenizes/.test(err.message) && /--tokenizer/.test(err.hint ?? ''));
+    // Named, the tokenizer is checked against the server's echo of a probe (its token count), then used.
+    const named = await openBackend(vllm.url, { servedModel: 'nuggets-demo', tokenizer: demoModel });
+    const prepared = await named.prepareAnchors(anchors.slice(0, 2), OPTIONS);
+    const preparedLocal = await local.prepareAnchors(anchors.slice(0, 2), OPTIONS);
+    preparedLocal.zeroShot.forEach((s0, i) => assert.ok(Math.abs(s0 - prepared.zeroShot[i]!) < TOLERANCE));
+    await assert.rejects(openBackend(vllm.url, { servedModel: 'nuggets-demo', tokenizer: weakerTokenizer() }), /is not the one .* serves: it encodes a probe text as \d+ tokens, the server as \d+\./);
+  } finally {
+    vllm.tokenizeEndpoint = true;
+  }
+  // With /tokenize the comparison is token by token.
+  await assert.rejects(openBackend(vllm.url, { servedModel: 'nuggets-demo', tokenizer: weakerTokenizer() }), /first difference at token \d+/);
+  await assert.rejects(openBackend(vllm.url, { servedModel: 'nuggets-demo', tokenizer: join(demoModel, 'absent.json') }), /Cannot read the tokenizer .*absent\.json/);
+});
+
+test('the API key goes only to the origins listed for it, or anywhere when asked; others get none and a warning', async () => {
+  const guarded = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo', apiKey: 'sk-test' });
+  const saved = { n: process.env['NUGGETS_API_KEY'], o: process.env['NUGGETS_API_KEY_ORIGINS'] };
+  const warnings: string[] = [];
+  try {
+    process.env['NUGGETS_API_KEY'] = 'sk-test';
+    process.env['NUGGETS_API_KEY_ORIGINS'] = 'http://gpu-a:8000';
+    await assert.rejects(openBackend(guarded.url, { onWarning: (w) => warnings.push(w) }), (err: unknown) => err instanceof NuggetsError
+      && /refused the API key \(401\)/.test(err.message) && /No API key was sent to http:\/\/127\.0\.0\.1:\d+\. .*NUGGETS_API_KEY_ORIGINS/.test(err.hint ?? ''));
+    assert.match(warnings.join('\n'), /not sent to http:\/\/127\.0\.0\.1:\d+: not listed in NUGGETS_API_KEY_ORIGINS.*--send-api-key-anywhere/);
+    const anywhere = await openBackend(guarded.url, { apiKeyOrigins: 'anywhere' });
+    assert.ok((await anywhere.prepareAnchors(anchors.slice(0, 1), OPTIONS)).zeroShot[0]! < 0);
+    // A key stored for another endpoint (the editor's binding) is not sent either.
+    await assert.rejects(openBackend(guarded.url, { apiKey: 'sk-test', apiKeyOrigins: ['http://elsewhere:8000'] }), /401/);
+  } finally {
+    for (const [k, v] of [['NUGGETS_API_KEY', saved.n], ['NUGGETS_API_KEY_ORIGINS', saved.o]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await guarded.close();
+  }
+});
+
+test('a serving endpoint that stalls at connect, on headers or mid-body is given up on after the timeout, in bounded time', { timeout: 30_000 }, async () => {
+  for (const behaviour of ['silent', 'no-headers', 'mid-body'] as const) {
+    const server = await StallingServer.start([behaviour], JSON.stringify({ object: 'list', data: [{ id: 'm', max_model_len: 1024, filler: 'x'.repeat(3000) }] }));
+    const started = Date.now();
+    try {
+      await assert.rejects(ServingBackend.open({ endpoints: [server.url], timeoutMs: 200, retries: 1, retryDelayMs: 1 }),
+        new RegExp(`Cannot reach the serving endpoint ${server.url}/v1: .*gave no ${behaviour === 'mid-body' ? 'data' : 'answer'} within 200 ms`));
+    } finally {
+      await server.close();
+    }
+    assert.ok(Date.now() - started < 3000, `${behaviour}: ${Date.now() - started} ms`);
+  }
+});
+
+/** The demo tokenizer with half its merges gone: a plausible file that encodes differently. */
+function weakerTokenizer(): string {
+  const json = JSON.parse(readFileSync(join(demoModel, 'tokenizer.json'), 'utf8')) as { model: { merges: unknown[] } };
+  json.model.merges = json.model.merges.slice(0, Math.floor(json.model.merges.length / 2));
+  const folder = scratchDir('weaker-tokenizer');
+  writeFileSync(join(folder, 'tokenizer.json'), JSON.stringify(json));
+  return folder;
+}
