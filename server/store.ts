@@ -4,8 +4,8 @@
  * content hash. Lines are appended as each record finishes, so a killed run keeps every completed
  * record; a rerun skips them. A scores file computed under another key is refused, never mixed in.
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { NuggetsError } from './errors';
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { fileError, isOutOfSpace, NuggetsError } from './errors';
 import type { CandidateScore } from './scoring/golden';
 
 /** Everything a score depends on besides the record itself. */
@@ -71,7 +71,7 @@ export function readScores(path: string): ScoresContent {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new NuggetsError(`Cannot read scores file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw fileError(err, 'read scores file', path);
   }
   const completeLength = text.lastIndexOf('\n') + 1;
   const lines = text.slice(0, completeLength).split('\n');
@@ -144,24 +144,63 @@ function parseLine(line: string, path: string, lineNumber: number): unknown {
   }
 }
 
-/** Appends score lines to a scores file, creating it with `header` or resuming one with the same key. */
+/**
+ * A scores file that holds no score: empty, or a scores header alone (whole or cut short), left by a run
+ * that failed before its first record. Nothing in it can be lost, so a new run replaces it whatever its key.
+ */
+function holdsNoScore(path: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return false; // readScores says what is wrong with it
+  }
+  const firstBreak = text.indexOf('\n');
+  return text.startsWith('{"nuggets_scores":1') ? firstBreak === -1 || text.slice(firstBreak + 1).trim() === '' : text === '';
+}
+
+/**
+ * Appends score lines to a scores file, creating it with `header` or resuming one with the same key.
+ * The header is written together with the first record, so that a run that fails before scoring
+ * anything (a bad option, a full disk) leaves no file that a corrected rerun would have to refuse.
+ * A write that fails is cut back to the last complete line.
+ */
 export class ScoresWriter {
-  private constructor(private readonly fd: number, readonly existing: Map<string, CandidateScore>) {}
+  private pendingHeader: string | undefined;
+  /** Opened at the first write. */
+  private fd: number | undefined;
+
+  private constructor(
+    readonly path: string,
+    readonly existing: Map<string, CandidateScore>,
+    /** Bytes of complete lines in the file. */
+    private length: number,
+    header?: ScoresHeader,
+  ) {
+    this.pendingHeader = header ? JSON.stringify(header) + '\n' : undefined;
+  }
 
   static open(path: string, header: ScoresHeader): ScoresWriter {
-    if (existsSync(path)) {
+    if (existsSync(path) && !holdsNoScore(path)) {
       const content = readScores(path);
       if (!sameKey(content.header, header)) {
         throw new NuggetsError(describeKeyDifference(path, content.header, header), 'Scores are never mixed: pass another --out, or move the file aside to start again.');
       }
-      const fd = openSync(path, 'r+');
-      ftruncateSync(fd, content.completeLength); // drop a line cut short by a killed run
-      closeSync(fd);
-      return new ScoresWriter(openSync(path, 'a'), content.scores);
+      try {
+        const fd = openSync(path, 'r+');
+        ftruncateSync(fd, content.completeLength); // drop a line cut short by a killed run
+        closeSync(fd);
+        return new ScoresWriter(path, content.scores, content.completeLength);
+      } catch (err) {
+        throw fileError(err, 'write scores file', path);
+      }
     }
-    const fd = openSync(path, 'a');
-    writeSync(fd, JSON.stringify(header) + '\n');
-    return new ScoresWriter(fd, new Map());
+    try {
+      rmSync(path, { force: true });
+    } catch (err) {
+      throw fileError(err, 'write scores file', path);
+    }
+    return new ScoresWriter(path, new Map(), 0, header);
   }
 
   append(score: CandidateScore): void {
@@ -170,12 +209,42 @@ export class ScoresWriter {
       mean_delta: round(score.meanDelta), deltas: score.deltas.map((d) => (Number.isNaN(d) ? null : round(d))), truncated: score.truncated,
       ...(score.bound ? { bound: `${score.bound.above ? '>=' : '<'} ${score.bound.threshold}`, golden_range: [score.bound.low, score.bound.high] as [number, number] } : {}),
     };
-    writeSync(this.fd, JSON.stringify(line) + '\n');
+    this.write((this.pendingHeader ?? '') + JSON.stringify(line) + '\n');
+    this.pendingHeader = undefined;
     this.existing.set(score.id, score);
   }
 
+  private write(text: string): void {
+    const bytes = Buffer.from(text, 'utf8');
+    let written = 0;
+    try {
+      this.fd ??= openSync(this.path, 'a');
+      while (written < bytes.length) written += writeSync(this.fd, bytes, written);
+    } catch (err) {
+      // Whatever part of the line reached the disk is cut off again; a file that never got its header is removed.
+      try {
+        if (this.length > 0) ftruncateSync(this.fd!, this.length);
+        else {
+          this.close();
+          rmSync(this.path, { force: true });
+        }
+      } catch {
+        // The next run drops a line cut short in any case.
+      }
+      if (isOutOfSpace(err)) {
+        throw new NuggetsError(
+          `disk full while writing ${this.path}; ${this.existing.size} records are safe${this.existing.size > 0 ? ' in it' : ''}.`,
+          'Free some space and run the same command again: it resumes after the records already written.',
+        );
+      }
+      throw fileError(err, 'write scores file', this.path);
+    }
+    this.length += bytes.length;
+  }
+
   close(): void {
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 

@@ -14,7 +14,7 @@ import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
 import { assertNotInput, writeFileAtomic } from '../files';
 import { SUGGESTED_HUB_MODELS, type DownloadProgress } from '../model/hub';
-import type { CandidateScore } from '../scoring/golden';
+import { describeExcluded, type CandidateScore } from '../scoring/golden';
 import { TEMPLATE_ID } from '../scoring/template';
 import { pairScores, select, writeSubset } from '../select';
 import type { ScoringKey } from '../store';
@@ -413,7 +413,10 @@ export class NuggetsServer {
         options: { maxAnchorTokens: this.settings.maxAnchorTokens, batchSize: this.settings.batchSize, separator: keyed.key.separator },
         records: todo,
       }, {
-        onPrepared: () => {
+        onPrepared: (excluded) => {
+          if (excluded.length > 0) {
+            void this.connection.window.showWarningMessage(`Nuggets: ${describeExcluded(excluded, keyed.anchors.anchors, this.settings.maxAnchorTokens)}`);
+          }
           scoringFrom = Date.now();
           status('scoring');
         },
@@ -564,14 +567,17 @@ export class NuggetsServer {
     const anchors = keyed.anchors.anchors.map((a, k) => {
       let wins = 0;
       let sum = 0;
+      let counted = 0; // records that scored this anchor (not an early stop's skipped one, nor an excluded anchor)
       for (const s of unique) {
-        const d = s.deltas[k] ?? 0;
+        const d = s.deltas[k] ?? NaN;
+        if (Number.isNaN(d)) continue;
+        counted++;
         if (d > 0) wins++;
         sum += d;
       }
       return {
         index: k, instruction: shorten(a.instruction, 200), input: shorten(a.input, 120),
-        winRate: unique.length ? wins / unique.length : 0, meanDelta: unique.length ? sum / unique.length : 0,
+        winRate: counted ? wins / counted : 0, meanDelta: counted ? sum / counted : 0,
       };
     });
     return {
