@@ -48,8 +48,12 @@ export function fileError(err: unknown, action: string, path: string): NuggetsEr
   }
 }
 
-/** Whether a failed write ran out of room: a full disk, a quota, or the per-file size limit. */
-export function isOutOfSpace(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
+/** Why a failed write ran out of room ("disk full", ...), or undefined when it failed for another reason. */
+export function outOfSpace(err: unknown): string | undefined {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOSPC': return 'disk full';
+    case 'EDQUOT': return 'disk quota exceeded';
+    case 'EFBIG': return 'file size limit (ulimit -f) reached';
+    default: return undefined;
+  }
 }

@@ -5,7 +5,7 @@
  * record; a rerun skips them. A scores file computed under another key is refused, never mixed in.
  */
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { fileError, isOutOfSpace, NuggetsError } from './errors';
+import { fileError, NuggetsError, outOfSpace } from './errors';
 import type { CandidateScore } from './scoring/golden';
 
 /** Everything a score depends on besides the record itself. */
@@ -231,9 +231,10 @@ export class ScoresWriter {
       } catch {
         // The next run drops a line cut short in any case.
       }
-      if (isOutOfSpace(err)) {
+      const reason = outOfSpace(err);
+      if (reason) {
         throw new NuggetsError(
-          `disk full while writing ${this.path}; ${this.existing.size} records are safe${this.existing.size > 0 ? ' in it' : ''}.`,
+          `${reason} while writing ${this.path}; ${this.existing.size} records are safe${this.existing.size > 0 ? ' in it' : ''}.`,
           'Free some space and run the same command again: it resumes after the records already written.',
         );
       }
