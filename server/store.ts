@@ -4,7 +4,7 @@
  * content hash. Lines are appended as each record finishes, so a killed run keeps every completed
  * record; a rerun skips them. A scores file computed under another key is refused, never mixed in.
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { fileError, NuggetsError, outOfSpace } from './errors';
 import type { CandidateScore } from './scoring/golden';
 
@@ -46,7 +46,7 @@ export interface ScoresContent {
   header: ScoresHeader;
   /** By record id. */
   scores: Map<string, CandidateScore>;
-  /** Bytes of complete lines; anything after is a line cut short by a killed run. */
+  /** Bytes of complete lines; anything after is a line cut short by a killed run (or one another process is writing). */
   completeLength: number;
 }
 
@@ -67,39 +67,72 @@ export function describeKeyDifference(file: string, found: ScoringKey, expected:
 }
 
 export function readScores(path: string): ScoresContent {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     throw fileError(err, 'read scores file', path);
   }
-  const completeLength = text.lastIndexOf('\n') + 1;
-  const lines = text.slice(0, completeLength).split('\n');
+  const completeLength = bytes.lastIndexOf(10) + 1; // in bytes, as the writer truncates
+  const lines = bytes.toString('utf8', 0, completeLength).split('\n');
   const header = parseLine(lines[0] ?? '', path, 1) as Partial<ScoresHeader>;
   if (header.nuggets_scores !== 1 || !header.model || !header.anchors) {
     throw new NuggetsError(`${path}: not a Nuggets scores file (its first line is not a scores header).`, 'Scores files are written by `nuggets score`.');
   }
   const scores = new Map<string, CandidateScore>();
-  for (let i = 1; i < lines.length; i++) {
-    if (lines[i] === '') continue;
-    const line = readScoreLine(lines[i]!, path, i + 1);
-    const bounded = line.golden_score === null && Array.isArray(line.golden_range) && typeof line.bound === 'string';
-    if (typeof line.id !== 'string' || !(typeof line.golden_score === 'number' || bounded)) throw notAScoreLine(path, i + 1);
-    const score = {
-      index: line.index, id: line.id, goldenScore: line.golden_score ?? 0, wins: line.wins, anchors: line.anchors,
-      meanDelta: line.mean_delta, truncated: line.truncated === true,
-    } as CandidateScore;
-    let deltas: number[] | undefined;
-    Object.defineProperty(score, 'deltas', { enumerable: true, get: () => (deltas ??= line.deltas()) });
-    if (bounded) {
-      const [low, high] = line.golden_range!;
-      const above = line.bound!.startsWith('>=');
-      score.bound = { threshold: Number(line.bound!.replace(/^[<>=\s]+/, '')), above, low, high };
-      score.goldenScore = above ? low : high;
-    }
-    scores.set(line.id, score);
-  }
+  for (let i = 1; i < lines.length; i++) addScoreLine(scores, lines[i]!, path, i + 1);
   return { header: header as ScoresHeader, scores, completeLength };
+}
+
+/**
+ * The score lines another process appended to a scores file after its first `from` bytes (complete lines
+ * only), and the length in bytes of the complete lines read so far. Errors name line numbers counted
+ * from `from`; a reader that needs exact ones reads the whole file again.
+ */
+export function readAppendedScores(path: string, from: number): { scores: Map<string, CandidateScore>; completeLength: number } {
+  let bytes: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      bytes = Buffer.alloc(Math.max(0, fstatSync(fd).size - from));
+      let read = 0;
+      while (read < bytes.length) {
+        const n = readSync(fd, bytes, read, bytes.length - read, from + read);
+        if (n === 0) break;
+        read += n;
+      }
+      bytes = bytes.subarray(0, read);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw fileError(err, 'read scores file', path);
+  }
+  const complete = bytes.lastIndexOf(10) + 1;
+  const lines = bytes.toString('utf8', 0, complete).split('\n');
+  const scores = new Map<string, CandidateScore>();
+  lines.forEach((line, i) => addScoreLine(scores, line, path, i + 1));
+  return { scores, completeLength: from + complete };
+}
+
+function addScoreLine(scores: Map<string, CandidateScore>, text: string, path: string, lineNumber: number): void {
+  if (text === '') return;
+  const line = readScoreLine(text, path, lineNumber);
+  const bounded = line.golden_score === null && Array.isArray(line.golden_range) && typeof line.bound === 'string';
+  if (typeof line.id !== 'string' || !(typeof line.golden_score === 'number' || bounded)) throw notAScoreLine(path, lineNumber);
+  const score = {
+    index: line.index, id: line.id, goldenScore: line.golden_score ?? 0, wins: line.wins, anchors: line.anchors,
+    meanDelta: line.mean_delta, truncated: line.truncated === true,
+  } as CandidateScore;
+  let deltas: number[] | undefined;
+  Object.defineProperty(score, 'deltas', { enumerable: true, get: () => (deltas ??= line.deltas()) });
+  if (bounded) {
+    const [low, high] = line.golden_range!;
+    const above = line.bound!.startsWith('>=');
+    score.bound = { threshold: Number(line.bound!.replace(/^[<>=\s]+/, '')), above, low, high };
+    score.goldenScore = above ? low : high;
+  }
+  scores.set(line.id, score);
 }
 
 /**
