@@ -6,7 +6,7 @@
 import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as jsonc from 'jsonc-parser';
-import { NuggetsError, lineAndColumn } from './errors';
+import { NuggetsError, fileError, lineAndColumn } from './errors';
 
 /** The three fields the template uses, trimmed of surrounding whitespace. */
 export interface Example {
@@ -40,13 +40,28 @@ export function recordId(example: Example): string {
 }
 
 export function readDataset(path: string): Dataset {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
-    throw new NuggetsError(`Cannot read dataset ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw fileError(err, 'read dataset', path);
   }
-  return parseDataset(text, path);
+  assertUtf8(bytes, path);
+  return parseDataset(bytes.toString('utf8'), path);
+}
+
+/** Datasets are UTF-8 (with or without a byte order mark); a UTF-16 or UTF-32 file is named as such instead of failing as malformed JSON. */
+function assertUtf8(bytes: Buffer, path: string): void {
+  const encoding = bytes[0] === 0xff && bytes[1] === 0xfe ? (bytes[2] === 0 && bytes[3] === 0 ? 'UTF-32 (little-endian)' : 'UTF-16 (little-endian)')
+    : bytes[0] === 0xfe && bytes[1] === 0xff ? 'UTF-16 (big-endian)'
+      : bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0xfe && bytes[3] === 0xff ? 'UTF-32 (big-endian)'
+        // Without a byte order mark: JSON text starts with an ASCII character, which UTF-16 pairs with a zero byte.
+        : bytes.length >= 2 && bytes[0] === 0 && bytes[1] !== 0 ? 'UTF-16 (big-endian, no byte order mark)'
+          : bytes.length >= 2 && bytes[0] !== 0 && bytes[1] === 0 ? 'UTF-16 (little-endian, no byte order mark)'
+            : undefined;
+  if (encoding) {
+    throw new NuggetsError(`${path} is encoded as ${encoding}; Nuggets reads UTF-8 only.`, 'Save the file as UTF-8 (for example: iconv -f UTF-16 -t UTF-8 in.json > out.json); the file was not modified.');
+  }
 }
 
 /** Parses by content: a leading '[' is a JSON array, anything else is read as JSON Lines. */
@@ -74,14 +89,12 @@ function parseJsonArray(text: string, source: string): DatasetRecord[] {
   let values: unknown;
   try {
     values = JSON.parse(text);
-  } catch {
+  } catch (err) {
     // Only a broken file pays for the slower parser, which says where the JSON breaks.
-    const errors: jsonc.ParseError[] = [];
-    jsonc.parseTree(text, errors, { disallowComments: true, allowTrailingComma: false });
-    const e = errors[0] ?? { offset: 0, error: jsonc.ParseErrorCode.InvalidSymbol };
+    const e = firstParseError(text, (errors) => jsonc.parseTree(text, errors, { disallowComments: true, allowTrailingComma: false }), err);
     const at = lineAndColumn(text, e.offset);
     throw new NuggetsError(
-      `${source}:${at.line}:${at.column}: malformed JSON (${jsonc.printParseErrorCode(e.error)}).`,
+      `${source}:${at.line}:${at.column}: malformed JSON (${e.what}).`,
       'Fix the JSON at that position; the file was not modified.',
     );
   }
@@ -174,15 +187,32 @@ function parseJsonLines(text: string, source: string): DatasetRecord[] {
 function parseLine(line: string, source: string, lineNumber: number): unknown {
   try {
     return JSON.parse(line);
-  } catch {
-    const errors: jsonc.ParseError[] = [];
-    jsonc.parse(line, errors, { disallowComments: true, allowTrailingComma: false });
-    const e = errors[0] ?? { offset: 0, error: jsonc.ParseErrorCode.InvalidSymbol };
+  } catch (err) {
+    const e = firstParseError(line, (errors) => jsonc.parse(line, errors, { disallowComments: true, allowTrailingComma: false }), err);
     throw new NuggetsError(
-      `${source}:${lineNumber}:${e.offset + 1}: malformed JSON on line ${lineNumber} (${jsonc.printParseErrorCode(e.error)}).`,
+      `${source}:${lineNumber}:${e.offset + 1}: malformed JSON on line ${lineNumber} (${e.what}).`,
       'Each line of a JSON Lines file must be one complete JSON object; the file was not modified.',
     );
   }
+}
+
+/**
+ * Where and how JSON that JSON.parse refused breaks, from jsonc's parser. That parser recurses once per
+ * nesting level, so text nested tens of thousands deep overflows the stack: then JSON.parse's own
+ * message ("... in JSON at position N") places the error instead.
+ */
+function firstParseError(text: string, parse: (errors: jsonc.ParseError[]) => void, parseFailure: unknown): { offset: number; what: string } {
+  const errors: jsonc.ParseError[] = [];
+  try {
+    parse(errors);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const message = parseFailure instanceof Error ? parseFailure.message : '';
+    const position = /at position (\d+)/.exec(message);
+    return { offset: position ? Number(position[1]) : text.length, what: `${/end of JSON input/.test(message) ? 'unexpected end of the text' : 'invalid JSON'}, nested too deeply to say more` };
+  }
+  const e = errors[0] ?? { offset: 0, error: jsonc.ParseErrorCode.InvalidSymbol };
+  return { offset: e.offset, what: jsonc.printParseErrorCode(e.error) };
 }
 
 function isSeedTask(value: unknown): value is { instruction: unknown; instances: unknown[] } {

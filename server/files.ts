@@ -3,7 +3,7 @@ import type { Hash } from 'node:crypto';
 import { closeSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { posix, resolve, win32 } from 'node:path';
-import { NuggetsError } from './errors';
+import { fileError, NuggetsError } from './errors';
 
 /**
  * The engine's cache root: hub downloads (hub/) and derived graphs (graphs/), in the operating system's
@@ -49,6 +49,6 @@ export function writeFileAtomic(path: string, text: string): void {
     renameSync(temporary, path);
   } catch (err) {
     rmSync(temporary, { force: true });
-    throw new NuggetsError(`Cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw fileError(err, 'write', path);
   }
 }

@@ -57,5 +57,27 @@ export function select(scored: ScoredRecord[], rule: SelectionRule): ScoredRecor
 export function writeSubset(path: string, chosen: ScoredRecord[], withScores: boolean): void {
   const records = [...chosen].sort((a, b) => a.record.index - b.record.index)
     .map((s) => (withScores ? { ...s.record.original, golden_score: s.score.goldenScore } : s.record.original));
-  writeFileAtomic(path, JSON.stringify(records, null, 2) + '\n');
+  writeFileAtomic(path, stringifyRecords(path, records, chosen) + '\n');
+}
+
+/** JSON.stringify recurses once per nesting level: a record nested thousands deep is named instead of overflowing the stack. */
+function stringifyRecords(path: string, records: unknown[], chosen: ScoredRecord[]): string {
+  try {
+    return JSON.stringify(records, null, 2);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const sorted = [...chosen].sort((a, b) => a.record.index - b.record.index);
+    const deep = sorted.find((s) => {
+      try {
+        JSON.stringify(s.record.original);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    throw new NuggetsError(
+      `Cannot write ${path}: record ${deep?.record.index ?? '?'} of the dataset is nested too deeply to be written back as JSON.`,
+      'Flatten or remove its deeply nested extra fields, then select again.',
+    );
+  }
 }

@@ -4,8 +4,8 @@
  * content hash. Lines are appended as each record finishes, so a killed run keeps every completed
  * record; a rerun skips them. A scores file computed under another key is refused, never mixed in.
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { NuggetsError } from './errors';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { fileError, NuggetsError, outOfSpace } from './errors';
 import type { CandidateScore } from './scoring/golden';
 
 /** Everything a score depends on besides the record itself. */
@@ -46,7 +46,7 @@ export interface ScoresContent {
   header: ScoresHeader;
   /** By record id. */
   scores: Map<string, CandidateScore>;
-  /** Bytes of complete lines; anything after is a line cut short by a killed run. */
+  /** Bytes of complete lines; anything after is a line cut short by a killed run (or one another process is writing). */
   completeLength: number;
 }
 
@@ -67,39 +67,72 @@ export function describeKeyDifference(file: string, found: ScoringKey, expected:
 }
 
 export function readScores(path: string): ScoresContent {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
-    throw new NuggetsError(`Cannot read scores file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw fileError(err, 'read scores file', path);
   }
-  const completeLength = text.lastIndexOf('\n') + 1;
-  const lines = text.slice(0, completeLength).split('\n');
+  const completeLength = bytes.lastIndexOf(10) + 1; // in bytes, as the writer truncates
+  const lines = bytes.toString('utf8', 0, completeLength).split('\n');
   const header = parseLine(lines[0] ?? '', path, 1) as Partial<ScoresHeader>;
   if (header.nuggets_scores !== 1 || !header.model || !header.anchors) {
     throw new NuggetsError(`${path}: not a Nuggets scores file (its first line is not a scores header).`, 'Scores files are written by `nuggets score`.');
   }
   const scores = new Map<string, CandidateScore>();
-  for (let i = 1; i < lines.length; i++) {
-    if (lines[i] === '') continue;
-    const line = readScoreLine(lines[i]!, path, i + 1);
-    const bounded = line.golden_score === null && Array.isArray(line.golden_range) && typeof line.bound === 'string';
-    if (typeof line.id !== 'string' || !(typeof line.golden_score === 'number' || bounded)) throw notAScoreLine(path, i + 1);
-    const score = {
-      index: line.index, id: line.id, goldenScore: line.golden_score ?? 0, wins: line.wins, anchors: line.anchors,
-      meanDelta: line.mean_delta, truncated: line.truncated === true,
-    } as CandidateScore;
-    let deltas: number[] | undefined;
-    Object.defineProperty(score, 'deltas', { enumerable: true, get: () => (deltas ??= line.deltas()) });
-    if (bounded) {
-      const [low, high] = line.golden_range!;
-      const above = line.bound!.startsWith('>=');
-      score.bound = { threshold: Number(line.bound!.replace(/^[<>=\s]+/, '')), above, low, high };
-      score.goldenScore = above ? low : high;
-    }
-    scores.set(line.id, score);
-  }
+  for (let i = 1; i < lines.length; i++) addScoreLine(scores, lines[i]!, path, i + 1);
   return { header: header as ScoresHeader, scores, completeLength };
+}
+
+/**
+ * The score lines another process appended to a scores file after its first `from` bytes (complete lines
+ * only), and the length in bytes of the complete lines read so far. Errors name line numbers counted
+ * from `from`; a reader that needs exact ones reads the whole file again.
+ */
+export function readAppendedScores(path: string, from: number): { scores: Map<string, CandidateScore>; completeLength: number } {
+  let bytes: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      bytes = Buffer.alloc(Math.max(0, fstatSync(fd).size - from));
+      let read = 0;
+      while (read < bytes.length) {
+        const n = readSync(fd, bytes, read, bytes.length - read, from + read);
+        if (n === 0) break;
+        read += n;
+      }
+      bytes = bytes.subarray(0, read);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw fileError(err, 'read scores file', path);
+  }
+  const complete = bytes.lastIndexOf(10) + 1;
+  const lines = bytes.toString('utf8', 0, complete).split('\n');
+  const scores = new Map<string, CandidateScore>();
+  lines.forEach((line, i) => addScoreLine(scores, line, path, i + 1));
+  return { scores, completeLength: from + complete };
+}
+
+function addScoreLine(scores: Map<string, CandidateScore>, text: string, path: string, lineNumber: number): void {
+  if (text === '') return;
+  const line = readScoreLine(text, path, lineNumber);
+  const bounded = line.golden_score === null && Array.isArray(line.golden_range) && typeof line.bound === 'string';
+  if (typeof line.id !== 'string' || !(typeof line.golden_score === 'number' || bounded)) throw notAScoreLine(path, lineNumber);
+  const score = {
+    index: line.index, id: line.id, goldenScore: line.golden_score ?? 0, wins: line.wins, anchors: line.anchors,
+    meanDelta: line.mean_delta, truncated: line.truncated === true,
+  } as CandidateScore;
+  let deltas: number[] | undefined;
+  Object.defineProperty(score, 'deltas', { enumerable: true, get: () => (deltas ??= line.deltas()) });
+  if (bounded) {
+    const [low, high] = line.golden_range!;
+    const above = line.bound!.startsWith('>=');
+    score.bound = { threshold: Number(line.bound!.replace(/^[<>=\s]+/, '')), above, low, high };
+    score.goldenScore = above ? low : high;
+  }
+  scores.set(line.id, score);
 }
 
 /**
@@ -144,24 +177,63 @@ function parseLine(line: string, path: string, lineNumber: number): unknown {
   }
 }
 
-/** Appends score lines to a scores file, creating it with `header` or resuming one with the same key. */
+/**
+ * A scores file that holds no score: empty, or a scores header alone (whole or cut short), left by a run
+ * that failed before its first record. Nothing in it can be lost, so a new run replaces it whatever its key.
+ */
+function holdsNoScore(path: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return false; // readScores says what is wrong with it
+  }
+  const firstBreak = text.indexOf('\n');
+  return text.startsWith('{"nuggets_scores":1') ? firstBreak === -1 || text.slice(firstBreak + 1).trim() === '' : text === '';
+}
+
+/**
+ * Appends score lines to a scores file, creating it with `header` or resuming one with the same key.
+ * The header is written together with the first record, so that a run that fails before scoring
+ * anything (a bad option, a full disk) leaves no file that a corrected rerun would have to refuse.
+ * A write that fails is cut back to the last complete line.
+ */
 export class ScoresWriter {
-  private constructor(private readonly fd: number, readonly existing: Map<string, CandidateScore>) {}
+  private pendingHeader: string | undefined;
+  /** Opened at the first write. */
+  private fd: number | undefined;
+
+  private constructor(
+    readonly path: string,
+    readonly existing: Map<string, CandidateScore>,
+    /** Bytes of complete lines in the file. */
+    private length: number,
+    header?: ScoresHeader,
+  ) {
+    this.pendingHeader = header ? JSON.stringify(header) + '\n' : undefined;
+  }
 
   static open(path: string, header: ScoresHeader): ScoresWriter {
-    if (existsSync(path)) {
+    if (existsSync(path) && !holdsNoScore(path)) {
       const content = readScores(path);
       if (!sameKey(content.header, header)) {
         throw new NuggetsError(describeKeyDifference(path, content.header, header), 'Scores are never mixed: pass another --out, or move the file aside to start again.');
       }
-      const fd = openSync(path, 'r+');
-      ftruncateSync(fd, content.completeLength); // drop a line cut short by a killed run
-      closeSync(fd);
-      return new ScoresWriter(openSync(path, 'a'), content.scores);
+      try {
+        const fd = openSync(path, 'r+');
+        ftruncateSync(fd, content.completeLength); // drop a line cut short by a killed run
+        closeSync(fd);
+        return new ScoresWriter(path, content.scores, content.completeLength);
+      } catch (err) {
+        throw fileError(err, 'write scores file', path);
+      }
     }
-    const fd = openSync(path, 'a');
-    writeSync(fd, JSON.stringify(header) + '\n');
-    return new ScoresWriter(fd, new Map());
+    try {
+      rmSync(path, { force: true });
+    } catch (err) {
+      throw fileError(err, 'write scores file', path);
+    }
+    return new ScoresWriter(path, new Map(), 0, header);
   }
 
   append(score: CandidateScore): void {
@@ -170,12 +242,43 @@ export class ScoresWriter {
       mean_delta: round(score.meanDelta), deltas: score.deltas.map((d) => (Number.isNaN(d) ? null : round(d))), truncated: score.truncated,
       ...(score.bound ? { bound: `${score.bound.above ? '>=' : '<'} ${score.bound.threshold}`, golden_range: [score.bound.low, score.bound.high] as [number, number] } : {}),
     };
-    writeSync(this.fd, JSON.stringify(line) + '\n');
+    this.write((this.pendingHeader ?? '') + JSON.stringify(line) + '\n');
+    this.pendingHeader = undefined;
     this.existing.set(score.id, score);
   }
 
+  private write(text: string): void {
+    const bytes = Buffer.from(text, 'utf8');
+    let written = 0;
+    try {
+      this.fd ??= openSync(this.path, 'a');
+      while (written < bytes.length) written += writeSync(this.fd, bytes, written);
+    } catch (err) {
+      // Whatever part of the line reached the disk is cut off again; a file that never got its header is removed.
+      try {
+        if (this.length > 0) ftruncateSync(this.fd!, this.length);
+        else {
+          this.close();
+          rmSync(this.path, { force: true });
+        }
+      } catch {
+        // The next run drops a line cut short in any case.
+      }
+      const reason = outOfSpace(err);
+      if (reason) {
+        throw new NuggetsError(
+          `${reason} while writing ${this.path}; ${this.existing.size} records are safe${this.existing.size > 0 ? ' in it' : ''}.`,
+          'Free some space and run the same command again: it resumes after the records already written.',
+        );
+      }
+      throw fileError(err, 'write scores file', this.path);
+    }
+    this.length += bytes.length;
+  }
+
   close(): void {
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 

@@ -10,11 +10,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { anchorSet, chooseKMeans, chooseRandom, readAnchors, writeAnchors } from '../anchors';
 import { readDataset } from '../dataset';
-import { NuggetsError } from '../errors';
+import { fileError, NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
 import { DEFAULT_OPTIONS, type ScoringOptions } from '../scoring/backend';
-import { scoreRecords, type CandidateScore } from '../scoring/golden';
+import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } from '../scoring/golden';
+import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
 import { TEMPLATE_ID } from '../scoring/template';
@@ -34,6 +35,7 @@ const USAGE = `Usage:
                   [--tokenizer <folder or tokenizer.json>] [--send-api-key-anywhere]
                   [--timeout SECONDS]  (per request to a hub or server; default 60 for the hub, 300 for serving)
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
+                  [--wait]  (when another run writes the same --out, wait for it instead of refusing)
   nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...]
                   (--min-score T | --top K | --top-percent P) --out golden.json [--with-scores]
 
@@ -74,12 +76,18 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`nuggets: ${(err as Error).message}\n\n${USAGE}\n`);
       return 2;
     }
+    const failed = err as NodeJS.ErrnoException;
+    if (typeof failed.syscall === 'string' && typeof failed.path === 'string') {
+      // A file operation the engine did not expect to fail (a full disk, a permission): said in words.
+      process.stderr.write(`nuggets: ${fileError(failed, failed.syscall === 'open' || failed.syscall === 'read' ? 'read' : 'write', failed.path).describe()}\n`);
+      return 1;
+    }
     throw err;
   }
 }
 
 function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(args: string[], options: T) {
-  const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: joinNegativeValues(args, options), options, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <dataset>' : `unexpected arguments: ${positionals.slice(1).join(' ')}`);
   return { values, dataset: positionals[0]! };
 }
@@ -89,10 +97,40 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
+/** `--threads -3` as `--threads=-3`, so that a negative value is judged by the flag's own check instead of being taken for a flag. */
+function joinNegativeValues(args: string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    const next = args[i + 1];
+    if (flag.startsWith('--') && options[flag.slice(2)]?.type === 'string' && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${flag}=${next}`);
+      i++;
+    } else out.push(flag);
+  }
+  return out;
+}
+
 function numberFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n)) throw new UsageError(`${flag} expects a number (got "${value}")`);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} expects a number (got "${value}")`);
+  return n;
+}
+
+/** A whole-number flag of at least `min`. */
+function integerFlag(value: string | undefined, flag: string, min: number): number | undefined {
+  const n = numberFlag(value, flag);
+  if (n !== undefined && !(Number.isInteger(n) && n >= min)) throw new UsageError(`${flag} expects a whole number of at least ${min} (got "${value}")`);
+  return n;
+}
+
+/** A number flag within [low, high], or (low, high] when `lowOpen`. */
+function rangeFlag(value: string | undefined, flag: string, low: number, high: number, lowOpen = false): number | undefined {
+  const n = numberFlag(value, flag);
+  if (n !== undefined && !((lowOpen ? n > low : n >= low) && n <= high)) {
+    throw new UsageError(`${flag} must be in ${lowOpen ? '(' : '['}${low}, ${high}] (got "${value}")`);
+  }
   return n;
 }
 
@@ -102,11 +140,11 @@ function anchorsCommand(args: string[]): number {
   });
   const out = required(values.out, '--out');
   assertNotInput(out, [dataset]);
-  const records = readDataset(dataset).records;
-  const seed = numberFlag(values.seed, '--seed') ?? 0;
-  const kmeans = numberFlag(values.kmeans, '--kmeans');
-  const random = numberFlag(values.random, '--random');
+  const seed = integerFlag(values.seed, '--seed', 0) ?? 0;
+  const kmeans = integerFlag(values.kmeans, '--kmeans', 1);
+  const random = integerFlag(values.random, '--random', 1);
   if ((kmeans === undefined) === (random === undefined)) throw new UsageError('give exactly one of --kmeans N or --random N');
+  const records = readDataset(dataset).records;
   const chosen = kmeans !== undefined ? chooseKMeans(records, kmeans, seed) : chooseRandom(records, random!, seed);
   writeAnchors(out, chosen);
   const set = anchorSet(chosen);
@@ -148,27 +186,31 @@ async function scoreCommand(args: string[]): Promise<number> {
     'cache-dir': { type: 'string' }, offline: { type: 'boolean' }, endpoint: { type: 'string', multiple: true },
     'served-model': { type: 'string' }, concurrency: { type: 'string' }, 'context-length': { type: 'string' },
     'min-score': { type: 'string' }, timeout: { type: 'string' }, tokenizer: { type: 'string' },
-    'send-api-key-anywhere': { type: 'boolean' },
+    'send-api-key-anywhere': { type: 'boolean' }, wait: { type: 'boolean' },
   });
   const out = required(values.out, '--out');
   const anchorsPath = required(values.anchors, '--anchors');
   assertNotInput(out, [dataset, anchorsPath]);
   const options: ScoringOptions = {
-    maxAnchorTokens: numberFlag(values['max-anchor-tokens'], '--max-anchor-tokens') ?? DEFAULT_OPTIONS.maxAnchorTokens,
-    batchSize: numberFlag(values['batch-size'], '--batch-size') ?? DEFAULT_OPTIONS.batchSize,
+    maxAnchorTokens: integerFlag(values['max-anchor-tokens'], '--max-anchor-tokens', 1) ?? DEFAULT_OPTIONS.maxAnchorTokens,
+    batchSize: integerFlag(values['batch-size'], '--batch-size', 1) ?? DEFAULT_OPTIONS.batchSize,
     separator: values.separator ?? DEFAULT_OPTIONS.separator,
   };
-  const earlyStopAt = numberFlag(values['min-score'], '--min-score') ?? null;
-  if (earlyStopAt !== null && !(earlyStopAt > 0 && earlyStopAt <= 1)) throw new UsageError(`--min-score must be in (0, 1] (got ${earlyStopAt})`);
+  const earlyStopAt = rangeFlag(values['min-score'], '--min-score', 0, 1, true) ?? null;
   const shard = parseShard(values.shard);
+  const threads = integerFlag(values.threads, '--threads', 0);
+  const concurrency = integerFlag(values.concurrency, '--concurrency', 1);
+  const contextLength = integerFlag(values['context-length'], '--context-length', 1);
+  const timeout = numberFlag(values.timeout, '--timeout');
+  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout expects seconds above 0 (got ${values.timeout})`);
   const records = shardOf(readDataset(dataset).records, shard);
   const anchors = readAnchors(anchorsPath);
   const path: ScoringPath = values.reference ? 'naive' : 'cached';
-  const threads = numberFlag(values.threads, '--threads');
-  const concurrency = numberFlag(values.concurrency, '--concurrency');
-  const contextLength = numberFlag(values['context-length'], '--context-length');
-  const timeout = numberFlag(values.timeout, '--timeout');
-  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout expects seconds above 0 (got ${values.timeout})`);
+  // One writer per scores file: a second run on the same --out would score every record again.
+  const lock = await FileLock.acquire(out, {
+    wait: values.wait === true,
+    onWaiting: (owner) => process.stderr.write(`waiting: ${out} is being written by pid ${owner.pid} on ${owner.host} (lock file ${FileLock.pathOf(out)})…\n`),
+  });
 
   // The first SIGINT or SIGTERM aborts requests in flight (downloads, serving requests) and stops
   // between records; every completed record is on disk already. A local ONNX pass cannot be stopped
@@ -201,6 +243,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     onDownload: downloadProgress(),
   }).catch((err: unknown) => {
     stopListening();
+    lock.release();
     throw err;
   });
   try {
@@ -221,6 +264,8 @@ async function scoreCommand(args: string[]): Promise<number> {
     try {
       if (todo.length > 0) {
         const prepared = await backend.prepareAnchors(anchors.anchors, options);
+        const excluded = excludedAnchors(prepared, options.maxAnchorTokens);
+        if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
         const progress = new ProgressBar(todo.length, 'records');
         await scoreRecords(backend, prepared, todo, (score) => {
           writer.append(score);
@@ -242,6 +287,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     return 0;
   } finally {
     stopListening();
+    lock.release();
     await backend.dispose();
   }
 }
@@ -256,9 +302,9 @@ function selectCommand(args: string[]): number {
   if (scoreFiles.length === 0) throw new UsageError('missing --scores');
   assertNotInput(out, [dataset, ...scoreFiles]);
   const rules: SelectionRule[] = [];
-  const minScore = numberFlag(values['min-score'], '--min-score');
-  const top = numberFlag(values.top, '--top');
-  const topPercent = numberFlag(values['top-percent'], '--top-percent');
+  const minScore = rangeFlag(values['min-score'], '--min-score', 0, 1);
+  const top = integerFlag(values.top, '--top', 1);
+  const topPercent = rangeFlag(values['top-percent'], '--top-percent', 0, 100, true);
   if (minScore !== undefined) rules.push({ kind: 'min-score', minScore });
   if (top !== undefined) rules.push({ kind: 'top', count: top });
   if (topPercent !== undefined) rules.push({ kind: 'top-percent', percent: topPercent });

@@ -6,11 +6,18 @@
  * them, so that a hover can name the anchors of any stored score.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { readAnchors, writeAnchors, type AnchorSet } from '../anchors';
 import type { CandidateScore } from '../scoring/golden';
-import { readScores, ScoresWriter, type ScoresHeader, type ScoringKey } from '../store';
+import { NuggetsError } from '../errors';
+import { FileLock, type LockOwner } from '../lock';
+import { readAppendedScores, readScores, ScoresWriter, type ScoresContent, type ScoresHeader, type ScoringKey } from '../store';
+
+/** A scores file's content, or undefined when there is none. */
+function readScoresOrNothing(path: string): ScoresContent | undefined {
+  return existsSync(path) ? readScores(path) : undefined;
+}
 
 export interface FoundScore {
   score: CandidateScore;
@@ -23,14 +30,45 @@ export function keyName(key: ScoringKey): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 20);
 }
 
+/** What a refresh found: records that got a score, and whether scores may also have gone (`whole`). */
+export interface Changes {
+  added: Set<string>;
+  whole: boolean;
+}
+
+/** A scores file as this process last read it. */
+interface StoredFile {
+  /** The key it was asked for under, or its header's. */
+  key: ScoringKey;
+  scores: Map<string, CandidateScore>;
+  /** The file read: its inode (0: no file) and the bytes of complete lines read. */
+  inode: number;
+  read: number;
+}
+
+/** A run of this process writing one key's file: it holds the file's lock. */
+interface Run {
+  lock: FileLock;
+  writer: ScoresWriter;
+  header: ScoresHeader;
+}
+
+/**
+ * Several editor windows (language-server processes) may share one storage folder. Each reads every
+ * scores file, and reads again what changed on disk (refresh: lines another window appended, or a file a
+ * Clear Scores replaced); only a process holding a file's lock (lock.ts) writes to it. A scoring run holds
+ * the lock of its key's file from start to end, so no record is computed by two windows at once; Clear
+ * Scores takes the locks of the files it rewrites, and refuses while another window scores into one.
+ */
 export class ScoreBook {
   private readonly scoresDir: string;
   private readonly anchorsDir: string;
-  /** Open writers by key name; their `existing` maps are the in-memory scores of that key. */
-  private readonly writers = new Map<string, { writer: ScoresWriter; key: ScoringKey }>();
-  /** Scores files of other keys, read once. */
-  private readonly others = new Map<string, { header: ScoresHeader; scores: Map<string, CandidateScore> }>();
+  /** Files read, by key name: those of the keys asked for, and once any stale score was looked for, all of them. */
+  private readonly files = new Map<string, StoredFile>();
   private othersLoaded = false;
+  /** Files that could not be read (damaged by an earlier session): their scores are simply not shown. */
+  private readonly unreadable = new Set<string>();
+  private readonly runs = new Map<string, Run>();
   private readonly anchorSets = new Map<string, AnchorSet>();
 
   constructor(readonly storagePath: string) {
@@ -40,94 +78,208 @@ export class ScoreBook {
     mkdirSync(this.anchorsDir, { recursive: true });
   }
 
-  private writerFor(key: ScoringKey): ScoresWriter {
+  /** The folder of the scores files: watched for other windows' writes. */
+  get folder(): string {
+    return this.scoresDir;
+  }
+
+  private pathOf(name: string): string {
+    return join(this.scoresDir, `${name}.jsonl`);
+  }
+
+  private fileOf(key: ScoringKey): StoredFile {
     const name = keyName(key);
-    let open = this.writers.get(name);
-    if (!open) {
-      const header: ScoresHeader = { nuggets_scores: 1, ...key, dataset: 'vscode', shard: null, created: new Date().toISOString() };
-      open = { writer: ScoresWriter.open(join(this.scoresDir, `${name}.jsonl`), header), key };
-      this.writers.set(name, open);
-      this.others.delete(name);
+    let file = this.files.get(name);
+    if (!file) {
+      file = { key, scores: new Map(), inode: 0, read: 0 };
+      this.files.set(name, file);
+      this.sync(name, file);
     }
-    return open.writer;
+    return file;
   }
 
-  /** Current scores of `key` (opening its file on first use). */
+  /** Current scores of `key`, as last read from its file. */
   scoresOf(key: ScoringKey): Map<string, CandidateScore> {
-    return this.writerFor(key).existing;
+    return this.fileOf(key).scores;
   }
 
+  /**
+   * Starts writing `key`'s scores: takes the lock of its file and reads the file again, so that the caller
+   * sees every record scored so far (by any window). Returns the live process holding the lock instead
+   * when another window scores with the same key.
+   */
+  startRun(key: ScoringKey): true | LockOwner {
+    const name = keyName(key);
+    if (this.runs.has(name)) return true;
+    const path = this.pathOf(name);
+    const lock = FileLock.tryAcquire(path);
+    if (!(lock instanceof FileLock)) return lock;
+    try {
+      const header: ScoresHeader = { nuggets_scores: 1, ...key, dataset: 'vscode', shard: null, created: new Date().toISOString() };
+      const writer = ScoresWriter.open(path, header);
+      this.runs.set(name, { lock, writer, header });
+      const file = this.fileOf(key);
+      file.scores = writer.existing; // the writer adds each record it appends
+      this.sync(name, file);
+      return true;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  /** Appends a score to `key`'s file: only within a run (startRun). */
   append(key: ScoringKey, score: CandidateScore): void {
-    this.writerFor(key).append(score);
+    const run = this.runs.get(keyName(key));
+    if (!run) throw new Error(`internal: no scoring run holds the scores file of ${keyName(key)}`);
+    run.writer.append(score);
+  }
+
+  endRun(key: ScoringKey): void {
+    const name = keyName(key);
+    const run = this.runs.get(name);
+    if (!run) return;
+    this.runs.delete(name);
+    run.writer.close();
+    run.lock.release();
+  }
+
+  /**
+   * Reads again every scores file that changed on disk since it was read: records another window appended,
+   * files a Clear Scores rewrote or removed, files of keys first used elsewhere. Says which records got a
+   * score, or `whole` when scores may also have gone (a file was replaced or removed).
+   */
+  refresh(): Changes {
+    const changes: Changes = { added: new Set(), whole: false };
+    for (const [name, file] of this.files) this.sync(name, file, changes);
+    if (this.othersLoaded && this.loadOthers()) changes.whole = true;
+    return changes;
+  }
+
+  /** Brings `file` up to date with the disk, noting what changed in `changes`. */
+  private sync(name: string, file: StoredFile, changes: Changes = { added: new Set(), whole: false }): void {
+    const path = this.pathOf(name);
+    let stat: Stats;
+    try {
+      stat = statSync(path);
+    } catch {
+      // No file: not written yet (a run writes it with its first record), or cleared to nothing.
+      if (this.runs.has(name) || (file.inode === 0 && file.scores.size === 0)) return;
+      changes.whole ||= file.scores.size > 0;
+      Object.assign(file, { scores: new Map(), inode: 0, read: 0 });
+      return;
+    }
+    if (stat.ino === file.inode && stat.size === file.read) return;
+    try {
+      if (stat.ino === file.inode && stat.size > file.read) {
+        // Lines appended: by another window, or this process's own (already in the map).
+        const appended = readAppendedScores(path, file.read);
+        for (const [id, score] of appended.scores) {
+          if (!file.scores.has(id)) changes.added.add(id);
+          file.scores.set(id, score);
+        }
+        file.read = appended.completeLength;
+        return;
+      }
+      // Another file under the name (a Clear Scores rewrote it), or cut shorter: read whole.
+      const content = readScores(path);
+      const before = new Set(file.scores.keys());
+      const scores = this.runs.get(name)?.writer.existing ?? new Map<string, CandidateScore>();
+      scores.clear();
+      for (const [id, score] of content.scores) {
+        scores.set(id, score);
+        if (!before.delete(id)) changes.added.add(id);
+      }
+      changes.whole ||= before.size > 0; // some scores are gone
+      Object.assign(file, { scores, inode: stat.ino, read: content.completeLength });
+    } catch {
+      // Half-written by another window at this very moment, or damaged: read again at the next change.
+    }
   }
 
   /** The record's score under `key`, or else under any other key (stale). */
   find(id: string, key: ScoringKey | null): FoundScore | undefined {
+    const current = key ? keyName(key) : '';
     if (key) {
       const score = this.scoresOf(key).get(id);
       if (score) return { score, key, stale: false };
     }
-    const current = key ? keyName(key) : '';
-    for (const [name, open] of this.writers) {
-      if (name === current) continue;
-      const score = open.writer.existing.get(id);
-      if (score) return { score, key: open.key, stale: true };
+    if (!this.othersLoaded) {
+      this.othersLoaded = true;
+      this.loadOthers();
     }
-    this.loadOthers();
-    for (const other of this.others.values()) {
-      const score = other.scores.get(id);
-      if (score) return { score, key: other.header, stale: true };
+    for (const [name, file] of this.files) {
+      if (name === current) continue;
+      const score = file.scores.get(id);
+      if (score) return { score, key: file.key, stale: true };
     }
     return undefined;
   }
 
-  private loadOthers(): void {
-    if (this.othersLoaded) return;
-    this.othersLoaded = true;
+  /** Reads the scores files not read yet; whether any held scores. */
+  private loadOthers(): boolean {
+    let found = false;
     for (const file of readdirSync(this.scoresDir).filter((f) => f.endsWith('.jsonl'))) {
       const name = file.slice(0, -'.jsonl'.length);
-      if (this.writers.has(name)) continue;
+      if (this.files.has(name) || this.unreadable.has(name)) continue;
       try {
-        const content = readScores(join(this.scoresDir, file));
-        this.others.set(name, { header: content.header, scores: content.scores });
+        const content = readScores(this.pathOf(name));
+        this.files.set(name, { key: content.header, scores: content.scores, inode: statSync(this.pathOf(name)).ino, read: content.completeLength });
+        found ||= content.scores.size > 0;
       } catch {
-        // A damaged file from an earlier session: its scores are simply not shown.
+        this.unreadable.add(name); // a damaged file from an earlier session: its scores are simply not shown
       }
     }
+    return found;
   }
 
-  /** Removes the given records from every scores file; returns how many scores were removed. */
+  /**
+   * Removes the given records from every scores file; returns how many scores were removed. Each file is
+   * rewritten whole under its lock and replaces the old one in one rename, so another window reading it
+   * sees the old file or the new one. Refuses while another window scores into a file that would change.
+   */
   clear(ids: ReadonlySet<string>): number {
-    this.loadOthers();
+    this.refresh();
+    if (!this.othersLoaded) {
+      this.othersLoaded = true;
+      this.loadOthers();
+    }
     let removed = 0;
-    const files = readdirSync(this.scoresDir).filter((f) => f.endsWith('.jsonl'));
-    for (const file of files) {
-      const name = file.slice(0, -'.jsonl'.length);
-      const path = join(this.scoresDir, file);
-      const open = this.writers.get(name);
-      let header: ScoresHeader;
-      let scores: Map<string, CandidateScore>;
-      if (open) {
-        open.writer.close();
-        this.writers.delete(name);
-        ({ header, scores } = readScores(path));
-      } else {
-        const other = this.others.get(name);
-        if (!other) continue;
-        ({ header, scores } = other);
+    for (const [name, file] of this.files) {
+      const kept = [...file.scores.values()].filter((s) => !ids.has(s.id));
+      if (kept.length === file.scores.size) continue;
+      const path = this.pathOf(name);
+      const run = this.runs.get(name);
+      const lock = run ? undefined : FileLock.tryAcquire(path);
+      if (lock && !(lock instanceof FileLock)) {
+        throw new NuggetsError(
+          `Another VS Code window (process ${lock.pid} on ${lock.host}) is scoring with the same model and anchors; its scores were not cleared.`,
+          'Cancel that run (or let it finish), then clear again.',
+        );
       }
-      const kept = [...scores.values()].filter((s) => !ids.has(s.id));
-      removed += scores.size - kept.length;
-      if (kept.length === scores.size && !open) continue;
-      // Rewrite through the engine's writer so the file keeps its format.
-      rmSync(path, { force: true });
-      const writer = ScoresWriter.open(path, header);
-      for (const s of kept) writer.append(s);
-      if (open) {
-        this.writers.set(name, { writer, key: open.key });
-      } else {
-        writer.close();
-        this.others.set(name, { header, scores: new Map(kept.map((s) => [s.id, s])) });
+      try {
+        const header = run?.header ?? { nuggets_scores: 1, ...file.key, dataset: 'vscode', shard: null, created: new Date().toISOString() } as ScoresHeader;
+        const content = readScoresOrNothing(path);
+        const rest = [...(content?.scores.values() ?? file.scores.values())].filter((s) => !ids.has(s.id));
+        removed += (content?.scores.size ?? file.scores.size) - rest.length;
+        run?.writer.close();
+        if (rest.length === 0) rmSync(path, { force: true });
+        else {
+          const temporary = `${path}.clearing-${process.pid}`;
+          const writer = ScoresWriter.open(temporary, header);
+          for (const s of rest) writer.append(s);
+          writer.close();
+          renameSync(temporary, path);
+        }
+        if (run) {
+          // This window's own run goes on, into the new file.
+          run.writer = ScoresWriter.open(path, run.header);
+          file.scores = run.writer.existing;
+        }
+        file.inode = -1; // read again whole
+        this.sync(name, file);
+      } finally {
+        if (lock) lock.release();
       }
     }
     return removed;
@@ -161,7 +313,10 @@ export class ScoreBook {
   }
 
   close(): void {
-    for (const open of this.writers.values()) open.writer.close();
-    this.writers.clear();
+    for (const run of this.runs.values()) {
+      run.writer.close();
+      run.lock.release();
+    }
+    this.runs.clear();
   }
 }

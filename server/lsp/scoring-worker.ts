@@ -13,7 +13,7 @@ import type { DatasetRecord } from '../dataset';
 import { NuggetsError } from '../errors';
 import { readModelFolder } from '../model/folder';
 import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
-import { scoreCandidate } from '../scoring/golden';
+import { excludedAnchors, scoreCandidate } from '../scoring/golden';
 import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
@@ -131,9 +131,9 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>): Promis
   if (!prepared || prepared.key !== preparedKey) {
     const started = Date.now();
     prepared = { key: preparedKey, anchors: await scoring.prepareAnchors(request.anchors, request.options) };
-    reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000 });
+    reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
   } else {
-    reply({ id: request.id, kind: 'prepared', seconds: 0 });
+    reply({ id: request.id, kind: 'prepared', seconds: 0, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
   }
   for (const candidate of request.records) {
     // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.

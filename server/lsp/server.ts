@@ -3,18 +3,19 @@
  * scores (current or stale) from the score book, scoring runs through the worker (one at a time, in
  * order), anchor choice, selection, and the dashboard's queries. main.ts wires it to a connection.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection, Hover, HoverParams, WorkDoneProgressReporter } from 'vscode-languageserver/node';
-import { CancellationToken, ErrorCodes, ProgressType, ResponseError } from 'vscode-languageserver/node';
+import { CancellationToken, ErrorCodes, MessageType, ProgressType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
+import { sleep } from '../abort';
 import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
 import { assertNotInput, writeFileAtomic } from '../files';
 import { SUGGESTED_HUB_MODELS, type DownloadProgress } from '../model/hub';
-import type { CandidateScore } from '../scoring/golden';
+import { describeExcluded, type CandidateScore } from '../scoring/golden';
 import { TEMPLATE_ID } from '../scoring/template';
 import { pairScores, select, writeSubset } from '../select';
 import type { ScoringKey } from '../store';
@@ -31,6 +32,9 @@ const REPARSE_DELAY_MS = 300;
 /** Saved files read ahead of their documents (fileOpening): how many are kept, and the largest read. */
 const READ_AHEAD_KEPT = 2;
 const READ_AHEAD_MAX_BYTES = 256 * 2 ** 20;
+/** How soon a change another window made to the scores folder is read, and how often a waiting run looks at the lock. */
+const SYNC_DELAY_MS = 100;
+const RUN_WAIT_POLL_MS = 250;
 
 interface Keyed {
   key: ScoringKey;
@@ -61,6 +65,8 @@ export class NuggetsServer {
   private queue: Promise<unknown> = Promise.resolve();
   /** Runs in progress (or queued) and the document each scores. */
   private readonly running = new Map<AbortController, string>();
+  private watcher: FSWatcher | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -69,6 +75,15 @@ export class NuggetsServer {
   ) {
     this.book = new ScoreBook(storagePath);
     this.documentAnchors = readJsonObject(this.documentsFile());
+    try {
+      // Another window sharing this storage writes or clears scores: shown here shortly after.
+      this.watcher = watch(this.book.folder, () => {
+        clearTimeout(this.syncTimer);
+        this.syncTimer = setTimeout(() => void this.syncFromDisk().catch((err) => this.log(err)), SYNC_DELAY_MS);
+      });
+    } catch (err) {
+      this.log(`scores written by other windows show when this one next reads them (cannot watch ${this.book.folder}: ${(err as Error).message})`);
+    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -382,6 +397,64 @@ export class NuggetsServer {
     if (!keyed) {
       throw new NuggetsError(this.identityError ?? `No anchor set for ${basename(fileURLToPath(uri))}: choose one with Nuggets: Choose Anchors.`);
     }
+    // One window at a time scores with a key; meanwhile this one shows the other's scores as they are written.
+    if (!(await this.startRun(keyed.key, signal, reporter))) {
+      return { scoredNow: 0, scored: this.countCurrent(parsed, keyed), total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000 };
+    }
+    try {
+      return await this.scoreUnscored(uri, this.parsed.get(uri) ?? parsed, keyed, onlyIds, signal, started, reporter, partialToken);
+    } finally {
+      this.book.endRun(keyed.key);
+    }
+  }
+
+  /**
+   * Takes the scores file of `key` for a run. While another window (process) scores with the same key,
+   * waits for it, showing its scores here as they are written; false when cancelled meanwhile.
+   */
+  private async startRun(key: ScoringKey, signal: AbortSignal, reporter?: WorkDoneProgressReporter): Promise<boolean> {
+    for (let told = false; ; told = true) {
+      const held = this.book.startRun(key);
+      if (held === true) return true;
+      if (!told) {
+        const text = `waiting for another VS Code window (process ${held.pid}) that is scoring with the same model and anchors; its scores show here as they are written…`;
+        reporter?.report(text);
+        this.log(text);
+      }
+      try {
+        await sleep(RUN_WAIT_POLL_MS, signal, () => new Error('cancelled'));
+      } catch {
+        return false;
+      }
+      await this.syncFromDisk();
+    }
+  }
+
+  /** Scores that another window wrote or cleared since they were read, shown in the open documents. */
+  private async syncFromDisk(): Promise<void> {
+    const changes = this.book.refresh();
+    if (changes.whole) {
+      await this.republishAll();
+      return;
+    }
+    if (changes.added.size === 0) return;
+    for (const parsed of this.parsed.values()) {
+      const indices = [...changes.added].flatMap((id) => parsed.byId.get(id) ?? []);
+      if (indices.length === 0) continue;
+      const keyed = await this.keyFor(parsed.uri);
+      if (this.parsed.get(parsed.uri) !== parsed) continue;
+      void this.connection.sendNotification(protocol.scoresNotification, {
+        uri: parsed.uri, version: parsed.version, full: false, records: indices.map((i) => this.recordScore(parsed, i, keyed)),
+        total: parsed.records.length, scored: this.countCurrent(parsed, keyed),
+        model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null,
+      });
+    }
+  }
+
+  private async scoreUnscored(
+    uri: string, parsed: ParsedDocument, keyed: Keyed, onlyIds: Set<string> | null, signal: AbortSignal, started: number,
+    reporter?: WorkDoneProgressReporter, partialToken?: string | number,
+  ): Promise<protocol.ScoreDatasetResult> {
     const current = this.book.scoresOf(keyed.key);
     const todo: Candidate[] = [];
     const queued = new Set<string>();
@@ -413,7 +486,13 @@ export class NuggetsServer {
         options: { maxAnchorTokens: this.settings.maxAnchorTokens, batchSize: this.settings.batchSize, separator: keyed.key.separator },
         records: todo,
       }, {
-        onPrepared: () => {
+        onPrepared: (excluded) => {
+          if (excluded.length > 0) {
+            // A notification: a warning needs no answer, and not every client answers window/showMessageRequest.
+            void this.connection.sendNotification(ShowMessageNotification.type, {
+              type: MessageType.Warning, message: `Nuggets: ${describeExcluded(excluded, keyed.anchors.anchors, this.settings.maxAnchorTokens)}`,
+            });
+          }
           scoringFrom = Date.now();
           status('scoring');
         },
@@ -509,7 +588,12 @@ export class NuggetsServer {
   async clearScores(uri: string): Promise<{ removed: number }> {
     const parsed = this.requireParsed(uri);
     this.abortRuns(uri);
-    const removed = this.book.clear(new Set(parsed.records.map((r) => r.id)));
+    let removed: number;
+    try {
+      removed = this.book.clear(new Set(parsed.records.map((r) => r.id)));
+    } catch (err) {
+      throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.describe()) : err;
+    }
     this.carried.delete(uri);
     this.publish(parsed, await this.keyFor(uri));
     return { removed };
@@ -564,14 +648,17 @@ export class NuggetsServer {
     const anchors = keyed.anchors.anchors.map((a, k) => {
       let wins = 0;
       let sum = 0;
+      let counted = 0; // records that scored this anchor (not an early stop's skipped one, nor an excluded anchor)
       for (const s of unique) {
-        const d = s.deltas[k] ?? 0;
+        const d = s.deltas[k] ?? NaN;
+        if (Number.isNaN(d)) continue;
+        counted++;
         if (d > 0) wins++;
         sum += d;
       }
       return {
         index: k, instruction: shorten(a.instruction, 200), input: shorten(a.input, 120),
-        winRate: unique.length ? wins / unique.length : 0, meanDelta: unique.length ? sum / unique.length : 0,
+        winRate: counted ? wins / counted : 0, meanDelta: counted ? sum / counted : 0,
       };
     });
     return {
@@ -609,6 +696,8 @@ export class NuggetsServer {
   }
 
   async dispose(): Promise<void> {
+    this.watcher?.close();
+    clearTimeout(this.syncTimer);
     this.abortRuns();
     this.book.close();
     await this.worker.dispose();

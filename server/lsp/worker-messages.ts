@@ -41,7 +41,8 @@ export type WorkerReply =
   /** A hub model is not (completely) in the cache and `download` was not given. */
   | { id: number; kind: 'notDownloaded'; message: string }
   | { id: number; kind: 'download'; progress: DownloadProgress }
-  | { id: number; kind: 'prepared'; seconds: number }
+  /** `excluded`: anchors left without a response token by maxAnchorTokens (golden.ts excludedAnchors). */
+  | { id: number; kind: 'prepared'; seconds: number; excluded: number[] }
   | { id: number; kind: 'score'; score: CandidateScore }
   | { id: number; kind: 'done'; cancelled: boolean }
   | { id: number; kind: 'anchors'; indices: number[] }

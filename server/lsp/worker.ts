@@ -25,7 +25,8 @@ export interface ScoreJob {
 }
 
 export interface ScoreCallbacks {
-  onPrepared?(): void;
+  /** `excluded`: anchors left without a response token, which golden scores do not count. */
+  onPrepared?(excluded: number[]): void;
   onScore(score: CandidateScore): void;
 }
 
@@ -105,7 +106,7 @@ export class ScoringWorker {
   /** Scores the job's records in order; resolves with whether it was cancelled (via `signal`). */
   score(job: ScoreJob, callbacks: ScoreCallbacks, signal: AbortSignal): Promise<{ cancelled: boolean }> {
     const { id, result } = this.call<{ cancelled: boolean }>({ kind: 'score', ...job }, (reply, finish) => {
-      if (reply.kind === 'prepared') callbacks.onPrepared?.();
+      if (reply.kind === 'prepared') callbacks.onPrepared?.(reply.excluded);
       else if (reply.kind === 'score') callbacks.onScore(reply.score);
       else if (reply.kind === 'done') finish({ cancelled: reply.cancelled });
     });

@@ -74,7 +74,11 @@ function graphHash(onnxPath: string): Buffer {
 function findOnnx(folder: string, variant: OnnxVariant): string {
   const suffix = variant === 'fp32' ? '' : `_${variant}`;
   const candidates = [join(folder, `model${suffix}.onnx`), join(folder, 'onnx', `model${suffix}.onnx`)];
-  for (const c of candidates) if (existsSync(c)) return c;
+  for (const c of candidates) {
+    if (!existsSync(c)) continue;
+    if (statSync(c).isDirectory()) throw new NuggetsError(`${c} is a folder, not an ONNX graph.`, 'Put the exported model.onnx file there (a folder of the same name is not read).');
+    return c;
+  }
   const onnxDir = join(folder, 'onnx');
   const present = [
     ...readdirSync(folder).filter((f) => f.endsWith('.onnx')),

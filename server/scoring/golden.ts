@@ -3,7 +3,31 @@
  * of anchors with s1 > s0. Backend-agnostic: the same code scores through ONNX or a serving engine.
  */
 import type { DatasetRecord } from '../dataset';
+import { NuggetsError } from '../errors';
 import type { PreparedAnchors, ScoringBackend } from './backend';
+
+/**
+ * Anchors left without a response token once cut to maxAnchorTokens (the query alone fills the cut).
+ * Nothing of theirs can become more or less likely, so they are excluded: their delta is NaN (null in
+ * a scores file) and a golden score counts only the other anchors. Throws when no anchor is left.
+ */
+export function excludedAnchors(prepared: PreparedAnchors, maxAnchorTokens: number): number[] {
+  const excluded = [...prepared.responseTokens.keys()].filter((i) => prepared.responseTokens[i] === 0);
+  if (excluded.length === prepared.count) {
+    throw new NuggetsError(
+      `No anchor has a response token left after cutting anchors to ${maxAnchorTokens} tokens: every anchor's query fills the cut.`,
+      'Raise the maximum anchor tokens (--max-anchor-tokens, or the nuggets.maxAnchorTokens setting).',
+    );
+  }
+  return excluded;
+}
+
+/** How an excluded anchor is named in a warning: its position (1-based, as hovers show) and its instruction's start. */
+export function describeExcluded(excluded: readonly number[], anchors: readonly { instruction: string }[], maxAnchorTokens: number): string {
+  const named = excluded.slice(0, 5).map((i) => `${i + 1} ("${anchors[i]?.instruction.slice(0, 40).replace(/\s+/g, ' ') ?? ''}…")`).join(', ');
+  return `${excluded.length === 1 ? 'anchor' : `${excluded.length} anchors:`} ${named}${excluded.length > 5 ? ', …' : ''} ${excluded.length === 1 ? 'has' : 'have'} no response token left `
+    + `within ${maxAnchorTokens} tokens and ${excluded.length === 1 ? 'is' : 'are'} excluded: golden scores count the other ${anchors.length - excluded.length} of ${anchors.length} anchors.`;
+}
 
 /**
  * A score decided only relative to a threshold (exact early stop): the candidate's wins could no
@@ -47,7 +71,13 @@ export function goldenFrom(prepared: PreparedAnchors, oneShot: Float64Array): Pi
   let wins = 0;
   let total = 0;
   let scored = 0;
+  let counted = 0;
   for (let i = 0; i < prepared.count; i++) {
+    if (prepared.responseTokens[i] === 0) {
+      deltas.push(NaN); // excluded: no response token to score (excludedAnchors)
+      continue;
+    }
+    counted++;
     const delta = oneShot[i]! - prepared.zeroShot[i]!;
     if (oneShot[i]! > prepared.zeroShot[i]!) wins++;
     // NaN marks an anchor an early stop never scored: the mean is over the anchors that were.
@@ -57,7 +87,7 @@ export function goldenFrom(prepared: PreparedAnchors, oneShot: Float64Array): Pi
     }
     deltas.push(delta);
   }
-  return { goldenScore: wins / prepared.count, wins, anchors: prepared.count, meanDelta: total / scored, deltas };
+  return { goldenScore: wins / counted, wins, anchors: counted, meanDelta: total / scored, deltas };
 }
 
 /** Wins needed for golden >= threshold with m anchors (tolerant of floating-point thresholds like 0.85 * 20). */
@@ -71,14 +101,15 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
     return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated };
   }
   // Exact early stop: score anchors a batch at a time until the threshold decision cannot change.
-  const m = prepared.count;
+  const counted = [...prepared.responseTokens.keys()].filter((i) => prepared.responseTokens[i]! > 0);
+  const m = counted.length;
   const needed = winsNeeded(stop.threshold, m);
-  const oneShot = new Float64Array(m).fill(NaN);
+  const oneShot = new Float64Array(prepared.count).fill(NaN);
   let wins = 0;
   let scored = 0;
   let truncated = false;
   for (let from = 0; from < m; from += stop.batchSize) {
-    const indices = Array.from({ length: Math.min(stop.batchSize, m - from) }, (_, k) => from + k);
+    const indices = counted.slice(from, from + stop.batchSize);
     const part = await backend.oneShot(record, prepared, indices);
     truncated = part.truncated;
     indices.forEach((a, k) => {

@@ -133,7 +133,7 @@ describe('the Nuggets language server over stdio', () => {
   test('a hover on any line of a record shows its golden score and per-anchor deltas', async () => {
     const stored = scoresFile()[0]!.scores.get(records[3]!.id)!;
     const markdown = (await client.hover(datasetUri, lineOf(datasetText, 3, 2)))!;
-    assert.match(markdown, new RegExp(`Golden score ${stored.goldenScore.toFixed(2)}\\*\\* · ${stored.wins}/8 anchors helped`));
+    assert.match(markdown, new RegExp(`Golden score ${stored.goldenScore.toFixed(2)}\\*\\* · ${stored.wins}/${stored.anchors} anchors helped`));
     const shown = hoverDeltas(markdown);
     assert.ok(shown.length > 0 && shown.length <= 6);
     const helps = stored.deltas.filter((d) => d > 0).sort((a, b) => b - a).slice(0, 3);
