@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+
 /**
  * Errors a user can act on. Everything the engine rejects on purpose is a NuggetsError whose
  * message says what was wrong, where, and what to do; the command line prints only the message.
@@ -34,7 +37,9 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
 export function fileError(err: unknown, action: string, path: string): NuggetsError {
   const code = (err as NodeJS.ErrnoException).code;
   switch (code) {
-    case 'ENOENT': return new NuggetsError(`Cannot ${action} ${path}: no such file.`, 'Check the path.');
+    case 'ENOENT': return existsSync(dirname(path))
+      ? new NuggetsError(`Cannot ${action} ${path}: no such file.`, 'Check the path.')
+      : new NuggetsError(`Cannot ${action} ${path}: the folder ${dirname(path)} does not exist.`, 'Check the path, or create the folder first.');
     case 'EISDIR': return new NuggetsError(`Cannot ${action} ${path}: it is a folder, not a file.`, 'Give the path of the file inside it.');
     case 'ENOTDIR': return new NuggetsError(`Cannot ${action} ${path}: a part of the path is a file, not a folder.`, 'Check the path.');
     case 'ELOOP': return new NuggetsError(`Cannot ${action} ${path}: it is a symbolic link that loops (it points, directly or through other links, back to itself).`, 'Point the link at a real file, or give the file\'s own path.');

@@ -75,8 +75,13 @@ export function readScores(path: string): ScoresContent {
   }
   const completeLength = bytes.lastIndexOf(10) + 1; // in bytes, as the writer truncates
   const lines = bytes.toString('utf8', 0, completeLength).split('\n');
-  const header = parseLine(lines[0] ?? '', path, 1) as Partial<ScoresHeader>;
-  if (header.nuggets_scores !== 1 || !header.model || !header.anchors) {
+  let header: Partial<ScoresHeader> | null = null;
+  try {
+    header = JSON.parse(lines[0] ?? '') as Partial<ScoresHeader>;
+  } catch {
+    // not JSON: said below
+  }
+  if (header?.nuggets_scores !== 1 || !header.model || !header.anchors) {
     throw new NuggetsError(`${path}: not a Nuggets scores file (its first line is not a scores header).`, 'Scores files are written by `nuggets score`.');
   }
   const scores = new Map<string, CandidateScore>();

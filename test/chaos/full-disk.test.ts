@@ -1,0 +1,146 @@
+/**
+ * A disk that fills up while scores are written. As root, a real full disk: a 16 KiB tmpfs mounted for
+ * the test (ENOSPC). Without root (or where mounting is not permitted), the same run under `ulimit -f`
+ * (EFBIG), which the second test always uses. Either way: a message saying how many records are safe,
+ * exit 1, no stack trace, a file of complete lines, and a rerun that resumes once there is room.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { scratchDir } from '../helpers';
+import { assertFails, assertSameScores, cli, nuggets, scoreLines, writeRecords, type Ran } from './harness';
+
+const RECORDS = 30;
+const dir = scratchDir('chaos-disk');
+const dataset = join(dir, 'data.json');
+const anchors = join(dir, 'anchors.json');
+const reference = join(dir, 'reference.jsonl');
+const PAGE = 4096;
+const DISK = 4 * PAGE;
+
+/** A 16 KiB tmpfs, or undefined where this process may not mount one. */
+function mountSmallDisk(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const mountPoint = mkdtempSync(join(tmpdir(), 'nuggets-full-disk-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${DISK}`, 'tmpfs', mountPoint]);
+  if (r.status === 0) return mountPoint;
+  rmSync(mountPoint, { recursive: true, force: true });
+  return undefined;
+}
+
+/** `nuggets ...args` with the per-file size limit at `blocks` KiB. */
+function nuggetsWithFileLimit(blocks: number, ...args: string[]): Ran {
+  const quoted = [process.execPath, cli, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const r = spawnSync('bash', ['-c', `ulimit -f ${blocks} && exec ${quoted}`], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const score = (out: string): string[] => ['score', dataset, '--anchors', anchors, '--out', out];
+
+describe('a full disk while scoring', () => {
+  let disk: string | undefined;
+
+  before(() => {
+    writeRecords(dataset, 'gsm8k-train.alpaca.json', RECORDS);
+    writeRecords(anchors, 'gsm8k-train.alpaca.json', 3, 200);
+    const r = nuggets(dir, ...score(reference));
+    assert.equal(r.code, 0, r.stderr);
+    disk = mountSmallDisk();
+  });
+
+  after(() => {
+    if (!disk) return;
+    spawnSync('umount', [disk]);
+    rmSync(disk, { recursive: true, force: true });
+  });
+
+  /** Fills the disk so that `free` bytes stay free. */
+  const fill = (free: number): string => {
+    const pad = join(disk!, 'pad');
+    writeFileSync(pad, Buffer.alloc(DISK - free));
+    return pad;
+  };
+
+  test('mid-run: "disk full while writing FILE; N records are safe", exit 1, and a rerun resumes', (t) => {
+    const out = disk ? join(disk, 'scores.jsonl') : join(dir, 'limited.jsonl');
+    let failed: Ran;
+    if (disk) {
+      t.diagnostic(`real ENOSPC: a ${DISK / 1024} KiB tmpfs at ${disk}`);
+      fill(2 * PAGE); // a page for the lock file, one for the scores
+      failed = nuggets(dir, ...score(out));
+    } else {
+      t.diagnostic('no tmpfs (not root, or mounting not permitted): EFBIG under ulimit -f 4');
+      failed = nuggetsWithFileLimit(4, ...score(out));
+    }
+    assertFails(failed, 1, disk ? /disk full while writing .*scores\.jsonl; \d+ records are safe in it\./ : /file size limit \(ulimit -f\) reached while writing/);
+    assert.match(failed.stderr, /Free some space and run the same command again/);
+    const safe = Number(/; (\d+) records are safe/.exec(failed.stderr)![1]);
+    assert.ok(safe > 0 && safe < RECORDS, `${safe} records written before the disk filled`);
+    assert.equal(scoreLines(out).length, safe, 'exactly the records said to be safe are in the file');
+    assert.ok(readFileSync(out, 'utf8').endsWith('\n'), 'no line cut short');
+    assert.equal(existsSync(`${out}.lock`), false, 'the lock is released');
+
+    if (disk) rmSync(join(disk, 'pad'));
+    const resumed = nuggets(dir, ...score(out));
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`${safe} already in .*, skipped`));
+    assertSameScores(out, reference, RECORDS);
+    rmSync(out);
+  });
+
+  test('when not even the header fits, no file is left to block the rerun', (t) => {
+    const out = disk ? join(disk, 'header.jsonl') : join(dir, 'header.jsonl');
+    let failed: Ran;
+    if (disk) {
+      t.diagnostic('real ENOSPC on the tmpfs: one page free, which the lock file takes');
+      fill(PAGE);
+      failed = nuggets(dir, ...score(out));
+    } else {
+      t.diagnostic('EFBIG under ulimit -f 1 with 100 anchors (a first line over 1 KiB)');
+      const many = join(dir, 'anchors-100.json');
+      writeRecords(many, 'gsm8k-train.alpaca.json', 100, 300);
+      failed = nuggetsWithFileLimit(1, 'score', dataset, '--anchors', many, '--out', out);
+    }
+    assertFails(failed, 1, /(disk full|file size limit \(ulimit -f\) reached) while writing .*header\.jsonl; 0 records are safe\./);
+    assert.equal(existsSync(out), false, 'no 0-byte or header-only scores file');
+    if (disk) rmSync(join(disk, 'pad'));
+    const rerun = nuggets(dir, ...score(out)); // the corrected run: room on the disk, or the 3 anchors
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assertSameScores(out, reference, RECORDS);
+  });
+
+  test('a file size limit (EFBIG) is named as such, and the records before it are kept', () => {
+    const out = join(dir, 'efbig.jsonl');
+    const failed = nuggetsWithFileLimit(2, ...score(out));
+    assertFails(failed, 1, /file size limit \(ulimit -f\) reached while writing .*efbig\.jsonl; \d+ records are safe in it\./);
+    const safe = Number(/; (\d+) records are safe/.exec(failed.stderr)![1]);
+    assert.equal(scoreLines(out).length, safe);
+    assert.ok(readFileSync(out).length <= 2048);
+    const resumed = nuggets(dir, ...score(out));
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assertSameScores(out, reference, RECORDS);
+  });
+
+  test('a run that fails on a bad option leaves nothing that refuses the corrected rerun', () => {
+    const out = join(dir, 'bad-option.jsonl');
+    const failed = nuggets(dir, ...score(out), '--max-anchor-tokens', '5000');
+    assertFails(failed, 1, /maxAnchorTokens \(5000\) must be below the model's context length/);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('bad-option')), [], 'no scores file, no lock');
+    const corrected = nuggets(dir, ...score(out));
+    assert.equal(corrected.code, 0, corrected.stderr);
+    assertSameScores(out, reference, RECORDS);
+  });
+
+  test('an empty or header-only scores file left by an older version is replaced, not refused', () => {
+    for (const [name, content] of [['zero.jsonl', ''], ['header-only.jsonl', '{"nuggets_scores":1,"model":{"name":"other","fingerprint":"0"},"anchors":{"hash":"x","count":1}}\n'], ['cut-header.jsonl', '{"nuggets_scores":1,"mod']]) {
+      const out = join(dir, name);
+      writeFileSync(out, content);
+      const r = nuggets(dir, ...score(out));
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assertSameScores(out, reference, RECORDS);
+    }
+  });
+});
