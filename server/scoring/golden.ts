@@ -3,6 +3,7 @@
  * of anchors with s1 > s0. Backend-agnostic: the same code scores through ONNX or a serving engine.
  */
 import type { DatasetRecord } from '../dataset';
+import { computeSignals, type SignalValues } from '../signals';
 import type { PreparedAnchors, ScoringBackend } from './backend';
 
 /**
@@ -17,9 +18,11 @@ export interface ScoreBound {
   high: number;
 }
 
-export interface CandidateScore {
-  index: number;
-  id: string;
+/**
+ * A record's score: the one definition, which the store reads and writes, the protocol carries
+ * (type-only) and every view shows. Per-anchor deltas are on CandidateScore, which adds them.
+ */
+export interface ScoreSummary {
   /**
    * Share of anchors with s1 > s0. For a bounded score, the side of the bound that decides the
    * threshold (low when above it, high when below), so that selecting at that threshold stays exact.
@@ -28,12 +31,27 @@ export interface CandidateScore {
   wins: number;
   anchors: number;
   meanDelta: number;
-  /** s1 - s0 per anchor, in anchor order, in nats; NaN for anchors an early stop skipped. */
-  deltas: number[];
   /** The candidate was cut from the left to fit the model's context. */
   truncated: boolean;
   /** Present when scoring stopped early at a threshold. */
   bound?: ScoreBound;
+  /** The signals computed from the passes (server/signals), by name; absent in scores from before them. */
+  signals?: SignalValues;
+}
+
+export interface CandidateScore extends ScoreSummary {
+  index: number;
+  id: string;
+  /** s1 - s0 per anchor, in anchor order, in nats; NaN for anchors an early stop skipped. */
+  deltas: number[];
+  /** The L2-normalised embedding, while it goes to its sidecar; never in the scores file. */
+  embedding?: Float32Array;
+}
+
+/** The score without its per-anchor deltas or embedding: what crosses to the client. */
+export function summaryOf(score: CandidateScore): ScoreSummary {
+  const { goldenScore, wins, anchors, meanDelta, truncated, bound, signals } = score;
+  return { goldenScore, wins, anchors, meanDelta, truncated, ...(bound ? { bound } : {}), ...(signals ? { signals } : {}) };
 }
 
 /** How a score reads to a user: "0.87", or "≥ 0.85" / "< 0.85" for a bound. */
@@ -66,9 +84,12 @@ export function winsNeeded(threshold: number, anchors: number): number {
 }
 
 export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord, stop?: EarlyStop): Promise<CandidateScore> {
+  // The prefix pass first: the one-shot passes reuse its key/values.
+  const passes = await backend.candidatePasses(record, prepared);
+  const extra = { signals: computeSignals(passes), ...(passes.embedding ? { embedding: passes.embedding } : {}) };
   if (!stop) {
     const { oneShot, truncated } = await backend.oneShot(record, prepared);
-    return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated };
+    return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated, ...extra };
   }
   // Exact early stop: score anchors a batch at a time until the threshold decision cannot change.
   const m = prepared.count;
@@ -88,7 +109,7 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
     scored += indices.length;
     if (scored < m && (wins >= needed || wins + (m - scored) < needed)) break;
   }
-  const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated };
+  const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated, ...extra };
   if (scored === m) return score;
   const low = wins / m;
   const high = (wins + m - scored) / m;

@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import type { Example } from '../dataset';
 import { sleep } from '../abort';
 import { NuggetsError } from '../errors';
-import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
+import type { CandidatePasses, ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
 
 export type LogprobsRequest = 'echo' | 'prompt_logprobs';
@@ -207,6 +207,26 @@ export class ServingBackend implements ScoringBackend {
       oneShot[k] = sumSpan(answer, from, to, `anchor ${indices[k]} after a candidate`);
     });
     return { oneShot, truncated };
+  }
+
+  /**
+   * The signals' spans from prompt log-probabilities: full(c) and query(c) with special tokens (the
+   * span between their counts), and output(c) alone. Embeddings are not served: always undefined.
+   * A candidate too long for the context gets no perplexities (the uncut count is not available).
+   */
+  async candidatePasses(candidate: Example, prepared: PreparedAnchors): Promise<CandidatePasses> {
+    if (!(prepared instanceof ServedAnchors)) throw new Error('anchors were prepared by another backend');
+    const { truncated } = await this.candidatePrefix(candidate, prepared);
+    const countable = this.identity.contextLength - this.generated() - 4;
+    const output = Buffer.byteLength(candidate.output, 'utf8') <= countable ? candidate.output : lastBytes(candidate.output, countable);
+    const prompts = truncated ? [output] : [output, fullText(candidate), queryText(candidate)];
+    const [alone, full, query] = await this.promptLogprobs(prompts, true, prompts.length);
+    const span = (p: PromptLogprobs, from: number): Float64Array => Float64Array.from(p.logprobs.slice(from), (v, t) => {
+      if (typeof v !== 'number') throw new NuggetsError(`The server gave no log-probability for token ${from + t} of a candidate's signal prompt.`);
+      return v;
+    });
+    const conditional = full && query ? span(full, Math.max(1, Math.min(query.tokens.length, full.tokens.length))) : new Float64Array(0);
+    return { conditional, direct: span(alone!, 1), embedding: undefined };
   }
 
   async dispose(): Promise<void> {
