@@ -19,6 +19,7 @@ import { openBackend } from '../scoring/open';
 import { TEMPLATE_ID } from '../scoring/template';
 import { pairScores, select, writeSubset, type SelectionRule } from '../select';
 import { readScores, sameKey, ScoresWriter, type ScoresHeader } from '../store';
+import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
 import { downloadProgress } from './download-progress';
 import { formatDuration, ProgressBar } from './progress';
 import { printSummary } from './summary';
@@ -175,6 +176,7 @@ async function scoreCommand(args: string[]): Promise<number> {
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
     };
     const writer = ScoresWriter.open(out, header);
+    const embeddings = new EmbeddingsSink(embeddingsPathFor(out), backend.identity.fingerprint);
     const todo = records.filter((r) => !writer.existing.has(r.id));
     const resumed = records.length - todo.length;
     process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${backend instanceof LocalBackend ? ` (${path} path)` : ''}`
@@ -196,6 +198,7 @@ async function scoreCommand(args: string[]): Promise<number> {
         const prepared = await backend.prepareAnchors(anchors.anchors, options);
         const progress = new ProgressBar(todo.length, 'records');
         await scoreRecords(backend, prepared, todo, (score) => {
+          embeddings.append(score.id, score.embedding);
           writer.append(score);
           progress.tick();
         }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined);
@@ -203,6 +206,7 @@ async function scoreCommand(args: string[]): Promise<number> {
       }
     } finally {
       writer.close();
+      embeddings.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

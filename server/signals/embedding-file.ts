@@ -97,3 +97,23 @@ export class EmbeddingsWriter {
     closeSync(this.fd);
   }
 }
+
+/**
+ * Where a score run's embeddings go: the sidecar beside its scores file, opened when the first
+ * embedding arrives (its dimension is the model's) and never created for a backend that has none.
+ */
+export class EmbeddingsSink {
+  private writer: EmbeddingsWriter | undefined;
+  constructor(readonly path: string, private readonly model: string) {}
+
+  /** Written before the record's score line, so that a record with a score always has its embedding. */
+  append(id: string, embedding: Float32Array | undefined): void {
+    if (!embedding) return;
+    this.writer ??= EmbeddingsWriter.open(this.path, this.model, embedding.length);
+    this.writer.append(id, embedding);
+  }
+
+  close(): void {
+    this.writer?.close();
+  }
+}
