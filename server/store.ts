@@ -22,6 +22,9 @@ export interface ScoringKey {
 
 export interface ScoresHeader extends ScoringKey {
   nuggets_scores: 1;
+  /** Recorded for selection cards; not part of the key (the fingerprint is). */
+  model: ScoringKey['model'] & { variant?: string | null };
+  anchors: ScoringKey['anchors'] & { source?: string | null };
   dataset: string;
   shard: string | null;
   created: string;

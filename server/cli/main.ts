@@ -3,10 +3,10 @@
  *
  *   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] --out anchors.json
  *   nuggets score   <dataset> --anchors anchors.json [--model folder] --out scores.jsonl [--shard i/n]
- *   nuggets select  <dataset> --scores scores.jsonl (--min-score t | --top k | --top-percent p) --out golden.json
+ *   nuggets select  <dataset> --scores scores.jsonl [--by signal] (--min-score t | --top k | --top-percent p | bounds) [--diverse tau] --out golden.json
  */
 import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { anchorSet, chooseKMeans, chooseRandom, readAnchors, writeAnchors } from '../anchors';
 import { readDataset } from '../dataset';
@@ -17,11 +17,11 @@ import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
 import { TEMPLATE_ID } from '../scoring/template';
-import { pairScores, select, writeSubset, type SelectionRule } from '../select';
-import { readScores, sameKey, ScoresWriter, type ScoresHeader } from '../store';
+import { ScoresWriter, type ScoresHeader } from '../store';
 import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
 import { downloadProgress } from './download-progress';
 import { formatDuration, ProgressBar } from './progress';
+import { selectCommand } from './select-command';
 import { printSummary } from './summary';
 
 const USAGE = `Usage:
@@ -32,12 +32,15 @@ const USAGE = `Usage:
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default ~/.cache/nuggets)] [--offline]
                   [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
-  nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...]
-                  (--min-score T | --top K | --top-percent P) --out golden.json [--with-scores]
+  nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...] --out golden.json
+                  [--by golden|mean_delta|ppl_cond|ppl_direct|ifd] [--top K | --top-percent P]
+                  [--min-score T] [--min-<signal> X] [--max-<signal> Y]  (e.g. --max-ifd 1: min inclusive, max exclusive)
+                  [--diverse TAU] [--baseline random [--seed S]] [--with-scores]
+  nuggets select  --card golden.card.json [--out again.json]  (make the selection again and check it)
 
 <dataset> is an Alpaca JSON array or JSON Lines file. --model defaults to the bundled demo model.`;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -71,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(args: string[], options: T) {
+export function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(args: string[], options: T) {
   const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <dataset>' : `unexpected arguments: ${positionals.slice(1).join(' ')}`);
   return { values, dataset: positionals[0]! };
@@ -82,7 +85,7 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
-function numberFlag(value: string | undefined, flag: string): number | undefined {
+export function numberFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isFinite(n)) throw new UsageError(`${flag} expects a number (got "${value}")`);
@@ -170,8 +173,8 @@ async function scoreCommand(args: string[]): Promise<number> {
   try {
     const header: ScoresHeader = {
       nuggets_scores: 1,
-      model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint },
-      anchors: { hash: anchors.hash, count: anchors.anchors.length },
+      model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint, variant: values.variant ?? null },
+      anchors: { hash: anchors.hash, count: anchors.anchors.length, source: basename(anchorsPath) },
       template: TEMPLATE_ID, maxAnchorTokens: options.maxAnchorTokens, separator: options.separator, earlyStopAt,
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
     };
@@ -222,48 +225,4 @@ async function scoreCommand(args: string[]): Promise<number> {
   } finally {
     await backend.dispose();
   }
-}
-
-function selectCommand(args: string[]): number {
-  const { values, dataset } = parse(args, {
-    scores: { type: 'string', multiple: true }, out: { type: 'string' }, 'min-score': { type: 'string' },
-    top: { type: 'string' }, 'top-percent': { type: 'string' }, 'with-scores': { type: 'boolean' },
-  });
-  const out = required(values.out, '--out');
-  const scoreFiles = values.scores ?? [];
-  if (scoreFiles.length === 0) throw new UsageError('missing --scores');
-  assertNotInput(out, [dataset, ...scoreFiles]);
-  const rules: SelectionRule[] = [];
-  const minScore = numberFlag(values['min-score'], '--min-score');
-  const top = numberFlag(values.top, '--top');
-  const topPercent = numberFlag(values['top-percent'], '--top-percent');
-  if (minScore !== undefined) rules.push({ kind: 'min-score', minScore });
-  if (top !== undefined) rules.push({ kind: 'top', count: top });
-  if (topPercent !== undefined) rules.push({ kind: 'top-percent', percent: topPercent });
-  if (rules.length !== 1) throw new UsageError('give exactly one of --min-score, --top or --top-percent');
-
-  const records = readDataset(dataset).records;
-  const scores = new Map<string, CandidateScore>();
-  let first: ScoresHeader | undefined;
-  for (const file of scoreFiles) {
-    const content = readScores(file);
-    if (first && !sameKey(first, content.header)) {
-      throw new NuggetsError(`${file} was scored with another model or anchor set than ${scoreFiles[0]}; scores are never mixed.`);
-    }
-    first ??= content.header;
-    for (const [id, s] of content.scores) scores.set(id, s);
-  }
-  const rule = rules[0]!;
-  const bounded = [...scores.values()].find((s) => s.bound);
-  if (bounded && !(rule.kind === 'min-score' && rule.minScore === bounded.bound!.threshold)) {
-    throw new NuggetsError(
-      `${scoreFiles.join(', ')} holds scores stopped early at ${bounded.bound!.threshold}: they decide only that threshold.`,
-      `Select with --min-score ${bounded.bound!.threshold}, or score again without --min-score for full scores.`,
-    );
-  }
-  const chosen = select(pairScores(records, scores, scoreFiles.join(', ')), rule);
-  writeSubset(out, chosen, values['with-scores'] === true);
-  const share = ((100 * chosen.length) / records.length).toFixed(1);
-  process.stdout.write(`selected ${chosen.length} of ${records.length} records (${share}%) -> ${resolve(out)}\n`);
-  return 0;
 }

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readAnchors, writeAnchors, type AnchorSet } from '../anchors';
 import type { CandidateScore } from '../scoring/golden';
+import { EmbeddingsSink, embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
 import { readScores, ScoresWriter, type ScoresHeader, type ScoringKey } from '../store';
 
 export interface FoundScore {
@@ -32,6 +33,8 @@ export class ScoreBook {
   private readonly others = new Map<string, { header: ScoresHeader; scores: Map<string, CandidateScore> }>();
   private othersLoaded = false;
   private readonly anchorSets = new Map<string, AnchorSet>();
+  /** Embedding sidecars beside the open scores files, by key name. */
+  private readonly embeddingSinks = new Map<string, EmbeddingsSink>();
 
   constructor(readonly storagePath: string) {
     this.scoresDir = join(storagePath, 'scores');
@@ -58,7 +61,21 @@ export class ScoreBook {
   }
 
   append(key: ScoringKey, score: CandidateScore): void {
+    const name = keyName(key);
+    let sink = this.embeddingSinks.get(name);
+    if (!sink) this.embeddingSinks.set(name, (sink = new EmbeddingsSink(embeddingsPathFor(this.scoresPathOf(key)), key.model.fingerprint)));
+    sink.append(score.id, score.embedding);
     this.writerFor(key).append(score);
+  }
+
+  /** The scores file of `key` (selection cards name it). */
+  scoresPathOf(key: ScoringKey): string {
+    return join(this.scoresDir, `${keyName(key)}.jsonl`);
+  }
+
+  /** The stored embeddings of `key`'s records, by record id (none for a backend without hidden states). */
+  embeddingsOf(key: ScoringKey): Map<string, Float32Array> | undefined {
+    return readEmbeddings(embeddingsPathFor(this.scoresPathOf(key)))?.vectors;
   }
 
   /** The record's score under `key`, or else under any other key (stale). */
@@ -163,5 +180,7 @@ export class ScoreBook {
   close(): void {
     for (const open of this.writers.values()) open.writer.close();
     this.writers.clear();
+    for (const sink of this.embeddingSinks.values()) sink.close();
+    this.embeddingSinks.clear();
   }
 }

@@ -19,7 +19,8 @@ export function meanPooledUnit(hidden: Float32Array, size: number, from: number,
   return Float32Array.from(sum, (v) => v / norm);
 }
 
-export function dot(a: Float32Array, b: Float32Array): number {
+/** a · b[offset .. offset + a.length). */
+export function dot(a: Float32Array, b: Float32Array, offset = 0): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
@@ -27,12 +28,12 @@ export function dot(a: Float32Array, b: Float32Array): number {
   const n = a.length;
   let i = 0;
   for (; i + 3 < n; i += 4) {
-    s0 += a[i]! * b[i]!;
-    s1 += a[i + 1]! * b[i + 1]!;
-    s2 += a[i + 2]! * b[i + 2]!;
-    s3 += a[i + 3]! * b[i + 3]!;
+    s0 += a[i]! * b[offset + i]!;
+    s1 += a[i + 1]! * b[offset + i + 1]!;
+    s2 += a[i + 2]! * b[offset + i + 2]!;
+    s3 += a[i + 3]! * b[offset + i + 3]!;
   }
-  for (; i < n; i++) s0 += a[i]! * b[i]!;
+  for (; i < n; i++) s0 += a[i]! * b[offset + i]!;
   return s0 + s1 + s2 + s3;
 }
 
