@@ -143,7 +143,7 @@ function reproduce(cardPath: string, out: string | undefined): number {
   }
   const same = chosen.length === card.subset.records && idsHash(chosen.map((c) => c.record)) === card.subset.ids_sha256;
   if (!same) {
-    throw new NuggetsError(`${cardPath}: the selection made again holds ${chosen.length} records, not the same ${card.subset.records} as ${card.subset.file}.`, describeDrift(card));
+    throw new NuggetsError(`${cardPath}: the selection made again (${chosen.length} records) does not hold the same ${card.subset.records} records as ${card.subset.file}.`, describeDrift(card));
   }
   process.stdout.write(`reproduced ${basename(card.subset.file)}: the same ${chosen.length} records${out ? ` -> ${resolve(out)}` : ''}\n`);
   return 0;
