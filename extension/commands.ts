@@ -88,10 +88,12 @@ interface RuleItem extends vscode.QuickPickItem {
 }
 
 function ruleLabel(rule: protocol.SelectionRule): string {
+  const diverse = rule.diverse !== undefined ? `, diverse (cosine < ${rule.diverse})` : '';
   switch (rule.kind) {
-    case 'min-score': return `Golden score ≥ ${rule.minScore}`;
-    case 'top': return `Top ${rule.count} records`;
-    case 'top-percent': return `Top ${rule.percent}% of records`;
+    case 'min-score': return `Golden score ≥ ${rule.minScore}${diverse}`;
+    case 'top': return `Top ${rule.count} records${diverse}`;
+    case 'top-percent': return `Top ${rule.percent}% of records${diverse}`;
+    case 'all': return `Every record within the bounds${diverse}`;
   }
 }
 

@@ -19,6 +19,9 @@ import {
   type TextDocumentIdentifier,
   type WorkDoneProgressParams,
 } from 'vscode-languageserver-protocol';
+import type { ScoreSummary } from './scoring/score';
+import type { SelectionRule, SignalBound } from './selection-rule';
+import type { SignalValues } from './signals/signal';
 
 // ---------------------------------------------------------------------------------------------
 // Start-up and settings
@@ -78,16 +81,11 @@ export const didChangeSettings = new NotificationType<ServerSettings>('nuggets/d
 // ---------------------------------------------------------------------------------------------
 // Scores of an open dataset
 
-export interface ScoreSummary {
-  goldenScore: number;
-  /** Anchors whose response became more likely with the record as a one-shot demonstration. */
-  wins: number;
-  anchors: number;
-  /** Mean of the per-anchor deltas, nats. */
-  meanDelta: number;
-  /** The record was cut from the left to fit the model's context. */
-  truncated: boolean;
-}
+/**
+ * A record's score without its per-anchor deltas: the engine's one definition (server/scoring/golden.ts),
+ * golden score, wins, mean delta, truncation, an early-stop bound, and every signal by name (server/signals).
+ */
+export type { ScoreSummary, SignalValues };
 
 export interface RecordScore {
   /** Position among the dataset's records, 0-based. */
@@ -222,10 +220,8 @@ export const chooseAnchors = new RequestType<ChooseAnchorsParams, AnchorSetInfo,
 /** Removes every stored score of the document's records (under every model and anchor set). */
 export const clearScores = new RequestType<{ textDocument: TextDocumentIdentifier }, { removed: number }, void>('nuggets/clearScores');
 
-export type SelectionRule =
-  | { kind: 'min-score'; minScore: number }
-  | { kind: 'top'; count: number }
-  | { kind: 'top-percent'; percent: number };
+/** A rank or threshold on one signal, bounds on others, optionally diverse: the engine's own type (server/select.ts). */
+export type { SelectionRule, SignalBound };
 
 export interface SelectionPreviewParams {
   textDocument: TextDocumentIdentifier;
@@ -255,6 +251,12 @@ export interface SelectSubsetResult {
   uri: string;
   kept: number;
   total: number;
+  /** The selection card written beside the subset (<subset>.card.json). */
+  cardPath: string;
+  /** Records a diverse rule skipped as near-duplicates of kept ones. */
+  skippedAsDuplicates: number;
+  /** Set when a diverse rule compared TF-IDF vectors because the model's embeddings were missing. */
+  similarityNotice?: string;
 }
 
 /** Writes the chosen records, as they are in the source, to a new JSON file beside it. Needs every record scored. */

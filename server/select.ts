@@ -1,20 +1,31 @@
 /**
- * The golden subset: records at or above a score threshold, the top k, or the top p percent, written
- * as a new Alpaca JSON file with the records exactly as they were (optionally with their score).
+ * The golden subset: records ranked by one signal (golden score by default), cut to a threshold, the
+ * top k or the top p percent, within bounds on other signals, optionally kept diverse (diverse.ts),
+ * and written as a new Alpaca JSON file with the records exactly as they were (optionally with their score).
  */
 import type { DatasetRecord } from './dataset';
+import { diverseWalk, type SimilaritySource } from './diverse';
 import { NuggetsError } from './errors';
 import { writeFileAtomic } from './files';
 import type { CandidateScore } from './scoring/golden';
+import { golden } from './signals/golden';
+import { SIGNALS, signalNamed, type Signal, type SignalValue } from './signals';
+import type { SelectionRule, SignalBound } from './selection-rule';
 
-export type SelectionRule =
-  | { kind: 'min-score'; minScore: number }
-  | { kind: 'top'; count: number }
-  | { kind: 'top-percent'; percent: number };
+export type { SelectionRule, SignalBound } from './selection-rule';
 
 export interface ScoredRecord {
   record: DatasetRecord;
   score: CandidateScore;
+}
+
+export interface Selection {
+  /** Best first. */
+  chosen: ScoredRecord[];
+  /** Records within the rule that diversity skipped as near-duplicates of a kept one. */
+  skippedAsDuplicates: number;
+  /** What similarity diversity used: the model's embeddings, or TF-IDF when embeddings are missing. */
+  similarity?: 'embedding' | 'tfidf';
 }
 
 /** Pairs each record with its score; every record must have one (a scores file of this dataset). */
@@ -33,24 +44,80 @@ export function pairScores(records: DatasetRecord[], scores: Map<string, Candida
   return records.map((record) => ({ record, score: scores.get(record.id)! }));
 }
 
-/** Best first: golden score, then mean delta, then dataset order. */
-export function rank(scored: ScoredRecord[]): ScoredRecord[] {
-  return [...scored].sort((a, b) => b.score.goldenScore - a.score.goldenScore || b.score.meanDelta - a.score.meanDelta || a.record.index - b.record.index);
+/** Best first by `signal` (missing values last), then mean delta, then dataset order. */
+export function rank(scored: ScoredRecord[], signal: Signal = golden): ScoredRecord[] {
+  const sign = signal.better === 'higher' ? -1 : 1;
+  const keyed = scored.map((s) => ({ s, v: signal.valueOf(s.score) }));
+  keyed.sort((a, b) => compareValues(a.v, b.v, sign) || b.s.score.meanDelta - a.s.score.meanDelta || a.s.record.index - b.s.record.index);
+  return keyed.map((k) => k.s);
 }
 
-export function select(scored: ScoredRecord[], rule: SelectionRule): ScoredRecord[] {
-  const ranked = rank(scored);
+function compareValues(a: SignalValue, b: SignalValue, sign: number): number {
+  if (a === null || b === null) return (a === null ? 1 : 0) - (b === null ? 1 : 0);
+  return sign * (a - b);
+}
+
+export function signalFor(name: string | undefined): Signal {
+  if (name === undefined) return golden;
+  const signal = signalNamed(name);
+  if (!signal) throw new NuggetsError(`There is no signal "${name}" to select by.`, `Choose one of ${SIGNALS.map((s) => s.name).join(', ')}.`);
+  return signal;
+}
+
+/** The rule's bounds, with --min-score as a bound on the golden score. */
+function boundsOf(rule: SelectionRule): SignalBound[] {
+  const bounds = [...(rule.bounds ?? [])];
+  if (rule.kind === 'min-score') {
+    if (!(rule.minScore >= 0 && rule.minScore <= 1)) throw new NuggetsError(`--min-score must be between 0 and 1 (got ${rule.minScore}).`);
+    bounds.push({ signal: golden.name, min: rule.minScore });
+  }
+  return bounds;
+}
+
+function within(score: CandidateScore, bounds: readonly { signal: Signal; min?: number; max?: number }[]): boolean {
+  return bounds.every(({ signal, min, max }) => {
+    const v = signal.valueOf(score);
+    return v !== null && (min === undefined || v >= min) && (max === undefined || v < max);
+  });
+}
+
+/** How many records the rule keeps at most: undefined for every record within the bounds. */
+function sizeOf(rule: SelectionRule, total: number): number | undefined {
   switch (rule.kind) {
-    case 'min-score':
-      if (!(rule.minScore >= 0 && rule.minScore <= 1)) throw new NuggetsError(`--min-score must be between 0 and 1 (got ${rule.minScore}).`);
-      return ranked.filter((s) => s.score.goldenScore >= rule.minScore);
     case 'top':
       if (!Number.isInteger(rule.count) || rule.count < 1) throw new NuggetsError(`--top must be a positive integer (got ${rule.count}).`);
-      return ranked.slice(0, rule.count);
+      return rule.count;
     case 'top-percent':
       if (!(rule.percent > 0 && rule.percent <= 100)) throw new NuggetsError(`--top-percent must be in (0, 100] (got ${rule.percent}).`);
-      return ranked.slice(0, Math.ceil((scored.length * rule.percent) / 100));
+      return Math.ceil((total * rule.percent) / 100);
+    default:
+      return undefined;
   }
+}
+
+/**
+ * The records the rule keeps, best first. With `diverse`, the walk keeps a record only when it is not
+ * a near-duplicate of one already kept (`similarity` gives the vectors; see diverse.ts).
+ */
+export function select(scored: ScoredRecord[], rule: SelectionRule, similarity?: SimilaritySource): Selection {
+  const by = signalFor(rule.by);
+  const bounds = boundsOf(rule).map((b) => ({ ...b, signal: signalFor(b.signal) }));
+  const size = sizeOf(rule, scored.length);
+  const ranked = rank(scored.filter((s) => within(s.score, bounds)), by)
+    .filter((s) => by.valueOf(s.score) !== null);
+  if (rule.diverse === undefined) return { chosen: size === undefined ? ranked : ranked.slice(0, size), skippedAsDuplicates: 0 };
+  if (!(rule.diverse > 0 && rule.diverse <= 1)) throw new NuggetsError(`--diverse must be a cosine similarity in (0, 1] (got ${rule.diverse}).`);
+  if (!similarity) throw new Error('diverse selection needs a similarity source');
+  const walk = diverseWalk(ranked.map((s) => s.record), similarity, rule.diverse, size ?? ranked.length);
+  return { chosen: walk.kept.map((k) => ranked[k]!), skippedAsDuplicates: walk.skipped, similarity: similarity.kind };
+}
+
+/** A short name for a rule, for file names: min0.85, top100, top10pct, by-ifd, diverse0.9. */
+export function ruleLabel(rule: SelectionRule): string {
+  const size = rule.kind === 'min-score' ? `min${rule.minScore}` : rule.kind === 'top' ? `top${rule.count}` : rule.kind === 'top-percent' ? `top${rule.percent}pct` : 'all';
+  const by = rule.by && rule.by !== golden.name ? `-by-${rule.by}` : '';
+  const bounds = (rule.bounds ?? []).map((b) => `-${b.signal}${b.min !== undefined ? `-min${b.min}` : ''}${b.max !== undefined ? `-max${b.max}` : ''}`).join('');
+  return `${size}${by}${bounds}${rule.diverse !== undefined ? `-diverse${rule.diverse}` : ''}`;
 }
 
 /** Writes the chosen records in dataset order, as they were in the source. */

@@ -7,6 +7,7 @@
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { fileError, NuggetsError, outOfSpace } from './errors';
 import type { CandidateScore } from './scoring/golden';
+import { PASS_SIGNALS, type SignalValues } from './signals';
 
 /** Everything a score depends on besides the record itself. */
 export interface ScoringKey {
@@ -21,6 +22,9 @@ export interface ScoringKey {
 
 export interface ScoresHeader extends ScoringKey {
   nuggets_scores: 1;
+  /** Recorded for selection cards; not part of the key (the fingerprint is). */
+  model: ScoringKey['model'] & { variant?: string | null };
+  anchors: ScoringKey['anchors'] & { source?: string | null };
   dataset: string;
   shard: string | null;
   created: string;
@@ -41,6 +45,9 @@ interface ScoreLine {
   bound?: string;
   golden_range?: [number, number];
 }
+
+/** A score line with each signal computed from the passes (server/signals) under its own name; null where undefined. */
+type ScoreLineWithSignals = ScoreLine & Record<string, unknown>;
 
 export interface ScoresContent {
   header: ScoresHeader;
@@ -129,6 +136,8 @@ function addScoreLine(scores: Map<string, CandidateScore>, text: string, path: s
     index: line.index, id: line.id, goldenScore: line.golden_score ?? 0, wins: line.wins, anchors: line.anchors,
     meanDelta: line.mean_delta, truncated: line.truncated === true,
   } as CandidateScore;
+  const signals = signalsOf(line as unknown as Record<string, unknown>);
+  if (signals) score.signals = signals;
   let deltas: number[] | undefined;
   Object.defineProperty(score, 'deltas', { enumerable: true, get: () => (deltas ??= line.deltas()) });
   if (bounded) {
@@ -141,34 +150,27 @@ function addScoreLine(scores: Map<string, CandidateScore>, text: string, path: s
 }
 
 /**
- * A score line exactly as ScoresWriter writes it, matched without parsing its deltas (100 numbers a line
- * for 100 anchors): reading 50,000 records' scores to show them takes a third of the time, and the
- * deltas of a record are parsed when something asks for them (a hover, the dashboard's anchor effects).
+ * A score line's fields, its deltas (null for skipped anchors read as NaN) given on first call. The
+ * deltas (100 numbers a line for 100 anchors) are cut out of the line before it is parsed, wherever
+ * they stand in it, and parsed when something asks for them (a hover, the dashboard's anchor effects):
+ * reading 50,000 records' scores to show them takes a third of the time it would otherwise.
  */
-const JSON_NUMBER = String.raw`-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?`;
-const WRITTEN_LINE = new RegExp([
-  String.raw`^\{"index":(\d+),"id":"([0-9a-f]+)","golden_score":(null|${JSON_NUMBER}),"wins":(\d+),"anchors":(\d+),`,
-  String.raw`"mean_delta":(${JSON_NUMBER}),"deltas":(\[[^\]]*\]),"truncated":(true|false)`,
-  String.raw`(?:,"bound":("[^"\\]*"),"golden_range":(\[[^\]]*\]))?\}$`,
-].join(''));
-
-/** A score line's fields, its deltas (null for skipped anchors read as NaN) given on first call. */
 function readScoreLine(text: string, path: string, lineNumber: number): Omit<ScoreLine, 'deltas'> & { deltas: () => number[] } {
-  const m = WRITTEN_LINE.exec(text);
-  if (!m) {
-    // Any other layout of the same fields (a line another tool wrote): parsed whole.
+  const from = text.indexOf(DELTAS_KEY);
+  const to = from < 0 ? -1 : text.indexOf(']', from);
+  if (to < 0) {
+    // Another layout of the same fields (a line another tool wrote, with spaces): parsed whole.
     const line = parseLine(text, path, lineNumber) as ScoreLine;
     if (!Array.isArray(line.deltas)) throw notAScoreLine(path, lineNumber);
     return { ...line, deltas: () => line.deltas.map((d) => d ?? NaN) };
   }
-  const deltasText = m[7]!;
-  return {
-    index: Number(m[1]), id: m[2]!, golden_score: m[3] === 'null' ? null : Number(m[3]), wins: Number(m[4]), anchors: Number(m[5]),
-    mean_delta: Number(m[6]), truncated: m[8] === 'true',
-    deltas: () => (parseLine(deltasText, path, lineNumber) as Array<number | null>).map((d) => d ?? NaN),
-    ...(m[9] !== undefined ? { bound: JSON.parse(m[9]) as string, golden_range: parseLine(m[10]!, path, lineNumber) as [number, number] } : {}),
-  };
+  const deltasText = text.slice(from + DELTAS_KEY.length - 1, to + 1);
+  const line = parseLine(text.slice(0, from) + '"deltas":0' + text.slice(to + 1), path, lineNumber) as Omit<ScoreLine, 'deltas'>;
+  return { ...line, deltas: () => (parseLine(deltasText, path, lineNumber) as Array<number | null>).map((d) => d ?? NaN) };
 }
+
+/** Deltas are numbers and nulls only, so their array ends at the first "]". */
+const DELTAS_KEY = '"deltas":[';
 
 function notAScoreLine(path: string, lineNumber: number): NuggetsError {
   return new NuggetsError(`${path}:${lineNumber}: not a score line (needs id, golden_score and deltas).`);
@@ -242,11 +244,15 @@ export class ScoresWriter {
   }
 
   append(score: CandidateScore): void {
-    const line: ScoreLine = {
+    const line: ScoreLineWithSignals = {
       index: score.index, id: score.id, golden_score: score.bound ? null : score.goldenScore, wins: score.wins, anchors: score.anchors,
       mean_delta: round(score.meanDelta), deltas: score.deltas.map((d) => (Number.isNaN(d) ? null : round(d))), truncated: score.truncated,
       ...(score.bound ? { bound: `${score.bound.above ? '>=' : '<'} ${score.bound.threshold}`, golden_range: [score.bound.low, score.bound.high] as [number, number] } : {}),
     };
+    for (const signal of PASS_SIGNALS) {
+      const value = score.signals?.[signal.name];
+      if (value !== undefined) line[signal.name] = value === null || !Number.isFinite(value) ? null : significant(value);
+    }
     this.write((this.pendingHeader ?? '') + JSON.stringify(line) + '\n');
     this.pendingHeader = undefined;
     this.existing.set(score.id, score);
@@ -285,6 +291,21 @@ export class ScoresWriter {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/** The pass signals a line holds, or undefined for a line from before them. */
+function signalsOf(line: Record<string, unknown>): SignalValues | undefined {
+  let signals: SignalValues | undefined;
+  for (const signal of PASS_SIGNALS) {
+    const value = line[signal.name];
+    if (typeof value === 'number' || value === null) (signals ??= {})[signal.name] = value;
+  }
+  return signals;
+}
+
+/** Signals are kept to 7 significant digits, well inside the 1e-4 relative they are checked to. */
+function significant(x: number): number {
+  return Number(x.toPrecision(7));
 }
 
 /** Deltas are kept to 1e-4 nats: far below any difference that changes a win. */

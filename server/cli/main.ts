@@ -3,10 +3,10 @@
  *
  *   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] --out anchors.json
  *   nuggets score   <dataset> --anchors anchors.json [--model folder] --out scores.jsonl [--shard i/n]
- *   nuggets select  <dataset> --scores scores.jsonl (--min-score t | --top k | --top-percent p) --out golden.json
+ *   nuggets select  <dataset> --scores scores.jsonl [--by signal] (--min-score t | --top k | --top-percent p | bounds) [--diverse tau] --out golden.json
  */
 import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { anchorSet, chooseKMeans, chooseRandom, readAnchors, writeAnchors } from '../anchors';
 import { readDataset } from '../dataset';
@@ -19,10 +19,11 @@ import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
 import { TEMPLATE_ID } from '../scoring/template';
-import { pairScores, select, writeSubset, type SelectionRule } from '../select';
-import { readScores, sameKey, ScoresWriter, type ScoresHeader } from '../store';
+import { ScoresWriter, type ScoresHeader } from '../store';
+import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
 import { downloadProgress } from './download-progress';
 import { formatDuration, ProgressBar } from './progress';
+import { selectCommand } from './select-command';
 import { printSummary } from './summary';
 
 const USAGE = `Usage:
@@ -36,12 +37,15 @@ const USAGE = `Usage:
                   [--timeout SECONDS]  (per request to a hub or server; default 60 for the hub, 300 for serving)
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
                   [--wait]  (when another run writes the same --out, wait for it instead of refusing)
-  nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...]
-                  (--min-score T | --top K | --top-percent P) --out golden.json [--with-scores]
+  nuggets select  <dataset> --scores scores.jsonl [--scores more.jsonl ...] --out golden.json
+                  [--by golden|mean_delta|ppl_cond|ppl_direct|ifd] [--top K | --top-percent P]
+                  [--min-score T] [--min-<signal> X] [--max-<signal> Y]  (e.g. --max-ifd 1: min inclusive, max exclusive)
+                  [--diverse TAU] [--baseline random [--seed S]] [--with-scores]
+  nuggets select  --card golden.card.json [--out again.json]  (make the selection again and check it)
 
 <dataset> is an Alpaca JSON array or JSON Lines file. --model defaults to the bundled demo model.`;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -86,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(args: string[], options: T) {
+export function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(args: string[], options: T) {
   const { values, positionals } = parseArgs({ args: joinNegativeValues(args, options), options, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <dataset>' : `unexpected arguments: ${positionals.slice(1).join(' ')}`);
   return { values, dataset: positionals[0]! };
@@ -111,7 +115,7 @@ function joinNegativeValues(args: string[], options: Record<string, { type: 'str
   return out;
 }
 
-function numberFlag(value: string | undefined, flag: string): number | undefined {
+export function numberFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} expects a number (got "${value}")`);
@@ -119,14 +123,14 @@ function numberFlag(value: string | undefined, flag: string): number | undefined
 }
 
 /** A whole-number flag of at least `min`. */
-function integerFlag(value: string | undefined, flag: string, min: number): number | undefined {
+export function integerFlag(value: string | undefined, flag: string, min: number): number | undefined {
   const n = numberFlag(value, flag);
   if (n !== undefined && !(Number.isInteger(n) && n >= min)) throw new UsageError(`${flag} expects a whole number of at least ${min} (got "${value}")`);
   return n;
 }
 
 /** A number flag within [low, high], or (low, high] when `lowOpen`. */
-function rangeFlag(value: string | undefined, flag: string, low: number, high: number, lowOpen = false): number | undefined {
+export function rangeFlag(value: string | undefined, flag: string, low: number, high: number, lowOpen = false): number | undefined {
   const n = numberFlag(value, flag);
   if (n !== undefined && !((lowOpen ? n > low : n >= low) && n <= high)) {
     throw new UsageError(`${flag} must be in ${lowOpen ? '(' : '['}${low}, ${high}] (got "${value}")`);
@@ -249,12 +253,13 @@ async function scoreCommand(args: string[]): Promise<number> {
   try {
     const header: ScoresHeader = {
       nuggets_scores: 1,
-      model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint },
-      anchors: { hash: anchors.hash, count: anchors.anchors.length },
+      model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint, variant: values.variant ?? null },
+      anchors: { hash: anchors.hash, count: anchors.anchors.length, source: basename(anchorsPath) },
       template: TEMPLATE_ID, maxAnchorTokens: options.maxAnchorTokens, separator: options.separator, earlyStopAt,
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
     };
     const writer = ScoresWriter.open(out, header);
+    const embeddings = new EmbeddingsSink(embeddingsPathFor(out), backend.identity.fingerprint);
     const todo = records.filter((r) => !writer.existing.has(r.id));
     const resumed = records.length - todo.length;
     process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${backend instanceof LocalBackend ? ` (${path} path)` : ''}`
@@ -268,6 +273,7 @@ async function scoreCommand(args: string[]): Promise<number> {
         if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
         const progress = new ProgressBar(todo.length, 'records');
         await scoreRecords(backend, prepared, todo, (score) => {
+          embeddings.append(score.id, score.embedding);
           writer.append(score);
           progress.tick();
         }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined);
@@ -275,6 +281,7 @@ async function scoreCommand(args: string[]): Promise<number> {
       }
     } finally {
       writer.close();
+      embeddings.close();
     }
     const scored: CandidateScore[] = records.flatMap((r) => writer.existing.get(r.id) ?? []);
     if (interrupted) {
@@ -290,48 +297,4 @@ async function scoreCommand(args: string[]): Promise<number> {
     lock.release();
     await backend.dispose();
   }
-}
-
-function selectCommand(args: string[]): number {
-  const { values, dataset } = parse(args, {
-    scores: { type: 'string', multiple: true }, out: { type: 'string' }, 'min-score': { type: 'string' },
-    top: { type: 'string' }, 'top-percent': { type: 'string' }, 'with-scores': { type: 'boolean' },
-  });
-  const out = required(values.out, '--out');
-  const scoreFiles = values.scores ?? [];
-  if (scoreFiles.length === 0) throw new UsageError('missing --scores');
-  assertNotInput(out, [dataset, ...scoreFiles]);
-  const rules: SelectionRule[] = [];
-  const minScore = rangeFlag(values['min-score'], '--min-score', 0, 1);
-  const top = integerFlag(values.top, '--top', 1);
-  const topPercent = rangeFlag(values['top-percent'], '--top-percent', 0, 100, true);
-  if (minScore !== undefined) rules.push({ kind: 'min-score', minScore });
-  if (top !== undefined) rules.push({ kind: 'top', count: top });
-  if (topPercent !== undefined) rules.push({ kind: 'top-percent', percent: topPercent });
-  if (rules.length !== 1) throw new UsageError('give exactly one of --min-score, --top or --top-percent');
-
-  const records = readDataset(dataset).records;
-  const scores = new Map<string, CandidateScore>();
-  let first: ScoresHeader | undefined;
-  for (const file of scoreFiles) {
-    const content = readScores(file);
-    if (first && !sameKey(first, content.header)) {
-      throw new NuggetsError(`${file} was scored with another model or anchor set than ${scoreFiles[0]}; scores are never mixed.`);
-    }
-    first ??= content.header;
-    for (const [id, s] of content.scores) scores.set(id, s);
-  }
-  const rule = rules[0]!;
-  const bounded = [...scores.values()].find((s) => s.bound);
-  if (bounded && !(rule.kind === 'min-score' && rule.minScore === bounded.bound!.threshold)) {
-    throw new NuggetsError(
-      `${scoreFiles.join(', ')} holds scores stopped early at ${bounded.bound!.threshold}: they decide only that threshold.`,
-      `Select with --min-score ${bounded.bound!.threshold}, or score again without --min-score for full scores.`,
-    );
-  }
-  const chosen = select(pairScores(records, scores, scoreFiles.join(', ')), rule);
-  writeSubset(out, chosen, values['with-scores'] === true);
-  const share = ((100 * chosen.length) / records.length).toFixed(1);
-  process.stdout.write(`selected ${chosen.length} of ${records.length} records (${share}%) -> ${resolve(out)}\n`);
-  return 0;
 }

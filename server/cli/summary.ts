@@ -2,6 +2,7 @@
 import type { DatasetRecord } from '../dataset';
 import { formatGolden, type CandidateScore } from '../scoring/golden';
 import { rank } from '../select';
+import { SIGNALS } from '../signals';
 
 export function printSummary(records: DatasetRecord[], scores: Map<string, CandidateScore>, out: NodeJS.WriteStream = process.stdout): void {
   const scored = records.flatMap((record) => {
@@ -34,6 +35,13 @@ export function printSummary(records: DatasetRecord[], scores: Map<string, Candi
   };
   const truncated = scored.filter((x) => x.score.truncated).length;
   out.write(`mean ${mean.toFixed(3)}; >= 0.5: ${atLeast(0.5)}; >= 0.85: ${atLeast(0.85)}${truncated ? `; ${truncated} cut to fit the context` : ''}\n`);
+  out.write('\nsignal         mean       p10    median       p90  missing\n');
+  for (const signal of SIGNALS) {
+    const summary = signal.summarize(scored.map((x) => signal.valueOf(x.score)));
+    if (summary.count === 0) continue;
+    const cell = (v: number | null): string => signal.format(v).padStart(9);
+    out.write(`  ${signal.name.padEnd(10)} ${cell(summary.mean)} ${cell(summary.p10)} ${cell(summary.median)} ${cell(summary.p90)}  ${String(summary.missing).padStart(7)}\n`);
+  }
   out.write('\ntop records\n  index  golden  wins      mean delta  instruction\n');
   for (const { record, score } of rank(scored).slice(0, 5)) {
     const instruction = record.instruction.replace(/\s+/g, ' ');

@@ -12,6 +12,7 @@ import { readAnchors, writeAnchors, type AnchorSet } from '../anchors';
 import type { CandidateScore } from '../scoring/golden';
 import { NuggetsError } from '../errors';
 import { FileLock, type LockOwner } from '../lock';
+import { EmbeddingsSink, embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
 import { readAppendedScores, readScores, ScoresWriter, type ScoresContent, type ScoresHeader, type ScoringKey } from '../store';
 
 /** A scores file's content, or undefined when there is none. */
@@ -50,6 +51,8 @@ interface StoredFile {
 interface Run {
   lock: FileLock;
   writer: ScoresWriter;
+  /** The embeddings sidecar beside the scores file, written under the same lock. */
+  embeddings: EmbeddingsSink;
   header: ScoresHeader;
 }
 
@@ -117,7 +120,8 @@ export class ScoreBook {
     try {
       const header: ScoresHeader = { nuggets_scores: 1, ...key, dataset: 'vscode', shard: null, created: new Date().toISOString() };
       const writer = ScoresWriter.open(path, header);
-      this.runs.set(name, { lock, writer, header });
+      const embeddings = new EmbeddingsSink(embeddingsPathFor(path), key.model.fingerprint);
+      this.runs.set(name, { lock, writer, embeddings, header });
       const file = this.fileOf(key);
       file.scores = writer.existing; // the writer adds each record it appends
       this.sync(name, file);
@@ -132,6 +136,7 @@ export class ScoreBook {
   append(key: ScoringKey, score: CandidateScore): void {
     const run = this.runs.get(keyName(key));
     if (!run) throw new Error(`internal: no scoring run holds the scores file of ${keyName(key)}`);
+    run.embeddings.append(score.id, score.embedding);
     run.writer.append(score);
   }
 
@@ -141,6 +146,7 @@ export class ScoreBook {
     if (!run) return;
     this.runs.delete(name);
     run.writer.close();
+    run.embeddings.close();
     run.lock.release();
   }
 
@@ -195,6 +201,16 @@ export class ScoreBook {
     } catch {
       // Half-written by another window at this very moment, or damaged: read again at the next change.
     }
+  }
+
+  /** The scores file of `key` (selection cards name it). */
+  scoresPathOf(key: ScoringKey): string {
+    return this.pathOf(keyName(key));
+  }
+
+  /** The stored embeddings of `key`'s records, by record id (none for a backend without hidden states). */
+  embeddingsOf(key: ScoringKey): Map<string, Float32Array> | undefined {
+    return readEmbeddings(embeddingsPathFor(this.scoresPathOf(key)))?.vectors;
   }
 
   /** The record's score under `key`, or else under any other key (stale). */
@@ -315,6 +331,7 @@ export class ScoreBook {
   close(): void {
     for (const run of this.runs.values()) {
       run.writer.close();
+      run.embeddings.close();
       run.lock.release();
     }
     this.runs.clear();

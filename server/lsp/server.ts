@@ -15,9 +15,11 @@ import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
 import { assertNotInput, writeFileAtomic } from '../files';
 import { SUGGESTED_HUB_MODELS, type DownloadProgress } from '../model/hub';
-import { describeExcluded, type CandidateScore } from '../scoring/golden';
+import { describeExcluded, summaryOf, type CandidateScore } from '../scoring/golden';
 import { TEMPLATE_ID } from '../scoring/template';
-import { pairScores, select, writeSubset } from '../select';
+import { pairScores, ruleLabel, select, writeSubset } from '../select';
+import { similarityFor } from '../diverse';
+import { writeCard } from '../card';
 import type { ScoringKey } from '../store';
 import * as protocol from '../protocol';
 import { hoverMarkdown, shorten } from './markdown';
@@ -190,7 +192,7 @@ export class NuggetsServer {
     const shown = this.shown(parsed, index, keyed);
     return {
       index, id: record.id, range: parsed.ranges[index]!, stale: shown?.stale ?? false,
-      ...(shown ? { score: summary(shown.score) } : {}),
+      ...(shown ? { score: summaryOf(shown.score) } : {}),
     };
   }
 
@@ -556,11 +558,11 @@ export class NuggetsServer {
   }
 
   async selectionPreview(params: protocol.SelectionPreviewParams): Promise<protocol.SelectionPreviewResult> {
-    const { parsed, scores } = await this.currentOf(params.textDocument.uri);
+    const { parsed, keyed, scores } = await this.currentOf(params.textDocument.uri);
     const scored = parsed.records.flatMap((record, i) => (scores[i] ? [{ record, score: scores[i]! }] : []));
     const counts = params.rules.map((rule) => {
       try {
-        return scored.length === 0 ? 0 : select(scored, rule).length;
+        return scored.length === 0 ? 0 : select(scored, rule, rule.diverse !== undefined ? similarityFor(parsed.records, keyed && this.book.embeddingsOf(keyed.key)).source : undefined).chosen.length;
       } catch (err) {
         throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidParams, err.message) : err;
       }
@@ -574,11 +576,20 @@ export class NuggetsServer {
     const { parsed, keyed } = await this.currentOf(uri);
     const source = fileURLToPath(uri);
     try {
-      const chosen = select(pairScores(parsed.records, keyed ? this.book.scoresOf(keyed.key) : new Map(), 'the stored scores of the current model and anchors'), params.rule);
+      const similarity = params.rule.diverse !== undefined ? similarityFor(parsed.records, keyed && this.book.embeddingsOf(keyed.key)) : undefined;
+      const selection = select(pairScores(parsed.records, keyed ? this.book.scoresOf(keyed.key) : new Map(), 'the stored scores of the current model and anchors'), params.rule, similarity?.source);
       const out = subsetPath(source, params.rule);
       assertNotInput(out, [source]);
-      writeSubset(out, chosen, params.withScores === true);
-      return { path: out, uri: pathToFileURL(out).toString(), kept: chosen.length, total: parsed.records.length };
+      writeSubset(out, selection.chosen, params.withScores === true);
+      const cardPath = writeCard({
+        subsetPath: out, datasetPath: source, records: parsed.records.length, scoresPaths: [this.book.scoresPathOf(keyed!.key)],
+        header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.modelVariant ?? null }, anchors: { ...keyed!.key.anchors, source: this.anchorsPathFor(uri) ?? null } },
+        rule: params.rule, chosen: selection.chosen, baseline: null, seed: null, similarity: selection.similarity ?? null, skippedAsDuplicates: selection.skippedAsDuplicates,
+      });
+      return {
+        path: out, uri: pathToFileURL(out).toString(), kept: selection.chosen.length, total: parsed.records.length, cardPath,
+        skippedAsDuplicates: selection.skippedAsDuplicates, ...(similarity?.notice ? { similarityNotice: similarity.notice } : {}),
+      };
     } catch (err) {
       if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, `${err.message} Run Nuggets: Score Dataset first.`);
       throw err;
@@ -675,7 +686,7 @@ export class NuggetsServer {
     if (!shown) return { index: params.index, score: null, stale: false, deltas: [] };
     const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
     return {
-      index: params.index, score: summary(shown.score), stale: shown.stale,
+      index: params.index, score: summaryOf(shown.score), stale: shown.stale,
       deltas: shown.score.deltas.map((delta, anchor) => ({ anchor, delta, instruction: anchors?.[anchor] ? shorten(anchors[anchor]!.instruction, 200) : '' })),
     };
   }
@@ -729,9 +740,7 @@ export function downloadText(model: string, p: DownloadProgress): string {
   }
 }
 
-function summary(s: CandidateScore): protocol.ScoreSummary {
-  return { goldenScore: s.goldenScore, wins: s.wins, anchors: s.anchors, meanDelta: s.meanDelta, truncated: s.truncated };
-}
+
 
 function candidateOf(r: { index: number; id: string; instruction: string; input: string; output: string }): Candidate {
   return { index: r.index, id: r.id, instruction: r.instruction, input: r.input, output: r.output };
@@ -750,7 +759,7 @@ export function formatSeconds(seconds: number): string {
 }
 
 function subsetPath(source: string, rule: protocol.SelectionRule): string {
-  const label = rule.kind === 'min-score' ? `min${rule.minScore}` : rule.kind === 'top' ? `top${rule.count}` : `top${rule.percent}pct`;
+  const label = ruleLabel(rule);
   const stem = join(dirname(source), basename(source, extname(source)));
   for (let n = 1; ; n++) {
     const path = `${stem}.golden-${label}${n > 1 ? `-${n}` : ''}.json`;

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { NuggetsError } from '../errors';
 import { FP16_NOT_SCORED } from './folder';
+import { FINAL_HIDDEN_STATE } from './hidden-state';
 import { TARGET_IDS, TARGET_LOGPROBS } from './logprob-head';
 
 export interface CausalLMShape {
@@ -32,6 +33,16 @@ export interface ForwardRow {
   /** Positions in `tokens` whose log-probability (given everything before) is wanted: [from, to). from >= 1. */
   targetFrom: number;
   targetTo: number;
+}
+
+/** What one pass over a candidate prefix alone yields for the record's signals (prefixPass). */
+export interface PrefixPass {
+  /** log p(tokens[t] | tokens[..t]) for t in the requested span. */
+  logprobs: Float64Array;
+  /** Final hidden state per position, [tokens, size], when the graph returns it (hidden-state.ts). */
+  hidden: { data: Float32Array; size: number } | undefined;
+  /** The prefix's key/values, when the graph takes a past. */
+  cache: PrefixCache | undefined;
 }
 
 export interface SessionSettings {
@@ -150,6 +161,35 @@ export class OnnxCausalLM {
     if (!this.shape.acceptsPast) throw new Error('prefill needs a graph with past key/value inputs');
     const tensors = await this.fetch(this.feeds([tokens], undefined, tokens.length), this.presentNames);
     return { length: tokens.length, tensors };
+  }
+
+  /**
+   * One pass over a candidate prefix alone, for its signals as well as its key/values: the
+   * log-probabilities of tokens [targetFrom, targetTo), and the final hidden states when the graph
+   * returns them. The outputs are read from the pass the prefix needs anyway.
+   */
+  async prefixPass(tokens: number[], targetFrom: number, targetTo: number): Promise<PrefixPass> {
+    if (targetFrom < 1 && targetTo > targetFrom) throw new Error('a target needs at least one token before it');
+    const hasHidden = this.session.outputNames.includes(FINAL_HIDDEN_STATE);
+    const head = this.hasLogprobHead ? TARGET_LOGPROBS : 'logits';
+    // onnxruntime-node returns the fetched values in the graph's output order, whatever order they were asked in.
+    const names = this.session.outputNames.filter((n) => n === head || n === FINAL_HIDDEN_STATE || this.presentNames.includes(n));
+    const values = await this.fetch(this.feeds([tokens], undefined, tokens.length), names);
+    const byName = new Map(names.map((n, i) => [n, values[i]!]));
+    const scores = byName.get(head);
+    const hidden = hasHidden ? byName.get(FINAL_HIDDEN_STATE) : undefined;
+    const presents = this.presentNames.map((n) => byName.get(n)!);
+    const data = scores!.data as Float32Array;
+    const vocab = scores!.dims[2]!;
+    const logprobs = Float64Array.from({ length: Math.max(0, targetTo - targetFrom) }, (_, k) => {
+      const t = targetFrom + k;
+      return this.hasLogprobHead ? data[t - 1]! : logSoftmaxAt(data, (t - 1) * vocab, vocab, tokens[t]!);
+    });
+    return {
+      logprobs,
+      hidden: hidden ? { data: hidden.data as Float32Array, size: hidden.dims[2]! } : undefined,
+      cache: this.presentNames.length > 0 ? { length: tokens.length, tensors: presents } : undefined,
+    };
   }
 
   /**

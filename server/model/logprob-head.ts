@@ -14,6 +14,7 @@
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { FINAL_HIDDEN_STATE, lmHeadInput, type NodeBytes } from './hidden-state';
 
 // Field numbers from onnx.proto3.
 const MODEL_GRAPH = 7;
@@ -235,7 +236,9 @@ export function withLogprobHead(source: ByteSource): Piece[] {
     sawGraph = true;
     const graphPieces: Piece[] = [];
     let hadLogits = false;
+    const nodes: NodeBytes[] = [];
     for (const g of fields(source, f.payloadStart, f.end)) {
+      if (g.number === GRAPH_NODE) nodes.push(g);
       const name = g.number === GRAPH_OUTPUT || g.number === GRAPH_INPUT ? valueInfoName(source, g) : undefined;
       if (g.number === GRAPH_OUTPUT && name === 'logits') {
         const type = valueInfoElementType(source, g);
@@ -253,6 +256,13 @@ export function withLogprobHead(source: ByteSource): Piece[] {
       bytesField(GRAPH_INPUT, tensorValueInfo(TARGET_IDS, INT64, ['batch_size', 'sequence_length', 1])),
       bytesField(GRAPH_OUTPUT, tensorValueInfo(TARGET_LOGPROBS, FLOAT, ['batch_size', 'sequence_length', 1])),
     );
+    const hidden = lmHeadInput(source, nodes);
+    if (hidden !== undefined) {
+      graphPieces.push(
+        bytesField(GRAPH_NODE, node('Identity', 'nuggets_final_hidden_state', [hidden], [FINAL_HIDDEN_STATE], {})),
+        bytesField(GRAPH_OUTPUT, tensorValueInfo(FINAL_HIDDEN_STATE, FLOAT, ['batch_size', 'sequence_length', 'hidden_size'])),
+      );
+    }
     const graphLength = graphPieces.reduce((n, p) => n + (p instanceof Uint8Array ? p.length : p.to - p.from), 0);
     pieces.push(Uint8Array.from([...varint(MODEL_GRAPH * 8 + WIRE_LENGTH), ...varint(graphLength)]), ...graphPieces);
   }
@@ -272,7 +282,7 @@ export function assemble(source: ByteSource, pieces: Piece[]): Uint8Array {
  * the original folder named as the place of its weights (see OnnxCausalLM.load).
  */
 export function graphWithLogprobHead(onnxPath: string, cacheDir: string, fingerprint: string): string {
-  const target = join(cacheDir, 'graphs', `${fingerprint}-logprobs.onnx`);
+  const target = join(cacheDir, 'graphs', `${fingerprint}-logprobs-hidden.onnx`);
   if (existsSync(target)) return target;
   const input = openSync(onnxPath, 'r');
   try {

@@ -5,6 +5,7 @@
  * (golden.ts) is computed from these numbers alone, so every backend yields comparable scores.
  */
 import type { Example } from '../dataset';
+import type { SignalPasses } from '../signals';
 
 export interface ScoringOptions {
   /** Anchors are cut to this many tokens; the response span is clipped to what remains (paper: 200). */
@@ -40,10 +41,18 @@ export interface OneShotResult {
   truncated: boolean;
 }
 
+/** A candidate's passes for its signals (ALGORITHM.md, "Signals beside the golden score"). */
+export interface CandidatePasses extends SignalPasses {
+  /** The L2-normalised mean final hidden state; undefined where the backend cannot see hidden states. */
+  embedding: Float32Array | undefined;
+}
+
 export interface ScoringBackend {
   readonly identity: ModelIdentity;
   prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors>;
   /** One-shot scores of the given anchors (default: all) with `candidate` as the demonstration. */
   oneShot(candidate: Example, anchors: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult>;
+  /** The passes the candidate's signals come from (the prefix pass, shared with oneShot where it can be, and the output pass). */
+  candidatePasses(candidate: Example, anchors: PreparedAnchors): Promise<CandidatePasses>;
   dispose(): Promise<void>;
 }

@@ -4,7 +4,11 @@
  */
 import type { DatasetRecord } from '../dataset';
 import { NuggetsError } from '../errors';
+import { computeSignals } from '../signals';
+import type { CandidateScore, ScoreSummary } from './score';
 import type { PreparedAnchors, ScoringBackend } from './backend';
+
+export type { CandidateScore, ScoreBound, ScoreSummary } from './score';
 
 /**
  * Anchors left without a response token once cut to maxAnchorTokens (the query alone fills the cut).
@@ -29,35 +33,10 @@ export function describeExcluded(excluded: readonly number[], anchors: readonly 
     + `within ${maxAnchorTokens} tokens and ${excluded.length === 1 ? 'is' : 'are'} excluded: golden scores count the other ${anchors.length - excluded.length} of ${anchors.length} anchors.`;
 }
 
-/**
- * A score decided only relative to a threshold (exact early stop): the candidate's wins could no
- * longer reach the threshold, or could no longer fall below it. The golden score lies in [low, high].
- */
-export interface ScoreBound {
-  threshold: number;
-  /** golden >= threshold. */
-  above: boolean;
-  low: number;
-  high: number;
-}
-
-export interface CandidateScore {
-  index: number;
-  id: string;
-  /**
-   * Share of anchors with s1 > s0. For a bounded score, the side of the bound that decides the
-   * threshold (low when above it, high when below), so that selecting at that threshold stays exact.
-   */
-  goldenScore: number;
-  wins: number;
-  anchors: number;
-  meanDelta: number;
-  /** s1 - s0 per anchor, in anchor order, in nats; NaN for anchors an early stop skipped. */
-  deltas: number[];
-  /** The candidate was cut from the left to fit the model's context. */
-  truncated: boolean;
-  /** Present when scoring stopped early at a threshold. */
-  bound?: ScoreBound;
+/** The score without its per-anchor deltas or embedding: what crosses to the client. */
+export function summaryOf(score: CandidateScore): ScoreSummary {
+  const { goldenScore, wins, anchors, meanDelta, truncated, bound, signals } = score;
+  return { goldenScore, wins, anchors, meanDelta, truncated, ...(bound ? { bound } : {}), ...(signals ? { signals } : {}) };
 }
 
 /** How a score reads to a user: "0.87", or "≥ 0.85" / "< 0.85" for a bound. */
@@ -96,9 +75,12 @@ export function winsNeeded(threshold: number, anchors: number): number {
 }
 
 export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord, stop?: EarlyStop): Promise<CandidateScore> {
+  // The prefix pass first: the one-shot passes reuse its key/values.
+  const passes = await backend.candidatePasses(record, prepared);
+  const extra = { signals: computeSignals(passes), ...(passes.embedding ? { embedding: passes.embedding } : {}) };
   if (!stop) {
     const { oneShot, truncated } = await backend.oneShot(record, prepared);
-    return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated };
+    return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated, ...extra };
   }
   // Exact early stop: score anchors a batch at a time until the threshold decision cannot change.
   const counted = [...prepared.responseTokens.keys()].filter((i) => prepared.responseTokens[i]! > 0);
@@ -119,7 +101,7 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
     scored += indices.length;
     if (scored < m && (wins >= needed || wins + (m - scored) < needed)) break;
   }
-  const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated };
+  const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated, ...extra };
   if (scored === m) return score;
   const low = wins / m;
   const high = (wins + m - scored) / m;

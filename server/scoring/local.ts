@@ -16,7 +16,8 @@ import { contextLengthOf, readModelFolder, type OnnxVariant } from '../model/fol
 import { defaultCacheDir } from '../files';
 import { externalDataFiles, graphOperators, graphWithLogprobHead } from '../model/logprob-head';
 import { TextTokenizer } from '../model/tokenizer';
-import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
+import { meanPooledUnit } from '../signals/embedding';
+import type { CandidatePasses, ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
 
 export type ScoringPath = 'cached' | 'naive';
@@ -136,6 +137,29 @@ export class LocalBackend implements ScoringBackend {
       }
     }
     return { oneShot, truncated };
+  }
+
+  /**
+   * The signals' passes: the prefix pass (its key/values kept for the one-shot passes that follow)
+   * gives the response span's log-probabilities and the hidden states; one short pass over
+   * tokenize(output) with special tokens gives the response alone. A left cut shifts the spans.
+   */
+  async candidatePasses(candidate: Example, prepared: PreparedAnchors): Promise<CandidatePasses> {
+    if (!(prepared instanceof LocalAnchors)) throw new Error('anchors were prepared by another backend');
+    const { prefix } = this.candidatePrefix(candidate, prepared);
+    const separator = prepared.options.separator ? this.tokenizer.encode(prepared.options.separator, false).length : 0;
+    const full = this.tokenizer.encode(fullText(candidate), true).length;
+    const query = this.tokenizer.encode(queryText(candidate), true).length;
+    const cut = full + separator - prefix.length;
+    const candidateEnd = Math.max(0, full - cut);
+    const spanFrom = Math.min(Math.max(1, query - cut), candidateEnd);
+    const pass = await this.lm.prefixPass(prefix, spanFrom, candidateEnd);
+    if (pass.cache && this.path === 'cached') this.lastPrefix = { prepared, prefix, cache: pass.cache };
+    const output = this.tokenizer.encode(candidate.output, true);
+    const alone = output.slice(Math.max(0, output.length - this.identity.contextLength));
+    const direct = alone.length > 1 ? (await this.lm.forward([{ tokens: alone, targetFrom: 1, targetTo: alone.length }]))[0]! : new Float64Array(0);
+    const embedding = pass.hidden ? meanPooledUnit(pass.hidden.data, pass.hidden.size, 0, candidateEnd) : undefined;
+    return { conditional: pass.logprobs, direct, embedding };
   }
 
   async dispose(): Promise<void> {

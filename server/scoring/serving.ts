@@ -27,7 +27,7 @@ import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries, type RetryPolicy } from '../http';
 import { TextTokenizer } from '../model/tokenizer';
-import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
+import type { CandidatePasses, ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
 
 export type LogprobsRequest = 'echo' | 'prompt_logprobs';
@@ -187,6 +187,33 @@ export class ServingBackend implements ScoringBackend {
       oneShot[k] = sumSpan(answers[j]!, prefix.length + ids.ids.length, prefix.length + ids.responseFrom, prefix.length + ids.ids.length, what(j));
     });
     return { oneShot, truncated };
+  }
+
+  /**
+   * The signals' spans from prompt log-probabilities: full(c) and query(c) with special tokens (the
+   * span between their counts), and output(c) alone. Embeddings are not served: always undefined.
+   * A candidate too long for the context gets no perplexities (the uncut count is not available).
+   */
+  async candidatePasses(candidate: Example, prepared: PreparedAnchors): Promise<CandidatePasses> {
+    if (!(prepared instanceof ServedAnchors)) throw new Error('anchors were prepared by another backend');
+    // The same prefix and cut as the one-shot passes, so that a truncated candidate's span is what remains of it.
+    const { prefix } = await this.candidatePrefix(candidate, prepared);
+    const [full, query, output] = await Promise.all([
+      this.encoder(fullText(candidate), true), this.encoder(queryText(candidate), true), this.encoder(candidate.output, true),
+    ]);
+    const cut = full.length + prepared.separator.length - prefix.length;
+    const candidateEnd = Math.max(0, full.length - cut);
+    const spanFrom = Math.min(Math.max(1, query.length - cut), candidateEnd);
+    const alone = output.slice(Math.max(0, output.length - (this.identity.contextLength - this.generated())));
+    const record = 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
+    const what = [`${record}'s response after its instruction`, `${record}'s response alone`];
+    const prompts = alone.length > 1 ? [prefix, alone] : [prefix];
+    const answers = await this.promptLogprobs(prompts, prompts.length, (k) => what[k]!);
+    return {
+      conditional: spanLogprobs(answers[0]!, prefix.length, spanFrom, candidateEnd, what[0]!),
+      direct: answers[1] ? spanLogprobs(answers[1], alone.length, 1, alone.length, what[1]!) : new Float64Array(0),
+      embedding: undefined,
+    };
   }
 
   async dispose(): Promise<void> {
@@ -354,13 +381,20 @@ function parseChoice(choice: CompletionChoice, mode: LogprobsRequest, generated:
 
 /** The sum over [from, to), after checking that the answer covers the `sent` tokens with real log-probabilities. */
 function sumSpan(answer: PromptLogprobs, sent: number, from: number, to: number, what: string): number {
+  let s = 0;
+  for (const v of spanLogprobs(answer, sent, from, to, what)) s += v;
+  return s;
+}
+
+/** The log-probabilities of tokens [from, to) of a prompt of `sent` tokens, each checked to be one. */
+function spanLogprobs(answer: PromptLogprobs, sent: number, from: number, to: number, what: string): Float64Array {
   if (answer.logprobs.length !== sent) {
     throw new NuggetsError(
       `${answer.endpoint} answered ${answer.logprobs.length} prompt tokens for the ${sent} sent (${what}); its log-probabilities cannot be matched to the tokens.`,
       'The server must return the log-probability of every prompt token (vLLM: echo with logprobs, or prompt_logprobs).',
     );
   }
-  let s = 0;
+  const span = new Float64Array(Math.max(0, to - from));
   for (let t = from; t < to; t++) {
     const v = answer.logprobs[t];
     if (typeof v !== 'number' || !Number.isFinite(v) || v > MAX_LOGPROB) {
@@ -369,9 +403,9 @@ function sumSpan(answer: PromptLogprobs, sent: number, from: number, to: number,
         'Scores from this server would be wrong; check the served model (its dtype, its weights) and the server version.',
       );
     }
-    s += v;
+    span[t - from] = v;
   }
-  return s;
+  return span;
 }
 
 /** JSON, also as Python's json module writes it: bare NaN and Infinity become strings, refused where a number is due. */

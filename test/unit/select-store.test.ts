@@ -21,14 +21,14 @@ const header: ScoresHeader = {
 
 test('threshold, top-k and top-percent pick the right records', () => {
   const scored = pairScores(records, scores, 'scores');
-  assert.deepEqual(select(scored, { kind: 'min-score', minScore: 0.85 }).map((s) => s.record.index).sort(), [1, 5, 8, 9]);
-  assert.deepEqual(select(scored, { kind: 'top', count: 2 }).map((s) => s.record.index).sort(), [1, 5]);
-  assert.equal(select(scored, { kind: 'top-percent', percent: 25 }).length, 3); // ceil(10 * 25%)
+  assert.deepEqual(select(scored, { kind: 'min-score', minScore: 0.85 }).chosen.map((s) => s.record.index).sort(), [1, 5, 8, 9]);
+  assert.deepEqual(select(scored, { kind: 'top', count: 2 }).chosen.map((s) => s.record.index).sort(), [1, 5]);
+  assert.equal(select(scored, { kind: 'top-percent', percent: 25 }).chosen.length, 3); // ceil(10 * 25%)
 });
 
 test('the subset keeps records exactly as they were, in dataset order', () => {
   const dir = scratchDir('select');
-  const chosen = select(pairScores(records, scores, 'scores'), { kind: 'top', count: 3 });
+  const { chosen } = select(pairScores(records, scores, 'scores'), { kind: 'top', count: 3 });
   writeSubset(join(dir, 'golden.json'), chosen, true);
   const written = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8'));
   assert.deepEqual(written.map((r: { note: number }) => r.note), [1, 5, 9]);

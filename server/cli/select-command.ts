@@ -1,0 +1,154 @@
+/**
+ * nuggets select: records ranked by a signal, cut by a threshold, top k or top percent, within bounds
+ * on other signals, optionally diverse; the subset and its selection card are written beside each
+ * other. `--baseline random` also writes a same-size random subset; `--card` makes a selection again
+ * from its card and checks that it gets the same records.
+ */
+import { basename, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chooseRandom } from '../anchors';
+import { cardDataset, cardPathFor, idsHash, readCard, writeCard, type SelectionCard } from '../card';
+import { readDataset, type DatasetRecord } from '../dataset';
+import { similarityFor } from '../diverse';
+import { NuggetsError } from '../errors';
+import { assertNotInput } from '../files';
+import type { CandidateScore } from '../scoring/golden';
+import { pairScores, select, signalFor, writeSubset, type ScoredRecord, type Selection, type SelectionRule, type SignalBound } from '../select';
+import { SIGNALS } from '../signals';
+import { embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
+import { readScores, sameKey, type ScoresHeader } from '../store';
+import { integerFlag, numberFlag, parse, rangeFlag, UsageError } from './main';
+
+/** --min-<signal> and --max-<signal> for every signal but the golden score (which has --min-score). */
+const BOUND_FLAGS = SIGNALS.filter((s) => s.name !== 'golden').flatMap((s) => ['min', 'max'].map((side) => ({ flag: `${side}-${s.name.replace(/_/g, '-')}`, signal: s.name, side })));
+
+export function selectCommand(args: string[]): number {
+  if (args.includes('--card')) {
+    const { values } = parseArgs({ args, options: { card: { type: 'string' }, out: { type: 'string' } }, strict: true });
+    return reproduce(values.card!, values.out);
+  }
+  const { values, dataset } = parse(args, {
+    scores: { type: 'string', multiple: true }, out: { type: 'string' }, 'min-score': { type: 'string' },
+    top: { type: 'string' }, 'top-percent': { type: 'string' }, 'with-scores': { type: 'boolean' },
+    by: { type: 'string' }, diverse: { type: 'string' }, baseline: { type: 'string' }, seed: { type: 'string' },
+    ...Object.fromEntries(BOUND_FLAGS.map((b) => [b.flag, { type: 'string' as const }])),
+  });
+  const flags = values as Record<string, string | string[] | boolean | undefined>;
+  const out = values.out as string | undefined;
+  if (out === undefined) throw new UsageError('missing --out');
+  const scoreFiles = (values.scores as string[] | undefined) ?? [];
+  if (scoreFiles.length === 0) throw new UsageError('missing --scores');
+  assertNotInput(out, [dataset, ...scoreFiles]);
+  const sizes: SelectionRule[] = [];
+  const minScore = rangeFlag(values['min-score'] as string | undefined, '--min-score', 0, 1);
+  const top = integerFlag(values.top as string | undefined, '--top', 1);
+  const topPercent = rangeFlag(values['top-percent'] as string | undefined, '--top-percent', 0, 100, true);
+  if (minScore !== undefined) sizes.push({ kind: 'min-score', minScore });
+  if (top !== undefined) sizes.push({ kind: 'top', count: top });
+  if (topPercent !== undefined) sizes.push({ kind: 'top-percent', percent: topPercent });
+  if (sizes.length > 1 && !(sizes.length === 2 && minScore !== undefined)) throw new UsageError('give at most one of --top or --top-percent (with --min-score as a bound if you like)');
+  const bounds: SignalBound[] = [];
+  for (const b of BOUND_FLAGS) {
+    const value = numberFlag(flags[b.flag] as string | undefined, `--${b.flag}`);
+    if (value !== undefined) bounds.push({ signal: b.signal, [b.side]: value });
+  }
+  const size = sizes.find((r) => r.kind !== 'min-score') ?? sizes[0] ?? { kind: 'all' as const };
+  if (size.kind === 'all' && bounds.length === 0) throw new UsageError('give --min-score, --top, --top-percent or a bound such as --max-ifd');
+  if (size.kind !== 'min-score' && minScore !== undefined) bounds.unshift({ signal: 'golden', min: minScore });
+  const by = values.by as string | undefined;
+  if (by !== undefined) signalFor(by);
+  const diverse = rangeFlag(values.diverse as string | undefined, '--diverse', 0, 1, true);
+  const rule: SelectionRule = { ...size, ...(by ? { by } : {}), ...(bounds.length ? { bounds } : {}), ...(diverse !== undefined ? { diverse } : {}) };
+  const baseline = values.baseline as string | undefined;
+  if (baseline !== undefined && baseline !== 'random') throw new UsageError(`--baseline takes "random" (got "${baseline}")`);
+  const seed = integerFlag(values.seed as string | undefined, '--seed', 0) ?? 0;
+
+  const made = makeSelection(dataset, scoreFiles, rule);
+  writeSubset(out, made.selection.chosen, values['with-scores'] === true);
+  const common = { datasetPath: dataset, records: made.records.length, scoresPaths: scoreFiles, header: made.header, rule };
+  writeCard({ ...common, subsetPath: out, chosen: made.selection.chosen, baseline: null, seed: null, similarity: made.selection.similarity ?? null, skippedAsDuplicates: made.selection.skippedAsDuplicates });
+  const share = ((100 * made.selection.chosen.length) / made.records.length).toFixed(1);
+  process.stdout.write(`selected ${made.selection.chosen.length} of ${made.records.length} records (${share}%) -> ${resolve(out)}\n`);
+  if (rule.diverse !== undefined) process.stdout.write(`skipped ${made.selection.skippedAsDuplicates} near-duplicates (cosine >= ${rule.diverse}, ${made.selection.similarity === 'embedding' ? 'model embeddings' : 'TF-IDF'})\n`);
+  process.stdout.write(`card -> ${resolve(cardPathFor(out))}\n`);
+  if (baseline === 'random') {
+    const randomOut = out.replace(/\.json$/i, '') + '.random.json';
+    assertNotInput(randomOut, [dataset, ...scoreFiles]);
+    const chosen = randomBaseline(made.scored, made.selection.chosen.length, seed);
+    writeSubset(randomOut, chosen, values['with-scores'] === true);
+    writeCard({ ...common, subsetPath: randomOut, chosen, baseline: 'random', seed, similarity: null, skippedAsDuplicates: 0 });
+    process.stdout.write(`random baseline of ${chosen.length} records (seed ${seed}) -> ${resolve(randomOut)}\n`);
+  }
+  return 0;
+}
+
+interface Made {
+  records: DatasetRecord[];
+  header: ScoresHeader;
+  scored: ScoredRecord[];
+  selection: Selection;
+}
+
+/** Reads the dataset, its scores (and embeddings, for diversity) and applies the rule. */
+function makeSelection(dataset: string, scoreFiles: string[], rule: SelectionRule): Made {
+  const records = readDataset(dataset).records;
+  const scores = new Map<string, CandidateScore>();
+  const embeddings = new Map<string, Float32Array>();
+  let first: ScoresHeader | undefined;
+  for (const file of scoreFiles) {
+    const content = readScores(file);
+    if (first && !sameKey(first, content.header)) {
+      throw new NuggetsError(`${file} was scored with another model or anchor set than ${scoreFiles[0]}; scores are never mixed.`);
+    }
+    first ??= content.header;
+    for (const [id, s] of content.scores) scores.set(id, s);
+    if (rule.diverse !== undefined) for (const [id, v] of readEmbeddings(embeddingsPathFor(file))?.vectors ?? []) embeddings.set(id, v);
+  }
+  const bounded = [...scores.values()].find((s) => s.bound);
+  if (bounded && !(rule.kind === 'min-score' && rule.minScore === bounded.bound!.threshold && !rule.by && !rule.bounds && rule.diverse === undefined)) {
+    throw new NuggetsError(
+      `${scoreFiles.join(', ')} holds scores stopped early at ${bounded.bound!.threshold}: they decide only that threshold.`,
+      `Select with --min-score ${bounded.bound!.threshold} alone, or score again without --min-score for full scores.`,
+    );
+  }
+  const scored = pairScores(records, scores, scoreFiles.join(', '));
+  let similarity;
+  if (rule.diverse !== undefined) {
+    const chosen = similarityFor(records, embeddings);
+    if (chosen.notice) process.stderr.write(`nuggets: ${chosen.notice}\n`);
+    similarity = chosen.source;
+  }
+  return { records, header: first!, scored, selection: select(scored, rule, similarity) };
+}
+
+function randomBaseline(scored: ScoredRecord[], count: number, seed: number): ScoredRecord[] {
+  if (count === 0) return [];
+  const byId = new Map(scored.map((s) => [s.record.id, s]));
+  return chooseRandom(scored.map((s) => s.record), count, seed).map((r) => byId.get(r.id)!);
+}
+
+/** Makes the card's selection again and checks it holds the same records; writes it to `out` when given. */
+function reproduce(cardPath: string, out: string | undefined): number {
+  const card = readCard(cardPath);
+  const dataset = cardDataset(card);
+  const scoreFiles = card.scores.map((p) => resolve(card.folder, p));
+  const made = makeSelection(dataset, scoreFiles, card.rule);
+  if (made.header.model.fingerprint !== card.model.fingerprint || made.header.anchors.hash !== card.anchors.hash) {
+    throw new NuggetsError(`${cardPath}: the scores files now hold another model's or anchor set's scores than the card records.`);
+  }
+  const chosen = card.baseline === 'random' ? randomBaseline(made.scored, card.subset.records, card.seed ?? 0) : made.selection.chosen;
+  if (out !== undefined) {
+    assertNotInput(out, [dataset, ...scoreFiles]);
+    writeSubset(out, chosen, false);
+  }
+  const same = chosen.length === card.subset.records && idsHash(chosen.map((c) => c.record)) === card.subset.ids_sha256;
+  if (!same) {
+    throw new NuggetsError(`${cardPath}: the selection made again (${chosen.length} records) does not hold the same ${card.subset.records} records as ${card.subset.file}.`, describeDrift(card));
+  }
+  process.stdout.write(`reproduced ${basename(card.subset.file)}: the same ${chosen.length} records${out ? ` -> ${resolve(out)}` : ''}\n`);
+  return 0;
+}
+
+function describeDrift(card: SelectionCard): string {
+  return `The dataset is unchanged (content hash checked); check that the scores files (${card.scores.join(', ')}) are the ones the card was made from.`;
+}

@@ -1,0 +1,119 @@
+/**
+ * The embeddings sidecar, `<scores>.embeddings`: a JSON header line (model fingerprint, dimension),
+ * then fixed-size binary entries, each a record id (8 bytes, the id's 16 hex digits) and its
+ * embedding as float16. 50,000 x 576 takes about 58 MB where JSON would take about 300 MB. Entries are
+ * appended as records finish, keyed like the scores; a rerun keeps the complete entries and drops an
+ * entry cut short by a killed run.
+ */
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { NuggetsError } from '../errors';
+import { fromHalf, toHalf } from './embedding';
+
+export interface EmbeddingsHeader {
+  nuggets_embeddings: 1;
+  /** The model the hidden states come from. */
+  model: string;
+  dimension: number;
+  dtype: 'float16';
+}
+
+const ID_BYTES = 8;
+
+export function embeddingsPathFor(scoresPath: string): string {
+  return `${scoresPath}.embeddings`;
+}
+
+function entryBytes(dimension: number): number {
+  return ID_BYTES + 2 * dimension;
+}
+
+/** The embeddings of a sidecar, by record id; undefined when there is no sidecar. */
+export function readEmbeddings(path: string): { header: EmbeddingsHeader; vectors: Map<string, Float32Array> } | undefined {
+  if (!existsSync(path)) return undefined;
+  const { header, bodyStart, bytes } = readHeader(path);
+  const size = entryBytes(header.dimension);
+  const vectors = new Map<string, Float32Array>();
+  const complete = Math.floor((bytes.length - bodyStart) / size);
+  for (let k = 0; k < complete; k++) {
+    const at = bodyStart + k * size;
+    const id = bytes.subarray(at, at + ID_BYTES).toString('hex');
+    const vector = new Float32Array(header.dimension);
+    for (let d = 0; d < header.dimension; d++) vector[d] = fromHalf(bytes.readUInt16LE(at + ID_BYTES + 2 * d));
+    vectors.set(id, vector);
+  }
+  return { header, vectors };
+}
+
+function readHeader(path: string): { header: EmbeddingsHeader; bodyStart: number; bytes: Buffer } {
+  const bytes = readFileSync(path);
+  const newline = bytes.indexOf(0x0a);
+  let header: Partial<EmbeddingsHeader> | undefined;
+  try {
+    header = newline > 0 ? (JSON.parse(bytes.subarray(0, newline).toString('utf8')) as Partial<EmbeddingsHeader>) : undefined;
+  } catch {
+    header = undefined;
+  }
+  if (!header || header.nuggets_embeddings !== 1 || typeof header.model !== 'string' || !(Number(header.dimension) > 0) || header.dtype !== 'float16') {
+    throw new NuggetsError(`${path}: not a Nuggets embeddings file.`, 'It is written beside a scores file by `nuggets score`; move it aside to compute the embeddings again.');
+  }
+  return { header: header as EmbeddingsHeader, bodyStart: newline + 1, bytes };
+}
+
+/** Appends embeddings beside a scores file, resuming one of the same model. */
+export class EmbeddingsWriter {
+  private constructor(private readonly fd: number, readonly dimension: number, readonly existing: Set<string>) {}
+
+  static open(path: string, model: string, dimension: number): EmbeddingsWriter {
+    if (existsSync(path)) {
+      const { header, bodyStart, bytes } = readHeader(path);
+      if (header.model !== model || header.dimension !== dimension) {
+        throw new NuggetsError(`${path} holds embeddings of another model (${header.model}, dimension ${header.dimension}).`, 'Embeddings are never mixed: move the file aside, or pass another --out.');
+      }
+      const size = entryBytes(dimension);
+      const complete = Math.floor((bytes.length - bodyStart) / size);
+      const fd = openSync(path, 'r+');
+      ftruncateSync(fd, bodyStart + complete * size);
+      closeSync(fd);
+      const ids = new Set<string>();
+      for (let k = 0; k < complete; k++) ids.add(bytes.subarray(bodyStart + k * size, bodyStart + k * size + ID_BYTES).toString('hex'));
+      return new EmbeddingsWriter(openSync(path, 'a'), dimension, ids);
+    }
+    const fd = openSync(path, 'a');
+    const header: EmbeddingsHeader = { nuggets_embeddings: 1, model, dimension, dtype: 'float16' };
+    writeSync(fd, JSON.stringify(header) + '\n');
+    return new EmbeddingsWriter(fd, dimension, new Set());
+  }
+
+  append(id: string, vector: Float32Array): void {
+    if (vector.length !== this.dimension) throw new Error(`embedding of ${vector.length} values, expected ${this.dimension}`);
+    const entry = Buffer.alloc(entryBytes(this.dimension));
+    entry.write(id.padEnd(2 * ID_BYTES, '0').slice(0, 2 * ID_BYTES), 0, 'hex');
+    for (let d = 0; d < vector.length; d++) entry.writeUInt16LE(toHalf(vector[d]!), ID_BYTES + 2 * d);
+    writeSync(this.fd, entry);
+    this.existing.add(id);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * Where a score run's embeddings go: the sidecar beside its scores file, opened when the first
+ * embedding arrives (its dimension is the model's) and never created for a backend that has none.
+ */
+export class EmbeddingsSink {
+  private writer: EmbeddingsWriter | undefined;
+  constructor(readonly path: string, private readonly model: string) {}
+
+  /** Written before the record's score line, so that a record with a score always has its embedding. */
+  append(id: string, embedding: Float32Array | undefined): void {
+    if (!embedding) return;
+    this.writer ??= EmbeddingsWriter.open(this.path, this.model, embedding.length);
+    this.writer.append(id, embedding);
+  }
+
+  close(): void {
+    this.writer?.close();
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Selection by several signals, diversity and selection cards, through the built command line on real
+ * records scored with the demo model.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { readDataset } from '../../server/dataset';
+import { embeddingsPathFor, readEmbeddings } from '../../server/signals/embedding-file';
+import { readScores } from '../../server/store';
+import { repoRoot, scratchDir, sharedData } from '../helpers';
+
+const cli = join(repoRoot, 'dist', 'cli.js');
+let dir: string;
+let dataset: string;
+
+function nuggets(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function subset(path: string): Array<{ instruction: string; output: string }> {
+  return JSON.parse(readFileSync(join(dir, path), 'utf8'));
+}
+
+/** The dataset's records, in order, with their stored scores. */
+function scored(): Array<{ index: number; id: string; golden: number; meanDelta: number; ifd: number | null; instruction: string }> {
+  const { scores } = readScores(join(dir, 'scores.jsonl'));
+  return readDataset(dataset).records.map((r) => {
+    const s = scores.get(r.id)!;
+    return { index: r.index, id: r.id, golden: s.goldenScore, meanDelta: s.meanDelta, ifd: s.signals?.['ifd'] ?? null, instruction: r.instruction };
+  });
+}
+
+before(() => {
+  dir = scratchDir('select-signals');
+  const gsm8k = JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')).slice(0, 12);
+  const roleplay = JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')).slice(0, 6);
+  // Two near-duplicates: a record again with one word more in its output.
+  const twins = [0, 13].map((i) => ({ ...[...gsm8k, ...roleplay][i], output: `${[...gsm8k, ...roleplay][i].output} Indeed.` }));
+  dataset = join(dir, 'data.json');
+  writeFileSync(dataset, JSON.stringify([...gsm8k, ...roleplay, ...twins], null, 2));
+  assert.equal(nuggets('anchors', dataset, '--kmeans', '5', '--seed', '1', '--out', 'anchors.json').code, 0);
+  const r = nuggets('score', dataset, '--anchors', 'anchors.json', '--out', 'scores.jsonl');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /ifd\s+\d/, 'the summary lists the signals');
+});
+
+test('every record has its scalar signals in the scores file and its embedding in the float16 sidecar', () => {
+  const lines = readFileSync(join(dir, 'scores.jsonl'), 'utf8').split('\n').slice(1).filter((l) => l).map((l) => JSON.parse(l));
+  assert.equal(lines.length, 20);
+  for (const l of lines) {
+    assert.ok(l.ppl_cond > 1 && l.ppl_direct > 1, `perplexities of record ${l.index}`);
+    assert.ok(Math.abs(l.ifd - l.ppl_cond / l.ppl_direct) <= 1e-5 * l.ifd);
+  }
+  const embeddings = readEmbeddings(embeddingsPathFor(join(dir, 'scores.jsonl')))!;
+  assert.equal(embeddings.header.dimension, 192);
+  assert.equal(embeddings.vectors.size, 20);
+  for (const v of embeddings.vectors.values()) assert.ok(Math.abs(Math.hypot(...v) - 1) < 2e-3);
+  const size = readFileSync(embeddingsPathFor(join(dir, 'scores.jsonl'))).length;
+  assert.ok(size < 20 * (8 + 2 * 192) + 200, `compact: ${size} bytes`);
+});
+
+test('--by ifd ranks by IFD within bounds on the golden score and IFD', () => {
+  const r = nuggets('select', dataset, '--scores', 'scores.jsonl', '--by', 'ifd', '--top', '4', '--max-ifd', '1', '--min-score', '0.2', '--out', 'ifd.json');
+  assert.equal(r.code, 0, r.stderr);
+  const expected = scored().filter((s) => s.ifd !== null && s.ifd < 1 && s.golden >= 0.2)
+    .sort((a, b) => b.ifd! - a.ifd! || b.meanDelta - a.meanDelta || a.index - b.index).slice(0, 4).sort((a, b) => a.index - b.index);
+  assert.ok(expected.length > 0);
+  assert.deepEqual(subset('ifd.json').map((x) => x.instruction), expected.map((x) => x.instruction));
+  const bounded = nuggets('select', dataset, '--scores', 'scores.jsonl', '--max-ifd', '0.5', '--out', 'low-ifd.json');
+  assert.equal(bounded.code, 0, bounded.stderr);
+  assert.equal(subset('low-ifd.json').length, scored().filter((s) => s.ifd !== null && s.ifd < 0.5).length);
+});
+
+test('--diverse skips near-duplicates by embedding, says how many, and is the greedy walk ALGORITHM.md defines', () => {
+  const plain = nuggets('select', dataset, '--scores', 'scores.jsonl', '--top', '20', '--out', 'all.json');
+  assert.equal(plain.code, 0, plain.stderr);
+  const r = nuggets('select', dataset, '--scores', 'scores.jsonl', '--top', '20', '--diverse', '0.99', '--out', 'diverse.json');
+  assert.equal(r.code, 0, r.stderr);
+  const skipped = Number(/skipped (\d+) near-duplicates \(cosine >= 0.99, model embeddings\)/.exec(r.stdout)?.[1]);
+  // The reference walk, from the stored embeddings.
+  const vectors = readEmbeddings(embeddingsPathFor(join(dir, 'scores.jsonl')))!.vectors;
+  const ranked = scored().sort((a, b) => b.golden - a.golden || b.meanDelta - a.meanDelta || a.index - b.index);
+  const kept: typeof ranked = [];
+  for (const s of ranked) {
+    const v = vectors.get(s.id)!;
+    if (kept.every((k) => vectors.get(k.id)!.reduce((sum, x, d) => sum + x * v[d]!, 0) < 0.99)) kept.push(s);
+  }
+  assert.ok(kept.length < 20, 'the twins are near-duplicates of their originals');
+  assert.equal(skipped, 20 - kept.length);
+  assert.deepEqual(subset('diverse.json').map((x) => x.instruction), kept.sort((a, b) => a.index - b.index).map((x) => x.instruction));
+  const card = JSON.parse(readFileSync(join(dir, 'diverse.card.json'), 'utf8'));
+  assert.equal(card.similarity, 'embedding');
+  assert.equal(card.skippedAsDuplicates, skipped);
+});
+
+test('without embeddings, --diverse uses TF-IDF and says so', () => {
+  copyFileSync(join(dir, 'scores.jsonl'), join(dir, 'bare.jsonl'));
+  const r = nuggets('select', dataset, '--scores', 'bare.jsonl', '--top', '20', '--diverse', '0.9', '--out', 'tfidf.json');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /no embeddings were stored with these scores; diversity uses TF-IDF/);
+  assert.match(r.stdout, /skipped [1-9]\d* near-duplicates \(cosine >= 0.9, TF-IDF\)/);
+});
+
+test('a selection card records how the subset was made, and --card makes it again with the same records', () => {
+  const r = nuggets('select', dataset, '--scores', 'scores.jsonl', '--top-percent', '25', '--baseline', 'random', '--seed', '7', '--out', 'golden.json');
+  assert.equal(r.code, 0, r.stderr);
+  const card = JSON.parse(readFileSync(join(dir, 'golden.card.json'), 'utf8'));
+  assert.equal(card.source.dataset, 'data.json');
+  assert.equal(card.source.records, 20);
+  assert.match(card.source.content_sha256, /^[0-9a-f]{64}$/);
+  assert.equal(card.model.name, 'demo');
+  assert.match(card.model.fingerprint, /^[0-9a-f]+$/);
+  assert.deepEqual([card.anchors.count, card.anchors.source], [5, 'anchors.json']);
+  assert.deepEqual([card.template, card.maxAnchorTokens], ['nuggets-alpaca-v1', 200]);
+  assert.deepEqual(card.rule, { kind: 'top-percent', percent: 25 });
+  assert.equal(card.subset.records, 5);
+  assert.equal(card.signals.ifd.count, 5);
+  assert.match(card.tool.version, /^\d+\.\d+\.\d+$/);
+  const random = JSON.parse(readFileSync(join(dir, 'golden.random.card.json'), 'utf8'));
+  assert.deepEqual([random.baseline, random.seed, random.subset.records], ['random', 7, 5]);
+  assert.equal(subset('golden.random.json').length, 5);
+
+  const again = nuggets('select', '--card', 'golden.card.json', '--out', 'again.json');
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /reproduced golden.json: the same 5 records/);
+  assert.deepEqual(subset('again.json'), subset('golden.json'));
+  assert.equal(nuggets('select', '--card', 'golden.random.card.json').code, 0);
+
+  // Scores that changed since: the same rule picks other records, and the check says so.
+  const lines = readFileSync(join(dir, 'scores.jsonl'), 'utf8').split('\n');
+  const top = subset('golden.json')[0]!;
+  const topId = readDataset(dataset).records.find((x) => x.instruction === top.instruction)!.id;
+  writeFileSync(join(dir, 'scores.jsonl'), lines.map((l) => (l.includes(`"id":"${topId}"`) ? l.replace(/"golden_score":[0-9.]+/, '"golden_score":0') : l)).join('\n'));
+  const drifted = nuggets('select', '--card', 'golden.card.json');
+  assert.equal(drifted.code, 1);
+  assert.match(drifted.stderr, /does not hold the same 5 records as golden.json/);
+  writeFileSync(join(dir, 'scores.jsonl'), lines.join('\n'));
+  writeFileSync(dataset, readFileSync(dataset, 'utf8') + '\n');
+  const edited = nuggets('select', '--card', 'golden.card.json');
+  assert.equal(edited.code, 1);
+  assert.match(edited.stderr, /is not the dataset the card was made from/);
+  assert.ok(existsSync(join(dir, 'golden.json')));
+});
