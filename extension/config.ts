@@ -8,42 +8,12 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { ServerSecrets, ServerSettings } from '../server/protocol';
+import { originOf, parseServingKey } from './serving_key';
 
 export const SECTION = 'nuggets';
 
 /** SecretStorage keys: credentials live there, never in settings files. */
 export const SECRET_KEYS = { hubToken: 'nuggets.hubToken', apiKey: 'nuggets.servingApiKey' } as const;
-
-/**
- * The serving API key as SecretStorage keeps it: bound to the origins (scheme://host:port) it may be
- * sent to, first the one it was entered for, then those the user allowed when asked.
- */
-export interface ServingKey {
-  key: string;
-  origins: string[];
-}
-
-/** The stored value read back; a bare key stored before keys were bound is bound to no origin yet. */
-export function parseServingKey(stored: string | undefined): ServingKey | undefined {
-  if (!stored) return undefined;
-  try {
-    const value = JSON.parse(stored) as Partial<ServingKey>;
-    if (typeof value.key === 'string' && Array.isArray(value.origins)) return { key: value.key, origins: value.origins.filter((o) => typeof o === 'string') };
-  } catch {
-    // a bare key
-  }
-  return { key: stored, origins: [] };
-}
-
-/** The origin of an endpoint URL, or undefined when it is not one. */
-export function originOf(url: string): string | undefined {
-  try {
-    const parsed = new URL(url.trim());
-    return /^https?:$/.test(parsed.protocol) ? parsed.origin : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export class Config {
   /** The credentials as last read from SecretStorage (see loadSecrets). */

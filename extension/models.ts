@@ -5,7 +5,8 @@
  */
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
-import { originOf, parseServingKey, SECRET_KEYS, SECTION, type ServingKey } from './config';
+import { SECRET_KEYS, SECTION } from './config';
+import { originOf, originsToAsk, parseServingKey, type ServingKey } from './serving_key';
 import type { Ctx } from './ctx';
 
 interface ModelItem extends vscode.QuickPickItem {
@@ -169,8 +170,9 @@ export async function confirmServingKey(ctx: Ctx): Promise<void> {
   const stored = parseServingKey(await secrets.get(SECRET_KEYS.apiKey));
   if (!stored) return;
   let changed = false;
-  for (const { origin, fromWorkspace } of ctx.config.servingOrigins()) {
-    if (stored.origins.includes(origin) || declinedOrigins.has(origin)) continue;
+  const endpoints = ctx.config.servingOrigins();
+  for (const origin of originsToAsk(stored, endpoints.map((e) => e.origin), declinedOrigins)) {
+    const fromWorkspace = endpoints.some((e) => e.origin === origin && e.fromWorkspace);
     const entered = stored.origins[0] ? `The key was entered for ${stored.origins[0]}.` : 'The key was stored before Nuggets bound keys to a server.';
     const answer = await vscode.window.showWarningMessage(`Send your serving API key to ${origin}?`, {
       modal: true,

@@ -237,7 +237,7 @@ export class ServingBackend implements ScoringBackend {
     const mine = tokenizer.encode(PROBE_TEXT, true);
     const server = await this.tokenizeOnServer(PROBE_TEXT, true);
     // Without /tokenize the server's echo of the probe still tells its token count.
-    const theirs = server ?? (await this.complete([PROBE_TEXT], 'the tokenizer probe'))[0]!.logprobs;
+    const theirs = server ?? (await this.complete([PROBE_TEXT], ['the tokenizer probe']))[0]!.logprobs;
     const differs = server ? firstDifference(mine, server) : (theirs.length === mine.length ? -1 : Math.min(theirs.length, mine.length));
     if (differs >= 0) {
       throw new NuggetsError(
@@ -278,14 +278,15 @@ export class ServingBackend implements ScoringBackend {
     const batches: number[][] = [];
     for (let i = 0; i < prompts.length; i += size) batches.push(prompts.slice(i, i + size).map((_, k) => i + k));
     await Promise.all(batches.map(async (batch) => {
-      const names = batch.length === 1 ? what(batch[0]!) : `${what(batch[0]!)} … ${what(batch.at(-1)!)}`;
-      const answers = await this.complete(batch.map((i) => prompts[i]!), names);
+      const answers = await this.complete(batch.map((i) => prompts[i]!), batch.map(what));
       batch.forEach((i, k) => (out[i] = answers[k]!));
     }));
     return out;
   }
 
-  private async complete(prompts: (string | number[])[], what: string): Promise<PromptLogprobs[]> {
+  /** One completions request; `names` says what each prompt is, for messages. */
+  private async complete(prompts: (string | number[])[], names: string[]): Promise<PromptLogprobs[]> {
+    const what = names.length === 1 ? names[0]! : `${names[0]} … ${names.at(-1)}`;
     const mode = this.settings.logprobs ?? 'echo';
     const body = {
       model: this.model, prompt: prompts, temperature: 0,
@@ -298,7 +299,7 @@ export class ServingBackend implements ScoringBackend {
     }
     return [...choices]
       .sort((a, b) => (a as { index: number }).index - (b as { index: number }).index)
-      .map((choice) => ({ endpoint: answer.endpoint, logprobs: parseChoice(choice as CompletionChoice, mode, this.generated(), `${answer.endpoint} (${what})`) }));
+      .map((choice, k) => ({ endpoint: answer.endpoint, logprobs: parseChoice(choice as CompletionChoice, mode, this.generated(), `${answer.endpoint} (${names[k]})`) }));
   }
 
   /**
