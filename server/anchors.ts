@@ -5,7 +5,7 @@
  * each centre. Same dataset and seed, same anchors.
  */
 import { createHash } from 'node:crypto';
-import { readDataset, type DatasetRecord, type Example } from './dataset';
+import { parseDataset, readUtf8, type DatasetRecord, type Example } from './dataset';
 import { NuggetsError } from './errors';
 import { writeFileAtomic } from './files';
 import { fullText } from './scoring/template';
@@ -23,8 +23,9 @@ export function anchorSet(anchors: Example[]): AnchorSet {
 }
 
 export function readAnchors(path: string): AnchorSet {
+  const text = readUtf8(path, 'anchors file');
   try {
-    return anchorSet(readDataset(path).records.map(({ instruction, input, output }) => ({ instruction, input, output })));
+    return anchorSet(parseDataset(text, path).records.map(({ instruction, input, output }) => ({ instruction, input, output })));
   } catch (err) {
     if (err instanceof NuggetsError) {
       throw new NuggetsError(`The anchors file is not a usable Alpaca file: ${err.message}`, 'Anchors are Alpaca records; write them with `nuggets anchors`.');

@@ -40,14 +40,19 @@ export function recordId(example: Example): string {
 }
 
 export function readDataset(path: string): Dataset {
+  return parseDataset(readUtf8(path, 'dataset'), path);
+}
+
+/** The text of a UTF-8 file; `kind` names it in messages ("dataset", "anchors file"). */
+export function readUtf8(path: string, kind: string): string {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw fileError(err, 'read dataset', path);
+    throw fileError(err, `read ${kind}`, path);
   }
   assertUtf8(bytes, path);
-  return parseDataset(bytes.toString('utf8'), path);
+  return bytes.toString('utf8');
 }
 
 /** Datasets are UTF-8 (with or without a byte order mark); a UTF-16 or UTF-32 file is named as such instead of failing as malformed JSON. */
