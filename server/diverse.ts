@@ -10,31 +10,16 @@ import type { DatasetRecord } from './dataset';
 import { dot } from './signals/embedding';
 import { fullText } from './scoring/template';
 
-/** The records kept so far, answering whether another record is a near-duplicate of any of them. */
-export interface KeptSet {
-  nearDuplicate(record: DatasetRecord): boolean;
-  keep(record: DatasetRecord): void;
+/** What the walk keeps: positions in the best-first list, and how many it skipped as near-duplicates. */
+export interface Walk {
+  kept: number[];
+  skipped: number;
 }
 
 export interface SimilaritySource {
   readonly kind: 'embedding' | 'tfidf';
-  keptSet(tau: number, capacity: number): KeptSet;
-}
-
-/** Positions in `records` (best first) that the walk keeps, and how many it skipped as near-duplicates. */
-export function diverseWalk(records: readonly DatasetRecord[], similarity: SimilaritySource, tau: number, size: number): { kept: number[]; skipped: number } {
-  const kept: number[] = [];
-  let skipped = 0;
-  const set = similarity.keptSet(tau, Math.min(size, records.length));
-  for (let i = 0; i < records.length && kept.length < size; i++) {
-    if (set.nearDuplicate(records[i]!)) {
-      skipped++;
-      continue;
-    }
-    set.keep(records[i]!);
-    kept.push(i);
-  }
-  return { kept, skipped };
+  /** Walks `records` best first, keeping each one not within `tau` of a kept one, until `size` are kept. */
+  walk(records: readonly DatasetRecord[], tau: number, size: number): Walk;
 }
 
 /** Similarity of model embeddings (unit vectors, by record id): the kept vectors sit in one contiguous matrix. */
@@ -42,20 +27,21 @@ export function embeddingSimilarity(vectors: ReadonlyMap<string, Float32Array>):
   const dimension = vectors.values().next().value?.length ?? 0;
   return {
     kind: 'embedding',
-    keptSet(tau, capacity) {
-      const matrix = new Float32Array(Math.max(1, capacity) * dimension);
-      let rows = 0;
-      return {
-        nearDuplicate(record) {
-          const v = vectors.get(record.id)!;
-          for (let r = 0; r < rows; r++) if (dot(v, matrix, r * dimension) >= tau) return true;
-          return false;
-        },
-        keep(record) {
-          matrix.set(vectors.get(record.id)!, rows * dimension);
-          rows++;
-        },
-      };
+    walk(records, tau, size) {
+      const kept = new Float32Array(Math.max(1, Math.min(size, records.length)) * dimension);
+      const walk: Walk = { kept: [], skipped: 0 };
+      for (let i = 0; i < records.length && walk.kept.length < size; i++) {
+        const v = vectors.get(records[i]!.id)!;
+        let near = false;
+        for (let row = 0; !near && row < walk.kept.length; row++) near = dot(v, kept, row * dimension) >= tau;
+        if (near) {
+          walk.skipped++;
+          continue;
+        }
+        kept.set(v, walk.kept.length * dimension);
+        walk.kept.push(i);
+      }
+      return walk;
     },
   };
 }
@@ -66,30 +52,28 @@ export function tfidfSimilarity(records: readonly DatasetRecord[]): SimilaritySo
   const byId = new Map(records.map((r, i) => [r.id, vectors[i]!]));
   return {
     kind: 'tfidf',
-    keptSet(tau) {
+    walk(ranked, tau, size) {
       // An inverted index of the kept vectors: a record meets only the kept records it shares a term with.
       const postings = new Map<number, { row: number; weight: number }[]>();
-      let rows = 0;
-      return {
-        nearDuplicate(record) {
-          const v = byId.get(record.id)!;
-          const dots = new Map<number, number>();
-          for (let k = 0; k < v.terms.length; k++) {
-            for (const p of postings.get(v.terms[k]!) ?? []) dots.set(p.row, (dots.get(p.row) ?? 0) + p.weight * v.weights[k]!);
-          }
-          for (const d of dots.values()) if (d >= tau) return true;
-          return false;
-        },
-        keep(record) {
-          const v = byId.get(record.id)!;
-          for (let k = 0; k < v.terms.length; k++) {
-            const list = postings.get(v.terms[k]!) ?? [];
-            list.push({ row: rows, weight: v.weights[k]! });
-            postings.set(v.terms[k]!, list);
-          }
-          rows++;
-        },
-      };
+      const walk: Walk = { kept: [], skipped: 0 };
+      for (let i = 0; i < ranked.length && walk.kept.length < size; i++) {
+        const v = byId.get(ranked[i]!.id)!;
+        const dots = new Map<number, number>();
+        for (let k = 0; k < v.terms.length; k++) {
+          for (const p of postings.get(v.terms[k]!) ?? []) dots.set(p.row, (dots.get(p.row) ?? 0) + p.weight * v.weights[k]!);
+        }
+        if ([...dots.values()].some((d) => d >= tau)) {
+          walk.skipped++;
+          continue;
+        }
+        for (let k = 0; k < v.terms.length; k++) {
+          const list = postings.get(v.terms[k]!) ?? [];
+          list.push({ row: walk.kept.length, weight: v.weights[k]! });
+          postings.set(v.terms[k]!, list);
+        }
+        walk.kept.push(i);
+      }
+      return walk;
     },
   };
 }

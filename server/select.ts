@@ -4,7 +4,7 @@
  * and written as a new Alpaca JSON file with the records exactly as they were (optionally with their score).
  */
 import type { DatasetRecord } from './dataset';
-import { diverseWalk, type SimilaritySource } from './diverse';
+import type { SimilaritySource } from './diverse';
 import { NuggetsError } from './errors';
 import { writeFileAtomic } from './files';
 import type { CandidateScore } from './scoring/golden';
@@ -108,7 +108,7 @@ export function select(scored: ScoredRecord[], rule: SelectionRule, similarity?:
   if (rule.diverse === undefined) return { chosen: size === undefined ? ranked : ranked.slice(0, size), skippedAsDuplicates: 0 };
   if (!(rule.diverse > 0 && rule.diverse <= 1)) throw new NuggetsError(`--diverse must be a cosine similarity in (0, 1] (got ${rule.diverse}).`);
   if (!similarity) throw new Error('diverse selection needs a similarity source');
-  const walk = diverseWalk(ranked.map((s) => s.record), similarity, rule.diverse, size ?? ranked.length);
+  const walk = similarity.walk(ranked.map((s) => s.record), rule.diverse, size ?? ranked.length);
   return { chosen: walk.kept.map((k) => ranked[k]!), skippedAsDuplicates: walk.skipped, similarity: similarity.kind };
 }
 

@@ -10,19 +10,23 @@
  * PyTorch). The full cached run has a child process of its own, so its peak RSS is the cached path's;
  * the references run on the first 20 candidates of W1 and all of W2 (cached and naive interleaved in one
  * process, PyTorch in another), and every ratio compares pairs per second on the same candidates. Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the
- * exact early stop saves on W1.
+ * exact early stop saves on W1. Two small sections close the run (also alone: `node out/bench.js --signals`): what
+ * the per-record signals add to W1's scoring time with 100 anchors, and diversity-aware selection over
+ * 50,000 records with 576-dimensional embeddings.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { chooseKMeans } from '../../server/anchors';
+import { chooseKMeans, seededRandom } from '../../server/anchors';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
 import { DEFAULT_OPTIONS, type ScoringOptions } from '../../server/scoring/backend';
 import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { fullText } from '../../server/scoring/template';
+import { embeddingSimilarity } from '../../server/diverse';
+import { select, type ScoredRecord } from '../../server/select';
 
 const root = resolve(__dirname, '..');
 const data = resolve(root, '..', 'shared', 'data');
@@ -209,8 +213,94 @@ function runTorch(name: string, workloadFile: string, candidateCount: number, en
 const rate = (r: PathResult): number => r.pairs / r.seconds;
 const fmt = (x: number, digits = 2): string => x.toFixed(digits);
 
+/**
+ * Child process: W1's candidates against 100 anchors, scored without signals (the one-shot passes alone)
+ * and with them (the prefix pass returning span log-probabilities and hidden states, plus the short
+ * output pass), alternating candidate by candidate on two backends so that both see the same load.
+ */
+async function runSignalsOverhead(candidateCount: number): Promise<{ plainSeconds: number; signalsSeconds: number; candidates: number; anchors: number }> {
+  const { candidates } = workload('W1');
+  const files = ['gsm8k-train.alpaca.json', 'gpteacher-toolformer.alpaca.json', 'gpteacher-roleplay.alpaca.json'].map((f) => readDataset(join(data, f)).records);
+  const anchors = chooseKMeans(files.flatMap((records) => records.slice(2000, 2400)).map((r, index) => ({ ...r, index })), 100, 0);
+  const plain = await LocalBackend.open(models['W1']!, { path: 'cached' });
+  const withSignals = await LocalBackend.open(models['W1']!, { path: 'cached' });
+  const prepared = { plain: await plain.prepareAnchors(anchors, options), signals: await withSignals.prepareAnchors(anchors, options) };
+  const chosen = candidates.slice(0, candidateCount);
+  await plain.oneShot(chosen[0]!, prepared.plain);
+  await scoreCandidate(withSignals, prepared.signals, chosen[0]!);
+  let plainSeconds = 0;
+  let signalsSeconds = 0;
+  for (const [k, c] of chosen.entries()) {
+    for (const which of k % 2 === 0 ? ['plain', 'signals'] : ['signals', 'plain']) {
+      const started = process.hrtime.bigint();
+      if (which === 'plain') await plain.oneShot(c, prepared.plain);
+      else await scoreCandidate(withSignals, prepared.signals, c);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (which === 'plain') plainSeconds += seconds;
+      else signalsSeconds += seconds;
+    }
+  }
+  await plain.dispose();
+  await withSignals.dispose();
+  return { plainSeconds, signalsSeconds, candidates: chosen.length, anchors: anchors.length };
+}
+
+/**
+ * Diversity-aware selection of the top 10% of 50,000 records by golden score, with unit 576-dimensional
+ * embeddings (SmolLM2-135M's width): random directions, a fifth of them near-duplicates of another record.
+ */
+function diversitySelection(): { records: number; dimension: number; kept: number; skipped: number; seconds: number; cpuSeconds: number } {
+  const n = 50_000;
+  const dimension = 576;
+  const random = seededRandom(1);
+  const gaussian = (): number => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+  const unit = (v: Float32Array): Float32Array => {
+    const norm = Math.hypot(...v);
+    return v.map((x) => x / norm);
+  };
+  const vectors = new Map<string, Float32Array>();
+  const scored: ScoredRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = i.toString(16).padStart(16, '0');
+    const original = i >= 5 && random() < 0.2 ? vectors.get(Math.floor(random() * i).toString(16).padStart(16, '0')) : undefined;
+    vectors.set(id, unit(Float32Array.from({ length: dimension }, (_, d) => (original ? original[d]! + 0.01 * gaussian() : gaussian()))));
+    const wins = Math.floor(random() * 101);
+    scored.push({
+      record: { instruction: '', input: '', output: '', index: i, id, start: 0, end: 0, original: {} },
+      score: { index: i, id, goldenScore: wins / 100, wins, anchors: 100, meanDelta: gaussian(), deltas: [], truncated: false },
+    } as ScoredRecord);
+  }
+  const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
+  const selection = select(scored, { kind: 'top-percent', percent: 10, diverse: 0.9 }, embeddingSimilarity(vectors));
+  const cpuSeconds = process.cpuUsage(cpu).user / 1e6;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { records: n, dimension, kept: selection.chosen.length, skipped: selection.skippedAsDuplicates, seconds, cpuSeconds };
+}
+
+/** The two sections on signals: their cost in scoring, and diversity-aware selection at scale. */
+function signalSections(report: Record<string, unknown>, withOverhead = true): void {
+  if (withOverhead) {
+    const overhead = child<{ plainSeconds: number; signalsSeconds: number; candidates: number; anchors: number }>(['30'], '--signals-overhead');
+    const added = overhead.signalsSeconds / overhead.plainSeconds - 1;
+    console.log(`\nsignals on W1 (${overhead.candidates} candidates x ${overhead.anchors} anchors): ${fmt(overhead.plainSeconds, 2)} s without, ${fmt(overhead.signalsSeconds, 2)} s with ppl_cond, ppl_direct, ifd and the embedding: ${fmt(100 * added, 1)}% added`);
+    report.signalsOverhead = { ...overhead, addedShare: added };
+  }
+  const diversity = diversitySelection();
+  console.log(`diverse selection (--top-percent 10 --diverse 0.9) of ${diversity.records} records x ${diversity.dimension}-dim embeddings: ${fmt(diversity.seconds, 2)} s (${fmt(diversity.cpuSeconds, 2)} s of CPU), kept ${diversity.kept}, skipped ${diversity.skipped} near-duplicates`);
+  report.diversity = diversity;
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--signals-overhead') {
+    process.stdout.write(JSON.stringify(await runSignalsOverhead(Number(argv[1]))) + '\n');
+    return;
+  }
+  if (argv[0] === '--signals') {
+    signalSections({}, argv[1] !== '--diversity-only');
+    return;
+  }
   if (argv[0] === '--interleaved') {
     process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]))) + '\n');
     return;
@@ -259,6 +349,7 @@ async function main(): Promise<void> {
     console.log(`early stop on W1 at t = ${t}: ${r.passes} of ${r.passesTotal} one-shot passes (${fmt(100 * (1 - r.passes! / r.passesTotal!), 1)}% saved), ${fmt(r.seconds, 1)} s`);
   }
   report.earlyStop = early;
+  signalSections(report);
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   console.log(`\nwrote ${join(outDir, 'bench.json')}`);
 }
