@@ -259,7 +259,7 @@ async function scoreCommand(args: string[]): Promise<number> {
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
     };
     const writer = ScoresWriter.open(out, header);
-    const embeddings = new EmbeddingsSink(embeddingsPathFor(out), backend.identity.fingerprint);
+    const embeddings = new EmbeddingsSink(embeddingsPathFor(out), backend.identity.fingerprint, () => writer.existing.size);
     const todo = records.filter((r) => !writer.existing.has(r.id));
     const resumed = records.length - todo.length;
     process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${backend instanceof LocalBackend ? ` (${path} path)` : ''}`

@@ -120,7 +120,7 @@ export class ScoreBook {
     try {
       const header: ScoresHeader = { nuggets_scores: 1, ...key, dataset: 'vscode', shard: null, created: new Date().toISOString() };
       const writer = ScoresWriter.open(path, header);
-      const embeddings = new EmbeddingsSink(embeddingsPathFor(path), key.model.fingerprint);
+      const embeddings = new EmbeddingsSink(embeddingsPathFor(path), key.model.fingerprint, () => writer.existing.size);
       this.runs.set(name, { lock, writer, embeddings, header });
       const file = this.fileOf(key);
       file.scores = writer.existing; // the writer adds each record it appends

@@ -5,8 +5,8 @@
  * appended as records finish, keyed like the scores; a rerun keeps the complete entries and drops an
  * entry cut short by a killed run.
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { NuggetsError } from '../errors';
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { fileError, NuggetsError, outOfSpace } from '../errors';
 import { fromHalf, toHalf } from './embedding';
 
 export interface EmbeddingsHeader {
@@ -61,10 +61,15 @@ function readHeader(path: string): { header: EmbeddingsHeader; bodyStart: number
 
 /** Appends embeddings beside a scores file, resuming one of the same model. */
 export class EmbeddingsWriter {
-  private constructor(private readonly fd: number, readonly dimension: number, readonly existing: Set<string>) {}
+  private constructor(private readonly fd: number, private readonly path: string, readonly dimension: number, readonly existing: Set<string>,
+    private length: number, private readonly recordsSafe: () => number) {}
 
-  static open(path: string, model: string, dimension: number): EmbeddingsWriter {
-    if (existsSync(path)) {
+  /**
+   * Opens `path` for appending, keeping its complete entries. A file whose header line was cut short (a disk
+   * that filled up as it was created) holds nothing and is started again, so that it never blocks a rerun.
+   */
+  static open(path: string, model: string, dimension: number, recordsSafe: () => number): EmbeddingsWriter {
+    if (existsSync(path) && readFileSync(path).includes(0x0a)) {
       const { header, bodyStart, bytes } = readHeader(path);
       if (header.model !== model || header.dimension !== dimension) {
         throw new NuggetsError(`${path} holds embeddings of another model (${header.model}, dimension ${header.dimension}).`, 'Embeddings are never mixed: move the file aside, or pass another --out.');
@@ -76,12 +81,12 @@ export class EmbeddingsWriter {
       closeSync(fd);
       const ids = new Set<string>();
       for (let k = 0; k < complete; k++) ids.add(bytes.subarray(bodyStart + k * size, bodyStart + k * size + ID_BYTES).toString('hex'));
-      return new EmbeddingsWriter(openSync(path, 'a'), dimension, ids);
+      return new EmbeddingsWriter(openSync(path, 'a'), path, dimension, ids, bodyStart + complete * size, recordsSafe);
     }
-    const fd = openSync(path, 'a');
     const header: EmbeddingsHeader = { nuggets_embeddings: 1, model, dimension, dtype: 'float16' };
-    writeSync(fd, JSON.stringify(header) + '\n');
-    return new EmbeddingsWriter(fd, dimension, new Set());
+    const writer = new EmbeddingsWriter(openSync(path, 'w'), path, dimension, new Set(), 0, recordsSafe);
+    writer.write(Buffer.from(JSON.stringify(header) + '\n'));
+    return writer;
   }
 
   append(id: string, vector: Float32Array): void {
@@ -89,12 +94,41 @@ export class EmbeddingsWriter {
     const entry = Buffer.alloc(entryBytes(this.dimension));
     entry.write(id.padEnd(2 * ID_BYTES, '0').slice(0, 2 * ID_BYTES), 0, 'hex');
     for (let d = 0; d < vector.length; d++) entry.writeUInt16LE(toHalf(vector[d]!), ID_BYTES + 2 * d);
-    writeSync(this.fd, entry);
+    this.write(entry);
     this.existing.add(id);
   }
 
+  /** Writes whole or not at all: a part that reached the disk is cut off again; a file left without its header is removed. */
+  private write(bytes: Buffer): void {
+    let written = 0;
+    try {
+      while (written < bytes.length) written += writeSync(this.fd, bytes, written);
+    } catch (err) {
+      try {
+        if (this.length > 0) ftruncateSync(this.fd, this.length);
+        else {
+          closeSync(this.fd);
+          rmSync(this.path, { force: true });
+        }
+      } catch {
+        // A rerun drops an entry cut short in any case.
+      }
+      const reason = outOfSpace(err);
+      if (reason) {
+        throw new NuggetsError(`${reason} while writing ${this.path}; ${this.recordsSafe()} records are safe.`,
+          'Free some space and run the same command again: it resumes after the records already written.');
+      }
+      throw fileError(err, 'write embeddings file', this.path);
+    }
+    this.length += bytes.length;
+  }
+
   close(): void {
-    closeSync(this.fd);
+    try {
+      closeSync(this.fd);
+    } catch {
+      // closed when its header could not be written
+    }
   }
 }
 
@@ -104,12 +138,13 @@ export class EmbeddingsWriter {
  */
 export class EmbeddingsSink {
   private writer: EmbeddingsWriter | undefined;
-  constructor(readonly path: string, private readonly model: string) {}
+  /** @param recordsSafe how many records the scores file beside it holds, for the message when the disk fills up */
+  constructor(readonly path: string, private readonly model: string, private readonly recordsSafe: () => number) {}
 
   /** Written before the record's score line, so that a record with a score always has its embedding. */
   append(id: string, embedding: Float32Array | undefined): void {
     if (!embedding) return;
-    this.writer ??= EmbeddingsWriter.open(this.path, this.model, embedding.length);
+    this.writer ??= EmbeddingsWriter.open(this.path, this.model, embedding.length, this.recordsSafe);
     this.writer.append(id, embedding);
   }
 

@@ -83,7 +83,7 @@ const cases: Case[] = [
   { name: 'select --min-score -0.5', args: () => select('--min-score', '-0.5'), code: 2, message: /--min-score must be in \[0, 1\] \(got "-0\.5"\)/ },
   { name: 'select --min-score=-0.5', args: () => select('--min-score=-0.5'), code: 2, message: /--min-score must be in \[0, 1\] \(got "-0\.5"\)/ },
   { name: 'select --top abc', args: () => select('--top', 'abc'), code: 2, message: /--top expects a number \(got "abc"\)/ },
-  { name: 'select with two rules', args: () => select('--top', '3', '--min-score', '0.5'), code: 2, message: /give exactly one of --min-score, --top or --top-percent/ },
+  { name: 'select with two sizes', args: () => select('--top', '3', '--top-percent', '10'), code: 2, message: /give at most one of --top or --top-percent/ },
   { name: 'score --shard 3/2', args: () => score('data.json', '--shard', '3/2'), code: 2, message: /--shard expects i\/n with 0 <= i < n \(got "3\/2"\)/ },
   { name: 'score --shard 1/0', args: () => score('data.json', '--shard', '1/0'), code: 2, message: /--shard expects i\/n/ },
   { name: 'score --threads -3', args: () => score('data.json', '--threads', '-3'), code: 2, message: /--threads expects a whole number of at least 0 \(got "-3"\)/ },

@@ -1,5 +1,5 @@
 /**
- * A disk that fills up while scores are written. As root, a real full disk: a 16 KiB tmpfs mounted for
+ * A disk that fills up while scores are written. As root, a real full disk: a 32 KiB tmpfs mounted for
  * the test (ENOSPC). Without root (or where mounting is not permitted), the same run under `ulimit -f`
  * (EFBIG), which the second test always uses. Either way: a message saying how many records are safe,
  * exit 1, no stack trace, a file of complete lines, and a rerun that resumes once there is room.
@@ -19,9 +19,9 @@ const dataset = join(dir, 'data.json');
 const anchors = join(dir, 'anchors.json');
 const reference = join(dir, 'reference.jsonl');
 const PAGE = 4096;
-const DISK = 4 * PAGE;
+const DISK = 8 * PAGE;
 
-/** A 16 KiB tmpfs, or undefined where this process may not mount one. */
+/** A 32 KiB tmpfs, or undefined where this process may not mount one. */
 function mountSmallDisk(): string | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const mountPoint = mkdtempSync(join(tmpdir(), 'nuggets-full-disk-'));
@@ -69,13 +69,13 @@ describe('a full disk while scoring', () => {
     let failed: Ran;
     if (disk) {
       t.diagnostic(`real ENOSPC: a ${DISK / 1024} KiB tmpfs at ${disk}`);
-      fill(2 * PAGE); // a page for the lock file, one for the scores
+      fill(3 * PAGE); // a page for the lock file, one for the scores, one for the embeddings beside them
       failed = nuggets(dir, ...score(out));
     } else {
       t.diagnostic('no tmpfs (not root, or mounting not permitted): EFBIG under ulimit -f 4');
       failed = nuggetsWithFileLimit(4, ...score(out));
     }
-    assertFails(failed, 1, disk ? /disk full while writing .*scores\.jsonl; \d+ records are safe in it\./ : /file size limit \(ulimit -f\) reached while writing/);
+    assertFails(failed, 1, disk ? /disk full while writing .*scores\.jsonl(\.embeddings)?; \d+ records are safe/ : /file size limit \(ulimit -f\) reached while writing/);
     assert.match(failed.stderr, /Free some space and run the same command again/);
     const safe = Number(/; (\d+) records are safe/.exec(failed.stderr)![1]);
     assert.ok(safe > 0 && safe < RECORDS, `${safe} records written before the disk filled`);
@@ -89,6 +89,7 @@ describe('a full disk while scoring', () => {
     assert.match(resumed.stderr, new RegExp(`${safe} already in .*, skipped`));
     assertSameScores(out, reference, RECORDS);
     rmSync(out);
+    rmSync(`${out}.embeddings`, { force: true });
   });
 
   test('when not even the header fits, no file is left to block the rerun', (t) => {
@@ -104,8 +105,9 @@ describe('a full disk while scoring', () => {
       writeRecords(many, 'gsm8k-train.alpaca.json', 100, 300);
       failed = nuggetsWithFileLimit(1, 'score', dataset, '--anchors', many, '--out', out);
     }
-    assertFails(failed, 1, /(disk full|file size limit \(ulimit -f\) reached) while writing .*header\.jsonl; 0 records are safe\./);
+    assertFails(failed, 1, /(disk full|file size limit \(ulimit -f\) reached) while writing .*header\.jsonl(\.embeddings)?; 0 records are safe\./);
     assert.equal(existsSync(out), false, 'no 0-byte or header-only scores file');
+    assert.equal(existsSync(`${out}.embeddings`), false, 'no header-only embeddings file');
     if (disk) rmSync(join(disk, 'pad'));
     const rerun = nuggets(dir, ...score(out)); // the corrected run: room on the disk, or the 3 anchors
     assert.equal(rerun.code, 0, rerun.stderr);
@@ -115,7 +117,7 @@ describe('a full disk while scoring', () => {
   test('a file size limit (EFBIG) is named as such, and the records before it are kept', () => {
     const out = join(dir, 'efbig.jsonl');
     const failed = nuggetsWithFileLimit(2, ...score(out));
-    assertFails(failed, 1, /file size limit \(ulimit -f\) reached while writing .*efbig\.jsonl; \d+ records are safe in it\./);
+    assertFails(failed, 1, /file size limit \(ulimit -f\) reached while writing .*efbig\.jsonl(\.embeddings)?; \d+ records are safe/);
     const safe = Number(/; (\d+) records are safe/.exec(failed.stderr)![1]);
     assert.equal(scoreLines(out).length, safe);
     assert.ok(readFileSync(out).length <= 2048);
