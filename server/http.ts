@@ -142,14 +142,6 @@ export async function send(url: string, init: Omit<RequestInit, 'signal'>, limit
   };
 }
 
-/** Fails with TransientHttpError (to be retried) when the status is 429 or 5xx; the answer is discarded then. */
-export async function retryOnBusy(answer: HttpAnswer, detail?: string): Promise<void> {
-  if (answer.status !== 429 && answer.status < 500) return;
-  const retryAfter = retryAfterMs(answer.headers.get('retry-after'));
-  await answer.discard();
-  throw new TransientHttpError(`${answer.url} answered ${answer.status}${detail ? `: ${detail}` : ''}`, retryAfter);
-}
-
 /**
  * Runs `attempt` until it succeeds, fails for good (any error other than TransientHttpError), or has
  * been retried `policy.retries` times; then its last TransientHttpError is thrown.
@@ -176,13 +168,13 @@ export function retryAfterMs(value: string | null): number | undefined {
 }
 
 /** undici's "fetch failed" with the reason underneath (ECONNREFUSED, ECONNRESET, a DNS failure). */
-export function describeNetworkError(err: unknown): string {
+function describeNetworkError(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const why = cause?.code ?? cause?.message;
   const message = err instanceof Error ? err.message : String(err);
   return why ? `${message} (${why})` : message;
 }
 
-export function formatMs(ms: number): string {
+function formatMs(ms: number): string {
   return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
