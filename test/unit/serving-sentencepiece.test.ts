@@ -8,8 +8,6 @@
  * (A protocol test, as test/unit/serving.test.ts: the vLLM stand-in computes with this project's engine.)
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
@@ -20,18 +18,10 @@ import { scoreCandidate } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { openBackend } from '../../server/scoring/open';
 import { fullText } from '../../server/scoring/template';
-import { repoRoot, sharedData } from '../helpers';
+import { sharedData, standins } from '../helpers';
 import { FakeVllm } from '../support/vllm-server';
 
-/** The stand-ins, generated on first use into .cache/standins (Debian's PyTorch and ONNX; tools/setup.sh). */
-function standin(name: string): string {
-  const out = join(repoRoot, '.cache', 'standins');
-  const run = spawnSync('/usr/bin/python3', [join(repoRoot, 'tools', 'standins', 'make_standins.py'), '--out', out], { encoding: 'utf8' });
-  if (run.status !== 0 || !existsSync(join(out, name, 'onnx', 'model.onnx'))) {
-    throw new Error(`could not generate the stand-in models (bash tools/setup.sh installs Debian's PyTorch and ONNX):\n${run.stderr || run.error?.message}`);
-  }
-  return join(out, name);
-}
+const standin = (name: string): string => join(standins(), name);
 
 const OPTIONS: ScoringOptions = { maxAnchorTokens: 200, separator: '', batchSize: 8 };
 const TOLERANCE = 1e-3;
