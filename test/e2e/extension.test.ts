@@ -181,8 +181,9 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
 
   await step('06-golden-subset-opened', async () => {
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25% of records' }).first().click();
-    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET), (f) => f.length === 1, 20_000, 'the new file');
-    const name = written[0]!;
+    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET).sort(), (f) => f.length === 2, 20_000, 'the subset and its selection card');
+    const name = written.find((f) => !f.endsWith('.card.json'))!;
+    assert.deepEqual(written, [name.replace(/\.json$/, '.card.json'), name].sort(), 'the subset and its card beside it');
     await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor();
     const subset = JSON.parse(readFileSync(join(workspace, name), 'utf8')) as { instruction: string }[];
     assert.deepEqual(subset, JSON.parse(readFileSync(join(root, 'golden-cli.json'), 'utf8')), 'the same records as `nuggets select --top-percent 25`');
