@@ -85,16 +85,12 @@ export class OnnxCausalLM {
     const outputs = new Set(session.outputNames);
     const has = `it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')}`;
     const exportHint = 'Nuggets scores with decoder-only language models: choose one exported for text generation (Optimum: --task text-generation-with-past), as the hub\'s onnx-community repositories are.';
-    if (ENCODER_DECODER_INPUTS.some((n) => inputs.has(n))) {
-      throw new NuggetsError(`${onnxPath} is an encoder-decoder (sequence-to-sequence) graph (${has}).`, exportHint);
-    }
+    const refuse = (why: string): NuggetsError => new NuggetsError(`${onnxPath} is not a causal language model graph: ${why} (${has}).`, exportHint);
+    if (ENCODER_DECODER_INPUTS.some((n) => inputs.has(n))) throw refuse('it is an encoder-decoder (sequence-to-sequence) graph');
     if (!outputs.has('logits') && !outputs.has(TARGET_LOGPROBS)) {
-      const kind = inputs.has('token_type_ids') ? 'an encoder-only graph (BERT-like)' : 'not a language model head: it has no "logits" output';
-      throw new NuggetsError(`${onnxPath} is ${kind} (${has}).`, exportHint);
+      throw refuse(inputs.has('token_type_ids') ? 'it is an encoder-only graph (BERT-like), with no "logits" output' : 'it has no "logits" output');
     }
-    if (!inputs.has('input_ids')) {
-      throw new NuggetsError(`${onnxPath} has no "input_ids" input (${has}).`, exportHint);
-    }
+    if (!inputs.has('input_ids')) throw refuse('it has no "input_ids" input');
     const logitsMeta = metadataOf(session, 'logits');
     if (logitsMeta && logitsMeta.type !== 'float32') {
       throw new NuggetsError(`${onnxPath}: logits are ${logitsMeta.type}; this engine reads float32 logits.`, FP16_NOT_SCORED);
