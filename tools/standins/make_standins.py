@@ -116,7 +116,7 @@ def write_json(path, value):
 
 def make_model(folder, family, shape, tokenizers, variant_names, external, seed):
     spec = FAMILIES[family]
-    tmp = folder + '.tmp'
+    tmp = f'{folder}.tmp-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.join(tmp, 'onnx'))
     os.makedirs(os.path.join(tmp, 'reference'))
@@ -255,8 +255,12 @@ def main():
             continue
         tmp, about = make_model(folder, family, shape, tokenizers, names, external, args.seed)
         write_json(os.path.join(tmp, 'STANDIN.json'), {'generator': stamp, 'variants': names, 'external_data': external, **about})
+        # Swapped in whole; when another run of the generator got there first, its folder is kept.
         shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
         print(f'{folder}: {about["parameters"] / 1e6:.2f}M parameters, {about["tokenizer_tokens"]} tokenizer tokens, '
               f'vocabulary {about["shape"]["vocab"]}, variants {", ".join(names)}{" (external data)" if external else ""}')
     if not args.only:
