@@ -6,7 +6,6 @@
  * key/value cache of a shared prefix, and the spans whose tokens' log-probabilities are wanted.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { NuggetsError } from '../errors';
 import { FP16_NOT_SCORED } from './folder';
@@ -124,7 +123,7 @@ export class OnnxCausalLM {
     const headDim = numeric(dims[3]) ?? numberFrom(config, ['head_dim']) ?? (hidden && attentionHeads ? hidden / attentionHeads : undefined);
     if (layers > 0 && (!heads || !headDim)) {
       throw new NuggetsError(
-        `${onnxPath}: cannot tell the key/value head count and size from the graph or ${join(dirname(onnxPath).replace(/[\\/]onnx$/, ''), 'config.json')} (num_key_value_heads, num_attention_heads, hidden_size or head_dim).`,
+        `${onnxPath}: cannot tell the key/value head count and size from the graph or the model's config.json (num_key_value_heads, num_attention_heads, hidden_size or head_dim).`,
         'Use the config.json published with the model.',
       );
     }
