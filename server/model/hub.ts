@@ -61,7 +61,7 @@ export function hubSpecText(spec: HubModelSpec): string {
  * fp16 exports are left out: their key/values are float16. File layouts as listed on the hub.
  */
 export const SUGGESTED_HUB_MODELS: readonly { spec: string; variants: readonly OnnxVariant[]; description: string }[] = [
-  { spec: 'hf:HuggingFaceTB/SmolLM2-135M-Instruct', variants: ['q4', 'fp32'], description: 'SmolLM2 135M Instruct (Llama architecture): 200 MB as q4, 654 MB as fp32' },
+  { spec: 'hf:HuggingFaceTB/SmolLM2-135M-Instruct', variants: ['quantized', 'q4', 'fp32'], description: 'SmolLM2 135M Instruct (Llama architecture): int8 (quantized) or 4-bit (q4) weights; fp32 is about 650 MB' },
   { spec: 'hf:onnx-community/Qwen2.5-0.5B-Instruct', variants: ['quantized', 'q4', 'fp32'], description: 'Qwen2.5 0.5B Instruct: int8 (quantized) or 4-bit weights; fp32 is about 2 GB' },
 ];
 
