@@ -139,6 +139,26 @@ describe('the bad-input corpus', () => {
     assert.doesNotMatch(run(...score('empty.json')).stderr, /Usage:/);
   });
 
+  test('an anchor whose query fills --max-anchor-tokens is named, excluded, and not counted as a loss', () => {
+    const long = `Summarize the following text. ${'The committee met again to discuss the budget and the schedule. '.repeat(20)}`;
+    write('anchors-one-long.json', JSON.stringify([
+      { instruction: 'Name a primary colour.', input: '', output: 'Blue is a primary colour.' },
+      { instruction: long, input: '', output: 'They discussed the budget.' },
+      { instruction: 'Add 2 and 3.', input: '', output: 'The sum is 5.' },
+    ]));
+    const r = run('score', 'data.json', '--anchors', 'anchors-one-long.json', '--out', 'excluded.jsonl', '--max-anchor-tokens', '64');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: anchor 2 \("Summarize the following text\. The commit…"\) has no response token left within 64 tokens and is excluded: golden scores count the other 2 of 3 anchors\./);
+    const lines = readFileSync(join(dir, 'excluded.jsonl'), 'utf8').split('\n').slice(1).filter((l) => l !== '').map((l) => JSON.parse(l) as { golden_score: number; wins: number; anchors: number; deltas: Array<number | null> });
+    assert.equal(lines.length, 6);
+    for (const l of lines) {
+      assert.equal(l.anchors, 2);
+      assert.equal(l.deltas[1], null);
+      assert.equal(l.golden_score, l.deltas.filter((d) => d !== null && d > 0).length / 2);
+    }
+    assert.ok(lines.every((l) => [0, 0.5, 1].includes(l.golden_score)), 'shares of 2 anchors, never of 3');
+  });
+
   test('the dataset files are never modified', () => {
     for (const [file, content] of datasets) assert.deepEqual(readFileSync(join(dir, file)), Buffer.from(content), file);
   });
