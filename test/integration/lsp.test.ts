@@ -123,6 +123,10 @@ describe('the Nuggets language server over stdio', () => {
     assert.equal(status.at(-1)!.phase, 'done');
     assert.equal(status.at(-1)!.scored, RECORDS);
 
+    // At 96 tokens, two of the eight anchors have no response token left: named in a warning, not counted.
+    const warning = client.received.find((r) => r.method === 'window/showMessage')?.params as { type: number; message: string } | undefined;
+    assert.match(warning?.message ?? '', /^Nuggets: 2 anchors: .* have no response token left within 96 tokens and are excluded: golden scores count the other 6 of 8 anchors\.$/);
+
     // Persisted: one scores file under this key, holding every record.
     const files = scoresFile();
     assert.equal(files.length, 1);
