@@ -189,14 +189,24 @@ function parseLine(line: string, path: string, lineNumber: number): unknown {
  * that failed before its first record. Nothing in it can be lost, so a new run replaces it whatever its key.
  */
 function holdsNoScore(path: string): boolean {
-  let text: string;
+  const head = Buffer.alloc(1 << 16); // a header is far shorter: a longer file holds scores
+  let size: number;
+  let read: number;
   try {
-    text = readFileSync(path, 'utf8');
+    const fd = openSync(path, 'r');
+    try {
+      size = fstatSync(fd).size;
+      read = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return false; // readScores says what is wrong with it
   }
+  if (read < size) return false;
+  const text = head.toString('utf8', 0, read);
   const firstBreak = text.indexOf('\n');
-  return text.startsWith('{"nuggets_scores":1') ? firstBreak === -1 || text.slice(firstBreak + 1).trim() === '' : text === '';
+  return text === '' || (text.startsWith('{"nuggets_scores":1') && (firstBreak === -1 || text.slice(firstBreak + 1).trim() === ''));
 }
 
 /**
@@ -221,7 +231,8 @@ export class ScoresWriter {
   }
 
   static open(path: string, header: ScoresHeader): ScoresWriter {
-    if (existsSync(path) && !holdsNoScore(path)) {
+    const exists = existsSync(path);
+    if (exists && !holdsNoScore(path)) {
       const content = readScores(path);
       if (!sameKey(content.header, header)) {
         throw new NuggetsError(describeKeyDifference(path, content.header, header), 'Scores are never mixed: pass another --out, or move the file aside to start again.');
@@ -236,7 +247,7 @@ export class ScoresWriter {
       }
     }
     try {
-      rmSync(path, { force: true });
+      if (exists) rmSync(path);
     } catch (err) {
       throw fileError(err, 'write scores file', path);
     }
@@ -267,10 +278,10 @@ export class ScoresWriter {
     } catch (err) {
       // Whatever part of the line reached the disk is cut off again; a file that never got its header is removed.
       try {
-        if (this.length > 0) ftruncateSync(this.fd!, this.length);
-        else {
+        if (this.fd !== undefined && this.length > 0) ftruncateSync(this.fd, this.length);
+        else if (this.fd !== undefined) {
           this.close();
-          rmSync(this.path, { force: true });
+          rmSync(this.path, { force: true }); // created by this write
         }
       } catch {
         // The next run drops a line cut short in any case.

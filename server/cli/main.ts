@@ -83,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     const failed = err as NodeJS.ErrnoException;
     if (typeof failed.syscall === 'string' && typeof failed.path === 'string') {
       // A file operation the engine did not expect to fail (a full disk, a permission): said in words.
-      process.stderr.write(`nuggets: ${fileError(failed, failed.syscall === 'open' || failed.syscall === 'read' ? 'read' : 'write', failed.path).describe()}\n`);
+      process.stderr.write(`nuggets: ${fileError(failed, failed.syscall, failed.path).describe()}\n`);
       return 1;
     }
     throw err;

@@ -4,7 +4,7 @@
  * file or option at fault, and no stack trace; none may leave a scores file behind.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { demoModel, scratchDir } from '../helpers';
@@ -72,6 +72,7 @@ const cases: Case[] = [
   { name: '--max-anchor-tokens past the model context', args: () => score('data.json', '--max-anchor-tokens', '5000'), code: 1, message: /maxAnchorTokens \(5000\) must be below the model's context length \(1024\)/ },
   { name: '--max-anchor-tokens that leaves no anchor a response token', args: () => score('data.json', '--max-anchor-tokens', '3'), code: 1, message: /No anchor has a response token left after cutting anchors to 3 tokens/ },
   { name: '--out in a folder that does not exist', args: () => ['score', 'data.json', '--anchors', 'anchors.json', '--out', 'no/such/folder/s.jsonl'], code: 1, message: /no\/such\/folder\/s\.jsonl\.lock: the folder no\/such\/folder does not exist/ },
+  { name: '--out that is a symlink loop (kept as it was)', args: () => ['score', 'data.json', '--anchors', 'anchors.json', '--out', 'loop-a.json'], code: 1, message: /Cannot write scores file loop-a\.json: it is a symbolic link that loops/ },
   { name: '--out that is the dataset', args: () => ['score', 'data.json', '--anchors', 'anchors.json', '--out', 'data.json'], code: 1, message: /Refusing to write data\.json: it is an input/ },
   { name: 'anchors --out in a folder that does not exist', args: () => ['anchors', 'data.json', '--random', '2', '--out', 'nope/a.json'], code: 1, message: /Cannot write nope\/a\.json: the folder nope does not exist/ },
   // Usage errors: exit 2, whatever the files.
@@ -157,6 +158,11 @@ describe('the bad-input corpus', () => {
       assert.equal(l.golden_score, l.deltas.filter((d) => d !== null && d > 0).length / 2);
     }
     assert.ok(lines.every((l) => [0, 0.5, 1].includes(l.golden_score)), 'shares of 2 anchors, never of 3');
+  });
+
+  test('the symbolic links given as dataset and --out are left as they were', () => {
+    assert.equal(readlinkSync(join(dir, 'loop-a.json')), 'loop-b.json');
+    assert.equal(readlinkSync(join(dir, 'loop-b.json')), 'loop-a.json');
   });
 
   test('the dataset files are never modified', () => {
