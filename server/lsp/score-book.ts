@@ -13,12 +13,7 @@ import type { CandidateScore } from '../scoring/golden';
 import { NuggetsError } from '../errors';
 import { FileLock, type LockOwner } from '../lock';
 import { EmbeddingsSink, embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
-import { readAppendedScores, readScores, ScoresWriter, type ScoresContent, type ScoresHeader, type ScoringKey } from '../store';
-
-/** A scores file's content, or undefined when there is none. */
-function readScoresOrNothing(path: string): ScoresContent | undefined {
-  return existsSync(path) ? readScores(path) : undefined;
-}
+import { readAppendedScores, readScores, ScoresWriter, type ScoresHeader, type ScoringKey } from '../store';
 
 export interface FoundScore {
   score: CandidateScore;
@@ -69,8 +64,11 @@ export class ScoreBook {
   /** Files read, by key name: those of the keys asked for, and once any stale score was looked for, all of them. */
   private readonly files = new Map<string, StoredFile>();
   private othersLoaded = false;
-  /** Files that could not be read (damaged by an earlier session): their scores are simply not shown. */
-  private readonly unreadable = new Set<string>();
+  /**
+   * Files that could not be read (damaged by an earlier session), with the inode and size they had:
+   * their scores are simply not shown, and they are read again only once they change.
+   */
+  private readonly unreadable = new Map<string, string>();
   private readonly runs = new Map<string, Run>();
   private readonly anchorSets = new Map<string, AnchorSet>();
 
@@ -237,13 +235,23 @@ export class ScoreBook {
     let found = false;
     for (const file of readdirSync(this.scoresDir).filter((f) => f.endsWith('.jsonl'))) {
       const name = file.slice(0, -'.jsonl'.length);
-      if (this.files.has(name) || this.unreadable.has(name)) continue;
+      if (this.files.has(name)) continue;
+      const path = this.pathOf(name);
+      let stat: Stats;
       try {
-        const content = readScores(this.pathOf(name));
-        this.files.set(name, { key: content.header, scores: content.scores, inode: statSync(this.pathOf(name)).ino, read: content.completeLength });
+        stat = statSync(path);
+      } catch {
+        continue; // removed meanwhile
+      }
+      const version = `${stat.ino}:${stat.size}`;
+      if (this.unreadable.get(name) === version) continue;
+      try {
+        const content = readScores(path);
+        this.files.set(name, { key: content.header, scores: content.scores, inode: stat.ino, read: content.completeLength });
+        this.unreadable.delete(name);
         found ||= content.scores.size > 0;
       } catch {
-        this.unreadable.add(name); // a damaged file from an earlier session: its scores are simply not shown
+        this.unreadable.set(name, version);
       }
     }
     return found;
@@ -260,45 +268,55 @@ export class ScoreBook {
       this.othersLoaded = true;
       this.loadOthers();
     }
+    const targets = [...this.files].filter(([, file]) => [...file.scores.keys()].some((id) => ids.has(id)));
+    // Every lock first: a clear happens in all the files it touches, or in none.
+    const locks: FileLock[] = [];
+    for (const [name] of targets) {
+      if (this.runs.has(name)) continue; // this window's own run: its file is rewritten under the run's lock
+      const lock = FileLock.tryAcquire(this.pathOf(name));
+      if (lock instanceof FileLock) {
+        locks.push(lock);
+        continue;
+      }
+      for (const taken of locks) taken.release();
+      throw new NuggetsError(
+        `Another VS Code window (process ${lock.pid} on ${lock.host}) is scoring into the stored scores of these records; nothing was cleared.`,
+        'Cancel that run (or let it finish), then clear again.',
+      );
+    }
     let removed = 0;
-    for (const [name, file] of this.files) {
-      const kept = [...file.scores.values()].filter((s) => !ids.has(s.id));
-      if (kept.length === file.scores.size) continue;
-      const path = this.pathOf(name);
-      const run = this.runs.get(name);
-      const lock = run ? undefined : FileLock.tryAcquire(path);
-      if (lock && !(lock instanceof FileLock)) {
-        throw new NuggetsError(
-          `Another VS Code window (process ${lock.pid} on ${lock.host}) is scoring with the same model and anchors; its scores were not cleared.`,
-          'Cancel that run (or let it finish), then clear again.',
-        );
-      }
-      try {
-        const header = run?.header ?? { nuggets_scores: 1, ...file.key, dataset: 'vscode', shard: null, created: new Date().toISOString() } as ScoresHeader;
-        const content = readScoresOrNothing(path);
-        const rest = [...(content?.scores.values() ?? file.scores.values())].filter((s) => !ids.has(s.id));
-        removed += (content?.scores.size ?? file.scores.size) - rest.length;
-        run?.writer.close();
-        if (rest.length === 0) rmSync(path, { force: true });
-        else {
-          const temporary = `${path}.clearing-${process.pid}`;
-          const writer = ScoresWriter.open(temporary, header);
-          for (const s of rest) writer.append(s);
-          writer.close();
-          renameSync(temporary, path);
-        }
-        if (run) {
-          // This window's own run goes on, into the new file.
-          run.writer = ScoresWriter.open(path, run.header);
-          file.scores = run.writer.existing;
-        }
-        file.inode = -1; // read again whole
-        this.sync(name, file);
-      } finally {
-        if (lock) lock.release();
-      }
+    try {
+      for (const [name, file] of targets) removed += this.rewriteWithout(name, file, ids);
+    } finally {
+      for (const lock of locks) lock.release();
     }
     return removed;
+  }
+
+  /** Rewrites a scores file without the given records (under its lock); how many it held. */
+  private rewriteWithout(name: string, file: StoredFile, ids: ReadonlySet<string>): number {
+    const path = this.pathOf(name);
+    const run = this.runs.get(name);
+    const header = run?.header ?? { nuggets_scores: 1, ...file.key, dataset: 'vscode', shard: null, created: new Date().toISOString() } as ScoresHeader;
+    const stored = existsSync(path) ? readScores(path).scores : file.scores;
+    const rest = [...stored.values()].filter((s) => !ids.has(s.id));
+    run?.writer.close();
+    if (rest.length === 0) rmSync(path, { force: true });
+    else {
+      const temporary = `${path}.clearing-${process.pid}`;
+      const writer = ScoresWriter.open(temporary, header);
+      for (const s of rest) writer.append(s);
+      writer.close();
+      renameSync(temporary, path);
+    }
+    if (run) {
+      // This window's own run goes on, into the new file.
+      run.writer = ScoresWriter.open(path, run.header);
+      file.scores = run.writer.existing;
+    }
+    file.inode = -1; // read again whole
+    this.sync(name, file);
+    return stored.size - rest.length;
   }
 
   /** Keeps a copy of the anchor set by hash, so that hovers can name the anchors of any stored score. */

@@ -109,7 +109,7 @@ describe('two editor windows sharing one storage folder', () => {
     await b.waitForScores(uri, (p) => !p.full, 'window B scoring', fromB);
     const refused = await a.connection.sendRequest(protocol.clearScores, { textDocument: { uri } }).then(() => undefined, (err: unknown) => err);
     assert.ok(refused instanceof ResponseError, 'the clear was refused');
-    assert.match(refused.message, /Another VS Code window \(process \d+ on .+\) is scoring with the same model and anchors; its scores were not cleared/);
+    assert.match(refused.message, /Another VS Code window \(process \d+ on .+\) is scoring into the stored scores of these records; nothing was cleared/);
     assert.equal((await run).scoredNow, RECORDS);
     assertStoredOnce();
   });
