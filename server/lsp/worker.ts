@@ -63,10 +63,17 @@ export class ScoringWorker {
           reject(reply.userError ? new NuggetsError(reply.message) : new Error(reply.message));
           return;
         }
-        onReply(reply, (value) => {
+        try {
+          onReply(reply, (value) => {
+            this.listeners.delete(id);
+            resolve(value);
+          });
+        } catch (err) {
+          // The caller could not take a reply (a score that cannot be stored: a full disk): the job stops with its error.
           this.listeners.delete(id);
-          resolve(value);
-        });
+          this.worker?.postMessage({ id: this.nextId++, kind: 'cancel', target: id } satisfies WorkerRequest);
+          reject(err);
+        }
       });
     });
     this.start().postMessage({ ...request, id });

@@ -6,11 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { scratchDir } from '../helpers';
+import { pathToFileURL } from 'node:url';
+import { ResponseError } from 'vscode-languageserver-protocol/node';
+import * as protocol from '../../server/protocol';
+import { TestClient } from '../integration/lsp-client';
+import { demoModel, scratchDir } from '../helpers';
 import { assertFails, assertSameScores, cli, nuggets, scoreLines, writeRecords, type Ran } from './harness';
 
 const RECORDS = 30;
@@ -134,6 +138,38 @@ describe('a full disk while scoring', () => {
     const corrected = nuggets(dir, ...score(out));
     assert.equal(corrected.code, 0, corrected.stderr);
     assertSameScores(out, reference, RECORDS);
+  });
+
+  test('the editor: a full disk fails the run with the same message, keeps what was stored, and the server goes on', async (t) => {
+    const storagePath = disk ? join(disk, 'storage') : join(dir, 'storage');
+    const uri = pathToFileURL(dataset).toString();
+    const settings: protocol.ServerSettings = { model: demoModel, anchors, maxAnchorTokens: 200, batchSize: 8, threads: 1, scoringAllowed: true };
+    // On the tmpfs the disk fills for real; without it the server runs under a file size limit.
+    const client = await TestClient.start({ storagePath, settings }, {}, disk ? undefined : 'ulimit -f 4');
+    try {
+      await client.open(uri, readFileSync(dataset, 'utf8'));
+      await client.waitForScores(uri, (p) => p.full, 'the first scores notification');
+      if (disk) {
+        t.diagnostic('real ENOSPC: the storage folder on the tmpfs, two pages left free');
+        const { bavail, bsize } = statfsSync(disk);
+        writeFileSync(join(disk, 'pad'), Buffer.alloc(bavail * bsize - 2 * PAGE));
+      } else t.diagnostic('EFBIG: the language server under ulimit -f 4');
+      const failed = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } }).then(() => undefined, (err: unknown) => err);
+      assert.ok(failed instanceof ResponseError, 'the run failed');
+      assert.match(failed.message, /(disk full|file size limit \(ulimit -f\) reached) while writing .*\.jsonl; \d+ records are safe in it\./);
+      const safe = Number(/; (\d+) records are safe/.exec(failed.message)![1]);
+      const files = readdirSync(join(storagePath, 'scores')).filter((f) => f.endsWith('.jsonl'));
+      assert.equal(files.length, 1);
+      assert.equal(scoreLines(join(storagePath, 'scores', files[0]!)).length, safe);
+      assert.ok(safe > 0 && safe < RECORDS, `${safe} records stored before the disk filled`);
+      assert.match((await client.hover(uri, 2)) ?? '', /Golden score/, 'the server still answers, with the stored scores');
+      if (disk) rmSync(join(disk, 'pad'));
+      else return; // under the limit the file cannot grow: the rerun is the CLI test's above
+      const rerun = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } });
+      assert.equal(rerun.scoredNow, RECORDS - safe);
+    } finally {
+      await client.stop().catch(() => undefined);
+    }
   });
 
   test('an empty or header-only scores file left by an older version is replaced, not refused', () => {

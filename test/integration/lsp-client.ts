@@ -36,14 +36,20 @@ export class TestClient {
 
   private constructor(readonly child: ChildProcess, readonly connection: ProtocolConnection) {}
 
-  /** `env`: variables added to (or, when undefined, removed from) this process's environment for the server. */
-  static async start(options: protocol.InitializationOptions, env: Record<string, string | undefined> = {}): Promise<TestClient> {
+  /**
+   * `env`: variables added to (or, when undefined, removed from) this process's environment for the server.
+   * `shellPrefix`: shell commands run before the server in the same process (for example `ulimit -f 4`).
+   */
+  static async start(options: protocol.InitializationOptions, env: Record<string, string | undefined> = {}, shellPrefix?: string): Promise<TestClient> {
     const serverEnv = { ...process.env };
     for (const [name, value] of Object.entries(env)) {
       if (value === undefined) delete serverEnv[name];
       else serverEnv[name] = value;
     }
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: serverEnv });
+    const server = [process.execPath, join(repoRoot, 'dist', 'server.js'), '--stdio'];
+    const child = shellPrefix === undefined
+      ? spawn(server[0]!, server.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: serverEnv })
+      : spawn('bash', ['-c', `${shellPrefix} && exec "$@"`, 'bash', ...server], { stdio: ['pipe', 'pipe', 'pipe'], env: serverEnv });
     const connection = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     const client = new TestClient(child, connection);
     child.stderr!.on('data', (chunk: Buffer) => (client.stderr += chunk.toString()));
