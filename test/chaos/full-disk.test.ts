@@ -141,6 +141,7 @@ describe('a full disk while scoring', () => {
   });
 
   test('the editor: a full disk fails the run with the same message, keeps what was stored, and the server goes on', async (t) => {
+    for (const left of disk ? readdirSync(disk) : []) rmSync(join(disk!, left), { recursive: true, force: true }); // the tests above leave their files
     const storagePath = disk ? join(disk, 'storage') : join(dir, 'storage');
     const uri = pathToFileURL(dataset).toString();
     const settings: protocol.ServerSettings = { model: demoModel, anchors, maxAnchorTokens: 200, batchSize: 8, threads: 1, scoringAllowed: true };
