@@ -335,21 +335,6 @@ export interface AnchorEffectsResult {
 /** Per anchor: win rate and mean delta across the document's currently scored records. */
 export const anchorEffects = new RequestType<{ textDocument: TextDocumentIdentifier }, AnchorEffectsResult, void>('nuggets/anchorEffects');
 
-export interface RecordEffectsParams {
-  textDocument: TextDocumentIdentifier;
-  index: number;
-}
-
-export interface RecordEffectsResult {
-  index: number;
-  score: ScoreSummary | null;
-  stale: boolean;
-  /** One entry per anchor, in anchor order (empty when unscored). */
-  deltas: { anchor: number; instruction: string; delta: number }[];
-}
-
-/** A record's per-anchor deltas (what the hover summarises). */
-export const recordEffects = new RequestType<RecordEffectsParams, RecordEffectsResult, void>('nuggets/recordEffects');
 
 // ---------------------------------------------------------------------------------------------
 // Model choice

@@ -591,19 +591,6 @@ export class NuggetsServer {
     };
   }
 
-  async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
-    const parsed = this.requireParsed(params.textDocument.uri);
-    if (!parsed.records[params.index]) throw new ResponseError(ErrorCodes.InvalidParams, `No record ${params.index} (the dataset has ${parsed.records.length}).`);
-    const keyed = await this.keyFor(parsed.uri);
-    const shown = this.shown(parsed, params.index, keyed);
-    if (!shown) return { index: params.index, score: null, stale: false, deltas: [] };
-    const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
-    return {
-      index: params.index, score: summaryOf(shown.score), stale: shown.stale,
-      deltas: shown.score.deltas.map((delta, anchor) => ({ anchor, delta, instruction: anchors?.[anchor] ? shorten(anchors[anchor]!.instruction, 200) : '' })),
-    };
-  }
-
   suggestedModels(): protocol.SuggestedModel[] {
     return SUGGESTED_HUB_MODELS.map((m) => ({ spec: m.spec, variants: [...m.variants], description: m.description }));
   }
