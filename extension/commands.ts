@@ -106,6 +106,7 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
     { kind: 'min-score', minScore: 0.85 }, { kind: 'min-score', minScore: 0.8 }, { kind: 'min-score', minScore: 0.5 },
     { kind: 'top-percent', percent: 1 }, { kind: 'top-percent', percent: 10 }, { kind: 'top-percent', percent: 25 },
     { kind: 'top', count: Math.max(1, Math.min(100, total)) },
+    { kind: 'top-percent', percent: 10, diverse: 0.9 }, { kind: 'min-score', minScore: 0.5, diverse: 0.9 },
   ];
   const preview = await ctx.request(protocol.selectionPreview, { textDocument, rules });
   if (preview.scored < preview.total) {
@@ -122,6 +123,8 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
     ...rules.slice(3, 6).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i + 3]!), rule })),
     { label: 'Top k', kind: vscode.QuickPickItemKind.Separator },
     { label: ruleLabel(rules[6]!), description: keeps(preview.counts[6]!), rule: rules[6]! },
+    { label: 'Diverse: best first, skipping near-duplicates (model embeddings, else TF-IDF)', kind: vscode.QuickPickItemKind.Separator },
+    ...rules.slice(7, 9).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i + 7]!), rule })),
     { label: 'Custom', kind: vscode.QuickPickItemKind.Separator },
     { label: 'Golden score ≥ …', description: 'choose a threshold', custom: 'min-score' },
     { label: 'Top k …', description: 'choose a count', custom: 'top' },
@@ -142,7 +145,8 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
   const result = await ctx.request(protocol.selectSubset, { textDocument, rule });
   const opened = await vscode.workspace.openTextDocument(vscode.Uri.parse(result.uri));
   await vscode.window.showTextDocument(opened, { preview: false });
-  void vscode.window.showInformationMessage(`Nuggets: wrote ${result.kept} of ${result.total} records (${ruleLabel(rule)}) to ${basename(result.path)}.`);
+  const diverse = rule.diverse !== undefined ? ` ${result.skippedAsDuplicates} near-duplicates skipped${result.similarityNotice ? ` (${result.similarityNotice})` : ''}.` : '';
+  void vscode.window.showInformationMessage(`Nuggets: wrote ${result.kept} of ${result.total} records (${ruleLabel(rule)}) to ${basename(result.path)}, with its selection card ${basename(result.cardPath)}.${diverse}`);
   return result;
 }
 
