@@ -390,3 +390,18 @@ export interface SuggestedModel {
 
 /** Small hub models known to work with the engine, for the Choose Model picker. */
 export const suggestedModels = new RequestType0<SuggestedModel[], void>('nuggets/suggestedModels');
+
+// ---------------------------------------------------------------------------------------------
+// Shared formatting
+
+/**
+ * How a duration reads on both sides of the border (the server's progress messages, the status bar's
+ * ETA, the command line): 42s, 3m 07s, 2h 05m. The one duration formatter.
+ */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

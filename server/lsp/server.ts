@@ -639,14 +639,9 @@ function candidateOf(r: { index: number; id: string; instruction: string; input:
 function etaText(scoringFrom: number, done: number, todo: number): string {
   if (done === 0) return '';
   const seconds = Math.round(((Date.now() - scoringFrom) / 1000 / done) * (todo - done));
-  return ` · ETA ${formatSeconds(seconds)}`;
+  return ` · ETA ${protocol.formatDuration(seconds)}`;
 }
 
-export function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
-  return `${Math.floor(seconds / 3600)}h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
-}
 
 function subsetPath(source: string, rule: protocol.SelectionRule): string {
   const label = ruleLabel(rule);
