@@ -30,6 +30,7 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
     command('nuggets.chooseModel', chooseModel),
     command('nuggets.setHubToken', setHubToken),
     command('nuggets.setServingApiKey', setServingApiKey),
+    command('nuggets.compareModels', compareModels),
   ];
 }
 
@@ -214,3 +215,27 @@ async function clearScores(ctx: Ctx): Promise<{ removed: number } | undefined> {
   void vscode.window.showInformationMessage(`Nuggets: removed ${result.removed} stored scores of ${name}.`);
   return result;
 }
+
+/** Nuggets: Compare Models on a Sample: can the current model stand in for another? (as `nuggets agree`). */
+async function compareModels(ctx: Ctx): Promise<protocol.CompareModelsResult | undefined> {
+  const document = requireDataset(ctx);
+  if (!document) return undefined;
+  const other = await vscode.window.showInputBox({
+    title: 'Nuggets: compare the current model with…',
+    prompt: 'Another model: a folder, hf:<owner>/<name>, or a serving endpoint http://host:8000/v1',
+    validateInput: (v) => (v.trim() === '' ? 'Give a model' : undefined),
+  });
+  if (!other) return undefined;
+  const sampleText = await vscode.window.showInputBox({
+    title: 'Nuggets: records to compare on', prompt: 'How many random records of this dataset both models score', value: '100',
+    validateInput: (v) => (Number.isInteger(Number(v)) && Number(v) >= 3 ? undefined : 'A whole number, at least 3'),
+  });
+  if (!sampleText) return undefined;
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Nuggets: scoring ${sampleText} records with both models…` },
+    () => ctx.request(protocol.compareModels, { textDocument: { uri: document.uri.toString() }, other: other.trim(), sample: Number(sampleText) }),
+  );
+  void vscode.window.showInformationMessage(`Nuggets: ${result.verdict}`, { modal: true, detail: result.report });
+  return result;
+}
+

@@ -378,6 +378,35 @@ export const anchorEffects = new RequestType<{ textDocument: TextDocumentIdentif
 
 
 // ---------------------------------------------------------------------------------------------
+// Comparing two models
+
+export interface CompareModelsParams {
+  textDocument: TextDocumentIdentifier;
+  /** The model to compare the current one with (a folder, hf:owner/name or a serving endpoint), and its ONNX export. */
+  other: string;
+  otherVariant?: string | null;
+  /** Records drawn at random from the document (seed 0). */
+  sample: number;
+  /** The threshold whose decisions are compared (default 0.85). */
+  minScore?: number;
+}
+
+export interface CompareModelsResult {
+  sample: number;
+  goldenSpearman: number | null;
+  ifdSpearman: number | null;
+  top10Overlap: number;
+  decisionAgreement: number;
+  /** The one-line verdict: whether the current model can stand in for the other. */
+  verdict: string;
+  /** The whole report, as `nuggets agree` prints it. */
+  report: string;
+}
+
+/** Scores one random sample of the document with the current model and another, and compares their rankings. */
+export const compareModels = new RequestType<CompareModelsParams, CompareModelsResult, void>('nuggets/compareModels');
+
+// ---------------------------------------------------------------------------------------------
 // Model choice
 
 export interface SuggestedModel {

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection, Hover, HoverParams, WorkDoneProgressReporter } from 'vscode-languageserver/node';
 import { CancellationToken, ErrorCodes, ProgressType, ResponseError } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
+import { anchorSet, chooseRandom, readAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
 import { assertNotInput, writeFileAtomic } from '../files';
 import { SUGGESTED_HUB_MODELS, type DownloadProgress } from '../model/hub';
@@ -581,6 +581,30 @@ export class NuggetsServer {
       candidates: unique.length, anchors,
       anchorSet: { hash: keyed.anchors.hash, count: keyed.anchors.anchors.length, path: this.book.anchorsPath(keyed.anchors.hash) },
     };
+  }
+
+  async compareModels(params: protocol.CompareModelsParams): Promise<protocol.CompareModelsResult> {
+    if (!this.settings.scoringAllowed) throw new ResponseError(ErrorCodes.InvalidRequest, 'Comparing models runs them: it is disabled in untrusted workspaces.');
+    const parsed = this.requireParsed(params.textDocument.uri);
+    const keyed = await this.keyFor(parsed.uri);
+    if (!keyed) throw new ResponseError(ErrorCodes.InvalidRequest, 'The dataset has no anchor set yet: run Nuggets: Choose Anchors or Score Dataset first.');
+    const sample = chooseRandom(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);
+    const options = this.modelOptions();
+    const otherOptions: ModelOptions = { ...options, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
+    if (!params.otherVariant) delete otherOptions.variant;
+    try {
+      const { agreement, report } = await this.worker.agree({
+        models: [this.settings.model, params.other],
+        modelOptions: [options, otherOptions],
+        anchors: keyed.anchors.anchors, options: { maxAnchorTokens: this.settings.maxAnchorTokens, batchSize: this.settings.batchSize, separator: keyed.key.separator },
+        records: sample.map(candidateOf), threshold: params.minScore ?? 0.85,
+      });
+      const { goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict } = agreement;
+      return { sample: sample.length, goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict, report };
+    } catch (err) {
+      if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, err.message);
+      throw err;
+    }
   }
 
   suggestedModels(): protocol.SuggestedModel[] {
