@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -179,6 +179,21 @@ describe('the Nuggets language server over stdio', () => {
     assert.equal(readFileSync(datasetPath, 'utf8'), datasetText, 'the source is never modified');
     const written = JSON.parse(readFileSync(result.path, 'utf8')) as unknown[];
     assert.equal(written.length, 5);
+    const card = JSON.parse(readFileSync(result.cardPath, 'utf8'));
+    assert.deepEqual([card.subset.records, card.source.records, card.anchors.count, card.model.name], [5, RECORDS, 8, 'demo']);
+    const diverse = await client.connection.sendRequest(protocol.selectSubset, { textDocument, rule: { kind: 'top', count: RECORDS, diverse: 0.999 } });
+    assert.equal(diverse.kept + diverse.skippedAsDuplicates, RECORDS, 'every record is kept or skipped as a near-duplicate');
+    assert.equal(diverse.similarityNotice, undefined, 'the editor stores embeddings beside its scores');
+  });
+
+  test('Compare Models on a Sample: the current model against a copy of itself agrees completely', async () => {
+    const copy = join(work, 'demo-copy');
+    mkdirSync(copy);
+    for (const f of ['config.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(demoModel, f), join(copy, f));
+    const result = await client.connection.sendRequest(protocol.compareModels, { textDocument: { uri: datasetUri }, other: copy, sample: RECORDS, minScore: 0.5 });
+    assert.deepEqual([result.sample, result.goldenSpearman, result.top10Overlap, result.decisionAgreement], [RECORDS, 1, 1, 1]);
+    assert.match(result.verdict, /^demo can stand in for demo-copy/);
+    assert.match(result.report, /Spearman, golden score:\s+1\.000/);
   });
 
   test('dashboard queries: distribution, a table page, anchor effects', async () => {
