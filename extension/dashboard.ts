@@ -98,6 +98,9 @@ class Dashboard {
         case 'reveal':
           await this.reveal(message.index, message.range);
           break;
+        case 'neighbours':
+          this.post({ type: 'neighbours', result: await this.ctx.request(protocol.nearestNeighbours, { textDocument, index: message.index }) });
+          break;
       }
     } catch (err) {
       this.post({ type: 'error', message: `Nuggets: ${(err as Error).message}` });

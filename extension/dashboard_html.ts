@@ -76,6 +76,7 @@ export function dashboardHtml(options: DashboardPageOptions): string {
           </span>
         </div>
         <vscode-data-grid id="records-grid" grid-template-columns="3.5em 6em 4.5em 6em 2fr 1fr" aria-label="Records"></vscode-data-grid>
+        <div id="neighbours" aria-live="polite"></div>
       </div>
     </vscode-panel-view>
     <vscode-panel-view id="view-anchors">

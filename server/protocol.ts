@@ -313,6 +313,24 @@ export interface ScatterResult {
   points: ScatterPoint[];
 }
 
+export interface NeighboursParams {
+  textDocument: TextDocumentIdentifier;
+  index: number;
+  /** How many; default 5. */
+  count?: number;
+}
+
+export interface NeighboursResult {
+  index: number;
+  /** Most similar first; empty when the records have no stored embeddings. */
+  neighbours: { index: number; similarity: number; instruction: string }[];
+  /** Why there are none, when there are none. */
+  note?: string;
+}
+
+/** A record's nearest neighbours by model embedding (cosine similarity), among the document's records. */
+export const nearestNeighbours = new RequestType<NeighboursParams, NeighboursResult, void>('nuggets/nearestNeighbours');
+
 /** Golden score against IFD, one point per record that has both (the dashboard's scatter plot). */
 export const goldenIfdScatter = new RequestType<{ textDocument: TextDocumentIdentifier }, ScatterResult, void>('nuggets/goldenIfdScatter');
 

@@ -23,6 +23,7 @@ import {
   type AnchorEffectsResult,
   type DistributionResult,
   type HostMessage,
+  type NeighboursResult,
   type ScatterResult,
   type SignalChart,
   type TablePageResult,
@@ -294,7 +295,10 @@ function renderPage(page: TablePageResult): void {
       cell.setAttribute('grid-column', String(i + 1));
       row.append(cell);
     });
-    const reveal = (): void => post({ type: 'reveal', index: record.index, range: record.range });
+    const reveal = (): void => {
+      post({ type: 'reveal', index: record.index, range: record.range });
+      post({ type: 'neighbours', index: record.index });
+    };
     row.addEventListener('click', reveal);
     row.addEventListener('keydown', (e) => {
       if (e.key === 'Enter') reveal();
@@ -309,6 +313,25 @@ function renderPage(page: TablePageResult): void {
   info.dataset.offset = String(page.offset);
   (byId('prev-page') as HTMLButtonElement).disabled = page.offset <= 0;
   (byId('next-page') as HTMLButtonElement).disabled = last >= page.total;
+}
+
+/** The clicked record's nearest neighbours by embedding: near-duplicates a curator can act on. */
+function renderNeighbours(result: NeighboursResult): void {
+  const box = byId('neighbours');
+  box.replaceChildren(element('h3', `Nearest neighbours of record ${result.index + 1}`));
+  if (result.neighbours.length === 0) {
+    box.append(element('p', result.note ?? 'None.', 'muted'));
+    return;
+  }
+  const list = element('ol');
+  for (const n of result.neighbours) {
+    const item = element('li', `${n.similarity.toFixed(3)} · record ${n.index + 1}: ${n.instruction}`, 'neighbour');
+    item.dataset.index = String(n.index);
+    item.title = 'Click to show this record in the editor';
+    item.addEventListener('click', () => post({ type: 'reveal', index: n.index }));
+    list.append(item);
+  }
+  box.append(list);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,6 +401,9 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       break;
     case 'page':
       if (message.seq === pageSeq) renderPage(message.page);
+      break;
+    case 'neighbours':
+      renderNeighbours(message.result);
       break;
     case 'error':
       byId('error').textContent = message.message;

@@ -6,6 +6,7 @@ export type {
   AnchorEffect,
   AnchorEffectsResult,
   DistributionResult,
+  NeighboursResult,
   ScatterResult,
   ScoreSummary,
   SignalChart,

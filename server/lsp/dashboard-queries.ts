@@ -7,6 +7,7 @@ import type { DatasetRecord } from '../dataset';
 import type * as protocol from '../protocol';
 import type { CandidateScore, ScoreSummary } from '../scoring/golden';
 import { PASS_SIGNALS, signalNamed, type Signal } from '../signals';
+import { dot } from '../signals/embedding';
 
 /** Scores in record order; undefined where a record has no current score. */
 export type CurrentScores = readonly (CandidateScore | undefined)[];
@@ -67,4 +68,14 @@ export function compareRows(sortBy: protocol.TableSortKey, descending: boolean):
     if (va === null || vb === null) return va !== null ? -1 : vb !== null ? 1 : a.index - b.index;
     return sign * (va - vb) || sign * (a.score!.meanDelta - b.score!.meanDelta) || a.index - b.index;
   };
+}
+
+/** The `count` records whose embeddings are most similar to record `index`'s (cosine of unit vectors), most similar first. */
+export function nearestNeighbours(records: readonly DatasetRecord[], embeddings: ReadonlyMap<string, Float32Array>, index: number, count: number): { index: number; similarity: number }[] {
+  const own = embeddings.get(records[index]?.id ?? '');
+  if (!own) return [];
+  return records.flatMap((r) => {
+    const v = r.index !== index ? embeddings.get(r.id) : undefined;
+    return v ? [{ index: r.index, similarity: dot(own, v) }] : [];
+  }).sort((a, b) => b.similarity - a.similarity || a.index - b.index).slice(0, count);
 }

@@ -55,6 +55,7 @@ connection.onRequest(protocol.distribution, (params) => ready().distribution(par
 connection.onRequest(protocol.tablePage, (params) => ready().tablePage(params));
 connection.onRequest(protocol.anchorEffects, (params) => ready().anchorEffects(params.textDocument.uri));
 connection.onRequest(protocol.compareModels, (params) => ready().compareModels(params));
+connection.onRequest(protocol.nearestNeighbours, (params) => ready().nearestNeighbours(params));
 connection.onRequest(protocol.goldenIfdScatter, (params) => ready().goldenIfdScatter(params.textDocument.uri));
 connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
 connection.onShutdown(() => server?.dispose());

@@ -21,7 +21,7 @@ import { similarityFor } from '../diverse';
 import { writeCard } from '../card';
 import type { ScoringKey } from '../store';
 import * as protocol from '../protocol';
-import { compareRows, distributionOf, goldenIfdScatter, signalCells } from './dashboard-queries';
+import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells } from './dashboard-queries';
 import { hoverMarkdown, shorten } from './markdown';
 import { HEAD_LENGTH, mayBeAlpaca, parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
@@ -532,6 +532,16 @@ export class NuggetsServer {
     const bins = Math.max(1, Math.min(200, Math.floor(params.bins ?? 20)));
     const stale = parsed.records.filter((r, i) => !scores[i] && this.shown(parsed, r.index, keyed)).length;
     return distributionOf(parsed.records.length, scores, stale, bins);
+  }
+
+  async nearestNeighbours(params: protocol.NeighboursParams): Promise<protocol.NeighboursResult> {
+    const { parsed, keyed } = await this.currentOf(params.textDocument.uri);
+    const embeddings = keyed ? this.book.embeddingsOf(keyed.key) : undefined;
+    if (!embeddings || !parsed.records[params.index] || !embeddings.has(parsed.records[params.index]!.id)) {
+      return { index: params.index, neighbours: [], note: 'No embedding is stored for this record: score it with a local model.' };
+    }
+    const found = nearestNeighbours(parsed.records, embeddings, params.index, Math.max(1, Math.min(50, params.count ?? 5)));
+    return { index: params.index, neighbours: found.map((n) => ({ ...n, instruction: shorten(parsed.records[n.index]!.instruction, 120) })) };
   }
 
   async goldenIfdScatter(uri: string): Promise<protocol.ScatterResult> {

@@ -196,7 +196,7 @@ describe('the Nuggets language server over stdio', () => {
     assert.match(result.report, /Spearman, golden score:\s+1\.000/);
   });
 
-  test('dashboard queries: distribution, a table page, anchor effects', async () => {
+  test('dashboard queries: distribution with a chart per signal, a table page with signal cells, anchor effects, the scatter, nearest neighbours', async () => {
     const textDocument = { uri: datasetUri };
     const dist = await client.connection.sendRequest(protocol.distribution, { textDocument, bins: 10 });
     assert.equal(dist.scored, RECORDS);
@@ -207,6 +207,13 @@ describe('the Nuggets language server over stdio', () => {
     const effects = await client.connection.sendRequest(protocol.anchorEffects, { textDocument });
     assert.equal(effects.anchors.length, 8);
     assert.equal(effects.candidates, RECORDS);
+    assert.deepEqual(dist.signals.map((chart) => [chart.name, chart.missing + chart.counts.reduce((a, b) => a + b, 0)]), [['ppl_cond', RECORDS], ['ppl_direct', RECORDS], ['ifd', RECORDS]]);
+    assert.match(page.rows[0]!.signals['ifd']!, /^\d/);
+    const scatter = await client.connection.sendRequest(protocol.goldenIfdScatter, { textDocument });
+    assert.equal(scatter.points.length, RECORDS);
+    const near = await client.connection.sendRequest(protocol.nearestNeighbours, { textDocument, index: 2, count: 3 });
+    assert.equal(near.neighbours.length, 3);
+    assert.ok(near.neighbours.every((n, i) => n.index !== 2 && n.similarity <= 1 + 1e-6 && (i === 0 || n.similarity <= near.neighbours[i - 1]!.similarity)));
   });
 
   test('choosing other anchors marks every score stale instead of mixing them', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DatasetRecord } from '../../server/dataset';
-import { compareRows, distributionOf, goldenIfdScatter, signalCells, signalChart } from '../../server/lsp/dashboard-queries';
+import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells, signalChart } from '../../server/lsp/dashboard-queries';
 import type { CandidateScore } from '../../server/scoring/golden';
 import { signalNamed } from '../../server/signals';
 
@@ -32,4 +32,13 @@ test('table cells are formatted by each signal\'s declaration, and rows sort by 
   assert.deepEqual([...rows].sort(compareRows('ifd', true)).map((r) => r.index), [3, 0, 4, 1, 2]);
   assert.deepEqual([...rows].sort(compareRows('goldenScore', true)).map((r) => r.index), [2, 4, 0, 3, 1], 'ties by mean delta');
   assert.deepEqual([...rows].sort(compareRows('index', false)).map((r) => r.index), [0, 1, 2, 3, 4]);
+});
+
+test('nearest neighbours by embedding: most similar first, never the record itself, only records with an embedding', () => {
+  const unit = (v: number[]): Float32Array => Float32Array.from(v, (x) => x / Math.hypot(...v));
+  const embeddings = new Map([['0', unit([1, 0])], ['1', unit([0.9, 0.1])], ['2', unit([0, 1])], ['4', unit([1, 1])]]);
+  const found = nearestNeighbours(records, embeddings, 0, 2);
+  assert.deepEqual(found.map((n) => n.index), [1, 4]);
+  assert.ok(Math.abs(found[1]!.similarity - Math.SQRT1_2) < 1e-6);
+  assert.deepEqual(nearestNeighbours(records, embeddings, 3, 2), [], 'a record without an embedding has none');
 });

@@ -84,6 +84,9 @@ async function answer(message: WebviewMessage): Promise<void> {
   posted.push(message);
   if (message.type === 'ready') await hostPost({ type: 'state', dataset: DATASET_NAME, distribution, anchorEffects, scatter });
   if (message.type === 'page') await hostPost({ type: 'page', seq: message.seq, query: message.query, page: tablePage(message.query) });
+  if (message.type === 'neighbours') {
+    await hostPost({ type: 'neighbours', result: { index: message.index, neighbours: [{ index: 9, similarity: 0.987, instruction: XSS }, { index: 2, similarity: 0.5, instruction: 'Instruction of record 3' }] } });
+  }
 }
 
 /** Resolves when `predicate` holds for something posted after `from`, or fails after 5 s. */
@@ -256,11 +259,17 @@ test('"only at or above the threshold" asks for rows with minScore = the thresho
   await untilText('#page-info', 'Records 1–25 of 60');
 });
 
-test('clicking a row posts a reveal of that record with its range', async () => {
+test('clicking a row posts a reveal of that record with its range, and lists its nearest neighbours by embedding', async () => {
   const from = posted.length;
   await page.locator('#records-grid vscode-data-grid-row.record[data-index="3"]').click();
   const reveal = await postedSince(from, (m) => m.type === 'reveal', 'a reveal message');
   assert.deepEqual(reveal, { type: 'reveal', index: 3, range: rows[3]!.range });
+  await postedSince(from, (m) => m.type === 'neighbours' && m.index === 3, 'a request for the record\'s nearest neighbours');
+  await untilText('#neighbours h3', 'Nearest neighbours of record 4');
+  assert.deepEqual(await page.locator('#neighbours li').allTextContents(), [`0.987 · record 10: ${XSS}`, '0.500 · record 3: Instruction of record 3']);
+  const again = posted.length;
+  await page.locator('#neighbours li[data-index="9"]').click();
+  assert.deepEqual(await postedSince(again, (m) => m.type === 'reveal', 'a reveal of the neighbour'), { type: 'reveal', index: 9 });
 });
 
 test('the table has a column per signal, sortable by the server like the golden score', async () => {
