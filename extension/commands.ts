@@ -30,6 +30,7 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
     command('nuggets.chooseModel', chooseModel),
     command('nuggets.setHubToken', setHubToken),
     command('nuggets.setServingApiKey', setServingApiKey),
+    command('nuggets.compareModels', compareModels),
   ];
 }
 
@@ -107,6 +108,7 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
     { kind: 'min-score', minScore: 0.85 }, { kind: 'min-score', minScore: 0.8 }, { kind: 'min-score', minScore: 0.5 },
     { kind: 'top-percent', percent: 1 }, { kind: 'top-percent', percent: 10 }, { kind: 'top-percent', percent: 25 },
     { kind: 'top', count: Math.max(1, Math.min(100, total)) },
+    { kind: 'top-percent', percent: 10, diverse: 0.9 }, { kind: 'min-score', minScore: 0.5, diverse: 0.9 },
   ];
   const preview = await ctx.request(protocol.selectionPreview, { textDocument, rules });
   if (preview.scored < preview.total) {
@@ -123,6 +125,8 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
     ...rules.slice(3, 6).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i + 3]!), rule })),
     { label: 'Top k', kind: vscode.QuickPickItemKind.Separator },
     { label: ruleLabel(rules[6]!), description: keeps(preview.counts[6]!), rule: rules[6]! },
+    { label: 'Diverse: best first, skipping near-duplicates (model embeddings, else TF-IDF)', kind: vscode.QuickPickItemKind.Separator },
+    ...rules.slice(7, 9).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i + 7]!), rule })),
     { label: 'Custom', kind: vscode.QuickPickItemKind.Separator },
     { label: 'Golden score ≥ …', description: 'choose a threshold', custom: 'min-score' },
     { label: 'Top k …', description: 'choose a count', custom: 'top' },
@@ -143,7 +147,8 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
   const result = await ctx.request(protocol.selectSubset, { textDocument, rule });
   const opened = await vscode.workspace.openTextDocument(vscode.Uri.parse(result.uri));
   await vscode.window.showTextDocument(opened, { preview: false });
-  const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (${ruleLabel(rule)}) to ${basename(result.path)}.`;
+  const diverse = rule.diverse !== undefined ? ` ${result.skippedAsDuplicates} near-duplicates skipped${result.similarityNotice ? ` (${result.similarityNotice})` : ''}.` : '';
+  const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (${ruleLabel(rule)}) to ${basename(result.path)}, with its selection card ${basename(result.cardPath)}.${diverse}`;
   if (ctx.config.usesDemoModel()) {
     void vscode.window.showWarningMessage(`${wrote} They were chosen by the bundled demo model, whose scores are for trying the tool, not for curation.`, 'Choose Model')
       .then((choice) => choice && vscode.commands.executeCommand('nuggets.chooseModel'));
@@ -217,3 +222,27 @@ async function clearScores(ctx: Ctx): Promise<{ removed: number } | undefined> {
   void vscode.window.showInformationMessage(`Nuggets: removed ${result.removed} stored scores of ${name}.`);
   return result;
 }
+
+/** Nuggets: Compare Models on a Sample: can the current model stand in for another? (as `nuggets agree`). */
+async function compareModels(ctx: Ctx): Promise<protocol.CompareModelsResult | undefined> {
+  const document = requireDataset(ctx);
+  if (!document) return undefined;
+  const other = await vscode.window.showInputBox({
+    title: 'Nuggets: compare the current model with…',
+    prompt: 'Another model: a folder, hf:<owner>/<name>, or a serving endpoint http://host:8000/v1',
+    validateInput: (v) => (v.trim() === '' ? 'Give a model' : undefined),
+  });
+  if (!other) return undefined;
+  const sampleText = await vscode.window.showInputBox({
+    title: 'Nuggets: records to compare on', prompt: 'How many random records of this dataset both models score', value: '100',
+    validateInput: (v) => (Number.isInteger(Number(v)) && Number(v) >= 3 ? undefined : 'A whole number, at least 3'),
+  });
+  if (!sampleText) return undefined;
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Nuggets: scoring ${sampleText} records with both models…` },
+    () => ctx.request(protocol.compareModels, { textDocument: { uri: document.uri.toString() }, other: other.trim(), sample: Number(sampleText) }),
+  );
+  void vscode.window.showInformationMessage(`Nuggets: ${result.verdict}`, { modal: true, detail: result.report });
+  return result;
+}
+

@@ -65,8 +65,8 @@ export class Config {
       model: model ?? this.bundledModel,
       modelVariant: variant && variant !== 'fp32' ? variant : null,
       anchors: anchors ?? null,
-      maxAnchorTokens: positiveInteger(config.get<number>('maxAnchorTokens'), 200),
-      batchSize: positiveInteger(config.get<number>('batchSize'), 16),
+      maxAnchorTokens: positiveInteger(config, 'maxAnchorTokens'),
+      batchSize: positiveInteger(config, 'batchSize'),
       threads: Math.max(0, Math.floor(config.get<number>('threads') ?? 0)),
       scoringAllowed: trusted,
       // Untrusted: no model runs or downloads, so no credential leaves the editor.
@@ -88,6 +88,8 @@ export class Config {
   }
 }
 
-function positiveInteger(value: number | undefined, fallback: number): number {
-  return value !== undefined && Number.isFinite(value) && value >= 1 ? Math.floor(value) : fallback;
+/** A positive whole-number setting; an unusable value falls back to the default package.json declares (the only place defaults live). */
+function positiveInteger(config: vscode.WorkspaceConfiguration, name: string): number {
+  const value = config.get<number>(name);
+  return value !== undefined && Number.isFinite(value) && value >= 1 ? Math.floor(value) : config.inspect<number>(name)!.defaultValue!;
 }

@@ -3,13 +3,9 @@
  * Click: score what is missing, or open the dashboard when everything is scored.
  */
 import * as vscode from 'vscode';
+import * as protocol from '../server/protocol';
 import type { Ctx } from './ctx';
 
-export function formatEta(seconds: number): string {
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
-  return `${Math.floor(seconds / 3600)}h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
-}
 
 export class StatusDisplay implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('nuggets.status', vscode.StatusBarAlignment.Right, 100);
@@ -36,7 +32,7 @@ export class StatusDisplay implements vscode.Disposable {
     const run = this.ctx.runOf(document.uri);
     const running = run && (run.phase === 'preparing' || run.phase === 'scoring');
     if (running) {
-      const eta = run.etaSeconds === null ? (run.phase === 'preparing' ? 'preparing…' : 'estimating…') : `ETA ${formatEta(run.etaSeconds)}`;
+      const eta = run.etaSeconds === null ? (run.phase === 'preparing' ? 'preparing…' : 'estimating…') : `ETA ${protocol.formatDuration(run.etaSeconds)}`;
       this.item.text = `$(sync~spin) Nuggets ${scores.scored}/${scores.total} · ${eta}`;
       this.item.tooltip = `Scoring: ${run.done} of ${run.todo} records in this run. Cancel from the progress notification.`;
       this.item.command = undefined;

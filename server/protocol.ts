@@ -281,11 +281,68 @@ export interface DistributionResult {
   /** Every current golden score, descending: the client counts "at or above t" without asking again. */
   goldenScores: number[];
   meanGoldenScore: number | null;
+  /** A chart per signal computed from the passes (server/signals), over the current scores. */
+  signals: SignalChart[];
 }
+
+/** A signal's declaration as views need it (server/signals). */
+export interface SignalInfo {
+  /** Key in ScoreSummary.signals and TableRow.signals, and a TableSortKey. */
+  name: string;
+  label: string;
+  unit: string;
+  description: string;
+  better: 'higher' | 'lower';
+}
+
+export interface SignalChart extends SignalInfo {
+  /** counts[i] = records with the signal in [from + i (to - from) / bins, ...); the last bin includes `to`. */
+  counts: number[];
+  from: number;
+  to: number;
+  /** Scored records for which the signal is undefined. */
+  missing: number;
+  summary: { count: number; missing: number; mean: number | null; p10: number | null; median: number | null; p90: number | null };
+}
+
+/** One record in the golden-score-vs-IFD scatter plot. */
+export interface ScatterPoint {
+  index: number;
+  x: number;
+  y: number;
+}
+
+export interface ScatterResult {
+  xLabel: string;
+  yLabel: string;
+  points: ScatterPoint[];
+}
+
+export interface NeighboursParams {
+  textDocument: TextDocumentIdentifier;
+  index: number;
+  /** How many; default 5. */
+  count?: number;
+}
+
+export interface NeighboursResult {
+  index: number;
+  /** Most similar first; empty when the records have no stored embeddings. */
+  neighbours: { index: number; similarity: number; instruction: string }[];
+  /** Why there are none, when there are none. */
+  note?: string;
+}
+
+/** A record's nearest neighbours by model embedding (cosine similarity), among the document's records. */
+export const nearestNeighbours = new RequestType<NeighboursParams, NeighboursResult, void>('nuggets/nearestNeighbours');
+
+/** Golden score against IFD, one point per record that has both (the dashboard's scatter plot). */
+export const goldenIfdScatter = new RequestType<{ textDocument: TextDocumentIdentifier }, ScatterResult, void>('nuggets/goldenIfdScatter');
 
 export const distribution = new RequestType<DistributionParams, DistributionResult, void>('nuggets/distribution');
 
-export type TableSortKey = 'index' | 'goldenScore' | 'meanDelta' | 'wins';
+/** A column to sort by: these, or the name of a signal (SignalInfo.name). */
+export type TableSortKey = 'index' | 'goldenScore' | 'meanDelta' | 'wins' | (string & {});
 
 export interface TablePageParams {
   textDocument: TextDocumentIdentifier;
@@ -307,6 +364,8 @@ export interface TableRow {
   range: Range;
   score?: ScoreSummary;
   stale: boolean;
+  /** Each signal of the score, formatted by its declaration, by signal name ('—' when missing). */
+  signals: Record<string, string>;
 }
 
 export interface TablePageResult {
@@ -340,21 +399,35 @@ export interface AnchorEffectsResult {
 /** Per anchor: win rate and mean delta across the document's currently scored records. */
 export const anchorEffects = new RequestType<{ textDocument: TextDocumentIdentifier }, AnchorEffectsResult, void>('nuggets/anchorEffects');
 
-export interface RecordEffectsParams {
+
+// ---------------------------------------------------------------------------------------------
+// Comparing two models
+
+export interface CompareModelsParams {
   textDocument: TextDocumentIdentifier;
-  index: number;
+  /** The model to compare the current one with (a folder, hf:owner/name or a serving endpoint), and its ONNX export. */
+  other: string;
+  otherVariant?: string | null;
+  /** Records drawn at random from the document (seed 0). */
+  sample: number;
+  /** The threshold whose decisions are compared (default 0.85). */
+  minScore?: number;
 }
 
-export interface RecordEffectsResult {
-  index: number;
-  score: ScoreSummary | null;
-  stale: boolean;
-  /** One entry per anchor, in anchor order (empty when unscored). */
-  deltas: { anchor: number; instruction: string; delta: number }[];
+export interface CompareModelsResult {
+  sample: number;
+  goldenSpearman: number | null;
+  ifdSpearman: number | null;
+  top10Overlap: number;
+  decisionAgreement: number;
+  /** The one-line verdict: whether the current model can stand in for the other. */
+  verdict: string;
+  /** The whole report, as `nuggets agree` prints it. */
+  report: string;
 }
 
-/** A record's per-anchor deltas (what the hover summarises). */
-export const recordEffects = new RequestType<RecordEffectsParams, RecordEffectsResult, void>('nuggets/recordEffects');
+/** Scores one random sample of the document with the current model and another, and compares their rankings. */
+export const compareModels = new RequestType<CompareModelsParams, CompareModelsResult, void>('nuggets/compareModels');
 
 // ---------------------------------------------------------------------------------------------
 // Model choice
@@ -369,3 +442,18 @@ export interface SuggestedModel {
 
 /** Small hub models known to work with the engine, for the Choose Model picker. */
 export const suggestedModels = new RequestType0<SuggestedModel[], void>('nuggets/suggestedModels');
+
+// ---------------------------------------------------------------------------------------------
+// Shared formatting
+
+/**
+ * How a duration reads on both sides of the border (the server's progress messages, the status bar's
+ * ETA, the command line): 42s, 3m 07s, 2h 05m. The one duration formatter.
+ */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

@@ -266,7 +266,9 @@ export class ScoresWriter {
     }
     this.write((this.pendingHeader ?? '') + JSON.stringify(line) + '\n');
     this.pendingHeader = undefined;
-    this.existing.set(score.id, score);
+    // The embedding went to its sidecar: 50,000 of them would hold 115 MB in memory for nothing.
+    const { embedding: _sidecar, ...kept } = score;
+    this.existing.set(score.id, kept);
   }
 
   private write(text: string): void {

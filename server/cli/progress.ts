@@ -1,4 +1,6 @@
 /** A progress bar with rate and ETA on stderr; plain periodic lines when stderr is not a terminal. */
+import { formatDuration } from '../protocol';
+
 export class ProgressBar {
   private done = 0;
   private readonly started = Date.now();
@@ -32,12 +34,4 @@ export class ProgressBar {
     const eta = rate > 0 ? formatDuration((this.total - this.done) / rate) : '?';
     return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${this.unit}  ${rate.toFixed(2)}/s  ETA ${eta}`;
   }
-}
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }

@@ -13,7 +13,8 @@ import type { DatasetRecord } from '../dataset';
 import { NuggetsError } from '../errors';
 import { readModelFolder } from '../model/folder';
 import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
-import { excludedAnchors, scoreCandidate } from '../scoring/golden';
+import { agreement, formatAgreement } from '../agree';
+import { excludedAnchors, scoreCandidate, type CandidateScore } from '../scoring/golden';
 import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
@@ -46,11 +47,33 @@ port.on('message', (request: WorkerRequest) => {
     queue = queue.then(() => score(request)).catch(fail);
     return;
   }
+  if (request.kind === 'agree') {
+    queue = queue.then(() => agree(request)).catch(fail);
+    return;
+  }
   // Short jobs do not wait for a scoring run to end: they run between its records.
   void handle(request).catch(fail);
 });
 
-async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score' }>): Promise<void> {
+/** Both models score the same records one after the other (each replacing the kept backend), then compare. */
+async function agree(request: Extract<WorkerRequest, { kind: 'agree' }>): Promise<void> {
+  const records = request.records.map(asRecord);
+  const scores: CandidateScore[][] = [];
+  const names: string[] = [];
+  for (const [i, model] of request.models.entries()) {
+    const opened = await backendFor(model, request.modelOptions[i]!);
+    const anchors = await opened.prepareAnchors(request.anchors, request.options);
+    const scored: CandidateScore[] = [];
+    for (const record of records) scored.push(await scoreCandidate(opened, anchors, record));
+    scores.push(scored);
+    names.push(`${opened.identity.name}${request.modelOptions[i]!.variant ? ` (${request.modelOptions[i]!.variant})` : ''}`);
+  }
+  const pair: [string, string] = [names[0]!, names[1]!];
+  const result = agreement(records, scores[0]!, scores[1]!, request.threshold, pair);
+  reply({ id: request.id, kind: 'agreement', agreement: result, report: formatAgreement(result, pair) });
+}
+
+async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score' | 'agree' }>): Promise<void> {
   switch (request.kind) {
     case 'identify': {
       if (existsSync(request.model)) {

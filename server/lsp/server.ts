@@ -11,7 +11,7 @@ import type { Connection, Hover, HoverParams, WorkDoneProgressReporter } from 'v
 import { CancellationToken, ErrorCodes, MessageType, ProgressType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { sleep } from '../abort';
-import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
+import { anchorSet, chooseRandom, readAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
 import { assertNotInput, writeFileAtomic } from '../files';
 import { SUGGESTED_HUB_MODELS, type DownloadProgress } from '../model/hub';
@@ -22,6 +22,7 @@ import { similarityFor } from '../diverse';
 import { writeCard } from '../card';
 import type { ScoringKey } from '../store';
 import * as protocol from '../protocol';
+import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells } from './dashboard-queries';
 import { hoverMarkdown, shorten } from './markdown';
 import { HEAD_LENGTH, mayBeAlpaca, parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
@@ -613,29 +614,30 @@ export class NuggetsServer {
   async distribution(params: protocol.DistributionParams): Promise<protocol.DistributionResult> {
     const { parsed, keyed, scores } = await this.currentOf(params.textDocument.uri);
     const bins = Math.max(1, Math.min(200, Math.floor(params.bins ?? 20)));
-    const counts = new Array<number>(bins).fill(0);
-    const goldenScores = scores.flatMap((s) => (s ? [s.goldenScore] : [])).sort((a, b) => b - a);
-    for (const g of goldenScores) counts[Math.min(bins - 1, Math.floor(g * bins))]!++;
     const stale = parsed.records.filter((r, i) => !scores[i] && this.shown(parsed, r.index, keyed)).length;
-    return {
-      total: parsed.records.length, scored: goldenScores.length, stale, counts, goldenScores,
-      meanGoldenScore: goldenScores.length ? goldenScores.reduce((a, b) => a + b, 0) / goldenScores.length : null,
-    };
+    return distributionOf(parsed.records.length, scores, stale, bins);
+  }
+
+  async nearestNeighbours(params: protocol.NeighboursParams): Promise<protocol.NeighboursResult> {
+    const { parsed, keyed } = await this.currentOf(params.textDocument.uri);
+    const embeddings = keyed ? this.book.embeddingsOf(keyed.key) : undefined;
+    if (!embeddings || !parsed.records[params.index] || !embeddings.has(parsed.records[params.index]!.id)) {
+      return { index: params.index, neighbours: [], note: 'No embedding is stored for this record: score it with a local model.' };
+    }
+    const found = nearestNeighbours(parsed.records, embeddings, params.index, Math.max(1, Math.min(50, params.count ?? 5)));
+    return { index: params.index, neighbours: found.map((n) => ({ ...n, instruction: shorten(parsed.records[n.index]!.instruction, 120) })) };
+  }
+
+  async goldenIfdScatter(uri: string): Promise<protocol.ScatterResult> {
+    const { parsed, scores } = await this.currentOf(uri);
+    return { xLabel: 'Golden score', yLabel: 'IFD', points: goldenIfdScatter(parsed.records, scores) };
   }
 
   async tablePage(params: protocol.TablePageParams): Promise<protocol.TablePageResult> {
     const { parsed, keyed, scores } = await this.currentOf(params.textDocument.uri);
-    const sortBy = params.sortBy ?? 'index';
-    const sign = params.descending ? -1 : 1;
-    let rows = parsed.records.map((r, i) => ({ r, s: scores[i] }));
-    if (params.minScore !== undefined) rows = rows.filter(({ s }) => s !== undefined && s.goldenScore >= params.minScore!);
-    const value = (s: CandidateScore): number => (sortBy === 'goldenScore' ? s.goldenScore : sortBy === 'meanDelta' ? s.meanDelta : s.wins);
-    rows.sort((a, b) => {
-      if (sortBy === 'index') return sign * (a.r.index - b.r.index);
-      if (!a.s || !b.s) return a.s ? -1 : b.s ? 1 : a.r.index - b.r.index;
-      // Ties break as `select` ranks: mean delta, then dataset order.
-      return sign * (value(a.s) - value(b.s)) || sign * (a.s.meanDelta - b.s.meanDelta) || a.r.index - b.r.index;
-    });
+    let rows = parsed.records.map((r, i) => ({ r, index: r.index, ...(scores[i] ? { score: scores[i] } : {}) }));
+    if (params.minScore !== undefined) rows = rows.filter(({ score }) => score !== undefined && score.goldenScore >= params.minScore!);
+    rows.sort(compareRows(params.sortBy ?? 'index', params.descending === true));
     const offset = Math.max(0, Math.floor(params.offset));
     const limit = Math.max(0, Math.min(1000, Math.floor(params.limit)));
     return {
@@ -644,7 +646,7 @@ export class NuggetsServer {
         const shown = this.recordScore(parsed, r.index, keyed);
         return {
           index: r.index, id: r.id, instruction: shorten(r.instruction, 200), input: shorten(r.input, 120), output: shorten(r.output, 200),
-          range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}),
+          range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}), signals: signalCells(shown.score),
         };
       }),
     };
@@ -678,17 +680,28 @@ export class NuggetsServer {
     };
   }
 
-  async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
+  async compareModels(params: protocol.CompareModelsParams): Promise<protocol.CompareModelsResult> {
+    if (!this.settings.scoringAllowed) throw new ResponseError(ErrorCodes.InvalidRequest, 'Comparing models runs them: it is disabled in untrusted workspaces.');
     const parsed = this.requireParsed(params.textDocument.uri);
-    if (!parsed.records[params.index]) throw new ResponseError(ErrorCodes.InvalidParams, `No record ${params.index} (the dataset has ${parsed.records.length}).`);
     const keyed = await this.keyFor(parsed.uri);
-    const shown = this.shown(parsed, params.index, keyed);
-    if (!shown) return { index: params.index, score: null, stale: false, deltas: [] };
-    const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
-    return {
-      index: params.index, score: summaryOf(shown.score), stale: shown.stale,
-      deltas: shown.score.deltas.map((delta, anchor) => ({ anchor, delta, instruction: anchors?.[anchor] ? shorten(anchors[anchor]!.instruction, 200) : '' })),
-    };
+    if (!keyed) throw new ResponseError(ErrorCodes.InvalidRequest, 'The dataset has no anchor set yet: run Nuggets: Choose Anchors or Score Dataset first.');
+    const sample = chooseRandom(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);
+    const options = this.modelOptions();
+    const otherOptions: ModelOptions = { ...options, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
+    if (!params.otherVariant) delete otherOptions.variant;
+    try {
+      const { agreement, report } = await this.worker.agree({
+        models: [this.settings.model, params.other],
+        modelOptions: [options, otherOptions],
+        anchors: keyed.anchors.anchors, options: { maxAnchorTokens: this.settings.maxAnchorTokens, batchSize: this.settings.batchSize, separator: keyed.key.separator },
+        records: sample.map(candidateOf), threshold: params.minScore ?? 0.85,
+      });
+      const { goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict } = agreement;
+      return { sample: sample.length, goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict, report };
+    } catch (err) {
+      if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, err.message);
+      throw err;
+    }
   }
 
   suggestedModels(): protocol.SuggestedModel[] {
@@ -749,14 +762,9 @@ function candidateOf(r: { index: number; id: string; instruction: string; input:
 function etaText(scoringFrom: number, done: number, todo: number): string {
   if (done === 0) return '';
   const seconds = Math.round(((Date.now() - scoringFrom) / 1000 / done) * (todo - done));
-  return ` · ETA ${formatSeconds(seconds)}`;
+  return ` · ETA ${protocol.formatDuration(seconds)}`;
 }
 
-export function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
-  return `${Math.floor(seconds / 3600)}h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
-}
 
 function subsetPath(source: string, rule: protocol.SelectionRule): string {
   const label = ruleLabel(rule);

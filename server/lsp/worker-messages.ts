@@ -3,6 +3,7 @@
  * to server/: the client never sees them. The worker owns everything heavy (the model, anchor choice,
  * model fingerprints) so that the main thread keeps answering LSP messages.
  */
+import type { Agreement } from '../agree';
 import type { Example } from '../dataset';
 import type { DownloadProgress } from '../model/hub';
 import type { ScoringOptions } from '../scoring/backend';
@@ -34,6 +35,8 @@ export type WorkerRequest =
     options: ScoringOptions; records: Candidate[];
   }
   | { id: number; kind: 'chooseAnchors'; method: 'random' | 'kmeans'; count: number; seed: number; records: Candidate[] }
+  /** Scores `records` with each of two models and compares their rankings (server/agree.ts). */
+  | { id: number; kind: 'agree'; models: [string, string]; modelOptions: [ModelOptions, ModelOptions]; anchors: Example[]; options: ScoringOptions; records: Candidate[]; threshold: number }
   | { id: number; kind: 'cancel'; target: number };
 
 export type WorkerReply =
@@ -46,4 +49,5 @@ export type WorkerReply =
   | { id: number; kind: 'score'; score: CandidateScore }
   | { id: number; kind: 'done'; cancelled: boolean }
   | { id: number; kind: 'anchors'; indices: number[] }
+  | { id: number; kind: 'agreement'; agreement: Agreement; report: string }
   | { id: number; kind: 'error'; message: string; userError: boolean };

@@ -3,6 +3,7 @@
  * A worker that dies (native crash, out of memory) fails the calls in flight and is started again
  * on the next call.
  */
+import type { Agreement } from '../agree';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Example } from '../dataset';
@@ -107,6 +108,13 @@ export class ScoringWorker {
   chooseAnchors(method: 'random' | 'kmeans', count: number, seed: number, records: Candidate[]): Promise<number[]> {
     return this.call<number[]>({ kind: 'chooseAnchors', method, count, seed, records }, (reply, finish) => {
       if (reply.kind === 'anchors') finish(reply.indices);
+    }).result;
+  }
+
+  /** Two models' scores of the same records compared (queued after any running score). */
+  agree(request: Omit<Extract<WorkerRequest, { kind: 'agree' }>, 'id' | 'kind'>): Promise<{ agreement: Agreement; report: string }> {
+    return this.call<{ agreement: Agreement; report: string }>({ kind: 'agree', ...request }, (reply, finish) => {
+      if (reply.kind === 'agreement') finish({ agreement: reply.agreement, report: reply.report });
     }).result;
   }
 

@@ -211,9 +211,9 @@ export class OnnxCausalLM {
   }
 
   /**
-   * Runs the graph for just the named outputs, returned in that order. Read by position, not by key:
-   * onnxruntime-node 1.23 returns the fetched values in fetch order but labels them with the names of
-   * the graph's first outputs.
+   * Runs the graph for just the named outputs. Read by position, not by key: onnxruntime-node 1.23
+   * labels the fetched values with the names of the graph's first outputs, and returns them in the
+   * graph's output order (so several names must be asked in that order; see prefixPass).
    */
   private async fetch(feeds: Record<string, ort.Tensor>, names: string[]): Promise<ort.Tensor[]> {
     const values = Object.values(await this.session.run(feeds, names));

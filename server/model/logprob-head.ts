@@ -4,7 +4,8 @@
  *   logits [B, S, V] -> LogSoftmax(axis 2) -> GatherElements(target_ids [B, S, 1], axis 2) -> target_logprobs [B, S, 1]
  *
  * and removes `logits` from the graph's outputs, so that ONNX Runtime computes the softmax in C++
- * and only one number per position crosses into JavaScript instead of a whole vocabulary.
+ * and only one number per position crosses into JavaScript instead of a whole vocabulary. The LM
+ * head's input also becomes an output, `final_hidden_state` (hidden-state.ts), for the embedding signal.
  *
  * The rewrite works on the protobuf wire format directly: ModelProto and GraphProto are walked field
  * by field with positional reads, every field is copied through as a byte range of the file

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -183,9 +183,24 @@ describe('the Nuggets language server over stdio', () => {
     assert.equal(readFileSync(datasetPath, 'utf8'), datasetText, 'the source is never modified');
     const written = JSON.parse(readFileSync(result.path, 'utf8')) as unknown[];
     assert.equal(written.length, 5);
+    const card = JSON.parse(readFileSync(result.cardPath, 'utf8'));
+    assert.deepEqual([card.subset.records, card.source.records, card.anchors.count, card.model.name], [5, RECORDS, 8, 'demo']);
+    const diverse = await client.connection.sendRequest(protocol.selectSubset, { textDocument, rule: { kind: 'top', count: RECORDS, diverse: 0.999 } });
+    assert.equal(diverse.kept + diverse.skippedAsDuplicates, RECORDS, 'every record is kept or skipped as a near-duplicate');
+    assert.equal(diverse.similarityNotice, undefined, 'the editor stores embeddings beside its scores');
   });
 
-  test('dashboard queries: distribution, a table page, anchor effects', async () => {
+  test('Compare Models on a Sample: the current model against a copy of itself agrees completely', async () => {
+    const copy = join(work, 'demo-copy');
+    mkdirSync(copy);
+    for (const f of ['config.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(demoModel, f), join(copy, f));
+    const result = await client.connection.sendRequest(protocol.compareModels, { textDocument: { uri: datasetUri }, other: copy, sample: RECORDS, minScore: 0.5 });
+    assert.deepEqual([result.sample, result.goldenSpearman, result.top10Overlap, result.decisionAgreement], [RECORDS, 1, 1, 1]);
+    assert.match(result.verdict, /^demo can stand in for demo-copy/);
+    assert.match(result.report, /Spearman, golden score:\s+1\.000/);
+  });
+
+  test('dashboard queries: distribution with a chart per signal, a table page with signal cells, anchor effects, the scatter, nearest neighbours', async () => {
     const textDocument = { uri: datasetUri };
     const dist = await client.connection.sendRequest(protocol.distribution, { textDocument, bins: 10 });
     assert.equal(dist.scored, RECORDS);
@@ -196,6 +211,13 @@ describe('the Nuggets language server over stdio', () => {
     const effects = await client.connection.sendRequest(protocol.anchorEffects, { textDocument });
     assert.equal(effects.anchors.length, 8);
     assert.equal(effects.candidates, RECORDS);
+    assert.deepEqual(dist.signals.map((chart) => [chart.name, chart.missing + chart.counts.reduce((a, b) => a + b, 0)]), [['ppl_cond', RECORDS], ['ppl_direct', RECORDS], ['ifd', RECORDS]]);
+    assert.match(page.rows[0]!.signals['ifd']!, /^\d/);
+    const scatter = await client.connection.sendRequest(protocol.goldenIfdScatter, { textDocument });
+    assert.equal(scatter.points.length, RECORDS);
+    const near = await client.connection.sendRequest(protocol.nearestNeighbours, { textDocument, index: 2, count: 3 });
+    assert.equal(near.neighbours.length, 3);
+    assert.ok(near.neighbours.every((n, i) => n.index !== 2 && n.similarity <= 1 + 1e-6 && (i === 0 || n.similarity <= near.neighbours[i - 1]!.similarity)));
   });
 
   test('choosing other anchors marks every score stale instead of mixing them', async () => {
