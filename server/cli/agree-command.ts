@@ -9,7 +9,7 @@ import { DEFAULT_OPTIONS } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { openBackend } from '../scoring/open';
 import { downloadProgress } from './download-progress';
-import { numberFlag, parse, UsageError } from './main';
+import { numberFlag, parse, UsageError } from './flags';
 import { ProgressBar } from './progress';
 
 export async function agreeCommand(args: string[], defaultModel: () => string): Promise<number> {

@@ -7,7 +7,6 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { anchorSet, chooseKMeans, chooseRandom, readAnchors, writeAnchors } from '../anchors';
 import { readDataset } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
@@ -22,6 +21,7 @@ import { TEMPLATE_ID } from '../scoring/template';
 import { ScoresWriter, type ScoresHeader } from '../store';
 import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
 import { downloadProgress } from './download-progress';
+import { integerFlag, numberFlag, parse, rangeFlag, required, UsageError } from './flags';
 import { formatDuration } from '../protocol';
 import { ProgressBar } from './progress';
 import { agreeCommand } from './agree-command';
@@ -48,8 +48,6 @@ const USAGE = `Usage:
                   [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)
 
 <dataset> is an Alpaca JSON array or JSON Lines file. --model defaults to the bundled demo model.`;
-
-export class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -94,54 +92,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-}
-
-export function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(args: string[], options: T) {
-  const { values, positionals } = parseArgs({ args: joinNegativeValues(args, options), options, allowPositionals: true, strict: true });
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <dataset>' : `unexpected arguments: ${positionals.slice(1).join(' ')}`);
-  return { values, dataset: positionals[0]! };
-}
-
-function required(value: string | undefined, flag: string): string {
-  if (value === undefined) throw new UsageError(`missing ${flag}`);
-  return value;
-}
-
-/** `--threads -3` as `--threads=-3`, so that a negative value is judged by the flag's own check instead of being taken for a flag. */
-function joinNegativeValues(args: string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i]!;
-    const next = args[i + 1];
-    if (flag.startsWith('--') && options[flag.slice(2)]?.type === 'string' && next !== undefined && /^-\.?\d/.test(next)) {
-      out.push(`${flag}=${next}`);
-      i++;
-    } else out.push(flag);
-  }
-  return out;
-}
-
-export function numberFlag(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} expects a number (got "${value}")`);
-  return n;
-}
-
-/** A whole-number flag of at least `min`. */
-export function integerFlag(value: string | undefined, flag: string, min: number): number | undefined {
-  const n = numberFlag(value, flag);
-  if (n !== undefined && !(Number.isInteger(n) && n >= min)) throw new UsageError(`${flag} expects a whole number of at least ${min} (got "${value}")`);
-  return n;
-}
-
-/** A number flag within [low, high], or (low, high] when `lowOpen`. */
-export function rangeFlag(value: string | undefined, flag: string, low: number, high: number, lowOpen = false): number | undefined {
-  const n = numberFlag(value, flag);
-  if (n !== undefined && !((lowOpen ? n > low : n >= low) && n <= high)) {
-    throw new UsageError(`${flag} must be in ${lowOpen ? '(' : '['}${low}, ${high}] (got "${value}")`);
-  }
-  return n;
 }
 
 function anchorsCommand(args: string[]): number {

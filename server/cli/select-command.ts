@@ -17,7 +17,7 @@ import { pairScores, select, signalFor, writeSubset, type ScoredRecord, type Sel
 import { SIGNALS } from '../signals';
 import { embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
 import { readScores, sameKey, type ScoresHeader } from '../store';
-import { integerFlag, numberFlag, parse, rangeFlag, UsageError } from './main';
+import { integerFlag, numberFlag, parse, rangeFlag, UsageError } from './flags';
 
 /** --min-<signal> and --max-<signal> for every signal but the golden score (which has --min-score). */
 const BOUND_FLAGS = SIGNALS.filter((s) => s.name !== 'golden').flatMap((s) => ['min', 'max'].map((side) => ({ flag: `${side}-${s.name.replace(/_/g, '-')}`, signal: s.name, side })));
