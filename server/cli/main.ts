@@ -5,7 +5,7 @@
  *   nuggets score   <dataset> --anchors anchors.json [--model folder] --out scores.jsonl [--shard i/n]
  *   nuggets select  <dataset> --scores scores.jsonl [--by signal] (--min-score t | --top k | --top-percent p | bounds) [--diverse tau] --out golden.json
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { anchorSet, chooseKMeans, chooseRandom, readAnchors, writeAnchors } from '../anchors';
 import { readDataset } from '../dataset';
@@ -238,6 +238,8 @@ async function scoreCommand(args: string[]): Promise<number> {
     } finally {
       writer.close();
       embeddings.close();
+      // A sidecar only ever accompanies a scores file: a run that stored no score leaves no embeddings either.
+      if (!existsSync(out)) rmSync(embeddingsPathFor(out), { force: true });
     }
     const scored: CandidateScore[] = records.flatMap((r) => writer.existing.get(r.id) ?? []);
     if (interrupted) {
