@@ -33,6 +33,8 @@ export interface ForwardRow {
 
 export interface SessionSettings {
   intraOpThreads?: number;
+  /** Record ONNX Runtime's per-operator timings into a JSON file whose path starts with this prefix, written on dispose (the benchmark's profiles). */
+  profileFilePrefix?: string;
 }
 
 export class OnnxCausalLM {
@@ -45,6 +47,7 @@ export class OnnxCausalLM {
     private readonly feedsPositions: boolean,
     private readonly feedsMask: boolean,
     private readonly feedsCacheBranch: boolean,
+    private readonly profiling: boolean,
     /** The graph computes target log-probabilities itself (logprob-head.ts); no logits reach JavaScript. */
     readonly hasLogprobHead: boolean,
   ) {}
@@ -55,6 +58,7 @@ export class OnnxCausalLM {
       session = await ort.InferenceSession.create(onnxPath, {
         graphOptimizationLevel: 'all',
         ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
+        ...(settings.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: settings.profileFilePrefix } : {}),
       });
     } catch (err) {
       throw new NuggetsError(`ONNX Runtime could not load ${onnxPath}: ${(err as Error).message.split('\n')[0]}`, 'The file may be truncated or not an ONNX model; download or export it again.');
@@ -107,7 +111,7 @@ export class OnnxCausalLM {
       acceptsPast: layers > 0,
     };
     return new OnnxCausalLM(session, shape, contextLength, pastNames, presentNames,
-      inputs.has('position_ids'), inputs.has('attention_mask'), inputs.has('use_cache_branch'), hasLogprobHead);
+      inputs.has('position_ids'), inputs.has('attention_mask'), inputs.has('use_cache_branch'), settings.profileFilePrefix !== undefined, hasLogprobHead);
   }
 
   /** Runs `tokens` once and keeps their key/values, to be shared by every row of later `forward` calls. */
@@ -152,6 +156,7 @@ export class OnnxCausalLM {
   }
 
   async dispose(): Promise<void> {
+    if (this.profiling) this.session.endProfiling();
     await this.session.release();
   }
 

@@ -4,22 +4,28 @@
  *
  *   W1  100 candidates x 50 anchors, the demo model
  *   W2  10 candidates x 20 anchors, a GPT-2-small-shaped model (random weights; tools/bench/make_bench_model.py)
+ *   W3  6 candidates x 16 anchors, a SmolLM2-135M-shaped Llama (random weights; tools/standins/make_standins.py),
+ *       in its three variants: fp32, dynamic int8 (onnx/model_quantized.onnx), 4-bit (onnx/model_q4.onnx)
+ *   Q05 5 candidates x 10 anchors, a Qwen2.5-0.5B-shaped model, fp32 in the external-data layout: peak RSS
  *
  * Paths: the engine's cached path (prefix key/values + in-graph log-probabilities), the naive
  * reference (a full sequence per pair), and the paper's PyTorch loop on the same weights (Debian's
  * PyTorch). The full cached run has a child process of its own, so its peak RSS is the cached path's;
  * the references run on the first 20 candidates of W1 and all of W2 (cached and naive interleaved in one
- * process, PyTorch in another), and every ratio compares pairs per second on the same candidates. Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the
- * exact early stop saves on W1.
+ * process, PyTorch in another), and every ratio compares pairs per second on the same candidates. W3
+ * interleaves all three variants' cached and naive paths in one process, so that int8 and q4 are
+ * compared with fp32 under the same load, and profiles each variant's operators with ONNX Runtime.
+ * Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the exact early stop
+ * saves on W1.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { chooseKMeans } from '../../server/anchors';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
-import { DEFAULT_OPTIONS, type ScoringOptions } from '../../server/scoring/backend';
+import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringOptions } from '../../server/scoring/backend';
 import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { fullText } from '../../server/scoring/template';
@@ -27,11 +33,21 @@ import { fullText } from '../../server/scoring/template';
 const root = resolve(__dirname, '..');
 const data = resolve(root, '..', 'shared', 'data');
 const outDir = join(root, 'bench-results');
-const models: Record<string, string> = { W1: join(root, 'models', 'demo'), W2: join(root, '.cache', 'bench', 'gpt2-small') };
+const models: Record<string, string> = {
+  W1: join(root, 'models', 'demo'),
+  W2: join(root, '.cache', 'bench', 'gpt2-small'),
+  W3: join(root, '.cache', 'bench', 'smollm2-135m'),
+  Q05: join(root, '.cache', 'bench', 'qwen2.5-0.5b'),
+};
 const sizes: Record<string, { candidates: number; anchors: number; referenceCandidates: number }> = {
   W1: { candidates: 100, anchors: 50, referenceCandidates: 20 },
   W2: { candidates: 10, anchors: 20, referenceCandidates: 10 }, // all of W2: its ratios on 3 candidates moved 79-89% between runs
+  W3: { candidates: 6, anchors: 16, referenceCandidates: 6 },
+  Q05: { candidates: 5, anchors: 10, referenceCandidates: 0 },
 };
+/** W3's variants, by the names `--variant` takes (onnx/model.onnx, onnx/model_quantized.onnx, onnx/model_q4.onnx). */
+const W3_VARIANTS = ['fp32', 'quantized', 'q4'];
+const variantLabel = (v: string): string => (v === 'quantized' ? 'int8' : v);
 const options: ScoringOptions = { ...DEFAULT_OPTIONS, batchSize: 16 };
 
 /** Real records: candidates interleaved from the three Alpaca files, anchors by k-means over a pool. */
@@ -43,16 +59,21 @@ function workload(name: string): { candidates: DatasetRecord[]; anchors: Dataset
   return { candidates, anchors: chooseKMeans(pool, na, 0) };
 }
 
-interface ModelShape { layers: number; width: number; vocabulary: number }
+/** What the FLOP count needs: per layer, the weights one token multiplies (attention projections and MLP), and the vocabulary. */
+interface ModelShape { layers: number; width: number; weightsPerLayer: number; vocabulary: number }
 
 function shapeOf(folder: string): ModelShape {
   const c = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
-  return { layers: c.n_layer, width: c.n_embd, vocabulary: c.vocab_size };
+  if (c.n_layer !== undefined) return { layers: c.n_layer, width: c.n_embd, weightsPerLayer: 12 * c.n_embd * c.n_embd, vocabulary: c.vocab_size }; // GPT-2: qkv 3w², out w², MLP 8w²
+  // Llama / Qwen2: q and o w² each, k and v w x (key/value heads x head size), gate, up and down w x intermediate.
+  const width: number = c.hidden_size;
+  const kvWidth = (width / c.num_attention_heads) * c.num_key_value_heads;
+  return { layers: c.num_hidden_layers, width, weightsPerLayer: 2 * width * width + 2 * width * kvWidth + 3 * width * c.intermediate_size, vocabulary: c.vocab_size };
 }
 
 /** Forward FLOPs for n new tokens after `past` (multiply-add = 2): projections, attention, LM head. */
 function forwardFlops(s: ModelShape, n: number, past: number): number {
-  const perLayer = 2 * n * 12 * s.width * s.width + 4 * s.width * (n * past + (n * (n + 1)) / 2);
+  const perLayer = 2 * n * s.weightsPerLayer + 4 * s.width * (n * past + (n * (n + 1)) / 2);
   return s.layers * perLayer + 2 * n * s.width * s.vocabulary;
 }
 
@@ -80,50 +101,61 @@ interface PathResult {
   tokens: number;
   gflop: number;
   maxRssMB: number;
+  /** Whether the graph computed the target log-probabilities itself (the log-probability head), or its logits reached JavaScript. */
+  logprobHead?: boolean;
   passes?: number;
   passesTotal?: number;
   scores?: number[][];
 }
 
+type Interleaved = Record<string, { cached: PathResult; naive: PathResult }>;
+
 /**
- * Child process: the cached and naive paths on the same candidates, interleaved candidate by
- * candidate (alternating which goes first), so that both see the same machine load.
+ * Child process: the cached and naive paths of each variant on the same candidates, interleaved
+ * candidate by candidate (the order rotating from one candidate to the next), so that every path sees
+ * the same machine load.
  */
-async function runInterleaved(name: string, candidateCount: number): Promise<{ cached: PathResult; naive: PathResult }> {
+async function runInterleaved(name: string, candidateCount: number, variants: string[]): Promise<Interleaved> {
   const { candidates, anchors } = workload(name);
   const shape = shapeOf(models[name]!);
-  const backends = { cached: await LocalBackend.open(models[name]!, { path: 'cached' }), naive: await LocalBackend.open(models[name]!, { path: 'naive' }) };
-  const prepared = { cached: await backends.cached.prepareAnchors(anchors, options), naive: await backends.naive.prepareAnchors(anchors, options) };
+  const runs: Array<{ variant: string; path: 'cached' | 'naive'; backend: LocalBackend; prepared: PreparedAnchors; seconds: number; tokens: number; flops: number; scores: number[][] }> = [];
+  for (const variant of variants) {
+    for (const path of ['cached', 'naive'] as const) {
+      const backend = await LocalBackend.open(models[name]!, { path, variant });
+      runs.push({ variant, path, backend, prepared: await backend.prepareAnchors(anchors, options), seconds: 0, tokens: 0, flops: 0, scores: [] as number[][] });
+    }
+  }
   const chosen = candidates.slice(0, candidateCount);
-  const anchorTokens = anchors.map((a) => backends.cached.anchorTokens(a, options.maxAnchorTokens).tokens.length);
+  const anchorTokens = anchors.map((a) => runs[0]!.backend.anchorTokens(a, options.maxAnchorTokens).tokens.length);
   const longest = Math.max(...anchorTokens);
-  const totals = { cached: { seconds: 0, tokens: 0, flops: 0 }, naive: { seconds: 0, tokens: 0, flops: 0 } };
-  const scores: number[][] = [];
-  for (const path of ['cached', 'naive'] as const) await backends[path].oneShot(chosen[0]!, prepared[path], [0]); // warm-up
+  for (const run of runs) await run.backend.oneShot(chosen[0]!, run.prepared, [0]); // warm-up
   for (const [k, c] of chosen.entries()) {
-    const prefix = prefixLength(backends.cached, c, longest);
-    for (const path of (k % 2 === 0 ? ['cached', 'naive'] : ['naive', 'cached']) as Array<'cached' | 'naive'>) {
+    const prefix = prefixLength(runs[0]!.backend, c, longest);
+    for (const run of [...runs.slice(k % runs.length), ...runs.slice(0, k % runs.length)]) {
       const started = process.hrtime.bigint();
-      const { oneShot } = await backends[path].oneShot(c, prepared[path]);
-      totals[path].seconds += Number(process.hrtime.bigint() - started) / 1e9;
-      if (path === 'cached') scores.push(Array.from(oneShot));
-      const { tokens, flops } = cost(shape, path, prefix, anchorTokens);
-      totals[path].tokens += tokens;
-      totals[path].flops += flops;
+      const { oneShot } = await run.backend.oneShot(c, run.prepared);
+      run.seconds += Number(process.hrtime.bigint() - started) / 1e9;
+      run.scores.push(Array.from(oneShot));
+      const { tokens, flops } = cost(shape, run.path, prefix, anchorTokens);
+      run.tokens += tokens;
+      run.flops += flops;
     }
   }
   const rss = process.resourceUsage().maxRSS / 1024;
-  const result = (path: 'cached' | 'naive'): PathResult => ({
-    path, candidates: chosen.length, pairs: chosen.length * anchors.length, seconds: totals[path].seconds, tokens: totals[path].tokens,
-    gflop: totals[path].flops / 1e9, maxRssMB: rss, ...(path === 'cached' ? { scores } : {}),
-  });
-  return { cached: result('cached'), naive: result('naive') };
+  const result: Interleaved = {};
+  for (const run of runs) {
+    (result[run.variant] ??= {} as Interleaved[string])[run.path] = {
+      path: run.path, candidates: chosen.length, pairs: chosen.length * anchors.length, seconds: run.seconds, tokens: run.tokens,
+      gflop: run.flops / 1e9, maxRssMB: rss, logprobHead: run.backend.lm.hasLogprobHead, ...(run.path === 'cached' ? { scores: run.scores } : {}),
+    };
+  }
+  return result;
 }
 
 /** Child process: the cached path on a workload, with the exact early stop when a threshold is given. */
-async function runCached(name: string, candidateCount: number, threshold?: number): Promise<PathResult> {
+async function runCached(name: string, variant: string, candidateCount: number, threshold?: number): Promise<PathResult> {
   const { candidates, anchors } = workload(name);
-  const backend = await LocalBackend.open(models[name]!, { path: 'cached' });
+  const backend = await LocalBackend.open(models[name]!, { path: 'cached', variant });
   const shape = shapeOf(models[name]!);
   const prepared = await backend.prepareAnchors(anchors, options);
   const chosen = candidates.slice(0, candidateCount);
@@ -143,11 +175,50 @@ async function runCached(name: string, candidateCount: number, threshold?: numbe
     flops += spent.flops;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const logprobHead = backend.lm.hasLogprobHead;
   await backend.dispose();
   return {
     path: 'cached', candidates: chosen.length, pairs: chosen.length * anchors.length, seconds, tokens, gflop: flops / 1e9,
-    maxRssMB: process.resourceUsage().maxRSS / 1024, passes, passesTotal: chosen.length * anchors.length,
+    maxRssMB: process.resourceUsage().maxRSS / 1024, logprobHead, passes, passesTotal: chosen.length * anchors.length,
   };
+}
+
+interface OperatorProfile {
+  /** Operator time per scored pair, ms, all operators together. */
+  msPerPair: number;
+  /** The operator types taking the most time, with their share of all operator time. */
+  top: Array<{ op: string; share: number }>;
+}
+
+/**
+ * Child process: ONNX Runtime's own per-operator timings of the cached path on `candidateCount`
+ * candidates (after a warm-up that is profiled too and left out), summed by operator type.
+ */
+async function runProfile(name: string, variant: string, candidateCount: number): Promise<OperatorProfile> {
+  const { candidates, anchors } = workload(name);
+  const prefix = join(outDir, `profile-${name}-${variant}`);
+  const backend = await LocalBackend.open(models[name]!, { path: 'cached', variant, profileFilePrefix: prefix });
+  const prepared = await backend.prepareAnchors(anchors, options);
+  await backend.oneShot(candidates[0]!, prepared, [0]);
+  const startedUs = Number(process.hrtime.bigint() / 1000n);
+  for (const c of candidates.slice(0, candidateCount)) await backend.oneShot(c, prepared);
+  const elapsedUs = Number(process.hrtime.bigint() / 1000n) - startedUs;
+  await backend.dispose();
+  const file = readdirSync(outDir).filter((f) => f.startsWith(`profile-${name}-${variant}_`)).sort().pop();
+  if (!file) throw new Error(`ONNX Runtime wrote no profile under ${prefix}`);
+  const events = JSON.parse(readFileSync(join(outDir, file), 'utf8')) as Array<{ cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } }>;
+  rmSync(join(outDir, file));
+  // Timestamps count from the session's start; the measured candidates are the last `elapsedUs` of the runs.
+  const lastRunEnd = Math.max(...events.filter((e) => e.cat === 'Session').map((e) => e.ts + e.dur));
+  const byOp = new Map<string, number>();
+  let total = 0;
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.args?.op_name || !e.name.endsWith('_kernel_time') || e.ts < lastRunEnd - elapsedUs) continue;
+    byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + e.dur);
+    total += e.dur;
+  }
+  const top = [...byOp.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([op, us]) => ({ op, share: us / total }));
+  return { msPerPair: total / 1000 / (candidateCount * anchors.length), top };
 }
 
 /**
@@ -195,29 +266,39 @@ async function writeTorchWorkload(name: string, candidateCount: number): Promise
   return file;
 }
 
+/** The largest difference between two score tables, in nats. */
+function maxAbsDiff(a: number[][], b: number[][]): number {
+  let most = 0;
+  a.forEach((row, c) => row.forEach((s, k) => (most = Math.max(most, Math.abs(s - b[c]![k]!)))));
+  return most;
+}
+
 function runTorch(name: string, workloadFile: string, candidateCount: number, engineScores: number[][]): PathResult & { maxAbsDiff: number } {
   const threads = String(cpus().length);
   const out = execFileSync('/usr/bin/python3', [join(root, 'tools', 'bench', 'torch_loop.py'), '--model', models[name]!, '--workload', workloadFile, '--threads', threads],
     { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
   const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number; oneShot: number[][]; maxRssMB: number };
-  let maxAbsDiff = 0;
-  r.oneShot.forEach((row, c) => row.forEach((s, a) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(s - engineScores[c]![a]!)))));
   const anchors = r.oneShot[0]!.length;
-  return { path: 'pytorch', candidates: candidateCount, pairs: candidateCount * anchors, seconds: r.seconds, tokens: 0, gflop: 0, maxRssMB: r.maxRssMB, maxAbsDiff };
+  return { path: 'pytorch', candidates: candidateCount, pairs: candidateCount * anchors, seconds: r.seconds, tokens: 0, gflop: 0, maxRssMB: r.maxRssMB, maxAbsDiff: maxAbsDiff(r.oneShot, engineScores) };
 }
 
 const rate = (r: PathResult): number => r.pairs / r.seconds;
+const head = (r: PathResult): string => (r.logprobHead ? 'yes' : 'no');
 const fmt = (x: number, digits = 2): string => x.toFixed(digits);
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--interleaved') {
-    process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]))) + '\n');
+    process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]), argv[3]!.split(','))) + '\n');
+    return;
+  }
+  if (argv[0] === '--profile') {
+    process.stdout.write(JSON.stringify(await runProfile(argv[1]!, argv[2]!, Number(argv[3]))) + '\n');
     return;
   }
   if (argv[0] === '--child') {
-    const [, name, count, threshold] = argv;
-    const result = await runCached(name!, Number(count), threshold ? Number(threshold) : undefined);
+    const [, name, variant, count, threshold] = argv;
+    const result = await runCached(name!, variant!, Number(count), threshold ? Number(threshold) : undefined);
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
@@ -230,8 +311,8 @@ async function main(): Promise<void> {
   for (const name of ['W1', 'W2']) {
     const { candidates, anchors, referenceCandidates } = sizes[name]!;
     const matmul = await matmulGflops(shapeOf(models[name]!).width);
-    const full = child([name, String(candidates)]);
-    const { cached: cachedRef, naive } = child<{ cached: PathResult; naive: PathResult }>([name, String(referenceCandidates)], '--interleaved');
+    const full = child([name, 'fp32', String(candidates)]);
+    const { cached: cachedRef, naive } = child<Interleaved>([name, String(referenceCandidates), 'fp32'], '--interleaved').fp32!;
     const torchFile = await writeTorchWorkload(name, referenceCandidates);
     const torch = runTorch(name, torchFile, referenceCandidates, cachedRef.scores!);
     const idealSpeedup = naive.tokens / cachedRef.tokens;
@@ -254,13 +335,74 @@ async function main(): Promise<void> {
 
   const early: Record<string, unknown> = {};
   for (const t of [0.5, 0.85]) {
-    const r = child(['W1', String(sizes.W1!.candidates), String(t)]);
+    const r = child(['W1', 'fp32', String(sizes.W1!.candidates), String(t)]);
     early[String(t)] = { passes: r.passes, passesTotal: r.passesTotal, saved: 1 - r.passes! / r.passesTotal!, seconds: r.seconds };
     console.log(`early stop on W1 at t = ${t}: ${r.passes} of ${r.passesTotal} one-shot passes (${fmt(100 * (1 - r.passes! / r.passesTotal!), 1)}% saved), ${fmt(r.seconds, 1)} s`);
   }
   report.earlyStop = early;
+  report.workloads = { ...(report.workloads as object), W3: await benchW3(), Q05: benchQ05() };
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   console.log(`\nwrote ${join(outDir, 'bench.json')}`);
+}
+
+/**
+ * W3: the SmolLM2-135M shape in fp32, int8 and q4. Each variant's full cached run has a process of its
+ * own (its pairs/s and peak RSS); one process interleaves every variant's cached and naive paths (the
+ * speedups over naive and against fp32), PyTorch runs fp32's weights, and each variant is profiled.
+ */
+async function benchW3(): Promise<Record<string, unknown>> {
+  const name = 'W3';
+  const { candidates, anchors, referenceCandidates } = sizes[name]!;
+  const full = Object.fromEntries(W3_VARIANTS.map((v) => [v, child([name, v, String(candidates)])]));
+  const interleaved = child<Interleaved>([name, String(referenceCandidates), W3_VARIANTS.join(',')], '--interleaved');
+  const fp32 = interleaved.fp32!.cached;
+  const torch = runTorch(name, await writeTorchWorkload(name, referenceCandidates), referenceCandidates, fp32.scores!);
+  const profiles = Object.fromEntries(W3_VARIANTS.map((v) => [v, child<OperatorProfile>([name, v, '2'], '--profile')]));
+  const c = JSON.parse(readFileSync(join(models[name]!, 'config.json'), 'utf8'));
+  console.log(`\nW3: SmolLM2-135M shape (${c.num_hidden_layers} layers, width ${c.hidden_size}, ${c.num_attention_heads} / ${c.num_key_value_heads} heads,`
+    + ` intermediate ${c.intermediate_size}, vocabulary ${c.vocab_size}, random weights), ${candidates} candidates x ${anchors} anchors`);
+  console.log('variant  head  pairs/s  tokens/s  GFLOP/s  peakRSS   vs naive  ideal share   vs fp32  vs torch  |s1-fp32|  |s1-torch|');
+  console.log('                                             (MB)');
+  const rows: Record<string, unknown> = {};
+  for (const v of W3_VARIANTS) {
+    const f = full[v]!;
+    const { cached, naive } = interleaved[v]!;
+    const idealSpeedup = naive.tokens / cached.tokens;
+    const speedup = rate(cached) / rate(naive);
+    const vsFp32 = rate(cached) / rate(fp32);
+    const fromFp32 = maxAbsDiff(cached.scores!, fp32.scores!);
+    rows[v] = {
+      logprobHead: f.logprobHead, pairsPerSecond: rate(f), tokensPerSecond: f.tokens / f.seconds, gflops: f.gflop / f.seconds, peakRssMB: f.maxRssMB, seconds: f.seconds,
+      reference: { candidates: referenceCandidates, cachedPairsPerSecond: rate(cached), naivePairsPerSecond: rate(naive), speedupOverNaive: speedup,
+        idealTokenSpeedup: idealSpeedup, shareOfIdeal: speedup / idealSpeedup, speedupOverFp32: vsFp32, maxAbsDiffFromFp32Nats: fromFp32,
+        ...(v === 'fp32' ? { pytorchPairsPerSecond: rate(torch), speedupOverPytorch: rate(cached) / rate(torch), pytorchPeakRssMB: torch.maxRssMB, pytorchMaxAbsDiffNats: torch.maxAbsDiff } : {}) },
+      profile: profiles[v],
+    };
+    console.log(`${variantLabel(v).padEnd(8)} ${head(f).padEnd(4)} ${fmt(rate(f), 2).padStart(8)} ${fmt(f.tokens / f.seconds, 0).padStart(9)} ${fmt(f.gflop / f.seconds, 1).padStart(8)} ${fmt(f.maxRssMB, 0).padStart(8)}`
+      + `  ${fmt(speedup, 1).padStart(6)}x ${fmt(idealSpeedup, 1).padStart(6)}x ${fmt(100 * speedup / idealSpeedup, 0).padStart(5)}%  ${fmt(vsFp32, 2).padStart(6)}x`
+      + `  ${v === 'fp32' ? `${fmt(rate(cached) / rate(torch), 2).padStart(7)}x` : '       -'}  ${v === 'fp32' ? '        -' : fromFp32.toExponential(1).padStart(9)}  ${v === 'fp32' ? torch.maxAbsDiff.toExponential(1).padStart(10) : '         -'}`);
+  }
+  console.log(`(pairs/s, tokens/s, GFLOP/s, peak RSS: each variant's full cached run in a process of its own; vs naive, vs fp32, vs torch:`
+    + ` pairs per second on the same ${referenceCandidates} candidates, the three variants' cached and naive paths interleaved candidate by candidate in one process,`
+    + ` the PyTorch loop on fp32's weights; head: the log-probability head is in the graph, no logits reach JavaScript;`
+    + ` |s1-fp32|: the largest one-shot score difference from fp32, nats)`);
+  for (const v of W3_VARIANTS) {
+    const p = profiles[v]!;
+    console.log(`profile ${variantLabel(v).padEnd(5)} ${fmt(p.msPerPair, 1).padStart(6)} ms of operator time per pair: ${p.top.map((t) => `${t.op} ${fmt(100 * t.share, 0)}%`).join(', ')}`);
+  }
+  return rows;
+}
+
+/** The Qwen2.5-0.5B shape, fp32 in the external-data layout: 5 candidates x 10 anchors, in a process of its own for its peak RSS. */
+function benchQ05(): Record<string, unknown> {
+  const name = 'Q05';
+  const { candidates, anchors } = sizes[name]!;
+  const r = child([name, 'fp32', String(candidates)]);
+  const c = JSON.parse(readFileSync(join(models[name]!, 'config.json'), 'utf8'));
+  console.log(`\nQwen2.5-0.5B shape (${c.num_hidden_layers} layers, width ${c.hidden_size}, ${c.num_attention_heads} / ${c.num_key_value_heads} heads, intermediate ${c.intermediate_size},`
+    + ` vocabulary ${c.vocab_size}), fp32, onnx/model.onnx + onnx/model.onnx_data: ${candidates} candidates x ${anchors} anchors in ${fmt(r.seconds, 1)} s`
+    + ` (${fmt(rate(r), 2)} pairs/s), peak RSS ${fmt(r.maxRssMB, 0)} MB, log-probability head: ${head(r)}`);
+  return { candidates, anchors, pairsPerSecond: rate(r), seconds: r.seconds, peakRssMB: r.maxRssMB, logprobHead: r.logprobHead };
 }
 
 main().catch((err) => {
