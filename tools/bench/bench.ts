@@ -120,9 +120,11 @@ async function runInterleaved(name: string, candidateCount: number, variants: st
   const shape = shapeOf(models[name]!);
   const runs: Array<{ variant: string; path: 'cached' | 'naive'; backend: LocalBackend; prepared: PreparedAnchors; seconds: number; tokens: number; flops: number; scores: number[][] }> = [];
   for (const variant of variants) {
+    let prepared: PreparedAnchors | undefined; // the same numbers for both paths: computed once
     for (const path of ['cached', 'naive'] as const) {
       const backend = await LocalBackend.open(models[name]!, { path, variant });
-      runs.push({ variant, path, backend, prepared: await backend.prepareAnchors(anchors, options), seconds: 0, tokens: 0, flops: 0, scores: [] as number[][] });
+      prepared ??= await backend.prepareAnchors(anchors, options);
+      runs.push({ variant, path, backend, prepared, seconds: 0, tokens: 0, flops: 0, scores: [] });
     }
   }
   const chosen = candidates.slice(0, candidateCount);
@@ -196,6 +198,7 @@ interface OperatorProfile {
  */
 async function runProfile(name: string, variant: string, candidateCount: number): Promise<OperatorProfile> {
   const { candidates, anchors } = workload(name);
+  mkdirSync(outDir, { recursive: true });
   const prefix = join(outDir, `profile-${name}-${variant}`);
   const backend = await LocalBackend.open(models[name]!, { path: 'cached', variant, profileFilePrefix: prefix });
   const prepared = await backend.prepareAnchors(anchors, options);
