@@ -1,4 +1,5 @@
-/** Paths shared by the tests: the real datasets beside the checkout, the bundled demo model, scratch folders. */
+/** Paths shared by the tests: the real datasets beside the checkout, the bundled demo model, the stand-in models, scratch folders. */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -58,4 +59,18 @@ export function zipEntries(zip: Buffer): { name: string; size: number; read(): B
     at += 46 + nameLength + extraLength + commentLength;
   }
   return entries;
+}
+
+/**
+ * The stand-in models (tools/standins/make_standins.py: SmolLM2-, Qwen2.5- and Llama-2-style graphs
+ * with random weights and the real families' files), generated on first use into .cache/standins and
+ * regenerated only when the generator changes. Needs Debian's PyTorch and ONNX (tools/setup.sh).
+ */
+export function standins(): string {
+  const out = join(repoRoot, '.cache', 'standins');
+  const run = spawnSync('/usr/bin/python3', [join(repoRoot, 'tools', 'standins', 'make_standins.py'), '--out', out], { encoding: 'utf8' });
+  if (run.status !== 0) {
+    throw new Error(`could not generate the stand-in models (run bash tools/setup.sh for Debian's PyTorch and ONNX):\n${run.stderr || run.error?.message}`);
+  }
+  return out;
 }

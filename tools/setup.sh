@@ -4,5 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund
+# The stand-in models' generator (tools/standins, run by the tests): Debian's PyTorch and ONNX, skipped when present.
+if ! /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-onnx libopenblas0-pthread >/dev/null
+fi
 # The webview and end-to-end tests: Debian's Chromium and code-server (a real VS Code), skipped when present.
 bash tools/setup-e2e.sh

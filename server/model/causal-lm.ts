@@ -5,8 +5,11 @@
  * count or head shapes. One `forward` serves every scoring path: it takes rows of tokens, an optional
  * key/value cache of a shared prefix, and the spans whose tokens' log-probabilities are wanted.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { NuggetsError } from '../errors';
+import { FP16_NOT_SCORED } from './folder';
 import { TARGET_IDS, TARGET_LOGPROBS } from './logprob-head';
 
 export interface CausalLMShape {
@@ -37,6 +40,19 @@ export interface SessionSettings {
   profileFilePrefix?: string;
 }
 
+/** What ONNX Runtime loads, and the user's file it stands for. */
+export interface GraphSource {
+  /** The graph file to load (the model's own, or a copy with the log-probability head in the cache). */
+  path: string;
+  /** The model's own graph file: named in every message. */
+  origin: string;
+  /** For a graph whose weights are in external data files: the folder that holds them. */
+  weightsFolder?: string;
+}
+
+/** Encoder inputs of sequence-to-sequence exports (T5, BART, Whisper decoders). */
+const ENCODER_DECODER_INPUTS = ['decoder_input_ids', 'encoder_hidden_states', 'encoder_outputs', 'encoder_attention_mask'];
+
 export class OnnxCausalLM {
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -52,24 +68,40 @@ export class OnnxCausalLM {
     readonly hasLogprobHead: boolean,
   ) {}
 
-  static async load(onnxPath: string, config: Record<string, unknown>, contextLength: number, settings: SessionSettings = {}): Promise<OnnxCausalLM> {
+  static async load(graph: string | GraphSource, config: Record<string, unknown>, contextLength: number, settings: SessionSettings = {}): Promise<OnnxCausalLM> {
+    const source: GraphSource = typeof graph === 'string' ? { path: graph, origin: graph } : graph;
+    const onnxPath = source.origin;
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(onnxPath, {
+      const options: ort.InferenceSession.SessionOptions = {
         graphOptimizationLevel: 'all',
         ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
         ...(settings.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: settings.profileFilePrefix } : {}),
-      });
+      };
+      session = source.weightsFolder
+        // A copy of a graph with external weights: loaded from its bytes, its weights found where the model keeps them.
+        ? await ort.InferenceSession.create(readFileSync(source.path), { ...options, extra: { 'session.model_external_initializers_file_folder_path': source.weightsFolder } })
+        : await ort.InferenceSession.create(source.path, options);
     } catch (err) {
-      throw new NuggetsError(`ONNX Runtime could not load ${onnxPath}: ${(err as Error).message.split('\n')[0]}`, 'The file may be truncated or not an ONNX model; download or export it again.');
+      throw loadError(onnxPath, (err as Error).message);
     }
     const inputs = new Set(session.inputNames);
     const outputs = new Set(session.outputNames);
-    if (!inputs.has('input_ids') || !(outputs.has('logits') || outputs.has(TARGET_LOGPROBS))) {
-      throw new NuggetsError(
-        `${onnxPath} is not a causal language model graph: it needs an "input_ids" input and a "logits" output (it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')}).`,
-        'Export the model for text generation (Optimum: --task text-generation-with-past).',
-      );
+    const has = `it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')}`;
+    const exportHint = 'Nuggets scores with decoder-only language models: choose one exported for text generation (Optimum: --task text-generation-with-past), as the hub\'s onnx-community repositories are.';
+    if (ENCODER_DECODER_INPUTS.some((n) => inputs.has(n))) {
+      throw new NuggetsError(`${onnxPath} is an encoder-decoder (sequence-to-sequence) graph (${has}).`, exportHint);
+    }
+    if (!outputs.has('logits') && !outputs.has(TARGET_LOGPROBS)) {
+      const kind = inputs.has('token_type_ids') ? 'an encoder-only graph (BERT-like)' : 'not a language model head: it has no "logits" output';
+      throw new NuggetsError(`${onnxPath} is ${kind} (${has}).`, exportHint);
+    }
+    if (!inputs.has('input_ids')) {
+      throw new NuggetsError(`${onnxPath} has no "input_ids" input (${has}).`, exportHint);
+    }
+    const logitsMeta = metadataOf(session, 'logits');
+    if (logitsMeta && logitsMeta.type !== 'float32') {
+      throw new NuggetsError(`${onnxPath}: logits are ${logitsMeta.type}; this engine reads float32 logits.`, FP16_NOT_SCORED);
     }
     const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
     const layers = pastNames.length / 2;
@@ -90,7 +122,7 @@ export class OnnxCausalLM {
     }
     const pastMeta = metadataOf(session, 'past_key_values.0.key');
     if (pastMeta && pastMeta.type !== 'float32') {
-      throw new NuggetsError(`${onnxPath}: past key/values are ${pastMeta.type}; this engine runs float32 key/values.`, 'Use the fp32 or int8/quantized export of the model (they keep float32 inputs).');
+      throw new NuggetsError(`${onnxPath}: past key/values are ${pastMeta.type}; this engine runs float32 key/values.`, FP16_NOT_SCORED);
     }
     const dims = pastMeta?.shape ?? [];
     const numeric = (d: unknown): number | undefined => (typeof d === 'number' && d > 0 ? d : undefined);
@@ -99,7 +131,10 @@ export class OnnxCausalLM {
     const attentionHeads = numberFrom(config, ['n_head', 'num_attention_heads']);
     const headDim = numeric(dims[3]) ?? numberFrom(config, ['head_dim']) ?? (hidden && attentionHeads ? hidden / attentionHeads : undefined);
     if (layers > 0 && (!heads || !headDim)) {
-      throw new NuggetsError(`${onnxPath}: cannot tell the key/value head count and size from the graph or config.json.`);
+      throw new NuggetsError(
+        `${onnxPath}: cannot tell the key/value head count and size from the graph or ${join(dirname(onnxPath).replace(/[\\/]onnx$/, ''), 'config.json')} (num_key_value_heads, num_attention_heads, hidden_size or head_dim).`,
+        'Use the config.json published with the model.',
+      );
     }
     const logitsShape = metadataOf(session, 'logits')?.shape ?? [];
     const configVocabulary = numberFrom(config, ['vocab_size']);
@@ -193,6 +228,23 @@ export class OnnxCausalLM {
     });
     return feeds;
   }
+}
+
+/** ONNX Runtime's load failure as a message a user can act on. */
+function loadError(onnxPath: string, message: string): NuggetsError {
+  const first = message.split('\n')[0]!.replace(/\u001b\[[0-9;]*m/g, '');
+  // "com.microsoft:MatMulNBits(-1) is not a registered function/op", or "Could not find an implementation for MatMulNBits(1) node ..."
+  const unknown = /(?:([\w.]+):)?(\w+)\(-?\d+\) is not a registered function\/op/.exec(first) ?? /Could not find an implementation for (?:([\w.]+):)?(\w+)\(\d+\)/.exec(first);
+  if (unknown) {
+    const op = unknown[1] ? `${unknown[1]} ${unknown[2]}` : unknown[2]!;
+    return new NuggetsError(
+      `${onnxPath} uses the operator ${op}, which this ONNX Runtime (onnxruntime-node ${ort.env.versions.common}) does not have.`,
+      /^MatMul\w*Bit|Bnb4/.test(unknown[2]!)
+        ? 'This is a 4-bit (q4) export: choose the quantized (int8) or fp32 variant of the model, or update Nuggets to a version whose ONNX Runtime runs it.'
+        : 'Choose another variant of the model (fp32 uses only standard operators), or update Nuggets to a version whose ONNX Runtime runs it.',
+    );
+  }
+  return new NuggetsError(`ONNX Runtime could not load ${onnxPath}: ${first}`, 'The file may be truncated or not an ONNX model; download or export it again.');
 }
 
 /** The prefix's cache repeated along the batch axis (the graph concatenates past and new keys per row). */

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { NuggetsError } from '../errors';
 import { hashFile } from '../files';
+import { externalDataFiles } from './logprob-head';
 
 export interface ModelFolder {
   path: string;
@@ -24,8 +25,20 @@ export interface ModelFolder {
 /** Which ONNX file to prefer when a folder holds several (onnx/model.onnx, onnx/model_quantized.onnx, ...). */
 export type OnnxVariant = 'fp32' | 'quantized' | 'int8' | 'fp16' | 'q4' | string;
 
+/** Exports the engine does not score (float16 key/values and logits), refused by name before any download. */
+export const FLOAT16_VARIANTS: readonly string[] = ['fp16', 'q4f16'];
+
+/** Why, and what to choose instead: one text for the command line and the editor (the README and the picker say the same). */
+export const FP16_NOT_SCORED = 'fp16 exports (model_fp16.onnx, model_q4f16.onnx) are not scored: their key/values and logits are float16, which this engine does not read, and ONNX Runtime runs float16 slower than float32 on a CPU. Choose q4 (the smallest) or fp32 (the reference scores) instead; quantized (int8) runs too.';
+
+/** Refuses, before anything is read or downloaded, a variant whose exports are float16. */
+export function assertScoredVariant(variant: OnnxVariant, model: string): void {
+  if (FLOAT16_VARIANTS.includes(variant)) throw new NuggetsError(`The ${variant} variant of ${model} is not scored.`, FP16_NOT_SCORED);
+}
+
 export function readModelFolder(folder: string, variant: OnnxVariant = 'fp32'): ModelFolder {
   const path = resolve(folder);
+  assertScoredVariant(variant, path);
   if (!existsSync(path) || !statSync(path).isDirectory()) {
     throw new NuggetsError(`Model folder not found: ${path}`, 'Pass --model <folder> with tokenizer.json, config.json and model.onnx (or onnx/model.onnx).');
   }
@@ -34,16 +47,16 @@ export function readModelFolder(folder: string, variant: OnnxVariant = 'fp32'): 
   const tokenizerJson = readJson(tokenizerPath, true);
   const tokenizerConfig = (readJson(join(path, 'tokenizer_config.json'), false) ?? {}) as Record<string, unknown>;
   const config = readJson(join(path, 'config.json'), true) as Record<string, unknown>;
-  const fingerprint = createHash('sha256')
-    .update(graphHash(onnxPath))
-    .update(readFileSync(tokenizerPath))
-    .digest('hex')
-    .slice(0, 16);
-  return { path, name: basename(path), onnxPath, tokenizerJson, tokenizerConfig, config, fingerprint };
+  const fingerprint = createHash('sha256').update(graphHash(onnxPath));
+  // External weights are part of the model: two exports of one graph with other weights are other models.
+  for (const weights of externalDataFiles(onnxPath)) fingerprint.update(graphHash(weights));
+  fingerprint.update(readFileSync(tokenizerPath));
+
+  return { path, name: basename(path), onnxPath, tokenizerJson, tokenizerConfig, config, fingerprint: fingerprint.digest('hex').slice(0, 16) };
 }
 
 /**
- * SHA-256 of the graph file, computed once per process for a given path, size and modification time:
+ * SHA-256 of a graph (or external weights) file, computed once per process for a given path, size and modification time:
  * a multi-gigabyte graph is read once, not again each time the same model is identified and opened.
  */
 const graphHashes = new Map<string, Buffer>();

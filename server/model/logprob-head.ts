@@ -35,6 +35,8 @@ const NODE_OP_TYPE = 4;
 const NODE_ATTRIBUTE = 5;
 const ATTR_NAME = 1;
 const ATTR_I = 3;
+const ATTR_G = 6;
+const ATTR_GRAPHS = 11;
 const ATTR_TYPE = 20;
 const ATTR_TYPE_INT = 2;
 const FLOAT = 1;
@@ -151,6 +153,53 @@ function valueInfoName(source: ByteSource, info: Field): string | undefined {
   return undefined;
 }
 
+/** The element type of a tensor-typed value info (1 float32, 10 float16, ...). */
+function valueInfoElementType(source: ByteSource, info: Field): number | undefined {
+  const inner = (field: Field | undefined, number: number): Field | undefined =>
+    field && [...fields(source, field.payloadStart, field.end)].find((f) => f.number === number);
+  const tensor = inner(inner(info, VALUE_INFO_TYPE), TYPE_TENSOR);
+  const elem = inner(tensor, TENSOR_ELEM_TYPE);
+  return elem && readVarint(source, elem.payloadStart).value;
+}
+
+const ELEMENT_TYPES: Record<number, string> = { 1: 'float32', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
+
+/**
+ * The operator types of a model's nodes, subgraphs included (the branches of If nodes), read from
+ * the protobuf without decoding initializers.
+ */
+export function graphOperators(onnxPath: string): Set<string> {
+  const fd = openSync(onnxPath, 'r');
+  try {
+    const source = fileSource(fd);
+    const found = new Set<string>();
+    const text = (f: Field): string => new TextDecoder().decode(source.read(f.payloadStart, f.end - f.payloadStart));
+    const visitGraph = (graph: Field): void => {
+      for (const g of fields(source, graph.payloadStart, graph.end)) {
+        if (g.number !== GRAPH_NODE) continue;
+        for (const n of fields(source, g.payloadStart, g.end)) {
+          if (n.number === NODE_OP_TYPE) found.add(text(n));
+          if (n.number !== NODE_ATTRIBUTE) continue;
+          for (const a of fields(source, n.payloadStart, n.end)) if (a.number === ATTR_G || a.number === ATTR_GRAPHS) visitGraph(a);
+        }
+      }
+    };
+    for (const f of fields(source, 0, source.length)) if (f.number === MODEL_GRAPH) visitGraph(f);
+    return found;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The files beside `onnxPath` that hold its external weights (model.onnx_data, model.onnx.data, ...),
+ * named as exporters name them.
+ */
+export function externalDataFiles(onnxPath: string): string[] {
+  const name = basename(onnxPath);
+  return readdirSync(dirname(onnxPath)).filter((f) => f !== name && f.startsWith(name)).map((f) => join(dirname(onnxPath), f));
+}
+
 function tensorValueInfo(name: string, elemType: number, dims: Array<string | number>): Uint8Array {
   const shape = concat(dims.map((d) => bytesField(SHAPE_DIM, typeof d === 'string' ? stringField(DIM_PARAM, d) : varintField(DIM_VALUE, d))));
   const tensorType = concat([varintField(TENSOR_ELEM_TYPE, elemType), bytesField(TENSOR_SHAPE, shape)]);
@@ -189,6 +238,8 @@ export function withLogprobHead(source: ByteSource): Piece[] {
     for (const g of fields(source, f.payloadStart, f.end)) {
       const name = g.number === GRAPH_OUTPUT || g.number === GRAPH_INPUT ? valueInfoName(source, g) : undefined;
       if (g.number === GRAPH_OUTPUT && name === 'logits') {
+        const type = valueInfoElementType(source, g);
+        if (type !== FLOAT) throw new Error(`the graph's logits are ${ELEMENT_TYPES[type ?? 0] ?? `of element type ${type}`}, not float32`);
         hadLogits = true;
         continue;
       }
@@ -216,13 +267,11 @@ export function assemble(source: ByteSource, pieces: Piece[]): Uint8Array {
 
 /**
  * The path of `onnxPath`'s graph with the head added, written once into `cacheDir`/graphs (keyed by
- * the model's fingerprint) and reused. Undefined when the graph keeps its weights in external data
- * files, which a copy elsewhere could not find; those models are scored through their logits instead.
+ * the model's fingerprint) and reused. A graph whose weights live in external data files is copied
+ * without them (the file holds only the graph); its session is then created from these bytes with
+ * the original folder named as the place of its weights (see OnnxCausalLM.load).
  */
-export function graphWithLogprobHead(onnxPath: string, cacheDir: string, fingerprint: string): string | undefined {
-  const folder = dirname(onnxPath);
-  const name = basename(onnxPath);
-  if (readdirSync(folder).some((f) => f !== name && f.startsWith(name))) return undefined; // model.onnx_data, model.onnx.data
+export function graphWithLogprobHead(onnxPath: string, cacheDir: string, fingerprint: string): string {
   const target = join(cacheDir, 'graphs', `${fingerprint}-logprobs.onnx`);
   if (existsSync(target)) return target;
   const input = openSync(onnxPath, 'r');

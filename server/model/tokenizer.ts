@@ -7,11 +7,18 @@ export class TextTokenizer {
   /** One past the largest token id the tokenizer can produce. */
   readonly vocabularySize: number;
 
-  constructor(tokenizerJson: unknown, tokenizerConfig: Record<string, unknown>, where: string) {
+  /** `path`: the tokenizer.json file, named in messages. */
+  constructor(tokenizerJson: unknown, tokenizerConfig: Record<string, unknown>, path: string) {
     try {
       this.tokenizer = new Tokenizer(tokenizerJson as object, tokenizerConfig);
+      // Some parts fail only when they run: encode once now rather than in the middle of a run.
+      this.tokenizer.encode('Instruction:\nName a colour.\nResponse:\nBlue', { add_special_tokens: true });
     } catch (err) {
-      throw new NuggetsError(`${where}: tokenizer.json could not be loaded: ${(err as Error).message}`);
+      const kind = (tokenizerJson as { model?: { type?: unknown } } | undefined)?.model?.type;
+      throw new NuggetsError(
+        `${path} could not be loaded by the tokenizer library (@huggingface/tokenizers${typeof kind === 'string' ? `; model type ${kind}` : ''}): ${(err as Error).message}`,
+        'The engine runs tokenizer.json files of the BPE (byte-level or SentencePiece-style), WordPiece and Unigram kinds with the library\'s normalizers and pre-tokenizers. Choose a model whose tokenizer is of these kinds, or score through a serving endpoint, which tokenizes on the server.',
+      );
     }
     let maxId = -1;
     for (const id of this.tokenizer.get_vocab(true).values()) maxId = Math.max(maxId, id);

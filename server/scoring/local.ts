@@ -8,12 +8,13 @@
  * A prefix that would push an anchor past the model's context is cut from the left and the result
  * marked `truncated`; positions the model was not built for are never used.
  */
+import { dirname, join } from 'node:path';
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import { OnnxCausalLM, type ForwardRow, type PrefixCache, type SessionSettings } from '../model/causal-lm';
 import { contextLengthOf, readModelFolder, type OnnxVariant } from '../model/folder';
 import { defaultCacheDir } from '../files';
-import { graphWithLogprobHead } from '../model/logprob-head';
+import { externalDataFiles, graphOperators, graphWithLogprobHead } from '../model/logprob-head';
 import { TextTokenizer } from '../model/tokenizer';
 import type { ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
@@ -61,17 +62,25 @@ export class LocalBackend implements ScoringBackend {
     readonly lm: OnnxCausalLM,
     readonly path: ScoringPath,
     private readonly memoryBudgetBytes: number,
+    /** 1 for graphs whose numbers depend on the batch (dynamic int8 quantization). */
+    readonly rowsPerPass: number,
   ) {}
 
   static async open(folder: string, settings: LocalModelSettings = {}): Promise<LocalBackend> {
     const model = readModelFolder(folder, settings.variant);
     const contextLength = contextLengthOf(model.config);
     if (!contextLength) {
-      throw new NuggetsError(`${model.path}/config.json declares no context length (n_positions or max_position_embeddings).`);
+      throw new NuggetsError(
+        `${join(model.path, 'config.json')} declares no context length (max_position_embeddings, or n_positions for GPT-2).`,
+        'Use the config.json published with the model; the engine needs it to cut candidates that would not fit.',
+      );
     }
-    const tokenizer = new TextTokenizer(model.tokenizerJson, model.tokenizerConfig, model.path);
-    const graph = (settings.logprobHead ?? true) ? headedGraph(model.onnxPath, settings.cacheDir ?? defaultCacheDir(), model.fingerprint) : undefined;
-    const lm = await OnnxCausalLM.load(graph ?? model.onnxPath, model.config, contextLength, settings);
+    const tokenizer = new TextTokenizer(model.tokenizerJson, model.tokenizerConfig, join(model.path, 'tokenizer.json'));
+    const headed = (settings.logprobHead ?? true) ? headedGraph(model.onnxPath, settings.cacheDir ?? defaultCacheDir(), model.fingerprint) : undefined;
+    const external = externalDataFiles(model.onnxPath).length > 0;
+    const lm = await OnnxCausalLM.load({
+      path: headed ?? model.onnxPath, origin: model.onnxPath, ...(headed && external ? { weightsFolder: dirname(model.onnxPath) } : {}),
+    }, model.config, contextLength, settings);
     const modelVocabulary = lm.shape.vocabularySize;
     if (modelVocabulary !== undefined && tokenizer.vocabularySize > modelVocabulary) {
       await lm.dispose();
@@ -81,7 +90,11 @@ export class LocalBackend implements ScoringBackend {
       );
     }
     const identity = { name: settings.displayName ?? model.name, fingerprint: model.fingerprint, contextLength };
-    return new LocalBackend(identity, tokenizer, lm, settings.path ?? 'cached', (settings.batchMemoryMB ?? 512) * 2 ** 20);
+    // Dynamic quantization scales activations by the largest value in the whole input tensor, so a row's
+    // numbers would depend on the rows batched with it: such graphs run one row per pass, and a record's
+    // scores depend only on the record and the anchors.
+    const rowsPerPass = graphOperators(model.onnxPath).has('DynamicQuantizeLinear') ? 1 : Infinity;
+    return new LocalBackend(identity, tokenizer, lm, settings.path ?? 'cached', (settings.batchMemoryMB ?? 512) * 2 ** 20, rowsPerPass);
   }
 
   async prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors> {
@@ -138,7 +151,7 @@ export class LocalBackend implements ScoringBackend {
   batchSizeFor(requested: number, prefixLength: number, rowLength: number): number {
     const { layers, kvHeads, headDim, vocabularySize } = this.lm.shape;
     const bytesPerRow = 4 * (2 * layers * kvHeads * headDim * (prefixLength + rowLength) + 2 * rowLength * (vocabularySize ?? 0));
-    return Math.max(1, Math.min(requested, Math.floor(this.memoryBudgetBytes / bytesPerRow)));
+    return Math.max(1, Math.min(requested, this.rowsPerPass, Math.floor(this.memoryBudgetBytes / bytesPerRow)));
   }
 
   private async prefixCache(prepared: LocalAnchors, prefix: number[]): Promise<PrefixCache> {
@@ -163,7 +176,7 @@ export class LocalBackend implements ScoringBackend {
   }
 }
 
-/** The graph with a log-probability head, or undefined when it cannot have one (not a causal LM, external data). */
+/** The graph with a log-probability head, or undefined when it cannot have one (no float32 logits, not an LM). */
 function headedGraph(onnxPath: string, cacheDir: string, fingerprint: string): string | undefined {
   try {
     return graphWithLogprobHead(onnxPath, cacheDir, fingerprint);

@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { NuggetsError } from '../errors';
+import { assertScoredVariant } from '../model/folder';
 import { fetchHubModel, hubSpecText, parseHubSpec, type DownloadProgress } from '../model/hub';
 import type { ScoringBackend } from './backend';
 import { LocalBackend, type LocalModelSettings } from './local';
@@ -43,6 +44,7 @@ export async function openBackend(model: string, settings: BackendSettings = {})
   }
   const hub = parseHubSpec(model);
   if (hub) {
+    assertScoredVariant(settings.variant ?? 'fp32', hubSpecText(hub));
     const downloaded = await fetchHubModel(hub, {
       ...(settings.cacheDir ? { cacheDir: join(settings.cacheDir, 'hub') } : {}),
       ...(settings.hubEndpoint ? { endpoint: settings.hubEndpoint } : {}),
