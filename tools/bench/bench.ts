@@ -4,7 +4,7 @@
  *
  *   W1  100 candidates x 50 anchors, the demo model
  *   W2  10 candidates x 20 anchors, a GPT-2-small-shaped model (random weights; tools/bench/make_bench_model.py)
- *   W3  6 candidates x 16 anchors, a SmolLM2-135M-shaped Llama (random weights; tools/standins/make_standins.py),
+ *   W3  4 candidates x 12 anchors, a SmolLM2-135M-shaped Llama (random weights; tools/standins/make_standins.py),
  *       in its three variants: fp32, dynamic int8 (onnx/model_quantized.onnx), 4-bit (onnx/model_q4.onnx)
  *   Q05 5 candidates x 10 anchors, a Qwen2.5-0.5B-shaped model, fp32 in the external-data layout: peak RSS
  *
@@ -21,7 +21,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { chooseKMeans } from '../../server/anchors';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
@@ -42,7 +42,7 @@ const models: Record<string, string> = {
 const sizes: Record<string, { candidates: number; anchors: number; referenceCandidates: number }> = {
   W1: { candidates: 100, anchors: 50, referenceCandidates: 20 },
   W2: { candidates: 10, anchors: 20, referenceCandidates: 10 }, // all of W2: its ratios on 3 candidates moved 79-89% between runs
-  W3: { candidates: 6, anchors: 16, referenceCandidates: 6 },
+  W3: { candidates: 4, anchors: 12, referenceCandidates: 3 },
   Q05: { candidates: 5, anchors: 10, referenceCandidates: 0 },
 };
 /** W3's variants, by the names `--variant` takes (onnx/model.onnx, onnx/model_quantized.onnx, onnx/model_q4.onnx). */
@@ -106,6 +106,7 @@ interface PathResult {
   passes?: number;
   passesTotal?: number;
   scores?: number[][];
+  profile?: OperatorProfile;
 }
 
 type Interleaved = Record<string, { cached: PathResult; naive: PathResult }>;
@@ -154,10 +155,15 @@ async function runInterleaved(name: string, candidateCount: number, variants: st
   return result;
 }
 
-/** Child process: the cached path on a workload, with the exact early stop when a threshold is given. */
-async function runCached(name: string, variant: string, candidateCount: number, threshold?: number): Promise<PathResult> {
+/**
+ * Child process: the cached path on a workload, with the exact early stop when a threshold is given,
+ * and with ONNX Runtime's per-operator profile of the timed candidates when asked.
+ */
+async function runCached(name: string, variant: string, candidateCount: number, threshold?: number, profile = false): Promise<PathResult> {
   const { candidates, anchors } = workload(name);
-  const backend = await LocalBackend.open(models[name]!, { path: 'cached', variant });
+  const profilePrefix = join(outDir, `profile-${name}-${variant}`);
+  if (profile) mkdirSync(outDir, { recursive: true });
+  const backend = await LocalBackend.open(models[name]!, { path: 'cached', variant, ...(profile ? { profileFilePrefix: profilePrefix } : {}) });
   const shape = shapeOf(models[name]!);
   const prepared = await backend.prepareAnchors(anchors, options);
   const chosen = candidates.slice(0, candidateCount);
@@ -182,6 +188,7 @@ async function runCached(name: string, variant: string, candidateCount: number, 
   return {
     path: 'cached', candidates: chosen.length, pairs: chosen.length * anchors.length, seconds, tokens, gflop: flops / 1e9,
     maxRssMB: process.resourceUsage().maxRSS / 1024, logprobHead, passes, passesTotal: chosen.length * anchors.length,
+    ...(profile ? { profile: operatorProfile(profilePrefix, seconds, chosen.length * anchors.length) } : {}),
   };
 }
 
@@ -193,35 +200,24 @@ interface OperatorProfile {
 }
 
 /**
- * Child process: ONNX Runtime's own per-operator timings of the cached path on `candidateCount`
- * candidates (after a warm-up that is profiled too and left out), summed by operator type.
+ * ONNX Runtime's per-operator timings of the last `seconds` of the session's runs (the timed
+ * candidates, not the anchors' preparation or the warm-up), summed by operator type; the file is removed.
  */
-async function runProfile(name: string, variant: string, candidateCount: number): Promise<OperatorProfile> {
-  const { candidates, anchors } = workload(name);
-  mkdirSync(outDir, { recursive: true });
-  const prefix = join(outDir, `profile-${name}-${variant}`);
-  const backend = await LocalBackend.open(models[name]!, { path: 'cached', variant, profileFilePrefix: prefix });
-  const prepared = await backend.prepareAnchors(anchors, options);
-  await backend.oneShot(candidates[0]!, prepared, [0]);
-  const startedUs = Number(process.hrtime.bigint() / 1000n);
-  for (const c of candidates.slice(0, candidateCount)) await backend.oneShot(c, prepared);
-  const elapsedUs = Number(process.hrtime.bigint() / 1000n) - startedUs;
-  await backend.dispose();
-  const file = readdirSync(outDir).filter((f) => f.startsWith(`profile-${name}-${variant}_`)).sort().pop();
+function operatorProfile(prefix: string, seconds: number, pairs: number): OperatorProfile {
+  const file = readdirSync(dirname(prefix)).filter((f) => f.startsWith(`${basename(prefix)}_`)).sort().pop();
   if (!file) throw new Error(`ONNX Runtime wrote no profile under ${prefix}`);
-  const events = JSON.parse(readFileSync(join(outDir, file), 'utf8')) as Array<{ cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } }>;
-  rmSync(join(outDir, file));
-  // Timestamps count from the session's start; the measured candidates are the last `elapsedUs` of the runs.
+  const events = JSON.parse(readFileSync(join(dirname(prefix), file), 'utf8')) as Array<{ cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } }>;
+  rmSync(join(dirname(prefix), file));
   const lastRunEnd = Math.max(...events.filter((e) => e.cat === 'Session').map((e) => e.ts + e.dur));
   const byOp = new Map<string, number>();
   let total = 0;
   for (const e of events) {
-    if (e.cat !== 'Node' || !e.args?.op_name || !e.name.endsWith('_kernel_time') || e.ts < lastRunEnd - elapsedUs) continue;
+    if (e.cat !== 'Node' || !e.args?.op_name || !e.name.endsWith('_kernel_time') || e.ts < lastRunEnd - seconds * 1e6) continue;
     byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + e.dur);
     total += e.dur;
   }
   const top = [...byOp.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([op, us]) => ({ op, share: us / total }));
-  return { msPerPair: total / 1000 / (candidateCount * anchors.length), top };
+  return { msPerPair: total / 1000 / pairs, top };
 }
 
 /**
@@ -295,23 +291,24 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]), argv[3]!.split(','))) + '\n');
     return;
   }
-  if (argv[0] === '--profile') {
-    process.stdout.write(JSON.stringify(await runProfile(argv[1]!, argv[2]!, Number(argv[3]))) + '\n');
-    return;
-  }
-  if (argv[0] === '--child') {
+  if (argv[0] === '--child' || argv[0] === '--profiled') {
     const [, name, variant, count, threshold] = argv;
-    const result = await runCached(name!, variant!, Number(count), threshold ? Number(threshold) : undefined);
+    const result = await runCached(name!, variant!, Number(count), threshold ? Number(threshold) : undefined, argv[0] === '--profiled');
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
+  // `--only W3,Q05` runs some workloads (default: all; the early stop belongs to W1).
+  const only = argv[0] === '--only' ? argv[1]!.split(',') : Object.keys(sizes);
   mkdirSync(outDir, { recursive: true });
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`;
   console.log(`Nuggets benchmark on ${machine}, onnxruntime-node ${ort.env.versions.common}\n`);
   const report: Record<string, unknown> = { machine, workloads: {} };
-  console.log('wl  size     pairs/s  tokens/s  GFLOP/s  matmul  share  peakRSS   vs naive  ideal share   vs torch  |s1-torch|');
-  console.log('                                     GFLOP/s            (MB)');
-  for (const name of ['W1', 'W2']) {
+  const gpt2Workloads = ['W1', 'W2'].filter((name) => only.includes(name));
+  if (gpt2Workloads.length > 0) {
+    console.log('wl  size     pairs/s  tokens/s  GFLOP/s  matmul  share  peakRSS   vs naive  ideal share   vs torch  |s1-torch|');
+    console.log('                                     GFLOP/s            (MB)');
+  }
+  for (const name of gpt2Workloads) {
     const { candidates, anchors, referenceCandidates } = sizes[name]!;
     const matmul = await matmulGflops(shapeOf(models[name]!).width);
     const full = child([name, 'fp32', String(candidates)]);
@@ -331,19 +328,22 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(3)} ${`${candidates}x${anchors}`.padEnd(7)} ${fmt(rate(full), 1).padStart(9)} ${fmt(full.tokens / full.seconds, 0).padStart(9)} ${fmt(entry.gflops, 1).padStart(8)} ${fmt(matmul, 1).padStart(7)} ${fmt(100 * entry.matmulShare, 0).padStart(5)}% ${fmt(full.maxRssMB, 0).padStart(8)}`
       + `  ${fmt(speedup, 1).padStart(6)}x ${fmt(idealSpeedup, 1).padStart(6)}x ${fmt(100 * entry.reference.shareOfIdeal, 0).padStart(5)}%  ${fmt(entry.reference.speedupOverPytorch, 2).padStart(7)}x  ${torch.maxAbsDiff.toExponential(1)}`);
   }
-  console.log(`\n(vs naive / vs torch: pairs per second on the first ${sizes.W1!.referenceCandidates} (W1) and ${sizes.W2!.referenceCandidates} (W2) candidates, all paths in this run,`
-    + ' cached and naive interleaved candidate by candidate in one process;'
-    + ' ideal = naive tokens / cached tokens; matmul = ONNX Runtime MatMul [2048 x width] x [width x 4 width] with constant weights,'
-    + ' measured next to each workload; share = achieved / matmul; |s1-torch| = largest one-shot score difference from the PyTorch loop, nats)');
+  if (gpt2Workloads.length > 0) {
+    console.log(`\n(vs naive / vs torch: pairs per second on the first ${sizes.W1!.referenceCandidates} (W1) and ${sizes.W2!.referenceCandidates} (W2) candidates, all paths in this run,`
+      + ' cached and naive interleaved candidate by candidate in one process;'
+      + ' ideal = naive tokens / cached tokens; matmul = ONNX Runtime MatMul [2048 x width] x [width x 4 width] with constant weights,'
+      + ' measured next to each workload; share = achieved / matmul; |s1-torch| = largest one-shot score difference from the PyTorch loop, nats)');
+  }
 
   const early: Record<string, unknown> = {};
-  for (const t of [0.5, 0.85]) {
+  for (const t of only.includes('W1') ? [0.5, 0.85] : []) {
     const r = child(['W1', 'fp32', String(sizes.W1!.candidates), String(t)]);
     early[String(t)] = { passes: r.passes, passesTotal: r.passesTotal, saved: 1 - r.passes! / r.passesTotal!, seconds: r.seconds };
     console.log(`early stop on W1 at t = ${t}: ${r.passes} of ${r.passesTotal} one-shot passes (${fmt(100 * (1 - r.passes! / r.passesTotal!), 1)}% saved), ${fmt(r.seconds, 1)} s`);
   }
   report.earlyStop = early;
-  report.workloads = { ...(report.workloads as object), W3: await benchW3(), Q05: benchQ05() };
+  if (only.includes('W3')) (report.workloads as Record<string, unknown>).W3 = await benchW3();
+  if (only.includes('Q05')) (report.workloads as Record<string, unknown>).Q05 = benchQ05();
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   console.log(`\nwrote ${join(outDir, 'bench.json')}`);
 }
@@ -356,11 +356,10 @@ async function main(): Promise<void> {
 async function benchW3(): Promise<Record<string, unknown>> {
   const name = 'W3';
   const { candidates, anchors, referenceCandidates } = sizes[name]!;
-  const full = Object.fromEntries(W3_VARIANTS.map((v) => [v, child([name, v, String(candidates)])]));
+  const full: Record<string, PathResult> = Object.fromEntries(W3_VARIANTS.map((v) => [v, child([name, v, String(candidates)], '--profiled')]));
   const interleaved = child<Interleaved>([name, String(referenceCandidates), W3_VARIANTS.join(',')], '--interleaved');
   const fp32 = interleaved.fp32!.cached;
   const torch = runTorch(name, await writeTorchWorkload(name, referenceCandidates), referenceCandidates, fp32.scores!);
-  const profiles = Object.fromEntries(W3_VARIANTS.map((v) => [v, child<OperatorProfile>([name, v, '2'], '--profile')]));
   const c = JSON.parse(readFileSync(join(models[name]!, 'config.json'), 'utf8'));
   console.log(`\nW3: SmolLM2-135M shape (${c.num_hidden_layers} layers, width ${c.hidden_size}, ${c.num_attention_heads} / ${c.num_key_value_heads} heads,`
     + ` intermediate ${c.intermediate_size}, vocabulary ${c.vocab_size}, random weights), ${candidates} candidates x ${anchors} anchors`);
@@ -379,7 +378,7 @@ async function benchW3(): Promise<Record<string, unknown>> {
       reference: { candidates: referenceCandidates, cachedPairsPerSecond: rate(cached), naivePairsPerSecond: rate(naive), speedupOverNaive: speedup,
         idealTokenSpeedup: idealSpeedup, shareOfIdeal: speedup / idealSpeedup, speedupOverFp32: vsFp32, maxAbsDiffFromFp32Nats: fromFp32,
         ...(v === 'fp32' ? { pytorchPairsPerSecond: rate(torch), speedupOverPytorch: rate(cached) / rate(torch), pytorchPeakRssMB: torch.maxRssMB, pytorchMaxAbsDiffNats: torch.maxAbsDiff } : {}) },
-      profile: profiles[v],
+      profile: f.profile,
     };
     console.log(`${variantLabel(v).padEnd(8)} ${head(f).padEnd(4)} ${fmt(rate(f), 2).padStart(8)} ${fmt(f.tokens / f.seconds, 0).padStart(9)} ${fmt(f.gflop / f.seconds, 1).padStart(8)} ${fmt(f.maxRssMB, 0).padStart(8)}`
       + `  ${fmt(speedup, 1).padStart(6)}x ${fmt(idealSpeedup, 1).padStart(6)}x ${fmt(100 * speedup / idealSpeedup, 0).padStart(5)}%  ${fmt(vsFp32, 2).padStart(6)}x`
@@ -390,7 +389,7 @@ async function benchW3(): Promise<Record<string, unknown>> {
     + ` the PyTorch loop on fp32's weights; head: the log-probability head is in the graph, no logits reach JavaScript;`
     + ` |s1-fp32|: the largest one-shot score difference from fp32, nats)`);
   for (const v of W3_VARIANTS) {
-    const p = profiles[v]!;
+    const p = full[v]!.profile!;
     console.log(`profile ${variantLabel(v).padEnd(5)} ${fmt(p.msPerPair, 1).padStart(6)} ms of operator time per pair: ${p.top.map((t) => `${t.op} ${fmt(100 * t.share, 0)}%`).join(', ')}`);
   }
   return rows;
