@@ -157,7 +157,7 @@ def make_model(folder, family, shape, tokenizers, variant_names, external, seed)
         onnx.save(rewritten, os.path.join(tmp, 'onnx', VARIANTS[name]))
     if external:
         for f in os.listdir(os.path.join(tmp, 'onnx')):
-            if f.startswith('model.onnx') or f not in VARIANTS.values():  # and the exporter's own split of a large model
+            if f.startswith('model.onnx'):
                 os.remove(os.path.join(tmp, 'onnx', f))
         onnx.save_model(graph, fp32, save_as_external_data=True, all_tensors_to_one_file=True,
                         location='model.onnx_data', size_threshold=1024)
