@@ -100,9 +100,12 @@ async function chooseVariant(spec: string, variants: string[], current: string |
     int8: '8-bit weights',
     q4: '4-bit weights: smallest and fastest, scores drift a little',
   };
-  const picked = await vscode.window.showQuickPick(variants.map((v, i) => ({
+  const items: Array<vscode.QuickPickItem & { variant?: string }> = variants.map((v, i) => ({
     label: v, description: [i === 0 ? 'recommended' : '', v === current ? 'current' : ''].filter(Boolean).join(', '), detail: describe[v], variant: v,
-  })), { title: `Nuggets: which ONNX export of ${spec}?`, placeHolder: 'Another variant is another model: its scores are kept apart' });
+  }));
+  // The engine refuses fp16 exports with the same advice (server/model/folder.ts, FP16_NOT_SCORED).
+  items.push({ label: 'fp16 is not offered: its key/values are float16; q4 is smaller and fp32 is the reference', kind: vscode.QuickPickItemKind.Separator });
+  const picked = await vscode.window.showQuickPick(items, { title: `Nuggets: which ONNX export of ${spec}?`, placeHolder: 'Another variant is another model: its scores are kept apart' });
   return picked?.variant;
 }
 

@@ -6,7 +6,6 @@
  * key/value cache of a shared prefix, and the spans whose tokens' log-probabilities are wanted.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { NuggetsError } from '../errors';
 import { FP16_NOT_SCORED } from './folder';
@@ -89,16 +88,12 @@ export class OnnxCausalLM {
     const outputs = new Set(session.outputNames);
     const has = `it has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')}`;
     const exportHint = 'Nuggets scores with decoder-only language models: choose one exported for text generation (Optimum: --task text-generation-with-past), as the hub\'s onnx-community repositories are.';
-    if (ENCODER_DECODER_INPUTS.some((n) => inputs.has(n))) {
-      throw new NuggetsError(`${onnxPath} is an encoder-decoder (sequence-to-sequence) graph (${has}).`, exportHint);
-    }
+    const refuse = (why: string): NuggetsError => new NuggetsError(`${onnxPath} is not a causal language model graph: ${why} (${has}).`, exportHint);
+    if (ENCODER_DECODER_INPUTS.some((n) => inputs.has(n))) throw refuse('it is an encoder-decoder (sequence-to-sequence) graph');
     if (!outputs.has('logits') && !outputs.has(TARGET_LOGPROBS)) {
-      const kind = inputs.has('token_type_ids') ? 'an encoder-only graph (BERT-like)' : 'not a language model head: it has no "logits" output';
-      throw new NuggetsError(`${onnxPath} is ${kind} (${has}).`, exportHint);
+      throw refuse(inputs.has('token_type_ids') ? 'it is an encoder-only graph (BERT-like), with no "logits" output' : 'it has no "logits" output');
     }
-    if (!inputs.has('input_ids')) {
-      throw new NuggetsError(`${onnxPath} has no "input_ids" input (${has}).`, exportHint);
-    }
+    if (!inputs.has('input_ids')) throw refuse('it has no "input_ids" input');
     const logitsMeta = metadataOf(session, 'logits');
     if (logitsMeta && logitsMeta.type !== 'float32') {
       throw new NuggetsError(`${onnxPath}: logits are ${logitsMeta.type}; this engine reads float32 logits.`, FP16_NOT_SCORED);
@@ -132,7 +127,7 @@ export class OnnxCausalLM {
     const headDim = numeric(dims[3]) ?? numberFrom(config, ['head_dim']) ?? (hidden && attentionHeads ? hidden / attentionHeads : undefined);
     if (layers > 0 && (!heads || !headDim)) {
       throw new NuggetsError(
-        `${onnxPath}: cannot tell the key/value head count and size from the graph or ${join(dirname(onnxPath).replace(/[\\/]onnx$/, ''), 'config.json')} (num_key_value_heads, num_attention_heads, hidden_size or head_dim).`,
+        `${onnxPath}: cannot tell the key/value head count and size from the graph or the model's config.json (num_key_value_heads, num_attention_heads, hidden_size or head_dim).`,
         'Use the config.json published with the model.',
       );
     }

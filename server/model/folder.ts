@@ -51,13 +51,13 @@ export function readModelFolder(folder: string, variant: OnnxVariant = 'fp32'): 
   // External weights are part of the model: two exports of one graph with other weights are other models.
   for (const weights of externalDataFiles(onnxPath)) fingerprint.update(graphHash(weights));
   fingerprint.update(readFileSync(tokenizerPath));
-
   return { path, name: basename(path), onnxPath, tokenizerJson, tokenizerConfig, config, fingerprint: fingerprint.digest('hex').slice(0, 16) };
 }
 
 /**
- * SHA-256 of a graph (or external weights) file, computed once per process for a given path, size and modification time:
- * a multi-gigabyte graph is read once, not again each time the same model is identified and opened.
+ * SHA-256 of a graph (or external weights) file, computed once per process for a given path, size and
+ * modification time: a multi-gigabyte graph is read once, not again each time the same model is
+ * identified and opened.
  */
 const graphHashes = new Map<string, Buffer>();
 function graphHash(onnxPath: string): Buffer {

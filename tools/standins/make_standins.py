@@ -116,7 +116,7 @@ def write_json(path, value):
 
 def make_model(folder, family, shape, tokenizers, variant_names, external, seed):
     spec = FAMILIES[family]
-    tmp = folder + '.tmp'
+    tmp = f'{folder}.tmp-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.join(tmp, 'onnx'))
     os.makedirs(os.path.join(tmp, 'reference'))
@@ -155,19 +155,16 @@ def make_model(folder, family, shape, tokenizers, variant_names, external, seed)
         rewritten = rewrites[name](onnx.load(fp32))
         onnx.checker.check_model(rewritten)
         onnx.save(rewritten, os.path.join(tmp, 'onnx', VARIANTS[name]))
+    # The exporter writes a model over 2 GB as one file per tensor beside model.onnx: all of them are
+    # in `graph` now, and give way to fp32 written as one file or as model.onnx + model.onnx_data.
+    for f in os.listdir(os.path.join(tmp, 'onnx')):
+        if f not in VARIANTS.values() or f == 'model.onnx':
+            os.remove(os.path.join(tmp, 'onnx', f))
     if external:
-        for f in os.listdir(os.path.join(tmp, 'onnx')):
-            if f.startswith('model.onnx'):
-                os.remove(os.path.join(tmp, 'onnx', f))
         onnx.save_model(graph, fp32, save_as_external_data=True, all_tensors_to_one_file=True,
                         location='model.onnx_data', size_threshold=1024)
-    elif 'fp32' not in variant_names:
-        os.remove(fp32)
-    else:
-        onnx.save(graph, fp32)  # one file even where the exporter split a large model
-        for f in os.listdir(os.path.join(tmp, 'onnx')):
-            if f not in VARIANTS.values():
-                os.remove(os.path.join(tmp, 'onnx', f))
+    elif 'fp32' in variant_names:
+        onnx.save(graph, fp32)
     params = sum(p.numel() for p in model.parameters())
     return tmp, {'family': family, 'parameters': params, 'tokenizer_tokens': tokens, 'shape': c}
 
@@ -255,8 +252,12 @@ def main():
             continue
         tmp, about = make_model(folder, family, shape, tokenizers, names, external, args.seed)
         write_json(os.path.join(tmp, 'STANDIN.json'), {'generator': stamp, 'variants': names, 'external_data': external, **about})
+        # Swapped in whole; when another run of the generator got there first, its folder is kept.
         shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
         print(f'{folder}: {about["parameters"] / 1e6:.2f}M parameters, {about["tokenizer_tokens"]} tokenizer tokens, '
               f'vocabulary {about["shape"]["vocab"]}, variants {", ".join(names)}{" (external data)" if external else ""}')
     if not args.only:
