@@ -46,6 +46,8 @@ export interface PrefixPass {
 
 export interface SessionSettings {
   intraOpThreads?: number;
+  /** Record ONNX Runtime's per-operator timings into a JSON file whose path starts with this prefix, written on dispose (the benchmark's profiles). */
+  profileFilePrefix?: string;
 }
 
 /** What ONNX Runtime loads, and the user's file it stands for. */
@@ -71,6 +73,7 @@ export class OnnxCausalLM {
     private readonly feedsPositions: boolean,
     private readonly feedsMask: boolean,
     private readonly feedsCacheBranch: boolean,
+    private readonly profiling: boolean,
     /** The graph computes target log-probabilities itself (logprob-head.ts); no logits reach JavaScript. */
     readonly hasLogprobHead: boolean,
   ) {}
@@ -83,6 +86,7 @@ export class OnnxCausalLM {
       const options: ort.InferenceSession.SessionOptions = {
         graphOptimizationLevel: 'all',
         ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
+        ...(settings.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: settings.profileFilePrefix } : {}),
       };
       session = source.weightsFolder
         // A copy of a graph with external weights: loaded from its bytes, its weights found where the model keeps them.
@@ -148,7 +152,7 @@ export class OnnxCausalLM {
       acceptsPast: layers > 0,
     };
     return new OnnxCausalLM(session, shape, contextLength, pastNames, presentNames,
-      inputs.has('position_ids'), inputs.has('attention_mask'), inputs.has('use_cache_branch'), hasLogprobHead);
+      inputs.has('position_ids'), inputs.has('attention_mask'), inputs.has('use_cache_branch'), settings.profileFilePrefix !== undefined, hasLogprobHead);
   }
 
   /** Runs `tokens` once and keeps their key/values, to be shared by every row of later `forward` calls. */
@@ -222,6 +226,7 @@ export class OnnxCausalLM {
   }
 
   async dispose(): Promise<void> {
+    if (this.profiling) this.session.endProfiling();
     await this.session.release();
   }
 

@@ -4,24 +4,30 @@
  *
  *   W1  100 candidates x 50 anchors, the demo model
  *   W2  10 candidates x 20 anchors, a GPT-2-small-shaped model (random weights; tools/bench/make_bench_model.py)
+ *   W3  4 candidates x 12 anchors, a SmolLM2-135M-shaped Llama (random weights; tools/standins/make_standins.py),
+ *       in its three variants: fp32, dynamic int8 (onnx/model_quantized.onnx), 4-bit (onnx/model_q4.onnx)
+ *   Q05 5 candidates x 10 anchors, a Qwen2.5-0.5B-shaped model, fp32 in the external-data layout: peak RSS
  *
  * Paths: the engine's cached path (prefix key/values + in-graph log-probabilities), the naive
  * reference (a full sequence per pair), and the paper's PyTorch loop on the same weights (Debian's
  * PyTorch). The full cached run has a child process of its own, so its peak RSS is the cached path's;
  * the references run on the first 20 candidates of W1 and all of W2 (cached and naive interleaved in one
- * process, PyTorch in another), and every ratio compares pairs per second on the same candidates. Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the
- * exact early stop saves on W1. Two small sections close the run (also alone: `node out/bench.js --signals`): what
+ * process, PyTorch in another), and every ratio compares pairs per second on the same candidates. W3
+ * interleaves all three variants' cached and naive paths in one process, so that int8 and q4 are
+ * compared with fp32 under the same load, and profiles each variant's operators with ONNX Runtime.
+ * Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the exact early stop
+ * saves on W1. Two small sections close the run (also alone: `node out/bench.js --signals`): what
  * the per-record signals add to W1's scoring time with 100 anchors, and diversity-aware selection over
  * 50,000 records with 576-dimensional embeddings.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { chooseKMeans, seededRandom } from '../../server/anchors';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
-import { DEFAULT_OPTIONS, type ScoringOptions } from '../../server/scoring/backend';
+import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringOptions } from '../../server/scoring/backend';
 import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { fullText } from '../../server/scoring/template';
@@ -31,11 +37,21 @@ import { select, type ScoredRecord } from '../../server/select';
 const root = resolve(__dirname, '..');
 const data = resolve(root, '..', 'shared', 'data');
 const outDir = join(root, 'bench-results');
-const models: Record<string, string> = { W1: join(root, 'models', 'demo'), W2: join(root, '.cache', 'bench', 'gpt2-small') };
+const models: Record<string, string> = {
+  W1: join(root, 'models', 'demo'),
+  W2: join(root, '.cache', 'bench', 'gpt2-small'),
+  W3: join(root, '.cache', 'bench', 'smollm2-135m'),
+  Q05: join(root, '.cache', 'bench', 'qwen2.5-0.5b'),
+};
 const sizes: Record<string, { candidates: number; anchors: number; referenceCandidates: number }> = {
   W1: { candidates: 100, anchors: 50, referenceCandidates: 20 },
   W2: { candidates: 10, anchors: 20, referenceCandidates: 10 }, // all of W2: its ratios on 3 candidates moved 79-89% between runs
+  W3: { candidates: 4, anchors: 12, referenceCandidates: 3 },
+  Q05: { candidates: 5, anchors: 10, referenceCandidates: 0 },
 };
+/** W3's variants, by the names `--variant` takes (onnx/model.onnx, onnx/model_quantized.onnx, onnx/model_q4.onnx). */
+const W3_VARIANTS = ['fp32', 'quantized', 'q4'];
+const variantLabel = (v: string): string => (v === 'quantized' ? 'int8' : v);
 const options: ScoringOptions = { ...DEFAULT_OPTIONS, batchSize: 16 };
 
 /** Real records: candidates interleaved from the three Alpaca files, anchors by k-means over a pool. */
@@ -47,16 +63,21 @@ function workload(name: string): { candidates: DatasetRecord[]; anchors: Dataset
   return { candidates, anchors: chooseKMeans(pool, na, 0) };
 }
 
-interface ModelShape { layers: number; width: number; vocabulary: number }
+/** What the FLOP count needs: per layer, the weights one token multiplies (attention projections and MLP), and the vocabulary. */
+interface ModelShape { layers: number; width: number; weightsPerLayer: number; vocabulary: number }
 
 function shapeOf(folder: string): ModelShape {
   const c = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
-  return { layers: c.n_layer, width: c.n_embd, vocabulary: c.vocab_size };
+  if (c.n_layer !== undefined) return { layers: c.n_layer, width: c.n_embd, weightsPerLayer: 12 * c.n_embd * c.n_embd, vocabulary: c.vocab_size }; // GPT-2: qkv 3w², out w², MLP 8w²
+  // Llama / Qwen2: q and o w² each, k and v w x (key/value heads x head size), gate, up and down w x intermediate.
+  const width: number = c.hidden_size;
+  const kvWidth = (width / c.num_attention_heads) * c.num_key_value_heads;
+  return { layers: c.num_hidden_layers, width, weightsPerLayer: 2 * width * width + 2 * width * kvWidth + 3 * width * c.intermediate_size, vocabulary: c.vocab_size };
 }
 
 /** Forward FLOPs for n new tokens after `past` (multiply-add = 2): projections, attention, LM head. */
 function forwardFlops(s: ModelShape, n: number, past: number): number {
-  const perLayer = 2 * n * 12 * s.width * s.width + 4 * s.width * (n * past + (n * (n + 1)) / 2);
+  const perLayer = 2 * n * s.weightsPerLayer + 4 * s.width * (n * past + (n * (n + 1)) / 2);
   return s.layers * perLayer + 2 * n * s.width * s.vocabulary;
 }
 
@@ -84,50 +105,69 @@ interface PathResult {
   tokens: number;
   gflop: number;
   maxRssMB: number;
+  /** Whether the graph computed the target log-probabilities itself (the log-probability head), or its logits reached JavaScript. */
+  logprobHead?: boolean;
   passes?: number;
   passesTotal?: number;
   scores?: number[][];
+  profile?: OperatorProfile;
 }
 
+type Interleaved = Record<string, { cached: PathResult; naive: PathResult }>;
+
 /**
- * Child process: the cached and naive paths on the same candidates, interleaved candidate by
- * candidate (alternating which goes first), so that both see the same machine load.
+ * Child process: the cached and naive paths of each variant on the same candidates, interleaved
+ * candidate by candidate (the order rotating from one candidate to the next), so that every path sees
+ * the same machine load.
  */
-async function runInterleaved(name: string, candidateCount: number): Promise<{ cached: PathResult; naive: PathResult }> {
+async function runInterleaved(name: string, candidateCount: number, variants: string[]): Promise<Interleaved> {
   const { candidates, anchors } = workload(name);
   const shape = shapeOf(models[name]!);
-  const backends = { cached: await LocalBackend.open(models[name]!, { path: 'cached' }), naive: await LocalBackend.open(models[name]!, { path: 'naive' }) };
-  const prepared = { cached: await backends.cached.prepareAnchors(anchors, options), naive: await backends.naive.prepareAnchors(anchors, options) };
+  const runs: Array<{ variant: string; path: 'cached' | 'naive'; backend: LocalBackend; prepared: PreparedAnchors; seconds: number; tokens: number; flops: number; scores: number[][] }> = [];
+  for (const variant of variants) {
+    let prepared: PreparedAnchors | undefined; // the same numbers for both paths: computed once
+    for (const path of ['cached', 'naive'] as const) {
+      const backend = await LocalBackend.open(models[name]!, { path, variant });
+      prepared ??= await backend.prepareAnchors(anchors, options);
+      runs.push({ variant, path, backend, prepared, seconds: 0, tokens: 0, flops: 0, scores: [] });
+    }
+  }
   const chosen = candidates.slice(0, candidateCount);
-  const anchorTokens = anchors.map((a) => backends.cached.anchorTokens(a, options.maxAnchorTokens).tokens.length);
+  const anchorTokens = anchors.map((a) => runs[0]!.backend.anchorTokens(a, options.maxAnchorTokens).tokens.length);
   const longest = Math.max(...anchorTokens);
-  const totals = { cached: { seconds: 0, tokens: 0, flops: 0 }, naive: { seconds: 0, tokens: 0, flops: 0 } };
-  const scores: number[][] = [];
-  for (const path of ['cached', 'naive'] as const) await backends[path].oneShot(chosen[0]!, prepared[path], [0]); // warm-up
+  for (const run of runs) await run.backend.oneShot(chosen[0]!, run.prepared, [0]); // warm-up
   for (const [k, c] of chosen.entries()) {
-    const prefix = prefixLength(backends.cached, c, longest);
-    for (const path of (k % 2 === 0 ? ['cached', 'naive'] : ['naive', 'cached']) as Array<'cached' | 'naive'>) {
+    const prefix = prefixLength(runs[0]!.backend, c, longest);
+    for (const run of [...runs.slice(k % runs.length), ...runs.slice(0, k % runs.length)]) {
       const started = process.hrtime.bigint();
-      const { oneShot } = await backends[path].oneShot(c, prepared[path]);
-      totals[path].seconds += Number(process.hrtime.bigint() - started) / 1e9;
-      if (path === 'cached') scores.push(Array.from(oneShot));
-      const { tokens, flops } = cost(shape, path, prefix, anchorTokens);
-      totals[path].tokens += tokens;
-      totals[path].flops += flops;
+      const { oneShot } = await run.backend.oneShot(c, run.prepared);
+      run.seconds += Number(process.hrtime.bigint() - started) / 1e9;
+      run.scores.push(Array.from(oneShot));
+      const { tokens, flops } = cost(shape, run.path, prefix, anchorTokens);
+      run.tokens += tokens;
+      run.flops += flops;
     }
   }
   const rss = process.resourceUsage().maxRSS / 1024;
-  const result = (path: 'cached' | 'naive'): PathResult => ({
-    path, candidates: chosen.length, pairs: chosen.length * anchors.length, seconds: totals[path].seconds, tokens: totals[path].tokens,
-    gflop: totals[path].flops / 1e9, maxRssMB: rss, ...(path === 'cached' ? { scores } : {}),
-  });
-  return { cached: result('cached'), naive: result('naive') };
+  const result: Interleaved = {};
+  for (const run of runs) {
+    (result[run.variant] ??= {} as Interleaved[string])[run.path] = {
+      path: run.path, candidates: chosen.length, pairs: chosen.length * anchors.length, seconds: run.seconds, tokens: run.tokens,
+      gflop: run.flops / 1e9, maxRssMB: rss, logprobHead: run.backend.lm.hasLogprobHead, ...(run.path === 'cached' ? { scores: run.scores } : {}),
+    };
+  }
+  return result;
 }
 
-/** Child process: the cached path on a workload, with the exact early stop when a threshold is given. */
-async function runCached(name: string, candidateCount: number, threshold?: number): Promise<PathResult> {
+/**
+ * Child process: the cached path on a workload, with the exact early stop when a threshold is given,
+ * and with ONNX Runtime's per-operator profile of the timed candidates when asked.
+ */
+async function runCached(name: string, variant: string, candidateCount: number, threshold?: number, profile = false): Promise<PathResult> {
   const { candidates, anchors } = workload(name);
-  const backend = await LocalBackend.open(models[name]!, { path: 'cached' });
+  const profilePrefix = join(outDir, `profile-${name}-${variant}`);
+  if (profile) mkdirSync(outDir, { recursive: true });
+  const backend = await LocalBackend.open(models[name]!, { path: 'cached', variant, ...(profile ? { profileFilePrefix: profilePrefix } : {}) });
   const shape = shapeOf(models[name]!);
   const prepared = await backend.prepareAnchors(anchors, options);
   const chosen = candidates.slice(0, candidateCount);
@@ -147,11 +187,41 @@ async function runCached(name: string, candidateCount: number, threshold?: numbe
     flops += spent.flops;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const logprobHead = backend.lm.hasLogprobHead;
   await backend.dispose();
   return {
     path: 'cached', candidates: chosen.length, pairs: chosen.length * anchors.length, seconds, tokens, gflop: flops / 1e9,
-    maxRssMB: process.resourceUsage().maxRSS / 1024, passes, passesTotal: chosen.length * anchors.length,
+    maxRssMB: process.resourceUsage().maxRSS / 1024, logprobHead, passes, passesTotal: chosen.length * anchors.length,
+    ...(profile ? { profile: operatorProfile(profilePrefix, seconds, chosen.length * anchors.length) } : {}),
   };
+}
+
+interface OperatorProfile {
+  /** Operator time per scored pair, ms, all operators together. */
+  msPerPair: number;
+  /** The operator types taking the most time, with their share of all operator time. */
+  top: Array<{ op: string; share: number }>;
+}
+
+/**
+ * ONNX Runtime's per-operator timings of the last `seconds` of the session's runs (the timed
+ * candidates, not the anchors' preparation or the warm-up), summed by operator type; the file is removed.
+ */
+function operatorProfile(prefix: string, seconds: number, pairs: number): OperatorProfile {
+  const file = readdirSync(dirname(prefix)).filter((f) => f.startsWith(`${basename(prefix)}_`)).sort().pop();
+  if (!file) throw new Error(`ONNX Runtime wrote no profile under ${prefix}`);
+  const events = JSON.parse(readFileSync(join(dirname(prefix), file), 'utf8')) as Array<{ cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } }>;
+  rmSync(join(dirname(prefix), file));
+  const lastRunEnd = Math.max(...events.filter((e) => e.cat === 'Session').map((e) => e.ts + e.dur));
+  const byOp = new Map<string, number>();
+  let total = 0;
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.args?.op_name || !e.name.endsWith('_kernel_time') || e.ts < lastRunEnd - seconds * 1e6) continue;
+    byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + e.dur);
+    total += e.dur;
+  }
+  const top = [...byOp.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([op, us]) => ({ op, share: us / total }));
+  return { msPerPair: total / 1000 / pairs, top };
 }
 
 /**
@@ -199,18 +269,24 @@ async function writeTorchWorkload(name: string, candidateCount: number): Promise
   return file;
 }
 
+/** The largest difference between two score tables, in nats. */
+function maxAbsDiff(a: number[][], b: number[][]): number {
+  let most = 0;
+  a.forEach((row, c) => row.forEach((s, k) => (most = Math.max(most, Math.abs(s - b[c]![k]!)))));
+  return most;
+}
+
 function runTorch(name: string, workloadFile: string, candidateCount: number, engineScores: number[][]): PathResult & { maxAbsDiff: number } {
   const threads = String(cpus().length);
   const out = execFileSync('/usr/bin/python3', [join(root, 'tools', 'bench', 'torch_loop.py'), '--model', models[name]!, '--workload', workloadFile, '--threads', threads],
     { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
   const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number; oneShot: number[][]; maxRssMB: number };
-  let maxAbsDiff = 0;
-  r.oneShot.forEach((row, c) => row.forEach((s, a) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(s - engineScores[c]![a]!)))));
   const anchors = r.oneShot[0]!.length;
-  return { path: 'pytorch', candidates: candidateCount, pairs: candidateCount * anchors, seconds: r.seconds, tokens: 0, gflop: 0, maxRssMB: r.maxRssMB, maxAbsDiff };
+  return { path: 'pytorch', candidates: candidateCount, pairs: candidateCount * anchors, seconds: r.seconds, tokens: 0, gflop: 0, maxRssMB: r.maxRssMB, maxAbsDiff: maxAbsDiff(r.oneShot, engineScores) };
 }
 
 const rate = (r: PathResult): number => r.pairs / r.seconds;
+const head = (r: PathResult): string => (r.logprobHead ? 'yes' : 'no');
 const fmt = (x: number, digits = 2): string => x.toFixed(digits);
 
 /**
@@ -302,26 +378,31 @@ async function main(): Promise<void> {
     return;
   }
   if (argv[0] === '--interleaved') {
-    process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]))) + '\n');
+    process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]), argv[3]!.split(','))) + '\n');
     return;
   }
-  if (argv[0] === '--child') {
-    const [, name, count, threshold] = argv;
-    const result = await runCached(name!, Number(count), threshold ? Number(threshold) : undefined);
+  if (argv[0] === '--child' || argv[0] === '--profiled') {
+    const [, name, variant, count, threshold] = argv;
+    const result = await runCached(name!, variant!, Number(count), threshold ? Number(threshold) : undefined, argv[0] === '--profiled');
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
+  // `--only W3,Q05` runs some workloads (default: all; the early stop belongs to W1).
+  const only = argv[0] === '--only' ? argv[1]!.split(',') : Object.keys(sizes);
   mkdirSync(outDir, { recursive: true });
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`;
   console.log(`Nuggets benchmark on ${machine}, onnxruntime-node ${ort.env.versions.common}\n`);
   const report: Record<string, unknown> = { machine, workloads: {} };
-  console.log('wl  size     pairs/s  tokens/s  GFLOP/s  matmul  share  peakRSS   vs naive  ideal share   vs torch  |s1-torch|');
-  console.log('                                     GFLOP/s            (MB)');
-  for (const name of ['W1', 'W2']) {
+  const gpt2Workloads = ['W1', 'W2'].filter((name) => only.includes(name));
+  if (gpt2Workloads.length > 0) {
+    console.log('wl  size     pairs/s  tokens/s  GFLOP/s  matmul  share  peakRSS   vs naive  ideal share   vs torch  |s1-torch|');
+    console.log('                                     GFLOP/s            (MB)');
+  }
+  for (const name of gpt2Workloads) {
     const { candidates, anchors, referenceCandidates } = sizes[name]!;
     const matmul = await matmulGflops(shapeOf(models[name]!).width);
-    const full = child([name, String(candidates)]);
-    const { cached: cachedRef, naive } = child<{ cached: PathResult; naive: PathResult }>([name, String(referenceCandidates)], '--interleaved');
+    const full = child([name, 'fp32', String(candidates)]);
+    const { cached: cachedRef, naive } = child<Interleaved>([name, String(referenceCandidates), 'fp32'], '--interleaved').fp32!;
     const torchFile = await writeTorchWorkload(name, referenceCandidates);
     const torch = runTorch(name, torchFile, referenceCandidates, cachedRef.scores!);
     const idealSpeedup = naive.tokens / cachedRef.tokens;
@@ -337,21 +418,84 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(3)} ${`${candidates}x${anchors}`.padEnd(7)} ${fmt(rate(full), 1).padStart(9)} ${fmt(full.tokens / full.seconds, 0).padStart(9)} ${fmt(entry.gflops, 1).padStart(8)} ${fmt(matmul, 1).padStart(7)} ${fmt(100 * entry.matmulShare, 0).padStart(5)}% ${fmt(full.maxRssMB, 0).padStart(8)}`
       + `  ${fmt(speedup, 1).padStart(6)}x ${fmt(idealSpeedup, 1).padStart(6)}x ${fmt(100 * entry.reference.shareOfIdeal, 0).padStart(5)}%  ${fmt(entry.reference.speedupOverPytorch, 2).padStart(7)}x  ${torch.maxAbsDiff.toExponential(1)}`);
   }
-  console.log(`\n(vs naive / vs torch: pairs per second on the first ${sizes.W1!.referenceCandidates} (W1) and ${sizes.W2!.referenceCandidates} (W2) candidates, all paths in this run,`
-    + ' cached and naive interleaved candidate by candidate in one process;'
-    + ' ideal = naive tokens / cached tokens; matmul = ONNX Runtime MatMul [2048 x width] x [width x 4 width] with constant weights,'
-    + ' measured next to each workload; share = achieved / matmul; |s1-torch| = largest one-shot score difference from the PyTorch loop, nats)');
+  if (gpt2Workloads.length > 0) {
+    console.log(`\n(vs naive / vs torch: pairs per second on the first ${sizes.W1!.referenceCandidates} (W1) and ${sizes.W2!.referenceCandidates} (W2) candidates, all paths in this run,`
+      + ' cached and naive interleaved candidate by candidate in one process;'
+      + ' ideal = naive tokens / cached tokens; matmul = ONNX Runtime MatMul [2048 x width] x [width x 4 width] with constant weights,'
+      + ' measured next to each workload; share = achieved / matmul; |s1-torch| = largest one-shot score difference from the PyTorch loop, nats)');
+  }
 
   const early: Record<string, unknown> = {};
-  for (const t of [0.5, 0.85]) {
-    const r = child(['W1', String(sizes.W1!.candidates), String(t)]);
+  for (const t of only.includes('W1') ? [0.5, 0.85] : []) {
+    const r = child(['W1', 'fp32', String(sizes.W1!.candidates), String(t)]);
     early[String(t)] = { passes: r.passes, passesTotal: r.passesTotal, saved: 1 - r.passes! / r.passesTotal!, seconds: r.seconds };
     console.log(`early stop on W1 at t = ${t}: ${r.passes} of ${r.passesTotal} one-shot passes (${fmt(100 * (1 - r.passes! / r.passesTotal!), 1)}% saved), ${fmt(r.seconds, 1)} s`);
   }
   report.earlyStop = early;
-  signalSections(report);
+  if (only.includes('W3')) (report.workloads as Record<string, unknown>).W3 = await benchW3();
+  if (only.includes('Q05')) (report.workloads as Record<string, unknown>).Q05 = benchQ05();
+  if (argv[0] !== '--only' || only.includes('signals')) signalSections(report);
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   console.log(`\nwrote ${join(outDir, 'bench.json')}`);
+}
+
+/**
+ * W3: the SmolLM2-135M shape in fp32, int8 and q4. Each variant's full cached run has a process of its
+ * own (its pairs/s and peak RSS); one process interleaves every variant's cached and naive paths (the
+ * speedups over naive and against fp32), PyTorch runs fp32's weights, and each variant is profiled.
+ */
+async function benchW3(): Promise<Record<string, unknown>> {
+  const name = 'W3';
+  const { candidates, anchors, referenceCandidates } = sizes[name]!;
+  const full: Record<string, PathResult> = Object.fromEntries(W3_VARIANTS.map((v) => [v, child([name, v, String(candidates)], '--profiled')]));
+  const interleaved = child<Interleaved>([name, String(referenceCandidates), W3_VARIANTS.join(',')], '--interleaved');
+  const fp32 = interleaved.fp32!.cached;
+  const torch = runTorch(name, await writeTorchWorkload(name, referenceCandidates), referenceCandidates, fp32.scores!);
+  const c = JSON.parse(readFileSync(join(models[name]!, 'config.json'), 'utf8'));
+  console.log(`\nW3: SmolLM2-135M shape (${c.num_hidden_layers} layers, width ${c.hidden_size}, ${c.num_attention_heads} / ${c.num_key_value_heads} heads,`
+    + ` intermediate ${c.intermediate_size}, vocabulary ${c.vocab_size}, random weights), ${candidates} candidates x ${anchors} anchors`);
+  console.log('variant  head  pairs/s  tokens/s  GFLOP/s  peakRSS   vs naive  ideal share   vs fp32  vs torch  |s1-fp32|  |s1-torch|');
+  console.log('                                             (MB)');
+  const rows: Record<string, unknown> = {};
+  for (const v of W3_VARIANTS) {
+    const f = full[v]!;
+    const { cached, naive } = interleaved[v]!;
+    const idealSpeedup = naive.tokens / cached.tokens;
+    const speedup = rate(cached) / rate(naive);
+    const vsFp32 = rate(cached) / rate(fp32);
+    const fromFp32 = maxAbsDiff(cached.scores!, fp32.scores!);
+    rows[v] = {
+      logprobHead: f.logprobHead, pairsPerSecond: rate(f), tokensPerSecond: f.tokens / f.seconds, gflops: f.gflop / f.seconds, peakRssMB: f.maxRssMB, seconds: f.seconds,
+      reference: { candidates: referenceCandidates, cachedPairsPerSecond: rate(cached), naivePairsPerSecond: rate(naive), speedupOverNaive: speedup,
+        idealTokenSpeedup: idealSpeedup, shareOfIdeal: speedup / idealSpeedup, speedupOverFp32: vsFp32, maxAbsDiffFromFp32Nats: fromFp32,
+        ...(v === 'fp32' ? { pytorchPairsPerSecond: rate(torch), speedupOverPytorch: rate(cached) / rate(torch), pytorchPeakRssMB: torch.maxRssMB, pytorchMaxAbsDiffNats: torch.maxAbsDiff } : {}) },
+      profile: f.profile,
+    };
+    console.log(`${variantLabel(v).padEnd(8)} ${head(f).padEnd(4)} ${fmt(rate(f), 2).padStart(8)} ${fmt(f.tokens / f.seconds, 0).padStart(9)} ${fmt(f.gflop / f.seconds, 1).padStart(8)} ${fmt(f.maxRssMB, 0).padStart(8)}`
+      + `  ${fmt(speedup, 1).padStart(6)}x ${fmt(idealSpeedup, 1).padStart(6)}x ${fmt(100 * speedup / idealSpeedup, 0).padStart(5)}%  ${fmt(vsFp32, 2).padStart(6)}x`
+      + `  ${v === 'fp32' ? `${fmt(rate(cached) / rate(torch), 2).padStart(7)}x` : '       -'}  ${v === 'fp32' ? '        -' : fromFp32.toExponential(1).padStart(9)}  ${v === 'fp32' ? torch.maxAbsDiff.toExponential(1).padStart(10) : '         -'}`);
+  }
+  console.log(`(pairs/s, tokens/s, GFLOP/s, peak RSS: each variant's full cached run in a process of its own; vs naive, vs fp32, vs torch:`
+    + ` pairs per second on the same ${referenceCandidates} candidates, the three variants' cached and naive paths interleaved candidate by candidate in one process,`
+    + ` the PyTorch loop on fp32's weights; head: the log-probability head is in the graph, no logits reach JavaScript;`
+    + ` |s1-fp32|: the largest one-shot score difference from fp32, nats)`);
+  for (const v of W3_VARIANTS) {
+    const p = full[v]!.profile!;
+    console.log(`profile ${variantLabel(v).padEnd(5)} ${fmt(p.msPerPair, 1).padStart(6)} ms of operator time per pair: ${p.top.map((t) => `${t.op} ${fmt(100 * t.share, 0)}%`).join(', ')}`);
+  }
+  return rows;
+}
+
+/** The Qwen2.5-0.5B shape, fp32 in the external-data layout: 5 candidates x 10 anchors, in a process of its own for its peak RSS. */
+function benchQ05(): Record<string, unknown> {
+  const name = 'Q05';
+  const { candidates, anchors } = sizes[name]!;
+  const r = child([name, 'fp32', String(candidates)]);
+  const c = JSON.parse(readFileSync(join(models[name]!, 'config.json'), 'utf8'));
+  console.log(`\nQwen2.5-0.5B shape (${c.num_hidden_layers} layers, width ${c.hidden_size}, ${c.num_attention_heads} / ${c.num_key_value_heads} heads, intermediate ${c.intermediate_size},`
+    + ` vocabulary ${c.vocab_size}), fp32, onnx/model.onnx + onnx/model.onnx_data: ${candidates} candidates x ${anchors} anchors in ${fmt(r.seconds, 1)} s`
+    + ` (${fmt(rate(r), 2)} pairs/s), peak RSS ${fmt(r.maxRssMB, 0)} MB, log-probability head: ${head(r)}`);
+  return { candidates, anchors, pairsPerSecond: rate(r), seconds: r.seconds, peakRssMB: r.maxRssMB, logprobHead: r.logprobHead };
 }
 
 main().catch((err) => {

@@ -1,7 +1,9 @@
 """The paper's scoring loop in PyTorch, on the same weights as an ONNX model folder, for the benchmark's
-side-by-side comparison. As in the authors' released code: for each candidate, one forward pass over
-the prefix with the key/value cache kept, then batches of anchors against that cache expanded over the
-batch, log-softmax over the vocabulary, and the response span's log-probabilities summed.
+side-by-side comparison: GPT-2-shaped models (the demo's module, weights read back from the graph) and
+the Llama/Qwen2 stand-ins (tools/standins/llama.py, weights from the folder's reference/weights.pt).
+As in the authors' released code: for each candidate, one forward pass over the prefix with the
+key/value cache kept, then batches of anchors against that cache expanded over the batch, log-softmax
+over the vocabulary, and the response span's log-probabilities summed.
 
 Reads a workload JSON written by the benchmark ({"candidates": [[ids]], "anchors": [{"tokens": [...],
 "responseFrom": n}], "batchSize": b}) so that tokenization is identical, and prints one JSON line with
@@ -20,8 +22,11 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'demo_model'))
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+sys.path.insert(0, os.path.join(TOOLS, 'demo_model'))
+sys.path.insert(0, os.path.join(TOOLS, 'standins'))
 from gpt import GPT  # noqa: E402
+import llama  # noqa: E402
 
 
 def load_from_onnx(folder: str) -> GPT:
@@ -40,8 +45,36 @@ def load_from_onnx(folder: str) -> GPT:
     return model.eval()
 
 
+class LlamaLoop(torch.nn.Module):
+    """A Llama/Qwen2 stand-in behind the GPT module's calling convention: (ids, mask, positions,
+    past) -> (logits, past), past being the key/value tensors of every layer (empty before the prefix)."""
+
+    def __init__(self, folder: str):
+        super().__init__()
+        config = json.load(open(os.path.join(folder, 'config.json')))
+        shape = json.load(open(os.path.join(folder, 'STANDIN.json')))['shape']
+        self.decoder = llama.Decoder(shape)
+        self.decoder.load_state_dict(torch.load(os.path.join(folder, 'reference', 'weights.pt')), strict=True)
+        self.empty = [torch.zeros(1, shape['kv_heads'], 0, shape['head_dim']) for _ in range(2 * shape['layers'])]
+        self.max_position = config['max_position_embeddings']
+
+    def forward(self, ids, mask, positions, past=None):
+        logits, *present = self.decoder(ids, mask, positions, *(past if past is not None else self.empty))
+        return logits, present
+
+
+def load(folder: str):
+    if os.path.exists(os.path.join(folder, 'STANDIN.json')):
+        return LlamaLoop(folder).eval()
+    return load_from_onnx(folder)
+
+
+def context_of(model) -> int:
+    return model.max_position if isinstance(model, LlamaLoop) else model.wpe.num_embeddings
+
+
 @torch.inference_mode()
-def score(model: GPT, candidates, anchors, batch_size: int):
+def score(model, candidates, anchors, batch_size: int):
     results = []
     for prefix in candidates:
         ids = torch.tensor([prefix])
@@ -58,7 +91,7 @@ def score(model: GPT, candidates, anchors, batch_size: int):
             for i, a in enumerate(batch):
                 x[i, :len(a['tokens'])] = torch.tensor(a['tokens'])
                 mask[i, p:p + len(a['tokens'])] = 1
-            pos = (torch.arange(width) + p).clamp(max=model.wpe.num_embeddings - 1).unsqueeze(0).expand(b, width)
+            pos = (torch.arange(width) + p).clamp(max=context_of(model) - 1).unsqueeze(0).expand(b, width)
             expanded = [t.expand(b, -1, -1, -1) for t in past]
             logits, _ = model(x, mask, pos, expanded)
             logp = logits.log_softmax(-1)
@@ -79,7 +112,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     workload = json.load(open(args.workload))
-    model = load_from_onnx(args.model)
+    model = load(args.model)
     # One warm-up candidate, as the benchmark warms up its own paths.
     score(model, workload['candidates'][:1], workload['anchors'][:workload['batchSize']], workload['batchSize'])
     start = time.perf_counter()
