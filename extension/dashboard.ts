@@ -1,7 +1,7 @@
 /**
  * The dashboard panel (command `nuggets.showDashboard`): one webview for the dataset that was active
  * when it opened, drawn by webview/main.ts (dist/webview.js). The extension relays the server's
- * answers (server/protocol.ts: distribution, tablePage, anchorEffects; all from memory, no scoring)
+ * answers (server/protocol.ts: distribution, tablePage, anchorEffects, goldenIfdScatter; all from memory, no scoring)
  * and reveals records; the messages are declared in webview/messages.ts. When the dataset's scores
  * change, the page is refreshed at most twice a second.
  */
@@ -123,18 +123,20 @@ class Dashboard {
       return;
     }
     try {
-      const [distribution, anchorEffects] = await Promise.all([
+      const [distribution, anchorEffects, scatter] = await Promise.all([
         this.ctx.request(protocol.distribution, { textDocument, bins: HISTOGRAM_BINS }),
         this.ctx.request(protocol.anchorEffects, { textDocument }),
+        this.ctx.request(protocol.goldenIfdScatter, { textDocument }),
       ]);
-      this.post({ type: 'state', dataset: this.uri.path.split('/').pop() ?? this.uri.toString(), distribution, anchorEffects });
+      this.post({ type: 'state', dataset: this.uri.path.split('/').pop() ?? this.uri.toString(), distribution, anchorEffects, scatter });
     } catch (err) {
       this.post({ type: 'error', message: `Nuggets: ${(err as Error).message}` });
     }
   }
 
-  private async reveal(index: number, fallback: Range): Promise<void> {
+  private async reveal(index: number, fallback: Range | undefined): Promise<void> {
     const range = this.ctx.scoresOf(this.uri)?.records[index]?.range ?? fallback;
+    if (!range) return;
     const selection = new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character);
     const editor = await vscode.window.showTextDocument(this.uri, { selection, viewColumn: vscode.ViewColumn.One, preserveFocus: false });
     editor.revealRange(selection, vscode.TextEditorRevealType.InCenterIfOutsideViewport);

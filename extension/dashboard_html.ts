@@ -54,6 +54,13 @@ export function dashboardHtml(options: DashboardPageOptions): string {
     <input type="range" id="threshold" min="0" max="1" step="0.01" value="0.5">
     <p id="threshold-count" aria-live="polite"></p>
   </section>
+  <section id="signals" aria-label="Signals beside the golden score">
+    <h2>Signals</h2>
+    <div id="signal-charts"></div>
+    <h2>Golden score vs IFD</h2>
+    <svg id="scatter-chart" viewBox="0 0 400 200" preserveAspectRatio="none" role="img" aria-label="Golden score against IFD, one point per record; click a point to show the record"></svg>
+    <p id="scatter-note" class="muted"></p>
+  </section>
   <vscode-divider></vscode-divider>
   <vscode-panels id="views" aria-label="Records and anchors">
     <vscode-panel-tab id="tab-records">RECORDS</vscode-panel-tab>

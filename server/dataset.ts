@@ -80,16 +80,6 @@ export function parseDataset(text: string, source: string): Dataset {
   return { source, format, records };
 }
 
-/** Cheap test used by the editor to leave other JSON files alone. */
-export function looksLikeAlpaca(text: string): boolean {
-  try {
-    const first = parseDataset(text, '').records[0];
-    return first !== undefined;
-  } catch {
-    return false;
-  }
-}
-
 function parseJsonArray(text: string, source: string): DatasetRecord[] {
   let values: unknown;
   try {

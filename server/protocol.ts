@@ -281,11 +281,50 @@ export interface DistributionResult {
   /** Every current golden score, descending: the client counts "at or above t" without asking again. */
   goldenScores: number[];
   meanGoldenScore: number | null;
+  /** A chart per signal computed from the passes (server/signals), over the current scores. */
+  signals: SignalChart[];
 }
+
+/** A signal's declaration as views need it (server/signals). */
+export interface SignalInfo {
+  /** Key in ScoreSummary.signals and TableRow.signals, and a TableSortKey. */
+  name: string;
+  label: string;
+  unit: string;
+  description: string;
+  better: 'higher' | 'lower';
+}
+
+export interface SignalChart extends SignalInfo {
+  /** counts[i] = records with the signal in [from + i (to - from) / bins, ...); the last bin includes `to`. */
+  counts: number[];
+  from: number;
+  to: number;
+  /** Scored records for which the signal is undefined. */
+  missing: number;
+  summary: { count: number; missing: number; mean: number | null; p10: number | null; median: number | null; p90: number | null };
+}
+
+/** One record in the golden-score-vs-IFD scatter plot. */
+export interface ScatterPoint {
+  index: number;
+  x: number;
+  y: number;
+}
+
+export interface ScatterResult {
+  xLabel: string;
+  yLabel: string;
+  points: ScatterPoint[];
+}
+
+/** Golden score against IFD, one point per record that has both (the dashboard's scatter plot). */
+export const goldenIfdScatter = new RequestType<{ textDocument: TextDocumentIdentifier }, ScatterResult, void>('nuggets/goldenIfdScatter');
 
 export const distribution = new RequestType<DistributionParams, DistributionResult, void>('nuggets/distribution');
 
-export type TableSortKey = 'index' | 'goldenScore' | 'meanDelta' | 'wins';
+/** A column to sort by: these, or the name of a signal (SignalInfo.name). */
+export type TableSortKey = 'index' | 'goldenScore' | 'meanDelta' | 'wins' | (string & {});
 
 export interface TablePageParams {
   textDocument: TextDocumentIdentifier;
@@ -307,6 +346,8 @@ export interface TableRow {
   range: Range;
   score?: ScoreSummary;
   stale: boolean;
+  /** Each signal of the score, formatted by its declaration, by signal name ('—' when missing). */
+  signals: Record<string, string>;
 }
 
 export interface TablePageResult {
@@ -340,21 +381,6 @@ export interface AnchorEffectsResult {
 /** Per anchor: win rate and mean delta across the document's currently scored records. */
 export const anchorEffects = new RequestType<{ textDocument: TextDocumentIdentifier }, AnchorEffectsResult, void>('nuggets/anchorEffects');
 
-export interface RecordEffectsParams {
-  textDocument: TextDocumentIdentifier;
-  index: number;
-}
-
-export interface RecordEffectsResult {
-  index: number;
-  score: ScoreSummary | null;
-  stale: boolean;
-  /** One entry per anchor, in anchor order (empty when unscored). */
-  deltas: { anchor: number; instruction: string; delta: number }[];
-}
-
-/** A record's per-anchor deltas (what the hover summarises). */
-export const recordEffects = new RequestType<RecordEffectsParams, RecordEffectsResult, void>('nuggets/recordEffects');
 
 // ---------------------------------------------------------------------------------------------
 // Model choice

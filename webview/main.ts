@@ -1,7 +1,8 @@
 /**
  * The dashboard page (bundled as dist/webview.js, a browser script): histogram of golden scores, a
- * threshold with the live count and share at or above it, the record table (sorted and paged by the
- * server, click a row to reveal it), and the anchor effects. Talks only to the extension, through
+ * threshold with the live count and share at or above it, a chart per signal and golden score against
+ * IFD (click a point to reveal its record), the record table (a column per signal, sorted and paged by
+ * the server, click a row to reveal it), and the anchor effects. Talks only to the extension, through
  * postMessage (messages.ts). Everything from the dataset is set with textContent, never as HTML.
  */
 import {
@@ -22,6 +23,8 @@ import {
   type AnchorEffectsResult,
   type DistributionResult,
   type HostMessage,
+  type ScatterResult,
+  type SignalChart,
   type TablePageResult,
   type TableQuery,
   type TableRow,
@@ -55,6 +58,7 @@ let onlyAboveThreshold = saved?.onlyAboveThreshold ?? false;
 let query: TableQuery = saved?.query ?? { offset: 0, limit: PAGE_SIZE, sortBy: 'goldenScore', descending: true };
 let distribution: DistributionResult | undefined;
 let anchorEffects: AnchorEffectsResult | undefined;
+let scatter: ScatterResult | undefined;
 let anchorSort: { key: 'index' | 'winRate' | 'meanDelta'; descending: boolean } = { key: 'winRate', descending: true };
 let pageSeq = 0;
 
@@ -165,14 +169,78 @@ function renderThreshold(): void {
 // ---------------------------------------------------------------------------------------------
 // Record table
 
-const RECORD_COLUMNS: { title: string; sortBy?: TableSortKey; cell: (row: TableRow) => string; className?: string }[] = [
-  { title: '#', sortBy: 'index', cell: (row) => String(row.index + 1), className: 'number' },
-  { title: 'Score', sortBy: 'goldenScore', cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—'), className: 'number' },
-  { title: 'Wins', sortBy: 'wins', cell: (row) => (row.score ? `${row.score.wins}/${row.score.anchors}` : '—'), className: 'number' },
-  { title: 'Mean Δ', sortBy: 'meanDelta', cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—'), className: 'number' },
-  { title: 'Instruction', cell: (row) => (row.input ? `${row.instruction} — ${row.input}` : row.instruction) },
-  { title: 'Output', cell: (row) => row.output },
-];
+interface RecordColumn { title: string; sortBy?: TableSortKey; cell: (row: TableRow) => string; className?: string; width: string }
+
+/** The table's columns: the golden score's, then one per signal the server declares, then the text. */
+function recordColumns(): RecordColumn[] {
+  return [
+    { title: '#', sortBy: 'index', cell: (row) => String(row.index + 1), className: 'number', width: '3.5em' },
+    { title: 'Score', sortBy: 'goldenScore', cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—'), className: 'number', width: '6em' },
+    { title: 'Wins', sortBy: 'wins', cell: (row) => (row.score ? `${row.score.wins}/${row.score.anchors}` : '—'), className: 'number', width: '4.5em' },
+    { title: 'Mean Δ', sortBy: 'meanDelta', cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—'), className: 'number', width: '6em' },
+    ...(distribution?.signals ?? []).map((signal): RecordColumn => ({ title: signal.label, sortBy: signal.name, cell: (row) => row.signals?.[signal.name] ?? '—', className: 'number', width: '6em' })),
+    { title: 'Instruction', cell: (row) => (row.input ? `${row.instruction} — ${row.input}` : row.instruction), width: '2fr' },
+    { title: 'Output', cell: (row) => row.output, width: '1fr' },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals: a histogram per signal, and golden score against IFD
+
+function renderSignalCharts(): void {
+  const box = byId('signal-charts');
+  box.replaceChildren(...(distribution?.signals ?? []).map(signalChart));
+}
+
+function signalChart(signal: SignalChart): HTMLElement {
+  const figure = element('figure', undefined, 'signal-chart');
+  figure.dataset.signal = signal.name;
+  const median = signal.summary.median;
+  const caption = element('figcaption', `${signal.label}${signal.unit ? ` (${signal.unit})` : ''}: median ${median === null ? '—' : median.toPrecision(3)}, ${signal.from.toPrecision(3)}–${signal.to.toPrecision(3)}${signal.missing ? `, ${signal.missing} missing` : ''}`);
+  caption.title = signal.description;
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 200 60');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  const max = Math.max(1, ...signal.counts);
+  const slot = 200 / Math.max(1, signal.counts.length);
+  signal.counts.forEach((count, i) => {
+    const rect = document.createElementNS(SVG, 'rect');
+    const h = (count / max) * 58;
+    rect.setAttribute('x', String(i * slot + 0.5));
+    rect.setAttribute('width', String(Math.max(0.5, slot - 1)));
+    rect.setAttribute('y', String(60 - h));
+    rect.setAttribute('height', String(h));
+    rect.setAttribute('class', 'bar');
+    rect.dataset.count = String(count);
+    svg.append(rect);
+  });
+  figure.append(svg, caption);
+  return figure;
+}
+
+function renderScatter(): void {
+  const svg = byId('scatter-chart') as unknown as SVGSVGElement;
+  svg.replaceChildren();
+  const points = scatter?.points ?? [];
+  byId('scatter-note').textContent = points.length === 0
+    ? 'No record has both a golden score and an IFD yet.'
+    : `${points.length} records; IFD from ${Math.min(...points.map((p) => p.y)).toPrecision(3)} (bottom) to ${Math.max(...points.map((p) => p.y)).toPrecision(3)} (top). Click a point to show its record.`;
+  if (points.length === 0) return;
+  const low = Math.min(...points.map((p) => p.y));
+  const high = Math.max(...points.map((p) => p.y));
+  for (const p of points) {
+    const dot = document.createElementNS(SVG, 'circle');
+    dot.setAttribute('cx', String(4 + p.x * 392));
+    dot.setAttribute('cy', String(196 - (high > low ? (p.y - low) / (high - low) : 0.5) * 192));
+    dot.setAttribute('r', '3');
+    dot.dataset.index = String(p.index);
+    const title = document.createElementNS(SVG, 'title');
+    title.textContent = `record ${p.index + 1}: golden ${p.x.toFixed(2)}, IFD ${p.y.toPrecision(3)}`;
+    dot.append(title);
+    dot.addEventListener('click', () => post({ type: 'reveal', index: p.index }));
+    svg.append(dot);
+  }
+}
 
 function requestPage(): void {
   query = { ...query, limit: PAGE_SIZE };
@@ -208,7 +276,9 @@ function headerRow(columns: { title: string; sortKey?: string }[], sorted: { key
 
 function renderPage(page: TablePageResult): void {
   const grid = byId('records-grid');
-  grid.replaceChildren(headerRow(RECORD_COLUMNS.map((c) => ({ title: c.title, sortKey: c.sortBy })), { key: query.sortBy, descending: query.descending }, (key) => {
+  const columns = recordColumns();
+  grid.setAttribute('grid-template-columns', columns.map((c) => c.width).join(' '));
+  grid.replaceChildren(headerRow(columns.map((c) => ({ title: c.title, sortKey: c.sortBy })), { key: query.sortBy, descending: query.descending }, (key) => {
     const sortBy = key as TableSortKey;
     // A new column starts with its most useful order: best scores first, dataset order from the top.
     query = { ...query, offset: 0, descending: sortBy === query.sortBy ? !query.descending : sortBy !== 'index', sortBy };
@@ -219,7 +289,7 @@ function renderPage(page: TablePageResult): void {
     row.dataset.index = String(record.index);
     if (record.stale) row.classList.add('stale');
     row.title = 'Click to show this record in the editor';
-    RECORD_COLUMNS.forEach((column, i) => {
+    columns.forEach((column, i) => {
       const cell = element('vscode-data-grid-cell', column.cell(record), column.className);
       cell.setAttribute('grid-column', String(i + 1));
       row.append(cell);
@@ -297,9 +367,12 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
     case 'state':
       distribution = message.distribution;
       anchorEffects = message.anchorEffects;
+      scatter = message.scatter;
       byId('error').textContent = '';
       renderSummary(message.dataset);
       renderHistogram();
+      renderSignalCharts();
+      renderScatter();
       renderAnchors();
       requestPage();
       break;

@@ -23,6 +23,7 @@ import { ScoresWriter, type ScoresHeader } from '../store';
 import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
 import { downloadProgress } from './download-progress';
 import { formatDuration, ProgressBar } from './progress';
+import { agreeCommand } from './agree-command';
 import { selectCommand } from './select-command';
 import { printSummary } from './summary';
 
@@ -42,6 +43,8 @@ const USAGE = `Usage:
                   [--min-score T] [--min-<signal> X] [--max-<signal> Y]  (e.g. --max-ifd 1: min inclusive, max exclusive)
                   [--diverse TAU] [--baseline random [--seed S]] [--with-scores]
   nuggets select  --card golden.card.json [--out again.json]  (make the selection again and check it)
+  nuggets agree   <dataset> --anchors anchors.json --model M1 --model M2 [--sample 100] [--seed S]
+                  [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)
 
 <dataset> is an Alpaca JSON array or JSON Lines file. --model defaults to the bundled demo model.`;
 
@@ -57,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
         return await scoreCommand(rest);
       case 'select':
         return selectCommand(rest);
+      case 'agree':
+        return await agreeCommand(rest, bundledModelPath);
       case undefined:
       case '-h':
       case '--help':

@@ -54,7 +54,7 @@ connection.onRequest(protocol.selectSubset, (params) => ready().selectSubset(par
 connection.onRequest(protocol.distribution, (params) => ready().distribution(params));
 connection.onRequest(protocol.tablePage, (params) => ready().tablePage(params));
 connection.onRequest(protocol.anchorEffects, (params) => ready().anchorEffects(params.textDocument.uri));
-connection.onRequest(protocol.recordEffects, (params) => ready().recordEffects(params));
+connection.onRequest(protocol.goldenIfdScatter, (params) => ready().goldenIfdScatter(params.textDocument.uri));
 connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
 connection.onShutdown(() => server?.dispose());
 

@@ -4,6 +4,7 @@
  * or command URIs can form), and whitespace runs collapse to one space (no block structure).
  */
 import { formatGolden, type CandidateScore } from '../scoring/golden';
+import { PASS_SIGNALS } from '../signals';
 import type { Example } from '../dataset';
 
 export function escapeMarkdown(text: string): string {
@@ -33,6 +34,9 @@ export interface HoverInput {
 export function hoverMarkdown({ score, stale, anchors, top = 3 }: HoverInput): string {
   const lines: string[] = [];
   lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);
+  const signals = PASS_SIGNALS.filter((signal) => score.signals?.[signal.name] !== undefined)
+    .map((signal) => `${signal.label} ${signal.format(signal.valueOf(score))}`);
+  if (signals.length > 0) lines.push('', signals.join(' · '));
   if (stale) lines.push('', '*Stale: computed with another model, anchor set or record text. Run Nuggets: Score Dataset to update.*');
   if (score.truncated) lines.push('', '*The record was cut from the left to fit the model\'s context.*');
   let deltas: number[];

@@ -22,6 +22,7 @@ import { similarityFor } from '../diverse';
 import { writeCard } from '../card';
 import type { ScoringKey } from '../store';
 import * as protocol from '../protocol';
+import { compareRows, distributionOf, goldenIfdScatter, signalCells } from './dashboard-queries';
 import { hoverMarkdown, shorten } from './markdown';
 import { HEAD_LENGTH, mayBeAlpaca, parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
@@ -613,29 +614,20 @@ export class NuggetsServer {
   async distribution(params: protocol.DistributionParams): Promise<protocol.DistributionResult> {
     const { parsed, keyed, scores } = await this.currentOf(params.textDocument.uri);
     const bins = Math.max(1, Math.min(200, Math.floor(params.bins ?? 20)));
-    const counts = new Array<number>(bins).fill(0);
-    const goldenScores = scores.flatMap((s) => (s ? [s.goldenScore] : [])).sort((a, b) => b - a);
-    for (const g of goldenScores) counts[Math.min(bins - 1, Math.floor(g * bins))]!++;
     const stale = parsed.records.filter((r, i) => !scores[i] && this.shown(parsed, r.index, keyed)).length;
-    return {
-      total: parsed.records.length, scored: goldenScores.length, stale, counts, goldenScores,
-      meanGoldenScore: goldenScores.length ? goldenScores.reduce((a, b) => a + b, 0) / goldenScores.length : null,
-    };
+    return distributionOf(parsed.records.length, scores, stale, bins);
+  }
+
+  async goldenIfdScatter(uri: string): Promise<protocol.ScatterResult> {
+    const { parsed, scores } = await this.currentOf(uri);
+    return { xLabel: 'Golden score', yLabel: 'IFD', points: goldenIfdScatter(parsed.records, scores) };
   }
 
   async tablePage(params: protocol.TablePageParams): Promise<protocol.TablePageResult> {
     const { parsed, keyed, scores } = await this.currentOf(params.textDocument.uri);
-    const sortBy = params.sortBy ?? 'index';
-    const sign = params.descending ? -1 : 1;
-    let rows = parsed.records.map((r, i) => ({ r, s: scores[i] }));
-    if (params.minScore !== undefined) rows = rows.filter(({ s }) => s !== undefined && s.goldenScore >= params.minScore!);
-    const value = (s: CandidateScore): number => (sortBy === 'goldenScore' ? s.goldenScore : sortBy === 'meanDelta' ? s.meanDelta : s.wins);
-    rows.sort((a, b) => {
-      if (sortBy === 'index') return sign * (a.r.index - b.r.index);
-      if (!a.s || !b.s) return a.s ? -1 : b.s ? 1 : a.r.index - b.r.index;
-      // Ties break as `select` ranks: mean delta, then dataset order.
-      return sign * (value(a.s) - value(b.s)) || sign * (a.s.meanDelta - b.s.meanDelta) || a.r.index - b.r.index;
-    });
+    let rows = parsed.records.map((r, i) => ({ r, index: r.index, ...(scores[i] ? { score: scores[i] } : {}) }));
+    if (params.minScore !== undefined) rows = rows.filter(({ score }) => score !== undefined && score.goldenScore >= params.minScore!);
+    rows.sort(compareRows(params.sortBy ?? 'index', params.descending === true));
     const offset = Math.max(0, Math.floor(params.offset));
     const limit = Math.max(0, Math.min(1000, Math.floor(params.limit)));
     return {
@@ -644,7 +636,7 @@ export class NuggetsServer {
         const shown = this.recordScore(parsed, r.index, keyed);
         return {
           index: r.index, id: r.id, instruction: shorten(r.instruction, 200), input: shorten(r.input, 120), output: shorten(r.output, 200),
-          range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}),
+          range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}), signals: signalCells(shown.score),
         };
       }),
     };
@@ -675,19 +667,6 @@ export class NuggetsServer {
     return {
       candidates: unique.length, anchors,
       anchorSet: { hash: keyed.anchors.hash, count: keyed.anchors.anchors.length, path: this.book.anchorsPath(keyed.anchors.hash) },
-    };
-  }
-
-  async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
-    const parsed = this.requireParsed(params.textDocument.uri);
-    if (!parsed.records[params.index]) throw new ResponseError(ErrorCodes.InvalidParams, `No record ${params.index} (the dataset has ${parsed.records.length}).`);
-    const keyed = await this.keyFor(parsed.uri);
-    const shown = this.shown(parsed, params.index, keyed);
-    if (!shown) return { index: params.index, score: null, stale: false, deltas: [] };
-    const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
-    return {
-      index: params.index, score: summaryOf(shown.score), stale: shown.stale,
-      deltas: shown.score.deltas.map((delta, anchor) => ({ anchor, delta, instruction: anchors?.[anchor] ? shorten(anchors[anchor]!.instruction, 200) : '' })),
     };
   }
 

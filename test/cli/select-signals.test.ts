@@ -4,13 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { readDataset } from '../../server/dataset';
 import { embeddingsPathFor, readEmbeddings } from '../../server/signals/embedding-file';
 import { readScores } from '../../server/store';
-import { repoRoot, scratchDir, sharedData } from '../helpers';
+import { demoModel, repoRoot, scratchDir, sharedData } from '../helpers';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
 let dir: string;
@@ -144,4 +144,21 @@ test('a selection card records how the subset was made, and --card makes it agai
   assert.equal(edited.code, 1);
   assert.match(edited.stderr, /is not the dataset the card was made from/);
   assert.ok(existsSync(join(dir, 'golden.json')));
+});
+
+test('agree: a model compared with a copy of itself ranks the sample alike and can stand in; one model is a usage error', () => {
+  const copy = join(dir, 'demo-copy');
+  mkdirSync(copy);
+  for (const f of ['config.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(demoModel, f), join(copy, f));
+  const r = nuggets('agree', dataset, '--anchors', 'anchors.json', '--model', 'demo', '--model', copy, '--sample', '12', '--min-score', '0.4');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^demo vs demo-copy on 12 records/);
+  assert.match(r.stdout, /Spearman, golden score:\s+1\.000/);
+  assert.match(r.stdout, /Spearman, IFD:\s+1\.000 \(12 records with IFD from both\)/);
+  assert.match(r.stdout, /top-10% overlap:\s+100%/);
+  assert.match(r.stdout, /--min-score 0.4 decisions:\s+100\.0% agree/);
+  assert.match(r.stdout, /demo can stand in for demo-copy/);
+  const usage = nuggets('agree', dataset, '--anchors', 'anchors.json', '--model', 'demo');
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /give two models/);
 });

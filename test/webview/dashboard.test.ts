@@ -12,7 +12,7 @@ import { join, normalize } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { contentSecurityPolicy, dashboardHtml } from '../../extension/dashboard_html';
-import type { AnchorEffectsResult, DistributionResult, HostMessage, TableQuery, TableRow, WebviewMessage } from '../../webview/messages';
+import type { AnchorEffectsResult, DistributionResult, HostMessage, ScatterResult, TableQuery, TableRow, WebviewMessage } from '../../webview/messages';
 import { repoRoot } from '../helpers';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser';
 
@@ -20,6 +20,9 @@ const XSS = '<img src=x onerror=alert(1)>';
 const ANCHORS = 20;
 const DATASET_NAME = '<b>bold</b>.alpaca.json';
 const artifacts = join(repoRoot, '.test-artifacts', 'webview');
+
+/** IFD of record i: 0.3 to 1.18 over the records. */
+const ifdOf = (index: number): number => 0.3 + ((index * 7) % 60) / 68;
 
 /** 60 records with golden scores wins/20; record 7 carries HTML in every text field. */
 const rows: TableRow[] = Array.from({ length: 60 }, (_, index) => {
@@ -31,8 +34,9 @@ const rows: TableRow[] = Array.from({ length: 60 }, (_, index) => {
     input: index === 7 ? '<script>alert(2)</script>' : '',
     output: index === 7 ? '<svg onload=alert(3)>' : `Output ${index + 1}`,
     range: { start: { line: 1 + index * 5, character: 2 }, end: { line: 5 + index * 5, character: 3 } },
-    score: { goldenScore: wins / ANCHORS, wins, anchors: ANCHORS, meanDelta: (wins - 10) / 7, truncated: false },
+    score: { goldenScore: wins / ANCHORS, wins, anchors: ANCHORS, meanDelta: (wins - 10) / 7, truncated: false, signals: { ifd: ifdOf(index) } },
     stale: false,
+    signals: { ppl_cond: '12.5', ppl_direct: '20', ifd: ifdOf(index).toFixed(3) },
   };
 });
 const goldenScores = rows.map((r) => r.score!.goldenScore).sort((a, b) => b - a);
@@ -41,7 +45,12 @@ for (const s of goldenScores) counts[Math.min(19, Math.floor(s * 20))]!++;
 const distribution: DistributionResult = {
   total: rows.length, scored: rows.length, stale: 0, counts, goldenScores,
   meanGoldenScore: goldenScores.reduce((a, b) => a + b, 0) / goldenScores.length,
+  signals: ['ppl_cond', 'ppl_direct', 'ifd'].map((name, k) => ({
+    name, label: ['PPL (cond.)', 'PPL (direct)', 'IFD'][k]!, unit: '', description: `the ${name} signal`, better: name === 'ifd' ? 'higher' : 'lower',
+    counts: [3, 10, 20, 15, 12], from: 0.3, to: 1.18, missing: 0, summary: { count: 60, missing: 0, mean: 0.7, p10: 0.4, median: 0.7, p90: 1.1 },
+  })),
 };
+const scatter: ScatterResult = { xLabel: 'Golden score', yLabel: 'IFD', points: rows.map((r) => ({ index: r.index, x: r.score!.goldenScore, y: ifdOf(r.index) })) };
 const anchorEffects: AnchorEffectsResult = {
   candidates: rows.length,
   anchors: Array.from({ length: 5 }, (_, index) => ({
@@ -53,7 +62,7 @@ const anchorEffects: AnchorEffectsResult = {
 /** What the server's tablePage answers (sorted, filtered, paged). */
 function tablePage(query: TableQuery): { total: number; offset: number; rows: TableRow[] } {
   const key = (r: TableRow): number => query.sortBy === 'index' ? r.index : query.sortBy === 'wins' ? r.score!.wins
-    : query.sortBy === 'meanDelta' ? r.score!.meanDelta : r.score!.goldenScore;
+    : query.sortBy === 'meanDelta' ? r.score!.meanDelta : query.sortBy === 'ifd' ? ifdOf(r.index) : r.score!.goldenScore;
   const kept = rows.filter((r) => query.minScore === undefined || r.score!.goldenScore >= query.minScore)
     .sort((a, b) => (query.descending ? key(b) - key(a) : key(a) - key(b)) || a.index - b.index);
   return { total: kept.length, offset: query.offset, rows: kept.slice(query.offset, query.offset + query.limit) };
@@ -73,7 +82,7 @@ async function hostPost(message: HostMessage): Promise<void> {
 
 async function answer(message: WebviewMessage): Promise<void> {
   posted.push(message);
-  if (message.type === 'ready') await hostPost({ type: 'state', dataset: DATASET_NAME, distribution, anchorEffects });
+  if (message.type === 'ready') await hostPost({ type: 'state', dataset: DATASET_NAME, distribution, anchorEffects, scatter });
   if (message.type === 'page') await hostPost({ type: 'page', seq: message.seq, query: message.query, page: tablePage(message.query) });
 }
 
@@ -254,12 +263,34 @@ test('clicking a row posts a reveal of that record with its range', async () => 
   assert.deepEqual(reveal, { type: 'reveal', index: 3, range: rows[3]!.range });
 });
 
+test('the table has a column per signal, sortable by the server like the golden score', async () => {
+  const titles = await page.locator('#records-grid vscode-data-grid-cell[cell-type="columnheader"]').allTextContents();
+  assert.deepEqual(titles.map((t) => t.replace(/ [▲▼]$/, '')), ['#', 'Score', 'Wins', 'Mean Δ', 'PPL (cond.)', 'PPL (direct)', 'IFD', 'Instruction', 'Output']);
+  const from = posted.length;
+  await page.locator('#records-grid vscode-data-grid-cell[data-sort="ifd"]').click();
+  const sorted = await postedSince(from, (m) => m.type === 'page' && m.query.sortBy === 'ifd', 'a page sorted by IFD');
+  assert.equal(sorted.type === 'page' && sorted.query.descending, true);
+  await untilText('#records-grid vscode-data-grid-row.record vscode-data-grid-cell[grid-column="7"] >> nth=0', Math.max(...rows.map((r) => ifdOf(r.index))).toFixed(3));
+  const ifds = (await cellTexts(7)).map(Number);
+  assert.deepEqual(ifds, [...ifds].sort((a, b) => b - a));
+});
+
+test('a chart per signal, and golden score against IFD where clicking a point reveals its record', async () => {
+  assert.deepEqual(await page.locator('#signal-charts figure').evaluateAll((fs) => fs.map((f) => (f as unknown as { dataset: { signal: string } }).dataset.signal)), ['ppl_cond', 'ppl_direct', 'ifd']);
+  assert.deepEqual(await page.locator('#signal-charts figure[data-signal="ifd"] rect.bar').evaluateAll((rs) => rs.map((r) => Number((r as unknown as { dataset: { count: string } }).dataset.count))), [3, 10, 20, 15, 12]);
+  assert.equal(await page.locator('#scatter-chart circle').count(), 60);
+  const from = posted.length;
+  await page.locator('#scatter-chart circle[data-index="12"]').click({ force: true });
+  const reveal = await postedSince(from, (m) => m.type === 'reveal', 'a reveal from the scatter plot');
+  assert.deepEqual(reveal, { type: 'reveal', index: 12 });
+});
+
 test('dataset text with HTML renders as text: no element is created and no script runs', async () => {
   const row = page.locator('#records-grid vscode-data-grid-row.record[data-index="7"]');
   await row.waitFor();
   const texts = await row.locator('vscode-data-grid-cell').allTextContents();
-  assert.equal(texts[4], `${XSS} — <script>alert(2)</script>`);
-  assert.equal(texts[5], '<svg onload=alert(3)>');
+  assert.equal(texts[7], `${XSS} — <script>alert(2)</script>`);
+  assert.equal(texts[8], '<svg onload=alert(3)>');
   assert.equal(await page.locator('#dataset').textContent(), DATASET_NAME);
   await page.locator('#tab-anchors').click();
   await page.locator('#anchors-grid vscode-data-grid-row.anchor').first().waitFor();
