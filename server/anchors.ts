@@ -103,8 +103,9 @@ function anchorPool(records: DatasetRecord[], n: number): DatasetRecord[] {
   if (!Number.isInteger(n) || n < 1) throw new NuggetsError(`The anchor count must be a positive integer (got ${n}).`);
   const pool = screenAnchors(records, (r) => r.index).kept;
   if (n > pool.length) {
-    throw new NuggetsError(`Asked for ${n} anchors but only ${pool.length} of the dataset's ${records.length} records can be anchors`
-      + `${pool.length < records.length ? ' (the others have an empty response or repeat an earlier record)' : ''}.`);
+    throw new NuggetsError(pool.length === records.length
+      ? `Asked for ${n} anchors but the dataset has only ${records.length} records.`
+      : `Asked for ${n} anchors but only ${pool.length} of the dataset's ${records.length} records can be anchors (the others have an empty response or repeat an earlier record).`);
   }
   return pool;
 }

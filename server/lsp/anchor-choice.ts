@@ -35,7 +35,8 @@ export function describeAnchors(anchors: DocumentAnchors, documentUri: string): 
   return `${origin.method === 'kmeans' ? 'k-means' : 'random'} ${origin.count} of ${of}`;
 }
 
-function nameOf(uri: string): string {
+/** A document's file name, for messages. */
+export function nameOf(uri: string): string {
   try {
     return basename(uri.startsWith('file:') ? fileURLToPath(uri) : decodeURIComponent(new URL(uri).pathname));
   } catch {

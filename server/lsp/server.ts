@@ -22,7 +22,7 @@ import { similarityFor } from '../diverse';
 import { writeCard } from '../card';
 import type { ScoringKey } from '../store';
 import * as protocol from '../protocol';
-import { AnchorChoices, describeAnchors, originOf, type AnchorOrigin } from './anchor-choice';
+import { AnchorChoices, describeAnchors, nameOf, originOf, type AnchorOrigin } from './anchor-choice';
 import { datasetProblem } from './broken-file';
 import { compareRows, distributionOf, goldenIfdScatter, signalCells } from './dashboard-queries';
 import { hoverMarkdown, shorten, sourceFooter } from './markdown';
@@ -396,12 +396,12 @@ export class NuggetsServer {
 
   async scoreDataset(params: protocol.ScoreDatasetParams, token: CancellationToken): Promise<protocol.ScoreDatasetResult> {
     const uri = params.textDocument.uri;
-    this.requireParsed(uri);
     const problem = this.problems.get(uri);
     if (problem) {
       const { line, character } = problem.range.start;
-      throw new ResponseError(ErrorCodes.InvalidRequest, `${basename(fileURLToPath(uri))}:${line + 1}:${character + 1}: ${problem.message} Fix the file to score it; its scores shown wait for it.`);
+      throw new ResponseError(ErrorCodes.InvalidRequest, `${nameOf(uri)}:${line + 1}:${character + 1}: ${problem.message} Fix the file to score it; scores already shown wait for it.`);
     }
+    this.requireParsed(uri);
     if (!this.settings.scoringAllowed) {
       throw new ResponseError(ErrorCodes.InvalidRequest, 'Scoring runs a model and is disabled in untrusted workspaces. Trust the workspace to score.');
     }
