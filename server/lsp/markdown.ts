@@ -51,6 +51,28 @@ export function sourceFooter({ model, anchors, demo }: ScoreSource): string {
   return lines.join('\n');
 }
 
+/** A score's key as far as the hover names it. */
+interface KeyNames {
+  model: { name: string; fingerprint: string };
+  anchors: { hash: string; count: number };
+}
+
+/**
+ * What a shown score was computed with: the current model and anchors, or, for a stale score computed under
+ * another key, that key's model and anchor set.
+ */
+export function scoreSource(scoreKey: KeyNames | undefined, current: { key: KeyNames; source: ScoreSource } | undefined): ScoreSource | undefined {
+  if (!scoreKey) return current?.source;
+  const sameModel = current !== undefined && scoreKey.model.fingerprint === current.key.model.fingerprint;
+  const sameAnchors = current !== undefined && scoreKey.anchors.hash === current.key.anchors.hash;
+  if (sameModel && sameAnchors) return current!.source;
+  return {
+    model: scoreKey.model.name,
+    anchors: sameAnchors ? current!.source.anchors : `another set of ${scoreKey.anchors.count} anchors (${scoreKey.anchors.hash})`,
+    demo: sameModel && current!.source.demo,
+  };
+}
+
 export function hoverMarkdown({ score, stale, anchors, top = 3, source }: HoverInput): string {
   const lines: string[] = [];
   lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);

@@ -25,7 +25,7 @@ import * as protocol from '../protocol';
 import { AnchorChoices, describeAnchors, nameOf, originOf, type AnchorOrigin } from './anchor-choice';
 import { datasetProblem } from './broken-file';
 import { compareRows, distributionOf, goldenIfdScatter, signalCells } from './dashboard-queries';
-import { hoverMarkdown, shorten, sourceFooter } from './markdown';
+import { hoverMarkdown, scoreSource, shorten, sourceFooter } from './markdown';
 import { HEAD_LENGTH, mayBeAlpaca, parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
 import type { Candidate, ModelOptions } from './worker-messages';
@@ -605,21 +605,15 @@ export class NuggetsServer {
     const keyed = await this.keyFor(parsed.uri);
     const shown = this.shown(parsed, index, keyed);
     const range = parsed.ranges[index]!;
-    const current = keyed && { model: keyed.key.model.name, anchors: this.anchorsDescription(parsed.uri) ?? keyed.anchors.hash, demo: this.settings.demoModel === true };
+    const current = keyed && {
+      key: keyed.key, source: { model: keyed.key.model.name, anchors: this.anchorsDescription(parsed.uri) ?? keyed.anchors.hash, demo: this.settings.demoModel === true },
+    };
     if (!shown) {
       const value = '*Not scored yet.* Run **Nuggets: Score Dataset** to see this record\'s golden score.';
-      return { contents: { kind: 'markdown', value: current ? `${value}\n\n${sourceFooter(current)}` : value }, range };
+      return { contents: { kind: 'markdown', value: current ? `${value}\n\n${sourceFooter(current.source)}` : value }, range };
     }
     const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
-    // A stale score names what it was computed with, which may be another model or anchor set than the current ones.
-    const sameModel = !shown.key || !keyed || shown.key.model.fingerprint === keyed.key.model.fingerprint;
-    const sameAnchors = !shown.key || !keyed || shown.key.anchors.hash === keyed.key.anchors.hash;
-    const source = shown.key && (!sameModel || !sameAnchors || !current)
-      ? {
-        model: shown.key.model.name, demo: sameModel && this.settings.demoModel === true,
-        anchors: sameAnchors && current ? current.anchors : `another anchor set (${shown.key.anchors.count} anchors, ${shown.key.anchors.hash})`,
-      }
-      : current;
+    const source = scoreSource(shown.key, current);
     return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors, ...(source ? { source } : {}) }) }, range };
   }
 

@@ -193,5 +193,9 @@ describe('the curator\'s loop in the language server', () => {
     assert.equal(info.description, 'my-anchors.json');
     assert.match(info.skipped!, /^2 records skipped as anchors: record 2 \("Empty\.…"\) has an empty response; record 4 \(".+…"\) repeats record 1$/);
     assert.equal(info.staleRecords, 8);
+    // A stale score names the anchors it was computed against, not the new ones.
+    const hover = (await client.hover(uri, lineOf(datasetText, records[2]!.start) + 1))!;
+    assert.match(hover, /\*Stale/);
+    assert.match(hover, /anchors: another set of 6 anchors \([0-9a-f]{16}\)/);
   });
 });

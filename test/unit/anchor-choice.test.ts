@@ -12,7 +12,7 @@ import { chooseKMeans, chooseRandom, describeSkipped, screenAnchors } from '../.
 import { parseDataset } from '../../server/dataset';
 import { AnchorChoices, describeAnchors, renamedUri } from '../../server/lsp/anchor-choice';
 import { datasetProblem } from '../../server/lsp/broken-file';
-import { hoverMarkdown } from '../../server/lsp/markdown';
+import { hoverMarkdown, scoreSource } from '../../server/lsp/markdown';
 import { anchorIndexById } from '../../server/scoring/backend';
 import { goldenFrom, selfAnchorOf } from '../../server/scoring/golden';
 
@@ -112,4 +112,14 @@ test('a broken dataset is located at the character that breaks it, or the record
   // Other JSON is none of Nuggets' business; a valid dataset has no problem.
   assert.equal(datasetProblem(TextDocument.create('file:///d/package.json', 'json', 1, '{"name": "x",}')), undefined);
   assert.equal(datasetProblem(TextDocument.create('file:///d/ok.json', 'json', 1, '[{"instruction": "a", "output": "b"}]')), undefined);
+});
+
+test('a stale score names the model and anchors it was computed with', () => {
+  const key = { model: { name: 'demo', fingerprint: 'f1' }, anchors: { hash: 'a1', count: 100 } };
+  const current = { key, source: { model: 'demo', anchors: 'k-means 100 of this file', demo: true } };
+  assert.deepEqual(scoreSource(key, current), current.source);
+  assert.deepEqual(scoreSource(undefined, current), current.source);
+  assert.deepEqual(scoreSource({ ...key, anchors: { hash: 'b2', count: 8 } }, current), { model: 'demo', anchors: 'another set of 8 anchors (b2)', demo: true });
+  assert.deepEqual(scoreSource({ ...key, model: { name: 'hf:o/n', fingerprint: 'f2' } }, current), { model: 'hf:o/n', anchors: 'k-means 100 of this file', demo: false });
+  assert.equal(scoreSource(undefined, undefined), undefined);
 });
