@@ -196,6 +196,6 @@ describe('the curator\'s loop in the language server', () => {
     // A stale score names the anchors it was computed against, not the new ones.
     const hover = (await client.hover(uri, lineOf(datasetText, records[2]!.start) + 1))!;
     assert.match(hover, /\*Stale/);
-    assert.match(hover, /anchors: another set of 6 anchors \([0-9a-f]{16}\)/);
+    assert.match(hover, /anchors: another set of 6 anchors \\\([0-9a-f]{16}\\\)/, 'escaped, as all hover text from outside the extension');
   });
 });
