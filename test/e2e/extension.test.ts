@@ -210,7 +210,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
 
   await step('06-golden-subset-opened', async () => {
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25% of records' }).first().click();
-    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET), (f) => f.length === 1, 20_000, 'the new file');
+    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && !f.endsWith('.card.json')), (f) => f.length === 1, 20_000, 'the new file (beside its selection card)');
     const name = written[0]!;
     await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor();
     const subset = JSON.parse(readFileSync(join(workspace, name), 'utf8')) as { instruction: string }[];
@@ -266,11 +266,6 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
   });
 
   await step('10-broken-file-go-to-error', async () => {
-    // For step 11: no anchors setting from now on (the editor reads its settings file while this step runs).
-    const settingsFile = join(root, 'user-data', 'User', 'settings.json');
-    const userSettings = JSON.parse(readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
-    delete userSettings['nuggets.anchors'];
-    writeFileSync(settingsFile, JSON.stringify(userSettings, null, 2));
     // A dataset with one missing comma, another dataset open before it: named with line and column, never the other file.
     const text = JSON.stringify(allRecords.slice(RECORDS, RECORDS + 4), null, 2) + '\n';
     const comma = text.indexOf('},\n  {', text.indexOf('},\n  {') + 1);
@@ -283,13 +278,24 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     const toast = page.locator('.notification-toast', { hasText: `${BROKEN}:${line}:3: malformed JSON` }).first();
     await toast.waitFor({ timeout: 20_000 });
     assert.doesNotMatch(await toast.innerText(), /already scored/);
+    await page.screenshot({ path: join(artifacts, '10-broken-file-message.png') });
     await toast.locator('.monaco-button', { hasText: 'Go to Error' }).click();
     const position = page.locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ }).first();
     await until(() => position.innerText().catch(() => ''), (t) => t.startsWith(`Ln ${line}, Col 3`), 10_000, 'the cursor at the error');
   });
 
   await step('11-first-run-chooses-anchors', async () => {
-    // Without an anchors setting (removed in step 10), the first Score Dataset of a file chooses k-means anchors from it and says which.
+    // Without an anchors setting (cleared in the Settings editor, as a user does), the first Score Dataset of a
+    // file chooses k-means anchors from it and says which.
+    await runCommand(page, 'Preferences: Open User Settings');
+    await page.locator('.settings-editor').waitFor();
+    await page.keyboard.type('nuggets.anchors');
+    const anchorsInput = page.locator('.settings-editor .setting-item-type-string', { hasText: 'Anchors' }).locator('input').first();
+    await anchorsInput.fill('');
+    await anchorsInput.press('Tab');
+    const settingsFile = join(root, 'user-data', 'User', 'settings.json');
+    await until(async () => (JSON.parse(readFileSync(settingsFile, 'utf8')) as Record<string, unknown>)['nuggets.anchors'] ?? '', (v) => v === '', 15_000, 'the anchors setting cleared');
+    await page.waitForTimeout(1000); // the extension hears of the change and tells the server
     const rows = [...allRecords.slice(30, 36), { instruction: 'Say nothing at all.', input: '', output: '' }, allRecords[30]];
     writeFileSync(join(workspace, FIRST_RUN), JSON.stringify(rows, null, 2) + '\n');
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: FIRST_RUN }).dblclick();
