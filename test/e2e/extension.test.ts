@@ -285,16 +285,19 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
   });
 
   await step('11-first-run-chooses-anchors', async () => {
-    // Without an anchors setting (cleared in the Settings editor, as a user does), the first Score Dataset of a
-    // file chooses k-means anchors from it and says which.
+    // Without an anchors setting, the first Score Dataset of a file chooses k-means anchors from it and says which.
+    // The setting is blanked in the Settings editor's Remote tab (code-server's machine settings, which take
+    // precedence over the User value this test started with).
     await runCommand(page, 'Preferences: Open User Settings');
     await page.locator('.settings-editor').waitFor();
     await page.keyboard.type('nuggets.anchors');
-    const anchorsInput = page.locator('.settings-editor .setting-item-type-string', { hasText: 'Anchors' }).locator('input').first();
-    await anchorsInput.fill('');
+    await page.locator('.settings-editor .settings-tabs-widget .action-label', { hasText: 'Remote' }).first().click();
+    const anchorsInput = page.locator('.settings-editor .monaco-list-row', { hasText: 'Alpaca file (JSON or JSON Lines) of anchor records' }).locator('input').first();
+    await anchorsInput.fill(' ');
     await anchorsInput.press('Tab');
-    const settingsFile = join(root, 'user-data', 'User', 'settings.json');
-    await until(async () => (JSON.parse(readFileSync(settingsFile, 'utf8')) as Record<string, unknown>)['nuggets.anchors'] ?? '', (v) => v === '', 15_000, 'the anchors setting cleared');
+    const machineSettings = join(root, 'user-data', 'Machine', 'settings.json');
+    await until(async () => { try { return (JSON.parse(readFileSync(machineSettings, 'utf8')) as Record<string, unknown>)['nuggets.anchors']; } catch { return undefined; } },
+      (v) => v === ' ', 15_000, 'the blank anchors setting in the Remote settings');
     await page.waitForTimeout(1000); // the extension hears of the change and tells the server
     const rows = [...allRecords.slice(30, 36), { instruction: 'Say nothing at all.', input: '', output: '' }, allRecords[30]];
     writeFileSync(join(workspace, FIRST_RUN), JSON.stringify(rows, null, 2) + '\n');
