@@ -196,6 +196,10 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     else assert.doesNotMatch(text, /itself: that pair is left out/);
     await hover.locator('a', { hasText: 'Show all anchor effects' }).waitFor();
     await hover.locator('a', { hasText: 'Choose Model' }).waitFor();
+    // Scroll the hover to its foot for the screenshot: the model, the anchors and the links.
+    const hoverBox = (await hover.boundingBox())!;
+    await page.mouse.move(hoverBox.x + hoverBox.width / 2, hoverBox.y + hoverBox.height / 2, { steps: 3 });
+    await page.mouse.wheel(0, 2000);
     await page.waitForTimeout(300); // let the hover finish fading in before the screenshot
   });
 
@@ -278,6 +282,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     const toast = page.locator('.notification-toast', { hasText: `${BROKEN}:${line}:3: malformed JSON` }).first();
     await toast.waitFor({ timeout: 20_000 });
     assert.doesNotMatch(await toast.innerText(), /already scored/);
+    await page.waitForTimeout(500); // the toast finishes fading in
     await page.screenshot({ path: join(artifacts, '10-broken-file-message.png') });
     await toast.locator('.monaco-button', { hasText: 'Go to Error' }).click();
     const position = page.locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ }).first();
