@@ -199,7 +199,10 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     // Scroll the hover to its foot for the screenshot: the model, the anchors and the links.
     const hoverBox = (await hover.boundingBox())!;
     await page.mouse.move(hoverBox.x + hoverBox.width / 2, hoverBox.y + hoverBox.height / 2, { steps: 3 });
-    await page.mouse.wheel(0, 2000);
+    for (let i = 0; i < 8; i++) {
+      await page.mouse.wheel(0, 300);
+      await page.waitForTimeout(100);
+    }
     await page.waitForTimeout(300); // let the hover finish fading in before the screenshot
   });
 
@@ -324,7 +327,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     assert.match(log, new RegExp(`\\[run\\] ${FIRST_RUN.replace(/\./g, '\\.')}: model demo .*; anchors k-means 6 of this file, 6 anchors, .*; scored 7 records, skipped 1 already scored; 8/8 current`));
     assert.match(log, new RegExp(`${BROKEN.replace(/\./g, '\\.')}:\\d+:3: malformed JSON`));
     await runCommand(page, 'Output: Show Output Channels...');
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: /^Nuggets$/ }).first().click();
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Nuggets' }).first().click();
     await page.locator('.part.panel .view-line', { hasText: '[run]' }).first().waitFor({ timeout: 15_000 });
   });
 
