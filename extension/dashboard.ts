@@ -16,7 +16,15 @@ const REFRESH_MS = 500;
 
 let current: Dashboard | undefined;
 
-export async function showDashboard(ctx: Ctx): Promise<void> {
+export interface DashboardOptions {
+  /**
+   * A record to show all anchor effects of (the hover's "Show all anchor effects"). The record view is the
+   * dashboard's (issue 12 §7); until it has one, the dashboard opens on the whole dataset.
+   */
+  focus?: number;
+}
+
+export async function showDashboard(ctx: Ctx, _options: DashboardOptions = {}): Promise<void> {
   const document = ctx.activeDataset();
   if (!document) {
     void vscode.window.showInformationMessage('Open an Alpaca dataset (JSON or JSON Lines) to see its Nuggets dashboard.');

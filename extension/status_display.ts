@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
+import { problemText } from './commands';
 import type { Ctx } from './ctx';
 
 
@@ -24,6 +25,17 @@ export class StatusDisplay implements vscode.Disposable {
 
   private update(): void {
     const document = vscode.window.activeTextEditor?.document;
+    const problem = document && this.ctx.problemOf(document.uri);
+    if (document && problem) {
+      // The file reads as a dataset but does not parse: say where, and go there on click.
+      this.item.text = '$(error) Nuggets: not a valid dataset';
+      const tooltip = new vscode.MarkdownString(undefined, true);
+      tooltip.appendText(`${problemText(document.uri, problem)} Scores already shown wait for a valid file. Click to go to the error.`);
+      this.item.tooltip = tooltip;
+      this.item.command = { title: 'Go to Error', command: 'nuggets.goToError', arguments: [document.uri.toString()] };
+      this.item.show();
+      return;
+    }
     const scores = document ? this.ctx.scoresOf(document.uri) : undefined;
     if (!document || !scores) {
       this.item.hide();

@@ -45,7 +45,7 @@ function lineOf(text: string, index: number, offset = 0): number {
 
 function scoresFile(): ReturnType<typeof readScores>[] {
   const dir = join(storagePath, 'scores');
-  return readdirSync(dir).filter((f) => f.endsWith('.jsonl')).map((f) => readScores(join(dir, f)));
+  return readdirSync(dir).filter((f) => f.endsWith('.jsonl')).map((f) => readScores(join(dir, f))); // not the embeddings sidecars
 }
 
 /** Δ values listed in a hover, as numbers. */
