@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { spearman } from '../../server/agree';
 import { readDataset, type DatasetRecord } from '../../server/dataset';
 import { NuggetsError } from '../../server/errors';
 import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringOptions } from '../../server/scoring/backend';
@@ -65,35 +66,6 @@ async function scoreAll(backend: LocalBackend, records: readonly DatasetRecord[]
     out.oneShot.push(oneShot);
   }
   return out;
-}
-
-/** Spearman's rank correlation, ties given their average rank. */
-function spearman(a: number[], b: number[]): number {
-  const ranks = (xs: number[]): number[] => {
-    const order = xs.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
-    const r = new Array<number>(xs.length);
-    for (let i = 0; i < order.length;) {
-      let j = i;
-      while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
-      for (let k = i; k <= j; k++) r[order[k]![1]] = (i + j) / 2;
-      i = j + 1;
-    }
-    return r;
-  };
-  const ra = ranks(a);
-  const rb = ranks(b);
-  const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
-  const ma = mean(ra);
-  const mb = mean(rb);
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < ra.length; i++) {
-    num += (ra[i]! - ma) * (rb[i]! - mb);
-    da += (ra[i]! - ma) ** 2;
-    db += (rb[i]! - mb) ** 2;
-  }
-  return num / Math.sqrt(da * db);
 }
 
 function maxDifference(a: number[][], b: number[][]): number {
@@ -183,7 +155,7 @@ test('dynamic int8: how far the cached path is from the naive path (prefix and a
     const equal = a.golden.filter((g, i) => g === b.golden[i]).length;
     const differences = a.deltas.flatMap((row, i) => row.map((d, j) => Math.abs(d - b.deltas[i]![j]!))).sort((x, y) => x - y);
     const median = differences[Math.floor(differences.length / 2)]!;
-    const rho = spearman(a.golden, b.golden);
+    const rho = spearman(a.golden, b.golden) ?? NaN;
     console.log(`# ${model} int8 cached vs naive: golden equal for ${equal}/${a.golden.length} records, Spearman ${rho.toFixed(3)}, |delta difference| median ${median.toFixed(3)} max ${differences.at(-1)!.toFixed(3)} nats`);
     // Not equal (that is the exception this measures), but the same model: equal on most records, ranked alike.
     assert.ok(equal / a.golden.length >= 0.6, `golden equal for only ${equal} records`);
@@ -197,7 +169,7 @@ test('int8 and q4 against fp32: share of records with the same golden score, and
     for (const [variant, bound] of [['quantized', 0.5], ['q4', 0.7]] as const) {
       const scored = await scoreAll(await open(model, variant), candidates);
       const equal = scored.golden.filter((g, i) => g === reference.golden[i]).length;
-      const rho = spearman(scored.golden, reference.golden);
+      const rho = spearman(scored.golden, reference.golden) ?? NaN;
       console.log(`# ${model} ${variant} vs fp32: golden equal for ${equal}/${candidates.length} records, Spearman ${rho.toFixed(3)}, |delta difference| max ${maxDifference(scored.deltas, reference.deltas).toFixed(3)} nats`);
       assert.ok(rho >= bound, `${model} ${variant}: Spearman ${rho} below ${bound}`);
     }
