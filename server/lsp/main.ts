@@ -55,6 +55,8 @@ connection.onRequest(protocol.distribution, (params) => ready().distribution(par
 connection.onRequest(protocol.tablePage, (params) => ready().tablePage(params));
 connection.onRequest(protocol.anchorEffects, (params) => ready().anchorEffects(params.textDocument.uri));
 connection.onRequest(protocol.goldenIfdScatter, (params) => ready().goldenIfdScatter(params.textDocument.uri));
+connection.onRequest(protocol.recordEffects, (params) => ready().recordEffects(params));
+connection.onRequest(protocol.exportScores, (params) => ready().exportScores(params));
 connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
 connection.onShutdown(() => server?.dispose());
 

@@ -23,6 +23,9 @@ import { writeCard } from '../card';
 import type { ScoringKey } from '../store';
 import * as protocol from '../protocol';
 import { compareRows, distributionOf, goldenIfdScatter, signalCells } from './dashboard-queries';
+import { anchorEffectsOf, anchorSetLabel, recordEffectsOf } from './anchor-effects';
+import { AnchorOrigins } from './anchor-origins';
+import { formatScores } from '../export-scores';
 import { hoverMarkdown, shorten } from './markdown';
 import { HEAD_LENGTH, mayBeAlpaca, parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
@@ -63,6 +66,7 @@ export class NuggetsServer {
   private readonly readAhead = new Map<string, { text: string; parsed: ParsedDocument }>();
   private readonly documentAnchors: Record<string, string>;
   private readonly anchorFiles = new Map<string, { stamp: number; set: AnchorSet }>();
+  private readonly anchorOrigins: AnchorOrigins;
   private identity: { stamp: string; result: Promise<Identified> } | undefined;
   private identityError: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -78,6 +82,7 @@ export class NuggetsServer {
   ) {
     this.book = new ScoreBook(storagePath);
     this.documentAnchors = readJsonObject(this.documentsFile());
+    this.anchorOrigins = new AnchorOrigins(storagePath);
     try {
       // Another window sharing this storage writes or clears scores: shown here shortly after.
       this.watcher = watch(this.book.folder, () => {
@@ -335,6 +340,7 @@ export class NuggetsServer {
       set = anchorSet(indices.map((i) => parsed.records[i]!).map(({ instruction, input, output }) => ({ instruction, input, output })));
     }
     this.abortRuns(uri);
+    this.anchorOrigins.remember(set.hash, { method: choice.method, source: basename(choice.method === 'file' ? choice.path : fileURLToPath(uri)), count: set.anchors.length });
     const path = this.assignAnchors(uri, set);
     const current = this.parsed.get(uri) ?? parsed;
     const keyed = await this.keyFor(uri);
@@ -646,28 +652,48 @@ export class NuggetsServer {
     const { keyed, scores } = await this.currentOf(uri);
     if (!keyed) return { candidates: 0, anchors: [], anchorSet: null };
     const present = scores.filter((s): s is CandidateScore => s !== undefined);
-    const seen = new Set<string>();
-    const unique = present.filter((s) => (seen.has(s.id) ? false : (seen.add(s.id), true)));
-    const anchors = keyed.anchors.anchors.map((a, k) => {
-      let wins = 0;
-      let sum = 0;
-      let counted = 0; // records that scored this anchor (not an early stop's skipped one, nor an excluded anchor)
-      for (const s of unique) {
-        const d = s.deltas[k] ?? NaN;
-        if (Number.isNaN(d)) continue;
-        counted++;
-        if (d > 0) wins++;
-        sum += d;
-      }
-      return {
-        index: k, instruction: shorten(a.instruction, 200), input: shorten(a.input, 120),
-        winRate: counted ? wins / counted : 0, meanDelta: counted ? sum / counted : 0,
-      };
-    });
+    const anchors = anchorEffectsOf(keyed.anchors.anchors, present);
+    const { hash } = keyed.anchors;
+    const count = keyed.anchors.anchors.length;
     return {
-      candidates: unique.length, anchors,
-      anchorSet: { hash: keyed.anchors.hash, count: keyed.anchors.anchors.length, path: this.book.anchorsPath(keyed.anchors.hash) },
+      candidates: new Set(present.map((s) => s.id)).size, anchors,
+      anchorSet: { hash, count, path: this.book.anchorsPath(hash), label: this.anchorLabel(uri, hash, count) },
     };
+  }
+
+  /** The anchor set's name for people: an anchors file from the settings by its file name, a chosen set by how it was chosen. */
+  private anchorLabel(uri: string, hash: string, count: number): string {
+    const settingsFile = this.documentAnchors[uri] === undefined ? this.settings.anchors : null;
+    if (settingsFile && this.anchorsFor(uri)?.hash === hash) return basename(settingsFile);
+    return anchorSetLabel(this.anchorOrigins.of(hash), uri, count);
+  }
+
+  async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
+    const uri = params.textDocument.uri;
+    const parsed = this.requireParsed(uri);
+    const record = parsed.records[params.index];
+    if (!record) throw new ResponseError(ErrorCodes.InvalidParams, `The dataset has no record ${params.index + 1} (it has ${parsed.records.length}).`);
+    const shown = this.shown(parsed, params.index, await this.keyFor(uri));
+    const anchors = shown?.key ? this.book.anchorsByHash(shown.key.anchors.hash) : undefined;
+    return {
+      index: record.index, id: record.id, instruction: shorten(record.instruction, 200), range: parsed.ranges[record.index]!,
+      stale: shown?.stale ?? false, ...(shown ? { score: summaryOf(shown.score) } : {}),
+      anchorSet: anchors ? { hash: anchors.hash, count: anchors.anchors.length, label: this.anchorLabel(uri, anchors.hash, anchors.anchors.length) } : null,
+      effects: shown && anchors ? recordEffectsOf(shown.score, anchors.anchors) : [],
+    };
+  }
+
+  async exportScores(params: protocol.ExportScoresParams): Promise<protocol.ExportScoresResult> {
+    const uri = params.textDocument.uri;
+    const { parsed, keyed, scores } = await this.currentOf(uri);
+    try {
+      if (uri.startsWith('file:')) assertNotInput(params.path, [fileURLToPath(uri)]);
+      const records = parsed.records.map((r, i) => ({ index: r.index, id: r.id, score: scores[i] }));
+      writeFileAtomic(params.path, formatScores(records, keyed?.anchors.anchors.length ?? 0, params.format, params.withDeltas));
+    } catch (err) {
+      throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.message) : err;
+    }
+    return { path: params.path, records: parsed.records.length, scored: scores.filter((s) => s !== undefined).length };
   }
 
   suggestedModels(): protocol.SuggestedModel[] {
