@@ -6,6 +6,8 @@ export type {
   AnchorEffect,
   AnchorEffectsResult,
   DistributionResult,
+  RecordAnchorEffect,
+  RecordEffectsResult,
   ScatterResult,
   ScoreSummary,
   SignalChart,
