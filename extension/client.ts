@@ -1,6 +1,7 @@
 /**
  * Starts the Nuggets language server (dist/server.js, a separate Node process over IPC) with
- * vscode-languageclient. Hovers are rendered as untrusted Markdown: no command links, no HTML.
+ * vscode-languageclient. Hovers are rendered as untrusted Markdown: no command links, no HTML; the
+ * extension's own links follow in a block of its own (hover_links.ts).
  */
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
@@ -9,10 +10,11 @@ import type { Config } from './config';
 
 /**
  * `beforeDidOpen` may hold a document's didOpen back (see ReadAhead.beforeSync): the server gets the document's
- * text when it resolves.
+ * text when it resolves. `hoverLinks` adds the extension's own (trusted) links under a record's hover.
  */
 export function createClient(context: vscode.ExtensionContext, config: Config, log: vscode.LogOutputChannel,
-  beforeDidOpen: (document: vscode.TextDocument) => Promise<void>): LanguageClient {
+  beforeDidOpen: (document: vscode.TextDocument) => Promise<void>,
+  hoverLinks: (document: vscode.TextDocument, position: vscode.Position) => vscode.MarkdownString | undefined): LanguageClient {
   const module = context.asAbsolutePath('dist/server.js');
   const serverOptions: ServerOptions = {
     run: { module, transport: TransportKind.ipc },
@@ -46,6 +48,8 @@ export function createClient(context: vscode.ExtensionContext, config: Config, l
             content.supportThemeIcons = false;
           }
         }
+        const links = hover ? hoverLinks(document, position) : undefined;
+        if (hover && links) hover.contents.push(links);
         return hover;
       },
     },

@@ -30,15 +30,48 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
     command('nuggets.chooseModel', chooseModel),
     command('nuggets.setHubToken', setHubToken),
     command('nuggets.setServingApiKey', setServingApiKey),
+    vscode.commands.registerCommand('nuggets.goToError', (uri?: string) => goToError(ctx, uri)),
+    vscode.commands.registerCommand('nuggets.showRecordEffects', (target?: { uri: string; index: number }) => showRecordEffects(ctx, target)),
   ];
 }
 
+/** The active editor's dataset; when it has none, says why: it does not parse (with Go to Error), or it is no dataset. */
 function requireDataset(ctx: Ctx): vscode.TextDocument | undefined {
   const document = ctx.activeDataset();
-  if (!document) {
+  if (document) return document;
+  const active = vscode.window.activeTextEditor?.document;
+  const problem = active && ctx.problemOf(active.uri);
+  if (active && problem) {
+    void vscode.window.showErrorMessage(`Nuggets: ${problemText(active.uri, problem)} Fix it to use this dataset; scores already shown wait for it.`, 'Go to Error')
+      .then((choice) => choice && goToError(ctx, active.uri.toString()));
+  } else {
     void vscode.window.showInformationMessage('Open an Alpaca dataset first: a JSON array or JSON Lines of {"instruction", "input", "output"} records.');
   }
-  return document;
+  return undefined;
+}
+
+/** "data.json:12:5: malformed JSON (expected a comma)." */
+export function problemText(uri: vscode.Uri, problem: protocol.DatasetProblem): string {
+  const { line, character } = problem.range.start;
+  return `${basename(uri.path)}:${line + 1}:${character + 1}: ${problem.message.replace(/\.?$/, '.')}`;
+}
+
+/** Puts the cursor where the dataset (the active editor's, or `uri`) stops parsing. */
+async function goToError(ctx: Ctx, uri?: string): Promise<void> {
+  const target = uri ? vscode.Uri.parse(uri) : vscode.window.activeTextEditor?.document.uri;
+  const problem = target && ctx.problemOf(target);
+  if (!target || !problem) return;
+  const at = new vscode.Position(problem.range.start.line, problem.range.start.character);
+  const editor = await vscode.window.showTextDocument(target, { selection: new vscode.Selection(at, at), preserveFocus: false });
+  editor.revealRange(new vscode.Range(at, at), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+}
+
+/** The hover's "Show all anchor effects" link: the dashboard, on that record. */
+async function showRecordEffects(ctx: Ctx, target?: { uri: string; index: number }): Promise<void> {
+  if (!target || typeof target.uri !== 'string' || !Number.isInteger(target.index)) return;
+  const uri = vscode.Uri.parse(target.uri);
+  if (vscode.window.activeTextEditor?.document.uri.toString() !== uri.toString()) await vscode.window.showTextDocument(uri);
+  await showDashboard(ctx, { focus: target.index });
 }
 
 async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | undefined> {
@@ -62,24 +95,41 @@ async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | und
         progress.report({ message: value.message, increment: percentage - reported });
         reported = percentage;
       });
+      const started = Date.now();
       try {
         const result = await ctx.request(protocol.scoreDataset, { textDocument: { uri: document.uri.toString() }, workDoneToken }, token);
+        logRun(ctx, name, result);
         const summary = `${result.scored}/${result.total} records scored`;
-        if (result.cancelled) void vscode.window.showInformationMessage(`Nuggets: scoring cancelled; ${summary}. Completed records are kept.`);
-        else if (result.scoredNow === 0) void vscode.window.showInformationMessage(`Nuggets: ${name} was already scored (${summary}).`);
-        else void vscode.window.showInformationMessage(`Nuggets: scored ${result.scoredNow} records of ${name} in ${result.seconds.toFixed(1)} s (${summary}).`);
+        // The first run of a dataset chooses its anchors: it says which.
+        const chosen = result.anchorsChosen ? `chose ${result.anchorsChosen.count} anchors by k-means from this file${result.anchorsChosen.skipped ? ` (${result.anchorsChosen.skipped})` : ''}; ` : '';
+        if (result.cancelled) void vscode.window.showInformationMessage(`Nuggets: ${chosen}scoring cancelled; ${summary}. Completed records are kept.`);
+        else if (result.scoredNow === 0) void vscode.window.showInformationMessage(`Nuggets: ${chosen}${name} was already scored (${summary}).`);
+        else void vscode.window.showInformationMessage(`Nuggets: ${chosen}scored ${result.scoredNow} records of ${name} in ${result.seconds.toFixed(1)} s (${summary}).`);
         return result;
       } catch (err) {
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
         if (token.isCancellationRequested) {
+          ctx.log.info(`[run] ${name}: cancelled after ${seconds} s; completed records are kept`);
           void vscode.window.showInformationMessage('Nuggets: scoring cancelled. Completed records are kept.');
           return undefined;
         }
+        ctx.log.error(`[run] ${name}: failed after ${seconds} s: ${(err as Error).message}`);
         throw err;
       } finally {
         listener.dispose();
       }
     },
   );
+}
+
+/** One line per Score Dataset run in the Nuggets log: model and fingerprint, anchors, records scored and skipped, duration, outcome. */
+function logRun(ctx: Ctx, name: string, result: protocol.ScoreDatasetResult): void {
+  const model = result.model ? `${result.model.name} (fingerprint ${result.model.fingerprint}${result.model.demo ? ', bundled demo model' : ''})` : 'not known';
+  const anchors = result.anchors ? `${result.anchors.description}, ${result.anchors.count} anchors, set ${result.anchors.hash}` : 'not known';
+  if (result.anchorsChosen) ctx.log.info(`[run] ${name}: chose ${result.anchorsChosen.count} anchors by k-means from the file${result.anchorsChosen.skipped ? `; ${result.anchorsChosen.skipped}` : ''}`);
+  if (result.excludedAnchors) ctx.log.warn(`[run] ${name}: ${result.excludedAnchors}`);
+  ctx.log.info(`[run] ${name}: model ${model}; anchors ${anchors}; scored ${result.scoredNow} records, skipped ${result.skipped ?? 0} already scored; `
+    + `${result.scored}/${result.total} current; ${result.seconds.toFixed(1)} s${result.cancelled ? '; cancelled, completed records kept' : ''}`);
 }
 
 interface RuleItem extends vscode.QuickPickItem {
@@ -202,7 +252,9 @@ async function chooseAnchors(ctx: Ctx): Promise<protocol.AnchorSetInfo | undefin
   const info = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Nuggets: choosing anchors…' },
     () => ctx.request(protocol.chooseAnchors, { textDocument: { uri: document.uri.toString() }, choice }));
   const stale = info.staleRecords > 0 ? ` ${info.staleRecords} scores are now stale.` : '';
-  const action = await vscode.window.showInformationMessage(`Nuggets: ${info.count} anchors chosen (${picked.label}).${stale}`, 'Score Dataset');
+  const skipped = info.skipped ? ` ${info.skipped}.` : '';
+  ctx.log.info(`[anchors] ${basename(document.uri.path)}: ${info.count} anchors (${info.description}), set ${info.hash}${info.skipped ? `; ${info.skipped}` : ''}`);
+  const action = await vscode.window.showInformationMessage(`Nuggets: ${info.count} anchors chosen (${info.description}).${skipped}${stale}`, 'Score Dataset');
   if (action) await vscode.commands.executeCommand('nuggets.scoreDataset');
   return info;
 }

@@ -48,7 +48,7 @@ export class Config {
 
   /** Whether scores now come from the bundled demo model, whose scores are for trying the tool, not for curation. */
   usesDemoModel(): boolean {
-    return this.serverSettings().model === this.bundledModel;
+    return this.serverSettings().demoModel === true;
   }
 
   affects(event: vscode.ConfigurationChangeEvent): boolean {
@@ -69,6 +69,7 @@ export class Config {
       batchSize: positiveInteger(config.get<number>('batchSize'), 16),
       threads: Math.max(0, Math.floor(config.get<number>('threads') ?? 0)),
       scoringAllowed: trusted,
+      demoModel: (model ?? this.bundledModel) === this.bundledModel,
       // Untrusted: no model runs or downloads, so no credential leaves the editor.
       ...(trusted ? { secrets: { ...this.secrets } } : {}),
     };

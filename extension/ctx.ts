@@ -19,6 +19,9 @@ export interface DocumentScores {
   scored: number;
   model: string | null;
   anchorCount: number | null;
+  /** How the anchor set was chosen ("k-means 100 of this file"); null when the document has none yet. */
+  anchors: string | null;
+  demoModel: boolean;
 }
 
 export interface ScoresChange {
@@ -35,6 +38,8 @@ export class Ctx implements vscode.Disposable {
   /** When each open document reached the extension (performance.now()), until its first badges are drawn: for the log. */
   private readonly arrivals = new Map<string, number>();
   private readonly runs = new Map<string, protocol.ScoringStatus>();
+  /** Documents that read as datasets but do not parse now: their scores stay, waiting for a valid file. */
+  private readonly problems = new Map<string, protocol.DatasetProblem>();
   private readonly scoresChanged = new vscode.EventEmitter<ScoresChange>();
   private readonly statusChanged = new vscode.EventEmitter<string>();
   private lastDataset: vscode.Uri | undefined;
@@ -63,8 +68,24 @@ export class Ctx implements vscode.Disposable {
       }),
       client.onNotification(protocol.scoringStatusNotification, (status) => {
         this.runs.set(status.uri, status);
+        if (status.phase === 'failed') this.log.error(`[run] ${status.uri}: scoring failed: ${status.message ?? 'unknown error'}`);
         this.statusChanged.fire(status.uri);
       }),
+      client.onNotification(protocol.datasetProblemNotification, ({ uri, problem }) => {
+        if (problem) {
+          this.problems.set(uri, problem);
+          this.log.warn(`${uri}:${problem.range.start.line + 1}:${problem.range.start.character + 1}: ${problem.message}`);
+        } else {
+          this.problems.delete(uri);
+        }
+        this.scoresChanged.fire({ uri, full: true });
+        this.statusChanged.fire(uri);
+      }),
+      // Anchor choices are kept by file: they follow renames and moves.
+      vscode.workspace.onDidRenameFiles((e) => {
+        void client.sendNotification(protocol.filesRenamed, { files: e.files.map((f) => ({ oldUri: f.oldUri.toString(), newUri: f.newUri.toString() })) });
+      }),
+      vscode.workspace.onDidCloseTextDocument((document) => this.problems.delete(document.uri.toString())),
       vscode.workspace.onDidOpenTextDocument((document) => this.arrivals.set(document.uri.toString(), performance.now())),
       vscode.workspace.onDidCloseTextDocument((document) => this.arrivals.delete(document.uri.toString())),
       vscode.window.onDidChangeActiveTextEditor((editor) => {
@@ -77,11 +98,14 @@ export class Ctx implements vscode.Disposable {
     if (!params.savedFile) this.readAhead.forget(params.uri);
     let held = this.scores.get(params.uri);
     if (params.full || !held) {
-      held = { uri: params.uri, version: params.version, records: [], total: params.total, scored: 0, model: null, anchorCount: null };
+      held = { uri: params.uri, version: params.version, records: [], total: params.total, scored: 0, model: null, anchorCount: null, anchors: null, demoModel: false };
       this.scores.set(params.uri, held);
     }
     for (const record of params.records) held.records[record.index] = record;
-    Object.assign(held, { version: params.version, total: params.total, scored: params.scored, model: params.model, anchorCount: params.anchorCount });
+    Object.assign(held, {
+      version: params.version, total: params.total, scored: params.scored, model: params.model, anchorCount: params.anchorCount,
+      anchors: params.anchors, demoModel: params.demoModel,
+    });
     const editor = vscode.window.activeTextEditor;
     if (editor?.document.uri.toString() === params.uri) this.lastDataset = editor.document.uri;
     this.scoresChanged.fire({ uri: params.uri, full: params.full });
@@ -106,13 +130,21 @@ export class Ctx implements vscode.Disposable {
     return this.scores.has(document.uri.toString());
   }
 
-  /** The dataset in the active editor, or else the last one that was active (e.g. while a panel has focus). */
+  /** Why the document, which reads as a dataset, does not parse now; undefined when it does (or is no dataset). */
+  problemOf(uri: vscode.Uri | string): protocol.DatasetProblem | undefined {
+    return this.problems.get(uri.toString());
+  }
+
+  /**
+   * The dataset in the active editor. Only while no text editor is active (a panel such as the dashboard has
+   * focus) the last dataset that was active: a command never acts on a file other than the active editor's.
+   */
   activeDataset(): vscode.TextDocument | undefined {
     const active = vscode.window.activeTextEditor?.document;
-    if (active && this.isDataset(active)) return active;
+    if (active) return this.isDataset(active) && !this.problemOf(active.uri) ? active : undefined;
     if (!this.lastDataset) return undefined;
     const uri = this.lastDataset.toString();
-    return this.scores.has(uri) ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri) : undefined;
+    return this.scores.has(uri) && !this.problems.has(uri) ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri) : undefined;
   }
 
   /** A custom request of server/protocol.ts, for commands and the dashboard. */

@@ -159,8 +159,9 @@ class Dashboard {
         this.ctx.request(protocol.anchorEffects, { textDocument }),
         this.ctx.request(protocol.goldenIfdScatter, { textDocument }),
       ]);
-      const model = this.ctx.scoresOf(this.uri)?.model ?? null;
-      const demo = this.ctx.config.usesDemoModel();
+      const scores = this.ctx.scoresOf(this.uri);
+      const model = scores?.model ?? null;
+      const demo = scores?.demoModel ?? this.ctx.config.usesDemoModel();
       this.post({
         type: 'state', dataset: this.uri.path.split('/').pop() ?? this.uri.toString(),
         model: { name: demo && model ? `the bundled demo model (${model})` : model, demo }, distribution, anchorEffects, scatter,

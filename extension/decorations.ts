@@ -27,11 +27,24 @@ export const SCALE: [number, string][] = [
 ];
 export const STALE_COLOR = 'nuggets.badge.stale';
 
-export function badgeText(record: RecordScore): string | undefined {
+/**
+ * `◆ 0.87 · 87/100 anchors`; `✂` when the record was cut to fit the model's context; `◇ … · stale`; and while the
+ * file does not parse, `waiting` says what the badge waits for ("waiting for valid JSON").
+ */
+export function badgeText(record: RecordScore, waiting?: string): string | undefined {
   const s = record.score;
   if (!s) return undefined;
-  const text = `◆ ${s.goldenScore.toFixed(2)} · ${s.wins}/${s.anchors} anchors`;
-  return record.stale ? `◇ ${s.goldenScore.toFixed(2)} · ${s.wins}/${s.anchors} anchors · stale` : text;
+  const parts = [`${record.stale ? '◇' : '◆'} ${s.goldenScore.toFixed(2)}`, `${s.wins}/${s.anchors} anchors`];
+  if (s.truncated) parts.push('✂ cut to fit');
+  if (record.stale) parts.push('stale');
+  if (waiting) parts.push(waiting);
+  return parts.join(' · ');
+}
+
+/** What the badges of a document that does not parse now wait for. */
+export function waitingFor(problem: { message: string } | undefined): string | undefined {
+  if (!problem) return undefined;
+  return problem.message.startsWith('malformed JSON') ? 'waiting for valid JSON' : 'waiting for a valid dataset';
 }
 
 type Placement = 'after' | 'before';
@@ -73,15 +86,16 @@ export class Decorations implements vscode.Disposable {
     for (const editor of vscode.window.visibleTextEditors) if (editor.document.uri.toString() === uri) this.render(editor);
   }
 
-  private typeFor(placement: Placement, text: string, record: RecordScore): vscode.TextEditorDecorationType {
+  /** `muted`: stale, or waiting for the file to parse again. */
+  private typeFor(placement: Placement, text: string, record: RecordScore, muted: boolean): vscode.TextEditorDecorationType {
     const name = `${placement}\n${text}`;
     let type = this.types.get(name);
     if (!type) {
-      const color = record.stale ? STALE_COLOR : SCALE[bucketOf(record.score!.goldenScore)]![1];
+      const color = muted ? STALE_COLOR : SCALE[bucketOf(record.score!.goldenScore)]![1];
       type = vscode.window.createTextEditorDecorationType({
         [placement]: {
           contentText: text, color: new vscode.ThemeColor(color), margin: placement === 'after' ? '0 0 0 2em' : '0 1.5em 0 0',
-          ...(record.stale ? { fontStyle: 'italic' } : {}),
+          ...(muted ? { fontStyle: 'italic' } : {}),
         },
         rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
       });
@@ -96,15 +110,16 @@ export class Decorations implements vscode.Disposable {
     const ranges = new Map<vscode.TextEditorDecorationType, vscode.Range[]>();
     const lines = editor.document.lineCount;
     const badged = new Set<number>();
+    const waiting = waitingFor(this.ctx.problemOf(editor.document.uri));
     for (const record of scores?.records ?? []) {
-      const text = record ? badgeText(record) : undefined;
+      const text = record ? badgeText(record, waiting) : undefined;
       if (!record || !text) continue;
       const line = Math.min(record.range.start.line, lines - 1);
       if (badged.has(line)) continue; // several records on one line (seed tasks' instances): the first speaks for the line
       badged.add(line);
       const placement: Placement = record.range.end.line > record.range.start.line ? 'after' : 'before';
       const at = placement === 'after' ? editor.document.lineAt(line).range.end : new vscode.Position(line, 0);
-      const type = this.typeFor(placement, text, record);
+      const type = this.typeFor(placement, text, record, record.stale || waiting !== undefined);
       const list = ranges.get(type);
       const range = new vscode.Range(at, at);
       if (list) list.push(range);

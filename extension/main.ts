@@ -9,6 +9,7 @@ import { Config, SECRET_KEYS } from './config';
 import { Ctx } from './ctx';
 import { Decorations } from './decorations';
 import { FirstRun } from './first_run';
+import { hoverLinks } from './hover_links';
 import { StatusDisplay } from './status_display';
 
 let ctx: Ctx | undefined;
@@ -22,7 +23,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
   const config = new Config(context.extensionPath);
   await config.loadSecrets(context.secrets);
   const log = vscode.window.createOutputChannel('Nuggets', { log: true });
-  const client = createClient(context, config, log, (document) => ctx?.readAhead.beforeSync(document) ?? Promise.resolve());
+  const client = createClient(context, config, log, (document) => ctx?.readAhead.beforeSync(document) ?? Promise.resolve(),
+    (document, position) => (ctx ? hoverLinks(ctx, document, position) : undefined));
   ctx = new Ctx(context, client, log, config);
   context.subscriptions.push(
     log,

@@ -3,6 +3,7 @@
  * Click: score what is missing, or open the dashboard when everything is scored.
  */
 import * as vscode from 'vscode';
+import { problemText } from './commands';
 import type { Ctx } from './ctx';
 
 export function formatEta(seconds: number): string {
@@ -28,6 +29,17 @@ export class StatusDisplay implements vscode.Disposable {
 
   private update(): void {
     const document = vscode.window.activeTextEditor?.document;
+    const problem = document && this.ctx.problemOf(document.uri);
+    if (document && problem) {
+      // The file reads as a dataset but does not parse: say where, and go there on click.
+      this.item.text = '$(error) Nuggets: not a valid dataset';
+      const tooltip = new vscode.MarkdownString(undefined, true);
+      tooltip.appendText(`${problemText(document.uri, problem)} Scores already shown wait for a valid file. Click to go to the error.`);
+      this.item.tooltip = tooltip;
+      this.item.command = { title: 'Go to Error', command: 'nuggets.goToError', arguments: [document.uri.toString()] };
+      this.item.show();
+      return;
+    }
     const scores = document ? this.ctx.scoresOf(document.uri) : undefined;
     if (!document || !scores) {
       this.item.hide();

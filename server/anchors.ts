@@ -5,7 +5,7 @@
  * each centre. Same dataset and seed, same anchors.
  */
 import { createHash } from 'node:crypto';
-import { parseDataset, readUtf8, type DatasetRecord, type Example } from './dataset';
+import { parseDataset, readUtf8, recordId, type DatasetRecord, type Example } from './dataset';
 import { NuggetsError } from './errors';
 import { writeFileAtomic } from './files';
 import { fullText } from './scoring/template';
@@ -14,6 +14,49 @@ export interface AnchorSet {
   anchors: Example[];
   /** Identity of the set (its records' content, in order): part of every score's key. */
   hash: string;
+  /** Records of the anchors file left out (readAnchors): they could not serve as anchors. */
+  skipped?: SkippedAnchor[];
+}
+
+/** A record that cannot serve as an anchor: nothing of an empty response can become more likely, and a duplicate would count twice. */
+export interface SkippedAnchor {
+  /** Position of the record in its file, 0-based. */
+  index: number;
+  instruction: string;
+  /** 'empty': the response is empty; otherwise the position of the earlier record it repeats. */
+  reason: 'empty' | { duplicateOf: number };
+}
+
+/**
+ * The records that can be anchors, in order, and those that cannot: an empty response (no response span to
+ * score) or an exact repeat of an earlier record. Records over maxAnchorTokens that keep no response token
+ * are found when the anchors are tokenized (scoring/golden.ts excludedAnchors).
+ */
+export function screenAnchors<T extends Example>(records: readonly T[], indexOf: (record: T, position: number) => number = (_, i) => i): { kept: T[]; skipped: SkippedAnchor[] } {
+  const kept: T[] = [];
+  const skipped: SkippedAnchor[] = [];
+  const firstById = new Map<string, number>();
+  records.forEach((record, position) => {
+    const index = indexOf(record, position);
+    const id = recordId(record);
+    const earlier = firstById.get(id);
+    if (record.output.trim() === '') skipped.push({ index, instruction: record.instruction, reason: 'empty' });
+    else if (earlier !== undefined) skipped.push({ index, instruction: record.instruction, reason: { duplicateOf: earlier } });
+    else {
+      firstById.set(id, index);
+      kept.push(record);
+    }
+  });
+  return { kept, skipped };
+}
+
+/** "2 records skipped: 5 ("Say hi…") has an empty response; 9 ("Add…") repeats 2" (1-based, as hovers and editors count). */
+export function describeSkipped(skipped: readonly SkippedAnchor[]): string {
+  const named = skipped.slice(0, 5).map((s) => {
+    const what = s.reason === 'empty' ? 'has an empty response' : `repeats record ${s.reason.duplicateOf + 1}`;
+    return `record ${s.index + 1} ("${s.instruction.slice(0, 40).replace(/\s+/g, ' ')}…") ${what}`;
+  });
+  return `${skipped.length} ${skipped.length === 1 ? 'record' : 'records'} skipped as anchors: ${named.join('; ')}${skipped.length > 5 ? '; …' : ''}`;
 }
 
 export function anchorSet(anchors: Example[]): AnchorSet {
@@ -25,7 +68,10 @@ export function anchorSet(anchors: Example[]): AnchorSet {
 export function readAnchors(path: string): AnchorSet {
   const text = readUtf8(path, 'anchors file');
   try {
-    return anchorSet(parseDataset(text, path).records.map(({ instruction, input, output }) => ({ instruction, input, output })));
+    const { kept, skipped } = screenAnchors(parseDataset(text, path).records);
+    if (kept.length === 0) throw new NuggetsError(`${path}: no record can be an anchor (${describeSkipped(skipped)}).`);
+    const set = anchorSet(kept.map(({ instruction, input, output }) => ({ instruction, input, output })));
+    return skipped.length > 0 ? { ...set, skipped } : set;
   } catch (err) {
     if (err instanceof NuggetsError) {
       throw new NuggetsError(`The anchors file is not a usable Alpaca file: ${err.message}`, 'Anchors are Alpaca records; write them with `nuggets anchors`.');
@@ -52,13 +98,21 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-function checkCount(records: DatasetRecord[], n: number): void {
+/** The records that can be anchors (screenAnchors), at least n of them. */
+function anchorPool(records: DatasetRecord[], n: number): DatasetRecord[] {
   if (!Number.isInteger(n) || n < 1) throw new NuggetsError(`The anchor count must be a positive integer (got ${n}).`);
-  if (n > records.length) throw new NuggetsError(`Asked for ${n} anchors but the dataset has only ${records.length} records.`);
+  const pool = screenAnchors(records, (r) => r.index).kept;
+  if (n > pool.length) {
+    throw new NuggetsError(pool.length === records.length
+      ? `Asked for ${n} anchors but the dataset has only ${records.length} records.`
+      : `Asked for ${n} anchors but only ${pool.length} of the dataset's ${records.length} records can be anchors (the others have an empty response or repeat an earlier record).`);
+  }
+  return pool;
 }
 
-export function chooseRandom(records: DatasetRecord[], n: number, seed: number): DatasetRecord[] {
-  checkCount(records, n);
+/** N random records among those that can be anchors (screenAnchors). */
+export function chooseRandom(all: DatasetRecord[], n: number, seed: number): DatasetRecord[] {
+  const records = anchorPool(all, n);
   const random = seededRandom(seed);
   const order = records.map((_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
@@ -108,8 +162,9 @@ function distance(v: SparseVector, centre: Float64Array, centreNorm2: number): n
   return Math.max(0, self - 2 * dot + centreNorm2);
 }
 
-export function chooseKMeans(records: DatasetRecord[], n: number, seed: number, iterations = 20): DatasetRecord[] {
-  checkCount(records, n);
+/** N records nearest the centres of N clusters, among those that can be anchors (screenAnchors). */
+export function chooseKMeans(all: DatasetRecord[], n: number, seed: number, iterations = 20): DatasetRecord[] {
+  const records = anchorPool(all, n);
   const random = seededRandom(seed);
   const { vectors, dimensions } = tfidf(records.map((r) => fullText(r)));
   const dense = (v: SparseVector): Float64Array => {

@@ -46,6 +46,8 @@ export interface ServerSettings {
   modelVariant?: string | null;
   /** False in untrusted workspaces: stored scores are shown, but no model is run or downloaded. */
   scoringAllowed: boolean;
+  /** The model is the bundled demo model: its scores are for trying the tool, not for curation (hovers say so). */
+  demoModel?: boolean;
   /**
    * Credentials from the editor's secret storage (never from settings files). The server hands them to
    * the engine and never writes or logs them; the client sends none in untrusted workspaces.
@@ -117,6 +119,10 @@ export interface ScoresParams {
   /** The model and anchor set the current scores belong to; null when not yet known. */
   model: string | null;
   anchorCount: number | null;
+  /** How the document's anchor set was chosen ("k-means 100 of this file", "anchors.json"); null when it has none. */
+  anchors: string | null;
+  /** The model is the bundled demo model (ServerSettings.demoModel): its scores are for trying the tool, not for curation. */
+  demoModel: boolean;
   /**
    * Set when the scores answer `fileOpening`: the ranges refer to the file as saved on disk, read before
    * the editor's document arrived, and `version` is 0. The client applies them only to a document that is
@@ -142,6 +148,40 @@ export const fileOpening = new NotificationType<{ uri: string }>('nuggets/fileOp
 
 /** Server -> client: the document is no longer an Alpaca dataset (or was closed): drop its scores. */
 export const scoresClearedNotification = new NotificationType<{ uri: string }>('nuggets/scoresCleared');
+
+/** Why a document that reads as an Alpaca dataset cannot be parsed as one now. */
+export interface DatasetProblem {
+  /** What is wrong, without the location: "malformed JSON (expected a comma)", "record 4 has no \"output\" field". */
+  message: string;
+  /** Where: the character at fault (JSON errors) or the start of the record's line. */
+  range: Range;
+  /** What to do, when there is more to say than "fix it". */
+  hint?: string;
+}
+
+export interface DatasetProblemParams {
+  uri: string;
+  /** null: the document is a valid dataset again (or is closed). */
+  problem: DatasetProblem | null;
+}
+
+/**
+ * Server -> client: a document that reads as an Alpaca dataset (a JSON array or JSON Lines naming an
+ * "instruction") does not parse as one, or parses again. Scores already sent for it stay, waiting for a valid
+ * file; commands refuse to act on it and point at the problem.
+ */
+export const datasetProblemNotification = new NotificationType<DatasetProblemParams>('nuggets/datasetProblem');
+
+export interface FileRename {
+  oldUri: string;
+  newUri: string;
+}
+
+/**
+ * Client -> server: files or folders were renamed or moved in the editor. Anchor choices follow the files (a
+ * folder's rename moves the choices of every file under it).
+ */
+export const filesRenamed = new NotificationType<{ files: FileRename[] }>('nuggets/filesRenamed');
 
 export type ScoringPhase = 'preparing' | 'scoring' | 'done' | 'cancelled' | 'failed';
 
@@ -181,6 +221,15 @@ export interface ScoreDatasetResult {
   total: number;
   cancelled: boolean;
   seconds: number;
+  /** Records this run did not score: they already had a current score, or repeat a record scored in it. */
+  skipped?: number;
+  /** The model and anchor set of the run (absent when it stopped before they were known). */
+  model?: { name: string; fingerprint: string; demo: boolean };
+  anchors?: { description: string; count: number; hash: string };
+  /** Set when this run chose the document's anchors first: how, and which records it skipped. */
+  anchorsChosen?: AnchorSetInfo;
+  /** Anchors left out of every golden score because no response token is left within maxAnchorTokens. */
+  excludedAnchors?: string;
 }
 
 /**
@@ -212,6 +261,10 @@ export interface AnchorSetInfo {
   path: string;
   /** Records of the document whose scores became stale by this choice. */
   staleRecords: number;
+  /** How the set was chosen: "k-means 100 of this file", "random 20 of this file", "anchors.json". */
+  description: string;
+  /** Records that could not be anchors and were skipped (empty response, exact repeat), described; absent when none. */
+  skipped?: string;
 }
 
 /** Chooses the document's anchor set (random and k-means from the document's own records). */

@@ -44,6 +44,8 @@ interface ScoreLine {
   /** "< 0.85" or ">= 0.85", with the interval the golden score lies in. */
   bound?: string;
   golden_range?: [number, number];
+  /** The record is this anchor (0-based), left out of its own score. */
+  self_anchor?: number;
 }
 
 /** A score line with each signal computed from the passes (server/signals) under its own name; null where undefined. */
@@ -138,6 +140,7 @@ function addScoreLine(scores: Map<string, CandidateScore>, text: string, path: s
   } as CandidateScore;
   const signals = signalsOf(line as unknown as Record<string, unknown>);
   if (signals) score.signals = signals;
+  if (typeof line.self_anchor === 'number') score.selfAnchor = line.self_anchor;
   let deltas: number[] | undefined;
   Object.defineProperty(score, 'deltas', { enumerable: true, get: () => (deltas ??= line.deltas()) });
   if (bounded) {
@@ -248,6 +251,7 @@ export class ScoresWriter {
       index: score.index, id: score.id, golden_score: score.bound ? null : score.goldenScore, wins: score.wins, anchors: score.anchors,
       mean_delta: round(score.meanDelta), deltas: score.deltas.map((d) => (Number.isNaN(d) ? null : round(d))), truncated: score.truncated,
       ...(score.bound ? { bound: `${score.bound.above ? '>=' : '<'} ${score.bound.threshold}`, golden_range: [score.bound.low, score.bound.high] as [number, number] } : {}),
+      ...(score.selfAnchor !== undefined ? { self_anchor: score.selfAnchor } : {}),
     };
     for (const signal of PASS_SIGNALS) {
       const value = score.signals?.[signal.name];

@@ -271,6 +271,11 @@ function renderPage(page: TablePageResult): void {
 
 const anchorText = (a: { instruction: string; input: string }): string => (a.input ? `${a.instruction} — ${a.input}` : a.instruction);
 
+function deltaText(delta: number | null, self: boolean): string {
+  if (self) return 'itself, left out';
+  return delta === null ? 'not scored' : `${delta > 0 ? '+' : ''}${delta.toFixed(3)}`;
+}
+
 function renderRecord(): void {
   const view = byId('record-view');
   if (!record) {
@@ -285,6 +290,7 @@ function renderRecord(): void {
     ? [`Golden score ${s.goldenScore.toFixed(2)}`, `${s.wins}/${s.anchors} anchors helped`, `mean Δ ${s.meanDelta.toFixed(3)} nats`]
     : ['Not scored yet: run Nuggets: Score Dataset.'];
   if (record.stale) parts.push('stale (scored under another model, anchor set or text)');
+  if (s?.selfAnchor !== undefined) parts.push(`it is anchor ${s.selfAnchor + 1} itself: that pair is left out`);
   if (record.anchorSet) parts.push(`anchors: ${record.anchorSet.label}`);
   byId('record-summary').textContent = parts.join(' · ');
   const cut = byId('record-truncated');
@@ -297,7 +303,7 @@ function renderRecord(): void {
   });
   renderTable(byId<HTMLTableElement>('record-table'), [
     { key: 'index', title: '#', kind: 'number', sortKey: 'index', cell: (e) => String(e.index + 1) },
-    { key: 'delta', title: 'Δ (nats)', kind: 'number', sortKey: 'delta', describe: 'Sort by delta: one-shot minus zero-shot log-probability of the anchor\'s response', cell: (e) => (e.delta === null ? 'not scored' : `${e.delta > 0 ? '+' : ''}${e.delta.toFixed(3)}`) },
+    { key: 'delta', title: 'Δ (nats)', kind: 'number', sortKey: 'delta', describe: 'Sort by delta: one-shot minus zero-shot log-probability of the anchor\'s response', cell: (e) => deltaText(e.delta, e.index === s?.selfAnchor) },
     { key: 'anchor', title: 'Anchor', kind: 'text', cell: anchorText },
   ], effects, {
     widths: recordViewWidths,

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { anchorSet, chooseKMeans, chooseRandom, readAnchors, writeAnchors } from '../anchors';
+import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, readAnchors, screenAnchors, writeAnchors } from '../anchors';
 import { readDataset } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
@@ -155,6 +155,8 @@ function anchorsCommand(args: string[]): number {
   if ((kmeans === undefined) === (random === undefined)) throw new UsageError('give exactly one of --kmeans N or --random N');
   const records = readDataset(dataset).records;
   const chosen = kmeans !== undefined ? chooseKMeans(records, kmeans, seed) : chooseRandom(records, random!, seed);
+  const { skipped } = screenAnchors(records, (r) => r.index);
+  if (skipped.length > 0) process.stderr.write(`warning: ${describeSkipped(skipped)}\n`);
   writeAnchors(out, chosen);
   const set = anchorSet(chosen);
   process.stderr.write(`wrote ${chosen.length} anchors (${kmeans !== undefined ? 'k-means' : 'random'}, seed ${seed}, set ${set.hash}) to ${out}\n`);
@@ -214,6 +216,7 @@ async function scoreCommand(args: string[]): Promise<number> {
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout expects seconds above 0 (got ${values.timeout})`);
   const records = shardOf(readDataset(dataset).records, shard);
   const anchors = readAnchors(anchorsPath);
+  if (anchors.skipped) process.stderr.write(`warning: ${anchorsPath}: ${describeSkipped(anchors.skipped)}\n`);
   const path: ScoringPath = values.reference ? 'naive' : 'cached';
   // One writer per scores file: a second run on the same --out would score every record again.
   const lock = await FileLock.acquire(out, {

@@ -1,9 +1,8 @@
 /**
  * The dashboard's view of anchors as pure functions: each anchor's effect across the scored records
- * (win rate, mean delta, and whether any record moves it at all), one record's delta on every anchor
- * (the record view), and how an anchor set is named to the user.
+ * (win rate, mean delta, and whether any record moves it at all), and one record's delta on every
+ * anchor (the record view).
  */
-import { basename } from 'node:path';
 import type { Example } from '../dataset';
 import type * as protocol from '../protocol';
 import type { CandidateScore } from '../scoring/golden';
@@ -47,23 +46,4 @@ export function recordEffectsOf(score: CandidateScore, anchors: readonly Example
       delta: d === undefined || Number.isNaN(d) ? null : d,
     };
   });
-}
-
-/** How the anchor set was chosen, as remembered when it was (see AnchorLabels). */
-export interface AnchorOrigin {
-  method: 'file' | 'random' | 'kmeans';
-  /** File name of the anchors file (method file) or of the dataset the anchors were drawn from. */
-  source: string;
-  count: number;
-}
-
-/**
- * "anchors.json", "k-means 100 of this file", "random 50 of other.alpaca.json"; an anchors file from the
- * settings is named by its file name; a set whose origin is unknown by its size.
- */
-export function anchorSetLabel(origin: AnchorOrigin | undefined, datasetUri: string, count: number): string {
-  if (!origin) return `${count} anchors`;
-  if (origin.method === 'file') return origin.source;
-  const of = origin.source === basename(decodeURIComponent(new URL(datasetUri).pathname)) ? 'this file' : origin.source;
-  return `${origin.method === 'kmeans' ? 'k-means' : 'random'} ${origin.count} of ${of}`;
 }

@@ -44,6 +44,9 @@ documents.onDidClose((e) => ready().closed(e.document.uri));
 connection.onNotification(protocol.fileOpening, ({ uri }) => {
   void ready().fileOpening(uri).catch((err) => connection.console.error(String(err?.stack ?? err)));
 });
+connection.onNotification(protocol.filesRenamed, ({ files }) => {
+  void ready().filesRenamed(files).catch((err) => connection.console.error(String(err?.stack ?? err)));
+});
 connection.onHover((params) => ready().hover(params));
 connection.onNotification(protocol.didChangeSettings, (settings) => void ready().settingsChanged(settings));
 connection.onRequest(protocol.scoreDataset, (params, token) => ready().scoreDataset(params, token));

@@ -29,21 +29,45 @@ export interface HoverInput {
   anchors: Example[] | undefined;
   /** How many helps and hurts to list. */
   top?: number;
+  /** What the score was computed with: named at the foot of the hover. */
+  source?: ScoreSource;
 }
 
-export function hoverMarkdown({ score, stale, anchors, top = 3 }: HoverInput): string {
+export interface ScoreSource {
+  model: string;
+  /** How the anchor set was chosen: "k-means 100 of this file", "anchors.json". */
+  anchors: string;
+  /** The bundled demo model. */
+  demo: boolean;
+}
+
+/**
+ * The hover's foot: the model and the anchor set; for the demo model, that its scores are not for curation.
+ * Plain text only: hovers are untrusted, so the editor adds its own Choose Model link.
+ */
+export function sourceFooter({ model, anchors, demo }: ScoreSource): string {
+  const lines = ['---', '', `Model ${escapeMarkdown(model)} · anchors: ${escapeMarkdown(anchors)}`];
+  if (demo) lines.push('', '*This is the bundled demo model: its scores are for trying the tool, not for curation.*');
+  return lines.join('\n');
+}
+
+export function hoverMarkdown({ score, stale, anchors, top = 3, source }: HoverInput): string {
   const lines: string[] = [];
   lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);
   const signals = PASS_SIGNALS.filter((signal) => score.signals?.[signal.name] !== undefined)
     .map((signal) => `${signal.label} ${signal.format(signal.valueOf(score))}`);
   if (signals.length > 0) lines.push('', signals.join(' · '));
   if (stale) lines.push('', '*Stale: computed with another model, anchor set or record text. Run Nuggets: Score Dataset to update.*');
-  if (score.truncated) lines.push('', '*The record was cut from the left to fit the model\'s context.*');
+  if (score.truncated) lines.push('', '*✂ The record was cut from the left to fit the model\'s context.*');
+  if (score.selfAnchor !== undefined) {
+    lines.push('', `*This record is anchor ${score.selfAnchor + 1} itself: that pair is left out, so its golden score counts the other ${score.anchors} anchors.*`);
+  }
+  const foot = source ? ['', sourceFooter(source)] : [];
   let deltas: number[];
   try {
     deltas = score.deltas; // read from the store on first use
   } catch (err) {
-    lines.push('', `*Its per-anchor deltas cannot be read: ${escapeMarkdown(err instanceof Error ? err.message : String(err))}*`);
+    lines.push('', `*Its per-anchor deltas cannot be read: ${escapeMarkdown(err instanceof Error ? err.message : String(err))}*`, ...foot);
     return lines.join('\n');
   }
   const order = deltas.map((delta, anchor) => ({ delta, anchor }));
@@ -60,5 +84,6 @@ export function hoverMarkdown({ score, stale, anchors, top = 3 }: HoverInput): s
   };
   table('Helps most', helps);
   table('Hurts most', hurts);
+  lines.push(...foot);
   return lines.join('\n');
 }

@@ -3,7 +3,7 @@
  * scores (current or stale) from the score book, scoring runs through the worker (one at a time, in
  * order), anchor choice, selection, and the dashboard's queries. main.ts wires it to a connection.
  */
-import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -11,7 +11,7 @@ import type { Connection, Hover, HoverParams, WorkDoneProgressReporter } from 'v
 import { CancellationToken, ErrorCodes, MessageType, ProgressType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { sleep } from '../abort';
-import { anchorSet, readAnchors, type AnchorSet } from '../anchors';
+import { anchorSet, describeSkipped, readAnchors, screenAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
 import { assertNotInput, writeFileAtomic } from '../files';
 import { SUGGESTED_HUB_MODELS, type DownloadProgress } from '../model/hub';
@@ -22,11 +22,12 @@ import { similarityFor } from '../diverse';
 import { writeCard } from '../card';
 import type { ScoringKey } from '../store';
 import * as protocol from '../protocol';
+import { AnchorChoices, describeAnchors, nameOf, originOf, type AnchorOrigin } from './anchor-choice';
+import { datasetProblem } from './broken-file';
 import { compareRows, distributionOf, goldenIfdScatter, signalCells } from './dashboard-queries';
-import { anchorEffectsOf, anchorSetLabel, recordEffectsOf } from './anchor-effects';
-import { AnchorOrigins } from './anchor-origins';
+import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
 import { formatScores } from '../export-scores';
-import { hoverMarkdown, shorten } from './markdown';
+import { hoverMarkdown, shorten, sourceFooter } from './markdown';
 import { HEAD_LENGTH, mayBeAlpaca, parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
 import type { Candidate, ModelOptions } from './worker-messages';
@@ -64,9 +65,10 @@ export class NuggetsServer {
   private readonly reparseTimers = new Map<string, NodeJS.Timeout>();
   /** Saved files parsed ahead of their documents (fileOpening), oldest first: reused when didOpen brings the same text. */
   private readonly readAhead = new Map<string, { text: string; parsed: ParsedDocument }>();
-  private readonly documentAnchors: Record<string, string>;
+  private readonly anchorChoices: AnchorChoices;
+  /** Documents that read as Alpaca datasets but do not parse now, and why (sent to the client). */
+  private readonly problems = new Map<string, protocol.DatasetProblem>();
   private readonly anchorFiles = new Map<string, { stamp: number; set: AnchorSet }>();
-  private readonly anchorOrigins: AnchorOrigins;
   private identity: { stamp: string; result: Promise<Identified> } | undefined;
   private identityError: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -81,8 +83,7 @@ export class NuggetsServer {
     private settings: protocol.ServerSettings,
   ) {
     this.book = new ScoreBook(storagePath);
-    this.documentAnchors = readJsonObject(this.documentsFile());
-    this.anchorOrigins = new AnchorOrigins(storagePath);
+    this.anchorChoices = new AnchorChoices(this.documentsFile());
     try {
       // Another window sharing this storage writes or clears scores: shown here shortly after.
       this.watcher = watch(this.book.folder, () => {
@@ -135,7 +136,21 @@ export class NuggetsServer {
     this.reparseTimers.delete(uri);
     this.carried.delete(uri);
     this.generations.set(uri, (this.generations.get(uri) ?? 0) + 1);
+    this.setProblem(uri, null);
     if (this.parsed.delete(uri)) void this.connection.sendNotification(protocol.scoresClearedNotification, { uri });
+  }
+
+  /** Tells the client when a document stops or starts again parsing as a dataset. */
+  private setProblem(uri: string, problem: protocol.DatasetProblem | null): void {
+    if (problem) this.problems.set(uri, problem);
+    else if (!this.problems.delete(uri)) return;
+    void this.connection.sendNotification(protocol.datasetProblemNotification, { uri, problem });
+  }
+
+  /** Anchor choices follow renamed and moved files; open documents under them are shown with them. */
+  async filesRenamed(files: readonly protocol.FileRename[]): Promise<void> {
+    this.anchorChoices.renamed(files);
+    await this.republishAll();
   }
 
   private async reparse(document: TextDocument): Promise<void> {
@@ -146,10 +161,12 @@ export class NuggetsServer {
     this.readAhead.delete(uri);
     const after = ahead?.text === document.getText() ? { ...ahead.parsed, version: document.version } : parseDocument(document);
     if (!after) {
-      // Not an Alpaca dataset, or not one at the moment (mid-edit): the last scores stay on screen.
+      // Not an Alpaca dataset, or not one at the moment (mid-edit): the last scores stay on screen, waiting.
       if (this.parsed.has(uri) && !looksLikeJsonArrayOrLines(document.getText())) this.closed(uri);
+      else this.setProblem(uri, datasetProblem(document) ?? null);
       return;
     }
+    this.setProblem(uri, null);
     const keyed = await this.keyFor(uri);
     if (this.generations.get(uri) !== generation) return; // a newer parse is under way
     const before = this.parsed.get(uri);
@@ -213,7 +230,7 @@ export class NuggetsServer {
       uri: parsed.uri, version: parsed.version, full: true,
       records: parsed.records.map((r) => this.recordScore(parsed, r.index, keyed)),
       total: parsed.records.length, scored: this.countCurrent(parsed, keyed),
-      model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null,
+      model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null, ...this.sourceOf(parsed.uri),
       ...(savedFile ? { savedFile } : {}),
     });
   }
@@ -284,7 +301,19 @@ export class NuggetsServer {
   }
 
   private anchorsPathFor(uri: string): string | undefined {
-    return this.documentAnchors[uri] ?? this.settings.anchors ?? undefined;
+    return this.anchorChoices.get(uri)?.path ?? this.settings.anchors ?? undefined;
+  }
+
+  /** "k-means 100 of this file", "anchors.json (setting)"; null when the document has no anchors yet. */
+  private anchorsDescription(uri: string): string | null {
+    const chosen = this.anchorChoices.get(uri);
+    if (chosen) return describeAnchors(chosen, uri);
+    return this.settings.anchors ? `${basename(this.settings.anchors)} (nuggets.anchors setting)` : null;
+  }
+
+  /** What a document's scores are computed with, beyond the model's name: for hovers and the dashboard header. */
+  private sourceOf(uri: string): { anchors: string | null; demoModel: boolean } {
+    return { anchors: this.anchorsDescription(uri), demoModel: this.settings.demoModel === true };
   }
 
   private anchorsFor(uri: string): AnchorSet | undefined {
@@ -321,10 +350,9 @@ export class NuggetsServer {
     return join(this.storagePath, 'documents.json');
   }
 
-  private assignAnchors(uri: string, set: AnchorSet): string {
+  private assignAnchors(uri: string, set: AnchorSet, origin: AnchorOrigin): string {
     const path = this.book.rememberAnchors(set);
-    this.documentAnchors[uri] = path;
-    writeFileAtomic(this.documentsFile(), JSON.stringify(this.documentAnchors, null, 2) + '\n');
+    this.anchorChoices.set(uri, { path, origin });
     return path;
   }
 
@@ -333,20 +361,30 @@ export class NuggetsServer {
     const parsed = this.requireParsed(uri);
     const { choice } = params;
     let set: AnchorSet;
-    if (choice.method === 'file') {
-      set = readAnchors(choice.path);
-    } else {
-      const indices = await this.worker.chooseAnchors(choice.method, choice.count, choice.seed ?? 0, parsed.records.map(candidateOf));
-      set = anchorSet(indices.map((i) => parsed.records[i]!).map(({ instruction, input, output }) => ({ instruction, input, output })));
+    let skipped: string | undefined;
+    try {
+      if (choice.method === 'file') {
+        set = readAnchors(choice.path);
+        if (set.skipped) skipped = describeSkipped(set.skipped);
+      } else {
+        const indices = await this.worker.chooseAnchors(choice.method, choice.count, choice.seed ?? 0, parsed.records.map(candidateOf));
+        set = anchorSet(indices.map((i) => parsed.records[i]!).map(({ instruction, input, output }) => ({ instruction, input, output })));
+        const screened = screenAnchors(parsed.records, (r) => r.index).skipped;
+        if (screened.length > 0) skipped = describeSkipped(screened);
+      }
+    } catch (err) {
+      throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.describe()) : err;
     }
     this.abortRuns(uri);
-    this.anchorOrigins.remember(set.hash, { method: choice.method, source: basename(choice.method === 'file' ? choice.path : fileURLToPath(uri)), count: set.anchors.length });
-    const path = this.assignAnchors(uri, set);
+    const path = this.assignAnchors(uri, set, originOf(choice, uri, set.anchors.length));
     const current = this.parsed.get(uri) ?? parsed;
     const keyed = await this.keyFor(uri);
     this.publish(current, keyed);
     const staleRecords = current.records.filter((r) => this.shown(current, r.index, keyed)?.stale).length;
-    return { hash: set.hash, count: set.anchors.length, path, staleRecords };
+    return {
+      hash: set.hash, count: set.anchors.length, path, staleRecords, description: this.anchorsDescription(uri) ?? path,
+      ...(skipped ? { skipped } : {}),
+    };
   }
 
   // ------------------------------------------------------------------------------------------
@@ -360,6 +398,11 @@ export class NuggetsServer {
 
   async scoreDataset(params: protocol.ScoreDatasetParams, token: CancellationToken): Promise<protocol.ScoreDatasetResult> {
     const uri = params.textDocument.uri;
+    const problem = this.problems.get(uri);
+    if (problem) {
+      const { line, character } = problem.range.start;
+      throw new ResponseError(ErrorCodes.InvalidRequest, `${nameOf(uri)}:${line + 1}:${character + 1}: ${problem.message} Fix the file to score it; scores already shown wait for it.`);
+    }
     this.requireParsed(uri);
     if (!this.settings.scoringAllowed) {
       throw new ResponseError(ErrorCodes.InvalidRequest, 'Scoring runs a model and is disabled in untrusted workspaces. Trust the workspace to score.');
@@ -369,12 +412,15 @@ export class NuggetsServer {
     token.onCancellationRequested(() => abort.abort());
     reporter?.begin('Nuggets: scoring', 0, 'preparing the model and anchors…', true);
     try {
+      let anchorsChosen: protocol.AnchorSetInfo | undefined;
       if (!this.anchorsPathFor(uri)) {
         const parsed = this.requireParsed(uri);
-        reporter?.report(`choosing ${Math.min(DEFAULT_ANCHOR_COUNT, parsed.records.length)} anchors (k-means)…`);
-        await this.chooseAnchors({ textDocument: { uri }, choice: { method: 'kmeans', count: Math.min(DEFAULT_ANCHOR_COUNT, parsed.records.length) } });
+        const count = Math.min(DEFAULT_ANCHOR_COUNT, screenAnchors(parsed.records).kept.length);
+        reporter?.report(`choosing ${count} anchors (k-means)…`);
+        anchorsChosen = await this.chooseAnchors({ textDocument: { uri }, choice: { method: 'kmeans', count } });
       }
-      return await this.enqueue(() => this.runScoring(uri, null, abort, reporter, params.partialResultToken));
+      const result = await this.enqueue(() => this.runScoring(uri, null, abort, reporter, params.partialResultToken));
+      return anchorsChosen ? { ...result, anchorsChosen } : result;
     } catch (err) {
       throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.describe()) : err;
     } finally {
@@ -402,19 +448,36 @@ export class NuggetsServer {
     if (!parsed) return { scoredNow: 0, scored: 0, total: 0, cancelled: false, seconds: 0 };
     if (!this.settings.scoringAllowed) throw new NuggetsError('Scoring is disabled in untrusted workspaces.');
     const keyed = await this.keyFor(uri, { signal, ...(reporter ? { reporter } : {}) });
-    if (signal.aborted) return { scoredNow: 0, scored: keyed ? this.countCurrent(parsed, keyed) : 0, total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000 };
+    if (signal.aborted) {
+      return {
+        scoredNow: 0, scored: keyed ? this.countCurrent(parsed, keyed) : 0, total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
+        ...(keyed ? this.runFacts(uri, keyed) : {}),
+      };
+    }
     if (!keyed) {
       throw new NuggetsError(this.identityError ?? `No anchor set for ${basename(fileURLToPath(uri))}: choose one with Nuggets: Choose Anchors.`);
     }
     // One window at a time scores with a key; meanwhile this one shows the other's scores as they are written.
     if (!(await this.startRun(keyed.key, signal, reporter))) {
-      return { scoredNow: 0, scored: this.countCurrent(parsed, keyed), total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000 };
+      return {
+        scoredNow: 0, scored: this.countCurrent(parsed, keyed), total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
+        ...this.runFacts(uri, keyed),
+      };
     }
     try {
       return await this.scoreUnscored(uri, this.parsed.get(uri) ?? parsed, keyed, onlyIds, signal, started, reporter, partialToken);
     } finally {
       this.book.endRun(keyed.key);
     }
+  }
+
+  /** The model and anchors a run scores with, for the client's run log. */
+  private runFacts(uri: string, keyed: Keyed): Pick<protocol.ScoreDatasetResult, 'model' | 'anchors'> {
+    const { name, fingerprint } = keyed.key.model;
+    return {
+      model: { name, fingerprint, demo: this.settings.demoModel === true },
+      anchors: { description: this.anchorsDescription(uri) ?? keyed.anchors.hash, count: keyed.anchors.anchors.length, hash: keyed.anchors.hash },
+    };
   }
 
   /**
@@ -455,7 +518,7 @@ export class NuggetsServer {
       void this.connection.sendNotification(protocol.scoresNotification, {
         uri: parsed.uri, version: parsed.version, full: false, records: indices.map((i) => this.recordScore(parsed, i, keyed)),
         total: parsed.records.length, scored: this.countCurrent(parsed, keyed),
-        model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null,
+        model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null, ...this.sourceOf(parsed.uri),
       });
     }
   }
@@ -483,12 +546,14 @@ export class NuggetsServer {
         etaSeconds: perRecord === null ? null : Math.round(perRecord * (todo.length - done)), ...(message ? { message } : {}),
       });
     };
+    const facts = { ...this.runFacts(uri, keyed), skipped: total - todo.length };
     if (todo.length === 0 || signal.aborted) {
       status(signal.aborted ? 'cancelled' : 'done');
-      return { scoredNow: 0, scored, total, cancelled: signal.aborted, seconds: 0 };
+      return { scoredNow: 0, scored, total, cancelled: signal.aborted, seconds: 0, ...facts };
     }
     status('preparing');
     let cancelled: boolean;
+    let excludedAnchors: string | undefined;
     try {
       ({ cancelled } = await this.worker.score({
         model: this.settings.model, modelOptions: this.modelOptions(), anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
@@ -497,10 +562,9 @@ export class NuggetsServer {
       }, {
         onPrepared: (excluded) => {
           if (excluded.length > 0) {
+            excludedAnchors = describeExcluded(excluded, keyed.anchors.anchors, this.settings.maxAnchorTokens);
             // A notification: a warning needs no answer, and not every client answers window/showMessageRequest.
-            void this.connection.sendNotification(ShowMessageNotification.type, {
-              type: MessageType.Warning, message: `Nuggets: ${describeExcluded(excluded, keyed.anchors.anchors, this.settings.maxAnchorTokens)}`,
-            });
+            void this.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message: `Nuggets: ${excludedAnchors}` });
           }
           scoringFrom = Date.now();
           status('scoring');
@@ -516,7 +580,7 @@ export class NuggetsServer {
             const records = indices.map((i) => this.recordScore(now, i, keyed));
             void this.connection.sendNotification(protocol.scoresNotification, {
               uri, version: now.version, full: false, records, total: now.records.length, scored,
-              model: keyed.key.model.name, anchorCount: keyed.anchors.anchors.length,
+              model: keyed.key.model.name, anchorCount: keyed.anchors.anchors.length, ...this.sourceOf(uri),
             });
             if (partialToken !== undefined) void this.connection.sendProgress(partialResultType, partialToken, records);
           }
@@ -529,7 +593,7 @@ export class NuggetsServer {
       throw err;
     }
     status(cancelled ? 'cancelled' : 'done');
-    return { scoredNow: done, scored, total, cancelled, seconds: (Date.now() - started) / 1000 };
+    return { scoredNow: done, scored, total, cancelled, seconds: (Date.now() - started) / 1000, ...facts, ...(excludedAnchors ? { excludedAnchors } : {}) };
   }
 
   // ------------------------------------------------------------------------------------------
@@ -543,11 +607,22 @@ export class NuggetsServer {
     const keyed = await this.keyFor(parsed.uri);
     const shown = this.shown(parsed, index, keyed);
     const range = parsed.ranges[index]!;
+    const current = keyed && { model: keyed.key.model.name, anchors: this.anchorsDescription(parsed.uri) ?? keyed.anchors.hash, demo: this.settings.demoModel === true };
     if (!shown) {
-      return { contents: { kind: 'markdown', value: '*Not scored yet.* Run **Nuggets: Score Dataset** to see this record\'s golden score.' }, range };
+      const value = '*Not scored yet.* Run **Nuggets: Score Dataset** to see this record\'s golden score.';
+      return { contents: { kind: 'markdown', value: current ? `${value}\n\n${sourceFooter(current)}` : value }, range };
     }
     const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
-    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors }) }, range };
+    // A stale score names what it was computed with, which may be another model or anchor set than the current ones.
+    const sameModel = !shown.key || !keyed || shown.key.model.fingerprint === keyed.key.model.fingerprint;
+    const sameAnchors = !shown.key || !keyed || shown.key.anchors.hash === keyed.key.anchors.hash;
+    const source = shown.key && (!sameModel || !sameAnchors || !current)
+      ? {
+        model: shown.key.model.name, demo: sameModel && this.settings.demoModel === true,
+        anchors: sameAnchors && current ? current.anchors : `another anchor set (${shown.key.anchors.count} anchors, ${shown.key.anchors.hash})`,
+      }
+      : current;
+    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors, ...(source ? { source } : {}) }) }, range };
   }
 
   private requireParsed(uri: string): ParsedDocument {
@@ -588,6 +663,7 @@ export class NuggetsServer {
       const out = subsetPath(source, params.rule);
       assertNotInput(out, [source]);
       writeSubset(out, selection.chosen, params.withScores === true);
+      this.anchorChoices.inherit(uri, pathToFileURL(out).toString()); // the subset opens with its scores current
       const cardPath = writeCard({
         subsetPath: out, datasetPath: source, records: parsed.records.length, scoresPaths: [this.book.scoresPathOf(keyed!.key)],
         header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.modelVariant ?? null }, anchors: { ...keyed!.key.anchors, source: this.anchorsPathFor(uri) ?? null } },
@@ -661,11 +737,10 @@ export class NuggetsServer {
     };
   }
 
-  /** The anchor set's name for people: an anchors file from the settings by its file name, a chosen set by how it was chosen. */
+  /** The anchor set's name for people: how the document's anchors were chosen, or for an earlier set (a stale score's) its size. */
   private anchorLabel(uri: string, hash: string, count: number): string {
-    const settingsFile = this.documentAnchors[uri] === undefined ? this.settings.anchors : null;
-    if (settingsFile && this.anchorsFor(uri)?.hash === hash) return basename(settingsFile);
-    return anchorSetLabel(this.anchorOrigins.of(hash), uri, count);
+    const description = this.anchorsFor(uri)?.hash === hash ? this.anchorsDescription(uri) : null;
+    return description ?? `an earlier set of ${count} anchors`;
   }
 
   async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
@@ -803,15 +878,6 @@ async function readSavedFile(uri: string): Promise<string | undefined> {
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch {
     return undefined;
-  }
-}
-
-function readJsonObject(path: string): Record<string, string> {
-  try {
-    const value = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, string>) : {};
-  } catch {
-    return {};
   }
 }
 

@@ -4,7 +4,7 @@
  * once, and for each candidate the one-shot s1 with the candidate as demonstration. The golden score
  * (golden.ts) is computed from these numbers alone, so every backend yields comparable scores.
  */
-import type { Example } from '../dataset';
+import { recordId, type Example } from '../dataset';
 import type { SignalPasses } from '../signals';
 
 export interface ScoringOptions {
@@ -32,6 +32,11 @@ export interface PreparedAnchors {
   readonly zeroShot: Float64Array;
   /** Tokens in each anchor's response span after truncation (0 when the query fills maxAnchorTokens). */
   readonly responseTokens: Int32Array;
+  /**
+   * Each anchor's position by its content id (dataset.ts recordId; the first of duplicates): a candidate that
+   * is itself an anchor is not scored against itself (golden.ts). Absent in hand-made test preparations.
+   */
+  readonly anchorById?: ReadonlyMap<string, number>;
 }
 
 export interface OneShotResult {
@@ -55,4 +60,14 @@ export interface ScoringBackend {
   /** The passes the candidate's signals come from (the prefix pass, shared with oneShot where it can be, and the output pass). */
   candidatePasses(candidate: Example, anchors: PreparedAnchors): Promise<CandidatePasses>;
   dispose(): Promise<void>;
+}
+
+/** Each anchor's position by its content id (the first of duplicates): PreparedAnchors.anchorById. */
+export function anchorIndexById(anchors: readonly Example[]): Map<string, number> {
+  const byId = new Map<string, number>();
+  anchors.forEach((a, i) => {
+    const id = recordId(a);
+    if (!byId.has(id)) byId.set(id, i);
+  });
+  return byId;
 }

@@ -35,8 +35,11 @@ export function describeExcluded(excluded: readonly number[], anchors: readonly 
 
 /** The score without its per-anchor deltas or embedding: what crosses to the client. */
 export function summaryOf(score: CandidateScore): ScoreSummary {
-  const { goldenScore, wins, anchors, meanDelta, truncated, bound, signals } = score;
-  return { goldenScore, wins, anchors, meanDelta, truncated, ...(bound ? { bound } : {}), ...(signals ? { signals } : {}) };
+  const { goldenScore, wins, anchors, meanDelta, truncated, bound, signals, selfAnchor } = score;
+  return {
+    goldenScore, wins, anchors, meanDelta, truncated, ...(bound ? { bound } : {}), ...(signals ? { signals } : {}),
+    ...(selfAnchor !== undefined ? { selfAnchor } : {}),
+  };
 }
 
 /** How a score reads to a user: "0.87", or "≥ 0.85" / "< 0.85" for a bound. */
@@ -45,15 +48,20 @@ export function formatGolden(score: Pick<CandidateScore, 'goldenScore' | 'bound'
   return `${score.bound.above ? '≥' : '<'} ${score.bound.threshold}`;
 }
 
-export function goldenFrom(prepared: PreparedAnchors, oneShot: Float64Array): Pick<CandidateScore, 'goldenScore' | 'wins' | 'anchors' | 'meanDelta' | 'deltas'> {
+/**
+ * Golden score, wins and mean delta from the one-shot scores. Anchors without a response token (excludedAnchors)
+ * and the candidate's own anchor (`selfAnchor`: the candidate is that anchor, and a record is not scored against
+ * itself) are left out: their delta is NaN and the golden score counts the other anchors.
+ */
+export function goldenFrom(prepared: PreparedAnchors, oneShot: Float64Array, selfAnchor?: number): Pick<CandidateScore, 'goldenScore' | 'wins' | 'anchors' | 'meanDelta' | 'deltas'> {
   const deltas: number[] = [];
   let wins = 0;
   let total = 0;
   let scored = 0;
   let counted = 0;
   for (let i = 0; i < prepared.count; i++) {
-    if (prepared.responseTokens[i] === 0) {
-      deltas.push(NaN); // excluded: no response token to score (excludedAnchors)
+    if (prepared.responseTokens[i] === 0 || i === selfAnchor) {
+      deltas.push(NaN); // excluded: no response token to score (excludedAnchors), or the candidate itself
       continue;
     }
     counted++;
@@ -66,7 +74,12 @@ export function goldenFrom(prepared: PreparedAnchors, oneShot: Float64Array): Pi
     }
     deltas.push(delta);
   }
-  return { goldenScore: wins / counted, wins, anchors: counted, meanDelta: total / scored, deltas };
+  return { goldenScore: counted ? wins / counted : 0, wins, anchors: counted, meanDelta: scored ? total / scored : 0, deltas };
+}
+
+/** The anchor that `record` is (same instruction, input and output), if any: its self-pair is left out of its score. */
+export function selfAnchorOf(prepared: PreparedAnchors, record: { id: string }): number | undefined {
+  return prepared.anchorById?.get(record.id);
 }
 
 /** Wins needed for golden >= threshold with m anchors (tolerant of floating-point thresholds like 0.85 * 20). */
@@ -77,13 +90,14 @@ export function winsNeeded(threshold: number, anchors: number): number {
 export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord, stop?: EarlyStop): Promise<CandidateScore> {
   // The prefix pass first: the one-shot passes reuse its key/values.
   const passes = await backend.candidatePasses(record, prepared);
-  const extra = { signals: computeSignals(passes), ...(passes.embedding ? { embedding: passes.embedding } : {}) };
+  const self = selfAnchorOf(prepared, record);
+  const extra = { signals: computeSignals(passes), ...(passes.embedding ? { embedding: passes.embedding } : {}), ...(self !== undefined ? { selfAnchor: self } : {}) };
   if (!stop) {
     const { oneShot, truncated } = await backend.oneShot(record, prepared);
-    return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated, ...extra };
+    return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot, self), truncated, ...extra };
   }
   // Exact early stop: score anchors a batch at a time until the threshold decision cannot change.
-  const counted = [...prepared.responseTokens.keys()].filter((i) => prepared.responseTokens[i]! > 0);
+  const counted = [...prepared.responseTokens.keys()].filter((i) => prepared.responseTokens[i]! > 0 && i !== self);
   const m = counted.length;
   const needed = winsNeeded(stop.threshold, m);
   const oneShot = new Float64Array(prepared.count).fill(NaN);
@@ -101,7 +115,7 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
     scored += indices.length;
     if (scored < m && (wins >= needed || wins + (m - scored) < needed)) break;
   }
-  const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot), truncated, ...extra };
+  const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot, self), truncated, ...extra };
   if (scored === m) return score;
   const low = wins / m;
   const high = (wins + m - scored) / m;

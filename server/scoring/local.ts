@@ -17,7 +17,7 @@ import { defaultCacheDir } from '../files';
 import { externalDataFiles, graphOperators, graphWithLogprobHead } from '../model/logprob-head';
 import { TextTokenizer } from '../model/tokenizer';
 import { meanPooledUnit } from '../signals/embedding';
-import type { CandidatePasses, ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
+import { anchorIndexById, type CandidatePasses, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
 
 export type ScoringPath = 'cached' | 'naive';
@@ -46,7 +46,7 @@ class LocalAnchors implements PreparedAnchors {
   readonly responseTokens: Int32Array;
   /** The longest anchor: the prefix is cut so that it fits after any candidate. */
   readonly maxLength: number;
-  constructor(readonly anchors: AnchorTokens[], readonly zeroShot: Float64Array, readonly options: ScoringOptions) {
+  constructor(readonly anchors: AnchorTokens[], readonly zeroShot: Float64Array, readonly options: ScoringOptions, readonly anchorById: ReadonlyMap<string, number>) {
     this.count = anchors.length;
     this.responseTokens = Int32Array.from(anchors, (a) => a.tokens.length - a.responseFrom);
     this.maxLength = Math.max(...anchors.map((a) => a.tokens.length));
@@ -111,7 +111,7 @@ export class LocalBackend implements ScoringBackend {
       const sums = await this.lm.forward(batch.map((i) => rowOf(tokenized[i]!)));
       batch.forEach((i, k) => (zeroShot[i] = sum(sums[k]!)));
     }
-    return new LocalAnchors(tokenized, zeroShot, options);
+    return new LocalAnchors(tokenized, zeroShot, options, anchorIndexById(anchors));
   }
 
   async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult> {

@@ -32,6 +32,11 @@ export interface ScoreSummary {
   bound?: ScoreBound;
   /** The signals computed from the passes (server/signals), by name; absent in scores from before them. */
   signals?: SignalValues;
+  /**
+   * The record is itself this anchor (0-based): that pair is left out of its golden score, which counts the
+   * other anchors (its delta is NaN). Absent for records that are no anchor.
+   */
+  selfAnchor?: number;
 }
 
 export interface CandidateScore extends ScoreSummary {

@@ -27,7 +27,7 @@ import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries, type RetryPolicy } from '../http';
 import { TextTokenizer } from '../model/tokenizer';
-import type { CandidatePasses, ModelIdentity, OneShotResult, PreparedAnchors, ScoringBackend, ScoringOptions } from './backend';
+import { anchorIndexById, type CandidatePasses, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
 
 export type LogprobsRequest = 'echo' | 'prompt_logprobs';
@@ -82,7 +82,10 @@ class ServedAnchors implements PreparedAnchors {
   readonly count: number;
   readonly responseTokens: Int32Array;
   readonly maxTokens: number;
-  constructor(readonly anchors: ServedAnchor[], readonly zeroShot: Float64Array, readonly options: ScoringOptions, readonly separator: number[]) {
+  constructor(
+    readonly anchors: ServedAnchor[], readonly zeroShot: Float64Array, readonly options: ScoringOptions, readonly separator: number[],
+    readonly anchorById: ReadonlyMap<string, number>,
+  ) {
     this.count = anchors.length;
     this.responseTokens = Int32Array.from(anchors, (a) => a.ids.length - a.responseFrom);
     this.maxTokens = Math.max(...anchors.map((a) => a.ids.length));
@@ -171,7 +174,7 @@ export class ServingBackend implements ScoringBackend {
       zeroShot[i] = sumSpan(answers[k]!, a.ids.length, a.responseFrom, a.ids.length, `anchor ${i} alone`);
     });
     const separator = options.separator ? await this.encoder(options.separator, false) : [];
-    return new ServedAnchors(served, zeroShot, options, separator);
+    return new ServedAnchors(served, zeroShot, options, separator, anchorIndexById(anchors));
   }
 
   async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult> {

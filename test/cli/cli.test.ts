@@ -28,7 +28,7 @@ function assertCleanFailure(r: { code: number | null; stderr: string }, message:
   assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
 }
 
-function scoreLines(path: string): Array<{ id: string; golden_score: number; deltas: number[] }> {
+function scoreLines(path: string): Array<{ id: string; golden_score: number; anchors: number; deltas: (number | null)[]; self_anchor?: number }> {
   return readFileSync(path, 'utf8').split('\n').slice(1).filter((l) => l !== '').map((l) => JSON.parse(l));
 }
 
@@ -56,8 +56,13 @@ test('anchors, score and select run end to end and never touch the dataset', () 
   assert.equal(lines.length, 20);
   for (const l of lines) {
     assert.equal(l.deltas.length, 5);
-    assert.equal(l.golden_score, l.deltas.filter((d) => d > 0).length / 5);
+    // A record that is itself an anchor is scored against the other four: that pair's delta is null.
+    const counted = l.self_anchor === undefined ? 5 : 4;
+    assert.equal(l.anchors, counted);
+    assert.equal(l.deltas.filter((d) => d !== null).length, counted);
+    assert.equal(l.golden_score, l.deltas.filter((d) => d !== null && d > 0).length / counted);
   }
+  assert.equal(lines.filter((l) => l.self_anchor !== undefined).length, 5, 'the five anchors chosen from this file are marked');
   const header = JSON.parse(readFileSync(join(dir, 'scores.jsonl'), 'utf8').split('\n')[0]!);
   assert.equal(header.model.name, 'demo');
   assert.equal(header.anchors.count, 5);

@@ -23,13 +23,17 @@ const ANCHORS = 8;
 const DATASET = 'data.alpaca.json';
 const artifacts = join(repoRoot, '.test-artifacts', 'e2e');
 const BADGE = /^◆ (\d\.\d\d) · (\d+)\/(\d+) anchors$/;
+/** Written into the workspace after the subset step: a dataset with a missing comma, and one scored without an anchors setting. */
+const BROKEN = 'tricky.alpaca.json';
+const FIRST_RUN = 'first-run.alpaca.json';
 
-interface CliScore { index: number; golden_score: number; wins: number; anchors: number; mean_delta: number; deltas: number[] }
+interface CliScore { index: number; golden_score: number; wins: number; anchors: number; mean_delta: number; deltas: number[]; self_anchor?: number }
 
 let root: string;
 let workspace: string;
 let vsix: string;
 let sourceText: string;
+let allRecords: Record<string, string>[];
 /** The CLI's scores of the same file, model and anchors: what the editor must show. */
 let expected: CliScore[];
 let server: CodeServer | undefined;
@@ -66,6 +70,22 @@ async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms: n
   return value;
 }
 
+/** The Nuggets log channel's file in code-server's logs folder ('' until it exists). */
+function nuggetsLog(): string {
+  const found = (dir: string): string | undefined => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        const inside = found(path);
+        if (inside) return inside;
+      } else if (entry.name === 'Nuggets.log') return path;
+    }
+    return undefined;
+  };
+  const file = found(join(root, 'user-data', 'logs'));
+  return file ? readFileSync(file, 'utf8') : '';
+}
+
 const statusText = (): Promise<string> => page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
 
 before(async () => {
@@ -75,7 +95,8 @@ before(async () => {
   root = mkdtempSync(join(tmpdir(), 'nuggets-e2e-'));
   workspace = join(root, 'workspace');
   mkdirSync(workspace);
-  const records = (JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as unknown[]).slice(0, RECORDS);
+  allRecords = (JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as Record<string, string>[]).slice(0, 40);
+  const records = allRecords.slice(0, RECORDS);
   sourceText = JSON.stringify(records, null, 2) + '\n';
   writeFileSync(join(workspace, DATASET), sourceText);
   vsix = join(root, 'nuggets.vsix');
@@ -108,7 +129,7 @@ after(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-test('the packaged extension in code-server: open, score, inline scores, hover deltas, golden subset, dashboard', { timeout: 300_000 }, async () => {
+test('the packaged extension in code-server: open, score, inline scores, hover deltas, golden subset, dashboard, a broken file, a first run, the log', { timeout: 480_000 }, async () => {
   const starts = recordStartLines(sourceText);
   assert.equal(starts.length, RECORDS);
 
@@ -142,7 +163,8 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
       assert.ok(badge, `record ${index} (line ${line}) has a badge; badges: ${JSON.stringify(badges)}`);
       const want = expected[index]!;
       assert.match(badge.text, BADGE);
-      assert.equal(badge.text, `◆ ${want.golden_score.toFixed(2)} · ${want.wins}/${ANCHORS} anchors`, `record ${index}'s badge matches the CLI's score`);
+      // A record that is itself an anchor counts the other anchors (its own pair is left out), in the CLI as here.
+      assert.equal(badge.text, `◆ ${want.golden_score.toFixed(2)} · ${want.wins}/${want.anchors} anchors`, `record ${index}'s badge matches the CLI's score`);
     }
   });
 
@@ -155,7 +177,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await hover.waitFor({ state: 'visible', timeout: 15_000 });
     const text = await hover.innerText();
     const want = expected[0]!;
-    assert.match(text, new RegExp(`Golden score ${want.golden_score.toFixed(2)} · ${want.wins}/${ANCHORS} anchors helped`));
+    assert.match(text, new RegExp(`Golden score ${want.golden_score.toFixed(2)} · ${want.wins}/${want.anchors} anchors helped`));
     const rows = [...text.matchAll(/([+-]\d+\.\d{3})\s+(\d+)\\?\. ([^\n]*)/g)].map((m) => ({ delta: Number(m[1]), anchor: Number(m[2]), label: m[3]! }));
     const helps = want.deltas.map((delta, i) => ({ delta, anchor: i + 1 })).filter((d) => d.delta > 0).sort((a, b) => b.delta - a.delta).slice(0, 3);
     const hurts = want.deltas.map((delta, i) => ({ delta, anchor: i + 1 })).filter((d) => d.delta < 0).sort((a, b) => a.delta - b.delta).slice(0, 3);
@@ -167,6 +189,13 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
       const instruction = anchorRecords[row.anchor - 1]!.instruction.replace(/\s+/g, ' ').trim();
       assert.ok(row.label.trim().startsWith(instruction.slice(0, 30)), `anchor ${row.anchor} is named by its instruction: "${row.label}"`);
     }
+    // Its foot names the model and the anchor set, and what the demo model's scores are for; the extension's own links follow.
+    assert.match(text, /Model demo · anchors: anchors\.json \(nuggets\.anchors setting\)/);
+    assert.match(text, /bundled demo model: its scores are for trying the tool, not for curation/);
+    if (want.self_anchor !== undefined) assert.match(text, new RegExp(`This record is anchor ${want.self_anchor + 1} itself: that pair is left out`));
+    else assert.doesNotMatch(text, /itself: that pair is left out/);
+    await hover.locator('a', { hasText: 'Show all anchor effects' }).waitFor();
+    await hover.locator('a', { hasText: 'Choose Model' }).waitFor();
     await page.waitForTimeout(300); // let the hover finish fading in before the screenshot
   });
 
@@ -234,6 +263,55 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     assert.equal(bars.reduce((a, b) => a + b, 0), 0);
     assert.equal(await view.locator('#threshold-count').innerText(), 'No records have a current golden score yet: run Nuggets: Score Dataset.');
     await until(() => injectedTexts(page, '◆'), (b) => b.length === 0, 10_000, 'inline scores after Clear Scores');
+  });
+
+  await step('10-broken-file-go-to-error', async () => {
+    // For step 11: no anchors setting from now on (the editor reads its settings file while this step runs).
+    const settingsFile = join(root, 'user-data', 'User', 'settings.json');
+    const userSettings = JSON.parse(readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
+    delete userSettings['nuggets.anchors'];
+    writeFileSync(settingsFile, JSON.stringify(userSettings, null, 2));
+    // A dataset with one missing comma, another dataset open before it: named with line and column, never the other file.
+    const text = JSON.stringify(allRecords.slice(RECORDS, RECORDS + 4), null, 2) + '\n';
+    const comma = text.indexOf('},\n  {', text.indexOf('},\n  {') + 1);
+    writeFileSync(join(workspace, BROKEN), text.slice(0, comma + 1) + text.slice(comma + 2));
+    const line = text.slice(0, comma).split('\n').length + 1;
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: BROKEN }).dblclick();
+    await page.locator(`.tab.active[data-resource-name="${BROKEN}"]`).waitFor();
+    await page.locator('.statusbar-item', { hasText: 'Nuggets: not a valid dataset' }).first().waitFor({ timeout: 30_000 });
+    await runCommand(page, 'Nuggets: Score Dataset');
+    const toast = page.locator('.notification-toast', { hasText: `${BROKEN}:${line}:3: malformed JSON` }).first();
+    await toast.waitFor({ timeout: 20_000 });
+    assert.doesNotMatch(await toast.innerText(), /already scored/);
+    await toast.locator('.monaco-button', { hasText: 'Go to Error' }).click();
+    const position = page.locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ }).first();
+    await until(() => position.innerText().catch(() => ''), (t) => t.startsWith(`Ln ${line}, Col 3`), 10_000, 'the cursor at the error');
+  });
+
+  await step('11-first-run-chooses-anchors', async () => {
+    // Without an anchors setting (removed in step 10), the first Score Dataset of a file chooses k-means anchors from it and says which.
+    const rows = [...allRecords.slice(30, 36), { instruction: 'Say nothing at all.', input: '', output: '' }, allRecords[30]];
+    writeFileSync(join(workspace, FIRST_RUN), JSON.stringify(rows, null, 2) + '\n');
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: FIRST_RUN }).dblclick();
+    await page.locator(`.tab.active[data-resource-name="${FIRST_RUN}"]`).waitFor();
+    await until(statusText, (t) => t.includes('Nuggets 0/8'), 30_000, 'the status bar of the new dataset');
+    await runCommand(page, 'Nuggets: Score Dataset');
+    const toast = page.locator('.notification-toast', { hasText: 'chose 6 anchors by k-means from this file' }).first();
+    await toast.waitFor({ timeout: 120_000 });
+    assert.match(await toast.innerText(), /2 records skipped as anchors: record 7 \("Say nothing at all\.…"\) has an empty response; record 8 .* repeats record 1/);
+    await until(statusText, (t) => t.includes('◆ Nuggets 8/8'), 30_000, 'the status bar after the first run');
+  });
+
+  await step('12-run-log', async () => {
+    // Every run in the Nuggets log: model and fingerprint, anchors, records scored and skipped, duration; and the broken file.
+    const log = await until(() => Promise.resolve(nuggetsLog()), (t) => t.includes(`[run] ${FIRST_RUN}: model`), 20_000, 'the run log');
+    assert.match(log, new RegExp(`\\[run\\] ${DATASET.replace(/\./g, '\\.')}: model demo \\(fingerprint [^,)]+, bundled demo model\\); anchors anchors\\.json \\(nuggets\\.anchors setting\\), ${ANCHORS} anchors, set [0-9a-f]{16}; scored ${RECORDS} records, skipped 0 already scored; ${RECORDS}/${RECORDS} current; \\d+\\.\\d s`));
+    assert.match(log, new RegExp(`\\[run\\] ${FIRST_RUN.replace(/\./g, '\\.')}: chose 6 anchors by k-means from the file; 2 records skipped as anchors`));
+    assert.match(log, new RegExp(`\\[run\\] ${FIRST_RUN.replace(/\./g, '\\.')}: model demo .*; anchors k-means 6 of this file, 6 anchors, .*; scored 7 records, skipped 1 already scored; 8/8 current`));
+    assert.match(log, new RegExp(`${BROKEN.replace(/\./g, '\\.')}:\\d+:3: malformed JSON`));
+    await runCommand(page, 'Output: Show Output Channels...');
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: /^Nuggets$/ }).first().click();
+    await page.locator('.part.panel .view-line', { hasText: '[run]' }).first().waitFor({ timeout: 15_000 });
   });
 
   const cspErrors = consoleLines.filter((l) => /Content Security Policy|Refused to/.test(l) && /webview\.js|dashboard\.css|nonce/.test(l));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { anchorEffectsOf, anchorSetLabel, recordEffectsOf } from '../../server/lsp/anchor-effects';
+import { anchorEffectsOf, recordEffectsOf } from '../../server/lsp/anchor-effects';
 import { exportColumns, formatScores, type ExportRecord } from '../../server/export-scores';
 import type { CandidateScore } from '../../server/scoring/golden';
 
@@ -63,12 +63,4 @@ test('anchor effects: win rate and mean delta over distinct records; an anchor n
 test('record effects: every anchor\'s delta in anchor order, null where it was not scored', () => {
   assert.deepEqual(recordEffectsOf(score(0, [0.5, NaN, -1]), anchors).map((e) => [e.index, e.instruction.slice(0, 15), e.input, e.delta]),
     [[0, 'Add two numbers', '2 and 3', 0.5], [1, 'An anchor whose', '', null], [2, 'A long anchor w', '', -1]]);
-});
-
-test('anchor sets are named by their file, or by how they were drawn from which file', () => {
-  const uri = 'file:///data/my%20set.alpaca.json';
-  assert.equal(anchorSetLabel({ method: 'kmeans', source: 'my set.alpaca.json', count: 100 }, uri, 100), 'k-means 100 of this file');
-  assert.equal(anchorSetLabel({ method: 'random', source: 'other.json', count: 20 }, uri, 20), 'random 20 of other.json');
-  assert.equal(anchorSetLabel({ method: 'file', source: 'anchors.json', count: 8 }, uri, 8), 'anchors.json');
-  assert.equal(anchorSetLabel(undefined, uri, 8), '8 anchors');
 });

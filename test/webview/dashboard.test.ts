@@ -489,6 +489,10 @@ test('the record view lists every anchor\'s delta with the anchor\'s whole text,
   await page.locator('#records-table tr.record[data-index="1"]').click();
   await page.locator('#record-view[data-index="1"]').waitFor();
   assert.equal(await page.locator('#record-table tr.effect[data-index="2"] td[data-column="delta"]').textContent(), 'not scored');
+  // A record that is itself an anchor: that pair is left out, and said so.
+  await hostPost({ type: 'record', record: { ...recordEffects(1), score: { ...rows[1]!.score!, selfAnchor: 2 } } });
+  assert.equal(await page.locator('#record-table tr.effect[data-index="2"] td[data-column="delta"]').textContent(), 'itself, left out');
+  assert.match((await page.locator('#record-summary').textContent())!, /it is anchor 3 itself: that pair is left out/);
   await page.locator(`#records-table tr.record[data-index="${TRUNCATED}"]`).click();
   await page.locator(`#record-view[data-index="${TRUNCATED}"]`).waitFor();
   assert.match((await page.locator('#record-truncated').textContent())!, /cut from the left/);
