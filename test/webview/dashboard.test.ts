@@ -16,6 +16,7 @@ import { contentSecurityPolicy, dashboardHtml } from '../../extension/dashboard_
 import type { AnchorEffectsResult, DistributionResult, HostMessage, ModelInfo, RecordEffectsResult, ScatterResult, TableQuery, TableRow, WebviewMessage } from '../../webview/messages';
 import { repoRoot } from '../helpers';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser';
+import { MEASURE_LAYOUT, type Layout } from './layout';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ANCHORS = 20;
@@ -349,27 +350,7 @@ test('dist/webview.js is a browser bundle of webview/ and the toolkit only: no v
   assert.ok(!/\brequire\(["']vscode["']\)/.test(readFileSync(join(repoRoot, 'dist', 'webview.js'), 'utf8')));
 });
 
-/**
- * Every numeric cell of the visible tables (header and body): its text's width against its content
- * box; and every text cell whose text is cut: its title. Measured in the page.
- */
-interface Layout { numbers: number; cutNumbers: string[]; texts: number; cutTexts: number; cutWithoutTitle: string[] }
-const measureLayout = (): Promise<Layout> => page.evaluate(`(() => {
-  const visible = (e) => e.getClientRects().length > 0;
-  // A header's text is its sort button or label (its resize handle sits in its padding).
-  const textWidth = (e) => { const r = document.createRange(); r.selectNodeContents(e.tagName === 'TH' ? e.firstElementChild : e); return r.getBoundingClientRect().width; };
-  const box = (e) => { const s = getComputedStyle(e); return e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); };
-  const numbers = [...document.querySelectorAll('table.grid .number')].filter(visible);
-  const texts = [...document.querySelectorAll('table.grid td.text')].filter(visible);
-  const cut = texts.filter((e) => e.scrollWidth > e.clientWidth + 0.5);
-  return {
-    numbers: numbers.length,
-    cutNumbers: numbers.filter((e) => textWidth(e) > box(e) + 0.5 || e.scrollWidth > e.clientWidth).map((e) => e.closest('table').id + ' ' + e.dataset.column + ': ' + JSON.stringify(e.textContent) + ' ' + textWidth(e).toFixed(1) + ' > ' + box(e)),
-    texts: texts.length,
-    cutTexts: cut.length,
-    cutWithoutTitle: cut.filter((e) => e.title !== e.textContent).map((e) => e.textContent),
-  };
-})()`);
+const measureLayout = (): Promise<Layout> => page.evaluate(MEASURE_LAYOUT);
 
 /** The records tab, sorted by index, on its first page (records 1–25), whatever earlier tests left. */
 async function firstPageByIndex(): Promise<void> {
