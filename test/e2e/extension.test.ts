@@ -99,6 +99,11 @@ async function checkDashboardLayout(view: FrameLocator, where: string): Promise<
   await view.locator('#tab-records').click();
   await view.locator('#records-table tr.record').first().waitFor();
   await page.waitForTimeout(300); // the layout settles after the resize
+  // Shown from its first column, in view (clicking a row may have scrolled it sideways).
+  await view.locator('#records-table').evaluate((table) => {
+    (table as unknown as { parentElement: { scrollLeft: number } }).parentElement.scrollLeft = 0;
+  });
+  await view.locator('#records-table').scrollIntoViewIfNeeded();
   const layout = await dashboardLayout(view);
   assert.ok(layout.numbers >= RECORDS * 7, `${where}: numeric cells measured: ${layout.numbers}`);
   assert.deepEqual(layout.cutNumbers, [], `${where} (dashboard ${layout.width} px wide): no number is wider than its cell`);
@@ -229,7 +234,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
 
   await step('06-golden-subset-opened', async () => {
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25% of records' }).first().click();
-    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET), (f) => f.length === 1, 20_000, 'the new file');
+    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && !f.endsWith('.card.json')), (f) => f.length === 1, 20_000, 'the new file (beside its selection card)');
     const name = written[0]!;
     await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor();
     const subset = JSON.parse(readFileSync(join(workspace, name), 'utf8')) as { instruction: string }[];
@@ -286,7 +291,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     // The dashboard's group maximized in the 900 px window.
     const dashboardTab = page.locator('.tab', { hasText: `Nuggets: ${DATASET}` }).first();
     await dashboardTab.click();
-    await runCommand(page, 'View: Toggle Maximized Editor Group');
+    await runCommand(page, 'View: Toggle Maximize Editor Group');
     await until(async () => (await dashboardLayout(view)).width, (w) => w > 500, 10_000, 'the dashboard\'s width once maximized');
     await checkDashboardLayout(view, 'maximized in a 900 px window');
   });
@@ -294,7 +299,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
   await step('08c-dashboard-record-view', async () => {
     // Back beside the editor, in a 1400 px window.
     await page.locator('.tab', { hasText: `Nuggets: ${DATASET}` }).first().click();
-    await runCommand(page, 'View: Toggle Maximized Editor Group');
+    await runCommand(page, 'View: Toggle Maximize Editor Group');
     await page.locator(`.tab[data-resource-name="${DATASET}"]`).waitFor({ state: 'visible' });
     await page.setViewportSize({ width: 1400, height: 900 });
     // Anchor effects: no anchor of this set is left unmoved by every record.
@@ -331,7 +336,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await view.locator('#export-scores').click();
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor({ state: 'visible', timeout: 10_000 });
-    assert.match(await input.inputValue(), /data\.alpaca\.scores\.csv$/);
+    await until(() => input.inputValue(), (v) => v.endsWith(`${workspace}/data.alpaca.scores.csv`), 10_000, 'the save dialog\'s path');
     await input.press('Enter');
     const toast = page.locator('.notification-toast', { hasText: 'exported 20 records' }).first();
     await toast.waitFor({ timeout: 20_000 });
