@@ -1,10 +1,12 @@
 /**
  * The dashboard panel (command `nuggets.showDashboard`): one webview for the dataset that was active
  * when it opened, drawn by webview/main.ts (dist/webview.js). The extension relays the server's
- * answers (server/protocol.ts: distribution, tablePage, anchorEffects, goldenIfdScatter; all from memory, no scoring)
- * and reveals records; the messages are declared in webview/messages.ts. When the dataset's scores
- * change, the page is refreshed at most twice a second.
+ * answers (server/protocol.ts: distribution, tablePage, anchorEffects, goldenIfdScatter, recordEffects;
+ * all from memory, no scoring), reveals records, writes the subset at the page's threshold and exports
+ * the scores where the user chooses; the messages are declared in webview/messages.ts. When the
+ * dataset's scores change, the page is refreshed at most twice a second.
  */
+import { basename, extname } from 'node:path';
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import type { HostMessage, Range, WebviewMessage } from '../webview/messages';
@@ -17,14 +19,12 @@ const REFRESH_MS = 500;
 let current: Dashboard | undefined;
 
 export interface DashboardOptions {
-  /**
-   * A record to show all anchor effects of (the hover's "Show all anchor effects"). The record view is the
-   * dashboard's (issue 12 §7); until it has one, the dashboard opens on the whole dataset.
-   */
+  /** Open the record view on this record (0-based index): its delta on every anchor. */
   focus?: number;
 }
 
-export async function showDashboard(ctx: Ctx, _options: DashboardOptions = {}): Promise<void> {
+/** Shows the dashboard of the active dataset, optionally opened on one record (the hover's Show all anchor effects). */
+export async function showDashboard(ctx: Ctx, options: DashboardOptions = {}): Promise<void> {
   const document = ctx.activeDataset();
   if (!document) {
     void vscode.window.showInformationMessage('Open an Alpaca dataset (JSON or JSON Lines) to see its Nuggets dashboard.');
@@ -32,6 +32,7 @@ export async function showDashboard(ctx: Ctx, _options: DashboardOptions = {}): 
   }
   if (current) current.show(document.uri);
   else current = new Dashboard(ctx, document.uri, () => (current = undefined));
+  if (options.focus !== undefined) current.focus(options.focus);
 }
 
 class Dashboard {
@@ -40,6 +41,8 @@ class Dashboard {
   private refreshTimer: NodeJS.Timeout | undefined;
   private lastRefresh = 0;
   private ready = false;
+  /** The record the page shows (or is to show once ready) in its record view. */
+  private focused: number | undefined;
 
   constructor(private readonly ctx: Ctx, private uri: vscode.Uri, onDispose: () => void) {
     const extensionUri = ctx.extensionContext.extensionUri;
@@ -76,10 +79,16 @@ class Dashboard {
   show(uri: vscode.Uri): void {
     if (uri.toString() !== this.uri.toString()) {
       this.uri = uri;
+      this.focused = undefined;
       this.panel.title = this.title();
       void this.refresh();
     }
     this.panel.reveal(undefined, false);
+  }
+
+  focus(index: number): void {
+    this.focused = index;
+    if (this.ready) void this.showRecord(index);
   }
 
   private title(): string {
@@ -97,6 +106,7 @@ class Dashboard {
         case 'ready':
           this.ready = true;
           await this.refresh();
+          if (this.focused !== undefined) await this.showRecord(this.focused);
           break;
         case 'page': {
           const page = await this.ctx.request(protocol.tablePage, { textDocument, ...message.query });
@@ -108,6 +118,19 @@ class Dashboard {
           break;
         case 'neighbours':
           this.post({ type: 'neighbours', result: await this.ctx.request(protocol.nearestNeighbours, { textDocument, index: message.index }) });
+          break;
+        case 'showRecord':
+          this.focused = message.index;
+          await this.showRecord(message.index);
+          break;
+        case 'chooseModel':
+          await vscode.commands.executeCommand('nuggets.chooseModel');
+          break;
+        case 'writeSubset':
+          await this.writeSubset(message.threshold, message.withScores);
+          break;
+        case 'exportScores':
+          await this.exportScores(message.format, message.withDeltas);
           break;
       }
     } catch (err) {
@@ -139,10 +162,65 @@ class Dashboard {
         this.ctx.request(protocol.anchorEffects, { textDocument }),
         this.ctx.request(protocol.goldenIfdScatter, { textDocument }),
       ]);
-      this.post({ type: 'state', dataset: this.uri.path.split('/').pop() ?? this.uri.toString(), distribution, anchorEffects, scatter });
+      const scores = this.ctx.scoresOf(this.uri);
+      const model = scores?.model ?? null;
+      const demo = scores?.demoModel ?? this.ctx.config.usesDemoModel();
+      this.post({
+        type: 'state', dataset: this.uri.path.split('/').pop() ?? this.uri.toString(),
+        model: { name: demo && model ? `the bundled demo model (${model})` : model, demo }, distribution, anchorEffects, scatter,
+      });
+      if (this.focused !== undefined) await this.showRecord(this.focused);
     } catch (err) {
       this.post({ type: 'error', message: `Nuggets: ${(err as Error).message}` });
     }
+  }
+
+  private async showRecord(index: number): Promise<void> {
+    const record = await this.ctx.request(protocol.recordEffects, { textDocument: { uri: this.uri.toString() }, index });
+    this.post({ type: 'record', record });
+  }
+
+  /** Writes the records at or above the threshold beside the dataset, with a selection card, as Select Golden Subset does. */
+  private async writeSubset(threshold: number, withScores: boolean): Promise<void> {
+    const textDocument = { uri: this.uri.toString() };
+    const rule: protocol.SelectionRule = { kind: 'min-score', minScore: threshold };
+    const preview = await this.ctx.request(protocol.selectionPreview, { textDocument, rules: [rule] });
+    if (preview.scored < preview.total) {
+      const choice = await vscode.window.showWarningMessage(
+        `Nuggets: ${preview.total - preview.scored} of ${preview.total} records have no current golden score. Score the dataset before selecting.`, 'Score Dataset');
+      if (choice) await vscode.commands.executeCommand('nuggets.scoreDataset');
+      return;
+    }
+    if (preview.counts[0] === 0) {
+      void vscode.window.showWarningMessage(`Nuggets: no record has a golden score at or above ${threshold.toFixed(2)}; nothing was written.`);
+      return;
+    }
+    const result = await this.ctx.request(protocol.selectSubset, { textDocument, rule, withScores });
+    await vscode.window.showTextDocument(vscode.Uri.parse(result.uri), { preview: false, viewColumn: vscode.ViewColumn.One });
+    const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (golden score ≥ ${threshold.toFixed(2)}${withScores ? ', with golden_score' : ''}) to ${basename(result.path)}, its selection card to ${basename(result.cardPath)}.`;
+    if (this.ctx.config.usesDemoModel()) {
+      const choice = await vscode.window.showWarningMessage(`${wrote} They were chosen by the bundled demo model, whose scores are for trying the tool, not for curation.`, 'Choose Model');
+      if (choice) await vscode.commands.executeCommand('nuggets.chooseModel');
+    } else {
+      void vscode.window.showInformationMessage(wrote);
+    }
+  }
+
+  /** Asks where to save, then has the server write every record's scores there. */
+  private async exportScores(format: 'csv' | 'jsonl', withDeltas: boolean): Promise<void> {
+    const source = this.uri.scheme === 'file' ? this.uri.fsPath : undefined;
+    const stem = source ? basename(source, extname(source)) : 'scores';
+    const target = await vscode.window.showSaveDialog({
+      title: 'Nuggets: export scores',
+      saveLabel: 'Export',
+      ...(source ? { defaultUri: vscode.Uri.joinPath(vscode.Uri.file(source), '..', `${stem}.scores.${format}`) } : {}),
+      filters: format === 'csv' ? { CSV: ['csv'] } : { 'JSON Lines': ['jsonl'] },
+    });
+    if (!target) return;
+    const result = await this.ctx.request(protocol.exportScores, { textDocument: { uri: this.uri.toString() }, path: target.fsPath, format, withDeltas });
+    const choice = await vscode.window.showInformationMessage(
+      `Nuggets: exported ${result.records} records (${result.scored} with a current score${withDeltas ? ', with every anchor\'s delta' : ''}) to ${basename(result.path)}.`, 'Open');
+    if (choice) await vscode.window.showTextDocument(target, { viewColumn: vscode.ViewColumn.One });
   }
 
   private async reveal(index: number, fallback: Range | undefined): Promise<void> {

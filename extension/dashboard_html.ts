@@ -41,6 +41,11 @@ export function dashboardHtml(options: DashboardPageOptions): string {
 <body>
   <header>
     <h1>Nuggets: <span id="dataset"></span></h1>
+    <p id="provenance"></p>
+    <div id="demo-note" class="demo-note" role="note" hidden>
+      <span>These scores come from the bundled demo model: they are for trying the tool, not for curation.</span>
+      <vscode-button id="choose-model" appearance="secondary">Choose Model</vscode-button>
+    </div>
     <p id="summary" class="muted">Waiting for the dataset's scores…</p>
     <p id="error" role="alert"></p>
   </header>
@@ -53,6 +58,30 @@ export function dashboardHtml(options: DashboardPageOptions): string {
     <label for="threshold">Threshold <strong id="threshold-value"></strong></label>
     <input type="range" id="threshold" min="0" max="1" step="0.01" value="0.5">
     <p id="threshold-count" aria-live="polite"></p>
+    <div class="actions">
+      <vscode-button id="write-subset">Write Subset at This Threshold</vscode-button>
+      <vscode-checkbox id="with-scores">Add a golden_score field to each record</vscode-checkbox>
+    </div>
+    <div class="actions">
+      <vscode-button id="export-scores" appearance="secondary">Export Scores…</vscode-button>
+      <vscode-dropdown id="export-format" aria-label="Export format">
+        <vscode-option value="csv">CSV</vscode-option>
+        <vscode-option value="jsonl">JSON Lines</vscode-option>
+      </vscode-dropdown>
+      <vscode-checkbox id="export-deltas">With every anchor's delta</vscode-checkbox>
+    </div>
+  </section>
+  <section id="record-view" aria-labelledby="record-title" hidden>
+    <div class="record-head">
+      <h2 id="record-title"></h2>
+      <span class="record-buttons">
+        <vscode-button id="record-reveal" appearance="secondary">Show in Editor</vscode-button>
+        <vscode-button id="record-close" appearance="secondary">Close</vscode-button>
+      </span>
+    </div>
+    <p id="record-summary" class="muted"></p>
+    <p id="record-truncated" class="warning" hidden></p>
+    <div class="table-scroll"><table id="record-table" class="grid" aria-label="The record's effect on every anchor"></table></div>
   </section>
   <section id="signals" aria-label="Signals beside the golden score">
     <h2>Signals</h2>
@@ -75,14 +104,15 @@ export function dashboardHtml(options: DashboardPageOptions): string {
             <vscode-button id="next-page" appearance="secondary" disabled>Next</vscode-button>
           </span>
         </div>
-        <vscode-data-grid id="records-grid" grid-template-columns="3.5em 6em 4.5em 6em 2fr 1fr" aria-label="Records"></vscode-data-grid>
+        <div class="table-scroll"><table id="records-table" class="grid" aria-label="Records"></table></div>
         <div id="neighbours" aria-live="polite"></div>
       </div>
     </vscode-panel-view>
     <vscode-panel-view id="view-anchors">
       <div class="anchors">
         <p id="anchors-note" class="muted"></p>
-        <vscode-data-grid id="anchors-grid" grid-template-columns="4em 1fr 12em 8em" aria-label="Anchor effects"></vscode-data-grid>
+        <p id="anchors-unmoved" class="warning" role="note" hidden></p>
+        <div class="table-scroll"><table id="anchors-table" class="grid" aria-label="Anchor effects"></table></div>
       </div>
     </vscode-panel-view>
   </vscode-panels>

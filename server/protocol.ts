@@ -440,17 +440,74 @@ export interface AnchorEffect {
   winRate: number;
   /** Mean delta over scored candidates, nats. */
   meanDelta: number;
+  /** Scored candidates that changed this anchor's log-probability at all: 0 flags an anchor no record moves. */
+  moved: number;
 }
 
 export interface AnchorEffectsResult {
   /** Candidates (current scores) the statistics are over. */
   candidates: number;
   anchors: AnchorEffect[];
-  anchorSet: { hash: string; count: number; path: string } | null;
+  /** `label` names the set for people: its file name, or "k-means 100 of this file". */
+  anchorSet: { hash: string; count: number; path: string; label: string } | null;
 }
 
 /** Per anchor: win rate and mean delta across the document's currently scored records. */
 export const anchorEffects = new RequestType<{ textDocument: TextDocumentIdentifier }, AnchorEffectsResult, void>('nuggets/anchorEffects');
+
+export interface RecordEffectsParams {
+  textDocument: TextDocumentIdentifier;
+  /** The record's position among the dataset's records, 0-based. */
+  index: number;
+}
+
+export interface RecordAnchorEffect {
+  index: number;
+  /** The anchor's instruction and input, whole (plain text, whitespace folded). */
+  instruction: string;
+  input: string;
+  /** One-shot minus zero-shot log-probability of the anchor's response, nats; null where not scored for this record. */
+  delta: number | null;
+}
+
+export interface RecordEffectsResult {
+  index: number;
+  id: string;
+  /** The record's instruction, plain text, shortened. */
+  instruction: string;
+  range: Range;
+  /** Absent: the record has no score under any model or anchor set. */
+  score?: ScoreSummary;
+  stale: boolean;
+  /** The anchor set of the score shown, and every anchor's delta in its order. */
+  anchorSet: { hash: string; count: number; label: string } | null;
+  effects: RecordAnchorEffect[];
+}
+
+/** One record's delta on every anchor (the dashboard's record view). Answered from memory, no scoring. */
+export const recordEffects = new RequestType<RecordEffectsParams, RecordEffectsResult, void>('nuggets/recordEffects');
+
+export interface ExportScoresParams {
+  textDocument: TextDocumentIdentifier;
+  /** Absolute path of the file to write (chosen by the user); never the dataset itself. */
+  path: string;
+  format: 'csv' | 'jsonl';
+  /** Add each record's delta on every anchor (CSV: delta_1 … delta_m; JSON Lines: `deltas`). */
+  withDeltas: boolean;
+}
+
+export interface ExportScoresResult {
+  path: string;
+  /** Rows written (every record), and how many of them have a current score. */
+  records: number;
+  scored: number;
+}
+
+/**
+ * Writes the document's current scores: index, id, golden_score, wins, mean_delta and every signal per
+ * record, in dataset order (server/export-scores.ts). Records without a current score have empty values.
+ */
+export const exportScores = new RequestType<ExportScoresParams, ExportScoresResult, void>('nuggets/exportScores');
 
 
 // ---------------------------------------------------------------------------------------------

@@ -2,17 +2,18 @@
  * The dashboard page (bundled as dist/webview.js, a browser script): histogram of golden scores, a
  * threshold with the live count and share at or above it, a chart per signal and golden score against
  * IFD (click a point to reveal its record), the record table (a column per signal, sorted and paged by
- * the server, click a row to reveal it), and the anchor effects. Talks only to the extension, through
- * postMessage (messages.ts). Everything from the dataset is set with textContent, never as HTML.
+ * the server; click a row to reveal it and see its effect on every anchor), the anchor effects, and
+ * the ways out (a subset at the threshold, an export of the scores). The header names the model and
+ * the anchor set. Talks only to the extension, through postMessage (messages.ts). Everything from the
+ * dataset is set with textContent, never as HTML.
  */
 import {
   provideVSCodeDesignSystem,
   vsCodeButton,
   vsCodeCheckbox,
-  vsCodeDataGrid,
-  vsCodeDataGridCell,
-  vsCodeDataGridRow,
   vsCodeDivider,
+  vsCodeDropdown,
+  vsCodeOption,
   vsCodePanels,
   vsCodePanelTab,
   vsCodePanelView,
@@ -24,6 +25,8 @@ import {
   type DistributionResult,
   type HostMessage,
   type NeighboursResult,
+  type ModelInfo,
+  type RecordEffectsResult,
   type ScatterResult,
   type SignalChart,
   type TablePageResult,
@@ -32,9 +35,10 @@ import {
   type TableSortKey,
   type WebviewMessage,
 } from './messages';
+import { renderTable, type Column } from './table';
 
 provideVSCodeDesignSystem().register(
-  vsCodeButton(), vsCodeCheckbox(), vsCodeDataGrid(), vsCodeDataGridRow(), vsCodeDataGridCell(), vsCodeDivider(),
+  vsCodeButton(), vsCodeCheckbox(), vsCodeDivider(), vsCodeDropdown(), vsCodeOption(),
   vsCodePanels(), vsCodePanelTab(), vsCodePanelView(),
 );
 
@@ -61,6 +65,13 @@ let distribution: DistributionResult | undefined;
 let anchorEffects: AnchorEffectsResult | undefined;
 let scatter: ScatterResult | undefined;
 let anchorSort: { key: 'index' | 'winRate' | 'meanDelta'; descending: boolean } = { key: 'winRate', descending: true };
+/** The record view's record, while it is open. */
+let record: RecordEffectsResult | undefined;
+let recordSort: { key: 'index' | 'delta'; descending: boolean } = { key: 'delta', descending: true };
+/** Widths the user gave columns by resizing them, per table. */
+const recordWidths = new Map<string, number>();
+const anchorWidths = new Map<string, number>();
+const recordViewWidths = new Map<string, number>();
 let pageSeq = 0;
 
 const post = (message: WebviewMessage): void => vscode.postMessage(message);
@@ -152,6 +163,7 @@ function renderThreshold(): void {
   const countText = byId('threshold-count');
   countText.dataset.count = String(count);
   countText.dataset.share = share.toFixed(1);
+  (byId('write-subset') as HTMLButtonElement).disabled = count === 0;
   countText.textContent = scores.length === 0
     ? 'No records have a current golden score yet: run Nuggets: Score Dataset.'
     : `${count} of ${scores.length} scored records (${share.toFixed(1)}%) at or above ${threshold.toFixed(2)}`;
@@ -168,21 +180,201 @@ function renderThreshold(): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Header: which model and anchor set the scores come from
+
+function renderProvenance(model: ModelInfo): void {
+  const anchorSet = anchorEffects?.anchorSet;
+  const from = model.name ? `Scores from ${model.name}` : 'No model identified yet';
+  const against = anchorSet ? ` against ${anchorSet.label}${anchorSet.label.includes(String(anchorSet.count)) ? '' : ` (${anchorSet.count} anchors)`}` : ', no anchor set chosen yet';
+  const provenance = byId('provenance');
+  provenance.textContent = `${from}${against}.`;
+  provenance.dataset.model = model.name ?? '';
+  provenance.dataset.anchors = anchorSet?.label ?? '';
+  byId('demo-note').hidden = !model.demo;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Record table
 
-interface RecordColumn { title: string; sortBy?: TableSortKey; cell: (row: TableRow) => string; className?: string; width: string }
+/** Marks a record cut from the left to fit the model's context: its golden score saw only its end. */
+function indexCell(index: number, truncated: boolean): string | HTMLElement {
+  if (!truncated) return String(index + 1);
+  const cell = element('span', String(index + 1));
+  const mark = element('span', ' ✂', 'cut');
+  mark.title = 'Cut from the left to fit the model\'s context: the score saw only the record\'s end.';
+  mark.setAttribute('aria-label', 'truncated');
+  cell.append(mark);
+  return cell;
+}
 
 /** The table's columns: the golden score's, then one per signal the server declares, then the text. */
-function recordColumns(): RecordColumn[] {
+function recordColumns(): Column<TableRow>[] {
   return [
-    { title: '#', sortBy: 'index', cell: (row) => String(row.index + 1), className: 'number', width: '3.5em' },
-    { title: 'Score', sortBy: 'goldenScore', cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—'), className: 'number', width: '6em' },
-    { title: 'Wins', sortBy: 'wins', cell: (row) => (row.score ? `${row.score.wins}/${row.score.anchors}` : '—'), className: 'number', width: '4.5em' },
-    { title: 'Mean Δ', sortBy: 'meanDelta', cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—'), className: 'number', width: '6em' },
-    ...(distribution?.signals ?? []).map((signal): RecordColumn => ({ title: signal.label, sortBy: signal.name, cell: (row) => row.signals?.[signal.name] ?? '—', className: 'number', width: '6em' })),
-    { title: 'Instruction', cell: (row) => (row.input ? `${row.instruction} — ${row.input}` : row.instruction), width: '2fr' },
-    { title: 'Output', cell: (row) => row.output, width: '1fr' },
+    { key: 'index', title: '#', kind: 'number', sortKey: 'index', cell: (row) => indexCell(row.index, row.score?.truncated === true) },
+    { key: 'goldenScore', title: 'Score', kind: 'number', sortKey: 'goldenScore', cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—') },
+    { key: 'wins', title: 'Wins', kind: 'number', sortKey: 'wins', cell: (row) => (row.score ? `${row.score.wins}/${row.score.anchors}` : '—') },
+    { key: 'meanDelta', title: 'Mean Δ', kind: 'number', sortKey: 'meanDelta', describe: 'Sort by mean delta (nats)', cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—') },
+    ...(distribution?.signals ?? []).map((signal): Column<TableRow> => ({
+      key: signal.name, title: signal.label, kind: 'number', sortKey: signal.name, describe: `Sort by ${signal.label}: ${signal.description}`, cell: (row) => row.signals?.[signal.name] ?? '—',
+    })),
+    { key: 'instruction', title: 'Instruction', kind: 'text', cell: (row) => (row.input ? `${row.instruction} — ${row.input}` : row.instruction) },
+    { key: 'output', title: 'Output', kind: 'text', cell: (row) => row.output },
   ];
+}
+
+function requestPage(): void {
+  query = { ...query, limit: PAGE_SIZE };
+  if (onlyAboveThreshold) query.minScore = threshold;
+  else delete query.minScore;
+  saveState();
+  post({ type: 'page', seq: ++pageSeq, query });
+}
+
+function renderPage(page: TablePageResult): void {
+  renderTable(byId<HTMLTableElement>('records-table'), recordColumns(), page.rows, {
+    widths: recordWidths,
+    sorted: { key: query.sortBy, descending: query.descending },
+    onSort: (key) => {
+      const sortBy = key as TableSortKey;
+      // A new column starts with its most useful order: best scores first, dataset order from the top.
+      query = { ...query, offset: 0, descending: sortBy === query.sortBy ? !query.descending : sortBy !== 'index', sortBy };
+      requestPage();
+    },
+    decorate: (tr, record) => {
+      tr.className = 'record';
+      tr.dataset.index = String(record.index);
+      tr.classList.toggle('stale', record.stale);
+      tr.classList.toggle('truncated', record.score?.truncated === true);
+      tr.tabIndex = 0;
+      tr.title = 'Click to show this record in the editor and its effect on every anchor here';
+      const open = (): void => {
+        post({ type: 'reveal', index: record.index, range: record.range });
+        post({ type: 'showRecord', index: record.index });
+        post({ type: 'neighbours', index: record.index });
+      };
+      tr.addEventListener('click', open);
+      tr.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') open();
+      });
+    },
+  });
+  const first = page.total === 0 ? 0 : page.offset + 1;
+  const last = page.offset + page.rows.length;
+  const info = byId('page-info');
+  info.textContent = page.total === 0 ? 'No records match.' : `Records ${first}–${last} of ${page.total}`;
+  info.dataset.total = String(page.total);
+  info.dataset.offset = String(page.offset);
+  (byId('prev-page') as HTMLButtonElement).disabled = page.offset <= 0;
+  (byId('next-page') as HTMLButtonElement).disabled = last >= page.total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record view: one record's delta on every anchor
+
+const anchorText = (a: { instruction: string; input: string }): string => (a.input ? `${a.instruction} — ${a.input}` : a.instruction);
+
+function deltaText(delta: number | null, self: boolean): string {
+  if (self) return 'itself, left out';
+  return delta === null ? 'not scored' : `${delta > 0 ? '+' : ''}${delta.toFixed(3)}`;
+}
+
+function renderRecord(): void {
+  const view = byId('record-view');
+  if (!record) {
+    view.hidden = true;
+    return;
+  }
+  view.hidden = false;
+  view.dataset.index = String(record.index);
+  byId('record-title').textContent = `Record ${record.index + 1}: ${record.instruction}`;
+  const s = record.score;
+  const parts = s
+    ? [`Golden score ${s.goldenScore.toFixed(2)}`, `${s.wins}/${s.anchors} anchors helped`, `mean Δ ${s.meanDelta.toFixed(3)} nats`]
+    : ['Not scored yet: run Nuggets: Score Dataset.'];
+  if (record.stale) parts.push('stale (scored under another model, anchor set or text)');
+  if (s?.selfAnchor !== undefined) parts.push(`it is anchor ${s.selfAnchor + 1} itself: that pair is left out`);
+  if (record.anchorSet) parts.push(`anchors: ${record.anchorSet.label}`);
+  byId('record-summary').textContent = parts.join(' · ');
+  const cut = byId('record-truncated');
+  cut.hidden = s?.truncated !== true;
+  cut.textContent = 'This record was cut from the left to fit the model\'s context: its score saw only its end.';
+  const effects = [...record.effects].sort((a, b) => {
+    if (recordSort.key === 'index') return (recordSort.descending ? -1 : 1) * (a.index - b.index);
+    if (a.delta === null || b.delta === null) return a.delta !== null ? -1 : b.delta !== null ? 1 : a.index - b.index;
+    return (recordSort.descending ? -1 : 1) * (a.delta - b.delta) || a.index - b.index;
+  });
+  renderTable(byId<HTMLTableElement>('record-table'), [
+    { key: 'index', title: '#', kind: 'number', sortKey: 'index', cell: (e) => String(e.index + 1) },
+    { key: 'delta', title: 'Δ (nats)', kind: 'number', sortKey: 'delta', describe: 'Sort by delta: one-shot minus zero-shot log-probability of the anchor\'s response', cell: (e) => deltaText(e.delta, e.index === s?.selfAnchor) },
+    { key: 'anchor', title: 'Anchor', kind: 'text', cell: anchorText },
+  ], effects, {
+    widths: recordViewWidths,
+    sorted: recordSort,
+    onSort: (key) => {
+      const k = key as typeof recordSort.key;
+      recordSort = { key: k, descending: k === recordSort.key ? !recordSort.descending : k !== 'index' };
+      renderRecord();
+    },
+    decorate: (tr, effect) => {
+      tr.className = 'effect';
+      tr.dataset.index = String(effect.index);
+      tr.classList.toggle('helps', effect.delta !== null && effect.delta > 0);
+      tr.classList.toggle('hurts', effect.delta !== null && effect.delta < 0);
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anchor effects
+
+function winRateCell(winRate: number): HTMLElement {
+  const cell = element('span', undefined, 'win-rate');
+  const meter = element('span', undefined, 'meter');
+  const fill = element('span', undefined, 'meter-fill');
+  fill.style.width = `${(100 * winRate).toFixed(1)}%`;
+  meter.append(fill);
+  cell.append(meter, element('span', `${(100 * winRate).toFixed(0)}%`, 'meter-label'));
+  return cell;
+}
+
+function renderAnchors(): void {
+  const effects = anchorEffects;
+  const table = byId<HTMLTableElement>('anchors-table');
+  const note = byId('anchors-note');
+  const still = byId('anchors-unmoved');
+  if (!effects || !effects.anchorSet) {
+    table.replaceChildren();
+    note.textContent = 'No anchor set yet: Nuggets: Score Dataset chooses one.';
+    still.hidden = true;
+    return;
+  }
+  note.textContent = `${effects.anchorSet.count} anchors (${effects.anchorSet.label}), statistics over ${effects.candidates} scored record${effects.candidates === 1 ? '' : 's'}. Win rate: share of records that made the anchor's response more likely.`;
+  const unmoved = effects.candidates > 0 ? effects.anchors.filter((a) => a.moved === 0) : [];
+  still.hidden = unmoved.length === 0;
+  still.textContent = unmoved.length === 0 ? '' : `${unmoved.length} anchor${unmoved.length === 1 ? '' : 's'} no record moves (${unmoved.map((a) => a.index + 1).join(', ')}): ` +
+    'no scored record changed the likelihood of its response, so it counts as a loss for every record and caps every golden score below 1. ' +
+    'It may have an empty response, or lose its response when cut to the anchor token limit.';
+  const anchors = [...effects.anchors].sort((a, b) => (anchorSort.descending ? -1 : 1) * (a[anchorSort.key] - b[anchorSort.key]) || a.index - b.index);
+  renderTable(table, [
+    { key: 'index', title: '#', kind: 'number', sortKey: 'index', cell: (a) => String(a.index + 1) },
+    { key: 'anchor', title: 'Anchor', kind: 'text', cell: anchorText },
+    { key: 'winRate', title: 'Win rate', kind: 'number', sortKey: 'winRate', cell: (a) => winRateCell(a.winRate) },
+    { key: 'meanDelta', title: 'Mean Δ (nats)', kind: 'number', sortKey: 'meanDelta', cell: (a) => a.meanDelta.toFixed(3) },
+    { key: 'moved', title: 'Moved by', kind: 'number', describe: 'Scored records that changed this anchor\'s likelihood at all', cell: (a) => (a.moved === 0 && effects.candidates > 0 ? 'no record ⚠' : `${a.moved}`) },
+  ], anchors, {
+    widths: anchorWidths,
+    sorted: anchorSort,
+    onSort: (key) => {
+      const k = key as typeof anchorSort.key;
+      anchorSort = { key: k, descending: k === anchorSort.key ? !anchorSort.descending : k !== 'index' };
+      renderAnchors();
+    },
+    decorate: (tr, anchor) => {
+      tr.className = 'anchor';
+      tr.dataset.index = String(anchor.index);
+      tr.classList.toggle('unmoved', anchor.moved === 0 && effects.candidates > 0);
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,78 +435,6 @@ function renderScatter(): void {
   }
 }
 
-function requestPage(): void {
-  query = { ...query, limit: PAGE_SIZE };
-  if (onlyAboveThreshold) query.minScore = threshold;
-  else delete query.minScore;
-  saveState();
-  post({ type: 'page', seq: ++pageSeq, query });
-}
-
-function headerRow(columns: { title: string; sortKey?: string }[], sorted: { key: string; descending: boolean }, onSort: (key: string) => void): HTMLElement {
-  const header = element('vscode-data-grid-row');
-  header.setAttribute('row-type', 'header');
-  columns.forEach((column, i) => {
-    const arrow = column.sortKey === sorted.key ? (sorted.descending ? ' ▼' : ' ▲') : '';
-    const cell = element('vscode-data-grid-cell', column.title + arrow);
-    cell.setAttribute('cell-type', 'columnheader');
-    cell.setAttribute('grid-column', String(i + 1));
-    if (column.sortKey) {
-      const key = column.sortKey;
-      cell.classList.add('sortable');
-      cell.dataset.sort = key;
-      cell.setAttribute('aria-sort', column.sortKey === sorted.key ? (sorted.descending ? 'descending' : 'ascending') : 'none');
-      cell.title = `Sort by ${column.title.toLowerCase()}`;
-      cell.addEventListener('click', () => onSort(key));
-      cell.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter' || e.key === ' ') onSort(key);
-      });
-    }
-    header.append(cell);
-  });
-  return header;
-}
-
-function renderPage(page: TablePageResult): void {
-  const grid = byId('records-grid');
-  const columns = recordColumns();
-  grid.setAttribute('grid-template-columns', columns.map((c) => c.width).join(' '));
-  grid.replaceChildren(headerRow(columns.map((c) => ({ title: c.title, sortKey: c.sortBy })), { key: query.sortBy, descending: query.descending }, (key) => {
-    const sortBy = key as TableSortKey;
-    // A new column starts with its most useful order: best scores first, dataset order from the top.
-    query = { ...query, offset: 0, descending: sortBy === query.sortBy ? !query.descending : sortBy !== 'index', sortBy };
-    requestPage();
-  }));
-  for (const record of page.rows) {
-    const row = element('vscode-data-grid-row', undefined, 'record');
-    row.dataset.index = String(record.index);
-    if (record.stale) row.classList.add('stale');
-    row.title = 'Click to show this record in the editor';
-    columns.forEach((column, i) => {
-      const cell = element('vscode-data-grid-cell', column.cell(record), column.className);
-      cell.setAttribute('grid-column', String(i + 1));
-      row.append(cell);
-    });
-    const reveal = (): void => {
-      post({ type: 'reveal', index: record.index, range: record.range });
-      post({ type: 'neighbours', index: record.index });
-    };
-    row.addEventListener('click', reveal);
-    row.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter') reveal();
-    });
-    grid.append(row);
-  }
-  const first = page.total === 0 ? 0 : page.offset + 1;
-  const last = page.offset + page.rows.length;
-  const info = byId('page-info');
-  info.textContent = page.total === 0 ? 'No records match.' : `Records ${first}–${last} of ${page.total}`;
-  info.dataset.total = String(page.total);
-  info.dataset.offset = String(page.offset);
-  (byId('prev-page') as HTMLButtonElement).disabled = page.offset <= 0;
-  (byId('next-page') as HTMLButtonElement).disabled = last >= page.total;
-}
-
 /** The clicked record's nearest neighbours by embedding: near-duplicates a curator can act on. */
 function renderNeighbours(result: NeighboursResult): void {
   const box = byId('neighbours');
@@ -335,53 +455,6 @@ function renderNeighbours(result: NeighboursResult): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Anchor effects
-
-function renderAnchors(): void {
-  const effects = anchorEffects;
-  const grid = byId('anchors-grid');
-  const note = byId('anchors-note');
-  if (!effects || !effects.anchorSet) {
-    grid.replaceChildren();
-    note.textContent = 'No anchor set yet: Nuggets: Score Dataset chooses one.';
-    return;
-  }
-  note.textContent = `${effects.anchorSet.count} anchors, statistics over ${effects.candidates} scored record${effects.candidates === 1 ? '' : 's'}. Win rate: share of records that made the anchor's response more likely.`;
-  const columns = [
-    { title: '#', sortKey: 'index' },
-    { title: 'Anchor' },
-    { title: 'Win rate', sortKey: 'winRate' },
-    { title: 'Mean Δ (nats)', sortKey: 'meanDelta' },
-  ];
-  const anchors = [...effects.anchors].sort((a, b) => (anchorSort.descending ? -1 : 1) * (a[anchorSort.key] - b[anchorSort.key]) || a.index - b.index);
-  grid.replaceChildren(headerRow(columns, anchorSort, (key) => {
-    const k = key as typeof anchorSort.key;
-    anchorSort = { key: k, descending: k === anchorSort.key ? !anchorSort.descending : k !== 'index' };
-    renderAnchors();
-  }));
-  for (const anchor of anchors) {
-    const row = element('vscode-data-grid-row', undefined, 'anchor');
-    row.dataset.index = String(anchor.index);
-    const cells = [
-      element('vscode-data-grid-cell', String(anchor.index + 1), 'number'),
-      element('vscode-data-grid-cell', anchor.input ? `${anchor.instruction} — ${anchor.input}` : anchor.instruction),
-      element('vscode-data-grid-cell', undefined, 'number'),
-      element('vscode-data-grid-cell', anchor.meanDelta.toFixed(3), 'number'),
-    ];
-    const meter = element('span', undefined, 'meter');
-    const fill = element('span', undefined, 'meter-fill');
-    fill.style.width = `${(100 * anchor.winRate).toFixed(1)}%`;
-    meter.append(fill);
-    cells[2]!.append(meter, element('span', `${(100 * anchor.winRate).toFixed(0)}%`, 'meter-label'));
-    cells.forEach((cell, i) => {
-      cell.setAttribute('grid-column', String(i + 1));
-      row.append(cell);
-    });
-    grid.append(row);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Wiring
 
 window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
@@ -393,6 +466,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       scatter = message.scatter;
       byId('error').textContent = '';
       renderSummary(message.dataset);
+      renderProvenance(message.model);
       renderHistogram();
       renderSignalCharts();
       renderScatter();
@@ -404,6 +478,11 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       break;
     case 'neighbours':
       renderNeighbours(message.result);
+      break;
+    case 'record':
+      record = message.record;
+      renderRecord();
+      byId('record-view').scrollIntoView({ block: 'nearest' });
       break;
     case 'error':
       byId('error').textContent = message.message;
@@ -440,6 +519,21 @@ byId('next-page').addEventListener('click', () => {
   query = { ...query, offset: query.offset + PAGE_SIZE };
   requestPage();
 });
+
+byId('record-close').addEventListener('click', () => {
+  record = undefined;
+  renderRecord();
+});
+byId('record-reveal').addEventListener('click', () => {
+  if (record) post({ type: 'reveal', index: record.index, range: record.range });
+});
+byId('choose-model').addEventListener('click', () => post({ type: 'chooseModel' }));
+byId('write-subset').addEventListener('click', () => post({ type: 'writeSubset', threshold, withScores: (byId('with-scores') as HTMLInputElement).checked }));
+byId('export-scores').addEventListener('click', () => post({
+  type: 'exportScores',
+  format: (byId('export-format') as HTMLSelectElement).value === 'jsonl' ? 'jsonl' : 'csv',
+  withDeltas: (byId('export-deltas') as HTMLInputElement).checked,
+}));
 
 renderThreshold();
 post({ type: 'ready' });

@@ -3,9 +3,17 @@
  * Both sides import this file; the data types are the server's (server/protocol.ts), relayed as they are.
  * The webview asks, the extension answers; only `state` is also pushed when scores change.
  */
-import type { AnchorEffectsResult, DistributionResult, NeighboursResult, Range, ScatterResult, TablePageResult, TableSortKey } from './protocol-types';
+import type { AnchorEffectsResult, DistributionResult, NeighboursResult, Range, RecordEffectsResult, ScatterResult, TablePageResult, TableSortKey } from './protocol-types';
 
-export type { AnchorEffectsResult, DistributionResult, NeighboursResult, Range, ScatterResult, SignalChart, TablePageResult, TableRow, TableSortKey } from './protocol-types';
+export type {
+  AnchorEffectsResult, DistributionResult, NeighboursResult, Range, RecordAnchorEffect, RecordEffectsResult, ScatterResult, SignalChart, TablePageResult, TableRow, TableSortKey,
+} from './protocol-types';
+
+/** The model the current scores come from, for the header; `demo`: the bundled demo model, whose scores are for trying the tool. */
+export interface ModelInfo {
+  name: string | null;
+  demo: boolean;
+}
 
 /** What the table shows: one page, sorted, optionally only records at or above a golden score. */
 export interface TableQuery {
@@ -19,11 +27,13 @@ export interface TableQuery {
 /** Extension -> webview. */
 export type HostMessage =
   /** The dataset's distribution and anchor effects: sent after `ready` and whenever its scores change. */
-  | { type: 'state'; dataset: string; distribution: DistributionResult; anchorEffects: AnchorEffectsResult; scatter: ScatterResult }
+  | { type: 'state'; dataset: string; model: ModelInfo; distribution: DistributionResult; anchorEffects: AnchorEffectsResult; scatter: ScatterResult }
   /** The answer to a `page` request with the same `seq`. */
   | { type: 'page'; seq: number; query: TableQuery; page: TablePageResult }
   /** The answer to a `neighbours` request. */
   | { type: 'neighbours'; result: NeighboursResult }
+  /** One record's delta on every anchor: the record view (asked by `showRecord`, or sent when the dashboard opens on a record). */
+  | { type: 'record'; record: RecordEffectsResult }
   /** The dataset was closed or is no longer an Alpaca file, or a request failed. */
   | { type: 'error'; message: string };
 
@@ -34,7 +44,15 @@ export type WebviewMessage =
   /** Show the record in the editor; `range` is the row's, used when the extension holds no newer one (none from the scatter plot). */
   | { type: 'reveal'; index: number; range?: Range }
   /** The record's nearest neighbours by embedding. */
-  | { type: 'neighbours'; index: number };
+  | { type: 'neighbours'; index: number }
+  /** Open the record view on this record. */
+  | { type: 'showRecord'; index: number }
+  /** Run Nuggets: Choose Model (offered while the demo model scores). */
+  | { type: 'chooseModel' }
+  /** Write the records at or above the threshold beside the dataset, as Select Golden Subset does. */
+  | { type: 'writeSubset'; threshold: number; withScores: boolean }
+  /** Ask where to save, then write every record's scores. */
+  | { type: 'exportScores'; format: 'csv' | 'jsonl'; withDeltas: boolean };
 
 export const PAGE_SIZE = 25;
 export const HISTOGRAM_BINS = 20;

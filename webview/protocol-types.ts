@@ -7,6 +7,8 @@ export type {
   AnchorEffectsResult,
   DistributionResult,
   NeighboursResult,
+  RecordAnchorEffect,
+  RecordEffectsResult,
   ScatterResult,
   ScoreSummary,
   SignalChart,

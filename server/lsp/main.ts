@@ -60,6 +60,8 @@ connection.onRequest(protocol.anchorEffects, (params) => ready().anchorEffects(p
 connection.onRequest(protocol.compareModels, (params) => ready().compareModels(params));
 connection.onRequest(protocol.nearestNeighbours, (params) => ready().nearestNeighbours(params));
 connection.onRequest(protocol.goldenIfdScatter, (params) => ready().goldenIfdScatter(params.textDocument.uri));
+connection.onRequest(protocol.recordEffects, (params) => ready().recordEffects(params));
+connection.onRequest(protocol.exportScores, (params) => ready().exportScores(params));
 connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
 connection.onShutdown(() => server?.dispose());
 

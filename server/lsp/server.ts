@@ -13,7 +13,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { sleep } from '../abort';
 import { anchorSet, chooseRandom, describeSkipped, readAnchors, screenAnchors, type AnchorSet } from '../anchors';
 import { NuggetsError } from '../errors';
-import { assertNotInput } from '../files';
+import { assertNotInput, writeFileAtomic } from '../files';
 import { SUGGESTED_HUB_MODELS, type DownloadProgress } from '../model/hub';
 import { describeExcluded, summaryOf, type CandidateScore } from '../scoring/golden';
 import { TEMPLATE_ID } from '../scoring/template';
@@ -25,6 +25,8 @@ import * as protocol from '../protocol';
 import { AnchorChoices, describeAnchors, nameOf, originOf, type AnchorOrigin } from './anchor-choice';
 import { datasetProblem } from './broken-file';
 import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells } from './dashboard-queries';
+import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
+import { formatScores } from '../export-scores';
 import { hoverMarkdown, scoreSource, shorten, sourceFooter } from './markdown';
 import { HEAD_LENGTH, mayBeAlpaca, parseDocument, recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
@@ -730,27 +732,12 @@ export class NuggetsServer {
     const { keyed, scores } = await this.currentOf(uri);
     if (!keyed) return { candidates: 0, anchors: [], anchorSet: null };
     const present = scores.filter((s): s is CandidateScore => s !== undefined);
-    const seen = new Set<string>();
-    const unique = present.filter((s) => (seen.has(s.id) ? false : (seen.add(s.id), true)));
-    const anchors = keyed.anchors.anchors.map((a, k) => {
-      let wins = 0;
-      let sum = 0;
-      let counted = 0; // records that scored this anchor (not an early stop's skipped one, nor an excluded anchor)
-      for (const s of unique) {
-        const d = s.deltas[k] ?? NaN;
-        if (Number.isNaN(d)) continue;
-        counted++;
-        if (d > 0) wins++;
-        sum += d;
-      }
-      return {
-        index: k, instruction: shorten(a.instruction, 200), input: shorten(a.input, 120),
-        winRate: counted ? wins / counted : 0, meanDelta: counted ? sum / counted : 0,
-      };
-    });
+    const anchors = anchorEffectsOf(keyed.anchors.anchors, present);
+    const { hash } = keyed.anchors;
+    const count = keyed.anchors.anchors.length;
     return {
-      candidates: unique.length, anchors,
-      anchorSet: { hash: keyed.anchors.hash, count: keyed.anchors.anchors.length, path: this.book.anchorsPath(keyed.anchors.hash) },
+      candidates: new Set(present.map((s) => s.id)).size, anchors,
+      anchorSet: { hash, count, path: this.book.anchorsPath(hash), label: this.anchorLabel(uri, hash, count) },
     };
   }
 
@@ -776,6 +763,40 @@ export class NuggetsServer {
       if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, err.message);
       throw err;
     }
+  }
+
+  /** The anchor set's name for people: how the document's anchors were chosen, or for an earlier set (a stale score's) its size. */
+  private anchorLabel(uri: string, hash: string, count: number): string {
+    const description = this.anchorsFor(uri)?.hash === hash ? this.anchorsDescription(uri) : null;
+    return description ?? `an earlier set of ${count} anchors`;
+  }
+
+  async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
+    const uri = params.textDocument.uri;
+    const parsed = this.requireParsed(uri);
+    const record = parsed.records[params.index];
+    if (!record) throw new ResponseError(ErrorCodes.InvalidParams, `The dataset has no record ${params.index + 1} (it has ${parsed.records.length}).`);
+    const shown = this.shown(parsed, params.index, await this.keyFor(uri));
+    const anchors = shown?.key ? this.book.anchorsByHash(shown.key.anchors.hash) : undefined;
+    return {
+      index: record.index, id: record.id, instruction: shorten(record.instruction, 200), range: parsed.ranges[record.index]!,
+      stale: shown?.stale ?? false, ...(shown ? { score: summaryOf(shown.score) } : {}),
+      anchorSet: anchors ? { hash: anchors.hash, count: anchors.anchors.length, label: this.anchorLabel(uri, anchors.hash, anchors.anchors.length) } : null,
+      effects: shown && anchors ? recordEffectsOf(shown.score, anchors.anchors) : [],
+    };
+  }
+
+  async exportScores(params: protocol.ExportScoresParams): Promise<protocol.ExportScoresResult> {
+    const uri = params.textDocument.uri;
+    const { parsed, keyed, scores } = await this.currentOf(uri);
+    try {
+      if (uri.startsWith('file:')) assertNotInput(params.path, [fileURLToPath(uri)]);
+      const records = parsed.records.map((r, i) => ({ index: r.index, id: r.id, score: scores[i] }));
+      writeFileAtomic(params.path, formatScores(records, keyed?.anchors.anchors.length ?? 0, params.format, params.withDeltas));
+    } catch (err) {
+      throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.message) : err;
+    }
+    return { path: params.path, records: parsed.records.length, scored: scores.filter((s) => s !== undefined).length };
   }
 
   suggestedModels(): protocol.SuggestedModel[] {

@@ -13,9 +13,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 import { repoRoot, sharedData } from '../helpers';
 import { CHROMIUM, CHROMIUM_ARGS } from '../webview/browser';
+import { MEASURE_LAYOUT, type Layout } from '../webview/layout';
 import { injectedTexts, installExtension, packageExtension, requireCodeServer, runCommand, startCodeServer, type CodeServer } from './code-server';
 
 const RECORDS = 20;
@@ -84,6 +85,29 @@ function nuggetsLog(): string {
   };
   const file = found(join(root, 'user-data', 'logs'));
   return file ? readFileSync(file, 'utf8') : '';
+}
+
+/** How the dashboard's tables fit in its frame now (test/webview/layout.ts). */
+async function dashboardLayout(view: FrameLocator): Promise<Layout & { width: number }> {
+  const frame = await (await view.locator('body').elementHandle())!.ownerFrame();
+  const layout = (await frame!.evaluate(MEASURE_LAYOUT)) as Layout;
+  return { ...layout, width: (await view.locator('body').boundingBox())!.width };
+}
+
+/** Opens the records tab of the dashboard and checks that no number is cut and cut text has its title. */
+async function checkDashboardLayout(view: FrameLocator, where: string): Promise<void> {
+  await view.locator('#tab-records').click();
+  await view.locator('#records-table tr.record').first().waitFor();
+  await page.waitForTimeout(300); // the layout settles after the resize
+  // Shown from its first column, in view (clicking a row may have scrolled it sideways).
+  await view.locator('#records-table').evaluate((table) => {
+    (table as unknown as { parentElement: { scrollLeft: number } }).parentElement.scrollLeft = 0;
+  });
+  await view.locator('#records-table').scrollIntoViewIfNeeded();
+  const layout = await dashboardLayout(view);
+  assert.ok(layout.numbers >= RECORDS * 7, `${where}: numeric cells measured: ${layout.numbers}`);
+  assert.deepEqual(layout.cutNumbers, [], `${where} (dashboard ${layout.width} px wide): no number is wider than its cell`);
+  assert.deepEqual(layout.cutWithoutTitle, [], `${where}: cut text has its whole text as title`);
 }
 
 const statusText = (): Promise<string> => page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
@@ -233,7 +257,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await page.locator(`.tab[data-resource-name="${DATASET}"]`).click();
     await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
     await runCommand(page, 'Nuggets: Show Dashboard');
-    await view.locator('#records-grid vscode-data-grid-row.record').first().waitFor({ timeout: 30_000 });
+    await view.locator('#records-table tr.record').first().waitFor({ timeout: 30_000 });
     const counts = new Array<number>(20).fill(0);
     for (const s of expected) counts[Math.min(19, Math.floor(s.golden_score * 20))]!++;
     const bars = await view.locator('#histogram-chart rect.bar').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { count: string } }).dataset.count)));
@@ -241,15 +265,19 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     const above = expected.filter((s) => s.golden_score >= 0.5).length;
     assert.equal(await view.locator('#threshold-count').innerText(), `${above} of ${RECORDS} scored records (${((100 * above) / RECORDS).toFixed(1)}%) at or above 0.50`);
     assert.equal(await view.locator('#page-info').innerText(), `Records 1–${RECORDS} of ${RECORDS}`);
-    assert.equal(await view.locator('#records-grid vscode-data-grid-row.record').count(), RECORDS);
+    assert.equal(await view.locator('#records-table tr.record').count(), RECORDS);
     const best = Math.max(...expected.map((s) => s.golden_score));
-    assert.equal(await view.locator('#records-grid vscode-data-grid-row.record vscode-data-grid-cell[grid-column="2"]').first().innerText(), best.toFixed(2));
-    assert.equal(await view.locator('#anchors-grid vscode-data-grid-row.anchor').count(), ANCHORS);
+    assert.equal(await view.locator('#records-table tr.record td[data-column="goldenScore"]').first().innerText(), best.toFixed(2));
+    assert.equal(await view.locator('#anchors-table tr.anchor').count(), ANCHORS);
+    // The header names the model and the anchor set, and what the demo model's scores are for.
+    assert.equal(await view.locator('#provenance').innerText(), 'Scores from the bundled demo model (demo) against anchors.json (nuggets.anchors setting) (8 anchors).');
+    assert.match(await view.locator('#demo-note').innerText(), /for trying the tool, not for curation/);
+    await checkDashboardLayout(view, 'beside the editor in a 1400 px window');
   });
 
   await step('08-dashboard-row-revealed', async () => {
     const index = 11;
-    await view.locator(`#records-grid vscode-data-grid-row.record[data-index="${index}"]`).click();
+    await view.locator(`#records-table tr.record[data-index="${index}"]`).click();
     const first = starts[index]! + 1;
     const position = page.locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ }).first();
     const text = await until(() => position.innerText().catch(() => ''), (t) => {
@@ -257,6 +285,94 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
       return line >= first && line <= first + 4 && t.includes('selected');
     }, 10_000, `the editor's selection after clicking record ${index} (lines ${first}–${first + 4})`);
     assert.match(text, /selected/);
+    await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
+  });
+
+  await step('08a-dashboard-narrow', async () => {
+    // A 900 px window with the dashboard beside the editor: a narrow panel. Numbers stay whole; the table scrolls sideways.
+    await page.setViewportSize({ width: 900, height: 900 });
+    await checkDashboardLayout(view, 'a narrow panel beside the editor in a 900 px window');
+    assert.ok((await dashboardLayout(view)).width < 450, 'the panel is narrow');
+  });
+
+  await step('08b-dashboard-900px', async () => {
+    // The dashboard's group maximized in the 900 px window.
+    const dashboardTab = page.locator('.tab', { hasText: `Nuggets: ${DATASET}` }).first();
+    await dashboardTab.click();
+    await runCommand(page, 'View: Toggle Maximize Editor Group');
+    await until(async () => (await dashboardLayout(view)).width, (w) => w > 500, 10_000, 'the dashboard\'s width once maximized');
+    await checkDashboardLayout(view, 'maximized in a 900 px window');
+  });
+
+  await step('08c-dashboard-record-view', async () => {
+    // Back beside the editor, in a 1400 px window.
+    await page.locator('.tab', { hasText: `Nuggets: ${DATASET}` }).first().click();
+    await runCommand(page, 'View: Toggle Maximize Editor Group');
+    await page.locator(`.tab[data-resource-name="${DATASET}"]`).waitFor({ state: 'visible' });
+    await page.setViewportSize({ width: 1400, height: 900 });
+    // Anchor effects: no anchor of this set is left unmoved by every record.
+    await view.locator('#tab-anchors').click();
+    await view.locator('#anchors-table tr.anchor').first().waitFor();
+    assert.equal(await view.locator('#anchors-table tr.anchor.unmoved').count(), 0);
+    assert.deepEqual((await dashboardLayout(view)).cutNumbers, []);
+    await view.locator('#tab-records').click();
+    // The record view: every anchor's delta, as the CLI computed it, with the anchor's whole text.
+    const index = 2;
+    await view.locator(`#records-table tr.record[data-index="${index}"]`).click();
+    await view.locator(`#record-view[data-index="${index}"]`).waitFor({ timeout: 10_000 });
+    const want = expected[index]!;
+    const shown = await view.locator('#record-table tr.effect').evaluateAll((rows) => rows.map((r) => {
+      const row = r as unknown as { dataset: { index: string }; querySelector(s: string): { textContent: string; title: string } };
+      return { anchor: Number(row.dataset.index), delta: row.querySelector('td[data-column="delta"]').textContent, text: row.querySelector('td[data-column="anchor"]').title };
+    }));
+    assert.equal(shown.length, ANCHORS);
+    const anchorRecords = JSON.parse(readFileSync(join(root, 'anchors.json'), 'utf8')) as Array<{ instruction: string; input: string }>;
+    for (const { anchor, delta, text } of shown) {
+      const d = want.deltas[anchor];
+      if (want.self_anchor === anchor) assert.equal(delta, 'itself, left out');
+      else assert.ok(Math.abs(Number(delta) - d!) < 6e-4, `anchor ${anchor + 1}: ${delta} vs the CLI's ${d}`);
+      const a = anchorRecords[anchor]!;
+      const whole = (a.input ? `${a.instruction} — ${a.input}` : a.instruction).replace(/\s+/g, ' ').trim();
+      assert.equal(text, whole, `anchor ${anchor + 1}'s whole text on hover`);
+    }
+    const order = shown.filter((r) => r.anchor !== want.self_anchor).map((r) => Number(r.delta));
+    assert.deepEqual(order, [...order].sort((a, b) => b - a), 'largest delta first');
+  });
+
+  await step('08d-dashboard-export', async () => {
+    await view.locator('#export-deltas').click();
+    await view.locator('#export-scores').click();
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await until(() => input.inputValue(), (v) => v.endsWith(`${workspace}/data.alpaca.scores.csv`), 10_000, 'the save dialog\'s path');
+    await input.press('Enter');
+    const toast = page.locator('.notification-toast', { hasText: 'exported 20 records' }).first();
+    await toast.waitFor({ timeout: 20_000 });
+    const lines = readFileSync(join(workspace, 'data.alpaca.scores.csv'), 'utf8').trimEnd().split('\n');
+    assert.equal(lines[0], `index,id,golden_score,wins,mean_delta,ppl_cond,ppl_direct,ifd,${Array.from({ length: ANCHORS }, (_, k) => `delta_${k + 1}`).join(',')}`);
+    assert.equal(lines.length, RECORDS + 1);
+    for (const line of lines.slice(1)) {
+      const cells = line.split(',');
+      const want = expected[Number(cells[0])]!;
+      assert.equal(Number(cells[2]), want.golden_score, `record ${cells[0]}'s exported golden score is the CLI's`);
+      assert.equal(Number(cells[3]), want.wins);
+      assert.ok(Math.abs(Number(cells[4]) - want.mean_delta) < 6e-4);
+    }
+  });
+
+  await step('08e-dashboard-subset-at-threshold', async () => {
+    await page.locator('.notification-toast .codicon-notifications-clear, .notification-toast .codicon-close').first().click().catch(() => undefined);
+    const before = new Set(readdirSync(workspace));
+    await view.locator('#with-scores').click();
+    await view.locator('#write-subset').click();
+    const written = await until(async () => readdirSync(workspace).filter((f) => !before.has(f) && /golden-min0\.5(-\d+)?\.json$/.test(f)), (f) => f.length === 1, 20_000, 'the subset at the threshold');
+    await page.locator(`.tab.active[data-resource-name="${written[0]}"]`).waitFor();
+    const subset = JSON.parse(readFileSync(join(workspace, written[0]!), 'utf8')) as { golden_score: number }[];
+    assert.equal(subset.length, expected.filter((s) => s.golden_score >= 0.5).length);
+    assert.ok(subset.every((r) => r.golden_score >= 0.5), 'each record carries its golden_score');
+    await page.locator('.notification-toast', { hasText: /wrote \d+ of 20 records \(golden score ≥ 0\.50, with golden_score\)/ }).first().waitFor();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.locator(`.tab[data-resource-name="${DATASET}"]`).click();
     await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
   });
 

@@ -218,6 +218,34 @@ describe('the Nuggets language server over stdio', () => {
     const near = await client.connection.sendRequest(protocol.nearestNeighbours, { textDocument, index: 2, count: 3 });
     assert.equal(near.neighbours.length, 3);
     assert.ok(near.neighbours.every((n, i) => n.index !== 2 && n.similarity <= 1 + 1e-6 && (i === 0 || n.similarity <= near.neighbours[i - 1]!.similarity)));
+    assert.equal(effects.anchorSet!.label, 'k-means 8 of this file');
+    assert.ok(effects.anchors.every((a) => a.moved >= 0 && a.moved <= RECORDS));
+  });
+
+  test('the record view: one record\'s delta on every anchor, as stored', async () => {
+    const textDocument = { uri: datasetUri };
+    const stored = scoresFile()[0]!.scores.get(records[3]!.id)!;
+    const view = await client.connection.sendRequest(protocol.recordEffects, { textDocument, index: 3 });
+    assert.equal(view.index, 3);
+    assert.equal(view.score!.goldenScore, stored.goldenScore);
+    assert.equal(view.anchorSet!.label, 'k-means 8 of this file');
+    assert.deepEqual(view.effects.map((e) => e.delta), stored.deltas.map((d) => (Number.isNaN(d) ? null : d)), 'null where not scored (a self-pair, an anchor left out)');
+    assert.equal(view.effects.length, 8);
+    await assert.rejects(client.connection.sendRequest(protocol.recordEffects, { textDocument, index: RECORDS + 5 }), /has no record/);
+  });
+
+  test('Export Scores writes every record\'s scores where asked, and never over the dataset', async () => {
+    const textDocument = { uri: datasetUri };
+    const out = join(work, 'exported.csv');
+    const result = await client.connection.sendRequest(protocol.exportScores, { textDocument, path: out, format: 'csv', withDeltas: true });
+    assert.deepEqual([result.records, result.scored], [RECORDS, RECORDS]);
+    const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, RECORDS + 1);
+    assert.equal(lines[0]!.split(',').length, 8 + 8, 'eight columns and a delta per anchor');
+    const stored = scoresFile()[0]!.scores.get(records[0]!.id)!;
+    assert.equal(Number(lines[1]!.split(',')[2]), stored.goldenScore);
+    await assert.rejects(client.connection.sendRequest(protocol.exportScores, { textDocument, path: datasetPath, format: 'jsonl', withDeltas: false }), /never modified/);
+    assert.equal(readFileSync(datasetPath, 'utf8'), datasetText);
   });
 
   test('choosing other anchors marks every score stale instead of mixing them', async () => {

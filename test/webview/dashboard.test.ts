@@ -1,7 +1,8 @@
 /**
  * The dashboard page (dist/webview.js in the HTML the extension serves, same CSP) in headless
  * Chromium, with a fake host in place of the extension: it answers the page's messages the way
- * extension/dashboard.ts relays the server's answers, and records what the page posts.
+ * extension/dashboard.ts relays the server's answers, and records what the page posts. The layout is
+ * checked at a 900 px window and a 400 px panel: no number is cut, cut text has its whole text as title.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,9 +13,10 @@ import { join, normalize } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { contentSecurityPolicy, dashboardHtml } from '../../extension/dashboard_html';
-import type { AnchorEffectsResult, DistributionResult, HostMessage, ScatterResult, TableQuery, TableRow, WebviewMessage } from '../../webview/messages';
+import type { AnchorEffectsResult, DistributionResult, HostMessage, ModelInfo, RecordEffectsResult, ScatterResult, TableQuery, TableRow, WebviewMessage } from '../../webview/messages';
 import { repoRoot } from '../helpers';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser';
+import { MEASURE_LAYOUT, type Layout } from './layout';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ANCHORS = 20;
@@ -24,18 +26,24 @@ const artifacts = join(repoRoot, '.test-artifacts', 'webview');
 /** IFD of record i: 0.3 to 1.18 over the records. */
 const ifdOf = (index: number): number => 0.3 + ((index * 7) % 60) / 68;
 
-/** 60 records with golden scores wins/20; record 7 carries HTML in every text field. */
+/** Long enough to be cut in any layout. */
+const LONG = 'Explain, step by step and with a worked example for each case, how a curator should read the golden score of an instruction record';
+/** Record 4 was cut from the left to fit the model's context; record 5's score is stale. */
+const TRUNCATED = 4;
+const STALE = 5;
+
+/** 60 records with golden scores wins/20; record 7 carries HTML in every text field; every third has a long instruction. */
 const rows: TableRow[] = Array.from({ length: 60 }, (_, index) => {
   const wins = (index * 13) % (ANCHORS + 1);
   return {
     index,
     id: `id${index}`,
-    instruction: index === 7 ? XSS : `Instruction of record ${index + 1}`,
+    instruction: index === 7 ? XSS : index % 3 === 0 ? `${LONG} (record ${index + 1})` : `Instruction of record ${index + 1}`,
     input: index === 7 ? '<script>alert(2)</script>' : '',
     output: index === 7 ? '<svg onload=alert(3)>' : `Output ${index + 1}`,
     range: { start: { line: 1 + index * 5, character: 2 }, end: { line: 5 + index * 5, character: 3 } },
-    score: { goldenScore: wins / ANCHORS, wins, anchors: ANCHORS, meanDelta: (wins - 10) / 7, truncated: false, signals: { ifd: ifdOf(index) } },
-    stale: false,
+    score: { goldenScore: wins / ANCHORS, wins, anchors: ANCHORS, meanDelta: (wins - 10) / 7, truncated: index === TRUNCATED, signals: { ifd: ifdOf(index) } },
+    stale: index === STALE,
     signals: { ppl_cond: '12.5', ppl_direct: '20', ifd: ifdOf(index).toFixed(3) },
   };
 });
@@ -54,10 +62,22 @@ const scatter: ScatterResult = { xLabel: 'Golden score', yLabel: 'IFD', points: 
 const anchorEffects: AnchorEffectsResult = {
   candidates: rows.length,
   anchors: Array.from({ length: 5 }, (_, index) => ({
-    index, instruction: index === 2 ? XSS : `Anchor ${index + 1}`, input: '', winRate: [0.5, 0.9, 0.1, 0.7, 0.3][index]!, meanDelta: index - 2,
+    index, instruction: index === 2 ? XSS : index === 4 ? `${LONG} (anchor 5)` : `Anchor ${index + 1}`, input: '',
+    winRate: [0.5, 0.9, 0, 0.7, 0.3][index]!, meanDelta: index - 2, moved: [60, 60, 0, 45, 30][index]!,
   })),
-  anchorSet: { hash: 'h', count: 5, path: '/anchors.json' },
+  anchorSet: { hash: 'h', count: 5, path: '/anchors.json', label: 'k-means 5 of this file' },
 };
+const DEMO: ModelInfo = { name: 'the bundled demo model (demo)', demo: true };
+/** Record i's delta on anchor k, as the server's recordEffects answers; anchor 3 (index 2) was not scored for odd records. */
+const deltaOf = (i: number, k: number): number | null => (k === 2 && i % 2 === 1 ? null : ((i + 3 * k) % 7) - 3 + k / 10);
+function recordEffects(index: number): RecordEffectsResult {
+  const row = rows[index]!;
+  return {
+    index, id: row.id, instruction: row.instruction, range: row.range, score: row.score!, stale: row.stale,
+    anchorSet: { hash: 'h', count: 5, label: 'k-means 5 of this file' },
+    effects: anchorEffects.anchors.map((a) => ({ index: a.index, instruction: a.instruction, input: a.input, delta: deltaOf(index, a.index) })),
+  };
+}
 
 /** What the server's tablePage answers (sorted, filtered, paged). */
 function tablePage(query: TableQuery): { total: number; offset: number; rows: TableRow[] } {
@@ -82,11 +102,12 @@ async function hostPost(message: HostMessage): Promise<void> {
 
 async function answer(message: WebviewMessage): Promise<void> {
   posted.push(message);
-  if (message.type === 'ready') await hostPost({ type: 'state', dataset: DATASET_NAME, distribution, anchorEffects, scatter });
+  if (message.type === 'ready') await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter });
   if (message.type === 'page') await hostPost({ type: 'page', seq: message.seq, query: message.query, page: tablePage(message.query) });
   if (message.type === 'neighbours') {
     await hostPost({ type: 'neighbours', result: { index: message.index, neighbours: [{ index: 9, similarity: 0.987, instruction: XSS }, { index: 2, similarity: 0.5, instruction: 'Instruction of record 3' }] } });
   }
+  if (message.type === 'showRecord') await hostPost({ type: 'record', record: recordEffects(message.index) });
 }
 
 /** Resolves when `predicate` holds for something posted after `from`, or fails after 5 s. */
@@ -112,8 +133,9 @@ async function untilText(selector: string, text: string): Promise<void> {
   throw new Error(`${selector} shows ${JSON.stringify(seen)}, expected ${JSON.stringify(text)}`);
 }
 
-const cellTexts = (column: number): Promise<string[]> =>
-  page.locator(`#records-grid vscode-data-grid-row.record vscode-data-grid-cell[grid-column="${column}"]`).allTextContents();
+const cellTexts = (column: string): Promise<string[]> => page.locator(`#records-table tr.record td[data-column="${column}"]`).allTextContents();
+const FIRST_INDEX = '#records-table tr.record td[data-column="index"] >> nth=0';
+const sortBy = (table: string, key: string): Promise<void> => page.locator(`#${table} th[data-sort="${key}"] button`).click();
 
 before(async () => {
   execFileSync(process.execPath, [join(repoRoot, 'tools', 'build.mjs')], { cwd: repoRoot, stdio: 'pipe' });
@@ -155,7 +177,7 @@ before(async () => {
     });
   });
   await page.goto(origin);
-  await page.locator('#records-grid vscode-data-grid-row.record').first().waitFor({ timeout: 10_000 });
+  await page.locator('#records-table tr.record').first().waitFor({ timeout: 10_000 });
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, 'records.png') });
 });
@@ -169,7 +191,7 @@ test('the page loads under its strict CSP: scripts run by nonce, toolkit compone
   const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
   assert.equal(csp, contentSecurityPolicy(origin, 'testnonce123'));
   assert.match(csp!, /^default-src 'none'; script-src 'nonce-testnonce123';/);
-  assert.equal(await page.evaluate('!!customElements.get("vscode-data-grid") && !!customElements.get("vscode-panels")'), true);
+  assert.equal(await page.evaluate('!!customElements.get("vscode-button") && !!customElements.get("vscode-panels")'), true);
   assert.deepEqual(await page.evaluate('globalThis.__cspViolations'), []);
   assert.deepEqual(consoleErrors, []);
   assert.equal(posted[0]?.type, 'ready');
@@ -210,36 +232,36 @@ test('the threshold slider shows the count and share at or above it, from memory
 test('the table starts at the best golden scores; clicking a column header sorts by it, again reverses', async () => {
   const first = posted.find((m) => m.type === 'page');
   assert.deepEqual(first?.type === 'page' && first.query, { offset: 0, limit: 25, sortBy: 'goldenScore', descending: true });
-  const scores = (await cellTexts(2)).map(Number);
+  const scores = (await cellTexts('goldenScore')).map((t) => Number(t.replace(' (stale)', '')));
   assert.equal(scores.length, 25);
   assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
   assert.equal(scores[0], 1);
 
   let from = posted.length;
-  await page.locator('#records-grid vscode-data-grid-cell[data-sort="index"]').click();
+  await sortBy('records-table', 'index');
   const asc = await postedSince(from, (m) => m.type === 'page', 'a page sorted by index');
   assert.deepEqual(asc.type === 'page' && asc.query, { offset: 0, limit: 25, sortBy: 'index', descending: false });
-  await untilText('#records-grid vscode-data-grid-row.record vscode-data-grid-cell >> nth=0', '1');
-  assert.deepEqual(await cellTexts(1), Array.from({ length: 25 }, (_, i) => String(i + 1)));
-  assert.equal(await page.locator('#records-grid vscode-data-grid-cell[data-sort="index"]').getAttribute('aria-sort'), 'ascending');
+  await untilText(FIRST_INDEX, '1');
+  assert.deepEqual(await cellTexts('index'), Array.from({ length: 25 }, (_, i) => String(i + 1 === TRUNCATED + 1 ? `${i + 1} ✂` : i + 1)));
+  assert.equal(await page.locator('#records-table th[data-sort="index"]').getAttribute('aria-sort'), 'ascending');
 
   from = posted.length;
-  await page.locator('#records-grid vscode-data-grid-cell[data-sort="index"]').click();
+  await sortBy('records-table', 'index');
   await postedSince(from, (m) => m.type === 'page' && m.query.sortBy === 'index' && m.query.descending, 'a page sorted by index, descending');
-  await untilText('#records-grid vscode-data-grid-row.record vscode-data-grid-cell >> nth=0', '60');
-  assert.equal((await cellTexts(1))[24], '36');
+  await untilText(FIRST_INDEX, '60');
+  assert.equal((await cellTexts('index'))[24], '36');
 });
 
 test('paging: Next and Previous move by 25 records; Next is disabled on the last page', async () => {
-  await page.locator('#records-grid vscode-data-grid-cell[data-sort="index"]').click(); // back to ascending
-  await untilText('#records-grid vscode-data-grid-row.record vscode-data-grid-cell >> nth=0', '1');
+  await sortBy('records-table', 'index'); // back to ascending
+  await untilText(FIRST_INDEX, '1');
   assert.equal(await page.locator('#page-info').textContent(), 'Records 1–25 of 60');
   await page.locator('#next-page').click();
   await untilText('#page-info', 'Records 26–50 of 60');
-  assert.equal((await cellTexts(1))[0], '26');
+  assert.equal((await cellTexts('index'))[0], '26');
   await page.locator('#next-page').click();
   await untilText('#page-info', 'Records 51–60 of 60');
-  assert.deepEqual(await cellTexts(1), Array.from({ length: 10 }, (_, i) => String(51 + i)));
+  assert.deepEqual(await cellTexts('index'), Array.from({ length: 10 }, (_, i) => String(51 + i)));
   assert.equal(await page.locator('#next-page').evaluate((e) => (e as unknown as { disabled: boolean }).disabled), true);
   await page.locator('#prev-page').click();
   await untilText('#page-info', 'Records 26–50 of 60');
@@ -259,9 +281,9 @@ test('"only at or above the threshold" asks for rows with minScore = the thresho
   await untilText('#page-info', 'Records 1–25 of 60');
 });
 
-test('clicking a row posts a reveal of that record with its range, and lists its nearest neighbours by embedding', async () => {
+test('clicking a row posts a reveal of that record with its range, opens its record view and lists its nearest neighbours by embedding', async () => {
   const from = posted.length;
-  await page.locator('#records-grid vscode-data-grid-row.record[data-index="3"]').click();
+  await page.locator('#records-table tr.record[data-index="3"]').click();
   const reveal = await postedSince(from, (m) => m.type === 'reveal', 'a reveal message');
   assert.deepEqual(reveal, { type: 'reveal', index: 3, range: rows[3]!.range });
   await postedSince(from, (m) => m.type === 'neighbours' && m.index === 3, 'a request for the record\'s nearest neighbours');
@@ -270,17 +292,21 @@ test('clicking a row posts a reveal of that record with its range, and lists its
   const again = posted.length;
   await page.locator('#neighbours li[data-index="9"]').click();
   assert.deepEqual(await postedSince(again, (m) => m.type === 'reveal', 'a reveal of the neighbour'), { type: 'reveal', index: 9 });
+  assert.deepEqual(await postedSince(from, (m) => m.type === 'showRecord', 'a showRecord message'), { type: 'showRecord', index: 3 });
+  await page.locator('#record-view[data-index="3"]').waitFor();
+  await page.locator('#record-close').click();
+  assert.equal(await page.locator('#record-view').isHidden(), true);
 });
 
 test('the table has a column per signal, sortable by the server like the golden score', async () => {
-  const titles = await page.locator('#records-grid vscode-data-grid-cell[cell-type="columnheader"]').allTextContents();
+  const titles = await page.locator('#records-table th').allTextContents();
   assert.deepEqual(titles.map((t) => t.replace(/ [▲▼]$/, '')), ['#', 'Score', 'Wins', 'Mean Δ', 'PPL (cond.)', 'PPL (direct)', 'IFD', 'Instruction', 'Output']);
   const from = posted.length;
-  await page.locator('#records-grid vscode-data-grid-cell[data-sort="ifd"]').click();
+  await sortBy('records-table', 'ifd');
   const sorted = await postedSince(from, (m) => m.type === 'page' && m.query.sortBy === 'ifd', 'a page sorted by IFD');
   assert.equal(sorted.type === 'page' && sorted.query.descending, true);
-  await untilText('#records-grid vscode-data-grid-row.record vscode-data-grid-cell[grid-column="7"] >> nth=0', Math.max(...rows.map((r) => ifdOf(r.index))).toFixed(3));
-  const ifds = (await cellTexts(7)).map(Number);
+  await untilText('#records-table tr.record td[data-column="ifd"] >> nth=0', Math.max(...rows.map((r) => ifdOf(r.index))).toFixed(3));
+  const ifds = (await cellTexts('ifd')).map(Number);
   assert.deepEqual(ifds, [...ifds].sort((a, b) => b - a));
 });
 
@@ -295,31 +321,31 @@ test('a chart per signal, and golden score against IFD where clicking a point re
 });
 
 test('dataset text with HTML renders as text: no element is created and no script runs', async () => {
-  const row = page.locator('#records-grid vscode-data-grid-row.record[data-index="7"]');
+  const row = page.locator('#records-table tr.record[data-index="7"]');
   await row.waitFor();
-  const texts = await row.locator('vscode-data-grid-cell').allTextContents();
+  const texts = await row.locator('td').allTextContents();
   assert.equal(texts[7], `${XSS} — <script>alert(2)</script>`);
   assert.equal(texts[8], '<svg onload=alert(3)>');
   assert.equal(await page.locator('#dataset').textContent(), DATASET_NAME);
   await page.locator('#tab-anchors').click();
-  await page.locator('#anchors-grid vscode-data-grid-row.anchor').first().waitFor();
+  await page.locator('#anchors-table tr.anchor').first().waitFor();
   await page.waitForTimeout(200);
-  assert.equal(await page.evaluate('document.querySelectorAll("img, b, script:not([nonce]), #records-grid svg, #anchors-grid svg").length'), 0);
+  assert.equal(await page.evaluate('document.querySelectorAll("img, b, script:not([nonce]), table svg").length'), 0);
   assert.deepEqual(dialogs, []);
   assert.deepEqual(consoleErrors, []);
 });
 
 test('the anchor-effects view lists each anchor with its win rate and mean delta, best first', async () => {
   await page.locator('#tab-anchors').click();
-  const anchorRows = page.locator('#anchors-grid vscode-data-grid-row.anchor');
+  const anchorRows = page.locator('#anchors-table tr.anchor');
   await anchorRows.first().waitFor();
   assert.deepEqual(await anchorRows.evaluateAll((els) => els.map((e) => (e as unknown as { dataset: { index: string } }).dataset.index)), ['1', '3', '0', '4', '2']);
-  const first = await anchorRows.first().locator('vscode-data-grid-cell').allTextContents();
-  assert.deepEqual(first, ['2', 'Anchor 2', '90%', '-1.000']);
+  const first = await anchorRows.first().locator('td').allTextContents();
+  assert.deepEqual(first, ['2', 'Anchor 2', '90%', '-1.000', '60']);
   assert.equal(await page.locator('#anchors-note').textContent(),
-    '5 anchors, statistics over 60 scored records. Win rate: share of records that made the anchor\'s response more likely.');
-  assert.equal(await page.locator('#anchors-grid vscode-data-grid-row.anchor[data-index="2"] vscode-data-grid-cell').nth(1).textContent(), XSS);
-  await page.locator('#anchors-grid vscode-data-grid-cell[data-sort="meanDelta"]').click();
+    '5 anchors (k-means 5 of this file), statistics over 60 scored records. Win rate: share of records that made the anchor\'s response more likely.');
+  assert.equal(await page.locator('#anchors-table tr.anchor[data-index="2"] td').nth(1).textContent(), XSS);
+  await sortBy('anchors-table', 'meanDelta');
   assert.deepEqual(await anchorRows.evaluateAll((els) => els.map((e) => (e as unknown as { dataset: { index: string } }).dataset.index)), ['4', '3', '2', '1', '0']);
   await page.screenshot({ path: join(artifacts, 'anchors.png') });
 });
@@ -327,8 +353,197 @@ test('the anchor-effects view lists each anchor with its win rate and mean delta
 test('dist/webview.js is a browser bundle of webview/ and the toolkit only: no vscode, no server or extension code', () => {
   const meta = JSON.parse(readFileSync(join(repoRoot, 'dist', 'webview.meta.json'), 'utf8')) as { inputs: Record<string, { imports: { path: string; external?: boolean }[] }> };
   const inputs = Object.keys(meta.inputs);
-  assert.deepEqual(inputs.filter((i) => !i.startsWith('node_modules/')).sort(), ['webview/main.ts', 'webview/messages.ts']);
+  assert.deepEqual(inputs.filter((i) => !i.startsWith('node_modules/')).sort(), ['webview/main.ts', 'webview/messages.ts', 'webview/table.ts']);
   assert.ok(inputs.some((i) => i.startsWith('node_modules/@vscode/webview-ui-toolkit/')));
   assert.deepEqual(Object.values(meta.inputs).flatMap((i) => i.imports.filter((x) => x.external).map((x) => x.path)), []);
   assert.ok(!/\brequire\(["']vscode["']\)/.test(readFileSync(join(repoRoot, 'dist', 'webview.js'), 'utf8')));
+});
+
+const measureLayout = (): Promise<Layout> => page.evaluate(MEASURE_LAYOUT);
+
+/** The records tab, sorted by index, on its first page (records 1–25), whatever earlier tests left. */
+async function firstPageByIndex(): Promise<void> {
+  await page.locator('#tab-records').click();
+  for (let i = 0; i < 2 && (await page.locator('#records-table th[data-sort="index"]').getAttribute('aria-sort')) !== 'ascending'; i++) {
+    await sortBy('records-table', 'index');
+    await page.waitForTimeout(100);
+  }
+  while ((await page.locator('#page-info').textContent()) !== 'Records 1–25 of 60') {
+    await page.locator('#prev-page').click();
+    await page.waitForTimeout(100);
+  }
+  await untilText(FIRST_INDEX, '1');
+}
+
+/** Checks the records, record view and anchors at one window width, with a screenshot of each. */
+async function checkLayout(width: number, name: string): Promise<void> {
+  await page.setViewportSize({ width, height: 900 });
+  await firstPageByIndex();
+  await page.locator('#records-table tr.record[data-index="4"]').click(); // the truncated one: its record view opens
+  await page.locator('#record-view[data-index="4"]').waitFor();
+  await page.waitForTimeout(100);
+  const records = await measureLayout();
+  assert.ok(records.numbers > 150, `numeric cells measured: ${records.numbers}`);
+  assert.deepEqual(records.cutNumbers, [], `no number is cut at ${width} px`);
+  assert.ok(records.cutTexts > 0, `long text is cut at ${width} px`);
+  assert.deepEqual(records.cutWithoutTitle, [], 'cut text has its whole text as title');
+  await page.screenshot({ path: join(artifacts, `${name}-records.png`), fullPage: true });
+  await page.locator('#tab-anchors').click();
+  await page.locator('#anchors-table tr.anchor').first().waitFor();
+  const anchors = await measureLayout();
+  assert.deepEqual(anchors.cutNumbers, [], `no number in the anchor effects is cut at ${width} px`);
+  assert.deepEqual(anchors.cutWithoutTitle, []);
+  await page.screenshot({ path: join(artifacts, `${name}-anchors.png`), fullPage: true });
+  await page.locator('#record-close').click();
+  await page.locator('#tab-records').click();
+}
+
+test('at a 900 px window no number is cut, and cut text shows whole on hover', async () => {
+  await checkLayout(900, '900px');
+});
+
+test('in a narrow 400 px panel no number is cut either: the table scrolls sideways instead', async () => {
+  await checkLayout(400, 'narrow');
+  const scroll = await page.locator('#records-table').evaluate((t) => {
+    const parent = (t as unknown as { parentElement: { scrollWidth: number; clientWidth: number } }).parentElement;
+    return { scrollWidth: parent.scrollWidth, clientWidth: parent.clientWidth };
+  });
+  assert.ok(scroll.scrollWidth > scroll.clientWidth, 'the table is wider than the panel and scrolls');
+  await page.setViewportSize({ width: 1200, height: 900 });
+});
+
+test('columns resize by dragging their header\'s edge or with the arrow keys; numbers stay whole', async () => {
+  await page.setViewportSize({ width: 1200, height: 900 });
+  await firstPageByIndex();
+  const header = page.locator('#records-table th[data-column="instruction"]');
+  const output = page.locator('#records-table th[data-column="output"]');
+  const width = async (): Promise<number> => (await header.boundingBox())!.width;
+  const before = await width();
+  const outputBefore = (await output.boundingBox())!.width;
+  const handle = (await header.locator('.resizer').boundingBox())!;
+  await page.mouse.move(handle.x + handle.width / 2, handle.y + handle.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(handle.x + handle.width / 2 - 120, handle.y + handle.height / 2, { steps: 5 });
+  await page.mouse.up();
+  const dragged = await width();
+  // The table keeps its width: what the column gives up goes to the other text column.
+  assert.ok(dragged < before - 80, `dragged 120 px narrower: ${before} -> ${dragged}`);
+  assert.ok((await output.boundingBox())!.width > outputBefore + 80, 'the Output column takes the rest');
+  await header.locator('.resizer').focus();
+  await page.keyboard.press('ArrowRight');
+  const widened = await width();
+  assert.ok(widened > dragged + 8, `ArrowRight widens: ${dragged} -> ${widened}`);
+  assert.equal(await header.locator('.resizer').getAttribute('role'), 'separator');
+  // The width survives the next page.
+  await page.locator('#next-page').click();
+  await untilText('#page-info', 'Records 26–50 of 60');
+  assert.ok(Math.abs((await width()) - widened) <= 2, 'the width is kept across pages');
+  await page.locator('#prev-page').click();
+  await untilText('#page-info', 'Records 1–25 of 60');
+  assert.deepEqual((await measureLayout()).cutNumbers, []);
+});
+
+test('a truncated record is marked in its row, with a tooltip saying it was cut from the left', async () => {
+  await firstPageByIndex();
+  const mark = page.locator(`#records-table tr.record[data-index="${TRUNCATED}"] td[data-column="index"] .cut`);
+  assert.equal(await mark.textContent(), ' ✂');
+  assert.match((await mark.getAttribute('title'))!, /cut from the left/i);
+  assert.equal(await page.locator('#records-table tr.record.truncated').count(), 1);
+});
+
+test('the record view lists every anchor\'s delta with the anchor\'s whole text, sortable', async () => {
+  await firstPageByIndex();
+  const from = posted.length;
+  await page.locator('#records-table tr.record[data-index="6"]').click();
+  await postedSince(from, (m) => m.type === 'showRecord' && m.index === 6, 'showRecord 6');
+  await page.locator('#record-view[data-index="6"]').waitFor();
+  assert.equal(await page.locator('#record-title').textContent(), `Record 7: ${rows[6]!.instruction}`);
+  const s = rows[6]!.score!;
+  assert.equal(await page.locator('#record-summary').textContent(),
+    `Golden score ${s.goldenScore.toFixed(2)} · ${s.wins}/${s.anchors} anchors helped · mean Δ ${s.meanDelta.toFixed(3)} nats · anchors: k-means 5 of this file`);
+  assert.equal(await page.locator('#record-truncated').isHidden(), true, 'record 7 was not cut');
+  const effectRows = page.locator('#record-table tr.effect');
+  const order = (): Promise<string[]> => effectRows.evaluateAll((els) => els.map((e) => (e as unknown as { dataset: { index: string } }).dataset.index));
+  const deltas = [0, 1, 2, 3, 4].map((k) => deltaOf(6, k)!);
+  const byDelta = [0, 1, 2, 3, 4].sort((a, b) => deltas[b]! - deltas[a]! || a - b).map(String);
+  assert.deepEqual(await order(), byDelta, 'largest delta first');
+  const fmt = (d: number): string => `${d > 0 ? '+' : ''}${d.toFixed(3)}`;
+  assert.deepEqual(await page.locator('#record-table tr.effect td[data-column="delta"]').allTextContents(), byDelta.map((k) => fmt(deltas[Number(k)]!)));
+  const longAnchor = page.locator('#record-table tr.effect[data-index="4"] td[data-column="anchor"]');
+  assert.equal(await longAnchor.getAttribute('title'), `${LONG} (anchor 5)`, 'the anchor\'s whole text on hover');
+  await sortBy('record-table', 'delta');
+  assert.deepEqual(await order(), [...byDelta].reverse());
+  await sortBy('record-table', 'index');
+  assert.deepEqual(await order(), ['0', '1', '2', '3', '4']);
+  // An odd record: anchor 3 was not scored for it (early stop), listed last by delta.
+  await page.locator('#records-table tr.record[data-index="1"]').click();
+  await page.locator('#record-view[data-index="1"]').waitFor();
+  assert.equal(await page.locator('#record-table tr.effect[data-index="2"] td[data-column="delta"]').textContent(), 'not scored');
+  // A record that is itself an anchor: that pair is left out, and said so.
+  await hostPost({ type: 'record', record: { ...recordEffects(1), score: { ...rows[1]!.score!, selfAnchor: 2 } } });
+  assert.equal(await page.locator('#record-table tr.effect[data-index="2"] td[data-column="delta"]').textContent(), 'itself, left out');
+  assert.match((await page.locator('#record-summary').textContent())!, /it is anchor 3 itself: that pair is left out/);
+  await page.locator(`#records-table tr.record[data-index="${TRUNCATED}"]`).click();
+  await page.locator(`#record-view[data-index="${TRUNCATED}"]`).waitFor();
+  assert.match((await page.locator('#record-truncated').textContent())!, /cut from the left/);
+  assert.equal(await page.locator('#record-truncated').isVisible(), true);
+  const revealFrom = posted.length;
+  await page.locator('#record-reveal').click();
+  assert.deepEqual(await postedSince(revealFrom, (m) => m.type === 'reveal', 'a reveal from the record view'), { type: 'reveal', index: TRUNCATED, range: rows[TRUNCATED]!.range });
+  await page.screenshot({ path: join(artifacts, 'record-view.png'), fullPage: true });
+  await page.locator('#record-close').click();
+});
+
+test('the record view opens when the extension sends a record (the hover\'s "Show all anchor effects")', async () => {
+  await hostPost({ type: 'record', record: recordEffects(9) });
+  await page.locator('#record-view[data-index="9"]').waitFor();
+  assert.equal(await page.locator('#record-table tr.effect').count(), 5);
+  await page.locator('#record-close').click();
+});
+
+test('the anchor effects flag anchors that no record moves', async () => {
+  await page.locator('#tab-anchors').click();
+  const flagged = page.locator('#anchors-table tr.anchor.unmoved');
+  assert.deepEqual(await flagged.evaluateAll((els) => els.map((e) => (e as unknown as { dataset: { index: string } }).dataset.index)), ['2']);
+  assert.equal(await flagged.locator('td[data-column="moved"]').textContent(), 'no record ⚠');
+  assert.match((await page.locator('#anchors-unmoved').textContent())!, /^1 anchor no record moves \(3\): .*caps every golden score below 1/);
+  assert.equal(await page.locator('#anchors-unmoved').isVisible(), true);
+  await page.locator('#tab-records').click();
+});
+
+test('the header names the model and the anchor set; for the demo model it warns and offers Choose Model', async () => {
+  assert.equal(await page.locator('#provenance').textContent(), 'Scores from the bundled demo model (demo) against k-means 5 of this file.');
+  assert.equal(await page.locator('#demo-note').isVisible(), true);
+  assert.match((await page.locator('#demo-note').textContent())!, /for trying the tool, not for curation/);
+  const from = posted.length;
+  await page.locator('#choose-model').click();
+  await postedSince(from, (m) => m.type === 'chooseModel', 'chooseModel');
+  await hostPost({
+    type: 'state', dataset: DATASET_NAME, model: { name: 'SmolLM2-135M-Instruct', demo: false }, distribution,
+    anchorEffects: { ...anchorEffects, anchorSet: { ...anchorEffects.anchorSet!, label: 'anchors.json' } }, scatter,
+  });
+  await untilText('#provenance', 'Scores from SmolLM2-135M-Instruct against anchors.json (5 anchors).');
+  assert.equal(await page.locator('#demo-note').isHidden(), true);
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter });
+  await untilText('#provenance', 'Scores from the bundled demo model (demo) against k-means 5 of this file.');
+});
+
+test('Write Subset at This Threshold and Export Scores ask the extension, with the page\'s threshold and choices', async () => {
+  let from = posted.length;
+  await page.locator('#write-subset').click();
+  assert.deepEqual(await postedSince(from, (m) => m.type === 'writeSubset', 'writeSubset'), { type: 'writeSubset', threshold: 0.8, withScores: false });
+  from = posted.length;
+  await page.locator('#with-scores').click();
+  await page.locator('#write-subset').click();
+  assert.deepEqual(await postedSince(from, (m) => m.type === 'writeSubset', 'writeSubset with scores'), { type: 'writeSubset', threshold: 0.8, withScores: true });
+  from = posted.length;
+  await page.locator('#export-scores').click();
+  assert.deepEqual(await postedSince(from, (m) => m.type === 'exportScores', 'exportScores'), { type: 'exportScores', format: 'csv', withDeltas: false });
+  await page.locator('#export-format').click();
+  await page.locator('#export-format vscode-option[value="jsonl"]').click();
+  await page.locator('#export-deltas').click();
+  from = posted.length;
+  await page.locator('#export-scores').click();
+  assert.deepEqual(await postedSince(from, (m) => m.type === 'exportScores', 'exportScores as JSON Lines'), { type: 'exportScores', format: 'jsonl', withDeltas: true });
+  assert.deepEqual(consoleErrors, []);
 });
