@@ -179,7 +179,7 @@ test('broken model folders: missing folder, missing file, truncated graph, not a
   mkdirSync(notLm);
   for (const f of ['config.json', 'tokenizer.json']) copyFileSync(join(demoModel, f), join(notLm, f));
   copyFileSync(join(repoRoot, 'test', 'fixtures', 'identity.onnx'), join(notLm, 'model.onnx'));
-  assertCleanFailure(score(notLm), /is not a language model head: it has no "logits" output/);
+  assertCleanFailure(score(notLm), /is not a causal language model graph: it has no "logits" output/);
 
   const mismatched = join(dir, 'mismatched');
   mkdirSync(mismatched);
