@@ -58,18 +58,18 @@ export class Config {
   serverSettings(): ServerSettings {
     const trusted = vscode.workspace.isTrusted;
     const config = vscode.workspace.getConfiguration(SECTION);
-    const model = this.path(config, 'model', trusted, true);
+    const model = this.path(config, 'model', trusted, true) ?? this.bundledModel;
     const anchors = this.path(config, 'anchors', trusted);
     const variant = (trusted ? config.get<string>('modelVariant') : config.inspect<string>('modelVariant')?.globalValue)?.trim();
     return {
-      model: model ?? this.bundledModel,
+      model,
       modelVariant: variant && variant !== 'fp32' ? variant : null,
       anchors: anchors ?? null,
       maxAnchorTokens: positiveInteger(config, 'maxAnchorTokens'),
       batchSize: positiveInteger(config, 'batchSize'),
       threads: Math.max(0, Math.floor(config.get<number>('threads') ?? 0)),
       scoringAllowed: trusted,
-      demoModel: (model ?? this.bundledModel) === this.bundledModel,
+      demoModel: model === this.bundledModel,
       // Untrusted: no model runs or downloads, so no credential leaves the editor.
       ...(trusted ? { secrets: { ...this.secrets } } : {}),
     };

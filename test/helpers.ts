@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { readDataset, type DatasetRecord } from '../server/dataset';
 
 /** The checkout's root, found upward from wherever the bundled test file runs. */
 export const repoRoot = ((): string => {
@@ -20,6 +21,12 @@ export function sharedData(file: string): string {
 }
 
 export const demoModel = join(repoRoot, 'models', 'demo');
+
+/** Records of a real dataset in ../shared/data, by index. */
+export function sharedRecords(file: string, indices: readonly number[]): DatasetRecord[] {
+  const records = readDataset(sharedData(file)).records;
+  return indices.map((i) => records[i]!);
+}
 
 const scratchDirs: string[] = [];
 process.once('exit', () => {

@@ -236,8 +236,7 @@ function renderPage(page: TablePageResult): void {
     sorted: { key: query.sortBy, descending: query.descending },
     onSort: (key) => {
       const sortBy = key as TableSortKey;
-      // A new column starts with its most useful order: best scores first, dataset order from the top.
-      query = { ...query, offset: 0, descending: sortBy === query.sortBy ? !query.descending : sortBy !== 'index', sortBy };
+      query = { ...query, offset: 0, descending: nextSort({ key: query.sortBy, descending: query.descending }, sortBy, 'index').descending, sortBy };
       requestPage();
     },
     decorate: (tr, record) => {
@@ -312,7 +311,7 @@ function renderRecord(): void {
     sorted: recordSort,
     onSort: (key) => {
       const k = key as typeof recordSort.key;
-      recordSort = { key: k, descending: k === recordSort.key ? !recordSort.descending : k !== 'index' };
+      recordSort = nextSort(recordSort, k, 'index');
       renderRecord();
     },
     decorate: (tr, effect) => {
@@ -322,6 +321,14 @@ function renderRecord(): void {
       tr.classList.toggle('hurts', effect.delta !== null && effect.delta < 0);
     },
   });
+}
+
+/**
+ * The order after a click on column `key`: the same column flips; a new one starts with its most useful
+ * order, best first, except the position column (`ascendingKey`), which starts from the top.
+ */
+function nextSort<K extends string>(current: { key: K; descending: boolean }, key: K, ascendingKey: K): { key: K; descending: boolean } {
+  return { key, descending: key === current.key ? !current.descending : key !== ascendingKey };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,7 +373,7 @@ function renderAnchors(): void {
     sorted: anchorSort,
     onSort: (key) => {
       const k = key as typeof anchorSort.key;
-      anchorSort = { key: k, descending: k === anchorSort.key ? !anchorSort.descending : k !== 'index' };
+      anchorSort = nextSort(anchorSort, k, 'index');
       renderAnchors();
     },
     decorate: (tr, anchor) => {

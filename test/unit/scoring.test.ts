@@ -5,7 +5,7 @@ import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { goldenFrom } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { fullText, queryText } from '../../server/scoring/template';
-import { demoModel, sharedData } from '../helpers';
+import { demoModel, sharedData, sharedRecords } from '../helpers';
 
 let cached: LocalBackend;
 let naive: LocalBackend;
@@ -20,14 +20,10 @@ after(async () => {
 
 /** A few real records of each shape: maths, tool use (with input), role play. */
 function realRecords(): DatasetRecord[] {
-  const pick = (file: string, indices: number[]): DatasetRecord[] => {
-    const records = readDataset(sharedData(file)).records;
-    return indices.map((i) => records[i]!);
-  };
   return [
-    ...pick('gsm8k-train.alpaca.json', [3, 40, 41]),
-    ...pick('gpteacher-toolformer.alpaca.json', [5, 77]),
-    ...pick('gpteacher-roleplay.alpaca.json', [12, 300]),
+    ...sharedRecords('gsm8k-train.alpaca.json', [3, 40, 41]),
+    ...sharedRecords('gpteacher-toolformer.alpaca.json', [5, 77]),
+    ...sharedRecords('gpteacher-roleplay.alpaca.json', [12, 300]),
   ];
 }
 

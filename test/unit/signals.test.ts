@@ -12,7 +12,7 @@ import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { scoreCandidate } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { fullText, queryText } from '../../server/scoring/template';
-import { demoModel, scratchDir, sharedData } from '../helpers';
+import { demoModel, scratchDir, sharedData, sharedRecords } from '../helpers';
 
 let cached: LocalBackend;
 /** The reference: full logits, a log-softmax in JavaScript, one plain sequence per pass. */
@@ -30,11 +30,7 @@ after(async () => {
 });
 
 function realRecords(): DatasetRecord[] {
-  const pick = (file: string, indices: number[]): DatasetRecord[] => {
-    const records = readDataset(sharedData(file)).records;
-    return indices.map((i) => records[i]!);
-  };
-  return [...pick('gsm8k-train.alpaca.json', [3, 41]), ...pick('gpteacher-toolformer.alpaca.json', [5]), ...pick('gpteacher-roleplay.alpaca.json', [12, 300])];
+  return [...sharedRecords('gsm8k-train.alpaca.json', [3, 41]), ...sharedRecords('gpteacher-toolformer.alpaca.json', [5]), ...sharedRecords('gpteacher-roleplay.alpaca.json', [12, 300])];
 }
 
 /** Perplexity of tokens [from, to) of `tokens`, naively: one sequence, logits, log-softmax. */
