@@ -241,9 +241,10 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
 
   await step('06-golden-subset-opened', async () => {
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25% of records' }).first().click();
-    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && !f.endsWith('.card.json')), (f) => f.length === 1, 20_000, 'the new file (beside its selection card)');
+    // The subset and then its card are each written atomically (a temporary file renamed into place): wait for both names.
+    const finished = (f: string[]): boolean => f.length === 1 && existsSync(join(workspace, f[0]!.replace(/\.json$/, '.card.json')));
+    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && f.endsWith('.json') && !f.endsWith('.card.json')), finished, 20_000, 'the new file beside its selection card');
     const name = written[0]!;
-    assert.ok(existsSync(join(workspace, name.replace(/\.json$/, '.card.json'))), 'its selection card beside it');
     await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor();
     const subset = JSON.parse(readFileSync(join(workspace, name), 'utf8')) as { instruction: string }[];
     assert.deepEqual(subset, JSON.parse(readFileSync(join(root, 'golden-cli.json'), 'utf8')), 'the same records as `nuggets select --top-percent 25`');
