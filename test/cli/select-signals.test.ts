@@ -1,6 +1,6 @@
 /**
  * Selection by several signals, diversity and selection cards, through the built command line on real
- * records scored with the demo model.
+ * records scored with the demo model (and, for the agreement check, the Llama-family stand-in).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,7 +10,8 @@ import { before, test } from 'node:test';
 import { readDataset } from '../../server/dataset';
 import { embeddingsPathFor, readEmbeddings } from '../../server/signals/embedding-file';
 import { readScores } from '../../server/store';
-import { demoModel, repoRoot, scratchDir, sharedData } from '../helpers';
+import { spearman } from '../../server/agree';
+import { demoModel, repoRoot, scratchDir, sharedData, standins } from '../helpers';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
 let dir: string;
@@ -144,6 +145,29 @@ test('a selection card records how the subset was made, and --card makes it agai
   assert.equal(edited.code, 1);
   assert.match(edited.stderr, /is not the dataset the card was made from/);
   assert.ok(existsSync(join(dir, 'golden.json')));
+});
+
+test('agree: the demo model against the Llama-family stand-in reports the figures the two models\' own scores give, and says the demo cannot stand in', () => {
+  // The whole dataset as the sample, so the figures can be recomputed from each model's own score run.
+  const llama = join(standins(), 'llama2-sp');
+  const r = nuggets('agree', dataset, '--anchors', 'anchors.json', '--model', 'demo', '--model', llama, '--sample', '20', '--min-score', '0.4');
+  assert.equal(r.code, 0, r.stderr);
+  console.log(r.stdout.trimEnd()); // the real figures, for the closing note
+  assert.equal(nuggets('score', dataset, '--anchors', 'anchors.json', '--model', llama, '--out', 'llama.jsonl').code, 0);
+  const demo = readScores(join(dir, 'scores.jsonl')).scores;
+  const other = readScores(join(dir, 'llama.jsonl')).scores;
+  const ids = readDataset(dataset).records.map((rec) => rec.id);
+  const golden = spearman(ids.map((id) => demo.get(id)!.goldenScore), ids.map((id) => other.get(id)!.goldenScore))!;
+  assert.match(r.stdout, /^demo vs llama2-sp on 20 records/);
+  const printed = Number(/Spearman, golden score:\s+(-?\d\.\d{3})/.exec(r.stdout)?.[1]);
+  assert.ok(Math.abs(printed - golden) <= 5e-4, `printed Spearman ${printed}, recomputed ${golden.toFixed(4)}`);
+  const keeps = ids.map((id) => [demo.get(id)!.goldenScore >= 0.4, other.get(id)!.goldenScore >= 0.4]);
+  const agreeing = keeps.filter(([a, b]) => a === b).length;
+  const kept = (k: number): number => keeps.filter((pair) => pair[k]).length;
+  assert.match(r.stdout, new RegExp(`--min-score 0.4 decisions:\\s+${((100 * agreeing) / 20).toFixed(1)}% agree \\(keeps ${kept(0)} vs ${kept(1)}\\)`));
+  // A random-weight model ranks records unlike the trained demo: the verdict must say no.
+  assert.ok(golden < 0.8, `Spearman ${golden} between the demo and a random-weight model`);
+  assert.match(r.stdout, /demo cannot stand in for llama2-sp: its ranking differs/);
 });
 
 test('agree: a model compared with a copy of itself ranks the sample alike and can stand in; one model is a usage error', () => {
