@@ -63,7 +63,7 @@ export class Config {
     const variant = (trusted ? config.get<string>('modelVariant') : config.inspect<string>('modelVariant')?.globalValue)?.trim();
     return {
       model,
-      modelVariant: variant && variant !== 'fp32' ? variant : null,
+      variant: variant && variant !== 'fp32' ? variant : null,
       anchors: anchors ?? null,
       maxAnchorTokens: positiveInteger(config, 'maxAnchorTokens'),
       batchSize: positiveInteger(config, 'batchSize'),

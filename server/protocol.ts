@@ -40,10 +40,10 @@ export interface ServerSettings {
   /** ONNX Runtime intra-op threads; 0 = automatic (one core is left for the editor). */
   threads: number;
   /**
-   * Which ONNX export of the model to run (`fp32`, `quantized`, `q4`, …: onnx/model_<variant>.onnx); null
-   * for fp32. Part of the model's identity: another variant is another model.
+   * Which ONNX export of the model to run (`fp32`, `quantized`, `q4`, …: onnx/model_<variant>.onnx; the
+   * `nuggets.modelVariant` setting); null for fp32. Part of the model's identity: another variant is another model.
    */
-  modelVariant?: string | null;
+  variant?: string | null;
   /** False in untrusted workspaces: stored scores are shown, but no model is run or downloaded. */
   scoringAllowed: boolean;
   /** The model is the bundled demo model: its scores are for trying the tool, not for curation (hovers say so). */

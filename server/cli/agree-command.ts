@@ -30,7 +30,7 @@ export async function agreeCommand(args: string[], defaultModel: () => string): 
   const names: string[] = [];
   for (const [i, model] of models.entries()) {
     const backend = await openBackend(model === 'demo' ? defaultModel() : model, {
-      ...(variants[i] ? { variant: variants[i] } : {}), ...(threads ? { intraOpThreads: threads } : {}), onDownload: downloadProgress(),
+      ...(variants[i] ? { variant: variants[i] } : {}), ...(threads ? { threads } : {}), onDownload: downloadProgress(),
     });
     try {
       names.push(`${backend.identity.name}${variants[i] ? ` (${variants[i]})` : ''}`);

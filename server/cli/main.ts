@@ -198,7 +198,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     ...(values.tokenizer ? { tokenizer: values.tokenizer } : {}),
     ...(values['send-api-key-anywhere'] ? { apiKeyOrigins: 'anywhere' as const } : {}),
     onWarning: (message: string) => process.stderr.write(`nuggets: warning: ${message}\n`),
-    path, ...(values.variant ? { variant: values.variant } : {}), ...(threads ? { intraOpThreads: threads } : {}),
+    path, ...(values.variant ? { variant: values.variant } : {}), ...(threads ? { threads } : {}),
     ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}), ...(values.offline ? { offline: true } : {}),
     ...(values.model && values.endpoint ? { endpoints: values.endpoint } : {}),
     ...(values['served-model'] ? { servedModel: values['served-model'] } : {}),

@@ -126,22 +126,14 @@ interface OpenOptions {
  * serving key may go is, since the backend decides that when it opens.
  */
 async function backendFor(model: string, options: ModelOptions, open: OpenOptions = {}): Promise<ScoringBackend> {
-  const threads = options.threads > 0 ? options.threads : Math.max(1, availableParallelism() - 1);
+  const threads = options.threads ? options.threads : Math.max(1, availableParallelism() - 1);
   const key = JSON.stringify([model, threads, options.variant ?? 'fp32', options.cacheDir, options.apiKeyOrigins]);
   if (!backend || backend.key !== key) {
     const old = backend;
     backend = undefined;
     prepared = undefined;
     await old?.backend.dispose();
-    const opened = await openBackend(model, {
-      intraOpThreads: threads, cacheDir: options.cacheDir,
-      ...(options.variant ? { variant: options.variant } : {}),
-      ...(options.hubToken ? { hubToken: options.hubToken } : {}),
-      ...(options.apiKey ? { apiKey: options.apiKey, apiKeyOrigins: options.apiKeyOrigins ?? [] } : {}),
-      ...(open.offline ? { offline: true } : {}),
-      ...(open.signal ? { signal: open.signal } : {}),
-      ...(open.onDownload ? { onDownload: open.onDownload } : {}),
-    });
+    const opened = await openBackend(model, { ...options, threads, ...open });
     backend = { key, backend: opened };
   }
   return backend.backend;

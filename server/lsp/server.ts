@@ -253,13 +253,9 @@ export class NuggetsServer {
 
   /** How the worker opens the model: variant, credentials, and the cache in extension storage. */
   private modelOptions(): ModelOptions {
-    const { threads, modelVariant, secrets } = this.settings;
-    return {
-      threads, cacheDir: join(this.storagePath, 'cache'),
-      ...(modelVariant ? { variant: modelVariant } : {}),
-      ...(secrets?.hubToken ? { hubToken: secrets.hubToken } : {}),
-      ...(secrets?.apiKey ? { apiKey: secrets.apiKey, apiKeyOrigins: secrets.apiKeyOrigins ?? [] } : {}),
-    };
+    const { threads, variant, secrets } = this.settings;
+    // An API key without its origins goes nowhere (never to where $NUGGETS_API_KEY_ORIGINS would send it).
+    return { threads, cacheDir: join(this.storagePath, 'cache'), ...(variant ? { variant } : {}), ...secrets, ...(secrets?.apiKey ? { apiKeyOrigins: secrets.apiKeyOrigins ?? [] } : {}) };
   }
 
   /**
@@ -660,7 +656,7 @@ export class NuggetsServer {
       this.anchorChoices.inherit(uri, pathToFileURL(out).toString()); // the subset opens with its scores current
       const cardPath = writeCard({
         subsetPath: out, datasetPath: source, records: parsed.records.length, scoresPaths: [this.book.scoresPathOf(keyed!.key)],
-        header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.modelVariant ?? null }, anchors: { ...keyed!.key.anchors, source: this.anchorsPathFor(uri) ?? null } },
+        header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.variant ?? null }, anchors: { ...keyed!.key.anchors, source: this.anchorsPathFor(uri) ?? null } },
         rule: params.rule, chosen: selection.chosen, baseline: null, seed: null, similarity: selection.similarity ?? null, skippedAsDuplicates: selection.skippedAsDuplicates,
       });
       return {

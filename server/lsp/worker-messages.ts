@@ -7,6 +7,7 @@ import type { Agreement } from '../agree';
 import type { Example } from '../dataset';
 import type { DownloadProgress } from '../model/hub';
 import type { ScoringOptions } from '../scoring/backend';
+import type { BackendSettings } from '../scoring/open';
 import type { CandidateScore } from '../scoring/golden';
 
 export interface Candidate extends Example {
@@ -14,18 +15,11 @@ export interface Candidate extends Example {
   id: string;
 }
 
-/** How the worker opens a model (openBackend's settings that the server decides). */
-export interface ModelOptions {
-  threads: number;
-  /** ONNX export to run; undefined: fp32. */
-  variant?: string;
-  /** The cache root: hub downloads in its hub/ folder, derived graphs in graphs/. */
-  cacheDir: string;
-  hubToken?: string;
-  apiKey?: string;
-  /** Where the API key may go (scheme://host:port). */
-  apiKeyOrigins?: string[];
-}
+/**
+ * How the worker opens a model: openBackend's own settings, the ones the server decides (from the client's
+ * ServerSettings and ServerSecrets, whose names they share). `threads` 0: all cores but one.
+ */
+export type ModelOptions = Pick<BackendSettings, 'threads' | 'variant' | 'cacheDir' | 'hubToken' | 'apiKey' | 'apiKeyOrigins'>;
 
 export type WorkerRequest =
   /** `download`: a hub model missing from the cache may be fetched; without it only the cache is used. */

@@ -45,7 +45,8 @@ export interface PrefixPass {
 }
 
 export interface SessionSettings {
-  intraOpThreads?: number;
+  /** ONNX Runtime intra-op threads; 0 or absent: ONNX Runtime's default (one per core). */
+  threads?: number;
   /** Record ONNX Runtime's per-operator timings into a JSON file whose path starts with this prefix, written on dispose (the benchmark's profiles). */
   profileFilePrefix?: string;
 }
@@ -85,7 +86,7 @@ export class OnnxCausalLM {
     try {
       const options: ort.InferenceSession.SessionOptions = {
         graphOptimizationLevel: 'all',
-        ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
+        ...(settings.threads ? { intraOpNumThreads: settings.threads } : {}),
         ...(settings.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: settings.profileFilePrefix } : {}),
       };
       session = source.weightsFolder

@@ -31,7 +31,7 @@ function repository(folder: string): Record<string, string> {
 }
 
 function settings(model: string, variant: string): protocol.ServerSettings {
-  return { model, modelVariant: variant === 'fp32' ? null : variant, anchors: null, maxAnchorTokens: 200, batchSize: 8, threads: 1, scoringAllowed: true, secrets: {} };
+  return { model, variant: variant === 'fp32' ? null : variant, anchors: null, maxAnchorTokens: 200, batchSize: 8, threads: 1, scoringAllowed: true, secrets: {} };
 }
 
 before(async () => {

@@ -33,7 +33,7 @@ function dataset(name: string, from: number): { uri: string; text: string } {
 
 function settings(overrides: Partial<protocol.ServerSettings> = {}): protocol.ServerSettings {
   return {
-    model: 'hf:nuggets/demo', modelVariant: null, anchors: null, maxAnchorTokens: 64, batchSize: 8, threads: 1, scoringAllowed: true,
+    model: 'hf:nuggets/demo', variant: null, anchors: null, maxAnchorTokens: 64, batchSize: 8, threads: 1, scoringAllowed: true,
     secrets: { hubToken: TOKEN }, ...overrides,
   };
 }

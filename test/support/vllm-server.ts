@@ -84,7 +84,7 @@ export class FakeVllm {
     const folder = readModelFolder(modelFolder);
     const context = contextLengthOf(folder.config)!;
     const tokenizer = new TextTokenizer(folder.tokenizerJson, folder.tokenizerConfig, folder.path);
-    const lm = await OnnxCausalLM.load(folder.onnxPath, folder.config, context, { intraOpThreads: 1 });
+    const lm = await OnnxCausalLM.load(folder.onnxPath, folder.config, context, { threads: 1 });
     const eos = typeof folder.config['eos_token_id'] === 'number' ? folder.config['eos_token_id'] : 0;
     let fake: FakeVllm | undefined;
     const server = createServer((req, res) => {

@@ -42,7 +42,7 @@ before(async () => {
   anchors = seed.filter((r) => tokenizer.encode(fullText(r), false).length <= OPTIONS.maxAnchorTokens).slice(0, 8);
   candidates = seed.slice(40, 46);
   vllm = await FakeVllm.start(model, { servedModel: 'llama2-sp' });
-  local = await LocalBackend.open(model, { intraOpThreads: 1 });
+  local = await LocalBackend.open(model, { threads: 1 });
 });
 
 after(async () => {

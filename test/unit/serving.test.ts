@@ -40,7 +40,7 @@ let local: LocalBackend;
 
 before(async () => {
   vllm = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo' });
-  local = await LocalBackend.open(demoModel, { intraOpThreads: 1 });
+  local = await LocalBackend.open(demoModel, { threads: 1 });
 });
 
 after(async () => {

@@ -43,7 +43,7 @@ after(async () => {
 });
 
 async function open(model: string, variant: string, path: 'cached' | 'naive' = 'cached'): Promise<LocalBackend> {
-  const backend = await LocalBackend.open(join(root, model), { variant, path, cacheDir: cache, intraOpThreads: 1 });
+  const backend = await LocalBackend.open(join(root, model), { variant, path, cacheDir: cache, threads: 1 });
   opened.push(backend);
   return backend;
 }
