@@ -33,16 +33,16 @@ connection.onInitialize((params) => {
 const justOpened = new Set<string>();
 documents.onDidOpen((e) => {
   justOpened.add(`${e.document.uri}@${e.document.version}`);
-  void ready().open(e.document).catch((err) => connection.console.error(String(err?.stack ?? err)));
+  void ready().documents.open(e.document).catch((err) => connection.console.error(String(err?.stack ?? err)));
 });
 documents.onDidChangeContent((e) => {
   if (justOpened.delete(`${e.document.uri}@${e.document.version}`)) return;
-  ready().changed(e.document);
+  ready().documents.changed(e.document);
 });
-documents.onDidClose((e) => ready().closed(e.document.uri));
+documents.onDidClose((e) => ready().documents.closed(e.document.uri));
 
 connection.onNotification(protocol.fileOpening, ({ uri }) => {
-  void ready().fileOpening(uri).catch((err) => connection.console.error(String(err?.stack ?? err)));
+  void ready().documents.fileOpening(uri).catch((err) => connection.console.error(String(err?.stack ?? err)));
 });
 connection.onNotification(protocol.filesRenamed, ({ files }) => {
   void ready().filesRenamed(files).catch((err) => connection.console.error(String(err?.stack ?? err)));
@@ -54,14 +54,14 @@ connection.onRequest(protocol.chooseAnchors, (params) => ready().chooseAnchors(p
 connection.onRequest(protocol.clearScores, (params) => ready().clearScores(params.textDocument.uri));
 connection.onRequest(protocol.selectionPreview, (params) => ready().selectionPreview(params));
 connection.onRequest(protocol.selectSubset, (params) => ready().selectSubset(params));
-connection.onRequest(protocol.distribution, (params) => ready().distribution(params));
-connection.onRequest(protocol.tablePage, (params) => ready().tablePage(params));
-connection.onRequest(protocol.anchorEffects, (params) => ready().anchorEffects(params.textDocument.uri));
+connection.onRequest(protocol.distribution, (params) => ready().dashboard.distribution(params));
+connection.onRequest(protocol.tablePage, (params) => ready().dashboard.tablePage(params));
+connection.onRequest(protocol.anchorEffects, (params) => ready().dashboard.anchorEffects(params.textDocument.uri));
 connection.onRequest(protocol.compareModels, (params) => ready().compareModels(params));
-connection.onRequest(protocol.nearestNeighbours, (params) => ready().nearestNeighbours(params));
-connection.onRequest(protocol.goldenIfdScatter, (params) => ready().goldenIfdScatter(params.textDocument.uri));
-connection.onRequest(protocol.recordEffects, (params) => ready().recordEffects(params));
-connection.onRequest(protocol.exportScores, (params) => ready().exportScores(params));
+connection.onRequest(protocol.nearestNeighbours, (params) => ready().dashboard.nearestNeighbours(params));
+connection.onRequest(protocol.goldenIfdScatter, (params) => ready().dashboard.goldenIfdScatter(params.textDocument.uri));
+connection.onRequest(protocol.recordEffects, (params) => ready().dashboard.recordEffects(params));
+connection.onRequest(protocol.exportScores, (params) => ready().dashboard.exportScores(params));
 connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
 connection.onShutdown(() => server?.dispose());
 

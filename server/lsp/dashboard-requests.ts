@@ -1,0 +1,107 @@
+/**
+ * The dashboard's requests: each reads a document's current scores and answers with the pure queries of
+ * dashboard-queries.ts and anchor-effects.ts (where the logic, and its unit tests, live).
+ */
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, ResponseError } from 'vscode-languageserver/node';
+import { NuggetsError } from '../errors';
+import { formatScores } from '../export-scores';
+import { assertNotInput, writeFileAtomic } from '../files';
+import type * as protocol from '../protocol';
+import { summaryOf, type CandidateScore } from '../scoring/golden';
+import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
+import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells } from './dashboard-queries';
+import type { OpenDocuments } from './documents';
+import { shorten } from './markdown';
+import type { ScoreBook } from './score-book';
+import type { ScoringKeys } from './scoring-keys';
+
+export class DashboardRequests {
+  constructor(
+    private readonly documents: OpenDocuments,
+    private readonly keys: ScoringKeys,
+    private readonly book: ScoreBook,
+  ) {}
+
+  async distribution(params: protocol.DistributionParams): Promise<protocol.DistributionResult> {
+    const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
+    const bins = Math.max(1, Math.min(200, Math.floor(params.bins ?? 20)));
+    const stale = parsed.records.filter((r, i) => !scores[i] && this.documents.shown(parsed, r.index, keyed)).length;
+    return distributionOf(parsed.records.length, scores, stale, bins);
+  }
+
+  async nearestNeighbours(params: protocol.NeighboursParams): Promise<protocol.NeighboursResult> {
+    const { parsed, keyed } = await this.documents.currentOf(params.textDocument.uri);
+    const embeddings = keyed ? this.book.embeddingsOf(keyed.key) : undefined;
+    if (!embeddings || !parsed.records[params.index] || !embeddings.has(parsed.records[params.index]!.id)) {
+      return { index: params.index, neighbours: [], note: 'No embedding is stored for this record: score it with a local model.' };
+    }
+    const found = nearestNeighbours(parsed.records, embeddings, params.index, Math.max(1, Math.min(50, params.count ?? 5)));
+    return { index: params.index, neighbours: found.map((n) => ({ ...n, instruction: shorten(parsed.records[n.index]!.instruction, 120) })) };
+  }
+
+  async goldenIfdScatter(uri: string): Promise<protocol.ScatterResult> {
+    const { parsed, scores } = await this.documents.currentOf(uri);
+    return { xLabel: 'Golden score', yLabel: 'IFD', points: goldenIfdScatter(parsed.records, scores) };
+  }
+
+  async tablePage(params: protocol.TablePageParams): Promise<protocol.TablePageResult> {
+    const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
+    let rows = parsed.records.map((r, i) => ({ r, index: r.index, ...(scores[i] ? { score: scores[i] } : {}) }));
+    if (params.minScore !== undefined) rows = rows.filter(({ score }) => score !== undefined && score.goldenScore >= params.minScore!);
+    rows.sort(compareRows(params.sortBy ?? 'index', params.descending === true));
+    const offset = Math.max(0, Math.floor(params.offset));
+    const limit = Math.max(0, Math.min(1000, Math.floor(params.limit)));
+    return {
+      total: rows.length, offset,
+      rows: rows.slice(offset, offset + limit).map(({ r }) => {
+        const shown = this.documents.recordScore(parsed, r.index, keyed);
+        return {
+          index: r.index, id: r.id, instruction: shorten(r.instruction, 200), input: shorten(r.input, 120), output: shorten(r.output, 200),
+          range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}), signals: signalCells(shown.score),
+        };
+      }),
+    };
+  }
+
+  async anchorEffects(uri: string): Promise<protocol.AnchorEffectsResult> {
+    const { keyed, scores } = await this.documents.currentOf(uri);
+    if (!keyed) return { candidates: 0, anchors: [], anchorSet: null };
+    const present = scores.filter((s): s is CandidateScore => s !== undefined);
+    const anchors = anchorEffectsOf(keyed.anchors.anchors, present);
+    const { hash } = keyed.anchors;
+    const count = keyed.anchors.anchors.length;
+    return {
+      candidates: new Set(present.map((s) => s.id)).size, anchors,
+      anchorSet: { hash, count, path: this.book.anchorsPath(hash), label: this.keys.anchors.label(uri, hash, count) },
+    };
+  }
+
+  async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
+    const uri = params.textDocument.uri;
+    const parsed = this.documents.require(uri);
+    const record = parsed.records[params.index];
+    if (!record) throw new ResponseError(ErrorCodes.InvalidParams, `The dataset has no record ${params.index + 1} (it has ${parsed.records.length}).`);
+    const shown = this.documents.shown(parsed, params.index, await this.keys.keyFor(uri));
+    const anchors = shown?.key ? this.book.anchorsByHash(shown.key.anchors.hash) : undefined;
+    return {
+      index: record.index, id: record.id, instruction: shorten(record.instruction, 200), range: parsed.ranges[record.index]!,
+      stale: shown?.stale ?? false, ...(shown ? { score: summaryOf(shown.score) } : {}),
+      anchorSet: anchors ? { hash: anchors.hash, count: anchors.anchors.length, label: this.keys.anchors.label(uri, anchors.hash, anchors.anchors.length) } : null,
+      effects: shown && anchors ? recordEffectsOf(shown.score, anchors.anchors) : [],
+    };
+  }
+
+  async exportScores(params: protocol.ExportScoresParams): Promise<protocol.ExportScoresResult> {
+    const uri = params.textDocument.uri;
+    const { parsed, keyed, scores } = await this.documents.currentOf(uri);
+    try {
+      if (uri.startsWith('file:')) assertNotInput(params.path, [fileURLToPath(uri)]);
+      const records = parsed.records.map((r, i) => ({ index: r.index, id: r.id, score: scores[i] }));
+      writeFileAtomic(params.path, formatScores(records, keyed?.anchors.anchors.length ?? 0, params.format, params.withDeltas));
+    } catch (err) {
+      throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.message) : err;
+    }
+    return { path: params.path, records: parsed.records.length, scored: scores.filter((s) => s !== undefined).length };
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What a document's scores are keyed by under the settings in effect: the model's identity, the
+ * document's anchor set, the prompt template and the settings that change a score. A stored score with
+ * another key is stale.
+ */
+import type { AnchorSet } from '../anchors';
+import type { ServerSettings, ScoreDatasetResult } from '../protocol';
+import { TEMPLATE_ID } from '../scoring/template';
+import type { ScoringKey } from '../store';
+import type { AnchorsPerDocument } from './anchors-per-document';
+import { modelOptions, type DownloadRun, type ModelIdentity } from './model-identity';
+import type { ModelOptions } from './worker-messages';
+
+export interface Keyed {
+  key: ScoringKey;
+  anchors: AnchorSet;
+}
+
+export class ScoringKeys {
+  constructor(
+    readonly model: ModelIdentity,
+    readonly anchors: AnchorsPerDocument,
+    private readonly settings: () => ServerSettings,
+    private readonly storagePath: string,
+  ) {}
+
+  /** The document's key now; undefined while the model cannot be used or the document has no anchors. */
+  async keyFor(uri: string, download?: DownloadRun): Promise<Keyed | undefined> {
+    const settings = this.settings();
+    const model = await this.model.of(settings, this.modelOptions(), download);
+    const anchors = this.anchors.setFor(uri);
+    if (!model || !anchors) return undefined;
+    return {
+      anchors,
+      key: {
+        model, anchors: { hash: anchors.hash, count: anchors.anchors.length }, template: TEMPLATE_ID,
+        maxAnchorTokens: settings.maxAnchorTokens, separator: '',
+      },
+    };
+  }
+
+  /** How the scoring worker opens the model under the settings in effect. */
+  modelOptions(): ModelOptions {
+    return modelOptions(this.settings(), this.storagePath);
+  }
+
+  /** What a document's scores are computed with, beyond the model's name: for hovers and the dashboard header. */
+  sourceOf(uri: string): { anchors: string | null; demoModel: boolean } {
+    return { anchors: this.anchors.describe(uri), demoModel: this.settings().demoModel === true };
+  }
+
+  /** The model and anchors a run scores with, for the client's run log. */
+  runFacts(uri: string, keyed: Keyed): Pick<ScoreDatasetResult, 'model' | 'anchors'> {
+    const { name, fingerprint } = keyed.key.model;
+    return {
+      model: { name, fingerprint, demo: this.settings().demoModel === true },
+      anchors: { description: this.anchors.describe(uri) ?? keyed.anchors.hash, count: keyed.anchors.anchors.length, hash: keyed.anchors.hash },
+    };
+  }
+}

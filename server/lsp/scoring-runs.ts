@@ -1,0 +1,202 @@
+/**
+ * Scoring runs: one at a time, in order, each scoring a document's records that have no current score
+ * through the scoring worker. Every score is stored before it is shown; a cancelled or failed run keeps
+ * what it scored. While another window scores with the same key, a run waits and shows that window's
+ * scores as they are written.
+ */
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MessageType, ProgressType, ShowMessageNotification, type Connection, type WorkDoneProgressReporter } from 'vscode-languageserver/node';
+import { sleep } from '../abort';
+import { NuggetsError } from '../errors';
+import * as protocol from '../protocol';
+import { describeExcluded } from '../scoring/golden';
+import type { ScoringKey } from '../store';
+import type { OpenDocuments } from './documents';
+import type { ParsedDocument } from './parsed';
+import type { ScoreBook } from './score-book';
+import type { Keyed, ScoringKeys } from './scoring-keys';
+import type { Candidate } from './worker-messages';
+import type { ScoringWorker } from './worker';
+
+/** How often a run waiting for another window's run looks at the lock. */
+const RUN_WAIT_POLL_MS = 250;
+
+const partialResultType = new ProgressType<protocol.RecordScore[]>();
+
+/** Where a run reports: the Score Dataset request's progress and partial results, when the client asked for them. */
+export interface RunReporting {
+  reporter?: WorkDoneProgressReporter;
+  partialToken?: string | number;
+}
+
+export class ScoringRuns {
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Runs in progress (or queued) and the document each scores. */
+  private readonly running = new Map<AbortController, string>();
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly documents: OpenDocuments,
+    private readonly keys: ScoringKeys,
+    private readonly book: ScoreBook,
+    private readonly worker: ScoringWorker,
+    private readonly settings: () => protocol.ServerSettings,
+    private readonly log: (message: unknown) => void,
+  ) {}
+
+  /** Runs `task` after the tasks queued before it. */
+  enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Queues a run that scores the document's records without a current score (only those in `onlyIds`, when given). */
+  score(uri: string, onlyIds: Set<string> | null, abort: AbortController, reporting: RunReporting = {}): Promise<protocol.ScoreDatasetResult> {
+    return this.enqueue(async () => {
+      this.running.set(abort, uri);
+      try {
+        return await this.scoreMissing(uri, onlyIds, abort.signal, reporting);
+      } finally {
+        this.running.delete(abort);
+      }
+    });
+  }
+
+  /** Stops the runs scoring `uri` (all runs when omitted); their completed records stay stored. */
+  abort(uri?: string): void {
+    for (const [run, runUri] of this.running) if (uri === undefined || runUri === uri) run.abort();
+  }
+
+  private async scoreMissing(uri: string, onlyIds: Set<string> | null, signal: AbortSignal, reporting: RunReporting): Promise<protocol.ScoreDatasetResult> {
+    const started = Date.now();
+    const parsed = this.documents.get(uri);
+    if (!parsed) return { scoredNow: 0, scored: 0, total: 0, cancelled: false, seconds: 0 };
+    if (!this.settings().scoringAllowed) throw new NuggetsError('Scoring is disabled in untrusted workspaces.');
+    const keyed = await this.keys.keyFor(uri, { signal, ...(reporting.reporter ? { reporter: reporting.reporter } : {}) });
+    if (signal.aborted) {
+      return {
+        scoredNow: 0, scored: keyed ? this.documents.countCurrent(parsed, keyed) : 0, total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
+        ...(keyed ? this.keys.runFacts(uri, keyed) : {}),
+      };
+    }
+    if (!keyed) {
+      throw new NuggetsError(this.keys.model.error ?? `No anchor set for ${basename(fileURLToPath(uri))}: choose one with Nuggets: Choose Anchors.`);
+    }
+    // One window at a time scores with a key; meanwhile this one shows the other's scores as they are written.
+    if (!(await this.startRun(keyed.key, signal, reporting.reporter))) {
+      return {
+        scoredNow: 0, scored: this.documents.countCurrent(parsed, keyed), total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
+        ...this.keys.runFacts(uri, keyed),
+      };
+    }
+    try {
+      return await this.scoreUnscored(uri, this.documents.get(uri) ?? parsed, keyed, onlyIds, signal, started, reporting);
+    } finally {
+      this.book.endRun(keyed.key);
+    }
+  }
+
+  /**
+   * Takes the scores file of `key` for a run. While another window (process) scores with the same key,
+   * waits for it, showing its scores here as they are written; false when cancelled meanwhile.
+   */
+  private async startRun(key: ScoringKey, signal: AbortSignal, reporter?: WorkDoneProgressReporter): Promise<boolean> {
+    for (let told = false; ; told = true) {
+      const held = this.book.startRun(key);
+      if (held === true) return true;
+      if (!told) {
+        const text = `waiting for another VS Code window (process ${held.pid}) that is scoring with the same model and anchors; its scores show here as they are written…`;
+        reporter?.report(text);
+        this.log(text);
+      }
+      try {
+        await sleep(RUN_WAIT_POLL_MS, signal, () => new Error('cancelled'));
+      } catch {
+        return false;
+      }
+      await this.documents.syncFromDisk();
+    }
+  }
+
+  private async scoreUnscored(
+    uri: string, parsed: ParsedDocument, keyed: Keyed, onlyIds: Set<string> | null, signal: AbortSignal, started: number, { reporter, partialToken }: RunReporting,
+  ): Promise<protocol.ScoreDatasetResult> {
+    const settings = this.settings();
+    const current = this.book.scoresOf(keyed.key);
+    const todo: Candidate[] = [];
+    const queued = new Set<string>();
+    for (const r of parsed.records) {
+      if (current.has(r.id) || queued.has(r.id) || (onlyIds && !onlyIds.has(r.id))) continue;
+      queued.add(r.id);
+      todo.push(candidateOf(r));
+    }
+    let scored = this.documents.countCurrent(parsed, keyed);
+    const total = parsed.records.length;
+    let done = 0;
+    let scoringFrom = Date.now();
+    const status = (phase: protocol.ScoringPhase, message?: string): void => {
+      const perRecord = done > 0 ? (Date.now() - scoringFrom) / 1000 / done : null;
+      void this.connection.sendNotification(protocol.scoringStatusNotification, {
+        uri, phase, done, todo: todo.length, scored, total,
+        etaSeconds: perRecord === null ? null : Math.round(perRecord * (todo.length - done)), ...(message ? { message } : {}),
+      });
+    };
+    const facts = { ...this.keys.runFacts(uri, keyed), skipped: total - todo.length };
+    if (todo.length === 0 || signal.aborted) {
+      status(signal.aborted ? 'cancelled' : 'done');
+      return { scoredNow: 0, scored, total, cancelled: signal.aborted, seconds: 0, ...facts };
+    }
+    status('preparing');
+    let cancelled: boolean;
+    let excludedAnchors: string | undefined;
+    try {
+      ({ cancelled } = await this.worker.score({
+        model: settings.model, modelOptions: this.keys.modelOptions(), anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
+        options: { maxAnchorTokens: settings.maxAnchorTokens, batchSize: settings.batchSize, separator: keyed.key.separator },
+        records: todo,
+      }, {
+        onPrepared: (excluded) => {
+          if (excluded.length > 0) {
+            excludedAnchors = describeExcluded(excluded, keyed.anchors.anchors, settings.maxAnchorTokens);
+            // A notification: a warning needs no answer, and not every client answers window/showMessageRequest.
+            void this.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message: `Nuggets: ${excludedAnchors}` });
+          }
+          scoringFrom = Date.now();
+          status('scoring');
+        },
+        onScore: (score) => {
+          this.book.append(keyed.key, score); // persisted before it is reported
+          done++;
+          const now = this.documents.get(uri);
+          const indices = now?.byId.get(score.id) ?? [];
+          this.documents.forgetEdits(uri, indices);
+          if (now) {
+            scored += indices.length;
+            const records = this.documents.publishRecords(now, indices, keyed, scored);
+            if (partialToken !== undefined) void this.connection.sendProgress(partialResultType, partialToken, records);
+          }
+          status('scoring');
+          reporter?.report(Math.floor((100 * done) / todo.length), `${done}/${todo.length} records${etaText(scoringFrom, done, todo.length)}`);
+        },
+      }, signal));
+    } catch (err) {
+      status('failed', (err as Error).message);
+      throw err;
+    }
+    status(cancelled ? 'cancelled' : 'done');
+    return { scoredNow: done, scored, total, cancelled, seconds: (Date.now() - started) / 1000, ...facts, ...(excludedAnchors ? { excludedAnchors } : {}) };
+  }
+}
+
+/** A record as the scoring worker takes it. */
+export function candidateOf(r: { index: number; id: string; instruction: string; input: string; output: string }): Candidate {
+  return { index: r.index, id: r.id, instruction: r.instruction, input: r.input, output: r.output };
+}
+
+function etaText(scoringFrom: number, done: number, todo: number): string {
+  if (done === 0) return '';
+  const seconds = Math.round(((Date.now() - scoringFrom) / 1000 / done) * (todo - done));
+  return ` · ETA ${protocol.formatDuration(seconds)}`;
+}
