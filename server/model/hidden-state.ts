@@ -3,9 +3,12 @@
  * (logprob-head.ts): the input of the language-model head, which ALGORITHM.md's embedding signal
  * averages over the candidate's tokens. The prefix pass then returns it at no extra cost.
  *
- * The head is the node that produces `logits`: a MatMul or Gemm (or a quantized MatMulNBits) whose
- * first input is the final norm's output. An Identity node exposes that tensor under a fixed name.
- * Graphs whose head is anything else get no such output, and their embeddings are reported missing.
+ * The head is the node that produces `logits`: a MatMul or Gemm (or a 4-bit MatMulNBits) whose first
+ * input is the final norm's output; or, in dynamically quantized int8 graphs (onnxruntime's
+ * quantize_dynamic, the `model_quantized` exports), Mul(Cast(MatMulInteger(DynamicQuantizeLinear(h), W)),
+ * scales), whose float input h is the final norm's output. An Identity node exposes that tensor under a
+ * fixed name. Graphs whose head is anything else get no such output, and their embeddings are reported
+ * missing.
  */
 import type { ByteSource } from './logprob-head';
 
@@ -26,16 +29,40 @@ export interface NodeBytes {
   end: number;
 }
 
-/** The name of the tensor the LM head reads, or undefined when the head is not a plain matrix product. */
+/** The name of the tensor the LM head reads, or undefined when the head is not a matrix product we know. */
 export function lmHeadInput(source: ByteSource, nodes: readonly NodeBytes[]): string | undefined {
+  const producers = new Map<string, GraphNode>();
   for (const node of nodes) {
-    const { inputs, outputs, opType } = readNode(source, node);
-    if (outputs.includes('logits')) return HEAD_OPS.has(opType) ? inputs[0] : undefined;
+    const read = readNode(source, node);
+    for (const output of read.outputs) producers.set(output, read);
+  }
+  const head = producers.get('logits');
+  if (!head) return undefined;
+  if (HEAD_OPS.has(head.opType)) return head.inputs[0];
+  return quantizedHeadInput(head, producers);
+}
+
+/** The float input of an int8 head: logits = Mul(Cast(MatMulInteger(DynamicQuantizeLinear(h), …)), scales). */
+function quantizedHeadInput(head: GraphNode, producers: ReadonlyMap<string, GraphNode>): string | undefined {
+  if (head.opType !== 'Mul') return undefined;
+  for (const product of head.inputs) {
+    const cast = producers.get(product);
+    if (cast?.opType !== 'Cast') continue;
+    const matmul = producers.get(cast.inputs[0] ?? '');
+    if (matmul?.opType !== 'MatMulInteger') continue;
+    const quantize = producers.get(matmul.inputs[0] ?? '');
+    if (quantize?.opType === 'DynamicQuantizeLinear') return quantize.inputs[0];
   }
   return undefined;
 }
 
-function readNode(source: ByteSource, node: NodeBytes): { inputs: string[]; outputs: string[]; opType: string } {
+interface GraphNode {
+  inputs: string[];
+  outputs: string[];
+  opType: string;
+}
+
+function readNode(source: ByteSource, node: NodeBytes): GraphNode {
   const bytes = source.read(node.payloadStart, node.end - node.payloadStart);
   const inputs: string[] = [];
   const outputs: string[] = [];

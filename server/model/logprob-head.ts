@@ -51,6 +51,8 @@ const WIRE_32BIT = 5;
 
 export const TARGET_IDS = 'target_ids';
 export const TARGET_LOGPROBS = 'target_logprobs';
+/** Part of the rewritten graph's cache name: raised when the rewrite changes, so that older rewrites are not reused. */
+const REWRITE_VERSION = 2;
 
 /** Random access to the model's bytes: a file read piece by piece, or bytes already in memory. */
 export interface ByteSource {
@@ -283,7 +285,7 @@ export function assemble(source: ByteSource, pieces: Piece[]): Uint8Array {
  * the original folder named as the place of its weights (see OnnxCausalLM.load).
  */
 export function graphWithLogprobHead(onnxPath: string, cacheDir: string, fingerprint: string): string {
-  const target = join(cacheDir, 'graphs', `${fingerprint}-logprobs-hidden.onnx`);
+  const target = join(cacheDir, 'graphs', `${fingerprint}-logprobs-hidden-v${REWRITE_VERSION}.onnx`);
   if (existsSync(target)) return target;
   const input = openSync(onnxPath, 'r');
   try {

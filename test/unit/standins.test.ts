@@ -176,6 +176,28 @@ test('int8 and q4 against fp32: share of records with the same golden score, and
   }
 });
 
+test('every variant returns the embedding (int8 from its quantized head\'s float input): close to fp32\'s (the share with the same nearest record is printed)', async () => {
+  const records = candidates.slice(0, 8);
+  const embeddingsOf = async (model: string, variant: string): Promise<Float32Array[]> => {
+    const backend = await open(model, variant);
+    const prepared = await backend.prepareAnchors(anchors.slice(0, 1), OPTIONS);
+    return Promise.all(records.map(async (r) => (await backend.candidatePasses(r, prepared)).embedding!));
+  };
+  const cosine = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, d) => s + v * b[d]!, 0);
+  const nearest = (vectors: Float32Array[], i: number): number => vectors.reduce((best, v, j) => (j !== i && (best < 0 || cosine(vectors[i]!, v) > cosine(vectors[i]!, vectors[best]!)) ? j : best), -1);
+  for (const model of FAMILIES) {
+    const reference = await embeddingsOf(model, 'fp32');
+    for (const variant of ['quantized', 'q4']) {
+      const vectors = await embeddingsOf(model, variant);
+      vectors.forEach((v, i) => assert.ok(v, `${model} ${variant}: no embedding for record ${records[i]!.index}`));
+      const least = Math.min(...vectors.map((v, i) => cosine(v, reference[i]!)));
+      const sameNearest = vectors.filter((_, i) => nearest(vectors, i) === nearest(reference, i)).length;
+      console.log(`# ${model} ${variant} embeddings vs fp32: cosine at least ${least.toFixed(4)}, same nearest record for ${sameNearest}/${records.length}`);
+      assert.ok(least >= 0.95, `${model} ${variant}: an embedding only ${least} cosine from fp32's`);
+    }
+  }
+});
+
 test('each family\'s tokenizer behaves as its real one: BOS only for the SentencePiece model, which prefixes "▁"; added tokens', async () => {
   const text = 'Instruction:\nAdd 2 and 3.\nResponse:\n5';
   const smol = (await open('smollm2', 'fp32')).tokenizer;
