@@ -1,4 +1,5 @@
 /** Waiting that a cancellation ends at once. */
+import { setMaxListeners } from 'node:events';
 
 /** Resolves after `ms`, or rejects with `cancelled()` as soon as `signal` aborts. */
 export function sleep(ms: number, signal: AbortSignal | undefined, cancelled: () => Error): Promise<void> {
@@ -14,4 +15,22 @@ export function sleep(ms: number, signal: AbortSignal | undefined, cancelled: ()
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Runs `work` with a signal of its own that aborts when `signal` does. Everything `work` waits on (each
+ * request in flight, queued, or between retries) listens to that one, so `signal`, which may outlive many
+ * calls, holds a single listener per call however many requests the call makes (Node warns past ten).
+ */
+export async function withOwnSignal<T>(signal: AbortSignal | undefined, work: (own: AbortSignal) => Promise<T>): Promise<T> {
+  const own = new AbortController();
+  setMaxListeners(0, own.signal);
+  const abort = (): void => own.abort();
+  if (signal?.aborted) abort();
+  else signal?.addEventListener('abort', abort, { once: true });
+  try {
+    return await work(own.signal);
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
 }

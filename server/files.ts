@@ -41,11 +41,11 @@ export function assertNotInput(output: string, inputs: readonly string[]): void 
   }
 }
 
-/** Writes to a temporary file beside the target, then renames: readers see the old file or the new one. */
-export function writeFileAtomic(path: string, text: string): void {
+/** Writes text (as UTF-8) or bytes to a temporary file beside the target, then renames: readers see the old file or the new one. */
+export function writeFileAtomic(path: string, content: string | Uint8Array): void {
   const temporary = `${path}.tmp-${process.pid}`;
   try {
-    writeFileSync(temporary, text, 'utf8');
+    writeFileSync(temporary, content, 'utf8');
     renameSync(temporary, path);
   } catch (err) {
     rmSync(temporary, { force: true });

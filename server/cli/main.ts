@@ -227,7 +227,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     const started = Date.now();
     try {
       if (todo.length > 0) {
-        const prepared = await backend.prepareAnchors(anchors.anchors, options);
+        const prepared = await backend.prepareAnchors(anchors.anchors, options, controller.signal);
         const excluded = excludedAnchors(prepared, options.maxAnchorTokens);
         if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
         const progress = new ProgressBar(todo.length, 'records');

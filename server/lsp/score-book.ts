@@ -12,7 +12,7 @@ import { readAnchors, writeAnchors, type AnchorSet } from '../anchors';
 import type { CandidateScore } from '../scoring/golden';
 import { NuggetsError } from '../errors';
 import { FileLock, type LockOwner } from '../lock';
-import { EmbeddingsSink, embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
+import { EmbeddingsSink, embeddingsPathFor, readEmbeddings, rewriteEmbeddingsWithout } from '../signals/embedding-file';
 import { readAppendedScores, readScores, ScoresWriter, type ScoresHeader, type ScoringKey } from '../store';
 
 export interface FoundScore {
@@ -206,9 +206,17 @@ export class ScoreBook {
     return this.pathOf(keyName(key));
   }
 
-  /** The stored embeddings of `key`'s records, by record id (none for a backend without hidden states). */
+  /**
+   * The stored embeddings of `key`'s records that have a current score, by record id (none for a backend
+   * without hidden states). A record whose score was cleared has no embedding here, even where its sidecar
+   * entry outlived the clear (a sidecar that could not be rewritten).
+   */
   embeddingsOf(key: ScoringKey): Map<string, Float32Array> | undefined {
-    return readEmbeddings(embeddingsPathFor(this.scoresPathOf(key)))?.vectors;
+    const vectors = readEmbeddings(embeddingsPathFor(this.scoresPathOf(key)))?.vectors;
+    if (!vectors) return undefined;
+    const scores = this.scoresOf(key);
+    for (const id of vectors.keys()) if (!scores.has(id)) vectors.delete(id);
+    return vectors;
   }
 
   /** The record's score under `key`, or else under any other key (stale). */
@@ -258,9 +266,10 @@ export class ScoreBook {
   }
 
   /**
-   * Removes the given records from every scores file; returns how many scores were removed. Each file is
-   * rewritten whole under its lock and replaces the old one in one rename, so another window reading it
-   * sees the old file or the new one. Refuses while another window scores into a file that would change.
+   * Removes the given records from every scores file, and their embeddings from its sidecar; returns how many
+   * scores were removed. Each file is rewritten whole under its lock and replaces the old one in one rename,
+   * so another window reading it sees the old file or the new one. Refuses while another window scores into
+   * a file that would change.
    */
   clear(ids: ReadonlySet<string>): number {
     this.refresh();
@@ -293,29 +302,42 @@ export class ScoreBook {
     return removed;
   }
 
-  /** Rewrites a scores file without the given records (under its lock); how many it held. */
+  /**
+   * Rewrites a scores file without the given records, and its embeddings sidecar without their vectors (under
+   * the file's lock); how many scores it held. The scores go first: a record with a score keeps its embedding.
+   */
   private rewriteWithout(name: string, file: StoredFile, ids: ReadonlySet<string>): number {
     const path = this.pathOf(name);
+    const sidecar = embeddingsPathFor(path);
     const run = this.runs.get(name);
     const header = run?.header ?? { nuggets_scores: 1, ...file.key, dataset: 'vscode', shard: null, created: new Date().toISOString() } as ScoresHeader;
     const stored = existsSync(path) ? readScores(path).scores : file.scores;
     const rest = [...stored.values()].filter((s) => !ids.has(s.id));
     run?.writer.close();
-    if (rest.length === 0) rmSync(path, { force: true });
-    else {
-      const temporary = `${path}.clearing-${process.pid}`;
-      const writer = ScoresWriter.open(temporary, header);
-      for (const s of rest) writer.append(s);
-      writer.close();
-      renameSync(temporary, path);
+    run?.embeddings.close();
+    try {
+      if (rest.length === 0) {
+        rmSync(path, { force: true });
+        rmSync(sidecar, { force: true }); // a sidecar only ever accompanies a scores file
+      } else {
+        const temporary = `${path}.clearing-${process.pid}`;
+        const writer = ScoresWriter.open(temporary, header);
+        for (const s of rest) writer.append(s);
+        writer.close();
+        renameSync(temporary, path);
+        rewriteEmbeddingsWithout(sidecar, ids);
+      }
+    } finally {
+      if (run) {
+        // This window's own run goes on, into the new files (after a failed rewrite, into the old ones).
+        const writer = ScoresWriter.open(path, run.header);
+        run.writer = writer;
+        run.embeddings = new EmbeddingsSink(sidecar, run.header.model.fingerprint, () => writer.existing.size);
+        file.scores = writer.existing;
+      }
+      file.inode = -1; // read again whole
+      this.sync(name, file);
     }
-    if (run) {
-      // This window's own run goes on, into the new file.
-      run.writer = ScoresWriter.open(path, run.header);
-      file.scores = run.writer.existing;
-    }
-    file.inode = -1; // read again whole
-    this.sync(name, file);
     return stored.size - rest.length;
   }
 

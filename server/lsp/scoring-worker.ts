@@ -1,7 +1,8 @@
 /**
  * The scoring worker (bundled as dist/scoring-worker.js): runs the engine off the language server's
- * message loop. Score requests run one at a time in arrival order, stream one message per record, and
- * stop between records when cancelled; model identification and anchor choice are answered at once,
+ * message loop. Score requests run one at a time in arrival order and stream one message per record;
+ * a cancel aborts a serving backend's requests in flight at once (a local ONNX pass ends first), and the
+ * records scored before it are kept. Model identification and anchor choice are answered at once,
  * between the records of a running score. The model and the prepared anchors (zero-shot scores) are
  * kept between requests, so a one-record rescore after an edit costs one prefix pass.
  */
@@ -24,9 +25,11 @@ if (!port) throw new Error('scoring-worker.js must run as a worker thread of the
 
 let backend: { key: string; backend: ScoringBackend } | undefined;
 let prepared: { key: string; anchors: PreparedAnchors } | undefined;
-const cancelled = new Set<number>();
-/** Identify requests in flight (they may be downloading), by id: a cancel aborts the download. */
-const identifying = new Map<number, AbortController>();
+/**
+ * Requests a cancel stops, by id: an identify in flight (it may be downloading) and a score run, queued or
+ * running (its requests to a serving endpoint are aborted).
+ */
+const cancellable = new Map<number, AbortController>();
 let queue: Promise<void> = Promise.resolve();
 
 function reply(message: WorkerReply): void {
@@ -35,16 +38,16 @@ function reply(message: WorkerReply): void {
 
 port.on('message', (request: WorkerRequest) => {
   if (request.kind === 'cancel') {
-    const download = identifying.get(request.target);
-    if (download) download.abort();
-    else cancelled.add(request.target);
+    cancellable.get(request.target)?.abort();
     return;
   }
   const fail = (err: unknown): void => {
     reply({ id: request.id, kind: 'error', message: err instanceof NuggetsError ? err.describe() : String((err as Error)?.stack ?? err), userError: err instanceof NuggetsError });
   };
   if (request.kind === 'score') {
-    queue = queue.then(() => score(request)).catch(fail);
+    const abort = new AbortController();
+    cancellable.set(request.id, abort);
+    queue = queue.then(() => score(request, abort.signal)).catch(fail).finally(() => cancellable.delete(request.id));
     return;
   }
   if (request.kind === 'agree') {
@@ -83,7 +86,7 @@ async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score'
       }
       // Not a folder (a hub model or serving endpoint, as openBackend understands them): the backend knows its identity.
       const abort = new AbortController();
-      identifying.set(request.id, abort);
+      cancellable.set(request.id, abort);
       try {
         const hub = parseHubSpec(request.model) !== undefined;
         let opened: ScoringBackend;
@@ -102,7 +105,7 @@ async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score'
         }
         reply({ id: request.id, kind: 'identity', name: opened.identity.name, fingerprint: opened.identity.fingerprint });
       } finally {
-        identifying.delete(request.id);
+        cancellable.delete(request.id);
       }
       return;
     }
@@ -139,28 +142,32 @@ async function backendFor(model: string, options: ModelOptions, open: OpenOption
   return backend.backend;
 }
 
-async function score(request: Extract<WorkerRequest, { kind: 'score' }>): Promise<void> {
-  // The server identified the model first, so a hub model is in the cache by now: never download here.
-  const scoring = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
-  const preparedKey = JSON.stringify([request.anchorsHash, request.options.maxAnchorTokens, request.options.separator, request.options.batchSize]);
-  if (!prepared || prepared.key !== preparedKey) {
-    const started = Date.now();
-    prepared = { key: preparedKey, anchors: await scoring.prepareAnchors(request.anchors, request.options) };
-    reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
-  } else {
-    reply({ id: request.id, kind: 'prepared', seconds: 0, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
-  }
-  for (const candidate of request.records) {
-    // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (cancelled.delete(request.id)) {
-      reply({ id: request.id, kind: 'done', cancelled: true });
-      return;
+/** Scores the request's records until `signal` aborts; the run is cancelled when it stopped before its last record. */
+async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal: AbortSignal): Promise<void> {
+  let scored = 0;
+  try {
+    // The server identified the model first, so a hub model is in the cache by now: never download here.
+    const scoring = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
+    const preparedKey = JSON.stringify([request.anchorsHash, request.options.maxAnchorTokens, request.options.separator, request.options.batchSize]);
+    if (!prepared || prepared.key !== preparedKey) {
+      const started = Date.now();
+      prepared = { key: preparedKey, anchors: await scoring.prepareAnchors(request.anchors, request.options, signal) };
+      reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
+    } else {
+      reply({ id: request.id, kind: 'prepared', seconds: 0, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
     }
-    reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate)) });
+    for (const candidate of request.records) {
+      // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (signal.aborted) break;
+      reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal) });
+      scored++;
+    }
+  } catch (err) {
+    // Aborted requests reject their record's score: that record stays unscored, the ones before it are kept.
+    if (!signal.aborted) throw err;
   }
-  cancelled.delete(request.id);
-  reply({ id: request.id, kind: 'done', cancelled: false });
+  reply({ id: request.id, kind: 'done', cancelled: scored < request.records.length });
 }
 
 /** Byte counts arrive per network chunk: pass on at most ten a second, and every change of phase. */

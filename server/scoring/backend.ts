@@ -52,13 +52,18 @@ export interface CandidatePasses extends SignalPasses {
   embedding: Float32Array | undefined;
 }
 
+/**
+ * Each scoring call takes an optional `signal`: once it aborts, a serving backend abandons the call's requests
+ * in flight and the call rejects (http.ts RequestCancelled), leaving the backend ready for the next call. A
+ * local backend cannot stop an ONNX pass midway and finishes the call; its callers stop between records.
+ */
 export interface ScoringBackend {
   readonly identity: ModelIdentity;
-  prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors>;
+  prepareAnchors(anchors: readonly Example[], options: ScoringOptions, signal?: AbortSignal): Promise<PreparedAnchors>;
   /** One-shot scores of the given anchors (default: all) with `candidate` as the demonstration. */
-  oneShot(candidate: Example, anchors: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult>;
+  oneShot(candidate: Example, anchors: PreparedAnchors, anchorIndices?: readonly number[], signal?: AbortSignal): Promise<OneShotResult>;
   /** The passes the candidate's signals come from (the prefix pass, shared with oneShot where it can be, and the output pass). */
-  candidatePasses(candidate: Example, anchors: PreparedAnchors): Promise<CandidatePasses>;
+  candidatePasses(candidate: Example, anchors: PreparedAnchors, signal?: AbortSignal): Promise<CandidatePasses>;
   dispose(): Promise<void>;
 }
 

@@ -87,13 +87,14 @@ export function winsNeeded(threshold: number, anchors: number): number {
   return Math.ceil(threshold * anchors - 1e-9);
 }
 
-export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord, stop?: EarlyStop): Promise<CandidateScore> {
+/** The record's score; `signal` aborts the backend's requests in flight (ScoringBackend), and then the score rejects. */
+export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord, stop?: EarlyStop, signal?: AbortSignal): Promise<CandidateScore> {
   // The prefix pass first: the one-shot passes reuse its key/values.
-  const passes = await backend.candidatePasses(record, prepared);
+  const passes = await backend.candidatePasses(record, prepared, signal);
   const self = selfAnchorOf(prepared, record);
   const extra = { signals: computeSignals(passes), ...(passes.embedding ? { embedding: passes.embedding } : {}), ...(self !== undefined ? { selfAnchor: self } : {}) };
   if (!stop) {
-    const { oneShot, truncated } = await backend.oneShot(record, prepared);
+    const { oneShot, truncated } = await backend.oneShot(record, prepared, undefined, signal);
     return { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot, self), truncated, ...extra };
   }
   // Exact early stop: score anchors a batch at a time until the threshold decision cannot change.
@@ -106,7 +107,7 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
   let truncated = false;
   for (let from = 0; from < m; from += stop.batchSize) {
     const indices = counted.slice(from, from + stop.batchSize);
-    const part = await backend.oneShot(record, prepared, indices);
+    const part = await backend.oneShot(record, prepared, indices, signal);
     truncated = part.truncated;
     indices.forEach((a, k) => {
       oneShot[a] = part.oneShot[k]!;
@@ -131,7 +132,8 @@ export interface EarlyStop {
 
 /**
  * Scores `records` one after another, handing each result to `onScore` as soon as it exists (so a
- * caller can persist it before the next begins). Stops between records once `signal` aborts.
+ * caller can persist it before the next begins). Once `signal` aborts, stops between records, or rejects
+ * where a serving backend's requests in flight were abandoned (the records before are handed over already).
  */
 export async function scoreRecords(
   backend: ScoringBackend,
@@ -143,6 +145,6 @@ export async function scoreRecords(
 ): Promise<void> {
   for (const record of records) {
     if (signal?.aborted) return;
-    onScore(await scoreCandidate(backend, prepared, record, stop));
+    onScore(await scoreCandidate(backend, prepared, record, stop, signal));
   }
 }

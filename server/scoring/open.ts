@@ -26,7 +26,7 @@ export interface BackendSettings extends LocalModelSettings, Omit<ServingSetting
   onDownload?: (progress: DownloadProgress) => void;
   /** More serving endpoints besides the ones in the model specification. */
   endpoints?: string[];
-  /** Cancels a download, or a serving backend's requests. */
+  /** Cancels opening: a download, or a serving backend's first requests (model list, tokenizer check). Scoring calls take their own. */
   signal?: AbortSignal;
 }
 

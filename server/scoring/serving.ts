@@ -23,6 +23,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { withOwnSignal } from '../abort';
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries, type RetryPolicy } from '../http';
@@ -62,8 +63,12 @@ export interface ServingSettings {
   maxTokens?: 0 | 1;
   /** Told what the user should know but that does not stop scoring (an API key withheld). */
   onWarning?: (message: string) => void;
+  /** Cancels opening: the model list and the tokenizer check. Scoring calls take their own signal (ScoringBackend). */
   signal?: AbortSignal;
 }
+
+/** Token ids of a text, with or without the tokenizer's special tokens; a request to the server ends when `signal` aborts. */
+type Encoder = (text: string, specialTokens: boolean, signal: AbortSignal | undefined) => Promise<number[]>;
 
 /** The prompt's log-probabilities as one endpoint answered them (the first token has none). */
 interface PromptLogprobs {
@@ -111,14 +116,11 @@ export class ServingBackend implements ScoringBackend {
     private readonly keys: Map<string, string | undefined>,
   ) {
     this.limit = new Limiter(settings.concurrency ?? 16 * endpoints.length);
-    this.policy = {
-      timeoutMs: settings.timeoutMs ?? 300_000, retries: settings.retries ?? 6, retryDelayMs: settings.retryDelayMs ?? 500,
-      ...(settings.signal ? { signal: settings.signal } : {}),
-    };
+    this.policy = { timeoutMs: settings.timeoutMs ?? 300_000, retries: settings.retries ?? 6, retryDelayMs: settings.retryDelayMs ?? 500 };
   }
 
   /** Tokenizes as the served model does: a named tokenizer.json, or the server's /tokenize. */
-  private encoder!: (text: string, specialTokens: boolean) => Promise<number[]>;
+  private encoder!: Encoder;
 
   static async open(settings: ServingSettings): Promise<ServingBackend> {
     const endpoints = settings.endpoints.map(normalizeEndpoint);
@@ -157,39 +159,43 @@ export class ServingBackend implements ScoringBackend {
     return backend;
   }
 
-  async prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors> {
+  async prepareAnchors(anchors: readonly Example[], options: ScoringOptions, signal?: AbortSignal): Promise<PreparedAnchors> {
     if (anchors.length === 0) throw new NuggetsError('The anchor set is empty.');
     if (options.maxAnchorTokens + this.generated() >= this.identity.contextLength) {
       throw new NuggetsError(`maxAnchorTokens (${options.maxAnchorTokens}) must be below the model's context length (${this.identity.contextLength}).`);
     }
-    const served = await Promise.all(anchors.map(async (a): Promise<ServedAnchor> => {
-      const [full, query] = await Promise.all([this.encoder(fullText(a), false), this.encoder(queryText(a), false)]);
-      const ids = full.slice(0, options.maxAnchorTokens);
-      return { ids, responseFrom: Math.min(query.length, ids.length) };
-    }));
-    const zeroShot = new Float64Array(anchors.length);
-    const wanted = served.map((a, i) => ({ a, i })).filter(({ a }) => a.ids.length > a.responseFrom);
-    const answers = await this.promptLogprobs(wanted.map(({ a }) => a.ids), options.batchSize, (k) => `anchor ${wanted[k]!.i} alone`);
-    wanted.forEach(({ a, i }, k) => {
-      zeroShot[i] = sumSpan(answers[k]!, a.ids.length, a.responseFrom, a.ids.length, `anchor ${i} alone`);
+    return withOwnSignal(signal, async (call) => {
+      const served = await Promise.all(anchors.map(async (a): Promise<ServedAnchor> => {
+        const [full, query] = await Promise.all([this.encoder(fullText(a), false, call), this.encoder(queryText(a), false, call)]);
+        const ids = full.slice(0, options.maxAnchorTokens);
+        return { ids, responseFrom: Math.min(query.length, ids.length) };
+      }));
+      const zeroShot = new Float64Array(anchors.length);
+      const wanted = served.map((a, i) => ({ a, i })).filter(({ a }) => a.ids.length > a.responseFrom);
+      const answers = await this.promptLogprobs(wanted.map(({ a }) => a.ids), options.batchSize, (k) => `anchor ${wanted[k]!.i} alone`, call);
+      wanted.forEach(({ a, i }, k) => {
+        zeroShot[i] = sumSpan(answers[k]!, a.ids.length, a.responseFrom, a.ids.length, `anchor ${i} alone`);
+      });
+      const separator = options.separator ? await this.encoder(options.separator, false, call) : [];
+      return new ServedAnchors(served, zeroShot, options, separator, anchorIndexById(anchors));
     });
-    const separator = options.separator ? await this.encoder(options.separator, false) : [];
-    return new ServedAnchors(served, zeroShot, options, separator, anchorIndexById(anchors));
   }
 
-  async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult> {
+  async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[], signal?: AbortSignal): Promise<OneShotResult> {
     if (!(prepared instanceof ServedAnchors)) throw new Error('anchors were prepared by another backend');
     const indices = anchorIndices ?? prepared.anchors.map((_, i) => i);
-    const { prefix, truncated } = await this.candidatePrefix(candidate, prepared);
-    const record = 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
-    const oneShot = new Float64Array(indices.length);
-    const wanted = indices.map((anchor, k) => ({ anchor, ids: prepared.anchors[anchor]!, k })).filter((w) => w.ids.ids.length > w.ids.responseFrom);
-    const what = (j: number): string => `anchor ${wanted[j]!.anchor} after ${record}`;
-    const answers = await this.promptLogprobs(wanted.map((w) => [...prefix, ...w.ids.ids]), prepared.options.batchSize, what);
-    wanted.forEach(({ ids, k }, j) => {
-      oneShot[k] = sumSpan(answers[j]!, prefix.length + ids.ids.length, prefix.length + ids.responseFrom, prefix.length + ids.ids.length, what(j));
+    return withOwnSignal(signal, async (call) => {
+      const { prefix, truncated } = await this.candidatePrefix(candidate, prepared, call);
+      const record = 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
+      const oneShot = new Float64Array(indices.length);
+      const wanted = indices.map((anchor, k) => ({ anchor, ids: prepared.anchors[anchor]!, k })).filter((w) => w.ids.ids.length > w.ids.responseFrom);
+      const what = (j: number): string => `anchor ${wanted[j]!.anchor} after ${record}`;
+      const answers = await this.promptLogprobs(wanted.map((w) => [...prefix, ...w.ids.ids]), prepared.options.batchSize, what, call);
+      wanted.forEach(({ ids, k }, j) => {
+        oneShot[k] = sumSpan(answers[j]!, prefix.length + ids.ids.length, prefix.length + ids.responseFrom, prefix.length + ids.ids.length, what(j));
+      });
+      return { oneShot, truncated };
     });
-    return { oneShot, truncated };
   }
 
   /**
@@ -197,26 +203,28 @@ export class ServingBackend implements ScoringBackend {
    * span between their counts), and output(c) alone. Embeddings are not served: always undefined.
    * A candidate too long for the context gets no perplexities (the uncut count is not available).
    */
-  async candidatePasses(candidate: Example, prepared: PreparedAnchors): Promise<CandidatePasses> {
+  async candidatePasses(candidate: Example, prepared: PreparedAnchors, signal?: AbortSignal): Promise<CandidatePasses> {
     if (!(prepared instanceof ServedAnchors)) throw new Error('anchors were prepared by another backend');
-    // The same prefix and cut as the one-shot passes, so that a truncated candidate's span is what remains of it.
-    const { prefix } = await this.candidatePrefix(candidate, prepared);
-    const [full, query, output] = await Promise.all([
-      this.encoder(fullText(candidate), true), this.encoder(queryText(candidate), true), this.encoder(candidate.output, true),
-    ]);
-    const cut = full.length + prepared.separator.length - prefix.length;
-    const candidateEnd = Math.max(0, full.length - cut);
-    const spanFrom = Math.min(Math.max(1, query.length - cut), candidateEnd);
-    const alone = output.slice(Math.max(0, output.length - (this.identity.contextLength - this.generated())));
-    const record = 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
-    const what = [`${record}'s response after its instruction`, `${record}'s response alone`];
-    const prompts = alone.length > 1 ? [prefix, alone] : [prefix];
-    const answers = await this.promptLogprobs(prompts, prompts.length, (k) => what[k]!);
-    return {
-      conditional: spanLogprobs(answers[0]!, prefix.length, spanFrom, candidateEnd, what[0]!),
-      direct: answers[1] ? spanLogprobs(answers[1], alone.length, 1, alone.length, what[1]!) : new Float64Array(0),
-      embedding: undefined,
-    };
+    return withOwnSignal(signal, async (call) => {
+      // The same prefix and cut as the one-shot passes, so that a truncated candidate's span is what remains of it.
+      const { prefix } = await this.candidatePrefix(candidate, prepared, call);
+      const [full, query, output] = await Promise.all([
+        this.encoder(fullText(candidate), true, call), this.encoder(queryText(candidate), true, call), this.encoder(candidate.output, true, call),
+      ]);
+      const cut = full.length + prepared.separator.length - prefix.length;
+      const candidateEnd = Math.max(0, full.length - cut);
+      const spanFrom = Math.min(Math.max(1, query.length - cut), candidateEnd);
+      const alone = output.slice(Math.max(0, output.length - (this.identity.contextLength - this.generated())));
+      const record = 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
+      const what = [`${record}'s response after its instruction`, `${record}'s response alone`];
+      const prompts = alone.length > 1 ? [prefix, alone] : [prefix];
+      const answers = await this.promptLogprobs(prompts, prompts.length, (k) => what[k]!, call);
+      return {
+        conditional: spanLogprobs(answers[0]!, prefix.length, spanFrom, candidateEnd, what[0]!),
+        direct: answers[1] ? spanLogprobs(answers[1], alone.length, 1, alone.length, what[1]!) : new Float64Array(0),
+        embedding: undefined,
+      };
+    });
   }
 
   async dispose(): Promise<void> {
@@ -224,8 +232,8 @@ export class ServingBackend implements ScoringBackend {
   }
 
   /** ids(full(c), special) + ids(separator), cut from the left so that the longest anchor still fits. */
-  private async candidatePrefix(candidate: Example, prepared: ServedAnchors): Promise<{ prefix: number[]; truncated: boolean }> {
-    const prefix = [...await this.encoder(fullText(candidate), true), ...prepared.separator];
+  private async candidatePrefix(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<{ prefix: number[]; truncated: boolean }> {
+    const prefix = [...await this.encoder(fullText(candidate), true, signal), ...prepared.separator];
     const room = this.identity.contextLength - this.generated() - prepared.maxTokens;
     return prefix.length > room ? { prefix: prefix.slice(prefix.length - room), truncated: true } : { prefix, truncated: false };
   }
@@ -235,12 +243,12 @@ export class ServingBackend implements ScoringBackend {
   }
 
   /** The named tokenizer.json, compared with the server's own encoding of a probe text. */
-  private async checkedLocalTokenizer(path: string): Promise<(text: string, specialTokens: boolean) => Promise<number[]>> {
+  private async checkedLocalTokenizer(path: string): Promise<Encoder> {
     const tokenizer = readTokenizer(path);
     const mine = tokenizer.encode(PROBE_TEXT, true);
-    const server = await this.tokenizeOnServer(PROBE_TEXT, true);
+    const server = await this.tokenizeOnServer(PROBE_TEXT, true, this.settings.signal);
     // Without /tokenize the server's echo of the probe still tells its token count.
-    const theirs = server ?? (await this.complete([PROBE_TEXT], ['the tokenizer probe']))[0]!.logprobs;
+    const theirs = server ?? (await this.complete([PROBE_TEXT], ['the tokenizer probe'], this.settings.signal))[0]!.logprobs;
     const differs = server ? firstDifference(mine, server) : (theirs.length === mine.length ? -1 : Math.min(theirs.length, mine.length));
     if (differs >= 0) {
       throw new NuggetsError(
@@ -253,19 +261,19 @@ export class ServingBackend implements ScoringBackend {
   }
 
   /** The server's /tokenize (vLLM), checked once here so that a server without it is refused before scoring. */
-  private async serverTokenizer(): Promise<(text: string, specialTokens: boolean) => Promise<number[]>> {
-    if ((await this.tokenizeOnServer(PROBE_TEXT, true)) === undefined) {
+  private async serverTokenizer(): Promise<Encoder> {
+    if ((await this.tokenizeOnServer(PROBE_TEXT, true, this.settings.signal)) === undefined) {
       throw new NuggetsError(
         `${rootOf(this.endpoints[0]!)}/tokenize answered 404: this server cannot tell how it tokenizes, and Nuggets sends token ids (the candidate and the anchor tokenized apart, as the paper does).`,
         'Name the served model\'s tokenizer.json (a file or the model\'s folder) with --tokenizer, or serve the model with vLLM, which has /tokenize.',
       );
     }
-    return async (text, specialTokens) => (await this.tokenizeOnServer(text, specialTokens))!;
+    return async (text, specialTokens, signal) => (await this.tokenizeOnServer(text, specialTokens, signal))!;
   }
 
   /** vLLM's POST /tokenize: {model, prompt, add_special_tokens} -> {tokens}; undefined when the server has no such endpoint. */
-  private async tokenizeOnServer(text: string, specialTokens: boolean): Promise<number[] | undefined> {
-    const answer = await this.post((endpoint) => `${rootOf(endpoint)}/tokenize`, { model: this.model, prompt: text, add_special_tokens: specialTokens }, 'tokenizing', [404, 405]);
+  private async tokenizeOnServer(text: string, specialTokens: boolean, signal: AbortSignal | undefined): Promise<number[] | undefined> {
+    const answer = await this.post((endpoint) => `${rootOf(endpoint)}/tokenize`, { model: this.model, prompt: text, add_special_tokens: specialTokens }, 'tokenizing', signal, [404, 405]);
     if (answer.status !== 200) return undefined;
     const tokens = (answer.body as { tokens?: unknown }).tokens;
     if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t))) {
@@ -275,27 +283,27 @@ export class ServingBackend implements ScoringBackend {
   }
 
   /** Log-probabilities of each prompt's tokens, `batchSize` prompts per request, requests in parallel. */
-  private async promptLogprobs(prompts: (string | number[])[], batchSize: number, what: (index: number) => string): Promise<PromptLogprobs[]> {
+  private async promptLogprobs(prompts: (string | number[])[], batchSize: number, what: (index: number) => string, signal: AbortSignal): Promise<PromptLogprobs[]> {
     const out: PromptLogprobs[] = new Array(prompts.length);
     const size = Math.max(1, batchSize);
     const batches: number[][] = [];
     for (let i = 0; i < prompts.length; i += size) batches.push(prompts.slice(i, i + size).map((_, k) => i + k));
     await Promise.all(batches.map(async (batch) => {
-      const answers = await this.complete(batch.map((i) => prompts[i]!), batch.map(what));
+      const answers = await this.complete(batch.map((i) => prompts[i]!), batch.map(what), signal);
       batch.forEach((i, k) => (out[i] = answers[k]!));
     }));
     return out;
   }
 
   /** One completions request; `names` says what each prompt is, for messages. */
-  private async complete(prompts: (string | number[])[], names: string[]): Promise<PromptLogprobs[]> {
+  private async complete(prompts: (string | number[])[], names: string[], signal: AbortSignal | undefined): Promise<PromptLogprobs[]> {
     const what = names.length === 1 ? names[0]! : `${names[0]} … ${names.at(-1)}`;
     const mode = this.settings.logprobs ?? 'echo';
     const body = {
       model: this.model, prompt: prompts, temperature: 0,
       ...(mode === 'echo' ? { echo: true, logprobs: 0, max_tokens: this.generated() } : { prompt_logprobs: 0, max_tokens: 1 }),
     };
-    const answer = await this.post((endpoint) => `${endpoint}/completions`, body, what);
+    const answer = await this.post((endpoint) => `${endpoint}/completions`, body, what, signal);
     const choices = (answer.body as { choices?: unknown }).choices;
     if (!Array.isArray(choices) || choices.length !== prompts.length) {
       throw new NuggetsError(`${answer.endpoint} answered ${Array.isArray(choices) ? choices.length : 'no'} choices for ${prompts.length} prompts (${what}): not an OpenAI-compatible completions answer.`);
@@ -307,20 +315,24 @@ export class ServingBackend implements ScoringBackend {
 
   /**
    * POSTs to the next endpoint in turn, through the HTTP layer's timeouts and retries (429, 5xx,
-   * timeouts, dropped connections). `accept` lists further statuses handed back instead of refused.
+   * timeouts, dropped connections), until `signal` aborts it (while queued for a place, in flight, or
+   * between retries). `accept` lists further statuses handed back instead of refused.
    */
-  private async post(url: (endpoint: string) => string, body: unknown, what: string, accept: number[] = []): Promise<{ endpoint: string; status: number; body: unknown }> {
+  private async post(
+    url: (endpoint: string) => string, body: unknown, what: string, signal: AbortSignal | undefined, accept: number[] = [],
+  ): Promise<{ endpoint: string; status: number; body: unknown }> {
+    const policy: RetryPolicy = { ...this.policy, ...(signal ? { signal } : {}) };
     try {
-      return await withRetries(this.policy, async () => {
+      return await withRetries(policy, async () => {
         const endpoint = this.endpoints[this.next++ % this.endpoints.length]!;
-        await this.limit.acquire(this.policy.signal);
+        await this.limit.acquire(signal);
         try {
           const key = this.keys.get(endpoint);
           const answer = await send(url(endpoint), {
             method: 'POST',
             headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
             body: JSON.stringify(body),
-          }, this.policy);
+          }, policy);
           const text = await answer.text();
           if (answer.status === 200) return { endpoint, status: 200, body: parseJson(text, answer.url, what) };
           if (accept.includes(answer.status)) return { endpoint, status: answer.status, body: undefined };
@@ -550,7 +562,7 @@ function errorMessage(text: string): string {
   }
 }
 
-/** At most `size` holders at once; the others wait in order. */
+/** At most `size` holders at once; the others wait in order, each until its signal aborts. */
 class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
@@ -562,7 +574,18 @@ class Limiter {
       this.active++;
       return;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await new Promise<void>((resolve, reject) => {
+      const admit = (): void => {
+        signal?.removeEventListener('abort', leave);
+        resolve();
+      };
+      const leave = (): void => {
+        this.waiting.splice(this.waiting.indexOf(admit), 1);
+        reject(new RequestCancelled('Scoring'));
+      };
+      this.waiting.push(admit);
+      signal?.addEventListener('abort', leave, { once: true });
+    });
   }
 
   /** Hands the place straight to the next waiter, so that no newcomer can slip in between. */

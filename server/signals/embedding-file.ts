@@ -7,6 +7,7 @@
  */
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { fileError, NuggetsError, outOfSpace } from '../errors';
+import { writeFileAtomic } from '../files';
 import { fromHalf, toHalf } from './embedding';
 
 export interface EmbeddingsHeader {
@@ -42,6 +43,26 @@ export function readEmbeddings(path: string): { header: EmbeddingsHeader; vector
     vectors.set(id, vector);
   }
   return { header, vectors };
+}
+
+/**
+ * Drops the entries of `ids` from a sidecar (an entry cut short at its end goes too). The other entries are
+ * copied byte for byte into a new file that replaces the old one in one rename, so a reader sees the old
+ * file or the new one; a sidecar left without entries is removed. Nothing is written when no entry is dropped.
+ */
+export function rewriteEmbeddingsWithout(path: string, ids: ReadonlySet<string>): void {
+  if (!existsSync(path)) return;
+  const { header, bodyStart, bytes } = readHeader(path);
+  const size = entryBytes(header.dimension);
+  const complete = Math.floor((bytes.length - bodyStart) / size);
+  const kept: Buffer[] = [];
+  for (let k = 0; k < complete; k++) {
+    const entry = bytes.subarray(bodyStart + k * size, bodyStart + (k + 1) * size);
+    if (!ids.has(entry.subarray(0, ID_BYTES).toString('hex'))) kept.push(entry);
+  }
+  if (kept.length === complete) return;
+  if (kept.length === 0) rmSync(path, { force: true });
+  else writeFileAtomic(path, Buffer.concat([bytes.subarray(0, bodyStart), ...kept]));
 }
 
 function readHeader(path: string): { header: EmbeddingsHeader; bodyStart: number; bytes: Buffer } {

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { CancellationTokenSource } from 'vscode-languageserver-protocol/node';
 import { parseDataset } from '../../server/dataset';
 import * as protocol from '../../server/protocol';
+import { readEmbeddings } from '../../server/signals/embedding-file';
 import { readScores } from '../../server/store';
 import { demoModel, sharedData } from '../helpers';
 import { TestClient } from './lsp-client';
@@ -334,13 +335,20 @@ describe('the Nuggets language server over stdio', () => {
     const markdown = (await client.hover(datasetUri, lineOf(datasetText, 7, 1)))!;
     assert.match(markdown, /Golden score \d\.\d\d/);
 
-    // Clear Scores forgets them for good (under every key), without touching the file.
+    // Clear Scores forgets them for good (under every key), embeddings too, without touching the file.
+    const documentIds = new Set(parseDataset(editedText, datasetPath).records.map((r) => r.id));
+    const storedEmbeddings = (): string[] => readdirSync(join(storagePath, 'scores')).filter((f) => f.endsWith('.embeddings'))
+      .flatMap((f) => [...readEmbeddings(join(storagePath, 'scores', f))!.vectors.keys()].filter((id) => documentIds.has(id)));
+    assert.ok(storedEmbeddings().length >= RECORDS, 'the demo model stored the records\' embeddings');
     const from = client.received.length;
     const { removed } = await client.connection.sendRequest(protocol.clearScores, { textDocument: { uri: datasetUri } });
     assert.ok(removed >= 2 * RECORDS, `removed ${removed}`);
     const cleared = await client.waitForScores(datasetUri, (p) => p.full, 'scores after clearing', from);
     assert.ok(cleared.records.every((r) => r.score === undefined && !r.stale));
     assert.match((await client.hover(datasetUri, lineOf(datasetText, 7, 1)))!, /Not scored yet/);
+    assert.deepEqual(storedEmbeddings(), [], 'no embedding of the file\'s records is left behind');
+    const near = await client.connection.sendRequest(protocol.nearestNeighbours, { textDocument: { uri: datasetUri }, index: 7, count: 3 });
+    assert.deepEqual(near.neighbours, []);
   });
 
   test('a file whose tab opens is read ahead from disk: its scores come before its document, and didOpen replaces them', async () => {

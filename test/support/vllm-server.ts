@@ -22,8 +22,8 @@
  * max_model_len, tokens}; `tokenizeEndpoint = false` answers it 404, as servers without it do.
  *
  * For resilience tests: `failNext` answers the next requests with an error status, `delayMs` holds
- * every answer, `stall` holds them unanswered, `maxInFlight` records the most requests handled at once, `lie` damages every
- * completions answer in one way, and `modelsText` replaces the /v1/models answer.
+ * every answer, `stall` holds them unanswered (`stallAfter`: those after so many), `maxInFlight` records the most requests
+ * handled at once, `lie` damages every completions answer in one way, and `modelsText` replaces the /v1/models answer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -61,6 +61,8 @@ export class FakeVllm {
   delayMs = 0;
   /** While true, completion requests are held unanswered (until close). */
   stall = false;
+  /** Completion requests after this many (counted in `requests`) are held unanswered, as with `stall`. */
+  stallAfter = Infinity;
   stalled = 0;
   tokenizeEndpoint = true;
   lie: Lie | undefined;
@@ -141,7 +143,7 @@ export class FakeVllm {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-      if (this.stall) {
+      if (this.stall || this.requests > this.stallAfter) {
         this.stalled++;
         await new Promise<never>(() => undefined); // never answered: close() drops the connection
       }

@@ -183,8 +183,8 @@ test('a request that outlives the timeout is abandoned and retried; cancelling s
   try {
     await assert.rejects(slow.prepareAnchors(anchors.slice(0, 1), OPTIONS), /gave no answer within 50 ms/);
     const controller = new AbortController();
-    const cancellable = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', signal: controller.signal });
-    const pending = cancellable.prepareAnchors(anchors.slice(0, 1), OPTIONS);
+    const cancellable = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo' });
+    const pending = cancellable.prepareAnchors(anchors.slice(0, 1), OPTIONS, controller.signal);
     setTimeout(() => controller.abort(), 50);
     await assert.rejects(pending, /cancelled/);
   } finally {
@@ -355,6 +355,32 @@ test('a serving endpoint that stalls at connect, on headers or mid-body is given
     }
     assert.ok(Date.now() - started < 3000, `${behaviour}: ${Date.now() - started} ms`);
   }
+});
+
+// Last: the stand-in never answers the requests it stalled, and counts them in flight until it closes.
+test('a scoring call\'s signal abandons its hung requests at once, queued ones too; the same backend then scores the next call', { timeout: 30_000 }, async () => {
+  // One place: one request hangs in flight and the others wait for the place.
+  const serving = await ServingBackend.open({ endpoints: [vllm.url], servedModel: 'nuggets-demo', concurrency: 1 });
+  const prepared = await serving.prepareAnchors(anchors, { ...OPTIONS, batchSize: 2 });
+  const candidate = candidates[0]!;
+  const expected = await serving.oneShot(candidate, prepared);
+  vllm.stall = true;
+  const stalledBefore = vllm.stalled;
+  const requestsBefore = vllm.requests;
+  const controller = new AbortController();
+  try {
+    const pending = serving.oneShot(candidate, prepared, undefined, controller.signal); // 4 requests of 2 anchors
+    while (vllm.stalled === stalledBefore) await new Promise((r) => setTimeout(r, 10));
+    const abortedAt = Date.now();
+    controller.abort();
+    await assert.rejects(pending, (err: unknown) => err instanceof NuggetsError && err.message === 'Scoring cancelled.');
+    assert.ok(Date.now() - abortedAt < 1000, `rejected ${Date.now() - abortedAt} ms after the abort`);
+    assert.equal(vllm.requests, requestsBefore + 1, 'the queued requests were never sent');
+  } finally {
+    vllm.stall = false;
+  }
+  const again = await serving.oneShot(candidate, prepared);
+  assert.deepEqual([...again.oneShot], [...expected.oneShot]);
 });
 
 /** The demo tokenizer with half its merges gone: a plausible file that encodes differently. */

@@ -1,0 +1,84 @@
+/**
+ * The built language server scoring through a serving endpoint (the vLLM stand-in, test/support/vllm-server.ts,
+ * computing with the demo model) whose requests hang: Cancel must end the run within seconds, not after the
+ * HTTP timeout (five minutes by default), keep the records scored before it, and leave the model usable.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { CancellationTokenSource } from 'vscode-languageserver-protocol/node';
+import { writeAnchors } from '../../server/anchors';
+import * as protocol from '../../server/protocol';
+import { readScores } from '../../server/store';
+import { demoModel, scratchDir, sharedRecords } from '../helpers';
+import { FakeVllm } from '../support/vllm-server';
+import { TestClient } from './lsp-client';
+
+const RECORDS = 8;
+const work = scratchDir('lsp-serving');
+const storagePath = join(work, 'storage');
+const datasetPath = join(work, 'gsm8k-8.alpaca.json');
+const anchorsPath = join(work, 'anchors.json');
+const uri = pathToFileURL(datasetPath).toString();
+
+let vllm: FakeVllm;
+let client: TestClient;
+
+/** The score lines stored for the dataset (one scores file: one model and anchor set). */
+function storedScores(): number {
+  const dir = join(storagePath, 'scores');
+  return readdirSync(dir).filter((f) => f.endsWith('.jsonl')).reduce((n, f) => n + readScores(join(dir, f)).scores.size, 0);
+}
+
+before(async () => {
+  const records = sharedRecords('gsm8k-train.alpaca.json', [...Array(RECORDS + 3).keys()]);
+  const text = JSON.stringify(records.slice(0, RECORDS).map((r) => r.original), null, 2);
+  writeFileSync(datasetPath, text);
+  writeAnchors(anchorsPath, records.slice(RECORDS));
+  vllm = await FakeVllm.start(demoModel, { servedModel: 'demo' });
+  const settings: protocol.ServerSettings = { model: vllm.url, anchors: anchorsPath, maxAnchorTokens: 96, batchSize: 4, threads: 1, scoringAllowed: true };
+  client = await TestClient.start({ storagePath, settings }, { NUGGETS_API_KEY: undefined, OPENAI_API_KEY: undefined });
+  await client.open(uri, text);
+  await client.waitForScores(uri, (p) => p.full, 'the scores of the opened file');
+});
+
+after(async () => {
+  await client?.stop().catch(() => undefined);
+  await vllm?.close();
+});
+
+test('Cancel during a hung serving request ends the run within seconds; the records scored before it are kept and the next run scores the rest', { timeout: 60_000 }, async () => {
+  // A record takes two completions requests (its passes, then its anchors), the anchors' zero-shot one:
+  // the fourth record's requests never get an answer.
+  vllm.stallAfter = vllm.requests + 1 + 3 * 2;
+  const from = client.received.length;
+  const workDoneToken = randomUUID();
+  client.listenProgress(workDoneToken);
+  const cancel = new CancellationTokenSource();
+  const scoring = client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri }, workDoneToken }, cancel.token);
+  while (vllm.stalled === 0) await new Promise((r) => setTimeout(r, 20));
+  const cancelledAt = performance.now();
+  cancel.cancel();
+  const stopped = await scoring;
+  const seconds = (performance.now() - cancelledAt) / 1000;
+  process.stdout.write(`# cancelled ${seconds.toFixed(2)} s after Cancel, ${stopped.scoredNow} of ${RECORDS} records kept\n`);
+  assert.equal(stopped.cancelled, true);
+  assert.ok(seconds < 3, `the run ended ${seconds.toFixed(2)} s after Cancel`);
+  assert.equal(stopped.scoredNow, 3, 'the records answered before the hang');
+  const partials = client.scores(uri).slice(-stopped.scoredNow);
+  assert.ok(partials.every((p) => !p.full && p.records[0]!.score !== undefined), 'each kept record was shown with its score');
+  assert.equal(storedScores(), stopped.scoredNow, 'each kept record is stored');
+  const status = client.received.slice(from).filter((r) => r.method === protocol.scoringStatusNotification.method).at(-1)!.params as protocol.ScoringStatus;
+  assert.equal(status.phase, 'cancelled');
+
+  // The same worker and backend score the rest once the endpoint answers again.
+  vllm.stallAfter = Infinity;
+  const rest = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } });
+  assert.equal(rest.cancelled, false);
+  assert.equal(rest.scoredNow, RECORDS - stopped.scoredNow);
+  assert.equal(rest.scored, RECORDS);
+  assert.equal(storedScores(), RECORDS);
+});

@@ -1,0 +1,109 @@
+/**
+ * The editor's score book (server/lsp/score-book.ts) with real records scored by the demo model: Clear Scores
+ * takes the cleared records' embeddings out of the float16 sidecar along with their scores, so that nearest
+ * neighbours and diversity never use them again, in this process or after a reload from disk, while every
+ * other record keeps its vector.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { before, test } from 'node:test';
+import { anchorSet } from '../../server/anchors';
+import { ScoreBook } from '../../server/lsp/score-book';
+import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
+import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
+import { LocalBackend } from '../../server/scoring/local';
+import { TEMPLATE_ID } from '../../server/scoring/template';
+import { embeddingsPathFor, readEmbeddings } from '../../server/signals/embedding-file';
+import type { ScoringKey } from '../../server/store';
+import { demoModel, scratchDir, sharedRecords } from '../helpers';
+
+const records = sharedRecords('gsm8k-train.alpaca.json', [0, 1, 2, 3, 4, 5]);
+const anchors = sharedRecords('gsm8k-train.alpaca.json', [100, 101, 102, 103]);
+let scores: CandidateScore[];
+let key: ScoringKey;
+
+before(async () => {
+  const backend = await LocalBackend.open(demoModel, { threads: 1, cacheDir: scratchDir('score-book-cache') });
+  try {
+    const prepared = await backend.prepareAnchors(anchors, DEFAULT_OPTIONS);
+    scores = [];
+    for (const record of records) scores.push(await scoreCandidate(backend, prepared, record));
+    const { name, fingerprint } = backend.identity;
+    key = {
+      model: { name, fingerprint }, anchors: { hash: anchorSet(anchors).hash, count: anchors.length }, template: TEMPLATE_ID,
+      maxAnchorTokens: DEFAULT_OPTIONS.maxAnchorTokens, separator: DEFAULT_OPTIONS.separator,
+    };
+  } finally {
+    await backend.dispose();
+  }
+  assert.ok(scores.every((s) => s.embedding !== undefined), 'the demo model gives every record an embedding');
+});
+
+/** Stores `list` as one scoring run does. */
+function store(book: ScoreBook, list: readonly CandidateScore[]): void {
+  assert.equal(book.startRun(key), true);
+  for (const score of list) book.append(key, score);
+  book.endRun(key);
+}
+
+const idsOf = (list: readonly CandidateScore[]): string[] => list.map((s) => s.id).sort();
+const sorted = (ids: Iterable<string>): string[] => [...ids].sort();
+
+test('Clear Scores takes the cleared records\' embeddings out of the sidecar; the others keep theirs, also after a reload from disk', () => {
+  const storage = scratchDir('score-book-clear');
+  const book = new ScoreBook(storage);
+  store(book, scores);
+  const sidecar = embeddingsPathFor(book.scoresPathOf(key));
+  const stored = book.embeddingsOf(key)!;
+  assert.deepEqual(sorted(stored.keys()), idsOf(scores));
+  const sidecarBefore = readFileSync(sidecar);
+  const dimension = scores[0]!.embedding!.length;
+
+  const cleared = [scores[1]!, scores[4]!];
+  assert.equal(book.clear(new Set(idsOf(cleared))), 2);
+  const kept = scores.filter((s) => !cleared.includes(s));
+  for (const [what, reader] of [['this book', book], ['a book read again from disk', new ScoreBook(storage)]] as const) {
+    const vectors = reader.embeddingsOf(key)!;
+    assert.deepEqual(sorted(vectors.keys()), idsOf(kept), `${what}: the embeddings of the records still scored`);
+    for (const s of kept) assert.deepEqual([...vectors.get(s.id)!], [...stored.get(s.id)!], `${what}: record ${s.index}'s vector unchanged`);
+    assert.deepEqual(sorted(reader.scoresOf(key).keys()), idsOf(kept), `${what}: scores`);
+  }
+  // The file itself lost the two entries (the command line's select --diverse reads it directly), and no more.
+  assert.deepEqual(sorted(readEmbeddings(sidecar)!.vectors.keys()), idsOf(kept));
+  assert.equal(statSync(sidecar).size, sidecarBefore.length - 2 * (8 + 2 * dimension));
+
+  // A sidecar that could not be rewritten (a full disk) still lends no vector to a record without a score.
+  writeFileSync(sidecar, sidecarBefore);
+  assert.deepEqual(sorted(new ScoreBook(storage).embeddingsOf(key)!.keys()), idsOf(kept));
+  book.close();
+});
+
+test('a clear during this window\'s own run: the run goes on storing embeddings, into the rewritten sidecar', () => {
+  const storage = scratchDir('score-book-run');
+  const book = new ScoreBook(storage);
+  assert.equal(book.startRun(key), true);
+  for (const score of scores.slice(0, 3)) book.append(key, score);
+  assert.equal(book.clear(new Set([scores[0]!.id])), 1);
+  for (const score of scores.slice(3)) book.append(key, score);
+  book.endRun(key);
+  const expected = idsOf(scores.slice(1));
+  for (const reader of [book, new ScoreBook(storage)]) {
+    assert.deepEqual(sorted(reader.embeddingsOf(key)!.keys()), expected);
+    assert.deepEqual(sorted(reader.scoresOf(key).keys()), expected);
+  }
+  book.close();
+});
+
+test('clearing every record removes the sidecar with the scores file; a record scored again has its embedding again', () => {
+  const storage = scratchDir('score-book-all');
+  const book = new ScoreBook(storage);
+  store(book, scores);
+  const sidecar = embeddingsPathFor(book.scoresPathOf(key));
+  assert.equal(book.clear(new Set(idsOf(scores))), scores.length);
+  assert.ok(!existsSync(book.scoresPathOf(key)) && !existsSync(sidecar), 'neither file is left');
+  assert.equal(book.embeddingsOf(key), undefined);
+
+  store(book, [scores[2]!]);
+  assert.deepEqual(sorted(new ScoreBook(storage).embeddingsOf(key)!.keys()), [scores[2]!.id]);
+  book.close();
+});
