@@ -1,9 +1,9 @@
 /**
  * The scoring worker (bundled as dist/scoring-worker.js): runs the engine off the language server's
  * message loop. Score requests run one at a time in arrival order and stream one message per record;
- * a cancel aborts a serving backend's requests in flight at once (a local ONNX pass ends first), and the
- * records scored before it are kept. Model identification and anchor choice are answered at once,
- * between the records of a running score. The model and the prepared anchors (zero-shot scores) are
+ * a cancel aborts a serving backend's requests in flight at once (a local model stops after its current
+ * batch of anchors), and the records scored before it are kept. Model identification and anchor choice
+ * are answered at once, between the records of a running score. The model and the prepared anchors (zero-shot scores) are
  * kept between requests, so a one-record rescore after an edit costs one prefix pass.
  */
 import { existsSync } from 'node:fs';

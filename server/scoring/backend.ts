@@ -55,7 +55,7 @@ export interface CandidatePasses extends SignalPasses {
 /**
  * Each scoring call takes an optional `signal`: once it aborts, a serving backend abandons the call's requests
  * in flight and the call rejects (http.ts RequestCancelled), leaving the backend ready for the next call. A
- * local backend cannot stop an ONNX pass midway and finishes the call; its callers stop between records.
+ * local backend cannot stop an ONNX pass midway: it rejects the same way before its next batch of anchors.
  */
 export interface ScoringBackend {
   readonly identity: ModelIdentity;

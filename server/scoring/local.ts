@@ -11,6 +11,7 @@
 import { dirname, join } from 'node:path';
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
+import { RequestCancelled } from '../http';
 import { OnnxCausalLM, type ForwardRow, type PrefixCache, type SessionSettings } from '../model/causal-lm';
 import { contextLengthOf, readModelFolder, type OnnxVariant } from '../model/folder';
 import { defaultCacheDir } from '../files';
@@ -98,7 +99,7 @@ export class LocalBackend implements ScoringBackend {
     return new LocalBackend(identity, tokenizer, lm, settings.path ?? 'cached', (settings.batchMemoryMB ?? 512) * 2 ** 20, rowsPerPass);
   }
 
-  async prepareAnchors(anchors: readonly Example[], options: ScoringOptions): Promise<PreparedAnchors> {
+  async prepareAnchors(anchors: readonly Example[], options: ScoringOptions, signal?: AbortSignal): Promise<PreparedAnchors> {
     if (anchors.length === 0) throw new NuggetsError('The anchor set is empty.');
     if (options.maxAnchorTokens >= this.identity.contextLength) {
       throw new NuggetsError(`maxAnchorTokens (${options.maxAnchorTokens}) must be below the model's context length (${this.identity.contextLength}).`);
@@ -108,13 +109,14 @@ export class LocalBackend implements ScoringBackend {
     const order = tokenized.map((_, i) => i).filter((i) => spanOf(tokenized[i]!) > 0)
       .sort((a, b) => tokenized[a]!.tokens.length - tokenized[b]!.tokens.length);
     for (const batch of chunks(order, this.batchSizeFor(options.batchSize, 0, Math.max(...tokenized.map((a) => a.tokens.length))))) {
+      stopIfCancelled(signal);
       const sums = await this.lm.forward(batch.map((i) => rowOf(tokenized[i]!)));
       batch.forEach((i, k) => (zeroShot[i] = sum(sums[k]!)));
     }
     return new LocalAnchors(tokenized, zeroShot, options, anchorIndexById(anchors));
   }
 
-  async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[]): Promise<OneShotResult> {
+  async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[], signal?: AbortSignal): Promise<OneShotResult> {
     if (!(prepared instanceof LocalAnchors)) throw new Error('anchors were prepared by another backend');
     const indices = anchorIndices ?? prepared.anchors.map((_, i) => i);
     const { prefix, truncated } = this.candidatePrefix(candidate, prepared);
@@ -125,6 +127,7 @@ export class LocalBackend implements ScoringBackend {
     if (this.path === 'cached' && this.lm.shape.acceptsPast) {
       const cache = await this.prefixCache(prepared, prefix);
       for (const batch of chunks(wanted, this.batchSizeFor(prepared.options.batchSize, prefix.length, prepared.maxLength))) {
+        stopIfCancelled(signal);
         const sums = await this.lm.forward(batch.map((w) => rowOf(w.anchor)), cache);
         batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
       }
@@ -132,6 +135,7 @@ export class LocalBackend implements ScoringBackend {
       // Reference: prefix + anchor as one sequence per pair. Without a past-accepting graph, this is also the only way.
       const batchSize = this.path === 'naive' ? 1 : this.batchSizeFor(prepared.options.batchSize, 0, prefix.length + prepared.maxLength);
       for (const batch of chunks(wanted, batchSize)) {
+        stopIfCancelled(signal);
         const sums = await this.lm.forward(batch.map((w) => rowOf(w.anchor, prefix)));
         batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
       }
@@ -229,4 +233,9 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/** Between passes: an ONNX pass cannot stop midway, so a cancelled call ends before its next one. */
+function stopIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new RequestCancelled('Scoring');
 }

@@ -103,3 +103,16 @@ test('a requested subset of anchors gets the same one-shot scores as the full se
   assert.ok(Math.abs(some.oneShot[0]! - all.oneShot[4]!) < 1e-4);
   assert.ok(Math.abs(some.oneShot[1]! - all.oneShot[1]!) < 1e-4);
 });
+
+test('a cancelled call stops before its next batch of anchors, and the backend scores the same afterwards', async () => {
+  const anchors = readDataset(sharedData('gsm8k-train.alpaca.json')).records.slice(100, 116);
+  const prepared = await cached.prepareAnchors(anchors, { ...DEFAULT_OPTIONS, batchSize: 1 }); // one pass per anchor
+  const [record] = realRecords();
+  const whole = await cached.oneShot(record!, prepared);
+  const abort = new AbortController();
+  const call = cached.oneShot(record!, prepared, undefined, abort.signal);
+  abort.abort(); // while the first pass runs
+  await assert.rejects(call, /Scoring cancelled/);
+  assert.deepEqual(await cached.oneShot(record!, prepared), whole);
+  await assert.rejects(cached.prepareAnchors(anchors, DEFAULT_OPTIONS, abort.signal), /Scoring cancelled/);
+});
