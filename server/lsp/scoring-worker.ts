@@ -136,7 +136,7 @@ async function backendFor(model: string, options: ModelOptions, open: OpenOption
     backend = undefined;
     prepared = undefined;
     await old?.backend.dispose();
-    const opened = await openBackend(model, { ...options, threads, ...open });
+    const opened = await openBackend(model, { ...options, threads, onWarning: (message) => reply({ id: 0, kind: 'warning', message }), ...open });
     backend = { key, backend: opened };
   }
   return backend.backend;

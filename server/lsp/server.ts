@@ -13,7 +13,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection, Hover, HoverParams } from 'vscode-languageserver/node';
-import { CancellationToken, ErrorCodes, ResponseError } from 'vscode-languageserver/node';
+import { CancellationToken, ErrorCodes, MessageType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
 import { anchorSet, chooseRandom, describeSkipped, readAnchors, screenAnchors, type AnchorSet } from '../anchors';
 import { writeCard } from '../card';
 import { similarityFor } from '../diverse';
@@ -44,7 +44,7 @@ export class NuggetsServer {
   readonly documents: OpenDocuments;
   readonly dashboard: DashboardRequests;
   private readonly book: ScoreBook;
-  private readonly worker = new ScoringWorker();
+  private readonly worker: ScoringWorker;
   private readonly anchors: AnchorsPerDocument;
   private readonly keys: ScoringKeys;
   private readonly runs: ScoringRuns;
@@ -58,6 +58,11 @@ export class NuggetsServer {
   ) {
     const log = (message: unknown): void => this.log(message);
     const settingsNow = (): protocol.ServerSettings => this.settings;
+    this.worker = new ScoringWorker((message) => {
+      this.log(`warning: ${message}`);
+      // A notification: a warning needs no answer, and not every client answers window/showMessageRequest.
+      void connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message: `Nuggets: ${message}` });
+    });
     this.book = new ScoreBook(storagePath);
     this.anchors = new AnchorsPerDocument(join(storagePath, 'documents.json'), this.book, () => this.settings.anchors, log);
     this.keys = new ScoringKeys(new ModelIdentity(this.worker, log), this.anchors, settingsNow, storagePath);

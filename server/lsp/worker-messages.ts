@@ -44,4 +44,6 @@ export type WorkerReply =
   | { id: number; kind: 'done'; cancelled: boolean }
   | { id: number; kind: 'anchors'; indices: number[] }
   | { id: number; kind: 'agreement'; agreement: Agreement; report: string }
-  | { id: number; kind: 'error'; message: string; userError: boolean };
+  | { id: number; kind: 'error'; message: string; userError: boolean }
+  /** Not an answer to a request (id 0): what the user should know when a backend opens (an API key withheld). */
+  | { id: 0; kind: 'warning'; message: string };

@@ -36,14 +36,18 @@ export class ScoringWorker {
   private nextId = 1;
   private readonly listeners = new Map<number, Listener>();
 
-  constructor(private readonly scriptPath: string = join(__dirname, 'scoring-worker.js')) {}
+  constructor(
+    /** Told what the user should know when the worker opens a model (an API key withheld from an endpoint). */
+    private readonly onWarning: (message: string) => void,
+    private readonly scriptPath: string = join(__dirname, 'scoring-worker.js'),
+  ) {}
 
   private start(): Worker {
     if (this.worker) return this.worker;
     // The worker's stdout is piped here and sent to stderr: with --stdio, stdout is the LSP stream.
     const worker = new Worker(this.scriptPath, { stdout: true });
     worker.stdout.pipe(process.stderr);
-    worker.on('message', (reply: WorkerReply) => this.listeners.get(reply.id)?.(reply));
+    worker.on('message', (reply: WorkerReply) => (reply.kind === 'warning' ? this.onWarning(reply.message) : this.listeners.get(reply.id)?.(reply)));
     const fail = (message: string): void => {
       if (this.worker !== worker) return;
       this.worker = undefined;

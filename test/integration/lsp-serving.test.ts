@@ -82,3 +82,23 @@ test('Cancel during a hung serving request ends the run within seconds; the reco
   assert.equal(rest.scored, RECORDS);
   assert.equal(storedScores(), RECORDS);
 });
+
+test('a serving API key stored for another endpoint is withheld, and the editor is told so in a warning', { timeout: 60_000 }, async () => {
+  const guarded = await FakeVllm.start(demoModel, { servedModel: 'demo', apiKey: 'sk-nuggets-test' });
+  const settings: protocol.ServerSettings = {
+    model: guarded.url, anchors: anchorsPath, maxAnchorTokens: 96, batchSize: 4, threads: 1, scoringAllowed: true,
+    secrets: { apiKey: 'sk-nuggets-test', apiKeyOrigins: ['http://gpu-a.example:8000'] },
+  };
+  const other = await TestClient.start({ storagePath: join(work, 'storage-key'), settings }, { NUGGETS_API_KEY: undefined, OPENAI_API_KEY: undefined });
+  try {
+    await other.open(uri, JSON.stringify(sharedRecords('gsm8k-train.alpaca.json', [0, 1]).map((r) => r.original)));
+    const shown = await other.waitFor((r) => r.method === 'window/showMessage', 'a warning about the withheld key');
+    const { type, message } = shown.params as { type: number; message: string };
+    assert.equal(type, 2, 'a warning');
+    assert.match(message, new RegExp(`API key is not sent to ${new URL(guarded.url).origin.replace(/[.]/g, '\\.')}: it was stored for another endpoint`));
+    assert.ok(!message.includes('sk-nuggets-test'), 'the key itself is never shown');
+  } finally {
+    await other.stop().catch(() => undefined);
+    await guarded.close();
+  }
+});
