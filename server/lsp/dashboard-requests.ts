@@ -79,7 +79,7 @@ export class DashboardRequests {
 
   async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
     const uri = params.textDocument.uri;
-    const parsed = this.documents.require(uri);
+    const parsed = await this.documents.ready(uri);
     const record = parsed.records[params.index];
     if (!record) throw new ResponseError(ErrorCodes.InvalidParams, `The dataset has no record ${params.index + 1} (it has ${parsed.records.length}).`);
     const shown = this.documents.shown(parsed, params.index, await this.keys.keyFor(uri));

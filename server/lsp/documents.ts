@@ -38,6 +38,8 @@ export class OpenDocuments {
   private readonly readAhead = new Map<string, { text: string; parsed: ParsedDocument }>();
   /** Documents that read as Alpaca datasets but do not parse now, and why (sent to the client). */
   private readonly problems = new Map<string, protocol.DatasetProblem>();
+  /** Parses under way (an open, a settled edit), by document: requests about the document wait for them. */
+  private readonly parsing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly connection: Connection,
@@ -56,6 +58,20 @@ export class OpenDocuments {
     const parsed = this.parsed.get(uri);
     if (!parsed) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is not an open Alpaca dataset (a JSON array or JSON Lines of {"instruction", "input", "output"} records).`);
     return parsed;
+  }
+
+  /**
+   * Resolves when the document's parse under way, if any, is done. A request about a document that was just
+   * opened arrives while its parse is still waiting for the model's identity: it waits, and sees the document.
+   */
+  async settled(uri: string): Promise<void> {
+    await this.parsing.get(uri)?.catch(() => undefined);
+  }
+
+  /** The parsed document once its parse under way is done (require). */
+  async ready(uri: string): Promise<ParsedDocument> {
+    await this.settled(uri);
+    return this.require(uri);
   }
 
   /** Why the document does not parse as a dataset now, when it looks like one. */
@@ -112,7 +128,15 @@ export class OpenDocuments {
     void this.connection.sendNotification(protocol.datasetProblemNotification, { uri, problem });
   }
 
-  private async reparse(document: TextDocument): Promise<void> {
+  private reparse(document: TextDocument): Promise<void> {
+    const parse = this.parseAndPublish(document).finally(() => {
+      if (this.parsing.get(document.uri) === parse) this.parsing.delete(document.uri);
+    });
+    this.parsing.set(document.uri, parse);
+    return parse;
+  }
+
+  private async parseAndPublish(document: TextDocument): Promise<void> {
     const uri = document.uri;
     const generation = (this.generations.get(uri) ?? 0) + 1;
     this.generations.set(uri, generation);
@@ -183,7 +207,7 @@ export class OpenDocuments {
 
   /** The document's records with their current scores (stale ones count as unscored). */
   async currentOf(uri: string): Promise<{ parsed: ParsedDocument; keyed: Keyed | undefined; scores: (CandidateScore | undefined)[] }> {
-    const parsed = this.require(uri);
+    const parsed = await this.ready(uri);
     const keyed = await this.keys.keyFor(uri);
     const current = keyed ? this.book.scoresOf(keyed.key) : new Map<string, CandidateScore>();
     return { parsed, keyed, scores: parsed.records.map((r) => current.get(r.id)) };

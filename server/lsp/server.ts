@@ -97,7 +97,7 @@ export class NuggetsServer {
 
   async chooseAnchors(params: protocol.ChooseAnchorsParams): Promise<protocol.AnchorSetInfo> {
     const uri = params.textDocument.uri;
-    const parsed = this.documents.require(uri);
+    const parsed = await this.documents.ready(uri);
     const { choice } = params;
     let set: AnchorSet;
     let skipped: string | undefined;
@@ -128,6 +128,7 @@ export class NuggetsServer {
 
   async scoreDataset(params: protocol.ScoreDatasetParams, token: CancellationToken): Promise<protocol.ScoreDatasetResult> {
     const uri = params.textDocument.uri;
+    await this.documents.settled(uri);
     const problem = this.documents.problemOf(uri);
     if (problem) {
       const { line, character } = problem.range.start;
@@ -167,7 +168,7 @@ export class NuggetsServer {
   }
 
   async clearScores(uri: string): Promise<{ removed: number }> {
-    const parsed = this.documents.require(uri);
+    const parsed = await this.documents.ready(uri);
     this.runs.abort(uri);
     let removed: number;
     try {
@@ -184,6 +185,7 @@ export class NuggetsServer {
   // Hover, selection, comparison
 
   async hover(params: HoverParams): Promise<Hover | null> {
+    await this.documents.settled(params.textDocument.uri);
     const parsed = this.documents.get(params.textDocument.uri);
     if (!parsed) return null;
     const index = recordAtLine(parsed, params.position.line);
@@ -245,7 +247,7 @@ export class NuggetsServer {
 
   async compareModels(params: protocol.CompareModelsParams): Promise<protocol.CompareModelsResult> {
     if (!this.settings.scoringAllowed) throw new ResponseError(ErrorCodes.InvalidRequest, 'Comparing models runs them: it is disabled in untrusted workspaces.');
-    const parsed = this.documents.require(params.textDocument.uri);
+    const parsed = await this.documents.ready(params.textDocument.uri);
     const keyed = await this.keys.keyFor(parsed.uri);
     if (!keyed) throw new ResponseError(ErrorCodes.InvalidRequest, 'The dataset has no anchor set yet: run Nuggets: Choose Anchors or Score Dataset first.');
     const sample = chooseRandom(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);

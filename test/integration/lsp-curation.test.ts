@@ -153,6 +153,21 @@ describe('the curator\'s loop in the language server', () => {
     assert.equal(problems(datasetUri).at(-1), null);
   });
 
+  test('a request sent the moment a file opens waits for its parse: Score Dataset scores it, a hover finds its record', async () => {
+    const path = join(folder, 'just-opened.alpaca.json');
+    const text = JSON.stringify(source.slice(20, 24), null, 2) + '\n';
+    writeFileSync(path, text);
+    const uri = pathToFileURL(path).toString();
+    await client.open(uri, text); // the didOpen is sent; its parse still waits for the model's identity
+    const [run, hover] = await Promise.all([
+      client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } }),
+      client.hover(uri, 2),
+    ]);
+    assert.equal(run.scored, 4, 'every record scored');
+    assert.equal(run.total, 4);
+    assert.ok(hover !== null, 'the hover found the record');
+  });
+
   test('a subset written by Select Golden Subset opens with current scores under its source\'s anchors', async () => {
     const subset = await client.connection.sendRequest(protocol.selectSubset, { textDocument: { uri: datasetUri }, rule: { kind: 'top', count: 3 } });
     await client.open(subset.uri, readFileSync(subset.path, 'utf8'));
