@@ -10,32 +10,24 @@
  * fixed name. Graphs whose head is anything else get no such output, and their embeddings are reported
  * missing.
  */
-import type { ByteSource } from './logprob-head';
 
 /** The added output: [batch, sequence, hidden], float32. */
 export const FINAL_HIDDEN_STATE = 'final_hidden_state';
 
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_OP_TYPE = 4;
-const WIRE_LENGTH = 2;
-
 /** Heads whose first input is the hidden state itself. */
 const HEAD_OPS = new Set(['MatMul', 'Gemm', 'MatMulNBits']);
 
-/** A node's byte range within the source (the payload of a GraphProto.node field). */
-export interface NodeBytes {
-  payloadStart: number;
-  end: number;
+/** A graph node's tensor names and operator (as logprob-head.ts reads them from the protobuf). */
+export interface GraphNode {
+  inputs: string[];
+  outputs: string[];
+  opType: string;
 }
 
 /** The name of the tensor the LM head reads, or undefined when the head is not a matrix product we know. */
-export function lmHeadInput(source: ByteSource, nodes: readonly NodeBytes[]): string | undefined {
+export function lmHeadInput(nodes: readonly GraphNode[]): string | undefined {
   const producers = new Map<string, GraphNode>();
-  for (const node of nodes) {
-    const read = readNode(source, node);
-    for (const output of read.outputs) producers.set(output, read);
-  }
+  for (const node of nodes) for (const output of node.outputs) producers.set(output, node);
   const head = producers.get('logits');
   if (!head) return undefined;
   if (HEAD_OPS.has(head.opType)) return head.inputs[0];
@@ -54,46 +46,4 @@ function quantizedHeadInput(head: GraphNode, producers: ReadonlyMap<string, Grap
     if (quantize?.opType === 'DynamicQuantizeLinear') return quantize.inputs[0];
   }
   return undefined;
-}
-
-interface GraphNode {
-  inputs: string[];
-  outputs: string[];
-  opType: string;
-}
-
-function readNode(source: ByteSource, node: NodeBytes): GraphNode {
-  const bytes = source.read(node.payloadStart, node.end - node.payloadStart);
-  const inputs: string[] = [];
-  const outputs: string[] = [];
-  let opType = '';
-  const decoder = new TextDecoder();
-  let at = 0;
-  const varint = (): number => {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const b = bytes[at++]!;
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) return value;
-      scale *= 128;
-    }
-  };
-  while (at < bytes.length) {
-    const tag = varint();
-    const wire = tag % 8;
-    if (wire !== WIRE_LENGTH) {
-      if (wire === 0) varint();
-      else at += wire === 1 ? 8 : 4;
-      continue;
-    }
-    const length = varint();
-    const text = (): string => decoder.decode(bytes.subarray(at, at + length));
-    const field = Math.floor(tag / 8);
-    if (field === NODE_INPUT) inputs.push(text());
-    else if (field === NODE_OUTPUT) outputs.push(text());
-    else if (field === NODE_OP_TYPE) opType = text();
-    at += length;
-  }
-  return { inputs, outputs, opType };
 }

@@ -15,7 +15,7 @@
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { FINAL_HIDDEN_STATE, lmHeadInput, type NodeBytes } from './hidden-state';
+import { FINAL_HIDDEN_STATE, lmHeadInput, type GraphNode } from './hidden-state';
 
 // Field numbers from onnx.proto3.
 const MODEL_GRAPH = 7;
@@ -150,11 +150,27 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A length-delimited field's payload as UTF-8 text. */
+function fieldText(source: ByteSource, f: Field): string {
+  return new TextDecoder().decode(source.read(f.payloadStart, f.end - f.payloadStart));
+}
+
 function valueInfoName(source: ByteSource, info: Field): string | undefined {
   for (const f of fields(source, info.payloadStart, info.end)) {
-    if (f.number === VALUE_INFO_NAME) return new TextDecoder().decode(source.read(f.payloadStart, f.end - f.payloadStart));
+    if (f.number === VALUE_INFO_NAME) return fieldText(source, f);
   }
   return undefined;
+}
+
+/** A node's inputs, outputs and operator type. */
+function readNode(source: ByteSource, node: Field): GraphNode {
+  const read: GraphNode = { inputs: [], outputs: [], opType: '' };
+  for (const f of fields(source, node.payloadStart, node.end)) {
+    if (f.number === NODE_INPUT) read.inputs.push(fieldText(source, f));
+    else if (f.number === NODE_OUTPUT) read.outputs.push(fieldText(source, f));
+    else if (f.number === NODE_OP_TYPE) read.opType = fieldText(source, f);
+  }
+  return read;
 }
 
 /** The element type of a tensor-typed value info (1 float32, 10 float16, ...). */
@@ -177,12 +193,11 @@ export function graphOperators(onnxPath: string): Set<string> {
   try {
     const source = fileSource(fd);
     const found = new Set<string>();
-    const text = (f: Field): string => new TextDecoder().decode(source.read(f.payloadStart, f.end - f.payloadStart));
     const visitGraph = (graph: Field): void => {
       for (const g of fields(source, graph.payloadStart, graph.end)) {
         if (g.number !== GRAPH_NODE) continue;
         for (const n of fields(source, g.payloadStart, g.end)) {
-          if (n.number === NODE_OP_TYPE) found.add(text(n));
+          if (n.number === NODE_OP_TYPE) found.add(fieldText(source, n));
           if (n.number !== NODE_ATTRIBUTE) continue;
           for (const a of fields(source, n.payloadStart, n.end)) if (a.number === ATTR_G || a.number === ATTR_GRAPHS) visitGraph(a);
         }
@@ -239,9 +254,9 @@ export function withLogprobHead(source: ByteSource): Piece[] {
     sawGraph = true;
     const graphPieces: Piece[] = [];
     let hadLogits = false;
-    const nodes: NodeBytes[] = [];
+    const nodes: GraphNode[] = [];
     for (const g of fields(source, f.payloadStart, f.end)) {
-      if (g.number === GRAPH_NODE) nodes.push(g);
+      if (g.number === GRAPH_NODE) nodes.push(readNode(source, g));
       const name = g.number === GRAPH_OUTPUT || g.number === GRAPH_INPUT ? valueInfoName(source, g) : undefined;
       if (g.number === GRAPH_OUTPUT && name === 'logits') {
         const type = valueInfoElementType(source, g);
@@ -259,7 +274,7 @@ export function withLogprobHead(source: ByteSource): Piece[] {
       bytesField(GRAPH_INPUT, tensorValueInfo(TARGET_IDS, INT64, ['batch_size', 'sequence_length', 1])),
       bytesField(GRAPH_OUTPUT, tensorValueInfo(TARGET_LOGPROBS, FLOAT, ['batch_size', 'sequence_length', 1])),
     );
-    const hidden = lmHeadInput(source, nodes);
+    const hidden = lmHeadInput(nodes);
     if (hidden !== undefined) {
       graphPieces.push(
         bytesField(GRAPH_NODE, node('Identity', 'nuggets_final_hidden_state', [hidden], [FINAL_HIDDEN_STATE], {})),
