@@ -84,6 +84,11 @@ export function verdictOf(goldenSpearman: number | null, top10Overlap: number, [
   return `${first} cannot stand in for ${second}: its ranking differs (Spearman ${rho}, ${Math.round(100 * top10Overlap)}% of the top 10% shared; a stand-in needs >= 0.80 and >= 60%).`;
 }
 
+/** A compared model's name in the report: its identity's name, and the variant when one was chosen. */
+export function modelLabel(name: string, variant: string | undefined): string {
+  return variant ? `${name} (${variant})` : name;
+}
+
 /** The report, as the CLI prints it and the editor shows it. */
 export function formatAgreement(a: Agreement, names: [string, string]): string {
   const num = (x: number | null): string => (x === null ? '—' : x.toFixed(3));

@@ -3,7 +3,7 @@
  * ranks records as the second does (server/agree.ts), before paying for the second on everything.
  */
 import { chooseRandom, readAnchors } from '../anchors';
-import { agreement, formatAgreement } from '../agree';
+import { agreement, formatAgreement, modelLabel } from '../agree';
 import { readDataset } from '../dataset';
 import { DEFAULT_OPTIONS } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
@@ -33,7 +33,7 @@ export async function agreeCommand(args: string[], defaultModel: () => string): 
       ...(variants[i] ? { variant: variants[i] } : {}), ...(threads ? { threads } : {}), onDownload: downloadProgress(),
     });
     try {
-      names.push(`${backend.identity.name}${variants[i] ? ` (${variants[i]})` : ''}`);
+      names.push(modelLabel(backend.identity.name, variants[i]));
       process.stderr.write(`scoring ${sample.length} sampled records against ${anchors.anchors.length} anchors with ${names[i]}\n`);
       const prepared = await backend.prepareAnchors(anchors.anchors, DEFAULT_OPTIONS);
       const progress = new ProgressBar(sample.length, 'records');

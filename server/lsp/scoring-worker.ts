@@ -14,8 +14,8 @@ import type { DatasetRecord } from '../dataset';
 import { NuggetsError } from '../errors';
 import { readModelFolder } from '../model/folder';
 import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
-import { agreement, formatAgreement } from '../agree';
-import { excludedAnchors, scoreCandidate, type CandidateScore } from '../scoring/golden';
+import { agreement, formatAgreement, modelLabel } from '../agree';
+import { excludedAnchors, scoreCandidate, scoreRecords, type CandidateScore } from '../scoring/golden';
 import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
@@ -67,9 +67,9 @@ async function agree(request: Extract<WorkerRequest, { kind: 'agree' }>): Promis
     const opened = await backendFor(model, request.modelOptions[i]!);
     const anchors = await opened.prepareAnchors(request.anchors, request.options);
     const scored: CandidateScore[] = [];
-    for (const record of records) scored.push(await scoreCandidate(opened, anchors, record));
+    await scoreRecords(opened, anchors, records, (score) => scored.push(score));
     scores.push(scored);
-    names.push(`${opened.identity.name}${request.modelOptions[i]!.variant ? ` (${request.modelOptions[i]!.variant})` : ''}`);
+    names.push(modelLabel(opened.identity.name, request.modelOptions[i]!.variant));
   }
   const pair: [string, string] = [names[0]!, names[1]!];
   const result = agreement(records, scores[0]!, scores[1]!, request.threshold, pair);
