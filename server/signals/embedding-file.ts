@@ -31,16 +31,12 @@ function entryBytes(dimension: number): number {
 /** The embeddings of a sidecar, by record id; undefined when there is no sidecar. */
 export function readEmbeddings(path: string): { header: EmbeddingsHeader; vectors: Map<string, Float32Array> } | undefined {
   if (!existsSync(path)) return undefined;
-  const { header, bodyStart, bytes } = readHeader(path);
-  const size = entryBytes(header.dimension);
+  const { header, entries } = readSidecar(path);
   const vectors = new Map<string, Float32Array>();
-  const complete = Math.floor((bytes.length - bodyStart) / size);
-  for (let k = 0; k < complete; k++) {
-    const at = bodyStart + k * size;
-    const id = bytes.subarray(at, at + ID_BYTES).toString('hex');
+  for (const entry of entries) {
     const vector = new Float32Array(header.dimension);
-    for (let d = 0; d < header.dimension; d++) vector[d] = fromHalf(bytes.readUInt16LE(at + ID_BYTES + 2 * d));
-    vectors.set(id, vector);
+    for (let d = 0; d < header.dimension; d++) vector[d] = fromHalf(entry.readUInt16LE(ID_BYTES + 2 * d));
+    vectors.set(entryId(entry), vector);
   }
   return { header, vectors };
 }
@@ -52,20 +48,19 @@ export function readEmbeddings(path: string): { header: EmbeddingsHeader; vector
  */
 export function rewriteEmbeddingsWithout(path: string, ids: ReadonlySet<string>): void {
   if (!existsSync(path)) return;
-  const { header, bodyStart, bytes } = readHeader(path);
-  const size = entryBytes(header.dimension);
-  const complete = Math.floor((bytes.length - bodyStart) / size);
-  const kept: Buffer[] = [];
-  for (let k = 0; k < complete; k++) {
-    const entry = bytes.subarray(bodyStart + k * size, bodyStart + (k + 1) * size);
-    if (!ids.has(entry.subarray(0, ID_BYTES).toString('hex'))) kept.push(entry);
-  }
-  if (kept.length === complete) return;
+  const { bodyStart, bytes, entries } = readSidecar(path);
+  const kept = entries.filter((entry) => !ids.has(entryId(entry)));
+  if (kept.length === entries.length) return;
   if (kept.length === 0) rmSync(path, { force: true });
   else writeFileAtomic(path, Buffer.concat([bytes.subarray(0, bodyStart), ...kept]));
 }
 
-function readHeader(path: string): { header: EmbeddingsHeader; bodyStart: number; bytes: Buffer } {
+function entryId(entry: Buffer): string {
+  return entry.subarray(0, ID_BYTES).toString('hex');
+}
+
+/** A sidecar's header, where its entries start, and its complete entries (views of `bytes`); a cut-short last entry is left out. */
+function readSidecar(path: string): { header: EmbeddingsHeader; bodyStart: number; bytes: Buffer; entries: Buffer[] } {
   const bytes = readFileSync(path);
   const newline = bytes.indexOf(0x0a);
   let header: Partial<EmbeddingsHeader> | undefined;
@@ -77,7 +72,10 @@ function readHeader(path: string): { header: EmbeddingsHeader; bodyStart: number
   if (!header || header.nuggets_embeddings !== 1 || typeof header.model !== 'string' || !(Number(header.dimension) > 0) || header.dtype !== 'float16') {
     throw new NuggetsError(`${path}: not a Nuggets embeddings file.`, 'It is written beside a scores file by `nuggets score`; move it aside to compute the embeddings again.');
   }
-  return { header: header as EmbeddingsHeader, bodyStart: newline + 1, bytes };
+  const bodyStart = newline + 1;
+  const size = entryBytes(Number(header.dimension));
+  const entries = Array.from({ length: Math.floor((bytes.length - bodyStart) / size) }, (_, k) => bytes.subarray(bodyStart + k * size, bodyStart + (k + 1) * size));
+  return { header: header as EmbeddingsHeader, bodyStart, bytes, entries };
 }
 
 /** Appends embeddings beside a scores file, resuming one of the same model. */
@@ -91,18 +89,15 @@ export class EmbeddingsWriter {
    */
   static open(path: string, model: string, dimension: number, recordsSafe: () => number): EmbeddingsWriter {
     if (existsSync(path) && readFileSync(path).includes(0x0a)) {
-      const { header, bodyStart, bytes } = readHeader(path);
+      const { header, bodyStart, entries } = readSidecar(path);
       if (header.model !== model || header.dimension !== dimension) {
         throw new NuggetsError(`${path} holds embeddings of another model (${header.model}, dimension ${header.dimension}).`, 'Embeddings are never mixed: move the file aside, or pass another --out.');
       }
-      const size = entryBytes(dimension);
-      const complete = Math.floor((bytes.length - bodyStart) / size);
+      const length = bodyStart + entries.length * entryBytes(dimension);
       const fd = openSync(path, 'r+');
-      ftruncateSync(fd, bodyStart + complete * size);
+      ftruncateSync(fd, length);
       closeSync(fd);
-      const ids = new Set<string>();
-      for (let k = 0; k < complete; k++) ids.add(bytes.subarray(bodyStart + k * size, bodyStart + k * size + ID_BYTES).toString('hex'));
-      return new EmbeddingsWriter(openSync(path, 'a'), path, dimension, ids, bodyStart + complete * size, recordsSafe);
+      return new EmbeddingsWriter(openSync(path, 'a'), path, dimension, new Set(entries.map(entryId)), length, recordsSafe);
     }
     const header: EmbeddingsHeader = { nuggets_embeddings: 1, model, dimension, dtype: 'float16' };
     const writer = new EmbeddingsWriter(openSync(path, 'w'), path, dimension, new Set(), 0, recordsSafe);
