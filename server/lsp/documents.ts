@@ -221,23 +221,23 @@ export class OpenDocuments {
 
   /** Sends every record's score of the document. */
   publish(parsed: ParsedDocument, keyed: Keyed | undefined, savedFile?: protocol.ScoresParams['savedFile']): void {
-    void this.connection.sendNotification(protocol.scoresNotification, {
-      uri: parsed.uri, version: parsed.version, full: true,
-      records: parsed.records.map((r) => this.recordScore(parsed, r.index, keyed)),
-      total: parsed.records.length, scored: this.countCurrent(parsed, keyed),
-      model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null, ...this.keys.sourceOf(parsed.uri),
-      ...(savedFile ? { savedFile } : {}),
-    });
+    const records = parsed.records.map((r) => this.recordScore(parsed, r.index, keyed));
+    this.send(parsed, keyed, { full: true, records, scored: this.countCurrent(parsed, keyed), ...(savedFile ? { savedFile } : {}) });
   }
 
   /** Sends the scores of the records at `indices` (those just scored); returns them. */
   publishRecords(parsed: ParsedDocument, indices: readonly number[], keyed: Keyed | undefined, scored = this.countCurrent(parsed, keyed)): protocol.RecordScore[] {
     const records = indices.map((i) => this.recordScore(parsed, i, keyed));
+    this.send(parsed, keyed, { full: false, records, scored });
+    return records;
+  }
+
+  /** A scores notification: the given records, with what every one says of the document, its model and anchors. */
+  private send(parsed: ParsedDocument, keyed: Keyed | undefined, part: Pick<protocol.ScoresParams, 'full' | 'records' | 'scored' | 'savedFile'>): void {
     void this.connection.sendNotification(protocol.scoresNotification, {
-      uri: parsed.uri, version: parsed.version, full: false, records, total: parsed.records.length, scored,
+      uri: parsed.uri, version: parsed.version, total: parsed.records.length, ...part,
       model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null, ...this.keys.sourceOf(parsed.uri),
     });
-    return records;
   }
 
   /** Sends every open document's scores again (the key changed: settings, anchors, files). */
