@@ -9,11 +9,11 @@ import type { InitializationOptions } from '../server/protocol';
 import type { Config } from './config';
 
 /**
- * `beforeDidOpen` may hold a document's didOpen back (see ReadAhead.beforeSync): the server gets the document's
- * text when it resolves. `hoverLinks` adds the extension's own (trusted) links under a record's hover.
+ * `syncDocument` sends a document's didOpen (`send`), perhaps a moment later (see ReadAhead.sync): the server
+ * gets the document's text when it resolves. `hoverLinks` adds the extension's own (trusted) links under a record's hover.
  */
 export function createClient(context: vscode.ExtensionContext, config: Config, log: vscode.LogOutputChannel,
-  beforeDidOpen: (document: vscode.TextDocument) => Promise<void>,
+  syncDocument: (document: vscode.TextDocument, send: () => Promise<void>) => Promise<void>,
   hoverLinks: (document: vscode.TextDocument, position: vscode.Position) => vscode.MarkdownString | undefined): LanguageClient {
   const module = context.asAbsolutePath('dist/server.js');
   const serverOptions: ServerOptions = {
@@ -35,9 +35,10 @@ export function createClient(context: vscode.ExtensionContext, config: Config, l
     initializationOptions,
     markdown: { isTrusted: false, supportHtml: false },
     middleware: {
-      async didOpen(document, next) {
-        await beforeDidOpen(document);
-        if (!document.isClosed) await next(document); // closed meanwhile: the server never needs it
+      didOpen(document, next) {
+        return syncDocument(document, async () => {
+          if (!document.isClosed) await next(document); // closed meanwhile: the server never needs it
+        });
       },
       async provideHover(document, position, token, next) {
         const hover = await next(document, position, token);

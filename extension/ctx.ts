@@ -147,8 +147,13 @@ export class Ctx implements vscode.Disposable {
     return this.scores.has(uri) && !this.problems.has(uri) ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri) : undefined;
   }
 
-  /** A custom request of server/protocol.ts, for commands and the dashboard. */
-  request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
+  /**
+   * A custom request of server/protocol.ts, for commands and the dashboard. A request about a document
+   * goes after the document's didOpen, which read-ahead may still hold back (ReadAhead.synced).
+   */
+  async request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
+    const uri = (params as { textDocument?: { uri?: unknown } } | undefined)?.textDocument?.uri;
+    if (typeof uri === 'string') await this.readAhead.synced(uri);
     return this.client.sendRequest(type, params, token);
   }
 

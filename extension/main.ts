@@ -23,7 +23,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
   const config = new Config(context.extensionPath);
   await config.loadSecrets(context.secrets);
   const log = vscode.window.createOutputChannel('Nuggets', { log: true });
-  const client = createClient(context, config, log, (document) => ctx?.readAhead.beforeSync(document) ?? Promise.resolve(),
+  const client = createClient(context, config, log, (document, send) => ctx?.readAhead.sync(document, send) ?? send(),
     (document, position) => (ctx ? hoverLinks(ctx, document, position) : undefined));
   ctx = new Ctx(context, client, log, config);
   context.subscriptions.push(

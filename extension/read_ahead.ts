@@ -4,8 +4,8 @@
  * LSP didOpen then copies it again to the server. So when a tab in view opens a saved .json/.jsonl
  * file, the server is asked to read the file from disk at once (protocol.fileOpening). The scores it
  * sends back (ScoresParams.savedFile) are held here until the document arrives and, when the document
- * is that saved file, shown at once; the document's own didOpen goes to the server a little later, and
- * the scores the server answers it with replace them.
+ * is that saved file, shown at once; the document's own didOpen goes to the server a little later (requests
+ * about the document wait for it), and the scores the server answers it with replace them.
  */
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
@@ -21,6 +21,8 @@ export class ReadAhead implements vscode.Disposable {
   private readonly held = new Map<string, protocol.ScoresParams>();
   /** Documents just shown with their saved file's scores, whose didOpen has not gone to the server. */
   private readonly shown = new Set<string>();
+  /** The didOpens sync holds back, by document, until they are sent. */
+  private readonly syncing = new Map<string, Promise<void>>();
   private readonly disposables: vscode.Disposable[] = [];
 
   /**
@@ -45,7 +47,7 @@ export class ReadAhead implements vscode.Disposable {
         const held = this.held.get(uri);
         this.asked.delete(uri);
         this.held.delete(uri);
-        // Shown before the language client sends this document's didOpen, which beforeSync then holds back.
+        // Shown before the language client sends this document's didOpen, which sync then holds back.
         if (held && this.showIfSaved(document, held)) this.shown.add(uri);
       }),
     );
@@ -74,13 +76,27 @@ export class ReadAhead implements vscode.Disposable {
   }
 
   /**
-   * Called before a document's didOpen goes to the server. A document already drawn from read-ahead
-   * scores sends its text (29 MB for 50,000 records) a moment later, so that copying it does not hold
-   * up drawing the badges.
+   * Sends a document's didOpen (`send`). A document already drawn from read-ahead scores sends its text
+   * (29 MB for 50,000 records) a moment later, so that copying it does not hold up drawing the badges;
+   * until it is sent, `synced` holds back requests about it.
    */
-  beforeSync(document: vscode.TextDocument): Promise<void> {
-    if (!this.shown.delete(document.uri.toString())) return Promise.resolve();
-    return new Promise((resolve) => setTimeout(resolve, SYNC_DELAY_MS));
+  sync(document: vscode.TextDocument, send: () => Promise<void>): Promise<void> {
+    const uri = document.uri.toString();
+    if (!this.shown.delete(uri)) return send();
+    const sent = new Promise((resolve) => setTimeout(resolve, SYNC_DELAY_MS)).then(send).finally(() => {
+      if (this.syncing.get(uri) === sent) this.syncing.delete(uri);
+    });
+    this.syncing.set(uri, sent);
+    return sent;
+  }
+
+  /**
+   * Resolves once the document's didOpen, if sync holds it back, has gone to the server. The badges drawn
+   * from read-ahead scores invite a click (Score Dataset from the status bar) before then; a request sent
+   * at that moment would reach the server before the document it is about.
+   */
+  async synced(uri: string): Promise<void> {
+    await this.syncing.get(uri)?.catch(() => undefined);
   }
 
   forget(uri: string): void {

@@ -55,7 +55,11 @@ async function step(name: string, run: () => Promise<void>): Promise<void> {
   } catch (err) {
     await page?.screenshot({ path: join(artifacts, `${name}-failed.png`) }).catch(() => undefined);
     writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
-    throw new Error(`e2e step ${name} failed (screenshot .test-artifacts/e2e/${name}-failed.png): ${(err as Error).message}`, { cause: err });
+    // What the screenshot shows, in words, for a run whose artifacts cannot be seen (CI prints only this message).
+    const toasts = await page?.locator('.notification-toast').allInnerTexts().catch(() => []) ?? [];
+    const logTail = (() => { try { return nuggetsLog().trimEnd().split('\n').slice(-8).join('\n'); } catch { return '(no Nuggets log)'; } })();
+    throw new Error(`e2e step ${name} failed (screenshot .test-artifacts/e2e/${name}-failed.png): ${(err as Error).message}\n`
+      + `notifications shown: ${JSON.stringify(toasts)}\nNuggets log, last lines:\n${logTail}`, { cause: err });
   }
 }
 
@@ -429,8 +433,12 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     writeFileSync(join(workspace, FIRST_RUN), JSON.stringify(rows, null, 2) + '\n');
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: FIRST_RUN }).dblclick();
     await page.locator(`.tab.active[data-resource-name="${FIRST_RUN}"]`).waitFor();
-    await until(statusText, (t) => t.includes('Nuggets 0/8'), 30_000, 'the status bar of the new dataset');
-    await runCommand(page, 'Nuggets: Score Dataset');
+    // The status bar item is clicked the moment it appears: it is drawn from the file read ahead, before the
+    // document itself has gone to the server (ReadAhead holds its didOpen back), and the Score Dataset it runs
+    // must not overtake that document.
+    const unscored = page.locator('.statusbar-item', { hasText: 'Nuggets 0/8' }).first();
+    await unscored.waitFor({ timeout: 30_000 });
+    await unscored.click();
     const toast = page.locator('.notification-toast', { hasText: 'chose 6 anchors by k-means from this file' }).first();
     await toast.waitFor({ timeout: 120_000 });
     assert.match(await toast.innerText(), /2 records skipped as anchors: record 7 \("Say nothing at all\.…"\) has an empty response; record 8 .* repeats record 1/);
