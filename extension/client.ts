@@ -7,13 +7,14 @@ import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import type { InitializationOptions } from '../server/protocol';
 import type { Config } from './config';
+import type { ReadAhead } from './read_ahead';
 
 /**
- * `syncDocument` sends a document's didOpen (`send`), perhaps a moment later (see ReadAhead.sync): the server
- * gets the document's text when it resolves. `hoverLinks` adds the extension's own (trusted) links under a record's hover.
+ * `documentSync` sends a document's didOpen, perhaps a moment later, and says when it has gone (see
+ * ReadAhead.sync): hovers wait for it. `hoverLinks` adds the extension's own (trusted) links under a record's hover.
  */
 export function createClient(context: vscode.ExtensionContext, config: Config, log: vscode.LogOutputChannel,
-  syncDocument: (document: vscode.TextDocument, send: () => Promise<void>) => Promise<void>,
+  documentSync: Pick<ReadAhead, 'sync' | 'synced'>,
   hoverLinks: (document: vscode.TextDocument, position: vscode.Position) => vscode.MarkdownString | undefined): LanguageClient {
   const module = context.asAbsolutePath('dist/server.js');
   const serverOptions: ServerOptions = {
@@ -36,11 +37,12 @@ export function createClient(context: vscode.ExtensionContext, config: Config, l
     markdown: { isTrusted: false, supportHtml: false },
     middleware: {
       didOpen(document, next) {
-        return syncDocument(document, async () => {
+        return documentSync.sync(document, async () => {
           if (!document.isClosed) await next(document); // closed meanwhile: the server never needs it
         });
       },
       async provideHover(document, position, token, next) {
+        await documentSync.synced(document.uri.toString());
         const hover = await next(document, position, token);
         for (const content of hover?.contents ?? []) {
           if (content instanceof vscode.MarkdownString) {

@@ -23,8 +23,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
   const config = new Config(context.extensionPath);
   await config.loadSecrets(context.secrets);
   const log = vscode.window.createOutputChannel('Nuggets', { log: true });
-  const client = createClient(context, config, log, (document, send) => ctx?.readAhead.sync(document, send) ?? send(),
-    (document, position) => (ctx ? hoverLinks(ctx, document, position) : undefined));
+  // The client exists before ctx, which holds the read-ahead: documents open only once the client starts, below.
+  const documentSync = {
+    sync: (document: vscode.TextDocument, send: () => Promise<void>) => ctx?.readAhead.sync(document, send) ?? send(),
+    synced: (uri: string) => ctx?.readAhead.synced(uri) ?? Promise.resolve(),
+  };
+  const client = createClient(context, config, log, documentSync, (document, position) => (ctx ? hoverLinks(ctx, document, position) : undefined));
   ctx = new Ctx(context, client, log, config);
   context.subscriptions.push(
     log,

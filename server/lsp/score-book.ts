@@ -321,10 +321,15 @@ export class ScoreBook {
         rmSync(sidecar, { force: true }); // a sidecar only ever accompanies a scores file
       } else {
         const temporary = `${path}.clearing-${process.pid}`;
-        const writer = ScoresWriter.open(temporary, header);
-        for (const s of rest) writer.append(s);
-        writer.close();
-        renameSync(temporary, path);
+        try {
+          const writer = ScoresWriter.open(temporary, header);
+          for (const s of rest) writer.append(s);
+          writer.close();
+          renameSync(temporary, path);
+        } catch (err) {
+          rmSync(temporary, { force: true }); // a failed rewrite (a full disk) leaves the old file, and nothing beside it
+          throw err;
+        }
         rewriteEmbeddingsWithout(sidecar, ids);
       }
     } finally {

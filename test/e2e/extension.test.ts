@@ -428,7 +428,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     const machineSettings = join(root, 'user-data', 'Machine', 'settings.json');
     await until(async () => { try { return (JSON.parse(readFileSync(machineSettings, 'utf8')) as Record<string, unknown>)['nuggets.anchors']; } catch { return undefined; } },
       (v) => v === ' ', 15_000, 'the blank anchors setting in the Remote settings');
-    await page.waitForTimeout(1000); // the extension hears of the change and tells the server
+    await page.waitForTimeout(2000); // the extension hears of the change and tells the server
     const rows = [...allRecords.slice(30, 36), { instruction: 'Say nothing at all.', input: '', output: '' }, allRecords[30]];
     writeFileSync(join(workspace, FIRST_RUN), JSON.stringify(rows, null, 2) + '\n');
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: FIRST_RUN }).dblclick();

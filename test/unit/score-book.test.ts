@@ -5,7 +5,8 @@
  * other record keeps its vector.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { before, test } from 'node:test';
 import { anchorSet } from '../../server/anchors';
 import { ScoreBook } from '../../server/lsp/score-book';
@@ -14,7 +15,7 @@ import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden
 import { LocalBackend } from '../../server/scoring/local';
 import { TEMPLATE_ID } from '../../server/scoring/template';
 import { embeddingsPathFor, readEmbeddings } from '../../server/signals/embedding-file';
-import type { ScoringKey } from '../../server/store';
+import { ScoresWriter, type ScoringKey } from '../../server/store';
 import { demoModel, scratchDir, sharedRecords } from '../helpers';
 
 const records = sharedRecords('gsm8k-train.alpaca.json', [0, 1, 2, 3, 4, 5]);
@@ -105,5 +106,29 @@ test('clearing every record removes the sidecar with the scores file; a record s
 
   store(book, [scores[2]!]);
   assert.deepEqual(sorted(new ScoreBook(storage).embeddingsOf(key)!.keys()), [scores[2]!.id]);
+  book.close();
+});
+
+test('a clear whose rewrite fails (a full disk) keeps every score and leaves no temporary file beside them', () => {
+  const storage = scratchDir('score-book-clear-fails');
+  const book = new ScoreBook(storage);
+  store(book, scores);
+  const path = book.scoresPathOf(key);
+  const before = readFileSync(path);
+  // The rewrite fails after its temporary file was made, as a disk that fills up does.
+  const append = ScoresWriter.prototype.append;
+  let appended = 0;
+  ScoresWriter.prototype.append = function failing(this: ScoresWriter, score: CandidateScore): void {
+    if (++appended > 2) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    append.call(this, score);
+  };
+  try {
+    assert.throws(() => book.clear(new Set([scores[0]!.id])), /no space left/);
+  } finally {
+    ScoresWriter.prototype.append = append;
+  }
+  assert.deepEqual(readdirSync(dirname(path)).filter((name) => name.includes('.clearing-')), []);
+  assert.deepEqual(readFileSync(path), before, 'the scores file is untouched');
+  assert.deepEqual(sorted(new ScoreBook(storage).scoresOf(key).keys()), idsOf(scores));
   book.close();
 });
