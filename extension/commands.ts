@@ -291,10 +291,15 @@ async function compareModels(ctx: Ctx): Promise<protocol.CompareModelsResult | u
   });
   if (!sampleText) return undefined;
   const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Nuggets: scoring ${sampleText} records with both models…` },
-    () => ctx.request(protocol.compareModels, { textDocument: { uri: document.uri.toString() }, other: other.trim(), sample: Number(sampleText) }),
+    { location: vscode.ProgressLocation.Notification, title: `Nuggets: scoring ${sampleText} records with both models…`, cancellable: true },
+    (_progress, token) => ctx.request(protocol.compareModels, { textDocument: { uri: document.uri.toString() }, other: other.trim(), sample: Number(sampleText) }, token)
+      .catch((err: unknown) => {
+        if (!token.isCancellationRequested) throw err;
+        void vscode.window.showInformationMessage('Nuggets: the comparison was cancelled.');
+        return undefined;
+      }),
   );
-  void vscode.window.showInformationMessage(`Nuggets: ${result.verdict}`, { modal: true, detail: result.report });
+  if (result) void vscode.window.showInformationMessage(`Nuggets: ${result.verdict}`, { modal: true, detail: result.report });
   return result;
 }
 

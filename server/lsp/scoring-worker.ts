@@ -26,8 +26,8 @@ if (!port) throw new Error('scoring-worker.js must run as a worker thread of the
 let backend: { key: string; backend: ScoringBackend } | undefined;
 let prepared: { key: string; anchors: PreparedAnchors } | undefined;
 /**
- * Requests a cancel stops, by id: an identify in flight (it may be downloading) and a score run, queued or
- * running (its requests to a serving endpoint are aborted).
+ * Requests a cancel stops, by id: an identify in flight (it may be downloading), and a score run or a model
+ * comparison, queued or running (its requests to a serving endpoint are aborted).
  */
 const cancellable = new Map<number, AbortController>();
 let queue: Promise<void> = Promise.resolve();
@@ -44,30 +44,31 @@ port.on('message', (request: WorkerRequest) => {
   const fail = (err: unknown): void => {
     reply({ id: request.id, kind: 'error', message: err instanceof NuggetsError ? err.describe() : String((err as Error)?.stack ?? err), userError: err instanceof NuggetsError });
   };
-  if (request.kind === 'score') {
+  if (request.kind === 'score' || request.kind === 'agree') {
     const abort = new AbortController();
     cancellable.set(request.id, abort);
-    queue = queue.then(() => score(request, abort.signal)).catch(fail).finally(() => cancellable.delete(request.id));
-    return;
-  }
-  if (request.kind === 'agree') {
-    queue = queue.then(() => agree(request)).catch(fail);
+    const run = request.kind === 'score' ? () => score(request, abort.signal) : () => agree(request, abort.signal);
+    queue = queue.then(run).catch(fail).finally(() => cancellable.delete(request.id));
     return;
   }
   // Short jobs do not wait for a scoring run to end: they run between its records.
   void handle(request).catch(fail);
 });
 
-/** Both models score the same records one after the other (each replacing the kept backend), then compare. */
-async function agree(request: Extract<WorkerRequest, { kind: 'agree' }>): Promise<void> {
+/**
+ * Both models score the same records one after the other (each replacing the kept backend), then compare.
+ * A cancel (`signal`) stops the download, the requests in flight or the current record, and fails the request.
+ */
+async function agree(request: Extract<WorkerRequest, { kind: 'agree' }>, signal: AbortSignal): Promise<void> {
   const records = request.records.map(asRecord);
   const scores: CandidateScore[][] = [];
   const names: string[] = [];
   for (const [i, model] of request.models.entries()) {
-    const opened = await backendFor(model, request.modelOptions[i]!);
-    const anchors = await opened.prepareAnchors(request.anchors, request.options);
+    const opened = await backendFor(model, request.modelOptions[i]!, { signal });
+    const anchors = await opened.prepareAnchors(request.anchors, request.options, signal);
     const scored: CandidateScore[] = [];
-    await scoreRecords(opened, anchors, records, (score) => scored.push(score));
+    await scoreRecords(opened, anchors, records, (score) => scored.push(score), signal);
+    if (signal.aborted) throw new NuggetsError('Compare Models was cancelled.');
     scores.push(scored);
     names.push(modelLabel(opened.identity.name, request.modelOptions[i]!.variant));
   }

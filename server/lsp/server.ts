@@ -13,7 +13,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection, Hover, HoverParams } from 'vscode-languageserver/node';
-import { CancellationToken, ErrorCodes, MessageType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
+import { CancellationToken, ErrorCodes, LSPErrorCodes, MessageType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
 import { anchorSet, chooseRandom, describeSkipped, readAnchors, screenAnchors, type AnchorSet } from '../anchors';
 import { writeCard } from '../card';
 import { similarityFor } from '../diverse';
@@ -245,7 +245,7 @@ export class NuggetsServer {
     }
   }
 
-  async compareModels(params: protocol.CompareModelsParams): Promise<protocol.CompareModelsResult> {
+  async compareModels(params: protocol.CompareModelsParams, token: CancellationToken): Promise<protocol.CompareModelsResult> {
     if (!this.settings.scoringAllowed) throw new ResponseError(ErrorCodes.InvalidRequest, 'Comparing models runs them: it is disabled in untrusted workspaces.');
     const parsed = await this.documents.ready(params.textDocument.uri);
     const keyed = await this.keys.keyFor(parsed.uri);
@@ -254,16 +254,19 @@ export class NuggetsServer {
     const options = this.keys.modelOptions();
     const otherOptions: ModelOptions = { ...options, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
     if (!params.otherVariant) delete otherOptions.variant;
+    const abort = new AbortController();
+    token.onCancellationRequested(() => abort.abort());
     try {
       const { agreement, report } = await this.worker.agree({
         models: [this.settings.model, params.other],
         modelOptions: [options, otherOptions],
         anchors: keyed.anchors.anchors, options: { maxAnchorTokens: this.settings.maxAnchorTokens, batchSize: this.settings.batchSize, separator: keyed.key.separator },
         records: sample.map(candidateOf), threshold: params.minScore ?? 0.85,
-      });
+      }, abort.signal);
       const { goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict } = agreement;
       return { sample: sample.length, goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict, report };
     } catch (err) {
+      if (abort.signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'Compare Models was cancelled.');
       if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, err.message);
       throw err;
     }

@@ -101,12 +101,7 @@ export class ScoringWorker {
         else if (reply.kind === 'download') download?.onProgress(reply.progress);
       },
     );
-    const signal = download?.signal;
-    if (!signal) return result;
-    const cancel = (): void => this.worker?.postMessage({ id: this.nextId++, kind: 'cancel', target: id } satisfies WorkerRequest);
-    if (signal.aborted) cancel();
-    else signal.addEventListener('abort', cancel, { once: true });
-    return result.finally(() => signal.removeEventListener('abort', cancel));
+    return this.cancelledBy(download?.signal, id, result);
   }
 
   chooseAnchors(method: 'random' | 'kmeans', count: number, seed: number, records: Candidate[]): Promise<number[]> {
@@ -115,11 +110,12 @@ export class ScoringWorker {
     }).result;
   }
 
-  /** Two models' scores of the same records compared (queued after any running score). */
-  agree(request: Omit<Extract<WorkerRequest, { kind: 'agree' }>, 'id' | 'kind'>): Promise<{ agreement: Agreement; report: string }> {
-    return this.call<{ agreement: Agreement; report: string }>({ kind: 'agree', ...request }, (reply, finish) => {
+  /** Two models' scores of the same records compared (queued after any running score); rejects once `signal` aborts. */
+  agree(request: Omit<Extract<WorkerRequest, { kind: 'agree' }>, 'id' | 'kind'>, signal: AbortSignal): Promise<{ agreement: Agreement; report: string }> {
+    const { id, result } = this.call<{ agreement: Agreement; report: string }>({ kind: 'agree', ...request }, (reply, finish) => {
       if (reply.kind === 'agreement') finish({ agreement: reply.agreement, report: reply.report });
-    }).result;
+    });
+    return this.cancelledBy(signal, id, result);
   }
 
   /** Scores the job's records in order; resolves with whether it was cancelled (via `signal`). */
@@ -129,6 +125,12 @@ export class ScoringWorker {
       else if (reply.kind === 'score') callbacks.onScore(reply.score);
       else if (reply.kind === 'done') finish({ cancelled: reply.cancelled });
     });
+    return this.cancelledBy(signal, id, result);
+  }
+
+  /** The worker is told to stop request `id` when `signal` aborts (at once if it has). */
+  private cancelledBy<T>(signal: AbortSignal | undefined, id: number, result: Promise<T>): Promise<T> {
+    if (!signal) return result;
     const cancel = (): void => this.worker?.postMessage({ id: this.nextId++, kind: 'cancel', target: id } satisfies WorkerRequest);
     if (signal.aborted) cancel();
     else signal.addEventListener('abort', cancel, { once: true });

@@ -1,7 +1,8 @@
 /**
  * The built language server scoring through a serving endpoint (the vLLM stand-in, test/support/vllm-server.ts,
  * computing with the demo model) whose requests hang: Cancel must end the run within seconds, not after the
- * HTTP timeout (five minutes by default), keep the records scored before it, and leave the model usable.
+ * HTTP timeout (five minutes by default), keep the records scored before it, and leave the model usable; the
+ * same for Compare Models.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -9,7 +10,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { CancellationTokenSource } from 'vscode-languageserver-protocol/node';
+import { CancellationTokenSource, LSPErrorCodes, type ResponseError } from 'vscode-languageserver-protocol/node';
 import { writeAnchors } from '../../server/anchors';
 import * as protocol from '../../server/protocol';
 import { readScores } from '../../server/store';
@@ -81,6 +82,31 @@ test('Cancel during a hung serving request ends the run within seconds; the reco
   assert.equal(rest.scoredNow, RECORDS - stopped.scoredNow);
   assert.equal(rest.scored, RECORDS);
   assert.equal(storedScores(), RECORDS);
+});
+
+test('Cancel during a hung request of Compare Models ends it within seconds; the worker then compares and scores again', { timeout: 60_000 }, async () => {
+  // Both models are the endpoint: the first one's third record never gets an answer.
+  vllm.stallAfter = vllm.requests + 1 + 2 * 2;
+  const stalledBefore = vllm.stalled;
+  const cancel = new CancellationTokenSource();
+  const comparing = client.connection.sendRequest(protocol.compareModels, { textDocument: { uri }, other: vllm.url, sample: RECORDS }, cancel.token);
+  while (vllm.stalled === stalledBefore) await new Promise((r) => setTimeout(r, 20));
+  const cancelledAt = performance.now();
+  cancel.cancel();
+  await assert.rejects(comparing, (err: ResponseError<unknown>) => err.code === LSPErrorCodes.RequestCancelled && /cancelled/.test(err.message));
+  const seconds = (performance.now() - cancelledAt) / 1000;
+  process.stdout.write(`# Compare Models ended ${seconds.toFixed(2)} s after Cancel\n`);
+  assert.ok(seconds < 3, `the comparison ended ${seconds.toFixed(2)} s after Cancel`);
+
+  // The worker's queue is not held by the abandoned comparison.
+  vllm.stallAfter = Infinity;
+  const compared = await client.connection.sendRequest(protocol.compareModels, { textDocument: { uri }, other: vllm.url, sample: 4 });
+  assert.equal(compared.sample, 4);
+  assert.equal(compared.goldenSpearman, 1, 'a model agrees with itself');
+  const cleared = await client.connection.sendRequest(protocol.clearScores, { textDocument: { uri } });
+  assert.equal(cleared.removed, RECORDS);
+  const again = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } });
+  assert.equal(again.scoredNow, RECORDS);
 });
 
 test('a serving API key stored for another endpoint is withheld, and the editor is told so in a warning', { timeout: 60_000 }, async () => {
