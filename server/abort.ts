@@ -34,3 +34,17 @@ export async function withOwnSignal<T>(signal: AbortSignal | undefined, work: (o
     signal?.removeEventListener('abort', abort);
   }
 }
+
+/**
+ * What `work` resolves with, or undefined as soon as `signal` aborts: for waiting on something shared that
+ * the cancelled caller must not stop (a model lookup other requests wait on too). `work` goes on regardless.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkDoneProgressReporter } from 'vscode-languageserver/node';
+import { untilAborted } from '../abort';
 import type { DownloadProgress } from '../model/hub';
 import type { ServerSettings } from '../protocol';
 import type { ModelOptions } from './worker-messages';
@@ -61,12 +62,14 @@ export class ModelIdentity {
       },
     );
     if (this.lookup?.stamp !== stamp) this.lookup = { stamp, result: identify() };
-    let found = await this.lookup.result;
-    if ('failure' in found && found.retry && download && !download.signal.aborted && this.lookup.stamp === stamp) {
+    // A run's Cancel stops its wait at once, even for a lookup that hangs (a serving endpoint that does not answer).
+    let found = await untilAborted(this.lookup.result, download?.signal);
+    if (found && 'failure' in found && found.retry && download && !download.signal.aborted && this.lookup.stamp === stamp) {
       // Not in the cache, or the hub or endpoint failed earlier: try again, now allowed to download.
       this.lookup = { stamp, result: identify(download) };
-      found = await this.lookup.result;
+      found = await untilAborted(this.lookup.result, download.signal);
     }
+    if (!found) return undefined; // cancelled
     if ('identity' in found) {
       this.error = undefined;
       return found.identity;

@@ -14,6 +14,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection, Hover, HoverParams } from 'vscode-languageserver/node';
 import { CancellationToken, ErrorCodes, LSPErrorCodes, MessageType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
+import { untilAborted } from '../abort';
 import { anchorSet, chooseRandom, describeSkipped, readAnchors, screenAnchors, type AnchorSet } from '../anchors';
 import { writeCard } from '../card';
 import { similarityFor } from '../diverse';
@@ -128,7 +129,11 @@ export class NuggetsServer {
 
   async scoreDataset(params: protocol.ScoreDatasetParams, token: CancellationToken): Promise<protocol.ScoreDatasetResult> {
     const uri = params.textDocument.uri;
-    await this.documents.settled(uri);
+    const abort = new AbortController();
+    token.onCancellationRequested(() => abort.abort());
+    // The document's parse may wait on a model lookup that hangs: Cancel ends this wait too.
+    await untilAborted(this.documents.settled(uri), abort.signal);
+    if (abort.signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'Scoring was cancelled before it started.');
     const problem = this.documents.problemOf(uri);
     if (problem) {
       const { line, character } = problem.range.start;
@@ -139,8 +144,6 @@ export class NuggetsServer {
       throw new ResponseError(ErrorCodes.InvalidRequest, 'Scoring runs a model and is disabled in untrusted workspaces. Trust the workspace to score.');
     }
     const reporter = params.workDoneToken !== undefined ? this.connection.window.attachWorkDoneProgress(params.workDoneToken) : undefined;
-    const abort = new AbortController();
-    token.onCancellationRequested(() => abort.abort());
     reporter?.begin('Nuggets: scoring', 0, 'preparing the model and anchors…', true);
     try {
       let anchorsChosen: protocol.AnchorSetInfo | undefined;

@@ -2,7 +2,7 @@
  * The built language server scoring through a serving endpoint (the vLLM stand-in, test/support/vllm-server.ts,
  * computing with the demo model) whose requests hang: Cancel must end the run within seconds, not after the
  * HTTP timeout (five minutes by default), keep the records scored before it, and leave the model usable; the
- * same for Compare Models.
+ * same for Compare Models, and for a run still waiting on a model lookup that hangs.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +15,7 @@ import { writeAnchors } from '../../server/anchors';
 import * as protocol from '../../server/protocol';
 import { readScores } from '../../server/store';
 import { demoModel, scratchDir, sharedRecords } from '../helpers';
+import { StallingServer } from '../support/stalling-server';
 import { FakeVllm } from '../support/vllm-server';
 import { TestClient } from './lsp-client';
 
@@ -107,6 +108,29 @@ test('Cancel during a hung request of Compare Models ends it within seconds; the
   assert.equal(cleared.removed, RECORDS);
   const again = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } });
   assert.equal(again.scoredNow, RECORDS);
+});
+
+test('Cancel while the model lookup hangs (an endpoint that never answers) ends Score Dataset within seconds', { timeout: 60_000 }, async () => {
+  const silent = await StallingServer.start(['no-headers']);
+  const settings: protocol.ServerSettings = { model: `${silent.url}/v1`, anchors: anchorsPath, maxAnchorTokens: 96, batchSize: 4, threads: 1, scoringAllowed: true };
+  const other = await TestClient.start({ storagePath: join(work, 'storage-silent'), settings }, { NUGGETS_API_KEY: undefined, OPENAI_API_KEY: undefined });
+  try {
+    // The open's parse waits for the model's identity, which waits for the endpoint: for minutes (its HTTP timeout).
+    await other.open(uri, JSON.stringify(sharedRecords('gsm8k-train.alpaca.json', [0, 1]).map((r) => r.original)));
+    const cancel = new CancellationTokenSource();
+    const scoring = other.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } }, cancel.token);
+    while (silent.connections === 0) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    const cancelledAt = performance.now();
+    cancel.cancel();
+    await assert.rejects(scoring, (err: ResponseError<unknown>) => err.code === LSPErrorCodes.RequestCancelled);
+    const seconds = (performance.now() - cancelledAt) / 1000;
+    process.stdout.write(`# Score Dataset ended ${seconds.toFixed(2)} s after Cancel, the model lookup still hanging\n`);
+    assert.ok(seconds < 3, `Score Dataset ended ${seconds.toFixed(2)} s after Cancel`);
+  } finally {
+    await other.stop().catch(() => undefined);
+    await silent.close();
+  }
 });
 
 test('a serving API key stored for another endpoint is withheld, and the editor is told so in a warning', { timeout: 60_000 }, async () => {
