@@ -39,6 +39,32 @@ export interface PreparedAnchors {
   readonly anchorById?: ReadonlyMap<string, number>;
 }
 
+/** A candidate's prompt prefix: ids(full(c), special) + ids(separator), cut from the left to fit (cutPrefix). */
+export interface CandidatePrefix {
+  prefix: number[];
+  /** The candidate was cut from the left to fit the model's context. */
+  truncated: boolean;
+  /** How many tokens were cut from the left (0 when it fits). */
+  cut: number;
+}
+
+/** ids(full(c)) + separator, cut from the left to at most `room` tokens, so that the longest anchor still fits after it. */
+export function cutPrefix(full: readonly number[], separator: readonly number[], room: number): CandidatePrefix {
+  const whole = [...full, ...separator];
+  if (whole.length <= room) return { prefix: whole, truncated: false, cut: 0 };
+  const prefix = whole.slice(whole.length - room);
+  return { prefix, truncated: true, cut: whole.length - prefix.length };
+}
+
+/**
+ * Where the candidate's response lies in its prefix, [from, to): after the tokens of query(c) with special
+ * tokens, before the separator, shifted by the cut. Empty when the cut took the whole response.
+ */
+export function responseSpan({ prefix, cut }: CandidatePrefix, queryLength: number, separatorLength: number): { from: number; to: number } {
+  const to = Math.max(0, prefix.length - separatorLength);
+  return { from: Math.min(Math.max(1, queryLength - cut), to), to };
+}
+
 export interface OneShotResult {
   /** s1 per requested anchor, in the order of `anchorIndices` (or all anchors). */
   oneShot: Float64Array;

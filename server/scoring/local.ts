@@ -18,7 +18,7 @@ import { defaultCacheDir } from '../files';
 import { externalDataFiles, graphOperators, graphWithLogprobHead } from '../model/logprob-head';
 import { TextTokenizer } from '../model/tokenizer';
 import { meanPooledUnit } from '../signals/embedding';
-import { anchorIndexById, type CandidatePasses, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
+import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type CandidatePrefix, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
 
 export type ScoringPath = 'cached' | 'naive';
@@ -47,7 +47,12 @@ class LocalAnchors implements PreparedAnchors {
   readonly responseTokens: Int32Array;
   /** The longest anchor: the prefix is cut so that it fits after any candidate. */
   readonly maxLength: number;
-  constructor(readonly anchors: AnchorTokens[], readonly zeroShot: Float64Array, readonly options: ScoringOptions, readonly anchorById: ReadonlyMap<string, number>) {
+  constructor(
+    readonly anchors: AnchorTokens[], readonly zeroShot: Float64Array, readonly options: ScoringOptions,
+    /** ids(separator), put between every candidate and the anchors. */
+    readonly separator: number[],
+    readonly anchorById: ReadonlyMap<string, number>,
+  ) {
     this.count = anchors.length;
     this.responseTokens = Int32Array.from(anchors, (a) => a.tokens.length - a.responseFrom);
     this.maxLength = Math.max(...anchors.map((a) => a.tokens.length));
@@ -113,7 +118,8 @@ export class LocalBackend implements ScoringBackend {
       const sums = await this.lm.forward(batch.map((i) => rowOf(tokenized[i]!)));
       batch.forEach((i, k) => (zeroShot[i] = sum(sums[k]!)));
     }
-    return new LocalAnchors(tokenized, zeroShot, options, anchorIndexById(anchors));
+    const separator = options.separator ? this.tokenizer.encode(options.separator, false) : [];
+    return new LocalAnchors(tokenized, zeroShot, options, separator, anchorIndexById(anchors));
   }
 
   async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[], signal?: AbortSignal): Promise<OneShotResult> {
@@ -150,14 +156,10 @@ export class LocalBackend implements ScoringBackend {
    */
   async candidatePasses(candidate: Example, prepared: PreparedAnchors): Promise<CandidatePasses> {
     if (!(prepared instanceof LocalAnchors)) throw new Error('anchors were prepared by another backend');
-    const { prefix } = this.candidatePrefix(candidate, prepared);
-    const separator = prepared.options.separator ? this.tokenizer.encode(prepared.options.separator, false).length : 0;
-    const full = this.tokenizer.encode(fullText(candidate), true).length;
-    const query = this.tokenizer.encode(queryText(candidate), true).length;
-    const cut = full + separator - prefix.length;
-    const candidateEnd = Math.max(0, full - cut);
-    const spanFrom = Math.min(Math.max(1, query - cut), candidateEnd);
-    const pass = await this.lm.prefixPass(prefix, spanFrom, candidateEnd);
+    const prefixed = this.candidatePrefix(candidate, prepared);
+    const { prefix } = prefixed;
+    const { from, to: candidateEnd } = responseSpan(prefixed, this.tokenizer.encode(queryText(candidate), true).length, prepared.separator.length);
+    const pass = await this.lm.prefixPass(prefix, from, candidateEnd);
     if (pass.cache && this.path === 'cached') this.lastPrefix = { prepared, prefix, cache: pass.cache };
     const output = this.tokenizer.encode(candidate.output, true);
     const alone = output.slice(Math.max(0, output.length - this.identity.contextLength));
@@ -196,11 +198,8 @@ export class LocalBackend implements ScoringBackend {
     return { tokens, responseFrom: Math.min(query.length, tokens.length) };
   }
 
-  candidatePrefix(candidate: Example, prepared: LocalAnchors): { prefix: number[]; truncated: boolean } {
-    const separator = prepared.options.separator ? this.tokenizer.encode(prepared.options.separator, false) : [];
-    const prefix = [...this.tokenizer.encode(fullText(candidate), true), ...separator];
-    const room = this.identity.contextLength - prepared.maxLength;
-    return prefix.length > room ? { prefix: prefix.slice(prefix.length - room), truncated: true } : { prefix, truncated: false };
+  candidatePrefix(candidate: Example, prepared: LocalAnchors): CandidatePrefix {
+    return cutPrefix(this.tokenizer.encode(fullText(candidate), true), prepared.separator, this.identity.contextLength - prepared.maxLength);
   }
 }
 

@@ -28,7 +28,7 @@ import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries, type RetryPolicy } from '../http';
 import { TextTokenizer } from '../model/tokenizer';
-import { anchorIndexById, type CandidatePasses, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
+import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type CandidatePrefix, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
 
 export type LogprobsRequest = 'echo' | 'prompt_logprobs';
@@ -107,6 +107,8 @@ export class ServingBackend implements ScoringBackend {
   private next = 0;
   private readonly limit: Limiter;
   private readonly policy: RetryPolicy;
+  /** The last candidate's prefix (candidatePrefix). */
+  private lastPrefix: { candidate: Example; prepared: ServedAnchors; prefix: CandidatePrefix } | undefined;
 
   private constructor(
     readonly identity: ModelIdentity,
@@ -186,7 +188,7 @@ export class ServingBackend implements ScoringBackend {
     const indices = anchorIndices ?? prepared.anchors.map((_, i) => i);
     return withOwnSignal(signal, async (call) => {
       const { prefix, truncated } = await this.candidatePrefix(candidate, prepared, call);
-      const record = 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
+      const record = recordLabel(candidate);
       const oneShot = new Float64Array(indices.length);
       const wanted = indices.map((anchor, k) => ({ anchor, ids: prepared.anchors[anchor]!, k })).filter((w) => w.ids.ids.length > w.ids.responseFrom);
       const what = (j: number): string => `anchor ${wanted[j]!.anchor} after ${record}`;
@@ -207,15 +209,13 @@ export class ServingBackend implements ScoringBackend {
     if (!(prepared instanceof ServedAnchors)) throw new Error('anchors were prepared by another backend');
     return withOwnSignal(signal, async (call) => {
       // The same prefix and cut as the one-shot passes, so that a truncated candidate's span is what remains of it.
-      const { prefix } = await this.candidatePrefix(candidate, prepared, call);
-      const [full, query, output] = await Promise.all([
-        this.encoder(fullText(candidate), true, call), this.encoder(queryText(candidate), true, call), this.encoder(candidate.output, true, call),
+      const [prefixed, query, output] = await Promise.all([
+        this.candidatePrefix(candidate, prepared, call), this.encoder(queryText(candidate), true, call), this.encoder(candidate.output, true, call),
       ]);
-      const cut = full.length + prepared.separator.length - prefix.length;
-      const candidateEnd = Math.max(0, full.length - cut);
-      const spanFrom = Math.min(Math.max(1, query.length - cut), candidateEnd);
+      const { prefix } = prefixed;
+      const { from: spanFrom, to: candidateEnd } = responseSpan(prefixed, query.length, prepared.separator.length);
       const alone = output.slice(Math.max(0, output.length - (this.identity.contextLength - this.generated())));
-      const record = 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
+      const record = recordLabel(candidate);
       const what = [`${record}'s response after its instruction`, `${record}'s response alone`];
       const prompts = alone.length > 1 ? [prefix, alone] : [prefix];
       const answers = await this.promptLogprobs(prompts, prompts.length, (k) => what[k]!, call);
@@ -231,11 +231,17 @@ export class ServingBackend implements ScoringBackend {
     // Nothing is held between requests.
   }
 
-  /** ids(full(c), special) + ids(separator), cut from the left so that the longest anchor still fits. */
-  private async candidatePrefix(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<{ prefix: number[]; truncated: boolean }> {
-    const prefix = [...await this.encoder(fullText(candidate), true, signal), ...prepared.separator];
+  /**
+   * ids(full(c), special) + ids(separator), cut so that the longest anchor still fits. The last candidate's is
+   * kept: its one-shot passes (in parts, with an early stop) follow its signal passes, and need no new /tokenize.
+   */
+  private async candidatePrefix(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<CandidatePrefix> {
+    const last = this.lastPrefix;
+    if (last?.candidate === candidate && last.prepared === prepared) return last.prefix;
     const room = this.identity.contextLength - this.generated() - prepared.maxTokens;
-    return prefix.length > room ? { prefix: prefix.slice(prefix.length - room), truncated: true } : { prefix, truncated: false };
+    const prefix = cutPrefix(await this.encoder(fullText(candidate), true, signal), prepared.separator, room);
+    this.lastPrefix = { candidate, prepared, prefix };
+    return prefix;
   }
 
   private generated(): number {
@@ -474,6 +480,11 @@ async function listModels(endpoint: string, key: string | undefined, policy: Ret
  * The API key for each endpoint: the key goes only to the origins it is meant for, so that an address
  * from a setting or a typo never receives it. Endpoints left without it are named in a warning.
  */
+/** "record 12", in messages about a candidate's log-probabilities. */
+function recordLabel(candidate: Example): string {
+  return 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
+}
+
 function apiKeysFor(endpoints: string[], settings: ServingSettings): Map<string, string | undefined> {
   const fromEnvironment = settings.apiKey === undefined;
   const key = settings.apiKey ?? (process.env['NUGGETS_API_KEY'] || process.env['OPENAI_API_KEY'] || undefined);
