@@ -112,7 +112,15 @@ function anchorPool(records: DatasetRecord[], n: number): DatasetRecord[] {
 
 /** N random records among those that can be anchors (screenAnchors). */
 export function chooseRandom(all: DatasetRecord[], n: number, seed: number): DatasetRecord[] {
-  const records = anchorPool(all, n);
+  return sampleRecords(anchorPool(all, n), n, seed);
+}
+
+/**
+ * N of `records` drawn at random (a seeded shuffle), in their order: anchors (chooseRandom), and the samples that
+ * are not anchors and keep every record (a model comparison's sample, the random baseline of a selection).
+ */
+export function sampleRecords<T>(records: readonly T[], n: number, seed: number): T[] {
+  if (!Number.isInteger(n) || n < 1 || n > records.length) throw new NuggetsError(`Cannot draw ${n} of ${records.length} records: give a whole number from 1 to ${records.length}.`);
   const random = seededRandom(seed);
   const order = records.map((_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {

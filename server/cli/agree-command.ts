@@ -2,14 +2,14 @@
  * nuggets agree: scores one random sample of a dataset with two models and says whether the first
  * ranks records as the second does (server/agree.ts), before paying for the second on everything.
  */
-import { chooseRandom, readAnchors } from '../anchors';
+import { readAnchors, sampleRecords } from '../anchors';
 import { agreement, formatAgreement, modelLabel } from '../agree';
 import { readDataset } from '../dataset';
 import { DEFAULT_OPTIONS } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { openBackend } from '../scoring/open';
 import { downloadProgress } from './download-progress';
-import { numberFlag, parse, UsageError } from './flags';
+import { integerFlag, parse, rangeFlag, required, UsageError } from './flags';
 import { ProgressBar } from './progress';
 
 export async function agreeCommand(args: string[], defaultModel: () => string): Promise<number> {
@@ -17,15 +17,17 @@ export async function agreeCommand(args: string[], defaultModel: () => string): 
     anchors: { type: 'string' }, model: { type: 'string', multiple: true }, sample: { type: 'string' }, seed: { type: 'string' },
     'min-score': { type: 'string' }, variant: { type: 'string', multiple: true }, threads: { type: 'string' },
   });
-  if (!values.anchors) throw new UsageError('missing --anchors');
+  const anchorsPath = required(values.anchors, '--anchors');
   const models = values.model ?? [];
   if (models.length !== 2) throw new UsageError('give two models: --model M1 --model M2 (M1 is the one that would stand in)');
   const variants = values.variant ?? [];
-  const threshold = numberFlag(values['min-score'], '--min-score') ?? 0.85;
+  const threshold = rangeFlag(values['min-score'], '--min-score', 0, 1) ?? 0.85;
+  const sampleSize = integerFlag(values.sample, '--sample', 1) ?? 100;
+  const seed = integerFlag(values.seed, '--seed', 0) ?? 0;
+  const threads = integerFlag(values.threads, '--threads', 0);
   const records = readDataset(dataset).records;
-  const sample = chooseRandom(records, Math.min(numberFlag(values.sample, '--sample') ?? 100, records.length), numberFlag(values.seed, '--seed') ?? 0);
-  const anchors = readAnchors(values.anchors);
-  const threads = numberFlag(values.threads, '--threads');
+  const sample = sampleRecords(records, Math.min(sampleSize, records.length), seed);
+  const anchors = readAnchors(anchorsPath);
   const scores: CandidateScore[][] = [];
   const names: string[] = [];
   for (const [i, model] of models.entries()) {

@@ -6,7 +6,7 @@
  */
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chooseRandom } from '../anchors';
+import { sampleRecords } from '../anchors';
 import { cardDataset, cardPathFor, idsHash, readCard, writeCard, type SelectionCard } from '../card';
 import { readDataset, type DatasetRecord } from '../dataset';
 import { similarityFor } from '../diverse';
@@ -122,9 +122,7 @@ function makeSelection(dataset: string, scoreFiles: string[], rule: SelectionRul
 }
 
 function randomBaseline(scored: ScoredRecord[], count: number, seed: number): ScoredRecord[] {
-  if (count === 0) return [];
-  const byId = new Map(scored.map((s) => [s.record.id, s]));
-  return chooseRandom(scored.map((s) => s.record), count, seed).map((r) => byId.get(r.id)!);
+  return count === 0 ? [] : sampleRecords(scored, count, seed);
 }
 
 /** Makes the card's selection again and checks it holds the same records; writes it to `out` when given. */

@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection, Hover, HoverParams } from 'vscode-languageserver/node';
 import { CancellationToken, ErrorCodes, LSPErrorCodes, MessageType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
 import { untilAborted } from '../abort';
-import { anchorSet, chooseRandom, describeSkipped, readAnchors, screenAnchors, type AnchorSet } from '../anchors';
+import { anchorSet, describeSkipped, readAnchors, sampleRecords, screenAnchors, type AnchorSet } from '../anchors';
 import { writeCard } from '../card';
 import { similarityFor } from '../diverse';
 import { NuggetsError } from '../errors';
@@ -253,7 +253,7 @@ export class NuggetsServer {
     const parsed = await this.documents.ready(params.textDocument.uri);
     const keyed = await this.keys.keyFor(parsed.uri);
     if (!keyed) throw new ResponseError(ErrorCodes.InvalidRequest, 'The dataset has no anchor set yet: run Nuggets: Choose Anchors or Score Dataset first.');
-    const sample = chooseRandom(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);
+    const sample = sampleRecords(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);
     const options = this.keys.modelOptions();
     const otherOptions: ModelOptions = { ...options, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
     if (!params.otherVariant) delete otherOptions.variant;

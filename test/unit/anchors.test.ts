@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { anchorSet, chooseKMeans, chooseRandom, tfidf } from '../../server/anchors';
-import { readDataset } from '../../server/dataset';
+import { anchorSet, chooseKMeans, chooseRandom, sampleRecords, tfidf } from '../../server/anchors';
+import { readDataset, recordId } from '../../server/dataset';
 import { sharedData } from '../helpers';
 
 const records = readDataset(sharedData('gpteacher-toolformer.alpaca.json')).records.slice(0, 1500);
@@ -29,6 +29,19 @@ test('random anchors are seeded and distinct', () => {
   assert.deepEqual(a, chooseRandom(records, 50, 7).map((r) => r.index));
   assert.notDeepEqual(a, chooseRandom(records, 50, 8).map((r) => r.index));
   assert.equal(new Set(a).size, 50);
+});
+
+test('a sample that is not of anchors keeps every record: empty responses and repeats too; random anchors skip them', () => {
+  const five = records.slice(0, 5).map((r, index) => ({ ...r, index }));
+  const withBad = [...five, { ...five[0]!, output: '', index: 5 }, { ...five[1]!, index: 6 }].map((r) => ({ ...r, id: recordId(r) }));
+  // A comparison's sample (nuggets agree, Compare Models) and a selection's random baseline draw from every record.
+  assert.deepEqual(sampleRecords(withBad, 7, 0).map((r) => r.index), [0, 1, 2, 3, 4, 5, 6]);
+  // The same seed gives the same draw as random anchors where nothing is screened out.
+  assert.deepEqual(sampleRecords(records, 50, 7).map((r) => r.index), chooseRandom(records, 50, 7).map((r) => r.index));
+  // Anchors leave out the empty response and the repeat.
+  assert.throws(() => chooseRandom(withBad, 7, 0), /only 5 of the dataset's 7 records can be anchors/);
+  assert.deepEqual(chooseRandom(withBad, 5, 0).map((r) => r.index), [0, 1, 2, 3, 4]);
+  assert.throws(() => sampleRecords(withBad, 8, 0), /Cannot draw 8 of 7 records/);
 });
 
 test('asking for more anchors than records is a clear error', () => {
