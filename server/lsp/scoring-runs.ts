@@ -4,14 +4,13 @@
  * what it scored. While another window scores with the same key, a run waits and shows that window's
  * scores as they are written.
  */
-import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MessageType, ProgressType, ShowMessageNotification, type Connection, type WorkDoneProgressReporter } from 'vscode-languageserver/node';
 import { sleep } from '../abort';
 import { NuggetsError } from '../errors';
 import * as protocol from '../protocol';
 import { describeExcluded } from '../scoring/golden';
 import type { ScoringKey } from '../store';
+import { nameOf } from './anchor-choice';
 import type { OpenDocuments } from './documents';
 import type { ParsedDocument } from './parsed';
 import type { ScoreBook } from './score-book';
@@ -82,7 +81,7 @@ export class ScoringRuns {
       };
     }
     if (!keyed) {
-      throw new NuggetsError(this.keys.model.error ?? `No anchor set for ${basename(fileURLToPath(uri))}: choose one with Nuggets: Choose Anchors.`);
+      throw new NuggetsError(this.keys.model.error ?? `No anchor set for ${nameOf(uri)}: choose one with Nuggets: Choose Anchors.`);
     }
     // One window at a time scores with a key; meanwhile this one shows the other's scores as they are written.
     if (!(await this.startRun(keyed.key, signal, reporting.reporter))) {

@@ -17,7 +17,7 @@ import { CancellationToken, ErrorCodes, LSPErrorCodes, MessageType, ResponseErro
 import { untilAborted } from '../abort';
 import { anchorSet, describeSkipped, readAnchors, sampleRecords, screenAnchors, type AnchorSet } from '../anchors';
 import { writeCard } from '../card';
-import { similarityFor } from '../diverse';
+import { similarityFor, type SimilaritySource } from '../diverse';
 import { NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
 import { SUGGESTED_HUB_MODELS } from '../model/hub';
@@ -211,9 +211,12 @@ export class NuggetsServer {
   async selectionPreview(params: protocol.SelectionPreviewParams): Promise<protocol.SelectionPreviewResult> {
     const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
     const scored = parsed.records.flatMap((record, i) => (scores[i] ? [{ record, score: scores[i]! }] : []));
+    // Built once for all the diverse rules: it reads the embeddings file, or computes TF-IDF over every record.
+    let similarity: SimilaritySource | undefined;
+    const similarityNow = (): SimilaritySource => (similarity ??= similarityFor(parsed.records, keyed && this.book.embeddingsOf(keyed.key)).source);
     const counts = params.rules.map((rule) => {
       try {
-        return scored.length === 0 ? 0 : select(scored, rule, rule.diverse !== undefined ? similarityFor(parsed.records, keyed && this.book.embeddingsOf(keyed.key)).source : undefined).chosen.length;
+        return scored.length === 0 ? 0 : select(scored, rule, rule.diverse !== undefined ? similarityNow() : undefined).chosen.length;
       } catch (err) {
         throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidParams, err.message) : err;
       }
@@ -255,8 +258,9 @@ export class NuggetsServer {
     if (!keyed) throw new ResponseError(ErrorCodes.InvalidRequest, 'The dataset has no anchor set yet: run Nuggets: Choose Anchors or Score Dataset first.');
     const sample = sampleRecords(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);
     const options = this.keys.modelOptions();
-    const otherOptions: ModelOptions = { ...options, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
-    if (!params.otherVariant) delete otherOptions.variant;
+    // The other model runs as fp32 unless a variant is given for it.
+    const { variant: _ownVariant, ...unvaried } = options;
+    const otherOptions: ModelOptions = { ...unvaried, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
     const abort = new AbortController();
     token.onCancellationRequested(() => abort.abort());
     try {

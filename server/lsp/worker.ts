@@ -76,7 +76,7 @@ export class ScoringWorker {
         } catch (err) {
           // The caller could not take a reply (a score that cannot be stored: a full disk): the job stops with its error.
           this.listeners.delete(id);
-          this.worker?.postMessage({ id: this.nextId++, kind: 'cancel', target: id } satisfies WorkerRequest);
+          this.cancel(id);
           reject(err);
         }
       });
@@ -128,10 +128,15 @@ export class ScoringWorker {
     return this.cancelledBy(signal, id, result);
   }
 
+  /** Tells the worker to stop request `id`. */
+  private cancel(id: number): void {
+    this.worker?.postMessage({ id: this.nextId++, kind: 'cancel', target: id } satisfies WorkerRequest);
+  }
+
   /** The worker is told to stop request `id` when `signal` aborts (at once if it has). */
   private cancelledBy<T>(signal: AbortSignal | undefined, id: number, result: Promise<T>): Promise<T> {
     if (!signal) return result;
-    const cancel = (): void => this.worker?.postMessage({ id: this.nextId++, kind: 'cancel', target: id } satisfies WorkerRequest);
+    const cancel = (): void => this.cancel(id);
     if (signal.aborted) cancel();
     else signal.addEventListener('abort', cancel, { once: true });
     return result.finally(() => signal.removeEventListener('abort', cancel));
