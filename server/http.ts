@@ -160,6 +160,14 @@ export async function withRetries<T>(policy: RetryPolicy, attempt: (index: numbe
 }
 
 /** Retry-After in seconds or as an HTTP date, in milliseconds (capped); undefined when absent or unreadable. */
+/**
+ * 429 and 5xx are worth another attempt (after Retry-After, when the server says): thrown as a TransientHttpError,
+ * "`what` answered 503`detail`".
+ */
+export function throwIfBusy(answer: HttpAnswer, what: string = answer.url, detail = ''): void {
+  if (answer.status === 429 || answer.status >= 500) throw new TransientHttpError(`${what} answered ${answer.status}${detail}`, retryAfterMs(answer.headers.get('retry-after')));
+}
+
 export function retryAfterMs(value: string | null): number | undefined {
   if (value === null || value.trim() === '') return undefined;
   const seconds = Number(value);

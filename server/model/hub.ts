@@ -19,7 +19,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { sleep } from '../abort';
 import { NuggetsError } from '../errors';
 import { defaultCacheDir, hashFile } from '../files';
-import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries, type HttpAnswer, type RetryPolicy } from '../http';
+import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type HttpAnswer, type RetryPolicy } from '../http';
 import type { OnnxVariant } from './folder';
 
 export interface HubModelSpec {
@@ -433,11 +433,6 @@ class HubClient {
       closeSync(fd);
     }
   }
-}
-
-/** 429 and 5xx are worth another attempt (after Retry-After, when the server says). */
-function throwIfBusy(res: HttpAnswer): void {
-  if (res.status === 429 || res.status >= 500) throw new TransientHttpError(`${res.url} answered ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
 }
 
 /** Hub ETags come quoted, sometimes weak: `W/"abc"` -> `abc`. */

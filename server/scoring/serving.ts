@@ -26,7 +26,7 @@ import { dirname, join } from 'node:path';
 import { withOwnSignal } from '../abort';
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
-import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries, type RetryPolicy } from '../http';
+import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type RetryPolicy } from '../http';
 import { TextTokenizer } from '../model/tokenizer';
 import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type CandidatePrefix, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
 import { fullText, queryText } from './template';
@@ -343,9 +343,7 @@ export class ServingBackend implements ScoringBackend {
           if (answer.status === 200) return { endpoint, status: 200, body: parseJson(text, answer.url, what) };
           if (accept.includes(answer.status)) return { endpoint, status: answer.status, body: undefined };
           const message = errorMessage(text);
-          if (answer.status === 429 || answer.status >= 500) {
-            throw new TransientHttpError(`${endpoint} answered ${answer.status}${message ? `: ${message}` : ''}`, retryAfterMs(answer.headers.get('retry-after')));
-          }
+          throwIfBusy(answer, endpoint, message ? `: ${message}` : '');
           throw new NuggetsError(
             `${answer.url} answered ${answer.status} (${what}): ${message || text.slice(0, 200)}`,
             answer.status === 401 ? apiKeyHint(endpoint, key)
@@ -450,7 +448,7 @@ async function listModels(endpoint: string, key: string | undefined, policy: Ret
     ({ status, text } = await withRetries(policy, async () => {
       const answer = await send(`${endpoint}/models`, { headers: key ? { authorization: `Bearer ${key}` } : {} }, policy);
       const body = await answer.text(16 << 20);
-      if (answer.status === 429 || answer.status >= 500) throw new TransientHttpError(`${endpoint}/models answered ${answer.status}`, retryAfterMs(answer.headers.get('retry-after')));
+      throwIfBusy(answer, `${endpoint}/models`);
       return { status: answer.status, text: body };
     }));
   } catch (err) {
