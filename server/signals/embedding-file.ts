@@ -59,9 +59,11 @@ function entryId(entry: Buffer): string {
   return entry.subarray(0, ID_BYTES).toString('hex');
 }
 
-/** A sidecar's header, where its entries start, and its complete entries (views of `bytes`); a cut-short last entry is left out. */
-function readSidecar(path: string): { header: EmbeddingsHeader; bodyStart: number; bytes: Buffer; entries: Buffer[] } {
-  const bytes = readFileSync(path);
+/**
+ * A sidecar's header, where its entries start, and its complete entries (views of `bytes`, the file's content,
+ * read here when not given); a cut-short last entry is left out.
+ */
+function readSidecar(path: string, bytes: Buffer = readFileSync(path)): { header: EmbeddingsHeader; bodyStart: number; bytes: Buffer; entries: Buffer[] } {
   const newline = bytes.indexOf(0x0a);
   let header: Partial<EmbeddingsHeader> | undefined;
   try {
@@ -88,8 +90,9 @@ export class EmbeddingsWriter {
    * that filled up as it was created) holds nothing and is started again, so that it never blocks a rerun.
    */
   static open(path: string, model: string, dimension: number, recordsSafe: () => number): EmbeddingsWriter {
-    if (existsSync(path) && readFileSync(path).includes(0x0a)) {
-      const { header, bodyStart, entries } = readSidecar(path);
+    const bytes = existsSync(path) ? readFileSync(path) : undefined;
+    if (bytes?.includes(0x0a)) {
+      const { header, bodyStart, entries } = readSidecar(path, bytes);
       if (header.model !== model || header.dimension !== dimension) {
         throw new NuggetsError(`${path} holds embeddings of another model (${header.model}, dimension ${header.dimension}).`, 'Embeddings are never mixed: move the file aside, or pass another --out.');
       }
