@@ -19,8 +19,6 @@ export interface DocumentScores {
   scored: number;
   model: string | null;
   anchorCount: number | null;
-  /** How the anchor set was chosen ("k-means 100 of this file"); null when the document has none yet. */
-  anchors: string | null;
   demoModel: boolean;
 }
 
@@ -85,9 +83,11 @@ export class Ctx implements vscode.Disposable {
       vscode.workspace.onDidRenameFiles((e) => {
         void client.sendNotification(protocol.filesRenamed, { files: e.files.map((f) => ({ oldUri: f.oldUri.toString(), newUri: f.newUri.toString() })) });
       }),
-      vscode.workspace.onDidCloseTextDocument((document) => this.problems.delete(document.uri.toString())),
       vscode.workspace.onDidOpenTextDocument((document) => this.arrivals.set(document.uri.toString(), performance.now())),
-      vscode.workspace.onDidCloseTextDocument((document) => this.arrivals.delete(document.uri.toString())),
+      vscode.workspace.onDidCloseTextDocument((document) => {
+        this.problems.delete(document.uri.toString());
+        this.arrivals.delete(document.uri.toString());
+      }),
       vscode.window.onDidChangeActiveTextEditor((editor) => {
         if (editor && this.scores.has(editor.document.uri.toString())) this.lastDataset = editor.document.uri;
       }),
@@ -98,13 +98,13 @@ export class Ctx implements vscode.Disposable {
     if (!params.savedFile) this.readAhead.forget(params.uri);
     let held = this.scores.get(params.uri);
     if (params.full || !held) {
-      held = { uri: params.uri, version: params.version, records: [], total: params.total, scored: 0, model: null, anchorCount: null, anchors: null, demoModel: false };
+      held = { uri: params.uri, version: params.version, records: [], total: params.total, scored: 0, model: null, anchorCount: null, demoModel: false };
       this.scores.set(params.uri, held);
     }
     for (const record of params.records) held.records[record.index] = record;
     Object.assign(held, {
       version: params.version, total: params.total, scored: params.scored, model: params.model, anchorCount: params.anchorCount,
-      anchors: params.anchors, demoModel: params.demoModel,
+      demoModel: params.demoModel,
     });
     const editor = vscode.window.activeTextEditor;
     if (editor?.document.uri.toString() === params.uri) this.lastDataset = editor.document.uri;

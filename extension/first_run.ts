@@ -13,6 +13,8 @@ export const WALKTHROUGH = 'nuggets-dev.nuggets#gettingStarted';
 export class FirstRun implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private welcoming = false;
+  /** The context key's value as last set: scores change many times a second while scoring. */
+  private activeIsDataset: boolean | undefined;
 
   constructor(private readonly ctx: Ctx) {
     this.disposables.push(
@@ -25,7 +27,8 @@ export class FirstRun implements vscode.Disposable {
   private update(): void {
     const document = vscode.window.activeTextEditor?.document;
     const isDataset = !!document && this.ctx.isDataset(document);
-    void vscode.commands.executeCommand('setContext', 'nuggets.activeIsDataset', isDataset);
+    if (isDataset !== this.activeIsDataset) void vscode.commands.executeCommand('setContext', 'nuggets.activeIsDataset', isDataset);
+    this.activeIsDataset = isDataset;
     if (isDataset) void this.welcome(document);
   }
 
