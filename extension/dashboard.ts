@@ -105,8 +105,7 @@ class Dashboard {
       switch (message.type) {
         case 'ready':
           this.ready = true;
-          await this.refresh();
-          if (this.focused !== undefined) await this.showRecord(this.focused);
+          await this.refresh(); // with the record view, when one is open
           break;
         case 'page': {
           const page = await this.ctx.request(protocol.tablePage, { textDocument, ...message.query });
@@ -122,6 +121,9 @@ class Dashboard {
         case 'showRecord':
           this.focused = message.index;
           await this.showRecord(message.index);
+          break;
+        case 'closeRecord':
+          this.focused = undefined;
           break;
         case 'chooseModel':
           await vscode.commands.executeCommand('nuggets.chooseModel');

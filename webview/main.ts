@@ -486,11 +486,14 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
     case 'neighbours':
       renderNeighbours(message.result);
       break;
-    case 'record':
+    case 'record': {
+      // Refreshes while scoring send the open record again: only a newly opened one scrolls into view.
+      const opened = record?.index !== message.record.index;
       record = message.record;
       renderRecord();
-      byId('record-view').scrollIntoView({ block: 'nearest' });
+      if (opened) byId('record-view').scrollIntoView({ block: 'nearest' });
       break;
+    }
     case 'error':
       byId('error').textContent = message.message;
       break;
@@ -530,6 +533,7 @@ byId('next-page').addEventListener('click', () => {
 byId('record-close').addEventListener('click', () => {
   record = undefined;
   renderRecord();
+  post({ type: 'closeRecord' });
 });
 byId('record-reveal').addEventListener('click', () => {
   if (record) post({ type: 'reveal', index: record.index, range: record.range });

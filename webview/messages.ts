@@ -47,6 +47,8 @@ export type WebviewMessage =
   | { type: 'neighbours'; index: number }
   /** Open the record view on this record. */
   | { type: 'showRecord'; index: number }
+  /** The record view was closed: refreshes no longer bring it back. */
+  | { type: 'closeRecord' }
   /** Run Nuggets: Choose Model (offered while the demo model scores). */
   | { type: 'chooseModel' }
   /** Write the records at or above the threshold beside the dataset, as Select Golden Subset does. */

@@ -498,7 +498,18 @@ test('the record view opens when the extension sends a record (the hover\'s "Sho
   await hostPost({ type: 'record', record: recordEffects(9) });
   await page.locator('#record-view[data-index="9"]').waitFor();
   assert.equal(await page.locator('#record-table tr.effect').count(), 5);
+  // The same record sent again (each refresh while scoring) leaves the page where the reader scrolled it:
+  // down at the records table, the record view out of sight above.
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  const top = await page.evaluate(() => window.scrollY);
+  assert.ok(await page.evaluate(() => document.getElementById('record-view')!.getBoundingClientRect().bottom < 0), 'the record view is scrolled out of sight');
+  await hostPost({ type: 'record', record: recordEffects(9) });
+  await page.waitForTimeout(100);
+  assert.equal(await page.evaluate(() => window.scrollY), top, 'no jump back to the record view');
+  // Closing it tells the extension, so that the next refresh does not open it again.
+  const closeFrom = posted.length;
   await page.locator('#record-close').click();
+  assert.deepEqual(await postedSince(closeFrom, (m) => m.type === 'closeRecord', 'the record view closed'), { type: 'closeRecord' });
 });
 
 test('the anchor effects flag anchors that no record moves', async () => {
