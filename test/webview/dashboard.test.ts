@@ -500,12 +500,14 @@ test('the record view opens when the extension sends a record (the hover\'s "Sho
   assert.equal(await page.locator('#record-table tr.effect').count(), 5);
   // The same record sent again (each refresh while scoring) leaves the page where the reader scrolled it:
   // down at the records table, the record view out of sight above.
-  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
-  const top = await page.evaluate(() => window.scrollY);
-  assert.ok(await page.evaluate(() => document.getElementById('record-view')!.getBoundingClientRect().bottom < 0), 'the record view is scrolled out of sight');
+  const scrollY = (): Promise<number> => page.evaluate('window.scrollY') as Promise<number>;
+  await page.evaluate('window.scrollTo(0, document.body.scrollHeight)');
+  const top = await scrollY();
+  const view = (await page.locator('#record-view').boundingBox())!;
+  assert.ok(view.y + view.height < 0, 'the record view is scrolled out of sight');
   await hostPost({ type: 'record', record: recordEffects(9) });
   await page.waitForTimeout(100);
-  assert.equal(await page.evaluate(() => window.scrollY), top, 'no jump back to the record view');
+  assert.equal(await scrollY(), top, 'no jump back to the record view');
   // Closing it tells the extension, so that the next refresh does not open it again.
   const closeFrom = posted.length;
   await page.locator('#record-close').click();
