@@ -10,8 +10,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import * as protocol from '../protocol';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import type { ScoringKey } from '../store';
-import { datasetProblem } from './broken-file';
-import { HEAD_LENGTH, mayBeAlpaca, parseDocument, type ParsedDocument } from './parsed';
+import { HEAD_LENGTH, mayBeAlpaca, parseDocument, readDocument, type ParsedDocument } from './parsed';
 import type { ScoreBook } from './score-book';
 import type { Keyed, ScoringKeys } from './scoring-keys';
 
@@ -142,13 +141,14 @@ export class OpenDocuments {
     this.generations.set(uri, generation);
     const ahead = this.readAhead.get(uri);
     this.readAhead.delete(uri);
-    const after = ahead?.text === document.getText() ? { ...ahead.parsed, version: document.version } : parseDocument(document);
-    if (!after) {
+    const read = ahead?.text === document.getText() ? { parsed: { ...ahead.parsed, version: document.version } } : readDocument(document);
+    if (!read || 'problem' in read) {
       // Not an Alpaca dataset, or not one at the moment (mid-edit): the last scores stay on screen, waiting.
       if (this.parsed.has(uri) && !looksLikeJsonArrayOrLines(document.getText())) this.closed(uri);
-      else this.setProblem(uri, datasetProblem(document) ?? null);
+      else this.setProblem(uri, read?.problem ?? null);
       return;
     }
+    const after = read.parsed;
     this.setProblem(uri, null);
     const keyed = await this.keys.keyFor(uri);
     if (this.generations.get(uri) !== generation) return; // a newer parse is under way

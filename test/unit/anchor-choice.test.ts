@@ -11,7 +11,8 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { chooseKMeans, chooseRandom, describeSkipped, screenAnchors } from '../../server/anchors';
 import { parseDataset } from '../../server/dataset';
 import { AnchorChoices, describeAnchors, renamedUri } from '../../server/lsp/anchor-choice';
-import { datasetProblem } from '../../server/lsp/broken-file';
+import { readDocument } from '../../server/lsp/parsed';
+import type { DatasetProblem } from '../../server/protocol';
 import { hoverMarkdown, scoreSource } from '../../server/lsp/markdown';
 import { anchorIndexById } from '../../server/scoring/backend';
 import { goldenFrom, selfAnchorOf } from '../../server/scoring/golden';
@@ -100,18 +101,25 @@ test('a record that is itself an anchor is scored against the other anchors only
   assert.doesNotMatch(markdown, /\| 2\\\. B \|/, 'its own pair is not listed among its helps');
 });
 
+/** The problem readDocument finds in `text`; undefined when it parses, or is no Alpaca dataset. */
+function datasetProblem(uri: string, languageId: string, text: string): DatasetProblem | undefined {
+  const read = readDocument(TextDocument.create(uri, languageId, 1, text));
+  return read && 'problem' in read ? read.problem : undefined;
+}
+
 test('a broken dataset is located at the character that breaks it, or the record at fault', () => {
   const missingComma = '[\n  {"instruction": "a", "input": "", "output": "b"}\n  {"instruction": "c", "input": "", "output": "d"}\n]\n';
-  const problem = datasetProblem(TextDocument.create('file:///d/tricky.alpaca.json', 'json', 1, missingComma))!;
+  const problem = datasetProblem('file:///d/tricky.alpaca.json', 'json', missingComma)!;
   assert.match(problem.message, /^malformed JSON \(/);
   assert.deepEqual(problem.range.start, { line: 2, character: 2 });
   const noOutput = '{"instruction": "a", "input": "", "output": "b"}\n{"instruction": "c", "input": ""}\n';
-  const record2 = datasetProblem(TextDocument.create('file:///d/data.jsonl', 'jsonl', 1, noOutput))!;
+  const record2 = datasetProblem('file:///d/data.jsonl', 'jsonl', noOutput)!;
   assert.equal(record2.message, 'record 1 has no "output" field.');
   assert.deepEqual(record2.range.start, { line: 1, character: 0 });
   // Other JSON is none of Nuggets' business; a valid dataset has no problem.
-  assert.equal(datasetProblem(TextDocument.create('file:///d/package.json', 'json', 1, '{"name": "x",}')), undefined);
-  assert.equal(datasetProblem(TextDocument.create('file:///d/ok.json', 'json', 1, '[{"instruction": "a", "output": "b"}]')), undefined);
+  assert.equal(readDocument(TextDocument.create('file:///d/package.json', 'json', 1, '{"name": "x",}')), undefined);
+  const ok = readDocument(TextDocument.create('file:///d/ok.json', 'json', 1, '[{"instruction": "a", "output": "b"}]'));
+  assert.ok(ok && 'parsed' in ok && ok.parsed.records.length === 1);
 });
 
 test('a stale score names the model and anchors it was computed with', () => {
