@@ -5,7 +5,7 @@
  * each centre. Same dataset and seed, same anchors.
  */
 import { createHash } from 'node:crypto';
-import { parseDataset, readUtf8, recordId, type DatasetRecord, type Example } from './dataset';
+import { parseDataset, readUtf8, type DatasetRecord, type Example } from './dataset';
 import { NuggetsError } from './errors';
 import { writeFileAtomic } from './files';
 import { fullText } from './scoring/template';
@@ -30,15 +30,15 @@ export interface SkippedAnchor {
 /**
  * The records that can be anchors, in order, and those that cannot: an empty response (no response span to
  * score) or an exact repeat of an earlier record. Records over maxAnchorTokens that keep no response token
- * are found when the anchors are tokenized (scoring/golden.ts excludedAnchors).
+ * are found when the anchors are tokenized (scoring/golden.ts excludedAnchors). Records are named by their
+ * index and compared by their content id, as parsed (dataset.ts).
  */
-export function screenAnchors<T extends Example>(records: readonly T[], indexOf: (record: T, position: number) => number = (_, i) => i): { kept: T[]; skipped: SkippedAnchor[] } {
+export function screenAnchors<T extends Example & { id: string; index: number }>(records: readonly T[]): { kept: T[]; skipped: SkippedAnchor[] } {
   const kept: T[] = [];
   const skipped: SkippedAnchor[] = [];
   const firstById = new Map<string, number>();
-  records.forEach((record, position) => {
-    const index = indexOf(record, position);
-    const id = recordId(record);
+  records.forEach((record) => {
+    const { index, id } = record;
     const earlier = firstById.get(id);
     if (record.output.trim() === '') skipped.push({ index, instruction: record.instruction, reason: 'empty' });
     else if (earlier !== undefined) skipped.push({ index, instruction: record.instruction, reason: { duplicateOf: earlier } });
@@ -101,7 +101,7 @@ export function seededRandom(seed: number): () => number {
 /** The records that can be anchors (screenAnchors), at least n of them. */
 function anchorPool(records: DatasetRecord[], n: number): DatasetRecord[] {
   if (!Number.isInteger(n) || n < 1) throw new NuggetsError(`The anchor count must be a positive integer (got ${n}).`);
-  const pool = screenAnchors(records, (r) => r.index).kept;
+  const pool = screenAnchors(records).kept;
   if (n > pool.length) {
     throw new NuggetsError(pool.length === records.length
       ? `Asked for ${n} anchors but the dataset has only ${records.length} records.`

@@ -106,7 +106,7 @@ function anchorsCommand(args: string[]): number {
   if ((kmeans === undefined) === (random === undefined)) throw new UsageError('give exactly one of --kmeans N or --random N');
   const records = readDataset(dataset).records;
   const chosen = kmeans !== undefined ? chooseKMeans(records, kmeans, seed) : chooseRandom(records, random!, seed);
-  const { skipped } = screenAnchors(records, (r) => r.index);
+  const { skipped } = screenAnchors(records);
   if (skipped.length > 0) process.stderr.write(`warning: ${describeSkipped(skipped)}\n`);
   writeAnchors(out, chosen);
   const set = anchorSet(chosen);

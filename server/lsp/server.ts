@@ -109,7 +109,7 @@ export class NuggetsServer {
       } else {
         const indices = await this.worker.chooseAnchors(choice.method, choice.count, choice.seed ?? 0, parsed.records.map(candidateOf));
         set = anchorSet(indices.map((i) => parsed.records[i]!).map(({ instruction, input, output }) => ({ instruction, input, output })));
-        const screened = screenAnchors(parsed.records, (r) => r.index).skipped;
+        const screened = screenAnchors(parsed.records).skipped;
         if (screened.length > 0) skipped = describeSkipped(screened);
       }
     } catch (err) {

@@ -66,7 +66,7 @@ test('records with an empty response or repeating an earlier one cannot be ancho
   const records = parseDataset(JSON.stringify([
     record('Add 2 and 3.', '5'), record('Say nothing.', '   '), record('Name a colour.', 'Blue'), record('Add 2 and 3.', '5'), record('Count to 3.', '1 2 3'),
   ]), 'anchors.json').records;
-  const { kept, skipped } = screenAnchors(records, (r) => r.index);
+  const { kept, skipped } = screenAnchors(records);
   assert.deepEqual(kept.map((r) => r.index), [0, 2, 4]);
   assert.deepEqual(skipped.map((s) => [s.index, s.reason]), [[1, 'empty'], [3, { duplicateOf: 0 }]]);
   const text = describeSkipped(skipped);
