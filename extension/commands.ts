@@ -10,6 +10,7 @@ import * as protocol from '../server/protocol';
 import type { Ctx } from './ctx';
 import { showDashboard } from './dashboard';
 import { chooseModel, confirmServingKey, setHubToken, setServingApiKey } from './models';
+import { allScored, writeGoldenSubset } from './subset';
 
 export function registerCommands(ctx: Ctx): vscode.Disposable[] {
   const command = (name: string, run: (ctx: Ctx) => Promise<unknown>): vscode.Disposable =>
@@ -161,12 +162,7 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
     { kind: 'top-percent', percent: 10, diverse: 0.9 }, { kind: 'min-score', minScore: 0.5, diverse: 0.9 },
   ];
   const preview = await ctx.request(protocol.selectionPreview, { textDocument, rules });
-  if (preview.scored < preview.total) {
-    const choice = await vscode.window.showWarningMessage(
-      `Nuggets: ${preview.total - preview.scored} of ${preview.total} records have no current golden score. Score the dataset before selecting.`, 'Score Dataset');
-    if (choice) await vscode.commands.executeCommand('nuggets.scoreDataset');
-    return undefined;
-  }
+  if (!(await allScored(preview))) return undefined;
   const keeps = (n: number): string => `keeps ${n} of ${preview.total} (${((100 * n) / preview.total).toFixed(1)}%)`;
   const items: RuleItem[] = [
     { label: 'Threshold', kind: vscode.QuickPickItemKind.Separator },
@@ -190,22 +186,7 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
   const rule = picked.rule ?? (picked.custom ? await customRule(ctx, textDocument, picked.custom, preview.total) : undefined);
   if (!rule) return undefined;
   const { counts } = await ctx.request(protocol.selectionPreview, { textDocument, rules: [rule] });
-  if (counts[0] === 0) {
-    void vscode.window.showWarningMessage(`Nuggets: ${ruleLabel(rule)} keeps no records; nothing was written. Choose a lower threshold.`);
-    return undefined;
-  }
-  const result = await ctx.request(protocol.selectSubset, { textDocument, rule });
-  const opened = await vscode.workspace.openTextDocument(vscode.Uri.parse(result.uri));
-  await vscode.window.showTextDocument(opened, { preview: false });
-  const diverse = rule.diverse !== undefined ? ` ${result.skippedAsDuplicates} near-duplicates skipped${result.similarityNotice ? ` (${result.similarityNotice})` : ''}.` : '';
-  const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (${ruleLabel(rule)}) to ${basename(result.path)}, with its selection card ${basename(result.cardPath)}.${diverse}`;
-  if (ctx.config.usesDemoModel()) {
-    void vscode.window.showWarningMessage(`${wrote} They were chosen by the bundled demo model, whose scores are for trying the tool, not for curation.`, 'Choose Model')
-      .then((choice) => choice && vscode.commands.executeCommand('nuggets.chooseModel'));
-  } else {
-    void vscode.window.showInformationMessage(wrote);
-  }
-  return result;
+  return writeGoldenSubset(ctx, textDocument, { rule, label: ruleLabel(rule), kept: counts[0]! });
 }
 
 async function customRule(ctx: Ctx, textDocument: { uri: string }, kind: 'min-score' | 'top' | 'top-percent', total: number): Promise<protocol.SelectionRule | undefined> {

@@ -13,6 +13,7 @@ import type { HostMessage, Range, WebviewMessage } from '../webview/messages';
 import { HISTOGRAM_BINS } from '../webview/messages';
 import type { Ctx } from './ctx';
 import { dashboardHtml } from './dashboard_html';
+import { allScored, writeGoldenSubset } from './subset';
 
 const REFRESH_MS = 500;
 
@@ -187,25 +188,10 @@ class Dashboard {
     const textDocument = { uri: this.uri.toString() };
     const rule: protocol.SelectionRule = { kind: 'min-score', minScore: threshold };
     const preview = await this.ctx.request(protocol.selectionPreview, { textDocument, rules: [rule] });
-    if (preview.scored < preview.total) {
-      const choice = await vscode.window.showWarningMessage(
-        `Nuggets: ${preview.total - preview.scored} of ${preview.total} records have no current golden score. Score the dataset before selecting.`, 'Score Dataset');
-      if (choice) await vscode.commands.executeCommand('nuggets.scoreDataset');
-      return;
-    }
-    if (preview.counts[0] === 0) {
-      void vscode.window.showWarningMessage(`Nuggets: no record has a golden score at or above ${threshold.toFixed(2)}; nothing was written.`);
-      return;
-    }
-    const result = await this.ctx.request(protocol.selectSubset, { textDocument, rule, withScores });
-    await vscode.window.showTextDocument(vscode.Uri.parse(result.uri), { preview: false, viewColumn: vscode.ViewColumn.One });
-    const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (golden score ≥ ${threshold.toFixed(2)}${withScores ? ', with golden_score' : ''}) to ${basename(result.path)}, its selection card to ${basename(result.cardPath)}.`;
-    if (this.ctx.config.usesDemoModel()) {
-      const choice = await vscode.window.showWarningMessage(`${wrote} They were chosen by the bundled demo model, whose scores are for trying the tool, not for curation.`, 'Choose Model');
-      if (choice) await vscode.commands.executeCommand('nuggets.chooseModel');
-    } else {
-      void vscode.window.showInformationMessage(wrote);
-    }
+    if (!(await allScored(preview))) return;
+    await writeGoldenSubset(this.ctx, textDocument, {
+      rule, label: `golden score ≥ ${threshold.toFixed(2)}`, kept: preview.counts[0]!, withScores, viewColumn: vscode.ViewColumn.One,
+    });
   }
 
   /** Asks where to save, then has the server write every record's scores there. */
