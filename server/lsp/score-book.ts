@@ -226,16 +226,20 @@ export class ScoreBook {
       const score = this.scoresOf(key).get(id);
       if (score) return { score, key, stale: false };
     }
-    if (!this.othersLoaded) {
-      this.othersLoaded = true;
-      this.loadOthers();
-    }
+    this.loadOthersOnce();
     for (const [name, file] of this.files) {
       if (name === current) continue;
       const score = file.scores.get(id);
       if (score) return { score, key: file.key, stale: true };
     }
     return undefined;
+  }
+
+  /** The first time scores of other keys are needed (stale scores, a clear): every scores file is read. */
+  private loadOthersOnce(): void {
+    if (this.othersLoaded) return;
+    this.othersLoaded = true;
+    this.loadOthers();
   }
 
   /** Reads the scores files not read yet; whether any held scores. */
@@ -273,10 +277,7 @@ export class ScoreBook {
    */
   clear(ids: ReadonlySet<string>): number {
     this.refresh();
-    if (!this.othersLoaded) {
-      this.othersLoaded = true;
-      this.loadOthers();
-    }
+    this.loadOthersOnce();
     const targets = [...this.files].filter(([, file]) => [...file.scores.keys()].some((id) => ids.has(id)));
     // Every lock first: a clear happens in all the files it touches, or in none.
     const locks: FileLock[] = [];

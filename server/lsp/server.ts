@@ -173,6 +173,9 @@ export class NuggetsServer {
   async clearScores(uri: string): Promise<{ removed: number }> {
     const parsed = await this.documents.ready(uri);
     this.runs.abort(uri);
+    // Scores another window wrote since this one last looked are shown in every open document first: the clear
+    // reads them too, and would otherwise take them in unseen.
+    await this.documents.syncFromDisk();
     let removed: number;
     try {
       removed = this.book.clear(new Set(parsed.records.map((r) => r.id)));
