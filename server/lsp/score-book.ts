@@ -21,6 +21,17 @@ export interface FoundScore {
   stale: boolean;
 }
 
+/** The header of a scores file this window starts for `key`. */
+function newHeader(key: ScoringKey): ScoresHeader {
+  return { nuggets_scores: 1, ...key, dataset: 'vscode', shard: null, created: new Date().toISOString() };
+}
+
+/** A run's writers: its scores file, and beside it the embeddings sidecar (whose full-disk message counts the scores). */
+function runWriters(path: string, header: ScoresHeader): { writer: ScoresWriter; embeddings: EmbeddingsSink } {
+  const writer = ScoresWriter.open(path, header);
+  return { writer, embeddings: new EmbeddingsSink(embeddingsPathFor(path), header.model.fingerprint, () => writer.existing.size) };
+}
+
 export function keyName(key: ScoringKey): string {
   const text = JSON.stringify([key.model.fingerprint, key.anchors.hash, key.template, key.maxAnchorTokens, key.separator]);
   return createHash('sha256').update(text).digest('hex').slice(0, 20);
@@ -116,9 +127,8 @@ export class ScoreBook {
     const lock = FileLock.tryAcquire(path);
     if (!(lock instanceof FileLock)) return lock;
     try {
-      const header: ScoresHeader = { nuggets_scores: 1, ...key, dataset: 'vscode', shard: null, created: new Date().toISOString() };
-      const writer = ScoresWriter.open(path, header);
-      const embeddings = new EmbeddingsSink(embeddingsPathFor(path), key.model.fingerprint, () => writer.existing.size);
+      const header = newHeader(key);
+      const { writer, embeddings } = runWriters(path, header);
       this.runs.set(name, { lock, writer, embeddings, header });
       const file = this.fileOf(key);
       file.scores = writer.existing; // the writer adds each record it appends
@@ -311,8 +321,9 @@ export class ScoreBook {
     const path = this.pathOf(name);
     const sidecar = embeddingsPathFor(path);
     const run = this.runs.get(name);
-    const header = run?.header ?? { nuggets_scores: 1, ...file.key, dataset: 'vscode', shard: null, created: new Date().toISOString() } as ScoresHeader;
-    const stored = existsSync(path) ? readScores(path).scores : file.scores;
+    const content = existsSync(path) ? readScores(path) : undefined;
+    const header = run?.header ?? content?.header ?? newHeader(file.key);
+    const stored = content?.scores ?? file.scores;
     const rest = [...stored.values()].filter((s) => !ids.has(s.id));
     run?.writer.close();
     run?.embeddings.close();
@@ -336,10 +347,8 @@ export class ScoreBook {
     } finally {
       if (run) {
         // This window's own run goes on, into the new files (after a failed rewrite, into the old ones).
-        const writer = ScoresWriter.open(path, run.header);
-        run.writer = writer;
-        run.embeddings = new EmbeddingsSink(sidecar, run.header.model.fingerprint, () => writer.existing.size);
-        file.scores = writer.existing;
+        Object.assign(run, runWriters(path, run.header));
+        file.scores = run.writer.existing;
       }
       file.inode = -1; // read again whole
       this.sync(name, file);
