@@ -52,9 +52,12 @@ export class ScoringKeys {
   /** The model and anchors a run scores with, for the client's run log. */
   runFacts(uri: string, keyed: Keyed): Pick<ScoreDatasetResult, 'model' | 'anchors'> {
     const { name, fingerprint } = keyed.key.model;
-    return {
-      model: { name, fingerprint, demo: this.settings().demoModel === true },
-      anchors: { description: this.anchors.describe(uri) ?? keyed.anchors.hash, count: keyed.anchors.anchors.length, hash: keyed.anchors.hash },
-    };
+    const { anchors, demo } = this.scoredWith(uri, keyed);
+    return { model: { name, fingerprint, demo }, anchors: { description: anchors, count: keyed.anchors.anchors.length, hash: keyed.anchors.hash } };
+  }
+
+  /** How the document's current scores are computed, named for people: model, anchor set, whether it is the demo model. */
+  scoredWith(uri: string, keyed: Keyed): { model: string; anchors: string; demo: boolean } {
+    return { model: keyed.key.model.name, anchors: this.anchors.describe(uri) ?? keyed.anchors.hash, demo: this.settings().demoModel === true };
   }
 }

@@ -135,11 +135,11 @@ export class ScoringRuns {
     const total = parsed.records.length;
     let done = 0;
     let scoringFrom = Date.now();
+    /** Seconds left at the pace so far; null before the first record. */
+    const etaSeconds = (): number | null => (done > 0 ? Math.round(((Date.now() - scoringFrom) / 1000 / done) * (todo.length - done)) : null);
     const status = (phase: protocol.ScoringPhase, message?: string): void => {
-      const perRecord = done > 0 ? (Date.now() - scoringFrom) / 1000 / done : null;
       void this.connection.sendNotification(protocol.scoringStatusNotification, {
-        uri, phase, done, todo: todo.length, scored, total,
-        etaSeconds: perRecord === null ? null : Math.round(perRecord * (todo.length - done)), ...(message ? { message } : {}),
+        uri, phase, done, todo: todo.length, scored, total, etaSeconds: etaSeconds(), ...(message ? { message } : {}),
       });
     };
     const facts = { ...this.keys.runFacts(uri, keyed), skipped: total - todo.length };
@@ -177,7 +177,8 @@ export class ScoringRuns {
             if (partialToken !== undefined) void this.connection.sendProgress(partialResultType, partialToken, records);
           }
           status('scoring');
-          reporter?.report(Math.floor((100 * done) / todo.length), `${done}/${todo.length} records${etaText(scoringFrom, done, todo.length)}`);
+          const eta = etaSeconds();
+          reporter?.report(Math.floor((100 * done) / todo.length), `${done}/${todo.length} records${eta === null ? '' : ` · ETA ${protocol.formatDuration(eta)}`}`);
         },
       }, signal));
     } catch (err) {
@@ -192,10 +193,4 @@ export class ScoringRuns {
 /** A record as the scoring worker takes it. */
 export function candidateOf(r: { index: number; id: string; instruction: string; input: string; output: string }): Candidate {
   return { index: r.index, id: r.id, instruction: r.instruction, input: r.input, output: r.output };
-}
-
-function etaText(scoringFrom: number, done: number, todo: number): string {
-  if (done === 0) return '';
-  const seconds = Math.round(((Date.now() - scoringFrom) / 1000 / done) * (todo - done));
-  return ` · ETA ${protocol.formatDuration(seconds)}`;
 }

@@ -199,9 +199,7 @@ export class NuggetsServer {
     const keyed = await this.keys.keyFor(parsed.uri);
     const shown = this.documents.shown(parsed, index, keyed);
     const range = parsed.ranges[index]!;
-    const current = keyed && {
-      key: keyed.key, source: { model: keyed.key.model.name, anchors: this.anchors.describe(parsed.uri) ?? keyed.anchors.hash, demo: this.settings.demoModel === true },
-    };
+    const current = keyed && { key: keyed.key, source: this.keys.scoredWith(parsed.uri, keyed) };
     if (!shown) {
       const value = '*Not scored yet.* Run **Nuggets: Score Dataset** to see this record\'s golden score.';
       return { contents: { kind: 'markdown', value: current ? `${value}\n\n${sourceFooter(current.source)}` : value }, range };
