@@ -21,7 +21,7 @@ import {
 } from 'vscode-languageserver-protocol';
 import type { ScoreSummary } from './scoring/score';
 import type { SelectionRule, SignalBound } from './selection-rule';
-import type { SignalValues } from './signals/signal';
+import type { SignalSummary, SignalValues } from './signals/signal';
 
 // ---------------------------------------------------------------------------------------------
 // Start-up and settings
@@ -355,7 +355,7 @@ export interface SignalChart extends SignalInfo {
   to: number;
   /** Scored records for which the signal is undefined. */
   missing: number;
-  summary: { count: number; missing: number; mean: number | null; p10: number | null; median: number | null; p90: number | null };
+  summary: SignalSummary;
 }
 
 /** One record in the golden-score-vs-IFD scatter plot. */

@@ -422,12 +422,13 @@ function renderScatter(): void {
   const svg = byId('scatter-chart') as unknown as SVGSVGElement;
   svg.replaceChildren();
   const points = scatter?.points ?? [];
-  byId('scatter-note').textContent = points.length === 0
-    ? 'No record has both a golden score and an IFD yet.'
-    : `${points.length} records; IFD from ${Math.min(...points.map((p) => p.y)).toPrecision(3)} (bottom) to ${Math.max(...points.map((p) => p.y)).toPrecision(3)} (top). Click a point to show its record.`;
-  if (points.length === 0) return;
+  if (points.length === 0) {
+    byId('scatter-note').textContent = 'No record has both a golden score and an IFD yet.';
+    return;
+  }
   const low = Math.min(...points.map((p) => p.y));
   const high = Math.max(...points.map((p) => p.y));
+  byId('scatter-note').textContent = `${points.length} records; IFD from ${low.toPrecision(3)} (bottom) to ${high.toPrecision(3)} (top). Click a point to show its record.`;
   for (const p of points) {
     const dot = document.createElementNS(SVG, 'circle');
     dot.setAttribute('cx', String(4 + p.x * 392));
