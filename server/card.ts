@@ -55,6 +55,8 @@ export function datasetHash(path: string): string {
 export interface CardInput {
   subsetPath: string;
   datasetPath: string;
+  /** datasetHash(datasetPath), computed once by callers that write several cards of one dataset. */
+  datasetSha256: string;
   records: number;
   scoresPaths: string[];
   /** What the scores depend on, with the model variant and anchors file when known. */
@@ -73,7 +75,7 @@ export function writeCard(input: CardInput): string {
   const card: SelectionCard = {
     nuggets_card: 1,
     subset: { file: basename(input.subsetPath), records: input.chosen.length, ids_sha256: idsHash(input.chosen.map((c) => c.record)) },
-    source: { dataset: basename(input.datasetPath), path: relative(folder, resolve(input.datasetPath)), content_sha256: datasetHash(input.datasetPath), records: input.records },
+    source: { dataset: basename(input.datasetPath), path: relative(folder, resolve(input.datasetPath)), content_sha256: input.datasetSha256, records: input.records },
     scores: input.scoresPaths.map((p) => relative(folder, resolve(p))),
     model: { name: input.header.model.name, fingerprint: input.header.model.fingerprint, variant: input.header.model.variant ?? null },
     anchors: { hash: input.header.anchors.hash, count: input.header.anchors.count, source: input.header.anchors.source ?? null },
@@ -116,8 +118,15 @@ export function cardDataset(card: SelectionCard & { folder: string }): string {
   return path;
 }
 
-/** The package's version, from the package.json above wherever this file runs. */
+let knownVersion: string | undefined;
+
+/** The package's version, from the package.json above wherever this file runs (looked up once). */
 export function toolVersion(): string {
+  knownVersion ??= findToolVersion();
+  return knownVersion;
+}
+
+function findToolVersion(): string {
   for (let dir = __dirname; dirname(dir) !== dir; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest)) {

@@ -7,7 +7,7 @@
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sampleRecords } from '../anchors';
-import { cardDataset, cardPathFor, idsHash, readCard, writeCard, type SelectionCard } from '../card';
+import { cardDataset, cardPathFor, datasetHash, idsHash, readCard, writeCard, type SelectionCard } from '../card';
 import { readDataset, type DatasetRecord } from '../dataset';
 import { similarityFor } from '../diverse';
 import { NuggetsError } from '../errors';
@@ -65,7 +65,7 @@ export function selectCommand(args: string[]): number {
 
   const made = makeSelection(dataset, scoreFiles, rule);
   writeSubset(out, made.selection.chosen, values['with-scores'] === true);
-  const common = { datasetPath: dataset, records: made.records.length, scoresPaths: scoreFiles, header: made.header, rule };
+  const common = { datasetPath: dataset, datasetSha256: datasetHash(dataset), records: made.records.length, scoresPaths: scoreFiles, header: made.header, rule };
   writeCard({ ...common, subsetPath: out, chosen: made.selection.chosen, baseline: null, seed: null, similarity: made.selection.similarity ?? null, skippedAsDuplicates: made.selection.skippedAsDuplicates });
   const share = ((100 * made.selection.chosen.length) / made.records.length).toFixed(1);
   process.stdout.write(`selected ${made.selection.chosen.length} of ${made.records.length} records (${share}%) -> ${resolve(out)}\n`);

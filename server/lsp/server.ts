@@ -16,7 +16,7 @@ import type { Connection, Hover, HoverParams } from 'vscode-languageserver/node'
 import { CancellationToken, ErrorCodes, LSPErrorCodes, MessageType, ResponseError, ShowMessageNotification } from 'vscode-languageserver/node';
 import { untilAborted } from '../abort';
 import { anchorSet, describeSkipped, readAnchors, sampleRecords, screenAnchors, type AnchorSet } from '../anchors';
-import { writeCard } from '../card';
+import { datasetHash, writeCard } from '../card';
 import { similarityFor, type SimilaritySource } from '../diverse';
 import { NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
@@ -238,7 +238,7 @@ export class NuggetsServer {
       writeSubset(out, selection.chosen, params.withScores === true);
       this.anchors.choices.inherit(uri, pathToFileURL(out).toString()); // the subset opens with its scores current
       const cardPath = writeCard({
-        subsetPath: out, datasetPath: source, records: parsed.records.length, scoresPaths: [this.book.scoresPathOf(keyed!.key)],
+        subsetPath: out, datasetPath: source, datasetSha256: datasetHash(source), records: parsed.records.length, scoresPaths: [this.book.scoresPathOf(keyed!.key)],
         header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.variant ?? null }, anchors: { ...keyed!.key.anchors, source: this.anchors.pathFor(uri) ?? null } },
         rule: params.rule, chosen: selection.chosen, baseline: null, seed: null, similarity: selection.similarity ?? null, skippedAsDuplicates: selection.skippedAsDuplicates,
       });
