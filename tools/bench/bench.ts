@@ -54,10 +54,11 @@ const W3_VARIANTS = ['fp32', 'quantized', 'q4'];
 const variantLabel = (v: string): string => (v === 'quantized' ? 'int8' : v);
 const options: ScoringOptions = { ...DEFAULT_OPTIONS, batchSize: 16 };
 
-/** Real records: candidates interleaved from the three Alpaca files, anchors by k-means over a pool. */
-function workload(name: string): { candidates: DatasetRecord[]; anchors: DatasetRecord[] } {
+/** Real records: candidates interleaved from the three Alpaca files, anchors (`anchorCount`, else the workload's) by k-means over a pool. */
+function workload(name: string, anchorCount?: number): { candidates: DatasetRecord[]; anchors: DatasetRecord[] } {
   const files = ['gsm8k-train.alpaca.json', 'gpteacher-toolformer.alpaca.json', 'gpteacher-roleplay.alpaca.json'].map((f) => readDataset(join(data, f)).records);
-  const { candidates: nc, anchors: na } = sizes[name]!;
+  const { candidates: nc } = sizes[name]!;
+  const na = anchorCount ?? sizes[name]!.anchors;
   const candidates = Array.from({ length: nc }, (_, i) => files[i % 3]![1000 + Math.floor(i / 3)]!);
   const pool = files.flatMap((records) => records.slice(2000, 2400)).map((r, index) => ({ ...r, index }));
   return { candidates, anchors: chooseKMeans(pool, na, 0) };
@@ -295,9 +296,7 @@ const fmt = (x: number, digits = 2): string => x.toFixed(digits);
  * output pass), alternating candidate by candidate on two backends so that both see the same load.
  */
 async function runSignalsOverhead(candidateCount: number): Promise<{ plainSeconds: number; signalsSeconds: number; candidates: number; anchors: number }> {
-  const { candidates } = workload('W1');
-  const files = ['gsm8k-train.alpaca.json', 'gpteacher-toolformer.alpaca.json', 'gpteacher-roleplay.alpaca.json'].map((f) => readDataset(join(data, f)).records);
-  const anchors = chooseKMeans(files.flatMap((records) => records.slice(2000, 2400)).map((r, index) => ({ ...r, index })), 100, 0);
+  const { candidates, anchors } = workload('W1', 100);
   const plain = await LocalBackend.open(models['W1']!, { path: 'cached' });
   const withSignals = await LocalBackend.open(models['W1']!, { path: 'cached' });
   const prepared = { plain: await plain.prepareAnchors(anchors, options), signals: await withSignals.prepareAnchors(anchors, options) };
