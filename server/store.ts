@@ -90,12 +90,10 @@ export function readScores(path: string): ScoresContent {
   } catch {
     // not JSON: said below
   }
-  if (header?.nuggets_scores !== 1 || !header.model || !header.anchors) {
-    throw new NuggetsError(`${path}: not a Nuggets scores file (its first line is not a scores header).`, 'Scores files are written by `nuggets score`.');
-  }
+  if (!isScoresHeader(header)) throw notAScoresFile(path);
   const scores = new Map<string, CandidateScore>();
   for (let i = 1; i < lines.length; i++) addScoreLine(scores, lines[i]!, path, i + 1);
-  return { header: header as ScoresHeader, scores, completeLength };
+  return { header, scores, completeLength };
 }
 
 /**
@@ -191,6 +189,37 @@ function parseLine(line: string, path: string, lineNumber: number): unknown {
  * A scores file that holds no score: empty, or a scores header alone (whole or cut short), left by a run
  * that failed before its first record. Nothing in it can be lost, so a new run replaces it whatever its key.
  */
+/** The header on a scores file's first line; undefined when there is none. */
+function headerOf(path: string): ScoresHeader | undefined {
+  const head = Buffer.alloc(1 << 16); // a header is far shorter
+  let read: number;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      read = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw fileError(err, 'read scores file', path);
+  }
+  const newline = head.subarray(0, read).indexOf(10);
+  try {
+    const header = JSON.parse(head.toString('utf8', 0, newline < 0 ? read : newline)) as Partial<ScoresHeader> | null;
+    return isScoresHeader(header) ? header : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isScoresHeader(header: Partial<ScoresHeader> | null): header is ScoresHeader {
+  return header?.nuggets_scores === 1 && !!header.model && !!header.anchors;
+}
+
+function notAScoresFile(path: string): NuggetsError {
+  return new NuggetsError(`${path}: not a Nuggets scores file (its first line is not a scores header).`, 'Scores files are written by `nuggets score`.');
+}
+
 function holdsNoScore(path: string): boolean {
   const head = Buffer.alloc(1 << 16); // a header is far shorter: a longer file holds scores
   let size: number;
@@ -255,6 +284,20 @@ export class ScoresWriter {
       throw fileError(err, 'write scores file', path);
     }
     return new ScoresWriter(path, new Map(), 0, header);
+  }
+
+  /**
+   * Appends to `path` as it is, without reading it whole: its first `length` bytes are complete lines holding
+   * `existing`, as read by a caller that holds the file's lock (the editor's score book). Only its header is
+   * read, to refuse mixing scores as `open` does.
+   */
+  static resume(path: string, header: ScoresHeader, existing: Map<string, CandidateScore>, length: number): ScoresWriter {
+    const found = headerOf(path);
+    if (!found) throw notAScoresFile(path);
+    if (!sameKey(found, header)) {
+      throw new NuggetsError(describeKeyDifference(path, found, header), 'Scores are never mixed: pass another --out, or move the file aside to start again.');
+    }
+    return new ScoresWriter(path, existing, length);
   }
 
   append(score: CandidateScore): void {

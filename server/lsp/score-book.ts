@@ -26,9 +26,12 @@ function newHeader(key: ScoringKey): ScoresHeader {
   return { nuggets_scores: 1, ...key, dataset: 'vscode', shard: null, created: new Date().toISOString() };
 }
 
-/** A run's writers: its scores file, and beside it the embeddings sidecar (whose full-disk message counts the scores). */
-function runWriters(path: string, header: ScoresHeader): { writer: ScoresWriter; embeddings: EmbeddingsSink } {
-  const writer = ScoresWriter.open(path, header);
+/**
+ * A run's writers: its scores file, and beside it the embeddings sidecar (whose full-disk message counts the scores).
+ * The scores file is read whole and checked, unless `read` holds all of it already.
+ */
+function runWriters(path: string, header: ScoresHeader, read?: StoredFile): { writer: ScoresWriter; embeddings: EmbeddingsSink } {
+  const writer = read ? ScoresWriter.resume(path, header, read.scores, read.read) : ScoresWriter.open(path, header);
   return { writer, embeddings: new EmbeddingsSink(embeddingsPathFor(path), header.model.fingerprint, () => writer.existing.size) };
 }
 
@@ -116,8 +119,8 @@ export class ScoreBook {
   }
 
   /**
-   * Starts writing `key`'s scores: takes the lock of its file and reads the file again, so that the caller
-   * sees every record scored so far (by any window). Returns the live process holding the lock instead
+   * Starts writing `key`'s scores: takes the lock of its file and brings its scores up to date, so that the
+   * caller sees every record scored so far (by any window). Returns the live process holding the lock instead
    * when another window scores with the same key.
    */
   startRun(key: ScoringKey): true | LockOwner {
@@ -128,15 +131,28 @@ export class ScoreBook {
     if (!(lock instanceof FileLock)) return lock;
     try {
       const header = newHeader(key);
-      const { writer, embeddings } = runWriters(path, header);
-      this.runs.set(name, { lock, writer, embeddings, header });
       const file = this.fileOf(key);
+      this.sync(name, file); // what other windows appended meanwhile, read incrementally
+      // The one-record rescore after each edit starts a run: a file read to its last byte is appended to as it is,
+      // not read whole again (about 0.8 s for 50,000 records); any other file is read and checked whole.
+      const { writer, embeddings } = runWriters(path, header, this.readToTheEnd(path, file) ? file : undefined);
+      this.runs.set(name, { lock, writer, embeddings, header });
       file.scores = writer.existing; // the writer adds each record it appends
       this.sync(name, file);
       return true;
     } catch (err) {
       lock.release();
       throw err;
+    }
+  }
+
+  /** Whether `file` holds everything on disk under `path`: the same file, its complete lines all read, no line cut short. */
+  private readToTheEnd(path: string, file: StoredFile): boolean {
+    try {
+      const stat = statSync(path);
+      return file.inode !== 0 && stat.ino === file.inode && stat.size === file.read;
+    } catch {
+      return false;
     }
   }
 

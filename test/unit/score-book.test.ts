@@ -5,7 +5,7 @@
  * other record keeps its vector.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { before, test } from 'node:test';
 import { anchorSet } from '../../server/anchors';
@@ -131,4 +131,34 @@ test('a clear whose rewrite fails (a full disk) keeps every score and leaves no 
   assert.deepEqual(readFileSync(path), before, 'the scores file is untouched');
   assert.deepEqual(sorted(new ScoreBook(storage).scoresOf(key).keys()), idsOf(scores));
   book.close();
+});
+
+test('a run appends to a scores file read to its end without reading it whole; lines another writer added are read first', () => {
+  const storage = scratchDir('score-book-resume');
+  const book = new ScoreBook(storage);
+  store(book, scores.slice(0, 2));
+  const path = book.scoresPathOf(key);
+  // Another writer (another window, a command-line run) appends a record meanwhile.
+  const other = ScoresWriter.open(path, { nuggets_scores: 1, ...key, dataset: 'other', shard: null, created: new Date().toISOString() });
+  other.append(scores[2]!);
+  other.close();
+  const open = ScoresWriter.open;
+  let wholeReads = 0;
+  ScoresWriter.open = (...args: Parameters<typeof open>): ScoresWriter => {
+    wholeReads++;
+    return open(...args);
+  };
+  try {
+    store(book, scores.slice(3, 5));
+    assert.equal(wholeReads, 0, 'the file read to its end is appended to as it is');
+    // A line cut short (a run killed mid-write) is not read to the end: that file is read whole and cut back.
+    appendFileSync(path, '{"index": 9, "id": "cut sh');
+    store(book, scores.slice(5));
+    assert.equal(wholeReads, 1, 'a file with a line cut short is read whole');
+  } finally {
+    ScoresWriter.open = open;
+  }
+  book.close();
+  assert.deepEqual(sorted(new ScoreBook(storage).scoresOf(key).keys()), idsOf(scores), 'every record once, from disk');
+  assert.equal(readFileSync(path, 'utf8').split('\n').filter((line) => line.includes('"golden_score"')).length, scores.length);
 });

@@ -30,9 +30,11 @@ import { readDataset, type DatasetRecord } from '../../server/dataset';
 import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringOptions } from '../../server/scoring/backend';
 import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
-import { fullText } from '../../server/scoring/template';
+import { fullText, TEMPLATE_ID } from '../../server/scoring/template';
 import { embeddingSimilarity } from '../../server/diverse';
+import { ScoreBook } from '../../server/lsp/score-book';
 import { select, type ScoredRecord } from '../../server/select';
+import type { ScoringKey } from '../../server/store';
 
 const root = resolve(__dirname, '..');
 const data = resolve(root, '..', 'shared', 'data');
@@ -366,8 +368,47 @@ function signalSections(report: Record<string, unknown>, withOverhead = true): v
   report.diversity = diversity;
 }
 
+/**
+ * The editor's one-record rescore after an edit starts a scoring run on the document's stored scores: on
+ * 50,000 stored records (100 deltas each), what that start costs against reading the scores whole.
+ */
+function runStartSection(report: Record<string, unknown>): void {
+  const storage = join(root, '.cache', 'bench', 'run-start');
+  rmSync(storage, { recursive: true, force: true });
+  const key: ScoringKey = { model: { name: 'bench', fingerprint: '0123456789abcdef' }, anchors: { hash: 'fedcba9876543210', count: 100 }, template: TEMPLATE_ID, maxAnchorTokens: 200, separator: '' };
+  const records = 50_000;
+  const random = seededRandom(0);
+  const lines = [JSON.stringify({ nuggets_scores: 1, ...key, dataset: 'vscode', shard: null, created: new Date().toISOString() })];
+  for (let i = 0; i < records; i++) {
+    const deltas = Array.from({ length: 100 }, () => Math.round((random() - 0.5) * 4000) / 1000);
+    lines.push(JSON.stringify({ index: i, id: i.toString(16).padStart(16, '0'), golden_score: 0.5, wins: 50, anchors: 100, mean_delta: -0.1, deltas, truncated: false, ppl_cond: 12.3, ppl_direct: 20.1, ifd: 0.61 }));
+  }
+  const book = new ScoreBook(storage);
+  mkdirSync(dirname(book.scoresPathOf(key)), { recursive: true });
+  writeFileSync(book.scoresPathOf(key), lines.join('\n') + '\n');
+  let started = performance.now();
+  book.scoresOf(key);
+  const readWhole = performance.now() - started;
+  const starts: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    started = performance.now();
+    book.startRun(key);
+    starts.push(performance.now() - started);
+    book.endRun(key);
+  }
+  book.close();
+  rmSync(storage, { recursive: true, force: true });
+  const median = [...starts].sort((a, b) => a - b)[2]!;
+  console.log(`a run's start after an edit, ${records} stored scores: ${fmt(median, 1)} ms (median of 5); reading them whole: ${fmt(readWhole, 0)} ms, ${fmt(readWhole / median, 0)}x`);
+  report.runStart = { records, medianMs: median, readWholeMs: readWhole };
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--run-start') {
+    runStartSection({});
+    return;
+  }
   if (argv[0] === '--signals-overhead') {
     process.stdout.write(JSON.stringify(await runSignalsOverhead(Number(argv[1]))) + '\n');
     return;
@@ -434,6 +475,7 @@ async function main(): Promise<void> {
   if (only.includes('W3')) (report.workloads as Record<string, unknown>).W3 = await benchW3();
   if (only.includes('Q05')) (report.workloads as Record<string, unknown>).Q05 = benchQ05();
   if (argv[0] !== '--only' || only.includes('signals')) signalSections(report);
+  if (argv[0] !== '--only' || only.includes('run-start')) runStartSection(report);
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   console.log(`\nwrote ${join(outDir, 'bench.json')}`);
 }
