@@ -5,7 +5,7 @@
  * appended as records finish, keyed like the scores; a rerun keeps the complete entries and drops an
  * entry cut short by a killed run.
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { fileError, NuggetsError, outOfSpace } from '../errors';
 import { writeFileAtomic } from '../files';
 import { fromHalf, toHalf } from './embedding';
@@ -59,12 +59,24 @@ function entryId(entry: Buffer): string {
   return entry.subarray(0, ID_BYTES).toString('hex');
 }
 
+/** A sidecar's header, where its entries start, and its complete entries (views of its bytes); a cut-short last entry is left out. */
+function readSidecar(path: string): { header: EmbeddingsHeader; bodyStart: number; bytes: Buffer; entries: Buffer[] } {
+  const bytes = readFileSync(path);
+  const found = headerOf(bytes, path);
+  if (!found) throw notAnEmbeddingsFile(path);
+  const { header, bodyStart } = found;
+  const size = entryBytes(header.dimension);
+  const entries = Array.from({ length: Math.floor((bytes.length - bodyStart) / size) }, (_, k) => bytes.subarray(bodyStart + k * size, bodyStart + (k + 1) * size));
+  return { header, bodyStart, bytes, entries };
+}
+
 /**
- * A sidecar's header, where its entries start, and its complete entries (views of `bytes`, the file's content,
- * read here when not given); a cut-short last entry is left out.
+ * The header a sidecar's bytes start with, and where its entries start; undefined when the header line was cut
+ * short (no line break yet). A header line that is not an embeddings header is an error.
  */
-function readSidecar(path: string, bytes: Buffer = readFileSync(path)): { header: EmbeddingsHeader; bodyStart: number; bytes: Buffer; entries: Buffer[] } {
+function headerOf(bytes: Buffer, path: string): { header: EmbeddingsHeader; bodyStart: number } | undefined {
   const newline = bytes.indexOf(0x0a);
+  if (newline < 0 && bytes.length < HEAD_BYTES) return undefined;
   let header: Partial<EmbeddingsHeader> | undefined;
   try {
     header = newline > 0 ? (JSON.parse(bytes.subarray(0, newline).toString('utf8')) as Partial<EmbeddingsHeader>) : undefined;
@@ -72,38 +84,58 @@ function readSidecar(path: string, bytes: Buffer = readFileSync(path)): { header
     header = undefined;
   }
   if (!header || header.nuggets_embeddings !== 1 || typeof header.model !== 'string' || !(Number(header.dimension) > 0) || header.dtype !== 'float16') {
-    throw new NuggetsError(`${path}: not a Nuggets embeddings file.`, 'It is written beside a scores file by `nuggets score`; move it aside to compute the embeddings again.');
+    throw notAnEmbeddingsFile(path);
   }
-  const bodyStart = newline + 1;
-  const size = entryBytes(Number(header.dimension));
-  const entries = Array.from({ length: Math.floor((bytes.length - bodyStart) / size) }, (_, k) => bytes.subarray(bodyStart + k * size, bodyStart + (k + 1) * size));
-  return { header: header as EmbeddingsHeader, bodyStart, bytes, entries };
+  return { header: header as EmbeddingsHeader, bodyStart: newline + 1 };
+}
+
+function notAnEmbeddingsFile(path: string): NuggetsError {
+  return new NuggetsError(`${path}: not a Nuggets embeddings file.`, 'It is written beside a scores file by `nuggets score`; move it aside to compute the embeddings again.');
+}
+
+/** How much of a sidecar's start holds its header line, at most (it is far shorter). */
+const HEAD_BYTES = 1 << 16;
+
+/** A sidecar's first bytes (up to HEAD_BYTES) and its size. */
+function headOf(path: string): { head: Buffer; size: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(HEAD_BYTES);
+    const read = readSync(fd, head, 0, HEAD_BYTES, 0);
+    return { head: head.subarray(0, read), size: fstatSync(fd).size };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Appends embeddings beside a scores file, resuming one of the same model. */
 export class EmbeddingsWriter {
-  private constructor(private readonly fd: number, private readonly path: string, readonly dimension: number, readonly existing: Set<string>,
+  private constructor(private readonly fd: number, private readonly path: string, readonly dimension: number,
     private length: number, private readonly recordsSafe: () => number) {}
 
   /**
-   * Opens `path` for appending, keeping its complete entries. A file whose header line was cut short (a disk
-   * that filled up as it was created) holds nothing and is started again, so that it never blocks a rerun.
+   * Opens `path` for appending, keeping its complete entries (an entry cut short at its end is cut off); only
+   * its header is read. A file whose header line was cut short (a disk that filled up as it was created) holds
+   * nothing and is started again, so that it never blocks a rerun.
    */
   static open(path: string, model: string, dimension: number, recordsSafe: () => number): EmbeddingsWriter {
-    const bytes = existsSync(path) ? readFileSync(path) : undefined;
-    if (bytes?.includes(0x0a)) {
-      const { header, bodyStart, entries } = readSidecar(path, bytes);
+    const { head, size } = existsSync(path) ? headOf(path) : { head: Buffer.alloc(0), size: 0 };
+    const found = size > 0 ? headerOf(head, path) : undefined;
+    if (found) {
+      const { header, bodyStart } = found;
       if (header.model !== model || header.dimension !== dimension) {
         throw new NuggetsError(`${path} holds embeddings of another model (${header.model}, dimension ${header.dimension}).`, 'Embeddings are never mixed: move the file aside, or pass another --out.');
       }
-      const length = bodyStart + entries.length * entryBytes(dimension);
-      const fd = openSync(path, 'r+');
-      ftruncateSync(fd, length);
-      closeSync(fd);
-      return new EmbeddingsWriter(openSync(path, 'a'), path, dimension, new Set(entries.map(entryId)), length, recordsSafe);
+      const length = bodyStart + Math.floor((size - bodyStart) / entryBytes(dimension)) * entryBytes(dimension);
+      if (length < size) {
+        const fd = openSync(path, 'r+');
+        ftruncateSync(fd, length);
+        closeSync(fd);
+      }
+      return new EmbeddingsWriter(openSync(path, 'a'), path, dimension, length, recordsSafe);
     }
     const header: EmbeddingsHeader = { nuggets_embeddings: 1, model, dimension, dtype: 'float16' };
-    const writer = new EmbeddingsWriter(openSync(path, 'w'), path, dimension, new Set(), 0, recordsSafe);
+    const writer = new EmbeddingsWriter(openSync(path, 'w'), path, dimension, 0, recordsSafe);
     writer.write(Buffer.from(JSON.stringify(header) + '\n'));
     return writer;
   }
@@ -114,7 +146,6 @@ export class EmbeddingsWriter {
     entry.write(id.padEnd(2 * ID_BYTES, '0').slice(0, 2 * ID_BYTES), 0, 'hex');
     for (let d = 0; d < vector.length; d++) entry.writeUInt16LE(toHalf(vector[d]!), ID_BYTES + 2 * d);
     this.write(entry);
-    this.existing.add(id);
   }
 
   /** Writes whole or not at all: a part that reached the disk is cut off again; a file left without its header is removed. */

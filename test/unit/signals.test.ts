@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -8,6 +8,7 @@ import { FINAL_HIDDEN_STATE } from '../../server/model/hidden-state';
 import { graphWithLogprobHead } from '../../server/model/logprob-head';
 import { computeSignals } from '../../server/signals';
 import { fromHalf, toHalf } from '../../server/signals/embedding';
+import { EmbeddingsWriter, readEmbeddings } from '../../server/signals/embedding-file';
 import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { scoreCandidate } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
@@ -129,4 +130,27 @@ test('float16 keeps an embedding to 1e-3 and rounds to nearest', () => {
   assert.equal(toHalf(1), 0x3c00);
   assert.equal(toHalf(-2), 0xc000);
   assert.equal(fromHalf(toHalf(1e6)), Infinity);
+});
+
+test('an embeddings sidecar is resumed from its header alone: an entry cut short is cut off, another model is refused, a header cut short starts again', () => {
+  const path = join(scratchDir('sidecar-resume'), 'scores.jsonl.embeddings');
+  const vector = (seed: number): Float32Array => Float32Array.from({ length: 4 }, (_, d) => Math.sin(seed + d));
+  const first = EmbeddingsWriter.open(path, 'model-a', 4, () => 0);
+  for (const k of [1, 2, 3]) first.append(k.toString(16).padStart(16, '0'), vector(k));
+  first.close();
+  appendFileSync(path, Buffer.from([1, 2, 3, 4, 5])); // a killed run's entry, cut short
+  const resumed = EmbeddingsWriter.open(path, 'model-a', 4, () => 3);
+  resumed.append('4'.padStart(16, '0'), vector(4));
+  resumed.close();
+  const read = readEmbeddings(path)!;
+  assert.deepEqual([...read.vectors.keys()], [1, 2, 3, 4].map((k) => k.toString(16).padStart(16, '0')));
+  for (const [k, id] of [1, 2, 3, 4].map((k) => [k, k.toString(16).padStart(16, '0')] as const)) {
+    assert.deepEqual([...read.vectors.get(id)!], [...vector(k)].map((v) => fromHalf(toHalf(v))), `entry ${k}`);
+  }
+  assert.throws(() => EmbeddingsWriter.open(path, 'model-b', 4, () => 4), /holds embeddings of another model \(model-a, dimension 4\)/);
+  writeFileSync(path, '{"nuggets_embeddings":1,"mod'); // a header cut short by a full disk
+  const again = EmbeddingsWriter.open(path, 'model-b', 4, () => 0);
+  again.append('5'.padStart(16, '0'), vector(5));
+  again.close();
+  assert.equal(readEmbeddings(path)!.header.model, 'model-b');
 });
