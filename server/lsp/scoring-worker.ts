@@ -16,6 +16,7 @@ import { readModelFolder } from '../model/folder';
 import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
 import { agreement, formatAgreement, modelLabel } from '../agree';
 import { excludedAnchors, scoreCandidate, scoreRecords, type CandidateScore } from '../scoring/golden';
+import { isGgufPath } from '../model/gguf/import';
 import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
@@ -80,7 +81,7 @@ async function agree(request: Extract<WorkerRequest, { kind: 'agree' }>, signal:
 async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score' | 'agree' }>): Promise<void> {
   switch (request.kind) {
     case 'identify': {
-      if (existsSync(request.model)) {
+      if (existsSync(request.model) && !isGgufPath(request.model)) {
         const folder = readModelFolder(request.model, request.options.variant ?? 'fp32');
         reply({ id: request.id, kind: 'identity', name: folder.name, fingerprint: folder.fingerprint });
         return;

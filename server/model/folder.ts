@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { NuggetsError } from '../errors';
 import { hashFile } from '../files';
+import { ggufImportKey } from './gguf/import';
 import { externalDataFiles } from './logprob-head';
 
 export interface ModelFolder {
@@ -48,8 +49,12 @@ export function readModelFolder(folder: string, variant: OnnxVariant = 'fp32'): 
   const tokenizerConfig = (readJson(join(path, 'tokenizer_config.json'), false) ?? {}) as Record<string, unknown>;
   const config = readJson(join(path, 'config.json'), true) as Record<string, unknown>;
   const fingerprint = createHash('sha256').update(graphHash(onnxPath));
+  const imported = ggufImportKey(path);
   // External weights are part of the model: two exports of one graph with other weights are other models.
-  for (const weights of externalDataFiles(onnxPath)) fingerprint.update(graphHash(weights));
+  // A GGUF import's weights are written from the GGUF file alone: its content hash stands for them, so a
+  // second open reads no weights before the session is created.
+  if (imported !== undefined) fingerprint.update(imported);
+  else for (const weights of externalDataFiles(onnxPath)) fingerprint.update(graphHash(weights));
   fingerprint.update(readFileSync(tokenizerPath));
   return { path, name: basename(path), onnxPath, tokenizerJson, tokenizerConfig, config, fingerprint: fingerprint.digest('hex').slice(0, 16) };
 }

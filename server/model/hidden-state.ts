@@ -6,7 +6,8 @@
  * The head is the node that produces `logits`: a MatMul or Gemm (or a 4-bit MatMulNBits) whose first
  * input is the final norm's output; or, in dynamically quantized int8 graphs (onnxruntime's
  * quantize_dynamic, the `model_quantized` exports), Mul(Cast(MatMulInteger(DynamicQuantizeLinear(h), W)),
- * scales), whose float input h is the final norm's output. An Identity node exposes that tensor under a
+ * scales), whose float input h is the final norm's output; or, in GGUF imports whose head blocks carry offsets,
+ * Add(MatMulNBits(h, …), MatMul(block sums of h, offsets)). An Identity node exposes that tensor under a
  * fixed name. Graphs whose head is anything else get no such output, and their embeddings are reported
  * missing.
  */
@@ -31,7 +32,14 @@ export function lmHeadInput(nodes: readonly GraphNode[]): string | undefined {
   const head = producers.get('logits');
   if (!head) return undefined;
   if (HEAD_OPS.has(head.opType)) return head.inputs[0];
-  return quantizedHeadInput(head, producers);
+  return offsetHeadInput(head, producers) ?? quantizedHeadInput(head, producers);
+}
+
+/** The input of a head whose blocks carry offsets (GGUF imports, gguf/graph.ts): logits = Add(MatMulNBits(h, …), MatMul(block sums of h, offsets)). */
+function offsetHeadInput(head: GraphNode, producers: ReadonlyMap<string, GraphNode>): string | undefined {
+  if (head.opType !== 'Add') return undefined;
+  const product = head.inputs.map((i) => producers.get(i)).find((p) => p?.opType === 'MatMulNBits');
+  return product?.inputs[0];
 }
 
 /** The float input of an int8 head: logits = Mul(Cast(MatMulInteger(DynamicQuantizeLinear(h), …)), scales). */

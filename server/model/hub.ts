@@ -26,6 +26,8 @@ export interface HubModelSpec {
   owner: string;
   name: string;
   revision: string;
+  /** One GGUF file of the repository (hf:owner/name/path/model.gguf), imported instead of an ONNX export. */
+  file?: string;
 }
 
 /**
@@ -36,15 +38,16 @@ export interface HubModelSpec {
 export function parseHubSpec(spec: string): HubModelSpec | undefined {
   const text = spec.trim();
   if (!text.startsWith('hf:')) return undefined;
-  const m = /^hf:([^/@]+)\/([^/@]+)(?:@(.+))?$/.exec(text);
-  const revision = m?.[3] ?? 'main';
-  if (!m || !isPlainName(m[1]!) || !isPlainName(m[2]!) || !revision.split('/').every(isPlainName)) {
+  const m = /^hf:([^/@]+)\/([^/@]+)(?:\/([^@]+\.gguf))?(?:@(.+))?$/i.exec(text);
+  const revision = m?.[4] ?? 'main';
+  const file = m?.[3];
+  if (!m || !isPlainName(m[1]!) || !isPlainName(m[2]!) || !revision.split('/').every(isPlainName) || (file !== undefined && !file.split('/').every(isPlainName))) {
     throw new NuggetsError(
-      `"${text}" is not a hub model: owner, name and revision must be plain names (letters, digits, '-', '_', '.'; no "..").`,
-      'Give hf:owner/name or hf:owner/name@revision, for example hf:HuggingFaceTB/SmolLM2-135M-Instruct.',
+      `"${text}" is not a hub model: owner, name, file and revision must be plain names (letters, digits, '-', '_', '.'; no "..").`,
+      'Give hf:owner/name or hf:owner/name@revision, for example hf:HuggingFaceTB/SmolLM2-135M-Instruct, or one GGUF file: hf:owner/name/model.Q4_K_M.gguf.',
     );
   }
-  return { owner: m[1]!, name: m[2]!, revision };
+  return { owner: m[1]!, name: m[2]!, revision, ...(file !== undefined ? { file } : {}) };
 }
 
 /** A name that is one path component and nothing else: no separators, no "." or "..", no leading dot. */
@@ -53,7 +56,7 @@ export function isPlainName(part: string): boolean {
 }
 
 export function hubSpecText(spec: HubModelSpec): string {
-  return `hf:${spec.owner}/${spec.name}@${spec.revision}`;
+  return `hf:${spec.owner}/${spec.name}${spec.file !== undefined ? `/${spec.file}` : ''}@${spec.revision}`;
 }
 
 /**
@@ -155,6 +158,7 @@ export async function fetchHubModel(spec: HubModelSpec, settings: HubSettings = 
     throw new NuggetsError(`The variant "${variant}" is not a plain name; it names the file onnx/model_<variant>.onnx.`, 'Choose fp32, quantized, int8, fp16 or q4.');
   }
   const offline = settings.offline ?? ['1', 'true', 'yes'].includes((process.env['HF_HUB_OFFLINE'] ?? '').toLowerCase());
+  if (spec.file !== undefined) return fetchHubFile(spec, spec.file, folder, offline, settings);
   if (offline) {
     const cached = cachedOnnx(folder, variant);
     if (cached) {
@@ -182,6 +186,33 @@ export async function fetchHubModel(spec: HubModelSpec, settings: HubSettings = 
         'Check the network, or set HF_ENDPOINT to a reachable mirror.',
       );
     }
+    throw err;
+  }
+}
+
+/** One file of a repository (a GGUF model), verified into the repository's cache folder like an ONNX export's files. */
+async function fetchHubFile(spec: HubModelSpec, file: string, folder: string, offline: boolean, settings: HubSettings): Promise<HubModel> {
+  const cached = (): boolean => {
+    const known = readManifest(folder)?.files[file];
+    return known !== undefined && existsSync(join(folder, file)) && statSync(join(folder, file)).size === known.size;
+  };
+  if (offline) {
+    if (cached()) {
+      settings.onProgress?.(offlineUse(folder, file, 'offline mode: using the cache'));
+      return { folder, spec, commit: readManifest(folder)?.commit, offline: true };
+    }
+    throw new NuggetsError(`${hubSpecText(spec)} is not in the cache ${dirname(dirname(dirname(folder)))}, and offline mode is on.`, 'Run once with network access (unset HF_HUB_OFFLINE) to download it.');
+  }
+  const hub = new HubClient(spec, settings);
+  try {
+    return await hub.downloadFile(folder, file);
+  } catch (err) {
+    if (settings.signal?.aborted || err instanceof RequestCancelled) throw new RequestCancelled(`Download of ${hubSpecText(spec)}`, 'it resumes where it stopped next time');
+    if (err instanceof TransientHttpError && cached()) {
+      settings.onProgress?.(offlineUse(folder, file, `hub unreachable (${err.message}): using the cache`));
+      return { folder, spec, commit: readManifest(folder)?.commit, offline: true };
+    }
+    if (err instanceof TransientHttpError) throw new NuggetsError(`Cannot reach the hub at ${hub.endpoint} to download ${hubSpecText(spec)} (${err.message}), and it is not in the cache.`, 'Check the network, or set HF_ENDPOINT to a reachable mirror.');
     throw err;
   }
 }
@@ -265,6 +296,19 @@ class HubClient {
     return { folder, spec: this.spec, commit: manifest.commit, offline: false };
   }
 
+  async downloadFile(folder: string, path: string): Promise<HubModel> {
+    const previous = readManifest(folder);
+    const manifest: Manifest = {
+      repo: `${this.spec.owner}/${this.spec.name}`, revision: this.spec.revision,
+      onnx: { ...(previous?.onnx ?? {}) }, files: { ...(previous?.files ?? {}) },
+    };
+    const file = (await this.describe(path, true))!;
+    await this.fetchVerified(file, folder, manifest);
+    manifest.commit = file.commit;
+    writeFileSync(join(folder, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+    return { folder, spec: this.spec, commit: manifest.commit, offline: false };
+  }
+
   private url(path: string): string {
     const { owner, name, revision } = this.spec;
     return `${this.endpoint}/${owner}/${name}/resolve/${encodeURIComponent(revision)}/${path.split('/').map(encodeURIComponent).join('/')}`;
@@ -299,7 +343,7 @@ class HubClient {
         }
         if (res.status === 404) {
           if (!required) return undefined;
-          throw new NuggetsError(`${hubSpecText(this.spec)} has no ${path} (${url} answered 404).`, 'Check the repository name and revision; the model needs tokenizer.json, config.json and an ONNX graph.');
+          throw new NuggetsError(`${hubSpecText(this.spec)} has no ${path} (${url} answered 404).`, path.endsWith('.gguf') ? 'Check the repository, revision and file name as the hub lists them.' : 'Check the repository name and revision; the model needs tokenizer.json, config.json and an ONNX graph.');
         }
         if (res.status === 401 || res.status === 403) {
           throw new NuggetsError(

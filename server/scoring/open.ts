@@ -5,10 +5,16 @@
  *   hf:<owner>/<name>[@revision]   a hub model, downloaded and verified into the cache, then run locally
  *   http(s)://host:port[/v1][,...] one or more OpenAI-compatible serving endpoints (vLLM) that return
  *                                  prompt log-probabilities; several are used round-robin
+ *   <file>.gguf                    a GGUF model (llama.cpp, LM Studio), imported once into a model folder in the cache
+ *   ollama:<name>[:<tag>]          a model Ollama has pulled: its GGUF blob, imported the same way
+ *   hf:<owner>/<name>/<file>.gguf  one GGUF file of a hub repository, downloaded and verified, then imported
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { defaultCacheDir } from '../files';
 import { NuggetsError } from '../errors';
 import { assertScoredVariant } from '../model/folder';
+import { ggufWeights, importGguf, isGgufPath, type GgufImportProgress } from '../model/gguf/import';
+import { isOllamaSpec, resolveOllama } from '../model/gguf/ollama';
 import { fetchHubModel, hubSpecText, parseHubSpec, type DownloadProgress } from '../model/hub';
 import type { ScoringBackend } from './backend';
 import { LocalBackend, type LocalModelSettings } from './local';
@@ -24,6 +30,8 @@ export interface BackendSettings extends LocalModelSettings, Omit<ServingSetting
   /** Use only the hub cache, never the network. */
   offline?: boolean;
   onDownload?: (progress: DownloadProgress) => void;
+  /** A GGUF model's one-time import into the cache (hashing, then writing the graph). */
+  onImport?: (model: string, progress: GgufImportProgress) => void;
   /** More serving endpoints besides the ones in the model specification. */
   endpoints?: string[];
   /** Cancels opening: a download, or a serving backend's first requests (model list, tokenizer check). Scoring calls take their own. */
@@ -42,20 +50,48 @@ export async function openBackend(model: string, settings: BackendSettings = {})
   if (settings.endpoints?.length) {
     throw new NuggetsError(`Serving endpoints were given, but the model "${model}" is not a serving endpoint (http://…).`, 'Give the endpoints as the model: --model http://host:8000/v1,http://other:8000/v1.');
   }
+  if (isOllamaSpec(model)) {
+    const found = resolveOllama(model);
+    return openGguf(found.blob, `ollama:${found.name}`, settings, found.sha256);
+  }
+  if (isGgufPath(model) && !parseHubSpec(model)) return openGguf(model, basename(model.trim()), settings);
   const hub = parseHubSpec(model);
+  if (hub?.file !== undefined) {
+    ggufWeights(settings.variant, hubSpecText(hub)); // a variant the file cannot have is refused before the download
+    const downloaded = await fetchHubModel(hub, hubSettings(settings));
+    return openGguf(join(downloaded.folder, hub.file), hubSpecText(hub), settings);
+  }
   if (hub) {
     assertScoredVariant(settings.variant ?? 'fp32', hubSpecText(hub));
-    const downloaded = await fetchHubModel(hub, {
-      ...(settings.cacheDir ? { cacheDir: join(settings.cacheDir, 'hub') } : {}),
-      ...(settings.hubEndpoint ? { endpoint: settings.hubEndpoint } : {}),
-      ...(settings.hubToken ? { token: settings.hubToken } : {}),
-      ...(settings.variant ? { variant: settings.variant } : {}),
-      ...(settings.offline !== undefined ? { offline: settings.offline } : {}),
-      ...(settings.timeoutMs ? { timeoutMs: settings.timeoutMs } : {}),
-      ...(settings.onDownload ? { onProgress: settings.onDownload } : {}),
-      ...(settings.signal ? { signal: settings.signal } : {}),
-    });
+    const downloaded = await fetchHubModel(hub, { ...hubSettings(settings), ...(settings.variant ? { variant: settings.variant } : {}) });
     return LocalBackend.open(downloaded.folder, { ...settings, displayName: hubSpecText(hub) });
   }
   return LocalBackend.open(model, settings);
+}
+
+function hubSettings(settings: BackendSettings): Parameters<typeof fetchHubModel>[1] {
+  return {
+    ...(settings.cacheDir ? { cacheDir: join(settings.cacheDir, 'hub') } : {}),
+    ...(settings.hubEndpoint ? { endpoint: settings.hubEndpoint } : {}),
+    ...(settings.hubToken ? { token: settings.hubToken } : {}),
+    ...(settings.offline !== undefined ? { offline: settings.offline } : {}),
+    ...(settings.timeoutMs ? { timeoutMs: settings.timeoutMs } : {}),
+    ...(settings.onDownload ? { onProgress: settings.onDownload } : {}),
+    ...(settings.signal ? { signal: settings.signal } : {}),
+  };
+}
+
+/**
+ * A GGUF file imported (once) into a model folder and opened like any other. Without a variant the
+ * file's weights run as stored; `fp32` runs them dequantized to float32.
+ */
+async function openGguf(path: string, name: string, settings: BackendSettings, expectedSha256?: string): Promise<ScoringBackend> {
+  const weights = ggufWeights(settings.variant, name);
+  const imported = importGguf(path, {
+    cacheDir: settings.cacheDir ?? defaultCacheDir(), weights, displayName: name,
+    ...(expectedSha256 ? { expectedSha256 } : {}),
+    ...(settings.onImport ? { onProgress: (progress: GgufImportProgress) => settings.onImport!(name, progress) } : {}),
+  });
+  const { variant: _variant, ...rest } = settings;
+  return LocalBackend.open(imported.folder, { ...rest, displayName: weights === 'float32' ? `${name} (fp32)` : name });
 }

@@ -61,7 +61,7 @@ export class FakeHub {
   ) {}
 
   /**
-   * `repos` maps "owner/name" to { repository path: local file }. Files ending in .onnx or .onnx_data
+   * `repos` maps "owner/name" to { repository path: local file }. Files ending in .onnx, .onnx_data or .gguf
    * are served as LFS files (as on the hub); the rest as git files.
    */
   static async start(repos: Record<string, Record<string, string>>): Promise<FakeHub> {
@@ -72,7 +72,7 @@ export class FakeHub {
         const content = readFileSync(local);
         map.set(path, {
           content,
-          lfs: /\.onnx(_data)?$/.test(path),
+          lfs: /\.(onnx(_data)?|gguf)$/.test(path),
           sha256: createHash('sha256').update(content).digest('hex'),
           gitBlobId: createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex'),
         });
