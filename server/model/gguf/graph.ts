@@ -32,7 +32,7 @@ export const DATA_FILE = 'model.onnx_data';
 const MS = 'com.microsoft';
 
 /** Writes model.onnx and model.onnx_data into `folder`. `onProgress` is told the GGUF bytes read so far, of all it will read. */
-export function writeGraph(file: GgufFile, shape: ModelShape, folder: string, weights: WeightStorage, onProgress?: (done: number, total: number) => void): void {
+export function writeGraph(file: GgufFile, shape: ModelShape, folder: string, weights: WeightStorage, onProgress?: (done: number, total: number) => void, accuracyLevel = 0): void {
   const w = new OnnxWriter(join(folder, DATA_FILE), DATA_FILE);
   const tied = !file.tensors.has('output.weight');
   const total = [...file.tensors.values()].reduce((n, t) => n + t.byteLength, 0) + (tied ? file.tensors.get('token_embd.weight')?.byteLength ?? 0 : 0);
@@ -101,7 +101,7 @@ export function writeGraph(file: GgufFile, shape: ModelShape, folder: string, we
         w.weight(`${name}.codes`, DataType.UINT8, [rows, kBlocks, (q.blockSize * q.bits) / 8], q.b),
         w.weight(`${name}.scales`, DataType.FLOAT, [rows * kBlocks], q.scales),
         w.weight(`${name}.zero_points`, DataType.UINT8, [q.zeroPoints.length], q.zeroPoints),
-      ], { K: columns, N: rows, bits: q.bits, block_size: q.blockSize }, { domain: MS, ...(q.offsetsByColumn ? {} : named) });
+      ], { K: columns, N: rows, bits: q.bits, block_size: q.blockSize, ...(accuracyLevel ? { accuracy_level: accuracyLevel } : {}) }, { domain: MS, ...(q.offsetsByColumn ? {} : named) });
       if (!q.offsetsByColumn) return product;
       // Σ_k x_k·m_block(k) = Σ_blocks (Σ_{k in block} x_k)·m_block: block sums [.., kBlocks] times offsets [kBlocks, rows].
       const blockSums = w.node('ReduceSum', [w.node('Reshape', [x, w.ints([0, 0, kBlocks, q.blockSize])]), w.ints([-1])], { keepdims: 0 });
