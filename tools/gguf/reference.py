@@ -24,7 +24,10 @@ Usage (stdin JSON -> stdout JSON):
 
 For each row, positions t in [from, to) are scored: logprobs[k] = log p(tokens[from+k] |
 tokens[:from+k]) (natural log), sums = their sum. 1 <= from <= to <= len(tokens).
-A JSON list of such jobs gives a list of answers. Optional "top": K adds "top": per row, per
+A JSON list of such jobs gives a list of answers. Rows that continue one shared prefix can be
+given as {"gguf": ..., "groups": [{"prefix": [...], "rows": [{"tokens": [...], "from": F, "to": T}]}]}:
+the prefix runs once (its float64 keys and values serve the group's rows), `from`/`to` index the
+whole sequence prefix + tokens, and answers come in row order over all groups. Optional "top": K adds "top": per row, per
 scored position, the K most likely next tokens as [id, logprob] (best first) -- handy for
 sanity checks (SmolLM2-135M-Instruct Q4_1: "The capital of France is" -> " Paris", p ~ 0.77).
 
@@ -122,22 +125,29 @@ class GGUFModel:
             x[..., 0:r:2] = a * cos - b * sin
             x[..., 1:r:2] = a * sin + b * cos
 
-    def hidden(self, sequences):
+    def hidden(self, sequences, past=None, keep=None):
         """Final normed hidden states for each token sequence in `sequences`, as one array
         [sum of lengths, d] (sequence after sequence).
 
         The sequences are packed along the token axis so that the position-wise work (norms,
         projections, MLP) runs as a few large matmuls; attention and rotary positions are
         computed per sequence, so each sequence sees only itself, exactly as if run alone
-        (no padding, no cross-sequence attention)."""
+        (no padding, no cross-sequence attention).
+
+        `past`: per layer, the keys and values ([P, kv heads, head_dim], after rotary) of a prefix
+        of P tokens that every sequence continues (positions then start at P, and each sequence
+        attends to the prefix and to itself). `keep`: a list that receives this call's per-layer
+        keys and values (for one sequence: to be the `past` of later calls)."""
         hd = self.head_dim
+        offset = 0 if past is None else past[0][0].shape[0]
         lengths = [len(t) for t in sequences]
         bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         n = int(bounds[-1])
-        positions = np.concatenate([np.arange(m) for m in lengths])
+        positions = np.concatenate([np.arange(offset, offset + m) for m in lengths])
         cos, sin = self._rope_tables(positions)
         cos, sin = cos[:, None, :], sin[:, None, :]
-        masks = {m: np.triu(np.ones((m, m), dtype=bool), k=1) for m in set(lengths)}
+        # Token j of a sequence sees the whole prefix and its own tokens up to j.
+        masks = {m: np.concatenate([np.zeros((m, offset), dtype=bool), np.triu(np.ones((m, m), dtype=bool), k=1)], axis=1) for m in set(lengths)}
         x = self.w('token_embd.weight')[np.concatenate([np.asarray(t, dtype=np.int64) for t in sequences])]
         for i in range(self.n_layer):
             p = f'blk.{i}.'
@@ -156,12 +166,16 @@ class GGUFModel:
             v = project('attn_v', KV, (H + KV) * hd)
             self._rope(q, cos, sin)
             self._rope(k, cos, sin)
+            if keep is not None:
+                keep.append((k.copy(), v.copy()))
             group = H // KV
             out = np.empty((n, H * hd), dtype=np.float64)
             for s, e in zip(bounds[:-1], bounds[1:]):
                 qs = q[s:e].transpose(1, 0, 2)  # [H, m, hd]
-                ks = np.repeat(k[s:e].transpose(1, 0, 2), group, axis=0)  # head h -> kv head h // group
-                vs = np.repeat(v[s:e].transpose(1, 0, 2), group, axis=0)
+                k_all = k[s:e] if past is None else np.concatenate([past[i][0], k[s:e]])
+                v_all = v[s:e] if past is None else np.concatenate([past[i][1], v[s:e]])
+                ks = np.repeat(k_all.transpose(1, 0, 2), group, axis=0)  # head h -> kv head h // group
+                vs = np.repeat(v_all.transpose(1, 0, 2), group, axis=0)
                 scores = (qs @ ks.transpose(0, 2, 1)) / np.sqrt(hd)
                 scores[:, masks[e - s]] = -np.inf
                 scores -= scores.max(axis=-1, keepdims=True)
@@ -236,8 +250,42 @@ class GGUFModel:
         return results
 
 
+def run_groups(model, groups):
+    """Rows that continue a shared prefix: the prefix runs once and its keys and values serve every
+    row of its group (the same numbers as one whole sequence per row, in float64). Each row's
+    `tokens` follow the prefix; `from`/`to` index the whole sequence (prefix + tokens), and every
+    scored position must lie after the prefix."""
+    sums, logprobs = [], []
+    for group in groups:
+        prefix = [int(t) for t in group['prefix']]
+        past = []
+        model.hidden([prefix], keep=past)
+        rows = [([int(t) for t in row['tokens']], int(row['from']), int(row['to'])) for row in group['rows']]
+        for tokens, start, end in rows:
+            if not (len(prefix) + 1 <= start <= end <= len(prefix) + len(tokens)):
+                raise SystemExit('reference.py: a grouped row must score positions after its prefix')
+        # position t is predicted from the hidden state at t - 1; the last token needs no forward
+        seqs = [tokens[:end - len(prefix) - 1] for tokens, _, end in rows]
+        hid = model.hidden(seqs, past=past)
+        picks, offset = [], 0
+        for (tokens, start, end), seq in zip(rows, seqs):
+            picks.append(np.arange(offset + start - 1 - len(prefix), offset + end - 1 - len(prefix)))
+            offset += len(seq)
+        lp = model.log_probs(hid[np.concatenate(picks)])
+        at = 0
+        for tokens, start, end in rows:
+            whole = prefix + tokens
+            values = [float(lp[at + k, whole[start + k]]) for k in range(end - start)]
+            at += end - start
+            sums.append(math.fsum(values))
+            logprobs.append(values)
+    return {'sums': sums, 'logprobs': logprobs}
+
+
 def run(job):
     model = GGUFModel(job['gguf'])
+    if 'groups' in job:
+        return run_groups(model, job['groups'])
     top = int(job.get('top', 0))
     rows = [([int(t) for t in row['tokens']], int(row['from']), int(row['to'])) for row in job['rows']]
     results = model.score_rows(rows, top)
