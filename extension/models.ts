@@ -1,8 +1,10 @@
 /**
  * Which model scores: "Nuggets: Choose Model" writes the `nuggets.model` (and `nuggets.modelVariant`)
  * setting; "Set Hugging Face Token" and "Set Serving API Key" keep credentials in SecretStorage, never
- * in settings. The server downloads hub models on the next Score Dataset, into extension storage.
+ * in settings. The server downloads hub models on the next Score Dataset, into extension storage, and
+ * imports a GGUF model (a file, or one Ollama pulled) there once.
  */
+import { dirname, isAbsolute } from 'node:path';
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import { SECRET_KEYS, SECTION } from './config';
@@ -13,15 +15,19 @@ interface ModelItem extends vscode.QuickPickItem {
   /** The setting's value ('' = the bundled demo model); absent for the items that ask further. */
   model?: string;
   variants?: string[];
-  ask?: 'folder' | 'endpoint' | 'hub';
+  ask?: 'folder' | 'gguf' | 'endpoint' | 'hub';
 }
 
 export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
   const config = vscode.workspace.getConfiguration(SECTION);
   const current = (config.get<string>('model') ?? '').trim();
   const currentVariant = config.get<string>('modelVariant') ?? 'fp32';
-  // The list lives with the engine (server/model/hub.ts); the server answers it without loading anything.
-  const suggested = await ctx.client.sendRequest(protocol.suggestedModels).catch((): protocol.SuggestedModel[] => []);
+  // The list lives with the engine (server/model/hub.ts); the server answers it without loading anything. Ollama's
+  // store is read by the server too: it resolves ollama: models from the same store ($OLLAMA_MODELS).
+  const [suggested, ollama] = await Promise.all([
+    ctx.client.sendRequest(protocol.suggestedModels).catch((): protocol.SuggestedModel[] => []),
+    ctx.client.sendRequest(protocol.ollamaModels).catch((): protocol.OllamaModels => ({ store: '', models: [] })),
+  ]);
   const mark = (value: string): string => (value === current ? ' (current)' : '');
   const items: ModelItem[] = [
     { label: `$(beaker) Demo model${mark('')}`, description: 'bundled with the extension', detail: 'A 2.76M-parameter GPT-2 trained on the sample data: for trying Nuggets, not for real selections.', model: '' },
@@ -32,8 +38,14 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
       detail: m.description, model: m.spec, variants: m.variants,
     })),
     { label: '$(cloud-download) Another hub model…', description: 'hf:owner/name[@revision] with an ONNX export', ask: 'hub' },
+    ...(ollama.models.length > 0 ? [{ label: 'Ollama', kind: vscode.QuickPickItemKind.Separator }] : []),
+    ...ollama.models.map((spec): ModelItem => ({
+      label: `$(package) ${spec.slice('ollama:'.length)}${mark(spec)}`,
+      description: `pulled into ${ollama.store}; imported once into the extension's storage`, model: spec,
+    })),
     { label: 'Elsewhere', kind: vscode.QuickPickItemKind.Separator },
     { label: '$(folder) A local folder…', description: 'tokenizer.json, config.json and model.onnx (or onnx/model.onnx)', ask: 'folder' },
+    { label: '$(file-binary) A GGUF file…', description: 'llama.cpp or LM Studio weights (.gguf), imported once into the extension\'s storage', ask: 'gguf' },
     { label: '$(server) A serving endpoint…', description: 'vLLM or another OpenAI-compatible server: http(s)://host:port/v1', ask: 'endpoint' },
   ];
   const picked = await vscode.window.showQuickPick(items, {
@@ -49,6 +61,13 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
   if (picked.ask === 'folder') {
     const folders = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Score with this model' });
     model = folders?.[0]?.fsPath;
+  } else if (picked.ask === 'gguf') {
+    const files = await vscode.window.showOpenDialog({
+      canSelectFiles: true, canSelectFolders: false, canSelectMany: false, openLabel: 'Score with this model',
+      filters: { 'GGUF models': ['gguf'] },
+      ...(/\.gguf$/i.test(current) && isAbsolute(current) ? { defaultUri: vscode.Uri.file(dirname(current)) } : {}),
+    });
+    model = files?.[0]?.fsPath;
   } else if (picked.ask === 'endpoint') {
     model = (await vscode.window.showInputBox({
       title: 'Nuggets: serving endpoint',
@@ -61,14 +80,17 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
   } else if (picked.ask === 'hub') {
     model = (await vscode.window.showInputBox({
       title: 'Nuggets: hub model',
-      prompt: 'A hub repository with tokenizer.json, config.json and an ONNX export (onnx/model.onnx), optionally @revision',
-      placeHolder: 'hf:owner/name',
+      prompt: 'A hub repository with tokenizer.json, config.json and an ONNX export (onnx/model.onnx), optionally @revision; or one GGUF file of a repository',
+      placeHolder: 'hf:owner/name or hf:owner/name/file.gguf',
       value: current.startsWith('hf:') ? current : 'hf:',
       ignoreFocusOut: true,
-      validateInput: (text) => (/^hf:[A-Za-z0-9][\w.-]*\/[\w.-]+(@.+)?$/.test(text.trim()) ? undefined : 'Give hf:owner/name or hf:owner/name@revision.'),
+      validateInput: (text) => (/^hf:[A-Za-z0-9][\w.-]*\/[\w.-]+(\/[\w./-]+\.gguf)?(@.+)?$/i.test(text.trim()) ? undefined : 'Give hf:owner/name, hf:owner/name@revision or hf:owner/name/file.gguf.'),
     }))?.trim();
-    if (model) variant = await chooseVariant(model, ['fp32', 'quantized', 'q4'], currentVariant);
-    if (model && !variant) return undefined;
+    // A GGUF file runs its weights as stored: it has no ONNX variants to choose from.
+    if (model && !/\.gguf(@.+)?$/i.test(model)) {
+      variant = await chooseVariant(model, ['fp32', 'quantized', 'q4'], currentVariant);
+      if (!variant) return undefined;
+    }
   } else if (picked.variants) {
     variant = await chooseVariant(picked.model!, picked.variants, picked.model === current ? currentVariant : undefined);
     if (!variant) return undefined;
@@ -88,6 +110,11 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
       'Score Dataset', 'Set Hugging Face Token');
     if (action === 'Score Dataset') await vscode.commands.executeCommand('nuggets.scoreDataset');
     else if (action) await vscode.commands.executeCommand('nuggets.setHubToken');
+  } else if (/\.gguf$/i.test(model) || model.startsWith('ollama:')) {
+    const action = await vscode.window.showInformationMessage(
+      `Nuggets: scoring with ${shown} (${where} settings). It is imported into the extension's storage once, before its first scores (Score Dataset shows the import's progress).`,
+      'Score Dataset');
+    if (action === 'Score Dataset') await vscode.commands.executeCommand('nuggets.scoreDataset');
   } else {
     void vscode.window.showInformationMessage(`Nuggets: scoring with ${shown} (${where} settings).`);
   }

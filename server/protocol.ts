@@ -553,6 +553,19 @@ export interface SuggestedModel {
 /** Small hub models known to work with the engine, for the Choose Model picker. */
 export const suggestedModels = new RequestType0<SuggestedModel[], void>('nuggets/suggestedModels');
 
+export interface OllamaModels {
+  /** Where Ollama keeps what it pulled, as the server sees it: $OLLAMA_MODELS or ~/.ollama/models. */
+  store: string;
+  /** One `nuggets.model` value per pulled model, `ollama:NAME:TAG` as `ollama list` names it; empty without a store. */
+  models: string[];
+}
+
+/**
+ * The models Ollama has pulled on this machine, for the Choose Model picker: read from Ollama's store
+ * (no Ollama process needed), by the server, which resolves `ollama:` models from the same store.
+ */
+export const ollamaModels = new RequestType0<OllamaModels, void>('nuggets/ollamaModels');
+
 // ---------------------------------------------------------------------------------------------
 // Shared formatting
 

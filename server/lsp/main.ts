@@ -63,6 +63,7 @@ connection.onRequest(protocol.goldenIfdScatter, (params) => ready().dashboard.go
 connection.onRequest(protocol.recordEffects, (params) => ready().dashboard.recordEffects(params));
 connection.onRequest(protocol.exportScores, (params) => ready().dashboard.exportScores(params));
 connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
+connection.onRequest(protocol.ollamaModels, () => ready().ollamaModels());
 connection.onShutdown(() => server?.dispose());
 
 documents.listen(connection);

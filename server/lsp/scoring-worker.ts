@@ -16,7 +16,7 @@ import { readModelFolder } from '../model/folder';
 import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
 import { agreement, formatAgreement, modelLabel } from '../agree';
 import { excludedAnchors, scoreCandidate, scoreRecords, type CandidateScore } from '../scoring/golden';
-import { isGgufPath } from '../model/gguf/import';
+import { isGgufPath, type GgufImportProgress } from '../model/gguf/import';
 import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
@@ -91,12 +91,18 @@ async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score'
       cancellable.set(request.id, abort);
       try {
         const hub = parseHubSpec(request.model) !== undefined;
+        const importing = throttled(
+          ({ model, progress }: { model: string; progress: GgufImportProgress }) => reply({ id: request.id, kind: 'import', model, progress }),
+          ({ model, progress }) => (progress.phase === 'importing' && progress.done < progress.total ? model : undefined),
+        );
         let opened: ScoringBackend;
         try {
           opened = await backendFor(request.model, request.options, {
             offline: hub && !request.download,
             signal: abort.signal,
-            onDownload: throttled((progress) => reply({ id: request.id, kind: 'download', progress })),
+            onDownload: throttled((progress) => reply({ id: request.id, kind: 'download', progress }), (p) => (p.phase === 'downloading' ? p.file : undefined)),
+            // The import runs synchronously in this thread; its messages reach the main thread while it goes on.
+            onImport: (model, progress) => importing({ model, progress }),
           });
         } catch (err) {
           if (hub && !request.download && !abort.signal.aborted) {
@@ -123,6 +129,7 @@ interface OpenOptions {
   offline?: boolean;
   signal?: AbortSignal;
   onDownload?: (progress: DownloadProgress) => void;
+  onImport?: (model: string, progress: GgufImportProgress) => void;
 }
 
 /**
@@ -172,13 +179,18 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
   reply({ id: request.id, kind: 'done', cancelled: scored < request.records.length });
 }
 
-/** Byte counts arrive per network chunk: pass on at most ten a second, and every change of phase. */
-function throttled(send: (progress: DownloadProgress) => void): (progress: DownloadProgress) => void {
-  let last = { file: '', phase: '', at: 0 };
+/**
+ * Byte counts arrive per network chunk, and an import's per tensor: pass on at most ten a second of one
+ * stream (`streamOf`: a file downloading, a model importing) and every other message (undefined: a change
+ * of phase, the last bytes of an import).
+ */
+function throttled<P>(send: (progress: P) => void, streamOf: (progress: P) => string | undefined): (progress: P) => void {
+  let last = { stream: undefined as string | undefined, at: 0 };
   return (progress) => {
     const now = Date.now();
-    if (progress.phase === 'downloading' && progress.file === last.file && last.phase === 'downloading' && now - last.at < 100) return;
-    last = { file: progress.file, phase: progress.phase, at: now };
+    const stream = streamOf(progress);
+    if (stream !== undefined && stream === last.stream && now - last.at < 100) return;
+    last = { stream, at: now };
     send(progress);
   };
 }

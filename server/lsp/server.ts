@@ -7,6 +7,7 @@
  *   scoring-keys.ts          the two above and the settings, as the key a document's scores are stored under
  *   scoring-runs.ts          scoring runs through the worker, one at a time, in order
  *   dashboard-requests.ts    the dashboard's queries (pure functions in dashboard-queries.ts)
+ *   model-choices.ts         what Choose Model offers from this machine (the models Ollama has pulled)
  * main.ts connects them to LSP messages.
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
@@ -28,6 +29,7 @@ import { AnchorsPerDocument } from './anchors-per-document';
 import { DashboardRequests } from './dashboard-requests';
 import { OpenDocuments } from './documents';
 import { hoverMarkdown, scoreSource, sourceFooter } from './markdown';
+import { ollamaModels } from './model-choices';
 import { ModelIdentity } from './model-identity';
 import { recordAtLine, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
@@ -131,21 +133,23 @@ export class NuggetsServer {
     const uri = params.textDocument.uri;
     const abort = new AbortController();
     token.onCancellationRequested(() => abort.abort());
-    // The document's parse may wait on a model lookup that hangs: Cancel ends this wait too.
-    await untilAborted(this.documents.settled(uri), abort.signal);
-    if (abort.signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'Scoring was cancelled before it started.');
-    const problem = this.documents.problemOf(uri);
-    if (problem) {
-      const { line, character } = problem.range.start;
-      throw new ResponseError(ErrorCodes.InvalidRequest, `${nameOf(uri)}:${line + 1}:${character + 1}: ${problem.message} Fix the file to score it; scores already shown wait for it.`);
-    }
-    this.documents.require(uri);
-    if (!this.settings.scoringAllowed) {
-      throw new ResponseError(ErrorCodes.InvalidRequest, 'Scoring runs a model and is disabled in untrusted workspaces. Trust the workspace to score.');
-    }
     const reporter = params.workDoneToken !== undefined ? this.connection.window.attachWorkDoneProgress(params.workDoneToken) : undefined;
     reporter?.begin('Nuggets: scoring', 0, 'preparing the model and anchors…', true);
+    // A GGUF model's import (begun when the document opened, or when the run looks the model up) shows meanwhile.
+    const importsShown = reporter && this.keys.model.showImports(reporter);
     try {
+      // The document's parse may wait on a model lookup that hangs: Cancel ends this wait too.
+      await untilAborted(this.documents.settled(uri), abort.signal);
+      if (abort.signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'Scoring was cancelled before it started.');
+      const problem = this.documents.problemOf(uri);
+      if (problem) {
+        const { line, character } = problem.range.start;
+        throw new ResponseError(ErrorCodes.InvalidRequest, `${nameOf(uri)}:${line + 1}:${character + 1}: ${problem.message} Fix the file to score it; scores already shown wait for it.`);
+      }
+      this.documents.require(uri);
+      if (!this.settings.scoringAllowed) {
+        throw new ResponseError(ErrorCodes.InvalidRequest, 'Scoring runs a model and is disabled in untrusted workspaces. Trust the workspace to score.');
+      }
       let anchorsChosen: protocol.AnchorSetInfo | undefined;
       if (!this.anchors.pathFor(uri)) {
         const parsed = this.documents.require(uri);
@@ -160,6 +164,7 @@ export class NuggetsServer {
     } catch (err) {
       throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.describe()) : err;
     } finally {
+      importsShown?.();
       reporter?.done();
     }
   }
@@ -282,6 +287,10 @@ export class NuggetsServer {
 
   suggestedModels(): protocol.SuggestedModel[] {
     return SUGGESTED_HUB_MODELS.map((m) => ({ spec: m.spec, variants: [...m.variants], description: m.description }));
+  }
+
+  ollamaModels(): protocol.OllamaModels {
+    return ollamaModels();
   }
 
   // ------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
  */
 import type { Agreement } from '../agree';
 import type { Example } from '../dataset';
+import type { GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
 import type { ScoringOptions } from '../scoring/backend';
 import type { BackendSettings } from '../scoring/open';
@@ -38,6 +39,8 @@ export type WorkerReply =
   /** A hub model is not (completely) in the cache and `download` was not given. */
   | { id: number; kind: 'notDownloaded'; message: string }
   | { id: number; kind: 'download'; progress: DownloadProgress }
+  /** A GGUF model's one-time import into the cache while it opens (`model`: the name it is shown under). */
+  | { id: number; kind: 'import'; model: string; progress: GgufImportProgress }
   /** `excluded`: anchors left without a response token by maxAnchorTokens (golden.ts excludedAnchors). */
   | { id: number; kind: 'prepared'; seconds: number; excluded: number[] }
   | { id: number; kind: 'score'; score: CandidateScore }

@@ -10,6 +10,7 @@ import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import type { ScoringOptions } from '../scoring/backend';
 import type { CandidateScore } from '../scoring/golden';
+import type { GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
 
@@ -88,10 +89,12 @@ export class ScoringWorker {
   /**
    * The model's name and fingerprint (part of every score's key). A hub model is looked up in the cache
    * only, unless `download` is given: then it is fetched, reporting progress, until `signal` aborts.
-   * Resolves with `notDownloaded` when a cache-only lookup found nothing usable.
+   * Resolves with `notDownloaded` when a cache-only lookup found nothing usable. A GGUF model is imported
+   * into the cache the first time, download or not, telling `onImport` how far it got.
    */
   identify(
     model: string, options: ModelOptions, download?: { onProgress(progress: DownloadProgress): void; signal: AbortSignal },
+    onImport?: (model: string, progress: GgufImportProgress) => void,
   ): Promise<{ name: string; fingerprint: string } | { notDownloaded: string }> {
     const { id, result } = this.call<{ name: string; fingerprint: string } | { notDownloaded: string }>(
       { kind: 'identify', model, options, download: download !== undefined },
@@ -99,6 +102,7 @@ export class ScoringWorker {
         if (reply.kind === 'identity') finish({ name: reply.name, fingerprint: reply.fingerprint });
         else if (reply.kind === 'notDownloaded') finish({ notDownloaded: reply.message });
         else if (reply.kind === 'download') download?.onProgress(reply.progress);
+        else if (reply.kind === 'import') onImport?.(reply.model, reply.progress);
       },
     );
     return this.cancelledBy(download?.signal, id, result);
