@@ -1,12 +1,14 @@
 /**
  * The scores file: JSON Lines, a header line that records what the scores depend on (model, anchor
- * set, template, maxAnchorTokens, separator), then one line per scored record, keyed by the record's
- * content hash. Lines are appended as each record finishes, so a killed run keeps every completed
- * record; a rerun skips them. A scores file computed under another key is refused, never mixed in.
+ * set, template, maxAnchorTokens, separator, early stop, scoring path), then one line per scored
+ * record, keyed by the record's content hash. Lines are appended as each record finishes, so a killed
+ * run keeps every completed record; a rerun skips them. A scores file computed under another key is
+ * refused, never mixed in.
  */
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { fileError, NuggetsError, outOfSpace } from './errors';
 import type { CandidateScore } from './scoring/golden';
+import type { ScoringPath } from './scoring/local';
 import { PASS_SIGNALS, type SignalValues } from './signals';
 
 /** Everything a score depends on besides the record itself. */
@@ -18,6 +20,17 @@ export interface ScoringKey {
   separator: string;
   /** Scores stopped early at this threshold (records carry bounds), or null for full scores. */
   earlyStopAt?: number | null;
+  /**
+   * How a local model computed the scores: the cached path (the candidate prefix's key/values reused
+   * for every anchor) or the naive one (`--reference`: one full sequence per pair). Not comparable on
+   * int8 graphs (up to 3.6 nats apart), so part of the key. Absent: the cached path. Headers written
+   * before the path was recorded have none; they hold cached-path scores unless --reference was used,
+   * which nothing in them tells, so cached, the default and by far the common case, is how they read.
+   * A serving engine has one path only: its scores carry none, and its fingerprint never equals a
+   * local model's, so they are never compared with a local path. The editor scores on the default
+   * path only, so its keys carry none either (lsp/scoring-keys.ts).
+   */
+  scoringPath?: ScoringPath;
 }
 
 export interface ScoresHeader extends ScoringKey {
@@ -59,9 +72,21 @@ export interface ScoresContent {
   completeLength: number;
 }
 
+/** The path a key's scores were computed on: a missing one is the cached path (ScoringKey.scoringPath). */
+function pathOf(key: ScoringKey): ScoringPath {
+  return key.scoringPath ?? 'cached';
+}
+
+/** `recorded`: the key is a file's header, where a missing path is an old header's. */
+function describePath(key: ScoringKey, recorded: boolean): string {
+  if (key.scoringPath === undefined && recorded) return "the cached path (its header predates the path's record: read as cached)";
+  return key.scoringPath === 'naive' ? 'the naive path (--reference)' : 'the cached path';
+}
+
 export function sameKey(a: ScoringKey, b: ScoringKey): boolean {
   return a.model.fingerprint === b.model.fingerprint && a.anchors.hash === b.anchors.hash && a.template === b.template
-    && a.maxAnchorTokens === b.maxAnchorTokens && a.separator === b.separator && (a.earlyStopAt ?? null) === (b.earlyStopAt ?? null);
+    && a.maxAnchorTokens === b.maxAnchorTokens && a.separator === b.separator && (a.earlyStopAt ?? null) === (b.earlyStopAt ?? null)
+    && pathOf(a) === pathOf(b);
 }
 
 export function describeKeyDifference(file: string, found: ScoringKey, expected: ScoringKey): string {
@@ -72,6 +97,7 @@ export function describeKeyDifference(file: string, found: ScoringKey, expected:
   if (found.maxAnchorTokens !== expected.maxAnchorTokens) parts.push(`maxAnchorTokens ${found.maxAnchorTokens}`);
   if (found.separator !== expected.separator) parts.push(`separator ${JSON.stringify(found.separator)}`);
   if ((found.earlyStopAt ?? null) !== (expected.earlyStopAt ?? null)) parts.push((found.earlyStopAt ?? null) === null ? 'full scores (no early stop)' : `early stop at ${found.earlyStopAt}`);
+  if (pathOf(found) !== pathOf(expected)) parts.push(`${describePath(found, true)} instead of ${describePath(expected, false)}`);
   return `${file} holds scores computed with ${parts.join(', ')}.`;
 }
 

@@ -210,18 +210,22 @@ async function scoreCommand(args: string[]): Promise<number> {
     throw err;
   });
   try {
+    const local = backend instanceof LocalBackend;
+    if (values.reference && !local) process.stderr.write('nuggets: warning: --reference applies to local models only; a serving engine has one path.\n');
     const header: ScoresHeader = {
       nuggets_scores: 1,
       model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint, variant: values.variant ?? null },
       anchors: { hash: anchors.hash, count: anchors.anchors.length, source: basename(anchorsPath) },
       template: TEMPLATE_ID, maxAnchorTokens: options.maxAnchorTokens, separator: options.separator, earlyStopAt,
+      // Part of the key: a rerun with the other path is refused, as one with another model is. Local models only (store.ts ScoringKey).
+      ...(local ? { scoringPath: path } : {}),
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
     };
     const writer = ScoresWriter.open(out, header);
     const embeddings = new EmbeddingsSink(embeddingsPathFor(out), backend.identity.fingerprint, () => writer.existing.size);
     const todo = records.filter((r) => !writer.existing.has(r.id));
     const resumed = records.length - todo.length;
-    process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${backend instanceof LocalBackend ? ` (${path} path)` : ''}`
+    process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${local ? ` (${path} path)` : ''}`
       + `${resumed > 0 ? `; ${resumed} already in ${out}, skipped` : ''}\n`);
 
     const started = Date.now();

@@ -16,7 +16,7 @@ import type { CandidateScore } from '../scoring/golden';
 import { pairScores, select, signalFor, writeSubset, type ScoredRecord, type Selection, type SelectionRule, type SignalBound } from '../select';
 import { SIGNALS } from '../signals';
 import { embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
-import { readScores, sameKey, type ScoresHeader } from '../store';
+import { describeKeyDifference, readScores, sameKey, type ScoresHeader } from '../store';
 import { integerFlag, numberFlag, parse, rangeFlag, UsageError } from './flags';
 
 /** --min-<signal> and --max-<signal> for every signal but the golden score (which has --min-score). */
@@ -98,7 +98,7 @@ function makeSelection(dataset: string, scoreFiles: string[], rule: SelectionRul
   for (const file of scoreFiles) {
     const content = readScores(file);
     if (first && !sameKey(first, content.header)) {
-      throw new NuggetsError(`${file} was scored with another model or anchor set than ${scoreFiles[0]}; scores are never mixed.`);
+      throw new NuggetsError(`${describeKeyDifference(file, content.header, first).replace(/\.$/, '')}, as in ${scoreFiles[0]}: scores are never mixed.`);
     }
     first ??= content.header;
     for (const [id, s] of content.scores) scores.set(id, s);

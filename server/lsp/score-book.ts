@@ -35,6 +35,10 @@ function runWriters(path: string, header: ScoresHeader, read?: StoredFile): { wr
   return { writer, embeddings: new EmbeddingsSink(embeddingsPathFor(path), header.model.fingerprint, () => writer.existing.size) };
 }
 
+/**
+ * The file name of a key's scores. The scoring path is left out: the editor scores on the default path
+ * only (scoring-keys.ts), and so the files stored before the path was recorded keep their names.
+ */
 export function keyName(key: ScoringKey): string {
   const text = JSON.stringify([key.model.fingerprint, key.anchors.hash, key.template, key.maxAnchorTokens, key.separator]);
   return createHash('sha256').update(text).digest('hex').slice(0, 20);

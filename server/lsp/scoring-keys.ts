@@ -30,6 +30,11 @@ export class ScoringKeys {
     const model = await this.model.of(settings, this.modelOptions(), download);
     const anchors = this.anchors.setFor(uri);
     if (!model || !anchors) return undefined;
+    // No scoringPath: the editor never scores on the naive path. Its worker opens models with ModelOptions,
+    // which carry no path, so a local model runs LocalBackend's default, the cached path, and a served model
+    // has one path only; a key without a path is exactly that (store.ts ScoringKey.scoringPath), the same key
+    // as `nuggets score` without --reference. Should the editor ever offer the naive path, it goes here and in
+    // score-book.ts keyName.
     return {
       anchors,
       key: {

@@ -159,6 +159,59 @@ test('a scores file from another dataset or another model is refused, and kept a
   assert.equal(readFileSync(foreign, 'utf8'), before);
 });
 
+test('cached-path and naive-path (--reference) scores are never mixed in one file: a rerun with the other path is refused and changes nothing, one with the same path resumes', () => {
+  const three = join(dir, 'three.json');
+  writeFileSync(three, JSON.stringify(JSON.parse(readFileSync(dataset, 'utf8')).slice(0, 3), null, 2));
+  const orders = [
+    { file: 'path-cached.jsonl', first: [], other: ['--reference'], recorded: 'cached', refusal: /path-cached\.jsonl holds scores computed with the cached path instead of the naive path \(--reference\)/ },
+    { file: 'path-naive.jsonl', first: ['--reference'], other: [], recorded: 'naive', refusal: /path-naive\.jsonl holds scores computed with the naive path \(--reference\) instead of the cached path/ },
+  ];
+  for (const { file, first, other, recorded, refusal } of orders) {
+    const out = join(dir, file);
+    const scored = nuggets('score', three, '--anchors', anchors, ...first, '--out', file);
+    assert.equal(scored.code, 0, scored.stderr);
+    assert.equal(scoreLines(out).length, 3);
+    const bytes = readFileSync(out);
+    const sidecar = readFileSync(`${out}.embeddings`);
+
+    const mixed = nuggets('score', three, '--anchors', anchors, ...other, '--out', file);
+    assertCleanFailure(mixed, refusal);
+    assert.equal(mixed.code, 1);
+    assert.match(mixed.stderr, /Scores are never mixed: pass another --out, or move the file aside/);
+    assert.doesNotMatch(mixed.stderr, /already in/);
+    assert.deepEqual(readFileSync(out), bytes, `${file} is unchanged, byte for byte`);
+    assert.deepEqual(readFileSync(`${out}.embeddings`), sidecar, 'its embeddings too');
+    assert.equal(JSON.parse(readFileSync(out, 'utf8').split('\n')[0]!).scoringPath, recorded, 'the header records the path');
+
+    // The same path resumes: a file cut back to two records gets its third again, the same as before.
+    const lines = bytes.toString('utf8').split('\n');
+    writeFileSync(out, lines.slice(0, 3).join('\n') + '\n');
+    const resumed = nuggets('score', three, '--anchors', anchors, ...first, '--out', file);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`scoring 1 records .*; 2 already in .*${file.replace('.', '\\.')}, skipped`));
+    assert.deepEqual(scoreLines(out).map((l) => l.deltas), lines.slice(1, 4).map((l) => JSON.parse(l).deltas));
+  }
+  // Nor are they mixed when selecting from several files.
+  assertCleanFailure(nuggets('select', three, '--scores', 'path-cached.jsonl', '--scores', 'path-naive.jsonl', '--top', '1', '--out', 'mixed.json'),
+    /path-naive\.jsonl holds scores computed with the naive path \(--reference\) instead of the cached path/);
+  assert.equal(existsSync(join(dir, 'mixed.json')), false);
+});
+
+test('a scores file from before the path was recorded reads as cached-path scores', () => {
+  const old = join(dir, 'path-old.jsonl');
+  const text = readFileSync(join(dir, 'path-cached.jsonl'), 'utf8');
+  const { scoringPath: _recorded, ...header } = JSON.parse(text.split('\n')[0]!);
+  writeFileSync(old, text.replace(text.split('\n')[0]!, JSON.stringify(header)));
+  const three = join(dir, 'three.json');
+  const before = readFileSync(old);
+  assertCleanFailure(nuggets('score', three, '--anchors', anchors, '--reference', '--out', 'path-old.jsonl'),
+    /path-old\.jsonl holds scores computed with the cached path \(its header predates the path's record: read as cached\) instead of the naive path \(--reference\)/);
+  assert.deepEqual(readFileSync(old), before);
+  const resumed = nuggets('score', three, '--anchors', anchors, '--out', 'path-old.jsonl');
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /3 already in .*path-old\.jsonl, skipped/);
+});
+
 test('broken model folders: missing folder, missing file, truncated graph, not a causal LM, mismatched tokenizer', () => {
   const score = (model: string) => nuggets('score', dataset, '--anchors', anchors, '--out', `broken-${Math.random()}.jsonl`, '--model', model);
   assertCleanFailure(score(join(dir, 'nowhere')), /Model folder not found/);

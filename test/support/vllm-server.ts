@@ -64,6 +64,8 @@ export class FakeVllm {
   /** Completion requests after this many (counted in `requests`) are held unanswered, as with `stall`. */
   stallAfter = Infinity;
   stalled = 0;
+  /** Held requests whose connection the client closed (or close() dropped): a client that aborts shows here. */
+  stalledClosed = 0;
   tokenizeEndpoint = true;
   lie: Lie | undefined;
   modelsText: string | undefined;
@@ -145,6 +147,7 @@ export class FakeVllm {
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
       if (this.stall || this.requests > this.stallAfter) {
         this.stalled++;
+        res.once('close', () => this.stalledClosed++);
         await new Promise<never>(() => undefined); // never answered: close() drops the connection
       }
       const failure = this.failures.shift();

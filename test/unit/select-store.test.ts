@@ -6,7 +6,7 @@ import { parseDataset } from '../../server/dataset';
 import { hoverMarkdown } from '../../server/lsp/markdown';
 import type { CandidateScore } from '../../server/scoring/golden';
 import { pairScores, select, writeSubset } from '../../server/select';
-import { readScores, ScoresWriter, type ScoresHeader } from '../../server/store';
+import { describeKeyDifference, readScores, sameKey, ScoresWriter, type ScoresHeader } from '../../server/store';
 import { scratchDir } from '../helpers';
 
 const records = parseDataset(JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ instruction: `task ${i}`, input: '', output: `answer ${i}`, note: i }))), 'ten.json').records;
@@ -35,6 +35,20 @@ test('the subset keeps records exactly as they were, in dataset order', () => {
   assert.deepEqual(written[0], { instruction: 'task 1', input: '', output: 'answer 1', note: 1, golden_score: 1 });
 });
 
+test('without scores, the subset is the chosen records exactly as they were: every field in its order, nothing added', () => {
+  const dir = scratchDir('select');
+  const raw = [
+    { output: 'first answer', instruction: 'first', extra: { nested: [1, 'two', null, { deep: true }], 'ключ': 'значение ✓' } },
+    { instruction: 'second', input: '', output: 'second answer' },
+    { instruction: 'third, no input', output: 'third answer\n\twith "quotes"', golden: 0.5, tags: [], id: 'mine' },
+  ];
+  const odd = parseDataset(JSON.stringify(raw), 'odd.json').records;
+  const oddScores = new Map(odd.map((r, i) => [r.id, { ...scoreOf(i, [0.5, 0, 1][i]!), id: r.id }]));
+  const { chosen } = select(pairScores(odd, oddScores, 'scores'), { kind: 'top', count: 2 });
+  writeSubset(join(dir, 'plain.json'), chosen, false);
+  assert.equal(readFileSync(join(dir, 'plain.json'), 'utf8'), JSON.stringify([raw[0], raw[2]], null, 2) + '\n');
+});
+
 test('scores from another dataset are refused', () => {
   const other = parseDataset(JSON.stringify([{ instruction: 'x', output: 'y' }]), 'other.json').records;
   assert.throws(() => pairScores(other, scores, 'scores.jsonl'), /no score for any record of this dataset/);
@@ -57,6 +71,36 @@ test('the store appends, resumes after a cut line, and refuses another model', (
   assert.equal(content.scores.get(records[2]!.id)!.goldenScore, 0.5);
   assert.throws(() => ScoresWriter.open(path, { ...header, model: { name: 'other', fingerprint: 'f2' } }), /holds scores computed with model demo \(f1\) instead of other \(f2\)/);
   assert.throws(() => ScoresWriter.open(path, { ...header, anchors: { hash: 'a2', count: 4 } }), /another anchor set/);
+});
+
+test('the scoring path is part of the key: cached and naive scores are never mixed, and a header without it reads as cached', () => {
+  const cached: ScoresHeader = { ...header, scoringPath: 'cached' };
+  const naive: ScoresHeader = { ...header, scoringPath: 'naive' };
+  const { scoringPath: _none, ...old } = cached; // a header written before the path was recorded
+  assert.equal(sameKey(cached, naive), false);
+  assert.equal(sameKey(naive, cached), false);
+  assert.equal(sameKey(cached, { ...cached }), true);
+  assert.equal(sameKey(naive, { ...naive }), true);
+  assert.equal(sameKey(old, cached), true, 'a missing path is the cached path');
+  assert.equal(sameKey(cached, old), true);
+  assert.equal(sameKey(old, naive), false);
+  assert.equal(describeKeyDifference('s.jsonl', cached, naive), 's.jsonl holds scores computed with the cached path instead of the naive path (--reference).');
+  assert.equal(describeKeyDifference('s.jsonl', naive, cached), 's.jsonl holds scores computed with the naive path (--reference) instead of the cached path.');
+  assert.match(describeKeyDifference('s.jsonl', old, naive), /with the cached path \(its header predates the path's record: read as cached\) instead of the naive path/);
+  assert.match(describeKeyDifference('s.jsonl', { ...naive, maxAnchorTokens: 100 }, cached), /maxAnchorTokens 100, the naive path \(--reference\) instead of the cached path\.$/);
+
+  // Through the writer, both when it reads the file whole (open) and when it checks only the header (resume).
+  for (const [first, second] of [[cached, naive], [naive, cached]] as const) {
+    const path = join(scratchDir('store'), 'scores.jsonl');
+    const writer = ScoresWriter.open(path, first);
+    writer.append(scoreOf(0, 0.25));
+    writer.close();
+    const bytes = readFileSync(path);
+    assert.throws(() => ScoresWriter.open(path, second), new RegExp(`holds scores computed with the ${first.scoringPath} path`));
+    assert.throws(() => ScoresWriter.resume(path, second, new Map(), bytes.length), new RegExp(`holds scores computed with the ${first.scoringPath} path`));
+    assert.deepEqual(readFileSync(path), bytes);
+    assert.equal(ScoresWriter.open(path, first).existing.size, 1);
+  }
 });
 
 test('scores read back as written: bounds, skipped anchors, and lines written by other tools', () => {
