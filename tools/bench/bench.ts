@@ -7,6 +7,12 @@
  *   W3  4 candidates x 12 anchors, a SmolLM2-135M-shaped Llama (random weights; tools/standins/make_standins.py),
  *       in its three variants: fp32, dynamic int8 (onnx/model_quantized.onnx), 4-bit (onnx/model_q4.onnx)
  *   Q05 5 candidates x 10 anchors, a Qwen2.5-0.5B-shaped model, fp32 in the external-data layout: peak RSS
+ *   W4  4 candidates x 12 anchors, the real SmolLM2-135M-Instruct weights from a GGUF file (Q4_1, tied embedding
+ *       Q8_0), imported as stored (MatMulNBits), dequantized to float32, and stored with MatMulNBits' accuracy_level 4
+ *       (int8 activations); the import's own cost (cold, a second open, and a Qwen2.5-0.5B-shaped Q4_K_M-typed file);
+ *       and on real weights: the agreement of golden scores between stored, float32 and ONNX Runtime's dynamic int8
+ *       of the float32 graph (100 candidates x 20 anchors, shortened), the in-context check of the demo model's
+ *       held-out records, and `nuggets agree` demo vs the GGUF
  *
  * Paths: the engine's cached path (prefix key/values + in-graph log-probabilities), the naive
  * reference (a full sequence per pair), and the paper's PyTorch loop on the same weights (Debian's
@@ -21,16 +27,23 @@
  * 50,000 records with 576-dimensional embeddings.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { chooseKMeans, seededRandom } from '../../server/anchors';
-import { readDataset, type DatasetRecord } from '../../server/dataset';
+import { spearman } from '../../server/agree';
+import { chooseKMeans, readAnchors, seededRandom, writeAnchors } from '../../server/anchors';
+import { readDataset, type DatasetRecord, type Example } from '../../server/dataset';
+import { readModelFolder } from '../../server/model/folder';
+import { readGguf } from '../../server/model/gguf/file';
+import { writeGraph, type WeightStorage } from '../../server/model/gguf/graph';
+import { importGguf } from '../../server/model/gguf/import';
+import { modelShape } from '../../server/model/gguf/shape';
+import { TextTokenizer } from '../../server/model/tokenizer';
 import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringOptions } from '../../server/scoring/backend';
-import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
+import { goldenFrom, scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
-import { fullText, TEMPLATE_ID } from '../../server/scoring/template';
+import { fullText, queryText, TEMPLATE_ID } from '../../server/scoring/template';
 import { embeddingSimilarity } from '../../server/diverse';
 import { ScoreBook } from '../../server/lsp/score-book';
 import { select, type ScoredRecord } from '../../server/select';
@@ -51,20 +64,85 @@ const sizes: Record<string, { candidates: number; anchors: number; referenceCand
   W2: { candidates: 10, anchors: 20, referenceCandidates: 10 }, // all of W2: its ratios on 3 candidates moved 79-89% between runs
   W3: { candidates: 4, anchors: 12, referenceCandidates: 3 },
   Q05: { candidates: 5, anchors: 10, referenceCandidates: 0 },
+  W4: { candidates: 4, anchors: 12, referenceCandidates: 4 },
 };
 /** W3's variants, by the names `--variant` takes (onnx/model.onnx, onnx/model_quantized.onnx, onnx/model_q4.onnx). */
 const W3_VARIANTS = ['fp32', 'quantized', 'q4'];
 const variantLabel = (v: string): string => (v === 'quantized' ? 'int8' : v);
 const options: ScoringOptions = { ...DEFAULT_OPTIONS, batchSize: 16 };
 
-/** Real records: candidates interleaved from the three Alpaca files, anchors (`anchorCount`, else the workload's) by k-means over a pool. */
-function workload(name: string, anchorCount?: number): { candidates: DatasetRecord[]; anchors: DatasetRecord[] } {
+/** W4's real weights: SmolLM2-135M-Instruct as a GGUF file (Q4_1, its tied embedding Q8_0), fetched by tools/gguf/fetch-smollm2.sh. */
+const SMOLLM2_GGUF = join(root, '.cache', 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
+/** A Qwen2.5-0.5B-shaped file with a Q4_K_M file's tensor types, random weights (tools/gguf/make_gguf.py --shape-0.5b, run by setup.sh): its import's peak RSS. */
+const QWEN05_GGUF = join(root, '.cache', 'bench', 'qwen2.5-0.5b-q4_k_m.gguf');
+/** W4's cache root: the importer's gguf/ folder, the folders made from its imports, and the agreement table's records. */
+const W4_CACHE = join(root, '.cache', 'bench', 'w4');
+/** W4's speed variants: the GGUF's weights as stored, dequantized to float32, and stored with MatMulNBits' accuracy_level 4. */
+const W4_VARIANTS = ['stored', 'fp32', 'acc4'];
+/** W4's agreement table: golden scores of the same records from the weights as stored, float32 and dynamic int8. */
+const W4_AGREEMENT_VARIANTS = ['stored', 'fp32', 'int8'];
+const w4Label = (v: string): string => (v === 'acc4' ? 'stored, accuracy_level 4' : v);
+/**
+ * The agreement table's size: 100 of the workloads' candidates x 20 k-means anchors. The anchors are shortened, so
+ * that 100 x 20 pairs in three variants, and again in `nuggets agree`, fit the bench's time on 2 cores (the pool's
+ * k-means anchors average about 150 tokens; a pair's cost grows with its anchor's length): they come from the
+ * pool's records whose query is at most `queryTokens` tokens, each response cut at a word so that the record is at
+ * most `anchorTokens` tokens (SmolLM2's tokenizer). The anchors file holds the cut records, so that the engine's
+ * default cut (200 tokens) changes nothing, here or in `nuggets agree`.
+ */
+const AGREEMENT = { candidates: 100, anchors: 20, anchorTokens: 64, queryTokens: 40 };
+
+/** Real records: candidates interleaved from the three Alpaca files (from index 1000 on), and a pool for anchors (their records 2000-2399). */
+function workloadRecords(candidateCount: number): { candidates: DatasetRecord[]; pool: DatasetRecord[] } {
   const files = ['gsm8k-train.alpaca.json', 'gpteacher-toolformer.alpaca.json', 'gpteacher-roleplay.alpaca.json'].map((f) => readDataset(join(data, f)).records);
-  const { candidates: nc } = sizes[name]!;
-  const na = anchorCount ?? sizes[name]!.anchors;
-  const candidates = Array.from({ length: nc }, (_, i) => files[i % 3]![1000 + Math.floor(i / 3)]!);
+  const candidates = Array.from({ length: candidateCount }, (_, i) => files[i % 3]![1000 + Math.floor(i / 3)]!);
   const pool = files.flatMap((records) => records.slice(2000, 2400)).map((r, index) => ({ ...r, index }));
-  return { candidates, anchors: chooseKMeans(pool, na, 0) };
+  return { candidates, pool };
+}
+
+/** A workload's records: its candidates, and its anchors (`anchorCount`, else the workload's) by k-means over the pool. */
+function workload(name: string, anchorCount?: number): { candidates: DatasetRecord[]; anchors: DatasetRecord[] } {
+  const { candidates, pool } = workloadRecords(sizes[name]!.candidates);
+  return { candidates, anchors: chooseKMeans(pool, anchorCount ?? sizes[name]!.anchors, 0) };
+}
+
+/** The folder a workload's variant runs from, and the variant to open in it: W4's variants are folders of their own (w4Folder). */
+function modelOf(name: string, variant: string): { folder: string; variant: string } {
+  if (name === 'W4') return { folder: w4Folder(variant), variant: variant === 'int8' ? 'quantized' : 'fp32' };
+  return { folder: models[name]!, variant };
+}
+
+/**
+ * W4's model folders, each made when missing: the SmolLM2 GGUF imported (into W4_CACHE) as stored and as float32,
+ * the stored graph written again with MatMulNBits' accuracy_level 4, and the float32 graph quantized to dynamic
+ * int8 by ONNX Runtime's Python quantizer (tools/bench/quantize_int8.py) into onnx/model_quantized.onnx, as the
+ * hub's exports are. The made folders are named after the import they come from, so a new importer makes them again.
+ */
+function w4Folder(variant: string): string {
+  const imported = (weights: WeightStorage): string => importGguf(SMOLLM2_GGUF, { cacheDir: W4_CACHE, weights }).folder;
+  if (variant === 'stored') return imported('stored');
+  if (variant === 'fp32') return imported('float32');
+  if (variant === 'acc4') {
+    const stored = imported('stored');
+    const folder = join(W4_CACHE, `${basename(stored)}-accuracy-level-4`);
+    if (existsSync(folder)) return folder;
+    const partial = `${folder}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    mkdirSync(partial, { recursive: true });
+    const file = readGguf(SMOLLM2_GGUF);
+    writeGraph(file, modelShape(file), partial, 'stored', undefined, 4);
+    // Not gguf-import.json: the folder is not the importer's, and its fingerprint hashes its own weights.
+    for (const name of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) copyFileSync(join(stored, name), join(partial, name));
+    renameSync(partial, folder);
+    return folder;
+  }
+  if (variant === 'int8') {
+    const fp32 = imported('float32');
+    const folder = join(W4_CACHE, `${basename(fp32)}-dynamic-int8`);
+    if (!existsSync(folder)) execFileSync('python3', [join(root, 'tools', 'bench', 'quantize_int8.py'), fp32, folder], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return folder;
+  }
+  throw new Error(`W4 has no variant ${variant}`);
 }
 
 /** What the FLOP count needs: per layer, the weights one token multiplies (attention projections and MLP), and the vocabulary. */
@@ -114,24 +192,29 @@ interface PathResult {
   passes?: number;
   passesTotal?: number;
   scores?: number[][];
+  /** The anchors' zero-shot scores, beside `scores` (their deltas: deltasOf). */
+  zeroShot?: number[];
+  /** RSS once the session is created, before any pass: the weights as the runtime holds them, without the passes' buffers. */
+  sessionRssMB?: number;
   profile?: OperatorProfile;
 }
 
 type Interleaved = Record<string, { cached: PathResult; naive: PathResult }>;
 
 /**
- * Child process: the cached and naive paths of each variant on the same candidates, interleaved
- * candidate by candidate (the order rotating from one candidate to the next), so that every path sees
- * the same machine load.
+ * Child process: the cached and naive paths (or only `paths`) of each variant on the same candidates,
+ * interleaved candidate by candidate (the order rotating from one candidate to the next), so that every
+ * path sees the same machine load.
  */
-async function runInterleaved(name: string, candidateCount: number, variants: string[]): Promise<Interleaved> {
+async function runInterleaved(name: string, candidateCount: number, variants: string[], paths: Array<'cached' | 'naive'> = ['cached', 'naive']): Promise<Interleaved> {
   const { candidates, anchors } = workload(name);
-  const shape = shapeOf(models[name]!);
+  const shape = shapeOf(modelOf(name, variants[0]!).folder);
   const runs: Array<{ variant: string; path: 'cached' | 'naive'; backend: LocalBackend; prepared: PreparedAnchors; seconds: number; tokens: number; flops: number; scores: number[][] }> = [];
   for (const variant of variants) {
     let prepared: PreparedAnchors | undefined; // the same numbers for both paths: computed once
-    for (const path of ['cached', 'naive'] as const) {
-      const backend = await LocalBackend.open(models[name]!, { path, variant });
+    const model = modelOf(name, variant);
+    for (const path of paths) {
+      const backend = await LocalBackend.open(model.folder, { path, variant: model.variant });
       prepared ??= await backend.prepareAnchors(anchors, options);
       runs.push({ variant, path, backend, prepared, seconds: 0, tokens: 0, flops: 0, scores: [] });
     }
@@ -157,7 +240,8 @@ async function runInterleaved(name: string, candidateCount: number, variants: st
   for (const run of runs) {
     (result[run.variant] ??= {} as Interleaved[string])[run.path] = {
       path: run.path, candidates: chosen.length, pairs: chosen.length * anchors.length, seconds: run.seconds, tokens: run.tokens,
-      gflop: run.flops / 1e9, maxRssMB: rss, logprobHead: run.backend.lm.hasLogprobHead, ...(run.path === 'cached' ? { scores: run.scores } : {}),
+      gflop: run.flops / 1e9, maxRssMB: rss, logprobHead: run.backend.lm.hasLogprobHead,
+      ...(run.path === 'cached' ? { scores: run.scores, zeroShot: Array.from(run.prepared.zeroShot) } : {}),
     };
   }
   return result;
@@ -171,8 +255,10 @@ async function runCached(name: string, variant: string, candidateCount: number, 
   const { candidates, anchors } = workload(name);
   const profilePrefix = join(outDir, `profile-${name}-${variant}`);
   if (profile) mkdirSync(outDir, { recursive: true });
-  const backend = await LocalBackend.open(models[name]!, { path: 'cached', variant, ...(profile ? { profileFilePrefix: profilePrefix } : {}) });
-  const shape = shapeOf(models[name]!);
+  const model = modelOf(name, variant);
+  const backend = await LocalBackend.open(model.folder, { path: 'cached', variant: model.variant, ...(profile ? { profileFilePrefix: profilePrefix } : {}) });
+  const sessionRssMB = process.memoryUsage().rss / 2 ** 20;
+  const shape = shapeOf(model.folder);
   const prepared = await backend.prepareAnchors(anchors, options);
   const chosen = candidates.slice(0, candidateCount);
   await backend.oneShot(chosen[0]!, prepared, [0]); // warm-up: session allocations, thread pool
@@ -195,7 +281,7 @@ async function runCached(name: string, variant: string, candidateCount: number, 
   await backend.dispose();
   return {
     path: 'cached', candidates: chosen.length, pairs: chosen.length * anchors.length, seconds, tokens, gflop: flops / 1e9,
-    maxRssMB: process.resourceUsage().maxRSS / 1024, logprobHead, passes, passesTotal: chosen.length * anchors.length,
+    maxRssMB: process.resourceUsage().maxRSS / 1024, sessionRssMB, logprobHead, passes, passesTotal: chosen.length * anchors.length,
     ...(profile ? { profile: operatorProfile(profilePrefix, seconds, chosen.length * anchors.length) } : {}),
   };
 }
@@ -287,6 +373,105 @@ function runTorch(name: string, workloadFile: string, candidateCount: number, en
   const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number; oneShot: number[][]; maxRssMB: number };
   const anchors = r.oneShot[0]!.length;
   return { path: 'pytorch', candidates: candidateCount, pairs: candidateCount * anchors, seconds: r.seconds, tokens: 0, gflop: 0, maxRssMB: r.maxRssMB, maxAbsDiff: maxAbsDiff(r.oneShot, engineScores) };
+}
+
+/** The deltas (one-shot minus zero-shot score) of a cached run, per candidate and anchor. */
+function deltasOf(r: PathResult): number[][] {
+  return r.scores!.map((row) => row.map((s, k) => s - r.zeroShot![k]!));
+}
+
+/** Where W4's agreement table keeps its records, for its child processes and `nuggets agree` to read. */
+const AGREEMENT_FILES = { records: join(W4_CACHE, 'agreement-records.json'), anchors: join(W4_CACHE, 'agreement-anchors.json') };
+
+/**
+ * The agreement table's records (AGREEMENT): the workloads' first candidates, and k-means anchors over the pool's
+ * records whose query is short, each cut (cutToTokens) with SmolLM2's tokenizer.
+ */
+function writeAgreementRecords(): { meanAnchorTokens: number; fullLengthMeanAnchorTokens: number } {
+  const { candidates, pool } = workloadRecords(AGREEMENT.candidates);
+  const model = readModelFolder(w4Folder('stored'));
+  const tokenizer = new TextTokenizer(model.tokenizerJson, model.tokenizerConfig, join(model.path, 'tokenizer.json'));
+  const shortQueries = pool.filter((r) => tokenizer.encode(queryText(r), false).length <= AGREEMENT.queryTokens);
+  const anchors = chooseKMeans(shortQueries, AGREEMENT.anchors, 0).map((r) => cutToTokens(r, AGREEMENT.anchorTokens, tokenizer));
+  writeFileSync(AGREEMENT_FILES.records, JSON.stringify(candidates.map(({ instruction, input, output }) => ({ instruction, input, output })), null, 2) + '\n');
+  writeAnchors(AGREEMENT_FILES.anchors, anchors);
+  const meanTokens = (records: Example[], cut: number): number => records.reduce((sum, r) => sum + Math.min(cut, tokenizer.encode(fullText(r), false).length), 0) / records.length;
+  return { meanAnchorTokens: meanTokens(anchors, Infinity), fullLengthMeanAnchorTokens: meanTokens(chooseKMeans(pool, AGREEMENT.anchors, 0), DEFAULT_OPTIONS.maxAnchorTokens) };
+}
+
+/** The record with its response cut at a word, so that its text is at most `tokens` tokens as the engine tokenizes an anchor. */
+function cutToTokens(r: DatasetRecord, tokens: number, tokenizer: TextTokenizer): Example {
+  const fits = (output: string): boolean => tokenizer.encode(fullText({ ...r, output }), false).length <= tokens;
+  let output = r.output;
+  if (!fits(output)) {
+    output = '';
+    for (const space of r.output.matchAll(/\s+/g)) {
+      if (!fits(r.output.slice(0, space.index))) break;
+      output = r.output.slice(0, space.index);
+    }
+  }
+  return { instruction: r.instruction, input: r.input, output };
+}
+
+interface GoldenRun { seconds: number; maxRssMB: number; golden: number[]; deltas: number[][] }
+
+/** Child process: the agreement table's golden scores and deltas from one of W4's variants, every candidate against every anchor. */
+async function runGolden(variant: string): Promise<GoldenRun> {
+  const records = readDataset(AGREEMENT_FILES.records).records;
+  const { anchors } = readAnchors(AGREEMENT_FILES.anchors);
+  const model = modelOf('W4', variant);
+  const backend = await LocalBackend.open(model.folder, { variant: model.variant });
+  const started = process.hrtime.bigint();
+  const prepared = await backend.prepareAnchors(anchors, DEFAULT_OPTIONS);
+  const golden: number[] = [];
+  const deltas: number[][] = [];
+  for (const record of records) {
+    const score = goldenFrom(prepared, (await backend.oneShot(record, prepared)).oneShot);
+    golden.push(score.goldenScore);
+    deltas.push(score.deltas);
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await backend.dispose();
+  return { seconds, maxRssMB: process.resourceUsage().maxRSS / 1024, golden, deltas };
+}
+
+interface HeldoutCheck { positive: number; records: number; meanDelta: number; seconds: number }
+
+/**
+ * Child process: the demo model's in-context check (test/unit/demo-model.test.ts) with any model: each of the
+ * 100 held-out records is given as its own one-shot candidate, and counts when its own response becomes more likely.
+ */
+async function runHeldout(folder: string): Promise<HeldoutCheck> {
+  const records = readDataset(join(models.W1!, 'heldout-check.json')).records;
+  const backend = await LocalBackend.open(folder);
+  const started = process.hrtime.bigint();
+  const prepared = await backend.prepareAnchors(records, DEFAULT_OPTIONS);
+  let positive = 0;
+  let total = 0;
+  for (let i = 0; i < records.length; i++) {
+    const delta = (await backend.oneShot(records[i]!, prepared, [i])).oneShot[0]! - prepared.zeroShot[i]!;
+    if (delta > 0) positive++;
+    total += delta;
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await backend.dispose();
+  return { positive, records: records.length, meanDelta: total / records.length, seconds };
+}
+
+interface ImportCost { seconds: number; maxRssMB: number; cached: boolean; folderMB: number }
+
+/**
+ * Child process: a GGUF file imported into `cacheDir`, so that the process's peak RSS is the import's; with
+ * `reopen`, what a second open does before its ONNX Runtime session is created: the import's cache hit and
+ * reading the model folder.
+ */
+function runImport(path: string, cacheDir: string, weights: WeightStorage, reopen: boolean): ImportCost {
+  const started = process.hrtime.bigint();
+  const { folder, cached } = importGguf(path, { cacheDir, weights });
+  if (reopen) readModelFolder(folder);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const folderMB = readdirSync(folder).reduce((sum, f) => sum + statSync(join(folder, f)).size, 0) / 2 ** 20;
+  return { seconds, maxRssMB: process.resourceUsage().maxRSS / 1024, cached, folderMB };
 }
 
 const rate = (r: PathResult): number => r.pairs / r.seconds;
@@ -431,7 +616,20 @@ async function main(): Promise<void> {
     return;
   }
   if (argv[0] === '--interleaved') {
-    process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]), argv[3]!.split(','))) + '\n');
+    const paths = argv[4] ? (argv[4].split(',') as Array<'cached' | 'naive'>) : undefined;
+    process.stdout.write(JSON.stringify(await runInterleaved(argv[1]!, Number(argv[2]), argv[3]!.split(','), paths)) + '\n');
+    return;
+  }
+  if (argv[0] === '--import') {
+    process.stdout.write(JSON.stringify(runImport(argv[1]!, argv[2]!, argv[3] as WeightStorage, argv[4] === 'reopen')) + '\n');
+    return;
+  }
+  if (argv[0] === '--golden') {
+    process.stdout.write(JSON.stringify(await runGolden(argv[1]!)) + '\n');
+    return;
+  }
+  if (argv[0] === '--heldout') {
+    process.stdout.write(JSON.stringify(await runHeldout(argv[1]!)) + '\n');
     return;
   }
   if (argv[0] === '--child' || argv[0] === '--profiled') {
@@ -487,6 +685,7 @@ async function main(): Promise<void> {
   report.earlyStop = early;
   if (only.includes('W3')) (report.workloads as Record<string, unknown>).W3 = await benchW3();
   if (only.includes('Q05')) (report.workloads as Record<string, unknown>).Q05 = benchQ05();
+  if (only.includes('W4')) (report.workloads as Record<string, unknown>).W4 = await benchW4();
   if (argv[0] !== '--only' || only.includes('signals')) signalSections(report);
   if (argv[0] !== '--only' || only.includes('run-start')) runStartSection(report);
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
@@ -550,6 +749,164 @@ function benchQ05(): Record<string, unknown> {
     + ` vocabulary ${c.vocab_size}), fp32, onnx/model.onnx + onnx/model.onnx_data: ${candidates} candidates x ${anchors} anchors in ${fmt(r.seconds, 1)} s`
     + ` (${fmt(rate(r), 2)} pairs/s), peak RSS ${fmt(r.maxRssMB, 0)} MB, log-probability head: ${head(r)}`);
   return { candidates, anchors, pairsPerSecond: rate(r), seconds: r.seconds, peakRssMB: r.maxRssMB, logprobHead: r.logprobHead };
+}
+
+/**
+ * W4: the real SmolLM2-135M-Instruct weights from a GGUF file. The import's cost comes first (before this run's
+ * own imports are reused), then the speed of the weights as stored against float32, then the agreement of golden
+ * scores between the stored, float32 and dynamic int8 weights, with two checks of what the real model does.
+ */
+async function benchW4(): Promise<Record<string, unknown>> {
+  const started = process.hrtime.bigint();
+  console.log(`\nW4: SmolLM2-135M-Instruct, the real weights: ${basename(SMOLLM2_GGUF)} (${fmt(statSync(SMOLLM2_GGUF).size / 2 ** 20, 0)} MB; Q4_1, its tied embedding Q8_0)`);
+  const imports = w4Imports();
+  for (const v of [...W4_VARIANTS, ...W4_AGREEMENT_VARIANTS]) w4Folder(v); // made once, then reused: not part of any figure
+  const speed = await w4Speed();
+  const agreement = await w4Agreement();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log(`(W4 took ${fmt(seconds / 60, 1)} min)`);
+  return { ...speed, import: imports, ...agreement, seconds };
+}
+
+const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+
+/**
+ * W4's import cost, each import in a process of its own (its peak RSS is the import's) into a fresh cache folder:
+ * the SmolLM2 GGUF as stored and as float32, a second open of it (the import's cache hit and the model folder read,
+ * all that happens before the ONNX Runtime session is created), and the Qwen2.5-0.5B-shaped file. The GGUF files
+ * are in the page cache, so the times are the importer's, not the disk's.
+ */
+function w4Imports(): Record<string, unknown> {
+  const fresh = join(root, '.cache', 'bench', 'w4-import');
+  const cold = (path: string, weights: WeightStorage): ImportCost => {
+    rmSync(fresh, { recursive: true, force: true });
+    return child<ImportCost>([path, fresh, weights], '--import');
+  };
+  const stored = cold(SMOLLM2_GGUF, 'stored');
+  const reopen = child<ImportCost>([SMOLLM2_GGUF, fresh, 'stored', 'reopen'], '--import');
+  if (!reopen.cached) throw new Error('the second open of the SmolLM2 GGUF imported it again');
+  const float32 = cold(SMOLLM2_GGUF, 'float32');
+  const qwen = cold(QWEN05_GGUF, 'stored');
+  rmSync(fresh, { recursive: true, force: true });
+  const line = (what: string, r: ImportCost): string => `  ${what.padEnd(58)} ${fmt(r.seconds, 1).padStart(5)} s, peak RSS ${fmt(r.maxRssMB, 0).padStart(5)} MB, folder ${fmt(r.folderMB, 0).padStart(5)} MB`;
+  console.log('import (a process and a fresh cache folder each; the file in the page cache):');
+  console.log(`${line('SmolLM2-135M Q4_1, stored (MatMulNBits)', stored)}   target < 15 s: ${met(stored.seconds < 15)}`);
+  console.log(line('SmolLM2-135M Q4_1, --variant fp32 (dequantized)', float32));
+  console.log(`  ${'SmolLM2-135M, second open (importGguf + readModelFolder)'.padEnd(58)} ${fmt(1000 * reopen.seconds, 0).padStart(5)} ms   target < 1 s: ${met(reopen.seconds < 1)}`);
+  console.log(`${line(`Qwen2.5-0.5B shape, Q4_K_M types (${fmt(statSync(QWEN05_GGUF).size / 2 ** 20, 0)} MB), stored`, qwen)}   target peak RSS < 4096 MB: ${met(qwen.maxRssMB < 4096)}`);
+  return {
+    smollm2Stored: stored, smollm2Float32: float32, smollm2SecondOpenSeconds: reopen.seconds, qwen05Stored: qwen,
+    targets: { coldImportUnder15s: stored.seconds < 15, secondOpenUnder1s: reopen.seconds < 1, qwen05RssUnder4GB: qwen.maxRssMB < 4096 },
+  };
+}
+
+/**
+ * W4's speed: the weights as stored (MatMulNBits), dequantized to float32, and stored with accuracy_level 4. One
+ * process interleaves the three variants' cached paths on the same candidates (pairs/s, the ratios, how far the
+ * deltas move from stored's); stored and float32 also run in a process of their own each (peak RSS, operator profile).
+ */
+async function w4Speed(): Promise<Record<string, unknown>> {
+  const name = 'W4';
+  const { candidates, anchors } = sizes[name]!;
+  const matmul = await matmulGflops(shapeOf(w4Folder('stored')).width);
+  const interleaved = child<Interleaved>([name, String(candidates), W4_VARIANTS.join(','), 'cached'], '--interleaved');
+  const own: Record<string, PathResult> = Object.fromEntries(['stored', 'fp32'].map((v) => [v, child([name, v, String(candidates)], '--profiled')]));
+  const stored = interleaved.stored!.cached;
+  const fp32 = interleaved.fp32!.cached;
+  const rows: Record<string, unknown> = {};
+  console.log(`speed, ${candidates} candidates x ${anchors} anchors, the cached path:`);
+  console.log('variant                    pairs/s  tokens/s  GFLOP/s  matmul share  vs fp32    peak RSS  vs fp32    RSS open  vs fp32  max|Δdelta| from stored');
+  console.log('                                                                                  (MB)                 (MB)');
+  const ofFp32 = (x: number | undefined, fp32x: number): string => (x === undefined ? `${'-'.padStart(11)} ${'-'.padStart(8)}` : `${fmt(x, 0).padStart(11)} ${fmt(x / fp32x, 2).padStart(7)}x`);
+  for (const v of W4_VARIANTS) {
+    const r = interleaved[v]!.cached;
+    const rss = own[v]?.maxRssMB;
+    const openRss = own[v]?.sessionRssMB;
+    const fromStored = v === 'stored' ? undefined : maxAbsDiff(deltasOf(r), deltasOf(stored));
+    rows[v] = {
+      pairsPerSecond: rate(r), tokensPerSecond: r.tokens / r.seconds, gflops: r.gflop / r.seconds, matmulShare: r.gflop / r.seconds / matmul,
+      speedOverFp32: rate(r) / rate(fp32), peakRssMB: rss, rssOverFp32: rss !== undefined ? rss / own.fp32!.maxRssMB : undefined,
+      sessionRssMB: openRss, maxAbsDeltaDiffFromStoredNats: fromStored, profile: own[v]?.profile,
+    };
+    console.log(`${w4Label(v).padEnd(25)} ${fmt(rate(r), 2).padStart(8)} ${fmt(r.tokens / r.seconds, 0).padStart(9)} ${fmt(r.gflop / r.seconds, 1).padStart(8)} ${fmt(100 * r.gflop / r.seconds / matmul, 0).padStart(12)}%`
+      + ` ${fmt(rate(r) / rate(fp32), 2).padStart(7)}x ${ofFp32(rss, own.fp32!.maxRssMB)} ${ofFp32(openRss, own.fp32!.sessionRssMB!)}`
+      + `  ${fromStored !== undefined ? fromStored.toExponential(1).padStart(9) : '        -'}`);
+  }
+  const speedRatio = rate(stored) / rate(fp32);
+  const rssRatio = own.stored!.maxRssMB / own.fp32!.maxRssMB;
+  const acc4 = interleaved.acc4!.cached;
+  console.log(`targets: stored >= 1.00x fp32's pairs/s: ${fmt(speedRatio, 2)}x, ${met(speedRatio >= 1)}; stored peak RSS <= 0.50x fp32's: ${fmt(rssRatio, 2)}x, ${met(rssRatio <= 0.5)}`);
+  console.log(`accuracy_level 4 (MatMulNBits with int8 activations): ${fmt(rate(acc4) / rate(stored), 2)}x stored's pairs/s, deltas up to ${maxAbsDiff(deltasOf(acc4), deltasOf(stored)).toExponential(1)} nats from stored's`);
+  console.log(`(pairs/s to vs fp32, max|Δdelta|: the three variants' cached paths interleaved candidate by candidate in one process; peak RSS: a full run in a process`
+    + ` of its own; RSS open: the same process once its session is created, before any pass (the weights as held, without the passes' buffers);`
+    + ` matmul share: GFLOP/s (the dense model's FLOPs) / ONNX Runtime's MatMul [2048 x 576] x [576 x 2304] with constant weights, ${fmt(matmul, 1)} GFLOP/s here;`
+    + ` max|Δdelta|: the largest change of a (candidate, anchor) delta, nats)`);
+  for (const v of ['stored', 'fp32']) {
+    const p = own[v]!.profile!;
+    console.log(`profile ${v.padEnd(6)} ${fmt(p.msPerPair, 1).padStart(6)} ms of operator time per pair: ${p.top.map((t) => `${t.op} ${fmt(100 * t.share, 0)}%`).join(', ')}`);
+  }
+  return {
+    candidates, anchors, matmulGflops: matmul, variants: rows,
+    targets: { storedOverFp32Speed: speedRatio, storedSpeedMet: speedRatio >= 1, storedOverFp32Rss: rssRatio, storedRssMet: rssRatio <= 0.5 },
+  };
+}
+
+/**
+ * W4 on real weights: golden scores of the same records (AGREEMENT) from the weights as stored, float32 and
+ * dynamic int8, compared pair by pair; the demo model's in-context check with the GGUF; and `nuggets agree`
+ * (the command line, as a user runs it) demo vs the GGUF on the same records.
+ */
+async function w4Agreement(): Promise<Record<string, unknown>> {
+  const lengths = writeAgreementRecords();
+  const runs: Record<string, GoldenRun> = Object.fromEntries(W4_AGREEMENT_VARIANTS.map((v) => [v, child<GoldenRun>([v], '--golden')]));
+  const { candidates, anchors, anchorTokens, queryTokens } = AGREEMENT;
+  console.log(`\nreal-weight agreement: ${candidates} candidates x ${anchors} k-means anchors, SHORTENED to fit the bench's time: anchors from the pool's records whose query`
+    + ` is at most ${queryTokens} tokens, each response cut at a word to fit ${anchorTokens} tokens: ${fmt(lengths.meanAnchorTokens, 0)} tokens on average`
+    + ` (the pool's ${anchors} k-means anchors at full length, cut at ${DEFAULT_OPTIONS.maxAnchorTokens}: ${fmt(lengths.fullLengthMeanAnchorTokens, 0)})`);
+  const meanGolden = (v: string): number => runs[v]!.golden.reduce((sum, g) => sum + g, 0) / runs[v]!.golden.length;
+  console.log(W4_AGREEMENT_VARIANTS.map((v) => `${v}: mean golden score ${fmt(meanGolden(v), 3)}, scored in ${fmt(runs[v]!.seconds, 0)} s (peak RSS ${fmt(runs[v]!.maxRssMB, 0)} MB)`).join('; '));
+  console.log('pair             equal golden  Spearman  max|Δdelta|  mean|Δdelta|');
+  const pairs: Record<string, unknown> = {};
+  for (const [a, b] of [['stored', 'fp32'], ['int8', 'fp32'], ['stored', 'int8']] as const) {
+    const x = runs[a]!;
+    const y = runs[b]!;
+    const equal = x.golden.filter((g, i) => g === y.golden[i]).length / x.golden.length;
+    const rho = spearman(x.golden, y.golden);
+    const differences = x.deltas.flatMap((row, c) => row.map((d, k) => Math.abs(d - y.deltas[c]![k]!)));
+    const most = Math.max(...differences);
+    const mean = differences.reduce((sum, d) => sum + d, 0) / differences.length;
+    pairs[`${a} vs ${b}`] = { equalGoldenShare: equal, goldenSpearman: rho, maxAbsDeltaDiffNats: most, meanAbsDeltaDiffNats: mean };
+    console.log(`${`${a} vs ${b}`.padEnd(16)} ${fmt(100 * equal, 0).padStart(11)}% ${rho === null ? '        —' : fmt(rho, 3).padStart(9)} ${most.toExponential(1).padStart(12)} ${mean.toExponential(1).padStart(13)}`);
+  }
+  console.log('(equal golden: share of records with exactly the same golden score; Spearman: of the golden scores; |Δdelta|: over every (candidate, anchor) pair, nats)');
+
+  const heldout = { smollm2: child<HeldoutCheck>([w4Folder('stored')], '--heldout'), demo: child<HeldoutCheck>([models.W1!], '--heldout') };
+  console.log(`\nin-context check (${join('models', 'demo', 'heldout-check.json')}: each record its own one-shot candidate; does its own response become more likely?):`
+    + ` SmolLM2 GGUF ${heldout.smollm2.positive}/${heldout.smollm2.records} (mean delta ${fmt(heldout.smollm2.meanDelta, 2)} nats, ${fmt(heldout.smollm2.seconds, 0)} s),`
+    + ` demo model ${heldout.demo.positive}/${heldout.demo.records} (mean delta ${fmt(heldout.demo.meanDelta, 2)} nats)`);
+
+  const started = process.hrtime.bigint();
+  const agreeArgs = ['agree', AGREEMENT_FILES.records, '--anchors', AGREEMENT_FILES.anchors, '--model', 'demo', '--model', SMOLLM2_GGUF];
+  // NUGGETS_CACHE: the GGUF's import is W4's, already made.
+  const text = execFileSync(process.execPath, [join(root, 'dist', 'cli.js'), ...agreeArgs], { encoding: 'utf8', env: { ...process.env, NUGGETS_CACHE: W4_CACHE }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  const agreeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const figure = (pattern: RegExp): number | null => {
+    const found = pattern.exec(text)?.[1];
+    return found === undefined || found === '—' ? null : Number(found);
+  };
+  console.log(`\nnuggets ${agreeArgs.map((a) => (a.startsWith('/') ? relative(root, a) : a)).join(' ')} (${fmt(agreeSeconds, 0)} s):`);
+  console.log(text.split('\n').map((l) => `  ${l}`).join('\n'));
+  const agree = {
+    text, seconds: agreeSeconds, goldenSpearman: figure(/Spearman, golden score:\s+(\S+)/), top10OverlapPercent: figure(/top-10% overlap:\s+(\d+)%/),
+    decisionAgreementPercent: figure(/decisions:\s+([\d.]+)% agree/),
+  };
+  return {
+    agreement: {
+      candidates, anchors, anchorTokens, queryTokens, ...lengths, pairs,
+      variants: Object.fromEntries(W4_AGREEMENT_VARIANTS.map((v) => [v, { meanGolden: meanGolden(v), seconds: runs[v]!.seconds, peakRssMB: runs[v]!.maxRssMB }])),
+    },
+    heldoutCheck: heldout, agree,
+  };
 }
 
 main().catch((err) => {
