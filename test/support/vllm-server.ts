@@ -71,6 +71,8 @@ export class FakeVllm {
   modelsText: string | undefined;
   readonly tokenizeBodies: { prompt: string; add_special_tokens?: boolean }[] = [];
   readonly bodies: CompletionRequest[] = [];
+  /** Every request's Authorization header, in order (undefined: none was sent). */
+  readonly authorizations: (string | undefined)[] = [];
   private failures: { status: number; retryAfter?: number }[] = [];
 
   private constructor(
@@ -112,6 +114,7 @@ export class FakeVllm {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.authorizations.push(req.headers.authorization);
     if (this.options.apiKey && req.headers.authorization !== `Bearer ${this.options.apiKey}`) {
       return send(res, 401, { error: 'Unauthorized' });
     }

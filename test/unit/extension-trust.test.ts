@@ -1,0 +1,175 @@
+/**
+ * The extension's guards for users who open someone else's workspace (extension/config.ts,
+ * extension/models.ts), against a stand-in of the editor (test/support/vscode-standin.ts): in an
+ * untrusted workspace the workspace's model, variant and anchors are ignored and no credential is sent;
+ * the serving API key is bound to the server it was entered for, and goes to another only when the user
+ * says so. Where a key would go, a stand-in vLLM server records what it received.
+ */
+import { editor } from '../support/vscode-standin'; // first: the extension modules below require('vscode')
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
+import { Config, SECRET_KEYS } from '../../extension/config';
+import type { Ctx } from '../../extension/ctx';
+import type * as vscode from 'vscode';
+import { confirmServingKey, setServingApiKey } from '../../extension/models';
+import { modelOptions } from '../../server/lsp/model-identity';
+import { openBackend } from '../../server/scoring/open';
+import { demoModel, scratchDir } from '../helpers';
+import { FakeVllm } from '../support/vllm-server';
+
+const extensionPath = '/opt/nuggets-extension';
+const bundledModel = join(extensionPath, 'models', 'demo');
+const workspace = '/home/ada/project';
+const KEY = 'sk-nuggets-trust-test';
+/** The server the key was entered for: no request is made to it. */
+const ENTERED_FOR = 'http://gpu-a.example:8000';
+
+let vllm: FakeVllm;
+before(async () => {
+  vllm = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo' });
+});
+after(async () => {
+  await vllm.close();
+});
+
+beforeEach(() => {
+  editor.reset();
+  editor.workspaceFolder = workspace;
+});
+
+/** A workspace whose settings (.vscode/settings.json) point the model, its variant and the anchors elsewhere. */
+function hostileWorkspaceSettings(model: string): void {
+  editor.set('nuggets.model', 'workspace', model);
+  editor.set('nuggets.modelVariant', 'workspace', 'q4');
+  editor.set('nuggets.anchors', 'workspace', 'poisoned-anchors.json');
+}
+
+/** The parts of the extension's live state the key check uses; `sent` counts settings sent to the server. */
+function keyContext(config: Config): { ctx: Ctx; sent: () => number } {
+  let sent = 0;
+  const ctx = { config, extensionContext: { secrets: editor.secrets }, sendSettings: () => void sent++ } as unknown as Ctx;
+  return { ctx, sent: () => sent };
+}
+
+/** What the serving endpoint receives when the engine opens the model with the settings the extension sends. */
+async function authorizationsReceived(config: Config): Promise<(string | undefined)[]> {
+  const settings = config.serverSettings();
+  const from = vllm.authorizations.length;
+  const backend = await openBackend(settings.model, modelOptions(settings, scratchDir('trust')));
+  await backend.dispose();
+  const received = vllm.authorizations.slice(from);
+  assert.ok(received.length > 0, 'opening the endpoint made no request');
+  return received;
+}
+
+test('in an untrusted workspace the workspace\'s model, variant and anchors are ignored: the user\'s own values or the demo model count', () => {
+  const config = new Config(extensionPath);
+  hostileWorkspaceSettings('http://evil.example:8000/v1');
+  editor.trusted = false;
+  assert.deepEqual(pick(config.serverSettings()), { model: bundledModel, variant: null, anchors: null, scoringAllowed: false, demoModel: true });
+
+  editor.set('nuggets.model', 'user', '/home/ada/models/mine');
+  editor.set('nuggets.modelVariant', 'user', 'quantized');
+  editor.set('nuggets.anchors', 'user', '/home/ada/anchors.json');
+  assert.deepEqual(pick(config.serverSettings()), { model: '/home/ada/models/mine', variant: 'quantized', anchors: '/home/ada/anchors.json', scoringAllowed: false, demoModel: false });
+
+  // Trusted, the workspace's values are the ones in effect (relative paths against the workspace folder).
+  editor.trusted = true;
+  assert.deepEqual(pick(config.serverSettings()), { model: 'http://evil.example:8000/v1', variant: 'q4', anchors: join(workspace, 'poisoned-anchors.json'), scoringAllowed: true, demoModel: false });
+});
+
+test('in an untrusted workspace the workspace\'s serving endpoint is not one the key check considers', () => {
+  const config = new Config(extensionPath);
+  editor.set('nuggets.model', 'workspace', 'http://evil.example:8000/v1,http://evil.example:8000/v2');
+  editor.trusted = false;
+  assert.deepEqual(config.servingOrigins(), []);
+  editor.trusted = true;
+  assert.deepEqual(config.servingOrigins(), [{ origin: 'http://evil.example:8000', fromWorkspace: true }]);
+});
+
+test('an untrusted workspace is sent no credential: neither the hub token nor the serving key', async () => {
+  const config = new Config(extensionPath);
+  await editor.secrets.store(SECRET_KEYS.hubToken, 'hf_trust_test');
+  await editor.secrets.store(SECRET_KEYS.apiKey, JSON.stringify({ key: KEY, origins: [ENTERED_FOR] }));
+  assert.equal(await config.loadSecrets(editor.secrets as unknown as vscode.SecretStorage), true);
+  editor.trusted = false;
+  assert.equal(config.serverSettings().secrets, undefined);
+  editor.trusted = true;
+  assert.deepEqual(config.serverSettings().secrets, { hubToken: 'hf_trust_test', apiKey: KEY, apiKeyOrigins: [ENTERED_FOR] });
+});
+
+test('Set Serving API Key binds the key to the server it is entered for', async () => {
+  const config = new Config(extensionPath);
+  editor.set('nuggets.model', 'user', 'http://gpu-b.example:8000/v1');
+  const answers = [KEY, 'http://gpu-b.example:8000/v1'];
+  editor.answer = (prompt) => (prompt.kind === 'input' ? answers.shift() : undefined);
+  assert.equal(await setServingApiKey(keyContext(config).ctx), true);
+  assert.deepEqual(editor.secrets.writes, [{ key: SECRET_KEYS.apiKey, value: JSON.stringify({ key: KEY, origins: ['http://gpu-b.example:8000'] }) }]);
+  // The server asked about is the one in the model setting, offered as the default.
+  assert.equal(editor.prompts.filter((p) => p.kind === 'input')[1]?.options?.['value'], 'http://gpu-b.example:8000');
+});
+
+test('before the key goes to another server the user is asked; after Cancel the request goes out without the key, and the question is not asked again', async () => {
+  const config = new Config(extensionPath);
+  const origin = new URL(vllm.url).origin;
+  editor.set('nuggets.model', 'workspace', vllm.url);
+  await editor.secrets.store(SECRET_KEYS.apiKey, JSON.stringify({ key: KEY, origins: [ENTERED_FOR] }));
+  await config.loadSecrets(editor.secrets as unknown as vscode.SecretStorage);
+  const { ctx, sent } = keyContext(config);
+
+  await confirmServingKey(ctx); // the stand-in user dismisses the modal: Cancel
+  assert.deepEqual(editor.prompts.map((p) => [p.kind, p.message, p.options?.['modal'], p.items]), [
+    ['warning', `Send your serving API key to ${origin}?`, true, ['Send Key', 'Score Without Key']],
+  ]);
+  assert.match(String(editor.prompts[0]!.options?.['detail']), new RegExp(`entered for ${ENTERED_FOR}\\. .*workspace's settings`));
+  assert.deepEqual(JSON.parse(editor.secrets.values.get(SECRET_KEYS.apiKey)!), { key: KEY, origins: [ENTERED_FOR] }, 'the binding is unchanged');
+  assert.equal(sent(), 0);
+  assert.deepEqual(new Set(await authorizationsReceived(config)), new Set([undefined]));
+
+  await confirmServingKey(ctx);
+  assert.equal(editor.prompts.length, 1, 'a declined server is not asked about again in this session');
+});
+
+test('Send Key binds the key to that server too, and its requests carry the key', async () => {
+  const config = new Config(extensionPath);
+  // Another origin than the previous test's (declined there for this session), on the same stand-in server.
+  const endpoint = vllm.url.replace('127.0.0.1', 'localhost');
+  const origin = new URL(endpoint).origin;
+  editor.set('nuggets.model', 'user', endpoint);
+  await editor.secrets.store(SECRET_KEYS.apiKey, JSON.stringify({ key: KEY, origins: [ENTERED_FOR] }));
+  await config.loadSecrets(editor.secrets as unknown as vscode.SecretStorage);
+  const { ctx, sent } = keyContext(config);
+  editor.answer = (prompt) => (prompt.message === `Send your serving API key to ${origin}?` ? 'Send Key' : undefined);
+
+  await confirmServingKey(ctx);
+  assert.equal(editor.prompts.length, 1);
+  assert.match(String(editor.prompts[0]!.options?.['detail']), /user settings/);
+  assert.deepEqual(JSON.parse(editor.secrets.values.get(SECRET_KEYS.apiKey)!), { key: KEY, origins: [ENTERED_FOR, origin] });
+  assert.equal(sent(), 1, 'the server is sent the new binding');
+  assert.deepEqual(new Set(await authorizationsReceived(config)), new Set([`Bearer ${KEY}`]));
+
+  await confirmServingKey(ctx);
+  assert.equal(editor.prompts.length, 1, 'a server the key is bound to is not asked about');
+});
+
+test('the key goes to the server it was entered for without asking, and to no other server in the same setting', async () => {
+  const config = new Config(extensionPath);
+  const origin = new URL(vllm.url).origin;
+  editor.set('nuggets.model', 'user', vllm.url);
+  await editor.secrets.store(SECRET_KEYS.apiKey, JSON.stringify({ key: KEY, origins: [origin] }));
+  await config.loadSecrets(editor.secrets as unknown as vscode.SecretStorage);
+  await confirmServingKey(keyContext(config).ctx);
+  assert.deepEqual(editor.prompts, []);
+  assert.deepEqual(new Set(await authorizationsReceived(config)), new Set([`Bearer ${KEY}`]));
+
+  // Bound to another server only: the engine withholds it from this one.
+  await editor.secrets.store(SECRET_KEYS.apiKey, JSON.stringify({ key: KEY, origins: [ENTERED_FOR] }));
+  await config.loadSecrets(editor.secrets as unknown as vscode.SecretStorage);
+  assert.deepEqual(new Set(await authorizationsReceived(config)), new Set([undefined]));
+});
+
+function pick(settings: ReturnType<Config['serverSettings']>): Record<string, unknown> {
+  const { model, variant, anchors, scoringAllowed, demoModel } = settings;
+  return { model, variant, anchors, scoringAllowed, demoModel };
+}
