@@ -28,6 +28,19 @@ test('a hover lists the anchors helped and hurt most, largest first', () => {
   assert.deepEqual(rows, [['+2.000', 'three'], ['+0.500', 'one'], ['-1.250', 'two'], ['-0.010', 'four']]);
 });
 
+test('a hover shows anchor instructions and the model name as text: no link, command or HTML forms from them', () => {
+  const hostile = '[Clear](command:nuggets.clearScores) <img src=x onerror=alert(1)> |';
+  const markdown = hoverMarkdown({
+    score: { index: 0, id: 'x', goldenScore: 1, wins: 1, anchors: 1, meanDelta: 0.5, deltas: [0.5], truncated: false },
+    stale: false, anchors: [{ instruction: hostile, input: '', output: '' }],
+    source: { model: '<b>model</b>](command:x)', anchors: '[a](http://e.co)', demo: false },
+  });
+  const row = markdown.split('\n').find((line) => line.startsWith('| +0.500 |'))!;
+  assert.equal(row, String.raw`| +0.500 | 1\. \[Clear\]\(command\:nuggets\.clearScores\) \<img src\=x onerror\=alert\(1\)\> \| |`);
+  assert.ok(markdown.includes(String.raw`Model \<b\>model\<\/b\>\]\(command\:x\) · anchors: \[a\]\(http\:\/\/e\.co\)`), markdown);
+  assert.doesNotMatch(markdown, /(?<!\\)[[<]/);
+});
+
 test('any line of a record finds that record; lines between records find none', () => {
   const text = '[\n  {\n    "instruction": "a",\n    "output": "b"\n  },\n\n  {"instruction": "c", "output": "d"}\n]\n';
   const parsed = parseDocument(TextDocument.create('file:///d.json', 'json', 1, text))!;
