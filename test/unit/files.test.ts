@@ -1,7 +1,7 @@
 /** Outputs never touch the inputs and are never seen half written (server/files.ts). */
 import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { assertNotInput, writeFileAtomic } from '../../server/files';
 import { scratchDir } from '../helpers';
@@ -35,6 +35,8 @@ test('a write that fails says where and leaves no temporary file beside the targ
 test('an output path that names an input, however it is spelled, is refused', () => {
   const dir = scratchDir('not-input');
   const dataset = join(dir, 'data.json');
-  assert.throws(() => assertNotInput(join(dir, 'sub', '..', 'data.json'), ['other.json', dataset]), /Refusing to write .*data\.json: it is an input of this command and is never modified/);
+  for (const spelled of [`${dir}/sub/../data.json`, `${dir}//./data.json`, relative(process.cwd(), dataset)]) {
+    assert.throws(() => assertNotInput(spelled, ['other.json', dataset]), /Refusing to write .*data\.json: it is an input of this command and is never modified/, spelled);
+  }
   assert.doesNotThrow(() => assertNotInput(join(dir, 'data.golden.json'), [dataset]));
 });

@@ -321,12 +321,24 @@ test('a chart per signal, and golden score against IFD where clicking a point re
 });
 
 test('dataset text with HTML renders as text: no element is created and no script runs', async () => {
+  // Record 7 on the first page sorted by index, also when this test runs alone (npm run mutants).
+  for (let clicks = 0; clicks < 2 && await page.locator('#records-table th[data-sort="index"]').getAttribute('aria-sort') !== 'ascending'; clicks++) {
+    await sortBy('records-table', 'index');
+  }
+  await untilText(FIRST_INDEX, '1');
   const row = page.locator('#records-table tr.record[data-index="7"]');
   await row.waitFor();
   const texts = await row.locator('td').allTextContents();
   assert.equal(texts[7], `${XSS} — <script>alert(2)</script>`);
   assert.equal(texts[8], '<svg onload=alert(3)>');
   assert.equal(await page.locator('#dataset').textContent(), DATASET_NAME);
+  // Its record view: the title and the nearest neighbours (one of which carries HTML too).
+  await row.click();
+  await untilText('#neighbours h3', 'Nearest neighbours of record 8');
+  assert.equal(await page.locator('#record-title').textContent(), `Record 8: ${XSS}`);
+  assert.equal(await page.locator('#neighbours li').first().textContent(), `0.987 · record 10: ${XSS}`);
+  assert.equal(await page.evaluate('document.querySelectorAll("#record-view img, #neighbours img").length'), 0);
+  await page.locator('#record-close').click();
   await page.locator('#tab-anchors').click();
   await page.locator('#anchors-table tr.anchor').first().waitFor();
   await page.waitForTimeout(200);
