@@ -35,6 +35,11 @@ const MUTANTS = [
     search: 'scoringAllowed: trusted,', replace: 'scoringAllowed: true,', tests: [trust] },
   { name: 'trust: an untrusted workspace\'s serving endpoint is asked about', file: 'extension/config.ts',
     search: "this.path(config, 'model', vscode.workspace.isTrusted, true) ?? '';", replace: "this.path(config, 'model', true, true) ?? '';", tests: [trust] },
+  // The server's own check (server/lsp/model-identity.ts): untrusted, it opens no model beyond reading a folder.
+  { name: 'trust: the server opens any model in an untrusted workspace', file: 'server/lsp/model-identity.ts',
+    search: 'if (!settings.scoringAllowed && (!existsSync(model) || isGgufPath(model))) {', replace: 'if (false) {', tests: [{ file: 'unit/lsp-parts' }] },
+  { name: 'trust: the server imports a GGUF file in an untrusted workspace', file: 'server/lsp/model-identity.ts',
+    search: '(!existsSync(model) || isGgufPath(model))', replace: '!existsSync(model)', tests: [{ file: 'unit/lsp-parts' }] },
   // The serving key goes only to the servers it is bound to (extension/, and the engine's own check).
   { name: 'key: Cancel sends the key anyway', file: 'extension/models.ts',
     search: "if (answer === 'Send Key') {", replace: "if (answer !== 'Score Without Key') {", tests: [trust] },
@@ -77,6 +82,8 @@ const MUTANTS = [
   // Cancel stops at once (server/abort.ts, the scoring loop).
   { name: 'cancel: the wait before a retry ignores Cancel', file: 'server/abort.ts',
     search: "    signal?.addEventListener('abort', onAbort, { once: true });", replace: '', tests: [{ file: 'unit/http', match: '^cancelling' }] },
+  { name: 'cancel: a serving call\'s requests ignore Cancel', file: 'server/abort.ts',
+    search: "  else signal?.addEventListener('abort', abort, { once: true });", replace: '', tests: [{ file: 'unit/serving', match: 'cancelling stops scoring' }] },
   { name: 'cancel: scoring goes on to its next pass after Cancel', file: 'server/scoring/local.ts',
     search: "  if (signal?.aborted) throw new RequestCancelled('Scoring');", replace: '', tests: [{ file: 'unit/scoring', match: 'a cancelled call stops' }] },
   // Scores computed under another key are never mixed (server/store.ts).

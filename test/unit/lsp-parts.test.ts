@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { escapeMarkdown, hoverMarkdown, shorten } from '../../server/lsp/markdown';
+import { ModelIdentity } from '../../server/lsp/model-identity';
 import { parseDocument, recordAtLine } from '../../server/lsp/parsed';
+import type { ScoringWorker } from '../../server/lsp/worker';
+import type { ServerSettings } from '../../server/protocol';
+import { demoModel, scratchDir } from '../helpers';
 
 test('dataset text is escaped so that no Markdown construct can form', () => {
   const hostile = '[x](command:foo) <img src=x onerror=alert(1)> `code` **bold** # h\n- item https://e.co www.e.co a@b.co &amp; |';
@@ -53,4 +59,22 @@ test('JSON that is not an Alpaca dataset is left alone', () => {
   }
   const jsonl = '{"instruction": "a", "output": "b"}\n{"instruction": "c", "input": "i", "output": "d"}\n';
   assert.equal(parseDocument(TextDocument.create('file:///x.jsonl', 'jsonl', 1, jsonl))!.records.length, 2);
+});
+
+test('in an untrusted workspace the server opens no model it would download, import or call; a model folder is only read', async () => {
+  const gguf = join(scratchDir('untrusted-gguf'), 'weights.gguf');
+  writeFileSync(gguf, 'GGUF');
+  // The scoring worker, recording which models it was asked to open.
+  const opened: string[] = [];
+  const worker = { identify: (model: string) => (opened.push(model), Promise.resolve({ name: model, fingerprint: 'f' })) } as unknown as ScoringWorker;
+  const settings = (model: string, scoringAllowed: boolean): ServerSettings => ({ model, anchors: null, maxAnchorTokens: 200, batchSize: 8, threads: 1, scoringAllowed });
+  const untrusted = new ModelIdentity(worker, () => undefined);
+  for (const model of ['hf:owner/name', 'http://evil.example:8000/v1', 'ollama:llama3', gguf]) {
+    assert.equal(await untrusted.of(settings(model, false), { threads: 1 }), undefined, model);
+    assert.equal(untrusted.error, 'Scoring is disabled in untrusted workspaces.');
+  }
+  assert.deepEqual(opened, []);
+  assert.deepEqual(await untrusted.of(settings(demoModel, false), { threads: 1 }), { name: demoModel, fingerprint: 'f' });
+  assert.deepEqual(await new ModelIdentity(worker, () => undefined).of(settings(gguf, true), { threads: 1 }), { name: gguf, fingerprint: 'f' }, 'trusted, the same file is opened');
+  assert.deepEqual(opened, [demoModel, gguf]);
 });
