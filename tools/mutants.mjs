@@ -130,6 +130,7 @@ const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exc
   .stdout.split('\0').filter((f) => f !== '' && existsSync(join(root, f)));
 const sandbox = mkdtempSync(join(tmpdir(), 'nuggets-mutants-'));
 process.on('exit', () => rmSync(sandbox, { recursive: true, force: true }));
+process.on('SIGINT', () => process.exit(130)); // Ctrl-C: the exit handler removes the copy
 for (const [link, target] of [['shared', join(root, '..', 'shared')]]) {
   if (existsSync(target)) symlinkSync(realpathSync(target), join(sandbox, link));
 }
