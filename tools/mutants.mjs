@@ -35,6 +35,8 @@ const MUTANTS = [
     search: 'scoringAllowed: trusted,', replace: 'scoringAllowed: true,', tests: [trust] },
   { name: 'trust: an untrusted workspace\'s serving endpoint is asked about', file: 'extension/config.ts',
     search: "this.path(config, 'model', vscode.workspace.isTrusted, true) ?? '';", replace: "this.path(config, 'model', true, true) ?? '';", tests: [trust] },
+  { name: 'trust: Choose Model writes an untrusted workspace\'s settings', file: 'extension/models.ts',
+    search: "workspaceValue !== undefined && vscode.workspace.isTrusted", replace: 'workspaceValue !== undefined', tests: [trust] },
   // The server's own check (server/lsp/model-identity.ts): untrusted, it opens no model beyond reading a folder.
   { name: 'trust: the server opens any model in an untrusted workspace', file: 'server/lsp/model-identity.ts',
     search: 'if (!settings.scoringAllowed && (!existsSync(model) || isGgufPath(model))) {', replace: 'if (false) {', tests: [{ file: 'unit/lsp-parts' }] },

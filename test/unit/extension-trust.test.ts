@@ -12,7 +12,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import { Config, SECRET_KEYS } from '../../extension/config';
 import type { Ctx } from '../../extension/ctx';
 import type * as vscode from 'vscode';
-import { confirmServingKey, setServingApiKey } from '../../extension/models';
+import { chooseModel, confirmServingKey, setServingApiKey } from '../../extension/models';
 import { modelOptions } from '../../server/lsp/model-identity';
 import { openBackend } from '../../server/scoring/open';
 import { demoModel, scratchDir } from '../helpers';
@@ -22,6 +22,9 @@ const extensionPath = '/opt/nuggets-extension';
 const bundledModel = join(extensionPath, 'models', 'demo');
 const workspace = '/home/ada/project';
 const KEY = 'sk-nuggets-trust-test';
+/** vscode.ConfigurationTarget's values. */
+const USER = 1;
+const WORKSPACE = 2;
 /** The server the key was entered for: no request is made to it. */
 const ENTERED_FOR = 'http://gpu-a.example:8000';
 
@@ -97,6 +100,23 @@ test('an untrusted workspace is sent no credential: neither the hub token nor th
   assert.equal(config.serverSettings().secrets, undefined);
   editor.trusted = true;
   assert.deepEqual(config.serverSettings().secrets, { hubToken: 'hf_trust_test', apiKey: KEY, apiKeyOrigins: [ENTERED_FOR] });
+});
+
+test('in an untrusted workspace Choose Model writes the user\'s settings, not the workspace\'s it would not read', async () => {
+  // The server's model lists are not needed here: the demo model is picked.
+  const ctx = { client: { sendRequest: () => Promise.reject(new Error('no server')) } } as unknown as Ctx;
+  editor.answer = (prompt) => (prompt.kind === 'quickPick' ? (prompt.items as { model?: string }[]).find((item) => item.model === '') : undefined);
+  editor.set('nuggets.model', 'workspace', 'http://evil.example:8000/v1');
+  editor.trusted = false;
+  assert.equal(await chooseModel(ctx), '');
+  assert.deepEqual(editor.updates.map((u) => [u.name, u.target]), [['nuggets.modelVariant', USER], ['nuggets.model', USER]]);
+  assert.match(editor.prompts.at(-1)!.message, /scoring with the bundled demo model \(user settings\)/);
+
+  // Trusted, the workspace's value is the one in effect, and the choice replaces it there.
+  editor.updates.length = 0;
+  editor.trusted = true;
+  assert.equal(await chooseModel(ctx), '');
+  assert.deepEqual(editor.updates.map((u) => [u.name, u.target]), [['nuggets.modelVariant', WORKSPACE], ['nuggets.model', WORKSPACE]]);
 });
 
 test('Set Serving API Key binds the key to the server it is entered for', async () => {
