@@ -129,7 +129,7 @@ if (stale.length > 0) {
 }
 
 const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
-  .stdout.split('\0').filter((f) => f !== '' && existsSync(join(root, f)));
+  .stdout.split('\0').filter((f) => f !== '' && f !== 'node_modules' && f !== '.cache' && existsSync(join(root, f)));
 const sandbox = mkdtempSync(join(tmpdir(), 'nuggets-mutants-'));
 process.on('exit', () => rmSync(sandbox, { recursive: true, force: true }));
 process.on('SIGINT', () => process.exit(130)); // Ctrl-C: the exit handler removes the copy
