@@ -35,7 +35,8 @@ export async function writeGoldenSubset(
   const result = await ctx.request(protocol.selectSubset, { textDocument, rule, ...(withScores !== undefined ? { withScores } : {}) });
   await vscode.window.showTextDocument(vscode.Uri.parse(result.uri), { preview: false, ...(viewColumn !== undefined ? { viewColumn } : {}) });
   const diverse = rule.diverse !== undefined ? ` ${result.skippedAsDuplicates} near-duplicates skipped${result.similarityNotice ? ` (${result.similarityNotice})` : ''}.` : '';
-  const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (${label}${withScores ? ', with golden_score' : ''}) to ${basename(result.path)}, with its selection card ${basename(result.cardPath)}.${diverse}`;
+  const problems = result.problemsLeftOut ? ` Left out ${result.problemsLeftOut}: they are never selected.` : '';
+  const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (${label}${withScores ? ', with golden_score' : ''}) to ${basename(result.path)}, with its selection card ${basename(result.cardPath)}.${diverse}${problems}`;
   if (ctx.config.usesDemoModel()) {
     void vscode.window.showWarningMessage(`${wrote} They were chosen by the bundled demo model, whose scores are for trying the tool, not for curation.`, 'Choose Model')
       .then((choice) => choice && vscode.commands.executeCommand('nuggets.chooseModel'));

@@ -32,6 +32,8 @@ export interface SelectionCard {
   /** What diversity compared, and how many records it skipped as near-duplicates. */
   similarity: 'embedding' | 'tfidf' | null;
   skippedAsDuplicates: number;
+  /** Problem records (server/problems.ts) the rule left out; `rule.problems` says whether it did. */
+  problemsLeftOut: number;
   /** Each signal over the subset's records. */
   signals: Record<string, SignalSummary>;
   tool: { name: 'nuggets'; version: string };
@@ -67,6 +69,7 @@ export interface CardInput {
   seed: number | null;
   similarity: 'embedding' | 'tfidf' | null;
   skippedAsDuplicates: number;
+  problemsLeftOut: number;
 }
 
 export function writeCard(input: CardInput): string {
@@ -82,11 +85,13 @@ export function writeCard(input: CardInput): string {
     template: input.header.template,
     maxAnchorTokens: input.header.maxAnchorTokens,
     separator: input.header.separator,
-    rule: input.rule,
+    // Written out even when it is the default, so that a card says which rule it was made under.
+    rule: { ...input.rule, problems: input.rule.problems ?? 'left-out' },
     baseline: input.baseline,
     seed: input.seed,
     similarity: input.similarity,
     skippedAsDuplicates: input.skippedAsDuplicates,
+    problemsLeftOut: input.problemsLeftOut,
     signals: Object.fromEntries(SIGNALS.map((s) => [s.name, s.summarize(input.chosen.map((c) => s.valueOf(c.score)))])),
     tool: { name: 'nuggets', version: toolVersion() },
     created: new Date().toISOString(),
@@ -105,7 +110,9 @@ export function readCard(path: string): SelectionCard & { folder: string } {
   if (card.nuggets_card !== 1 || !card.source || !card.rule || !Array.isArray(card.scores) || !card.subset) {
     throw new NuggetsError(`${path} is not a Nuggets selection card.`, 'Cards are written beside subsets as <subset>.card.json.');
   }
-  return { ...(card as SelectionCard), folder: dirname(resolve(path)) };
+  // A card written before problem records were left out kept them: made again, it keeps them still.
+  const rule: SelectionRule = { ...card.rule, problems: card.rule.problems ?? 'kept' };
+  return { ...(card as SelectionCard), rule, folder: dirname(resolve(path)) };
 }
 
 /** The card's dataset, checked to be the same content. */

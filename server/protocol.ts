@@ -310,6 +310,8 @@ export interface SelectSubsetResult {
   skippedAsDuplicates: number;
   /** Set when a diverse rule compared TF-IDF vectors because the model's embeddings were missing. */
   similarityNotice?: string;
+  /** Set when the rule left problem records out (server/problems.ts): "2 problem records (2 with an empty instruction or output)". */
+  problemsLeftOut?: string;
 }
 
 /** Writes the chosen records, as they are in the source, to a new JSON file beside it. Needs every record scored. */

@@ -8,6 +8,7 @@ import type { SimilaritySource } from './diverse';
 import { NuggetsError } from './errors';
 import { writeFileAtomic } from './files';
 import type { CandidateScore } from './scoring/golden';
+import { findProblems, type RecordProblem } from './problems';
 import { golden } from './signals/golden';
 import { SIGNALS, signalNamed, type Signal, type SignalValue } from './signals';
 import type { SelectionRule, SignalBound } from './selection-rule';
@@ -26,6 +27,8 @@ export interface Selection {
   skippedAsDuplicates: number;
   /** What similarity diversity used: the model's embeddings, or TF-IDF when embeddings are missing. */
   similarity?: 'embedding' | 'tfidf';
+  /** Problem records the rule left out of consideration (none when it keeps them), in dataset order. */
+  problemsLeftOut: RecordProblem[];
 }
 
 /** Pairs each record with its score; every record must have one (a scores file of this dataset). */
@@ -102,14 +105,22 @@ function sizeOf(rule: SelectionRule, total: number): number | undefined {
 export function select(scored: ScoredRecord[], rule: SelectionRule, similarity?: SimilaritySource): Selection {
   const by = signalFor(rule.by);
   const bounds = boundsOf(rule).map((b) => ({ ...b, signal: signalFor(b.signal) }));
+  // A top-percent rule's size counts every record of the dataset, as the paper's "top 1%" does.
   const size = sizeOf(rule, scored.length);
-  const ranked = rank(scored.filter((s) => within(s.score, bounds)), by)
+  const problemsLeftOut = rule.problems === 'kept' ? [] : problemsOf(scored);
+  const leftOut = new Set(problemsLeftOut.map((p) => p.index));
+  const ranked = rank(scored.filter((s) => !leftOut.has(s.record.index) && within(s.score, bounds)), by)
     .filter((s) => by.valueOf(s.score) !== null);
-  if (rule.diverse === undefined) return { chosen: size === undefined ? ranked : ranked.slice(0, size), skippedAsDuplicates: 0 };
+  if (rule.diverse === undefined) return { chosen: size === undefined ? ranked : ranked.slice(0, size), skippedAsDuplicates: 0, problemsLeftOut };
   if (!(rule.diverse > 0 && rule.diverse <= 1)) throw new NuggetsError(`--diverse must be a cosine similarity in (0, 1] (got ${rule.diverse}).`);
   if (!similarity) throw new Error('diverse selection needs a similarity source');
   const walk = similarity.walk(ranked.map((s) => s.record), rule.diverse, size ?? ranked.length);
-  return { chosen: walk.kept.map((k) => ranked[k]!), skippedAsDuplicates: walk.skipped, similarity: similarity.kind };
+  return { chosen: walk.kept.map((k) => ranked[k]!), skippedAsDuplicates: walk.skipped, similarity: similarity.kind, problemsLeftOut };
+}
+
+/** The problem records among `scored` (problems.ts), judged in dataset order. */
+export function problemsOf(scored: readonly ScoredRecord[]): RecordProblem[] {
+  return findProblems([...scored].map((s) => s.record).sort((a, b) => a.index - b.index));
 }
 
 /** A short name for a rule, for file names: min0.85, top100, top10pct, by-ifd, diverse0.9. */
@@ -117,7 +128,7 @@ export function ruleLabel(rule: SelectionRule): string {
   const size = rule.kind === 'min-score' ? `min${rule.minScore}` : rule.kind === 'top' ? `top${rule.count}` : rule.kind === 'top-percent' ? `top${rule.percent}pct` : 'all';
   const by = rule.by && rule.by !== golden.name ? `-by-${rule.by}` : '';
   const bounds = (rule.bounds ?? []).map((b) => `-${b.signal}${b.min !== undefined ? `-min${b.min}` : ''}${b.max !== undefined ? `-max${b.max}` : ''}`).join('');
-  return `${size}${by}${bounds}${rule.diverse !== undefined ? `-diverse${rule.diverse}` : ''}`;
+  return `${size}${by}${bounds}${rule.diverse !== undefined ? `-diverse${rule.diverse}` : ''}${rule.problems === 'kept' ? '-with-problems' : ''}`;
 }
 
 /** Writes the chosen records in dataset order, as they were in the source. */

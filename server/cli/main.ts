@@ -43,6 +43,7 @@ const USAGE = `Usage:
                   [--by golden|mean_delta|ppl_cond|ppl_direct|ifd] [--top K | --top-percent P]
                   [--min-score T] [--min-<signal> X] [--max-<signal> Y]  (e.g. --max-ifd 1: min inclusive, max exclusive)
                   [--diverse TAU] [--baseline random [--seed S]] [--with-scores]
+                  [--keep-problems]  (also select records with an empty instruction or output, and exact duplicates)
   nuggets select  --card golden.card.json [--out again.json]  (make the selection again and check it)
   nuggets agree   <dataset> --anchors anchors.json --model M1 --model M2 [--sample 100] [--seed S]
                   [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)

@@ -13,6 +13,7 @@ import { similarityFor } from '../diverse';
 import { NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
 import type { CandidateScore } from '../scoring/golden';
+import { countProblems, describeProblem, type RecordProblem } from '../problems';
 import { pairScores, select, signalFor, writeSubset, type ScoredRecord, type Selection, type SelectionRule, type SignalBound } from '../select';
 import { SIGNALS } from '../signals';
 import { embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
@@ -31,6 +32,7 @@ export function selectCommand(args: string[]): number {
     scores: { type: 'string', multiple: true }, out: { type: 'string' }, 'min-score': { type: 'string' },
     top: { type: 'string' }, 'top-percent': { type: 'string' }, 'with-scores': { type: 'boolean' },
     by: { type: 'string' }, diverse: { type: 'string' }, baseline: { type: 'string' }, seed: { type: 'string' },
+    'keep-problems': { type: 'boolean' },
     ...Object.fromEntries(BOUND_FLAGS.map((b) => [b.flag, { type: 'string' as const }])),
   });
   const flags = values as Record<string, string | string[] | boolean | undefined>;
@@ -58,23 +60,28 @@ export function selectCommand(args: string[]): number {
   const by = values.by as string | undefined;
   if (by !== undefined) signalFor(by);
   const diverse = rangeFlag(values.diverse as string | undefined, '--diverse', 0, 1, true);
-  const rule: SelectionRule = { ...size, ...(by ? { by } : {}), ...(bounds.length ? { bounds } : {}), ...(diverse !== undefined ? { diverse } : {}) };
+  const rule: SelectionRule = {
+    ...size, ...(by ? { by } : {}), ...(bounds.length ? { bounds } : {}), ...(diverse !== undefined ? { diverse } : {}),
+    problems: values['keep-problems'] === true ? 'kept' : 'left-out',
+  };
   const baseline = values.baseline as string | undefined;
   if (baseline !== undefined && baseline !== 'random') throw new UsageError(`--baseline takes "random" (got "${baseline}")`);
   const seed = integerFlag(values.seed as string | undefined, '--seed', 0) ?? 0;
 
   const made = makeSelection(dataset, scoreFiles, rule);
   writeSubset(out, made.selection.chosen, values['with-scores'] === true);
-  const common = { datasetPath: dataset, datasetSha256: datasetHash(dataset), records: made.records.length, scoresPaths: scoreFiles, header: made.header, rule };
+  const problemsLeftOut = made.selection.problemsLeftOut.length;
+  const common = { datasetPath: dataset, datasetSha256: datasetHash(dataset), records: made.records.length, scoresPaths: scoreFiles, header: made.header, rule, problemsLeftOut };
   writeCard({ ...common, subsetPath: out, chosen: made.selection.chosen, baseline: null, seed: null, similarity: made.selection.similarity ?? null, skippedAsDuplicates: made.selection.skippedAsDuplicates });
   const share = ((100 * made.selection.chosen.length) / made.records.length).toFixed(1);
   process.stdout.write(`selected ${made.selection.chosen.length} of ${made.records.length} records (${share}%) -> ${resolve(out)}\n`);
+  if (problemsLeftOut > 0) process.stdout.write(`left out ${describeLeftOut(made.selection.problemsLeftOut)}; --keep-problems keeps them\n`);
   if (rule.diverse !== undefined) process.stdout.write(`skipped ${made.selection.skippedAsDuplicates} near-duplicates (cosine >= ${rule.diverse}, ${made.selection.similarity === 'embedding' ? 'model embeddings' : 'TF-IDF'})\n`);
   process.stdout.write(`card -> ${resolve(cardPathFor(out))}\n`);
   if (baseline === 'random') {
     const randomOut = out.replace(/\.json$/i, '') + '.random.json';
     assertNotInput(randomOut, [dataset, ...scoreFiles]);
-    const chosen = randomBaseline(made.scored, made.selection.chosen.length, seed);
+    const chosen = randomBaseline(made, made.selection.chosen.length, seed);
     writeSubset(randomOut, chosen, values['with-scores'] === true);
     writeCard({ ...common, subsetPath: randomOut, chosen, baseline: 'random', seed, similarity: null, skippedAsDuplicates: 0 });
     process.stdout.write(`random baseline of ${chosen.length} records (seed ${seed}) -> ${resolve(randomOut)}\n`);
@@ -121,8 +128,16 @@ function makeSelection(dataset: string, scoreFiles: string[], rule: SelectionRul
   return { records, header: first!, scored, selection: select(scored, rule, similarity) };
 }
 
-function randomBaseline(scored: ScoredRecord[], count: number, seed: number): ScoredRecord[] {
-  return count === 0 ? [] : sampleRecords(scored, count, seed);
+/** A same-size random subset, drawn from the records the rule could choose from (problem records left out as it left them out). */
+function randomBaseline(made: Made, count: number, seed: number): ScoredRecord[] {
+  const leftOut = new Set(made.selection.problemsLeftOut.map((p) => p.index));
+  return count === 0 ? [] : sampleRecords(made.scored.filter((s) => !leftOut.has(s.record.index)), count, seed);
+}
+
+/** "3 problem records (…): index 0 (empty output), index 7 (repeats index 2), …". */
+function describeLeftOut(problems: readonly RecordProblem[]): string {
+  const named = problems.slice(0, 5).map((p) => `index ${p.index} (${describeProblem(p.reason)})`).join(', ');
+  return `${countProblems(problems)}: ${named}${problems.length > 5 ? ', …' : ''}`;
 }
 
 /** Makes the card's selection again and checks it holds the same records; writes it to `out` when given. */
@@ -134,7 +149,7 @@ function reproduce(cardPath: string, out: string | undefined): number {
   if (made.header.model.fingerprint !== card.model.fingerprint || made.header.anchors.hash !== card.anchors.hash) {
     throw new NuggetsError(`${cardPath}: the scores files now hold another model's or anchor set's scores than the card records.`);
   }
-  const chosen = card.baseline === 'random' ? randomBaseline(made.scored, card.subset.records, card.seed ?? 0) : made.selection.chosen;
+  const chosen = card.baseline === 'random' ? randomBaseline(made, card.subset.records, card.seed ?? 0) : made.selection.chosen;
   if (out !== undefined) {
     assertNotInput(out, [dataset, ...scoreFiles]);
     writeSubset(out, chosen, false);

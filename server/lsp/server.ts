@@ -23,6 +23,7 @@ import { NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
 import { SUGGESTED_HUB_MODELS } from '../model/hub';
 import * as protocol from '../protocol';
+import { countProblems } from '../problems';
 import { pairScores, ruleLabel, select, writeSubset } from '../select';
 import { nameOf, originOf } from './anchor-choice';
 import { AnchorsPerDocument } from './anchors-per-document';
@@ -246,10 +247,12 @@ export class NuggetsServer {
         subsetPath: out, datasetPath: source, datasetSha256: datasetHash(source), records: parsed.records.length, scoresPaths: [this.book.scoresPathOf(keyed!.key)],
         header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.variant ?? null }, anchors: { ...keyed!.key.anchors, source: this.anchors.pathFor(uri) ?? null } },
         rule: params.rule, chosen: selection.chosen, baseline: null, seed: null, similarity: selection.similarity ?? null, skippedAsDuplicates: selection.skippedAsDuplicates,
+        problemsLeftOut: selection.problemsLeftOut.length,
       });
       return {
         path: out, uri: pathToFileURL(out).toString(), kept: selection.chosen.length, total: parsed.records.length, cardPath,
         skippedAsDuplicates: selection.skippedAsDuplicates, ...(similarity?.notice ? { similarityNotice: similarity.notice } : {}),
+        ...(selection.problemsLeftOut.length > 0 ? { problemsLeftOut: countProblems(selection.problemsLeftOut) } : {}),
       };
     } catch (err) {
       if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, `${err.message} Run Nuggets: Score Dataset first.`);

@@ -117,7 +117,7 @@ test('a selection card records how the subset was made, and --card makes it agai
   assert.match(card.model.fingerprint, /^[0-9a-f]+$/);
   assert.deepEqual([card.anchors.count, card.anchors.source], [5, 'anchors.json']);
   assert.deepEqual([card.template, card.maxAnchorTokens], ['nuggets-alpaca-v1', 200]);
-  assert.deepEqual(card.rule, { kind: 'top-percent', percent: 25 });
+  assert.deepEqual(card.rule, { kind: 'top-percent', percent: 25, problems: 'left-out' });
   assert.equal(card.subset.records, 5);
   assert.equal(card.signals.ifd.count, 5);
   assert.match(card.tool.version, /^\d+\.\d+\.\d+$/);
@@ -145,6 +145,45 @@ test('a selection card records how the subset was made, and --card makes it agai
   assert.equal(edited.code, 1);
   assert.match(edited.stderr, /is not the dataset the card was made from/);
   assert.ok(existsSync(join(dir, 'golden.json')));
+});
+
+test('problem records (empty, whitespace-only, exact duplicates) are scored but left out of every selection unless --keep-problems; the card records the rule', () => {
+  const gsm8k = JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')).slice(0, 4);
+  const problems = [
+    { instruction: '', input: '', output: '' },
+    { instruction: 'Say something.', input: '', output: '   \n ' },
+    { ...gsm8k[0], input: '' },
+  ];
+  writeFileSync(join(dir, 'problems.json'), JSON.stringify([...gsm8k, ...problems], null, 2));
+  const scoredRun = nuggets('score', 'problems.json', '--anchors', 'anchors.json', '--out', 'problems.jsonl');
+  assert.equal(scoredRun.code, 0, scoredRun.stderr);
+  assert.equal(readScores(join(dir, 'problems.jsonl')).scores.size, 6, 'every distinct record is scored, problems included');
+
+  const r = nuggets('select', 'problems.json', '--scores', 'problems.jsonl', '--top-percent', '100', '--out', 'no-problems.json');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(subset('no-problems.json').map((x) => x.instruction).sort(), gsm8k.map((x: { instruction: string }) => x.instruction).sort());
+  assert.match(r.stdout, /selected 4 of 7 records/);
+  assert.match(r.stdout, /left out 3 problem records \(2 with an empty instruction or output, 1 exact duplicate of an earlier record\): index 4 \(empty instruction and output\), index 5 \(empty output\), index 6 \(repeats index 0\); --keep-problems keeps them/);
+  const card = JSON.parse(readFileSync(join(dir, 'no-problems.card.json'), 'utf8'));
+  assert.deepEqual([card.rule.problems, card.problemsLeftOut], ['left-out', 3]);
+  // The random baseline draws from the same records the rule chose from.
+  const baseline = nuggets('select', 'problems.json', '--scores', 'problems.jsonl', '--top', '4', '--baseline', 'random', '--out', 'top4.json');
+  assert.equal(baseline.code, 0, baseline.stderr);
+  assert.deepEqual(subset('top4.random.json').map((x) => x.instruction).sort(), gsm8k.map((x: { instruction: string }) => x.instruction).sort());
+
+  const kept = nuggets('select', 'problems.json', '--scores', 'problems.jsonl', '--top-percent', '100', '--keep-problems', '--out', 'with-problems.json');
+  assert.equal(kept.code, 0, kept.stderr);
+  assert.match(kept.stdout, /selected 7 of 7 records/);
+  assert.doesNotMatch(kept.stdout, /left out/);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'with-problems.card.json'), 'utf8')).rule.problems, 'kept');
+
+  // A card written before this rule (no `problems`) kept problem records: made again, it keeps them still.
+  const old = JSON.parse(readFileSync(join(dir, 'with-problems.card.json'), 'utf8'));
+  delete old.rule.problems;
+  writeFileSync(join(dir, 'old.card.json'), JSON.stringify(old));
+  const again = nuggets('select', '--card', 'old.card.json');
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /the same 7 records/);
 });
 
 test('agree: the demo model against the Llama-family stand-in reports the figures the two models\' own scores give, and says the demo cannot stand in', () => {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { parseDataset } from '../../server/dataset';
 import { hoverMarkdown } from '../../server/lsp/markdown';
 import type { CandidateScore } from '../../server/scoring/golden';
+import { findProblems } from '../../server/problems';
 import { pairScores, select, writeSubset } from '../../server/select';
 import { describeKeyDifference, readScores, sameKey, ScoresWriter, type ScoresHeader } from '../../server/store';
 import { scratchDir } from '../helpers';
@@ -24,6 +25,27 @@ test('threshold, top-k and top-percent pick the right records', () => {
   assert.deepEqual(select(scored, { kind: 'min-score', minScore: 0.85 }).chosen.map((s) => s.record.index).sort(), [1, 5, 8, 9]);
   assert.deepEqual(select(scored, { kind: 'top', count: 2 }).chosen.map((s) => s.record.index).sort(), [1, 5]);
   assert.equal(select(scored, { kind: 'top-percent', percent: 25 }).chosen.length, 3); // ceil(10 * 25%)
+});
+
+test('problem records: an empty or whitespace-only instruction or output, and exact repeats of an earlier record (not the first copy)', () => {
+  const text = JSON.stringify([
+    { instruction: 'a', input: '', output: 'b' }, { instruction: ' \t', input: 'x', output: 'b' }, { instruction: 'c', output: '\n' },
+    { instruction: '', output: '' }, { instruction: 'a ', input: '', output: ' b' }, { instruction: 'a', input: 'other', output: 'b' },
+  ]);
+  assert.deepEqual(findProblems(parseDataset(text, 'p.json').records), [
+    { index: 1, reason: 'empty-instruction' }, { index: 2, reason: 'empty-output' }, { index: 3, reason: 'empty' }, { index: 4, reason: { duplicateOf: 0 } },
+  ]);
+});
+
+test('a problem record never enters a selection, however it scores, unless the rule keeps problems', () => {
+  const withEmpty = parseDataset(JSON.stringify([...records.map((r) => r.original), { instruction: '', input: '', output: '' }]), 'eleven.json').records;
+  const empty = withEmpty[10]!;
+  const scored = pairScores(withEmpty, new Map([...scores, [empty.id, { ...scoreOf(0, 1), index: 10, id: empty.id, meanDelta: 9 }]]), 'scores');
+  const top = select(scored, { kind: 'top', count: 1 });
+  assert.equal(top.chosen[0]!.record.index, 1);
+  assert.deepEqual(top.problemsLeftOut, [{ index: 10, reason: 'empty' }]);
+  assert.equal(select(scored, { kind: 'top', count: 1, problems: 'kept' }).chosen[0]!.record.index, 10);
+  assert.ok(!select(scored, { kind: 'min-score', minScore: 0.5 }).chosen.some((s) => s.record.index === 10));
 });
 
 test('the subset keeps records exactly as they were, in dataset order', () => {
