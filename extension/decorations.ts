@@ -28,13 +28,16 @@ export const SCALE: [number, string][] = [
 export const STALE_COLOR = 'nuggets.badge.stale';
 
 /**
- * `◆ 0.87 · 87/100 anchors`; `✂` when the record was cut to fit the model's context; `◇ … · stale`; and while the
+ * `◆ 0.87 · 87/100 anchors`; `⚠ empty: never selected` (or `duplicate`) on a problem record, even unscored; `✂` when the record was cut to fit the model's context; `◇ … · stale`; and while the
  * file does not parse, `waiting` says what the badge waits for ("waiting for valid JSON").
  */
 export function badgeText(record: RecordScore, waiting?: string): string | undefined {
   const s = record.score;
-  if (!s) return undefined;
+  // A problem record (empty, or a duplicate) is never selected: its badge says so, scored or not.
+  const problem = record.problem ? `⚠ ${record.problem.mark}: never selected` : undefined;
+  if (!s) return problem;
   const parts = [`${record.stale ? '◇' : '◆'} ${s.goldenScore.toFixed(2)}`, `${s.wins}/${s.anchors} anchors`];
+  if (problem) parts.push(problem);
   if (s.truncated) parts.push('✂ cut to fit');
   if (record.stale) parts.push('stale');
   if (waiting) parts.push(waiting);
@@ -91,7 +94,7 @@ export class Decorations implements vscode.Disposable {
     const name = `${placement}\n${text}`;
     let type = this.types.get(name);
     if (!type) {
-      const color = muted ? STALE_COLOR : SCALE[bucketOf(record.score!.goldenScore)]![1];
+      const color = muted || !record.score ? STALE_COLOR : SCALE[bucketOf(record.score.goldenScore)]![1];
       type = vscode.window.createTextEditorDecorationType({
         [placement]: {
           contentText: text, color: new vscode.ThemeColor(color), margin: placement === 'after' ? '0 0 0 2em' : '0 1.5em 0 0',
@@ -119,7 +122,7 @@ export class Decorations implements vscode.Disposable {
       badged.add(line);
       const placement: Placement = record.range.end.line > record.range.start.line ? 'after' : 'before';
       const at = placement === 'after' ? editor.document.lineAt(line).range.end : new vscode.Position(line, 0);
-      const type = this.typeFor(placement, text, record, record.stale || waiting !== undefined);
+      const type = this.typeFor(placement, text, record, record.stale || waiting !== undefined || !record.score);
       const list = ranges.get(type);
       const range = new vscode.Range(at, at);
       if (list) list.push(range);

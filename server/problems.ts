@@ -48,7 +48,7 @@ export function describeProblem(reason: ProblemReason): string {
 }
 
 /** The short mark a badge carries: "empty" or "duplicate". */
-export function problemMark(reason: ProblemReason): string {
+export function problemMark(reason: ProblemReason): 'empty' | 'duplicate' {
   return typeof reason === 'object' ? 'duplicate' : 'empty';
 }
 

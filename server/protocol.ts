@@ -100,6 +100,16 @@ export interface RecordScore {
   score?: ScoreSummary;
   /** The score was computed under another model/anchor set/settings, or for the record before an edit. */
   stale: boolean;
+  /**
+   * Set for a problem record (server/problems.ts), which no selection takes: `mark` for its badge ('empty' or
+   * 'duplicate'), `reason` for people ("empty output", "repeats index 3").
+   */
+  problem?: RecordProblemInfo;
+}
+
+export interface RecordProblemInfo {
+  mark: 'empty' | 'duplicate';
+  reason: string;
 }
 
 export interface ScoresParams {

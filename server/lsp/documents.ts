@@ -7,6 +7,7 @@ import { open as openFile, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, ResponseError, type Connection } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
+import { describeProblem, problemMark } from '../problems';
 import * as protocol from '../protocol';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import type { ScoringKey } from '../store';
@@ -192,9 +193,11 @@ export class OpenDocuments {
   recordScore(parsed: ParsedDocument, index: number, keyed: Keyed | undefined): protocol.RecordScore {
     const record = parsed.records[index]!;
     const shown = this.shown(parsed, index, keyed);
+    const problem = parsed.problems.get(index);
     return {
       index, id: record.id, range: parsed.ranges[index]!, stale: shown?.stale ?? false,
       ...(shown ? { score: summaryOf(shown.score) } : {}),
+      ...(problem ? { problem: { mark: problemMark(problem), reason: describeProblem(problem) } } : {}),
     };
   }
 

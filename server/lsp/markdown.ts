@@ -31,6 +31,8 @@ export interface HoverInput {
   top?: number;
   /** What the score was computed with: named at the foot of the hover. */
   source?: ScoreSource;
+  /** Why the record is a problem record, which no selection takes ("empty output", "repeats index 3"). */
+  problem?: string;
 }
 
 export interface ScoreSource {
@@ -73,9 +75,15 @@ export function scoreSource(scoreKey: KeyNames | undefined, current: { key: KeyN
   };
 }
 
-export function hoverMarkdown({ score, stale, anchors, top = 3, source }: HoverInput): string {
+/** The hover's line for a problem record (server/problems.ts). */
+export function problemLine(reason: string): string {
+  return `*⚠ Never selected: ${escapeMarkdown(reason)}. A subset leaves out records with an empty instruction or output and exact duplicates of an earlier record.*`;
+}
+
+export function hoverMarkdown({ score, stale, anchors, top = 3, source, problem }: HoverInput): string {
   const lines: string[] = [];
   lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);
+  if (problem) lines.push('', problemLine(problem));
   const signals = PASS_SIGNALS.filter((signal) => score.signals?.[signal.name] !== undefined)
     .map((signal) => `${signal.label} ${signal.format(signal.valueOf(score))}`);
   if (signals.length > 0) lines.push('', signals.join(' · '));

@@ -8,6 +8,7 @@ import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Range } from 'vscode-languageserver-protocol';
 import { parseDataset, type DatasetRecord } from '../dataset';
 import { NuggetsError } from '../errors';
+import { findProblems, type ProblemReason } from '../problems';
 import type { DatasetProblem } from '../protocol';
 
 export interface ParsedDocument {
@@ -17,6 +18,8 @@ export interface ParsedDocument {
   ranges: Range[];
   /** Record indexes by content id (duplicated records share an id). */
   byId: Map<string, number[]>;
+  /** The problem records (server/problems.ts), by index: never selected, marked on their badge and hover. */
+  problems: Map<number, ProblemReason>;
 }
 
 /** How much of a file's start `mayBeAlpaca` looks at. */
@@ -53,7 +56,8 @@ export function readDocument(document: TextDocument): { parsed: ParsedDocument }
     if (list) list.push(r.index);
     else byId.set(r.id, [r.index]);
   }
-  return { parsed: { uri: document.uri, version: document.version, records, ranges, byId } };
+  const problems = new Map(findProblems(records).map((p) => [p.index, p.reason]));
+  return { parsed: { uri: document.uri, version: document.version, records, ranges, byId, problems } };
 }
 
 /** The document's records; undefined when it is not an Alpaca dataset (or not one at the moment, mid-edit). */

@@ -23,13 +23,13 @@ import { NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
 import { SUGGESTED_HUB_MODELS } from '../model/hub';
 import * as protocol from '../protocol';
-import { countProblems } from '../problems';
+import { countProblems, describeProblem } from '../problems';
 import { pairScores, ruleLabel, select, writeSubset } from '../select';
 import { nameOf, originOf } from './anchor-choice';
 import { AnchorsPerDocument } from './anchors-per-document';
 import { DashboardRequests } from './dashboard-requests';
 import { OpenDocuments } from './documents';
-import { hoverMarkdown, scoreSource, sourceFooter } from './markdown';
+import { hoverMarkdown, problemLine, scoreSource, sourceFooter } from './markdown';
 import { ollamaModels } from './model-choices';
 import { ModelIdentity } from './model-identity';
 import { recordAtLine, type ParsedDocument } from './parsed';
@@ -206,13 +206,15 @@ export class NuggetsServer {
     const shown = this.documents.shown(parsed, index, keyed);
     const range = parsed.ranges[index]!;
     const current = keyed && { key: keyed.key, source: this.keys.scoredWith(parsed.uri, keyed) };
+    const problem = parsed.problems.get(index);
+    const why = problem && describeProblem(problem);
     if (!shown) {
-      const value = '*Not scored yet.* Run **Nuggets: Score Dataset** to see this record\'s golden score.';
-      return { contents: { kind: 'markdown', value: current ? `${value}\n\n${sourceFooter(current.source)}` : value }, range };
+      const value = ['*Not scored yet.* Run **Nuggets: Score Dataset** to see this record\'s golden score.', ...(why ? [problemLine(why)] : []), ...(current ? [sourceFooter(current.source)] : [])].join('\n\n');
+      return { contents: { kind: 'markdown', value }, range };
     }
     const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
     const source = scoreSource(shown.key, current);
-    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors, ...(source ? { source } : {}) }) }, range };
+    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors, ...(source ? { source } : {}), ...(why ? { problem: why } : {}) }) }, range };
   }
 
   async selectionPreview(params: protocol.SelectionPreviewParams): Promise<protocol.SelectionPreviewResult> {

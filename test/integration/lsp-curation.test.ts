@@ -137,6 +137,27 @@ describe('the curator\'s loop in the language server', () => {
     }
   });
 
+  test('problem records (an empty response, a repeat) are marked on their badge, say why in their hover, and no selection takes them', async () => {
+    const full = await client.waitForScores(datasetUri, (p) => p.full, 'the opened dataset\'s records');
+    assert.deepEqual(full.records.map((r) => r.problem ?? null), [null, null, null, null, null, null,
+      { mark: 'empty', reason: 'empty output' }, { mark: 'duplicate', reason: 'repeats index 0' }]);
+    const hover = (await client.hover(datasetUri, lineOf(datasetText, records[6]!.start) + 1))!;
+    assert.match(hover, /⚠ Never selected: empty output\./);
+    assert.match((await client.hover(datasetUri, lineOf(datasetText, records[7]!.start) + 1))!, /⚠ Never selected: repeats index 0\./);
+    assert.doesNotMatch((await client.hover(datasetUri, lineOf(datasetText, records[0]!.start) + 1))!, /Never selected/);
+    const preview = await client.connection.sendRequest(protocol.selectionPreview, {
+      textDocument: { uri: datasetUri }, rules: [{ kind: 'top-percent', percent: 100 }, { kind: 'min-score', minScore: 0 }, { kind: 'top', count: 8, problems: 'kept' }],
+    });
+    assert.deepEqual(preview.counts, [6, 6, 8]);
+    const subset = await client.connection.sendRequest(protocol.selectSubset, { textDocument: { uri: datasetUri }, rule: { kind: 'top', count: 8 } });
+    assert.equal(subset.kept, 6);
+    assert.equal(subset.problemsLeftOut, '2 problem records (1 with an empty instruction or output, 1 exact duplicate of an earlier record)');
+    const card = JSON.parse(readFileSync(subset.cardPath, 'utf8'));
+    assert.deepEqual([card.rule.problems, card.problemsLeftOut], ['left-out', 2]);
+    rmSync(subset.path);
+    rmSync(subset.cardPath);
+  });
+
   test('an edit that breaks the file keeps its scores, waiting; Score Dataset names the position; fixing it clears the problem', async () => {
     const from = client.received.length;
     const broken = datasetText.replace('"output": "', '"output" "');
