@@ -71,6 +71,11 @@ export function dashboardHtml(options: DashboardPageOptions): string {
       <vscode-checkbox id="export-deltas">With every anchor's delta</vscode-checkbox>
     </div>
   </section>
+  <section id="problems" aria-labelledby="problems-title" hidden>
+    <h2 id="problems-title">Problem records</h2>
+    <p id="problems-note" class="muted"></p>
+    <ol id="problems-list"></ol>
+  </section>
   <section id="record-view" aria-labelledby="record-title" hidden>
     <div class="record-head">
       <h2 id="record-title"></h2>

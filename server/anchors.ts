@@ -50,11 +50,11 @@ export function screenAnchors<T extends Example & { id: string; index: number }>
   return { kept, skipped };
 }
 
-/** "2 records skipped: 5 ("Say hi…") has an empty response; 9 ("Add…") repeats 2" (1-based, as hovers and editors count). */
+/** "2 records skipped: index 4 ("Say hi…") has an empty response; index 8 ("Add…") repeats index 1" (0-based, as the dashboard, scores file and exports number records). */
 export function describeSkipped(skipped: readonly SkippedAnchor[]): string {
   const named = skipped.slice(0, 5).map((s) => {
-    const what = s.reason === 'empty' ? 'has an empty response' : `repeats record ${s.reason.duplicateOf + 1}`;
-    return `record ${s.index + 1} ("${s.instruction.slice(0, 40).replace(/\s+/g, ' ')}…") ${what}`;
+    const what = s.reason === 'empty' ? 'has an empty response' : `repeats index ${s.reason.duplicateOf}`;
+    return `index ${s.index} ("${s.instruction.slice(0, 40).replace(/\s+/g, ' ')}…") ${what}`;
   });
   return `${skipped.length} ${skipped.length === 1 ? 'record' : 'records'} skipped as anchors: ${named.join('; ')}${skipped.length > 5 ? '; …' : ''}`;
 }

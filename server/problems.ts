@@ -52,6 +52,11 @@ export function problemMark(reason: ProblemReason): 'empty' | 'duplicate' {
   return typeof reason === 'object' ? 'duplicate' : 'empty';
 }
 
+/** What the editor is told of a problem record: its badge's mark and the reason. */
+export function problemInfo(reason: ProblemReason): { mark: 'empty' | 'duplicate'; reason: string } {
+  return { mark: problemMark(reason), reason: describeProblem(reason) };
+}
+
 /** "3 problem records (2 empty instruction or output, 1 exact duplicate of an earlier record)". */
 export function countProblems(problems: readonly RecordProblem[]): string {
   const duplicates = problems.filter((p) => typeof p.reason === 'object').length;

@@ -348,6 +348,17 @@ export interface DistributionResult {
   meanGoldenScore: number | null;
   /** A chart per signal computed from the passes (server/signals), over the current scores. */
   signals: SignalChart[];
+  /** The problem records (server/problems.ts), in dataset order: no selection takes them. */
+  problems: ProblemRecord[];
+}
+
+export interface ProblemRecord extends RecordProblemInfo {
+  index: number;
+  /** Its current golden score, if it has one: the threshold's count leaves it out. */
+  goldenScore: number | null;
+  /** Plain text, shortened; render it as text, never as HTML. */
+  instruction: string;
+  range: Range;
 }
 
 /** A signal's declaration as views need it (server/signals). */
@@ -431,6 +442,8 @@ export interface TableRow {
   stale: boolean;
   /** Each signal of the score, formatted by its declaration, by signal name ('—' when missing). */
   signals: Record<string, string>;
+  /** Set for a problem record, which no selection takes. */
+  problem?: RecordProblemInfo;
 }
 
 export interface TablePageResult {
@@ -494,6 +507,8 @@ export interface RecordEffectsResult {
   /** The anchor set of the score shown, and every anchor's delta in its order. */
   anchorSet: { hash: string; count: number; label: string } | null;
   effects: RecordAnchorEffect[];
+  /** Set for a problem record, which no selection takes. */
+  problem?: RecordProblemInfo;
 }
 
 /** One record's delta on every anchor (the dashboard's record view). Answered from memory, no scoring. */

@@ -40,7 +40,7 @@ export function pairScores(records: DatasetRecord[], scores: Map<string, Candida
   if (missing.length > 0) {
     const first = missing[0]!;
     throw new NuggetsError(
-      `${missing.length} of ${records.length} records have no score in ${scoresSource} (first: record ${first.index}).`,
+      `${missing.length} of ${records.length} records have no score in ${scoresSource} (first: index ${first.index}).`,
       'Finish the score run (rerun `nuggets score` to resume), or pass every shard\'s scores file with --scores.',
     );
   }

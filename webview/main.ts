@@ -26,6 +26,7 @@ import {
   type HostMessage,
   type NeighboursResult,
   type ModelInfo,
+  type RecordProblemInfo,
   type RecordEffectsResult,
   type ScatterResult,
   type SignalChart,
@@ -89,6 +90,16 @@ function element(tag: string, text?: string, className?: string): HTMLElement {
   if (text !== undefined) e.textContent = text;
   if (className) e.className = className;
   return e;
+}
+
+/**
+ * Text from the dataset or a model's name inside a sentence, each piece in a <bdi>: right-to-left text (or a
+ * stray direction mark) in one piece cannot reorder the words around it.
+ */
+function sentence(...parts: (string | { text: string })[]): HTMLElement {
+  const span = element('span');
+  span.append(...parts.map((p) => (typeof p === 'string' ? p : element('bdi', p.text))));
+  return span;
 }
 
 function saveState(): void {
@@ -158,7 +169,9 @@ function renderThreshold(): void {
   (byId('threshold') as HTMLInputElement).value = String(threshold);
   byId('threshold-value').textContent = threshold.toFixed(2);
   const scores = distribution?.goldenScores ?? [];
-  const count = countAtOrAbove(scores, threshold);
+  // Problem records are never written: the count is what Write Subset would write.
+  const problems = (distribution?.problems ?? []).filter((p) => p.goldenScore !== null && p.goldenScore >= threshold).length;
+  const count = countAtOrAbove(scores, threshold) - problems;
   const share = scores.length > 0 ? (100 * count) / scores.length : 0;
   const countText = byId('threshold-count');
   countText.dataset.count = String(count);
@@ -166,7 +179,7 @@ function renderThreshold(): void {
   (byId('write-subset') as HTMLButtonElement).disabled = count === 0;
   countText.textContent = scores.length === 0
     ? 'No records have a current golden score yet: run Nuggets: Score Dataset.'
-    : `${count} of ${scores.length} scored records (${share.toFixed(1)}%) at or above ${threshold.toFixed(2)}`;
+    : `${count} of ${scores.length} scored records (${share.toFixed(1)}%) at or above ${threshold.toFixed(2)}${problems > 0 ? `, not counting ${problems} problem record${problems === 1 ? '' : 's'}, which are never selected` : ''}`;
   const bins = distribution?.counts.length || HISTOGRAM_BINS;
   for (const rect of document.querySelectorAll<SVGRectElement>('#histogram-chart rect.bar')) {
     // A bin is highlighted when all of it lies at or above the threshold.
@@ -180,14 +193,44 @@ function renderThreshold(): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Problem records: never selected
+
+/** How many problem records the dataset has and which (the first 50), each revealing its record when clicked. */
+function renderProblems(): void {
+  const problems = distribution?.problems ?? [];
+  const section = byId('problems');
+  section.hidden = problems.length === 0;
+  section.dataset.count = String(problems.length);
+  const empty = problems.filter((p) => p.mark === 'empty').length;
+  const duplicates = problems.length - empty;
+  byId('problems-note').textContent = `${problems.length} problem record${problems.length === 1 ? '' : 's'} (${empty} with an empty instruction or output, `
+    + `${duplicates} exact duplicate${duplicates === 1 ? '' : 's'} of an earlier record): scored, but never selected, here or by Select Golden Subset. Click one to show it.`;
+  const list = byId('problems-list');
+  list.replaceChildren(...problems.slice(0, 50).map((p) => {
+    const item = element('li', undefined, 'problem');
+    item.dataset.index = String(p.index);
+    item.tabIndex = 0;
+    item.title = 'Click to show this record in the editor';
+    item.append(sentence(`index ${p.index}: ${p.reason}${p.instruction ? ' · ' : ''}`, ...(p.instruction ? [{ text: p.instruction }] : [])));
+    const open = (): void => post({ type: 'reveal', index: p.index, range: p.range });
+    item.addEventListener('click', open);
+    item.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') open();
+    });
+    return item;
+  }));
+  if (problems.length > 50) list.append(element('li', `… and ${problems.length - 50} more`, 'muted'));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Header: which model and anchor set the scores come from
 
 function renderProvenance(model: ModelInfo): void {
   const anchorSet = anchorEffects?.anchorSet;
-  const from = model.name ? `Scores from ${model.name}` : 'No model identified yet';
-  const against = anchorSet ? ` against ${anchorSet.label}${anchorSet.label.includes(String(anchorSet.count)) ? '' : ` (${anchorSet.count} anchors)`}` : ', no anchor set chosen yet';
+  const from = model.name ? ['Scores from ', { text: model.name }] : ['No model identified yet'];
+  const against = anchorSet ? [' against ', { text: anchorSet.label }, anchorSet.label.includes(String(anchorSet.count)) ? '' : ` (${anchorSet.count} anchors)`] : [', no anchor set chosen yet'];
   const provenance = byId('provenance');
-  provenance.textContent = `${from}${against}.`;
+  provenance.replaceChildren(sentence(...from, ...against, '.'));
   provenance.dataset.model = model.name ?? '';
   provenance.dataset.anchors = anchorSet?.label ?? '';
   byId('demo-note').hidden = !model.demo;
@@ -196,28 +239,39 @@ function renderProvenance(model: ModelInfo): void {
 // ---------------------------------------------------------------------------------------------
 // Record table
 
-/** Marks a record cut from the left to fit the model's context: its golden score saw only its end. */
-function indexCell(index: number, truncated: boolean): string | HTMLElement {
-  if (!truncated) return String(index + 1);
-  const cell = element('span', String(index + 1));
-  const mark = element('span', ' ✂', 'cut');
-  mark.title = 'Cut from the left to fit the model\'s context: the score saw only the record\'s end.';
-  mark.setAttribute('aria-label', 'truncated');
-  cell.append(mark);
+/**
+ * The record's index (0-based, as in the scores file, the exports and the command line); marks a record cut from
+ * the left to fit the model's context (its golden score saw only its end) and a problem record (never selected).
+ */
+function indexCell(index: number, truncated: boolean, problem?: RecordProblemInfo): string | HTMLElement {
+  if (!truncated && !problem) return String(index);
+  const cell = element('span', String(index));
+  if (problem) {
+    const mark = element('span', ' ⚠', 'problem');
+    mark.title = `Never selected: ${problem.reason}.`;
+    mark.setAttribute('aria-label', `problem record: ${problem.reason}`);
+    cell.append(mark);
+  }
+  if (truncated) {
+    const mark = element('span', ' ✂', 'cut');
+    mark.title = 'Cut from the left to fit the model\'s context: the score saw only the record\'s end.';
+    mark.setAttribute('aria-label', 'truncated');
+    cell.append(mark);
+  }
   return cell;
 }
 
 /** The table's columns: the golden score's, then one per signal the server declares, then the text. */
 function recordColumns(): Column<TableRow>[] {
   return [
-    { key: 'index', title: '#', kind: 'number', sortKey: 'index', cell: (row) => indexCell(row.index, row.score?.truncated === true) },
+    { key: 'index', title: 'index', kind: 'number', sortKey: 'index', describe: 'Sort by index: the record\'s position, from 0, as in the scores file and exports', cell: (row) => indexCell(row.index, row.score?.truncated === true, row.problem) },
     { key: 'goldenScore', title: 'Score', kind: 'number', sortKey: 'goldenScore', cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—') },
     { key: 'wins', title: 'Wins', kind: 'number', sortKey: 'wins', cell: (row) => (row.score ? `${row.score.wins}/${row.score.anchors}` : '—') },
     { key: 'meanDelta', title: 'Mean Δ', kind: 'number', sortKey: 'meanDelta', describe: 'Sort by mean delta (nats)', cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—') },
     ...(distribution?.signals ?? []).map((signal): Column<TableRow> => ({
       key: signal.name, title: signal.label, kind: 'number', sortKey: signal.name, describe: `Sort by ${signal.label}: ${signal.description}`, cell: (row) => row.signals?.[signal.name] ?? '—',
     })),
-    { key: 'instruction', title: 'Instruction', kind: 'text', cell: (row) => (row.input ? `${row.instruction} — ${row.input}` : row.instruction) },
+    { key: 'instruction', title: 'Instruction', kind: 'text', cell: (row) => (row.input ? sentence({ text: row.instruction }, ' — ', { text: row.input }) : row.instruction) },
     { key: 'output', title: 'Output', kind: 'text', cell: (row) => row.output },
   ];
 }
@@ -244,6 +298,7 @@ function renderPage(page: TablePageResult): void {
       tr.dataset.index = String(record.index);
       tr.classList.toggle('stale', record.stale);
       tr.classList.toggle('truncated', record.score?.truncated === true);
+      tr.classList.toggle('problem', record.problem !== undefined);
       tr.tabIndex = 0;
       tr.title = 'Click to show this record in the editor and its effect on every anchor here';
       const open = (): void => {
@@ -260,7 +315,7 @@ function renderPage(page: TablePageResult): void {
   const first = page.total === 0 ? 0 : page.offset + 1;
   const last = page.offset + page.rows.length;
   const info = byId('page-info');
-  info.textContent = page.total === 0 ? 'No records match.' : `Records ${first}–${last} of ${page.total}`;
+  info.textContent = page.total === 0 ? 'No records match.' : `Rows ${first}–${last} of ${page.total}`;
   info.dataset.total = String(page.total);
   info.dataset.offset = String(page.offset);
   (byId('prev-page') as HTMLButtonElement).disabled = page.offset <= 0;
@@ -270,7 +325,7 @@ function renderPage(page: TablePageResult): void {
 // ---------------------------------------------------------------------------------------------
 // Record view: one record's delta on every anchor
 
-const anchorText = (a: { instruction: string; input: string }): string => (a.input ? `${a.instruction} — ${a.input}` : a.instruction);
+const anchorText = (a: { instruction: string; input: string }): string | HTMLElement => (a.input ? sentence({ text: a.instruction }, ' — ', { text: a.input }) : a.instruction);
 
 function deltaText(delta: number | null, self: boolean): string {
   if (self) return 'itself, left out';
@@ -285,15 +340,15 @@ function renderRecord(): void {
   }
   view.hidden = false;
   view.dataset.index = String(record.index);
-  byId('record-title').textContent = `Record ${record.index + 1}: ${record.instruction}`;
+  byId('record-title').replaceChildren(sentence(`Record index ${record.index}: `, { text: record.instruction }));
   const s = record.score;
   const parts = s
     ? [`Golden score ${s.goldenScore.toFixed(2)}`, `${s.wins}/${s.anchors} anchors helped`, `mean Δ ${s.meanDelta.toFixed(3)} nats`]
     : ['Not scored yet: run Nuggets: Score Dataset.'];
   if (record.stale) parts.push('stale (scored under another model, anchor set or text)');
   if (s?.selfAnchor !== undefined) parts.push(`it is anchor ${s.selfAnchor + 1} itself: that pair is left out`);
-  if (record.anchorSet) parts.push(`anchors: ${record.anchorSet.label}`);
-  byId('record-summary').textContent = parts.join(' · ');
+  if (record.problem) parts.push(`⚠ never selected: ${record.problem.reason}`);
+  byId('record-summary').replaceChildren(sentence(parts.join(' · '), ...(record.anchorSet ? [' · anchors: ', { text: record.anchorSet.label }] : [])));
   const cut = byId('record-truncated');
   cut.hidden = s?.truncated !== true;
   cut.textContent = 'This record was cut from the left to fit the model\'s context: its score saw only its end.';
@@ -436,7 +491,7 @@ function renderScatter(): void {
     dot.setAttribute('r', '3');
     dot.dataset.index = String(p.index);
     const title = document.createElementNS(SVG, 'title');
-    title.textContent = `record ${p.index + 1}: golden ${p.x.toFixed(2)}, IFD ${p.y.toPrecision(3)}`;
+    title.textContent = `index ${p.index}: golden ${p.x.toFixed(2)}, IFD ${p.y.toPrecision(3)}`;
     dot.append(title);
     dot.addEventListener('click', () => post({ type: 'reveal', index: p.index }));
     svg.append(dot);
@@ -446,14 +501,15 @@ function renderScatter(): void {
 /** The clicked record's nearest neighbours by embedding: near-duplicates a curator can act on. */
 function renderNeighbours(result: NeighboursResult): void {
   const box = byId('neighbours');
-  box.replaceChildren(element('h3', `Nearest neighbours of record ${result.index + 1}`));
+  box.replaceChildren(element('h3', `Nearest neighbours of record index ${result.index}`));
   if (result.neighbours.length === 0) {
     box.append(element('p', result.note ?? 'None.', 'muted'));
     return;
   }
   const list = element('ol');
   for (const n of result.neighbours) {
-    const item = element('li', `${n.similarity.toFixed(3)} · record ${n.index + 1}: ${n.instruction}`, 'neighbour');
+    const item = element('li', undefined, 'neighbour');
+    item.append(sentence(`${n.similarity.toFixed(3)} · index ${n.index}: `, { text: n.instruction }));
     item.dataset.index = String(n.index);
     item.title = 'Click to show this record in the editor';
     item.addEventListener('click', () => post({ type: 'reveal', index: n.index }));
@@ -476,6 +532,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       renderSummary(message.dataset);
       renderProvenance(message.model);
       renderHistogram();
+      renderProblems();
       renderSignalCharts();
       renderScatter();
       renderAnchors();

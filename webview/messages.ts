@@ -6,7 +6,7 @@
 import type { AnchorEffectsResult, DistributionResult, NeighboursResult, Range, RecordEffectsResult, ScatterResult, TablePageResult, TableSortKey } from './protocol-types';
 
 export type {
-  AnchorEffectsResult, DistributionResult, NeighboursResult, Range, RecordAnchorEffect, RecordEffectsResult, ScatterResult, SignalChart, TablePageResult, TableRow, TableSortKey,
+  AnchorEffectsResult, DistributionResult, NeighboursResult, ProblemRecord, Range, RecordAnchorEffect, RecordProblemInfo, RecordEffectsResult, ScatterResult, SignalChart, TablePageResult, TableRow, TableSortKey,
 } from './protocol-types';
 
 /** The model the current scores come from, for the header; `demo`: the bundled demo model, whose scores are for trying the tool. */

@@ -91,6 +91,7 @@ function bodyCell<T>(column: Column<T>, row: T): HTMLTableCellElement {
     if (column.kind === 'text') td.title = content; // the whole text, wherever the column cuts it
   } else {
     td.append(content);
+    if (column.kind === 'text') td.title = content.textContent ?? '';
   }
   return td;
 }

@@ -12,7 +12,7 @@ import { dot } from '../signals/embedding';
 /** Scores in record order; undefined where a record has no current score. */
 export type CurrentScores = readonly (CandidateScore | undefined)[];
 
-export function distributionOf(total: number, scores: CurrentScores, stale: number, bins: number): protocol.DistributionResult {
+export function distributionOf(total: number, scores: CurrentScores, stale: number, bins: number, problems: protocol.ProblemRecord[] = []): protocol.DistributionResult {
   const counts = new Array<number>(bins).fill(0);
   const goldenScores = scores.flatMap((s) => (s ? [s.goldenScore] : [])).sort((a, b) => b - a);
   for (const g of goldenScores) counts[Math.min(bins - 1, Math.floor(g * bins))]!++;
@@ -20,6 +20,7 @@ export function distributionOf(total: number, scores: CurrentScores, stale: numb
     total, scored: goldenScores.length, stale, counts, goldenScores,
     meanGoldenScore: goldenScores.length ? goldenScores.reduce((a, b) => a + b, 0) / goldenScores.length : null,
     signals: PASS_SIGNALS.map((signal) => signalChart(signal, scores, bins)),
+    problems,
   };
 }
 

@@ -8,6 +8,7 @@ import { NuggetsError } from '../errors';
 import { formatScores } from '../export-scores';
 import { assertNotInput, writeFileAtomic } from '../files';
 import type * as protocol from '../protocol';
+import { problemInfo } from '../problems';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
 import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells } from './dashboard-queries';
@@ -27,7 +28,11 @@ export class DashboardRequests {
     const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
     const bins = Math.max(1, Math.min(200, Math.floor(params.bins ?? 20)));
     const stale = parsed.records.filter((r, i) => !scores[i] && this.documents.shown(parsed, r.index, keyed)).length;
-    return distributionOf(parsed.records.length, scores, stale, bins);
+    const problems = [...parsed.problems].map(([index, reason]): protocol.ProblemRecord => ({
+      index, ...problemInfo(reason), goldenScore: scores[index]?.goldenScore ?? null,
+      instruction: shorten(parsed.records[index]!.instruction, 120), range: parsed.ranges[index]!,
+    }));
+    return distributionOf(parsed.records.length, scores, stale, bins, problems);
   }
 
   async nearestNeighbours(params: protocol.NeighboursParams): Promise<protocol.NeighboursResult> {
@@ -59,6 +64,7 @@ export class DashboardRequests {
         return {
           index: r.index, id: r.id, instruction: shorten(r.instruction, 200), input: shorten(r.input, 120), output: shorten(r.output, 200),
           range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}), signals: signalCells(shown.score),
+          ...(shown.problem ? { problem: shown.problem } : {}),
         };
       }),
     };
@@ -81,7 +87,7 @@ export class DashboardRequests {
     const uri = params.textDocument.uri;
     const parsed = await this.documents.ready(uri);
     const record = parsed.records[params.index];
-    if (!record) throw new ResponseError(ErrorCodes.InvalidParams, `The dataset has no record ${params.index + 1} (it has ${parsed.records.length}).`);
+    if (!record) throw new ResponseError(ErrorCodes.InvalidParams, `The dataset has no record at index ${params.index} (its ${parsed.records.length} records have indexes 0 to ${parsed.records.length - 1}).`);
     const shown = this.documents.shown(parsed, params.index, await this.keys.keyFor(uri));
     const anchors = shown?.key ? this.book.anchorsByHash(shown.key.anchors.hash) : undefined;
     return {
@@ -89,6 +95,7 @@ export class DashboardRequests {
       stale: shown?.stale ?? false, ...(shown ? { score: summaryOf(shown.score) } : {}),
       anchorSet: anchors ? { hash: anchors.hash, count: anchors.anchors.length, label: this.keys.anchors.label(uri, anchors.hash, anchors.anchors.length) } : null,
       effects: shown && anchors ? recordEffectsOf(shown.score, anchors.anchors) : [],
+      ...(parsed.problems.has(record.index) ? { problem: problemInfo(parsed.problems.get(record.index)!) } : {}),
     };
   }
 

@@ -7,7 +7,7 @@ import { open as openFile, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, ResponseError, type Connection } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { describeProblem, problemMark } from '../problems';
+import { problemInfo } from '../problems';
 import * as protocol from '../protocol';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import type { ScoringKey } from '../store';
@@ -197,7 +197,7 @@ export class OpenDocuments {
     return {
       index, id: record.id, range: parsed.ranges[index]!, stale: shown?.stale ?? false,
       ...(shown ? { score: summaryOf(shown.score) } : {}),
-      ...(problem ? { problem: { mark: problemMark(problem), reason: describeProblem(problem) } } : {}),
+      ...(problem ? { problem: problemInfo(problem) } : {}),
     };
   }
 

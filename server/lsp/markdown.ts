@@ -33,6 +33,8 @@ export interface HoverInput {
   source?: ScoreSource;
   /** Why the record is a problem record, which no selection takes ("empty output", "repeats index 3"). */
   problem?: string;
+  /** The record's index, 0-based, as the dashboard, the scores file, exports and the command line number it. */
+  index?: number;
 }
 
 export interface ScoreSource {
@@ -80,9 +82,9 @@ export function problemLine(reason: string): string {
   return `*⚠ Never selected: ${escapeMarkdown(reason)}. A subset leaves out records with an empty instruction or output and exact duplicates of an earlier record.*`;
 }
 
-export function hoverMarkdown({ score, stale, anchors, top = 3, source, problem }: HoverInput): string {
+export function hoverMarkdown({ score, stale, anchors, top = 3, source, problem, index }: HoverInput): string {
   const lines: string[] = [];
-  lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats`);
+  lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats${index !== undefined ? ` · index ${index}` : ''}`);
   if (problem) lines.push('', problemLine(problem));
   const signals = PASS_SIGNALS.filter((signal) => score.signals?.[signal.name] !== undefined)
     .map((signal) => `${signal.label} ${signal.format(signal.valueOf(score))}`);

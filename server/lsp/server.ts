@@ -209,12 +209,12 @@ export class NuggetsServer {
     const problem = parsed.problems.get(index);
     const why = problem && describeProblem(problem);
     if (!shown) {
-      const value = ['*Not scored yet.* Run **Nuggets: Score Dataset** to see this record\'s golden score.', ...(why ? [problemLine(why)] : []), ...(current ? [sourceFooter(current.source)] : [])].join('\n\n');
+      const value = [`*Not scored yet* (index ${index}). Run **Nuggets: Score Dataset** to see this record\'s golden score.`, ...(why ? [problemLine(why)] : []), ...(current ? [sourceFooter(current.source)] : [])].join('\n\n');
       return { contents: { kind: 'markdown', value }, range };
     }
     const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
     const source = scoreSource(shown.key, current);
-    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors, ...(source ? { source } : {}), ...(why ? { problem: why } : {}) }) }, range };
+    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors, index, ...(source ? { source } : {}), ...(why ? { problem: why } : {}) }) }, range };
   }
 
   async selectionPreview(params: protocol.SelectionPreviewParams): Promise<protocol.SelectionPreviewResult> {

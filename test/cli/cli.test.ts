@@ -120,7 +120,7 @@ test('shards split the dataset and their scores files select together', () => {
   }
   assert.equal(scoreLines(join(dir, 'shard-0.jsonl')).length, 10);
   const one = nuggets('select', dataset, '--scores', 'shard-0.jsonl', '--min-score', '0.5', '--out', 'x.json');
-  assertCleanFailure(one, /10 of 20 records have no score .*\(first: record 10\)/);
+  assertCleanFailure(one, /10 of 20 records have no score .*\(first: index 10\)/);
   const both = nuggets('select', dataset, '--scores', 'shard-0.jsonl', '--scores', 'shard-1.jsonl', '--min-score', '0.5', '--out', 'from-shards.json');
   assert.equal(both.code, 0, both.stderr);
   const whole = nuggets('select', dataset, '--scores', 'scores.jsonl', '--min-score', '0.5', '--out', 'from-whole.json');

@@ -269,7 +269,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     assert.deepEqual(bars, counts, 'the histogram has the CLI scores\' distribution');
     const above = expected.filter((s) => s.golden_score >= 0.5).length;
     assert.equal(await view.locator('#threshold-count').innerText(), `${above} of ${RECORDS} scored records (${((100 * above) / RECORDS).toFixed(1)}%) at or above 0.50`);
-    assert.equal(await view.locator('#page-info').innerText(), `Records 1–${RECORDS} of ${RECORDS}`);
+    assert.equal(await view.locator('#page-info').innerText(), `Rows 1–${RECORDS} of ${RECORDS}`);
     assert.equal(await view.locator('#records-table tr.record').count(), RECORDS);
     const best = Math.max(...expected.map((s) => s.golden_score));
     assert.equal(await view.locator('#records-table tr.record td[data-column="goldenScore"]').first().innerText(), best.toFixed(2));
@@ -441,7 +441,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await unscored.click();
     const toast = page.locator('.notification-toast', { hasText: 'chose 6 anchors by k-means from this file' }).first();
     await toast.waitFor({ timeout: 120_000 });
-    assert.match(await toast.innerText(), /2 records skipped as anchors: record 7 \("Say nothing at all\.…"\) has an empty response; record 8 .* repeats record 1/);
+    assert.match(await toast.innerText(), /2 records skipped as anchors: index 6 \("Say nothing at all\.…"\) has an empty response; index 7 .* repeats index 0/);
     await until(statusText, (t) => t.includes('◆ Nuggets 8/8'), 30_000, 'the status bar after the first run');
   });
 

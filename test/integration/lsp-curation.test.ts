@@ -83,7 +83,7 @@ describe('the curator\'s loop in the language server', () => {
     const chosen = firstRun.anchorsChosen!;
     assert.equal(chosen.count, 6);
     assert.equal(chosen.description, 'k-means 6 of this file');
-    assert.match(chosen.skipped!, /^2 records skipped as anchors: record 7 \("Say nothing at all\.…"\) has an empty response; record 8 \(".+…"\) repeats record 1$/);
+    assert.match(chosen.skipped!, /^2 records skipped as anchors: index 6 \("Say nothing at all\.…"\) has an empty response; index 7 \(".+…"\) repeats index 0$/);
     // What the run log needs.
     assert.equal(firstRun.model!.demo, true);
     assert.match(firstRun.model!.fingerprint, /^[0-9a-f]+/);
@@ -143,6 +143,7 @@ describe('the curator\'s loop in the language server', () => {
       { mark: 'empty', reason: 'empty output' }, { mark: 'duplicate', reason: 'repeats index 0' }]);
     const hover = (await client.hover(datasetUri, lineOf(datasetText, records[6]!.start) + 1))!;
     assert.match(hover, /⚠ Never selected: empty output\./);
+    assert.match(hover, /anchors helped · mean Δ [+-][\d.]+ nats · index 6\n/, 'the hover numbers the record as the dashboard, scores file and exports do');
     assert.match((await client.hover(datasetUri, lineOf(datasetText, records[7]!.start) + 1))!, /⚠ Never selected: repeats index 0\./);
     assert.doesNotMatch((await client.hover(datasetUri, lineOf(datasetText, records[0]!.start) + 1))!, /Never selected/);
     const preview = await client.connection.sendRequest(protocol.selectionPreview, {
@@ -227,7 +228,7 @@ describe('the curator\'s loop in the language server', () => {
     const info = await client.connection.sendRequest(protocol.chooseAnchors, { textDocument: { uri }, choice: { method: 'file', path: anchorsPath } });
     assert.equal(info.count, 2);
     assert.equal(info.description, 'my-anchors.json');
-    assert.match(info.skipped!, /^2 records skipped as anchors: record 2 \("Empty\.…"\) has an empty response; record 4 \(".+…"\) repeats record 1$/);
+    assert.match(info.skipped!, /^2 records skipped as anchors: index 1 \("Empty\.…"\) has an empty response; index 3 \(".+…"\) repeats index 0$/);
     assert.equal(info.staleRecords, 8);
     // A stale score names the anchors it was computed against, not the new ones.
     const hover = (await client.hover(uri, lineOf(datasetText, records[2]!.start) + 1))!;

@@ -70,7 +70,7 @@ test('records with an empty response or repeating an earlier one cannot be ancho
   assert.deepEqual(kept.map((r) => r.index), [0, 2, 4]);
   assert.deepEqual(skipped.map((s) => [s.index, s.reason]), [[1, 'empty'], [3, { duplicateOf: 0 }]]);
   const text = describeSkipped(skipped);
-  assert.match(text, /^2 records skipped as anchors: record 2 \("Say nothing\.…"\) has an empty response; record 4 \("Add 2 and 3\.…"\) repeats record 1$/);
+  assert.match(text, /^2 records skipped as anchors: index 1 \("Say nothing\.…"\) has an empty response; index 3 \("Add 2 and 3\.…"\) repeats index 0$/);
   // k-means and random choose among the records that can be anchors, and say how many can.
   assert.deepEqual(chooseKMeans(records, 3, 0).map((r) => r.index), [0, 2, 4]);
   assert.deepEqual(chooseRandom(records, 3, 5).map((r) => r.index), [0, 2, 4]);

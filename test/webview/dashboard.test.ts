@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { contentSecurityPolicy, dashboardHtml } from '../../extension/dashboard_html';
 import type { AnchorEffectsResult, DistributionResult, HostMessage, ModelInfo, RecordEffectsResult, ScatterResult, TableQuery, TableRow, WebviewMessage } from '../../webview/messages';
+import { formatScores } from '../../server/export-scores';
 import { repoRoot } from '../helpers';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser';
 import { MEASURE_LAYOUT, type Layout } from './layout';
@@ -31,6 +32,8 @@ const LONG = 'Explain, step by step and with a worked example for each case, how
 /** Record 4 was cut from the left to fit the model's context; record 5's score is stale. */
 const TRUNCATED = 4;
 const STALE = 5;
+/** Record 10 has an empty output, record 11 repeats record 3: problem records, never selected. */
+const PROBLEMS = new Map<number, { mark: 'empty' | 'duplicate'; reason: string }>([[10, { mark: 'empty', reason: 'empty output' }], [11, { mark: 'duplicate', reason: 'repeats index 3' }]]);
 
 /** 60 records with golden scores wins/20; record 7 carries HTML in every text field; every third has a long instruction. */
 const rows: TableRow[] = Array.from({ length: 60 }, (_, index) => {
@@ -45,6 +48,7 @@ const rows: TableRow[] = Array.from({ length: 60 }, (_, index) => {
     score: { goldenScore: wins / ANCHORS, wins, anchors: ANCHORS, meanDelta: (wins - 10) / 7, truncated: index === TRUNCATED, signals: { ifd: ifdOf(index) } },
     stale: index === STALE,
     signals: { ppl_cond: '12.5', ppl_direct: '20', ifd: ifdOf(index).toFixed(3) },
+    ...(PROBLEMS.has(index) ? { problem: PROBLEMS.get(index)! } : {}),
   };
 });
 const goldenScores = rows.map((r) => r.score!.goldenScore).sort((a, b) => b - a);
@@ -57,6 +61,7 @@ const distribution: DistributionResult = {
     name, label: ['PPL (cond.)', 'PPL (direct)', 'IFD'][k]!, unit: '', description: `the ${name} signal`, better: name === 'ifd' ? 'higher' : 'lower',
     counts: [3, 10, 20, 15, 12], from: 0.3, to: 1.18, missing: 0, summary: { count: 60, missing: 0, mean: 0.7, p10: 0.4, median: 0.7, p90: 1.1 },
   })),
+  problems: [...PROBLEMS].map(([index, problem]) => ({ index, ...problem, goldenScore: rows[index]!.score!.goldenScore, instruction: rows[index]!.instruction, range: rows[index]!.range })),
 };
 const scatter: ScatterResult = { xLabel: 'Golden score', yLabel: 'IFD', points: rows.map((r) => ({ index: r.index, x: r.score!.goldenScore, y: ifdOf(r.index) })) };
 const anchorEffects: AnchorEffectsResult = {
@@ -210,9 +215,10 @@ test('the histogram draws one bar per bin with the distribution\'s counts', asyn
 
 test('the threshold slider shows the count and share at or above it, from memory (nothing is requested)', async () => {
   const before = posted.length;
+  // Record 11 (0.85), a problem record, is not counted: Write Subset would not write it.
   const expected = (t: number): string => {
-    const n = goldenScores.filter((s) => s >= t).length;
-    return `${n} of 60 scored records (${((100 * n) / 60).toFixed(1)}%) at or above ${t.toFixed(2)}`;
+    const n = goldenScores.filter((s) => s >= t).length - 1;
+    return `${n} of 60 scored records (${((100 * n) / 60).toFixed(1)}%) at or above ${t.toFixed(2)}, not counting 1 problem record, which are never selected`;
   };
   assert.equal(await page.locator('#threshold-count').textContent(), expected(0.5));
   await page.locator('#threshold').evaluate((e) => {
@@ -241,32 +247,32 @@ test('the table starts at the best golden scores; clicking a column header sorts
   await sortBy('records-table', 'index');
   const asc = await postedSince(from, (m) => m.type === 'page', 'a page sorted by index');
   assert.deepEqual(asc.type === 'page' && asc.query, { offset: 0, limit: 25, sortBy: 'index', descending: false });
-  await untilText(FIRST_INDEX, '1');
-  assert.deepEqual(await cellTexts('index'), Array.from({ length: 25 }, (_, i) => String(i + 1 === TRUNCATED + 1 ? `${i + 1} ✂` : i + 1)));
+  await untilText(FIRST_INDEX, '0');
+  assert.deepEqual(await cellTexts('index'), Array.from({ length: 25 }, (_, i) => `${i}${PROBLEMS.has(i) ? ' ⚠' : ''}${i === TRUNCATED ? ' ✂' : ''}`));
   assert.equal(await page.locator('#records-table th[data-sort="index"]').getAttribute('aria-sort'), 'ascending');
 
   from = posted.length;
   await sortBy('records-table', 'index');
   await postedSince(from, (m) => m.type === 'page' && m.query.sortBy === 'index' && m.query.descending, 'a page sorted by index, descending');
-  await untilText(FIRST_INDEX, '60');
-  assert.equal((await cellTexts('index'))[24], '36');
+  await untilText(FIRST_INDEX, '59');
+  assert.equal((await cellTexts('index'))[24], '35');
 });
 
 test('paging: Next and Previous move by 25 records; Next is disabled on the last page', async () => {
   await sortBy('records-table', 'index'); // back to ascending
-  await untilText(FIRST_INDEX, '1');
-  assert.equal(await page.locator('#page-info').textContent(), 'Records 1–25 of 60');
+  await untilText(FIRST_INDEX, '0');
+  assert.equal(await page.locator('#page-info').textContent(), 'Rows 1–25 of 60');
   await page.locator('#next-page').click();
-  await untilText('#page-info', 'Records 26–50 of 60');
-  assert.equal((await cellTexts('index'))[0], '26');
+  await untilText('#page-info', 'Rows 26–50 of 60');
+  assert.equal((await cellTexts('index'))[0], '25');
   await page.locator('#next-page').click();
-  await untilText('#page-info', 'Records 51–60 of 60');
-  assert.deepEqual(await cellTexts('index'), Array.from({ length: 10 }, (_, i) => String(51 + i)));
+  await untilText('#page-info', 'Rows 51–60 of 60');
+  assert.deepEqual(await cellTexts('index'), Array.from({ length: 10 }, (_, i) => String(50 + i)));
   assert.equal(await page.locator('#next-page').evaluate((e) => (e as unknown as { disabled: boolean }).disabled), true);
   await page.locator('#prev-page').click();
-  await untilText('#page-info', 'Records 26–50 of 60');
+  await untilText('#page-info', 'Rows 26–50 of 60');
   await page.locator('#prev-page').click();
-  await untilText('#page-info', 'Records 1–25 of 60');
+  await untilText('#page-info', 'Rows 1–25 of 60');
   assert.equal(await page.locator('#prev-page').evaluate((e) => (e as unknown as { disabled: boolean }).disabled), true);
 });
 
@@ -276,9 +282,9 @@ test('"only at or above the threshold" asks for rows with minScore = the thresho
   const filtered = await postedSince(from, (m) => m.type === 'page' && m.query.minScore !== undefined, 'a filtered page');
   assert.equal(filtered.type === 'page' && filtered.query.minScore, 0.8);
   const n = goldenScores.filter((s) => s >= 0.8).length;
-  await untilText('#page-info', `Records 1–${n} of ${n}`);
+  await untilText('#page-info', `Rows 1–${n} of ${n}`);
   await page.locator('#only-above').click();
-  await untilText('#page-info', 'Records 1–25 of 60');
+  await untilText('#page-info', 'Rows 1–25 of 60');
 });
 
 test('clicking a row posts a reveal of that record with its range, opens its record view and lists its nearest neighbours by embedding', async () => {
@@ -287,8 +293,8 @@ test('clicking a row posts a reveal of that record with its range, opens its rec
   const reveal = await postedSince(from, (m) => m.type === 'reveal', 'a reveal message');
   assert.deepEqual(reveal, { type: 'reveal', index: 3, range: rows[3]!.range });
   await postedSince(from, (m) => m.type === 'neighbours' && m.index === 3, 'a request for the record\'s nearest neighbours');
-  await untilText('#neighbours h3', 'Nearest neighbours of record 4');
-  assert.deepEqual(await page.locator('#neighbours li').allTextContents(), [`0.987 · record 10: ${XSS}`, '0.500 · record 3: Instruction of record 3']);
+  await untilText('#neighbours h3', 'Nearest neighbours of record index 3');
+  assert.deepEqual(await page.locator('#neighbours li').allTextContents(), [`0.987 · index 9: ${XSS}`, '0.500 · index 2: Instruction of record 3']);
   const again = posted.length;
   await page.locator('#neighbours li[data-index="9"]').click();
   assert.deepEqual(await postedSince(again, (m) => m.type === 'reveal', 'a reveal of the neighbour'), { type: 'reveal', index: 9 });
@@ -300,7 +306,7 @@ test('clicking a row posts a reveal of that record with its range, opens its rec
 
 test('the table has a column per signal, sortable by the server like the golden score', async () => {
   const titles = await page.locator('#records-table th').allTextContents();
-  assert.deepEqual(titles.map((t) => t.replace(/ [▲▼]$/, '')), ['#', 'Score', 'Wins', 'Mean Δ', 'PPL (cond.)', 'PPL (direct)', 'IFD', 'Instruction', 'Output']);
+  assert.deepEqual(titles.map((t) => t.replace(/ [▲▼]$/, '')), ['index', 'Score', 'Wins', 'Mean Δ', 'PPL (cond.)', 'PPL (direct)', 'IFD', 'Instruction', 'Output']);
   const from = posted.length;
   await sortBy('records-table', 'ifd');
   const sorted = await postedSince(from, (m) => m.type === 'page' && m.query.sortBy === 'ifd', 'a page sorted by IFD');
@@ -380,11 +386,11 @@ async function firstPageByIndex(): Promise<void> {
     await sortBy('records-table', 'index');
     await page.waitForTimeout(100);
   }
-  while ((await page.locator('#page-info').textContent()) !== 'Records 1–25 of 60') {
+  while ((await page.locator('#page-info').textContent()) !== 'Rows 1–25 of 60') {
     await page.locator('#prev-page').click();
     await page.waitForTimeout(100);
   }
-  await untilText(FIRST_INDEX, '1');
+  await untilText(FIRST_INDEX, '0');
 }
 
 /** Checks the records, record view and anchors at one window width, with a screenshot of each. */
@@ -448,10 +454,10 @@ test('columns resize by dragging their header\'s edge or with the arrow keys; nu
   assert.equal(await header.locator('.resizer').getAttribute('role'), 'separator');
   // The width survives the next page.
   await page.locator('#next-page').click();
-  await untilText('#page-info', 'Records 26–50 of 60');
+  await untilText('#page-info', 'Rows 26–50 of 60');
   assert.ok(Math.abs((await width()) - widened) <= 2, 'the width is kept across pages');
   await page.locator('#prev-page').click();
-  await untilText('#page-info', 'Records 1–25 of 60');
+  await untilText('#page-info', 'Rows 1–25 of 60');
   assert.deepEqual((await measureLayout()).cutNumbers, []);
 });
 
@@ -463,13 +469,40 @@ test('a truncated record is marked in its row, with a tooltip saying it was cut 
   assert.equal(await page.locator('#records-table tr.record.truncated').count(), 1);
 });
 
+test('problem records are counted and listed; clicking one reveals it; their rows are marked with the reason', async () => {
+  assert.equal(await page.locator('#problems').isHidden(), false);
+  assert.equal(await page.locator('#problems').getAttribute('data-count'), '2');
+  assert.match((await page.locator('#problems-note').textContent())!, /^2 problem records \(1 with an empty instruction or output, 1 exact duplicate of an earlier record\): scored, but never selected/);
+  assert.deepEqual(await page.locator('#problems-list li').allTextContents(),
+    [`index 10: empty output · ${rows[10]!.instruction}`, `index 11: repeats index 3 · ${rows[11]!.instruction}`]);
+  const from = posted.length;
+  await page.locator('#problems-list li[data-index="11"]').click();
+  assert.deepEqual(await postedSince(from, (m) => m.type === 'reveal', 'a reveal of the problem record'), { type: 'reveal', index: 11, range: rows[11]!.range });
+  await firstPageByIndex();
+  const mark = page.locator('#records-table tr.record[data-index="10"] td[data-column="index"] .problem');
+  assert.equal(await mark.getAttribute('title'), 'Never selected: empty output.');
+  assert.equal(await page.locator('#records-table tr.record.problem').count(), 2);
+});
+
+test('the dashboard\'s number for a record is its exported row\'s index (and the scores file\'s), under a header that says so', async () => {
+  await firstPageByIndex();
+  const exported = formatScores(rows.map((r) => ({ index: r.index, id: r.id, score: undefined })), 5, 'csv', false).split('\n');
+  for (const index of [0, 12, 24]) {
+    const shown = await page.locator(`#records-table tr.record[data-index="${index}"] td[data-column="index"]`).textContent();
+    const row = exported.find((line) => line.split(',')[1] === rows[index]!.id)!.split(',');
+    assert.equal(shown, row[0], `record ${rows[index]!.id}: the table shows the export's index`);
+  }
+  assert.equal(exported[0]!.split(',')[0], 'index');
+  assert.equal((await page.locator('#records-table th[data-column="index"]').textContent())!.replace(/ [▲▼]$/, ''), 'index');
+});
+
 test('the record view lists every anchor\'s delta with the anchor\'s whole text, sortable', async () => {
   await firstPageByIndex();
   const from = posted.length;
   await page.locator('#records-table tr.record[data-index="6"]').click();
   await postedSince(from, (m) => m.type === 'showRecord' && m.index === 6, 'showRecord 6');
   await page.locator('#record-view[data-index="6"]').waitFor();
-  assert.equal(await page.locator('#record-title').textContent(), `Record 7: ${rows[6]!.instruction}`);
+  assert.equal(await page.locator('#record-title').textContent(), `Record index 6: ${rows[6]!.instruction}`);
   const s = rows[6]!.score!;
   assert.equal(await page.locator('#record-summary').textContent(),
     `Golden score ${s.goldenScore.toFixed(2)} · ${s.wins}/${s.anchors} anchors helped · mean Δ ${s.meanDelta.toFixed(3)} nats · anchors: k-means 5 of this file`);
