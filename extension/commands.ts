@@ -11,6 +11,7 @@ import type { Ctx } from './ctx';
 import { showDashboard } from './dashboard';
 import { chooseModel, confirmServingKey, setHubToken, setServingApiKey } from './models';
 import { allScored, writeGoldenSubset } from './subset';
+import { fullLabel, offeredRules, ruleChoices } from './subset_rules';
 
 export function registerCommands(ctx: Ctx): vscode.Disposable[] {
   const command = (name: string, run: (ctx: Ctx) => Promise<unknown>): vscode.Disposable =>
@@ -136,57 +137,38 @@ function logRun(ctx: Ctx, name: string, result: protocol.ScoreDatasetResult): vo
 
 interface RuleItem extends vscode.QuickPickItem {
   rule?: protocol.SelectionRule;
+  group?: string;
   custom?: 'min-score' | 'top' | 'top-percent';
-}
-
-function ruleLabel(rule: protocol.SelectionRule): string {
-  const diverse = rule.diverse !== undefined ? `, diverse (cosine < ${rule.diverse})` : '';
-  switch (rule.kind) {
-    case 'min-score': return `Golden score ≥ ${rule.minScore}${diverse}`;
-    case 'top': return `Top ${rule.count} records${diverse}`;
-    case 'top-percent': return `Top ${rule.percent}% of records${diverse}`;
-    case 'all': return `Every record within the bounds${diverse}`;
-  }
 }
 
 async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult | undefined> {
   const document = requireDataset(ctx);
   if (!document) return undefined;
   const textDocument = { uri: document.uri.toString() };
-  const scores = ctx.scoresOf(document.uri);
-  const total = scores?.total ?? 0;
-  const rules: protocol.SelectionRule[] = [
-    { kind: 'min-score', minScore: 0.85 }, { kind: 'min-score', minScore: 0.8 }, { kind: 'min-score', minScore: 0.5 },
-    { kind: 'top-percent', percent: 1 }, { kind: 'top-percent', percent: 10 }, { kind: 'top-percent', percent: 25 },
-    { kind: 'top', count: Math.max(1, Math.min(100, total)) },
-    { kind: 'top-percent', percent: 10, diverse: 0.9 }, { kind: 'min-score', minScore: 0.5, diverse: 0.9 },
-  ];
-  const preview = await ctx.request(protocol.selectionPreview, { textDocument, rules });
+  const offered = offeredRules(ctx.scoresOf(document.uri)?.total ?? 0);
+  const preview = await ctx.request(protocol.selectionPreview, { textDocument, rules: offered.map((o) => o.rule) });
   if (!(await allScored(preview))) return undefined;
-  const keeps = (n: number): string => `keeps ${n} of ${preview.total} (${((100 * n) / preview.total).toFixed(1)}%)`;
-  const items: RuleItem[] = [
-    { label: 'Threshold', kind: vscode.QuickPickItemKind.Separator },
-    ...rules.slice(0, 3).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i]!), rule })),
-    { label: 'Top percent', kind: vscode.QuickPickItemKind.Separator },
-    ...rules.slice(3, 6).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i + 3]!), rule })),
-    { label: 'Top k', kind: vscode.QuickPickItemKind.Separator },
-    { label: ruleLabel(rules[6]!), description: keeps(preview.counts[6]!), rule: rules[6]! },
-    { label: 'Diverse: best first, skipping near-duplicates (model embeddings, else TF-IDF)', kind: vscode.QuickPickItemKind.Separator },
-    ...rules.slice(7, 9).map((rule, i) => ({ label: ruleLabel(rule), description: keeps(preview.counts[i + 7]!), rule })),
+  // The suggested rule comes first, so that accepting the default writes records (the paper's top 1% when it keeps any).
+  const items: RuleItem[] = [];
+  for (const choice of ruleChoices(offered, preview.counts, preview.total)) {
+    if (items.at(-1)?.group !== choice.group) items.push({ label: choice.group, kind: vscode.QuickPickItemKind.Separator, group: choice.group });
+    items.push({ label: choice.label, description: choice.description, rule: choice.rule, group: choice.group });
+  }
+  items.push(
     { label: 'Custom', kind: vscode.QuickPickItemKind.Separator },
     { label: 'Golden score ≥ …', description: 'choose a threshold', custom: 'min-score' },
     { label: 'Top k …', description: 'choose a count', custom: 'top' },
     { label: 'Top percent …', description: 'choose a percentage', custom: 'top-percent' },
-  ];
+  );
   const picked = await vscode.window.showQuickPick(items, {
     title: `Nuggets: select the golden subset of ${basename(document.uri.path)}`,
-    placeHolder: 'Keep records by golden score threshold, top k, or top percent; the source file is not modified',
+    placeHolder: 'Keep records by golden score threshold, top k, or top percent; problem records are left out; the source file is not modified',
   });
   if (!picked) return undefined;
   const rule = picked.rule ?? (picked.custom ? await customRule(ctx, textDocument, picked.custom, preview.total) : undefined);
   if (!rule) return undefined;
   const { counts } = await ctx.request(protocol.selectionPreview, { textDocument, rules: [rule] });
-  return writeGoldenSubset(ctx, textDocument, { rule, label: ruleLabel(rule), kept: counts[0]! });
+  return writeGoldenSubset(ctx, textDocument, { rule, label: fullLabel(rule), kept: counts[0]! });
 }
 
 async function customRule(ctx: Ctx, textDocument: { uri: string }, kind: 'min-score' | 'top' | 'top-percent', total: number): Promise<protocol.SelectionRule | undefined> {

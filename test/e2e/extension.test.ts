@@ -238,13 +238,13 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await page.keyboard.press('Escape');
     await page.mouse.move(700, 880);
     await runCommand(page, 'Nuggets: Select Golden Subset');
-    const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25% of records' }).first();
+    const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25%' }).first();
     await pick.waitFor({ state: 'visible' });
     assert.match(await pick.innerText(), new RegExp(`keeps 5 of ${RECORDS} \\(25\\.0%\\)`));
   });
 
   await step('06-golden-subset-opened', async () => {
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25% of records' }).first().click();
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25%' }).first().click();
     // The subset and then its card are each written atomically (a temporary file renamed into place): wait for both names.
     const finished = (f: string[]): boolean => f.length === 1 && existsSync(join(workspace, f[0]!.replace(/\.json$/, '.card.json')));
     const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && f.endsWith('.json') && !f.endsWith('.card.json')), finished, 20_000, 'the new file beside its selection card');
