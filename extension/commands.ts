@@ -9,6 +9,7 @@ import { WorkDoneProgress } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
 import type { Ctx } from './ctx';
 import { showDashboard } from './dashboard';
+import { noRecordsMessage } from './no_records';
 import { chooseModel, confirmServingKey, setHubToken, setServingApiKey } from './models';
 import { allScored, writeGoldenSubset } from './subset';
 import { fullLabel, offeredRules, ruleChoices } from './subset_rules';
@@ -48,7 +49,8 @@ function requireDataset(ctx: Ctx): vscode.TextDocument | undefined {
     void vscode.window.showErrorMessage(`Nuggets: ${problemText(active.uri, problem)} Fix it to use this dataset; scores already shown wait for it.`, 'Go to Error')
       .then((choice) => choice && goToError(ctx, active.uri.toString()));
   } else {
-    void vscode.window.showInformationMessage('Open an Alpaca dataset first: a JSON array or JSON Lines of {"instruction", "input", "output"} records.');
+    const empty = active && /\.jsonl?$/i.test(active.uri.path) ? noRecordsMessage(basename(active.uri.path), active.getText()) : undefined;
+    void vscode.window.showInformationMessage(empty ? `Nuggets: ${empty}` : 'Open an Alpaca dataset first: a JSON array or JSON Lines of {"instruction", "input", "output"} records.');
   }
   return undefined;
 }

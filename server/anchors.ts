@@ -5,7 +5,7 @@
  * each centre. Same dataset and seed, same anchors.
  */
 import { createHash } from 'node:crypto';
-import { parseDataset, readUtf8, type DatasetRecord, type Example } from './dataset';
+import { NoRecordsError, parseDataset, readUtf8, type DatasetRecord, type Example } from './dataset';
 import { NuggetsError } from './errors';
 import { writeFileAtomic } from './files';
 import { fullText } from './scoring/template';
@@ -73,6 +73,8 @@ export function readAnchors(path: string): AnchorSet {
     const set = anchorSet(kept.map(({ instruction, input, output }) => ({ instruction, input, output })));
     return skipped.length > 0 ? { ...set, skipped } : set;
   } catch (err) {
+    // `[]` is an Alpaca file without records, not another kind of file.
+    if (err instanceof NoRecordsError) throw new NuggetsError(new NoRecordsError(err.source, 'anchors file').message, 'Anchors are Alpaca records; write them with `nuggets anchors`.');
     if (err instanceof NuggetsError) {
       throw new NuggetsError(`The anchors file is not a usable Alpaca file: ${err.message}`, 'Anchors are Alpaca records; write them with `nuggets anchors`.');
     }

@@ -74,10 +74,15 @@ export function parseDataset(text: string, source: string): Dataset {
   const body = text.replace(/^\uFEFF/, '');
   const format: DatasetFormat = body.trimStart().startsWith('[') ? 'json' : 'jsonl';
   const records = format === 'json' ? parseJsonArray(body, source) : parseJsonLines(body, source);
-  if (records.length === 0) {
-    throw new NuggetsError(`${source}: the dataset has no records.`, 'Expected a JSON array of {"instruction", "input", "output"} objects, or one such object per line.');
-  }
+  if (records.length === 0) throw new NoRecordsError(source);
   return { source, format, records };
+}
+
+/** An empty array (`[]`) or a file of blank lines: an Alpaca file with no records, not something else. */
+export class NoRecordsError extends NuggetsError {
+  constructor(readonly source: string, kind = 'dataset') {
+    super(`${source}: the ${kind} has no records.`, 'Expected a JSON array of {"instruction", "input", "output"} objects, or one such object per line.');
+  }
 }
 
 function parseJsonArray(text: string, source: string): DatasetRecord[] {

@@ -62,6 +62,7 @@ const cases: Case[] = [
   { name: 'an anchors file that is UTF-16', args: () => ['score', 'data.json', '--anchors', 'utf16le.json', '--out', 'a16.jsonl'], code: 1, message: /utf16le\.json is encoded as UTF-16/ },
   { name: 'an anchors file that does not exist', args: () => ['score', 'data.json', '--anchors', 'nope.json', '--out', 'anope.jsonl'], code: 1, message: /Cannot read anchors file nope\.json: no such file/ },
   { name: 'an anchors file nested 100,000 deep', args: () => ['score', 'data.json', '--anchors', 'deep-array.json', '--out', 'adeep.jsonl'], code: 1, message: /anchors file .*deep-array\.json:1:100001: malformed JSON/ },
+  { name: 'an anchors file that is an empty array', args: () => ['score', 'data.json', '--anchors', 'empty-array.json', '--out', 'aempty.jsonl'], code: 1, message: /^nuggets: empty-array\.json: the anchors file has no records\.\n/ },
   { name: 'an anchors file that is not Alpaca', args: () => ['score', 'data.json', '--anchors', 'string-record.json', '--out', 'anot.jsonl'], code: 1, message: /anchors file is not a usable Alpaca file: string-record\.json/ },
   { name: 'a scores file that is not one', args: () => ['select', 'data.json', '--scores', 'data.json', '--top', '1', '--out', 'g.json'], code: 1, message: /data\.json: not a Nuggets scores file/ },
   { name: 'a scores file with a damaged line', args: () => ['select', 'data.json', '--scores', 'damaged.jsonl', '--top', '1', '--out', 'g.json'], code: 1, message: /damaged\.jsonl:2: malformed scores line/ },
