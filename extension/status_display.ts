@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import { problemText } from './commands';
 import type { Ctx } from './ctx';
+import { statusLabel } from './status_words';
 
 
 export class StatusDisplay implements vscode.Disposable {
@@ -30,8 +31,10 @@ export class StatusDisplay implements vscode.Disposable {
       // The file reads as a dataset but does not parse: say where, and go there on click.
       this.item.text = '$(error) Nuggets: not a valid dataset';
       const tooltip = new vscode.MarkdownString(undefined, true);
-      tooltip.appendText(`${problemText(document.uri, problem)} Scores already shown wait for a valid file. Click to go to the error.`);
+      const where = problemText(document.uri, problem);
+      tooltip.appendText(`${where} Scores already shown wait for a valid file. Click to go to the error.`);
       this.item.tooltip = tooltip;
+      this.item.accessibilityInformation = { label: statusLabel({ kind: 'invalid', problem: where }), role: 'button' };
       this.item.command = { title: 'Go to Error', command: 'nuggets.goToError', arguments: [document.uri.toString()] };
       this.item.show();
       return;
@@ -47,6 +50,9 @@ export class StatusDisplay implements vscode.Disposable {
       const eta = run.etaSeconds === null ? (run.phase === 'preparing' ? 'preparing…' : 'estimating…') : `ETA ${protocol.formatDuration(run.etaSeconds)}`;
       this.item.text = `$(sync~spin) Nuggets ${scores.scored}/${scores.total} · ${eta}`;
       this.item.tooltip = `Scoring: ${run.done} of ${run.todo} records in this run. Cancel from the progress notification.`;
+      this.item.accessibilityInformation = {
+        label: statusLabel({ kind: 'running', scored: scores.scored, total: scores.total, eta: run.etaSeconds === null ? eta.replace('…', '') : `about ${protocol.formatDuration(run.etaSeconds)} left`, done: run.done, todo: run.todo }),
+      };
       this.item.command = undefined;
     } else {
       const complete = scores.total > 0 && scores.scored === scores.total;
@@ -65,6 +71,7 @@ export class StatusDisplay implements vscode.Disposable {
         tooltip.appendMarkdown('[Choose Model](command:nuggets.chooseModel)');
       }
       this.item.tooltip = tooltip;
+      this.item.accessibilityInformation = { label: statusLabel({ kind: 'idle', scored: scores.scored, total: scores.total, demo, source }), role: 'button' };
       this.item.command = complete ? 'nuggets.showDashboard' : 'nuggets.scoreDataset';
     }
     this.item.show();

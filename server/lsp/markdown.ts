@@ -11,6 +11,14 @@ export function escapeMarkdown(text: string): string {
   return text.replace(/\s+/g, ' ').replace(/[!-/:-@[-`{-~]/g, (c) => `\\${c}`);
 }
 
+/**
+ * Text from the dataset or a model's name between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: right-to-left
+ * text (or a stray direction mark) in it cannot reorder the words around it. Hovers take no HTML, so no <bdi>.
+ */
+export function isolate(text: string): string {
+  return `\u2068${text.replace(/[\u2066-\u2069]/g, '')}\u2069`;
+}
+
 /** At most `max` characters (whole code points), with an ellipsis when cut. */
 export function shorten(text: string, max: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
@@ -50,7 +58,7 @@ export interface ScoreSource {
  * Plain text only: hovers are untrusted, so the editor adds its own Choose Model link.
  */
 export function sourceFooter({ model, anchors, demo }: ScoreSource): string {
-  const lines = ['---', '', `Model ${escapeMarkdown(model)} · anchors: ${escapeMarkdown(anchors)}`];
+  const lines = ['---', '', `Model ${isolate(escapeMarkdown(model))} · anchors: ${isolate(escapeMarkdown(anchors))}`];
   if (demo) lines.push('', '*This is the bundled demo model: its scores are for trying the tool, not for curation.*');
   return lines.join('\n');
 }
@@ -110,7 +118,7 @@ export function hoverMarkdown({ score, stale, anchors, top = 3, source, problem,
     lines.push('', `**${title}**`, '', '| Δ nats | anchor |', '| ---: | :--- |');
     for (const { delta, anchor } of rows) {
       const a = anchors?.[anchor];
-      const label = a ? escapeMarkdown(shorten(a.instruction, 70)) : `anchor ${anchor + 1}`;
+      const label = a ? isolate(escapeMarkdown(shorten(a.instruction, 70))) : `anchor ${anchor + 1}`;
       lines.push(`| ${formatDelta(delta)} | ${anchor + 1}\\. ${label} |`);
     }
   };

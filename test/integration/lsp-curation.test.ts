@@ -118,7 +118,7 @@ describe('the curator\'s loop in the language server', () => {
     const hover = (await client.hover(datasetUri, lineOf(datasetText, records[1]!.start) + 1))!;
     assert.match(hover, new RegExp(`This record is anchor ${stored.get(records[1]!.id)!.selfAnchor! + 1} itself: that pair is left out`));
     // The footer names the model and the anchors, and says what the demo model's scores are for.
-    assert.match(hover, /Model .+ · anchors: k\\-means 6 of this file/);
+    assert.match(hover, /Model .+ · anchors: \u2068k\\-means 6 of this file\u2069/);
     assert.match(hover, /bundled demo model: its scores are for trying the tool, not for curation/);
 
     // The command line, given the same anchors, leaves the same pairs out and gets the same scores.
@@ -233,6 +233,6 @@ describe('the curator\'s loop in the language server', () => {
     // A stale score names the anchors it was computed against, not the new ones.
     const hover = (await client.hover(uri, lineOf(datasetText, records[2]!.start) + 1))!;
     assert.match(hover, /\*Stale/);
-    assert.match(hover, /anchors: another set of 6 anchors \\\([0-9a-f]{16}\\\)/, 'escaped, as all hover text from outside the extension');
+    assert.match(hover, /anchors: \u2068another set of 6 anchors \\\([0-9a-f]{16}\\\)\u2069/, 'escaped and isolated, as all hover text from outside the extension');
   });
 });

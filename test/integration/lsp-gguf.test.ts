@@ -79,7 +79,7 @@ test('a .gguf model is imported once, with its progress in Score Dataset, and sc
   assert.ok(golden.every((g) => g !== undefined && Number.isFinite(g) && g >= 0 && g <= 1), `finite golden scores: ${JSON.stringify(golden)}`);
   assert.ok(last.records.every((r) => !r.stale));
 
-  const hover = (await client.hover(datasetUri, lineInside(1)))?.replace(/\\(.)/g, '$1'); // Markdown escapes undone
+  const hover = (await client.hover(datasetUri, lineInside(1)))?.replace(/\\(.)/g, '$1').replace(/[\u2066-\u2069]/g, ''); // Markdown escapes and isolates undone
   assert.match(hover ?? '', /Golden score/);
   assert.ok(hover!.includes(`Model ${modelName} · anchors: ${basename(anchorsPath)}`), `the hover names the model: ${hover}`);
   // One import in the cache, named by the file's content.

@@ -96,9 +96,9 @@ test('a record that is itself an anchor is scored against the other anchors only
     source: { model: 'demo-tiny', anchors: 'k-means 3 of this file', demo: true },
   });
   assert.match(markdown, /This record is anchor 2 itself: that pair is left out, so its golden score counts the other 2 anchors/);
-  assert.match(markdown, /Model demo\\-tiny · anchors: k\\-means 3 of this file/);
+  assert.match(markdown, /Model \u2068demo\\-tiny\u2069 · anchors: \u2068k\\-means 3 of this file\u2069/);
   assert.match(markdown, /bundled demo model: its scores are for trying the tool, not for curation/);
-  assert.doesNotMatch(markdown, /\| 2\\\. B \|/, 'its own pair is not listed among its helps');
+  assert.doesNotMatch(markdown, /\| 2\\\. \u2068B\u2069 \|/, 'its own pair is not listed among its helps');
 });
 
 /** The problem readDocument finds in `text`; undefined when it parses, or is no Alpaca dataset. */

@@ -30,7 +30,7 @@ test('a hover lists the anchors helped and hurt most, largest first', () => {
     stale: false, anchors, top: 3,
   });
   assert.match(markdown, /Golden score 0\.40\*\* · 2\/5 anchors helped · mean Δ -0\.100 nats/);
-  const rows = [...markdown.matchAll(/^\| ([+-][\d.]+) \| (\d+)\\\. (\w+) \|$/gm)].map((m) => [m[1], m[3]]);
+  const rows = [...markdown.matchAll(/^\| ([+-][\d.]+) \| (\d+)\\\. \u2068(\w+)\u2069 \|$/gm)].map((m) => [m[1], m[3]]);
   assert.deepEqual(rows, [['+2.000', 'three'], ['+0.500', 'one'], ['-1.250', 'two'], ['-0.010', 'four']]);
 });
 
@@ -42,9 +42,19 @@ test('a hover shows anchor instructions and the model name as text: no link, com
     source: { model: '<b>model</b>](command:x)', anchors: '[a](http://e.co)', demo: false },
   });
   const row = markdown.split('\n').find((line) => line.startsWith('| +0.500 |'))!;
-  assert.equal(row, String.raw`| +0.500 | 1\. \[Clear\]\(command\:nuggets\.clearScores\) \<img src\=x onerror\=alert\(1\)\> \| |`);
-  assert.ok(markdown.includes(String.raw`Model \<b\>model\<\/b\>\]\(command\:x\) · anchors: \[a\]\(http\:\/\/e\.co\)`), markdown);
+  assert.equal(row, `| +0.500 | 1\\. \u2068${String.raw`\[Clear\]\(command\:nuggets\.clearScores\) \<img src\=x onerror\=alert\(1\)\> \|`}\u2069 |`);
+  assert.ok(markdown.includes(`Model \u2068${String.raw`\<b\>model\<\/b\>\]\(command\:x\)`}\u2069 · anchors: \u2068${String.raw`\[a\]\(http\:\/\/e\.co\)`}\u2069`), markdown);
   assert.doesNotMatch(markdown, /(?<!\\)[[<]/);
+});
+
+test('in a hover, an anchor\'s text and the model\'s name are isolated: right-to-left text cannot reorder the words around them', () => {
+  const anchors = [{ instruction: 'ترجم النص \u2069\u202E', input: '', output: '' }];
+  const markdown = hoverMarkdown({
+    score: { index: 0, id: 'x', goldenScore: 1, wins: 1, anchors: 1, meanDelta: 1, deltas: [1], truncated: false },
+    stale: false, anchors, source: { model: 'نموذج', anchors: 'k-means 1 of this file', demo: false },
+  });
+  assert.match(markdown, /\| 1\\\. \u2068ترجم النص \u202E\u2069 \|/, 'a stray closing isolate in the text cannot end the isolation early');
+  assert.match(markdown, /Model \u2068نموذج\u2069 · anchors: \u2068k\\-means 1 of this file\u2069/);
 });
 
 test('any line of a record finds that record; lines between records find none', () => {
