@@ -155,6 +155,10 @@ describe('the curator\'s loop in the language server', () => {
     assert.equal(subset.problemsLeftOut, '2 problem records (1 with an empty instruction or output, 1 exact duplicate of an earlier record)');
     const card = JSON.parse(readFileSync(subset.cardPath, 'utf8'));
     assert.deepEqual([card.rule.problems, card.problemsLeftOut], ['left-out', 2]);
+    // The dashboard counts and lists them.
+    const distribution = await client.connection.sendRequest(protocol.distribution, { textDocument: { uri: datasetUri } });
+    assert.deepEqual(distribution.problems.map((p) => [p.index, p.mark, p.reason]), [[6, 'empty', 'empty output'], [7, 'duplicate', 'repeats index 0']]);
+    assert.equal(distribution.problems[1]!.range.start.line, lineOf(datasetText, records[7]!.start));
     rmSync(subset.path);
     rmSync(subset.cardPath);
   });

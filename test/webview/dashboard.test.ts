@@ -569,6 +569,17 @@ test('the anchor effects flag anchors that no record moves', async () => {
   await page.locator('#tab-records').click();
 });
 
+test('names and texts from the data or a model are isolated: a right-to-left model name cannot reorder the header', async () => {
+  const rtl = 'نموذج\u202E';
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: { name: rtl, demo: false }, distribution, anchorEffects, scatter });
+  await untilText('#provenance', `Scores from ${rtl} against k-means 5 of this file.`);
+  assert.deepEqual(await page.locator('#provenance bdi').allTextContents(), [rtl, 'k-means 5 of this file']);
+  assert.equal(await page.locator('#dataset').evaluate((e) => (globalThis as unknown as { getComputedStyle(e: unknown): { unicodeBidi: string } }).getComputedStyle(e).unicodeBidi), 'isolate');
+  assert.equal(await page.locator('#problems-list li[data-index="10"] bdi').textContent(), rows[10]!.instruction);
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter });
+  await untilText('#provenance', 'Scores from the bundled demo model (demo) against k-means 5 of this file.');
+});
+
 test('the header names the model and the anchor set; for the demo model it warns and offers Choose Model', async () => {
   assert.equal(await page.locator('#provenance').textContent(), 'Scores from the bundled demo model (demo) against k-means 5 of this file.');
   assert.equal(await page.locator('#demo-note').isVisible(), true);
