@@ -1,6 +1,7 @@
 /** The short table printed after a score run: the distribution and the best records. */
 import type { DatasetRecord } from '../dataset';
 import { formatGolden, type CandidateScore } from '../scoring/golden';
+import { countProblems, findProblems } from '../problems';
 import { rank } from '../select';
 import { SIGNALS } from '../signals';
 
@@ -42,8 +43,12 @@ export function printSummary(records: DatasetRecord[], scores: Map<string, Candi
     const cell = (v: number | null): string => signal.format(v).padStart(9);
     out.write(`  ${signal.name.padEnd(10)} ${cell(summary.mean)} ${cell(summary.p10)} ${cell(summary.median)} ${cell(summary.p90)}  ${String(summary.missing).padStart(7)}\n`);
   }
+  // Problem records are never selected: they are not listed among the best, but counted.
+  const problems = findProblems(records);
+  const problemIndexes = new Set(problems.map((p) => p.index));
+  if (problems.length > 0) out.write(`\n${countProblems(problems)}: scored, never selected (select --keep-problems includes them)\n`);
   out.write('\ntop records\n  index  golden  wins      mean delta  instruction\n');
-  for (const { record, score } of rank(scored).slice(0, 5)) {
+  for (const { record, score } of rank(scored.filter((x) => !problemIndexes.has(x.record.index))).slice(0, 5)) {
     const instruction = record.instruction.replace(/\s+/g, ' ');
     out.write(`  ${String(record.index).padStart(5)}  ${formatGolden(score).padStart(6)}  ${`${score.wins}/${score.anchors}`.padEnd(8)}  ${score.meanDelta.toFixed(3).padStart(10)}  ${instruction.length > 60 ? instruction.slice(0, 59) + '…' : instruction}\n`);
   }

@@ -158,6 +158,9 @@ test('problem records (empty, whitespace-only, exact duplicates) are scored but 
   const scoredRun = nuggets('score', 'problems.json', '--anchors', 'anchors.json', '--out', 'problems.jsonl');
   assert.equal(scoredRun.code, 0, scoredRun.stderr);
   assert.equal(readScores(join(dir, 'problems.jsonl')).scores.size, 6, 'every distinct record is scored, problems included');
+  assert.match(scoredRun.stdout, /\n3 problem records \(2 with an empty instruction or output, 1 exact duplicate of an earlier record\): scored, never selected/);
+  const top = scoredRun.stdout.slice(scoredRun.stdout.indexOf('top records'));
+  assert.deepEqual([...top.matchAll(/^\s+(\d+)\s+\d/gm)].map((m) => Number(m[1])).sort(), [0, 1, 2, 3], 'the best records listed are the selectable ones');
 
   const r = nuggets('select', 'problems.json', '--scores', 'problems.jsonl', '--top-percent', '100', '--out', 'no-problems.json');
   assert.equal(r.code, 0, r.stderr);
