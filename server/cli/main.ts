@@ -12,7 +12,7 @@ import { readDataset } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
-import { DEFAULT_OPTIONS, type ScoringOptions } from '../scoring/backend';
+import { DEFAULT_OPTIONS, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
 import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } from '../scoring/golden';
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
@@ -31,7 +31,7 @@ import { printSummary } from './summary';
 const USAGE = `Usage:
   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] --out anchors.json
   nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
-                  [--model <folder> | <file>.gguf | ollama:<name>[:<tag>] | hf:<owner>/<name>[/<file>.gguf][@rev] | http://host:8000/v1[,...]]
+                  [--model <folder> | <file>.gguf | ollama:<name>[:<tag>] | hf:<owner>/<name>[/<file>.gguf][@rev] | http://host:8000/v1[,...] | sglang+http://host:30000]
                   [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
                   [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
@@ -256,6 +256,8 @@ async function scoreCommand(args: string[]): Promise<number> {
     }
     const seconds = (Date.now() - started) / 1000;
     process.stdout.write(`scored ${todo.length} records in ${formatDuration(seconds)}${todo.length > 0 ? ` (${(todo.length / seconds).toFixed(2)} records/s)` : ''}; ${out} holds ${scored.length}.\n`);
+    const cost = todo.length > 0 ? (backend as ScoringBackend).costNote?.() : undefined;
+    if (cost) process.stdout.write(`${cost}\n`);
     printSummary(records, writer.existing);
     return 0;
   } finally {

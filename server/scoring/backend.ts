@@ -90,6 +90,8 @@ export interface ScoringBackend {
   oneShot(candidate: Example, anchors: PreparedAnchors, anchorIndices?: readonly number[], signal?: AbortSignal): Promise<OneShotResult>;
   /** The passes the candidate's signals come from (the prefix pass, shared with oneShot where it can be, and the output pass). */
   candidatePasses(candidate: Example, anchors: PreparedAnchors, signal?: AbortSignal): Promise<CandidatePasses>;
+  /** What the run computed, for its summary, where the backend can tell (SGLang: token positions per record). */
+  costNote?(): string | undefined;
   dispose(): Promise<void>;
 }
 

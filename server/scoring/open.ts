@@ -5,6 +5,7 @@
  *   hf:<owner>/<name>[@revision]   a hub model, downloaded and verified into the cache, then run locally
  *   http(s)://host:port[/v1][,...] one or more OpenAI-compatible serving endpoints (vLLM) that return
  *                                  prompt log-probabilities; several are used round-robin
+ *   sglang+http://host:port[,...]  SGLang servers, asked through their native /generate, which reuses the candidate's tokens
  *   <file>.gguf                    a GGUF model (llama.cpp, LM Studio), imported once into a model folder in the cache
  *   ollama:<name>[:<tag>]          a model Ollama has pulled: its GGUF blob, imported the same way
  *   hf:<owner>/<name>/<file>.gguf  one GGUF file of a hub repository, downloaded and verified, then imported
@@ -19,6 +20,7 @@ import { fetchHubModel, hubSpecText, parseHubSpec, type DownloadProgress } from 
 import type { ScoringBackend } from './backend';
 import { LocalBackend, type LocalModelSettings } from './local';
 import { ServingBackend, type ServingSettings } from './serving';
+import { isSglangSpec, SglangBackend, sglangEndpoints } from './sglang';
 
 export interface BackendSettings extends LocalModelSettings, Omit<ServingSettings, 'endpoints' | 'signal'> {
   /** The cache root: hub downloads go to its hub/ folder (the extension passes its global storage). */
@@ -43,6 +45,10 @@ export function isServingSpec(model: string): boolean {
 }
 
 export async function openBackend(model: string, settings: BackendSettings = {}): Promise<ScoringBackend> {
+  if (isSglangSpec(model)) {
+    const endpoints = [...sglangEndpoints(model), ...(settings.endpoints ?? [])];
+    return SglangBackend.open({ ...settings, endpoints, ...(settings.signal ? { signal: settings.signal } : {}) });
+  }
   if (isServingSpec(model)) {
     const endpoints = [...model.split(','), ...(settings.endpoints ?? [])].map((e) => e.trim()).filter((e) => e !== '');
     return ServingBackend.open({ ...settings, endpoints, ...(settings.signal ? { signal: settings.signal } : {}) });

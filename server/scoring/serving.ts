@@ -76,6 +76,14 @@ interface PromptLogprobs {
   logprobs: (number | null)[];
 }
 
+/** Tokens [from, to) of a prompt whose log-probabilities are wanted (from >= 1); `what` names it in messages. */
+export interface SpanRequest {
+  ids: number[];
+  from: number;
+  to: number;
+  what: string;
+}
+
 interface ServedAnchor {
   /** Token ids of full(a), cut to maxAnchorTokens. */
   ids: number[];
@@ -101,16 +109,23 @@ class ServedAnchors implements PreparedAnchors {
 const PROBE_TEXT = 'Instruction:\n Say "héllo"  to 12 friends.\nResponse:\n Ça va? 東京 🙂';
 
 /** Log-probabilities above this are not log-probabilities (float rounding gives a little above 0 at most). */
-const MAX_LOGPROB = 1e-3;
+export const MAX_LOGPROB = 1e-3;
 
+/**
+ * The OpenAI-compatible (vLLM) backend. Another engine's backend (sglang.ts) extends it: opening, tokenizing, the
+ * prompts and their spans, and the HTTP layer are shared; it overrides only how a span's log-probabilities are asked for (spans).
+ */
 export class ServingBackend implements ScoringBackend {
+  /** The engine, where it is not vLLM: named in the model's name and part of its key (vLLM's keys predate it). */
+  protected static readonly engine: string | undefined = undefined;
+
   private next = 0;
   private readonly limit: Limiter;
   private readonly policy: RetryPolicy;
   /** The last candidate's prefix (candidatePrefix). */
   private lastPrefix: { candidate: Example; prepared: ServedAnchors; prefix: CandidatePrefix } | undefined;
 
-  private constructor(
+  protected constructor(
     readonly identity: ModelIdentity,
     private readonly endpoints: string[],
     private readonly model: string,
@@ -122,7 +137,7 @@ export class ServingBackend implements ScoringBackend {
   }
 
   /** Tokenizes as the served model does: a named tokenizer.json, or the server's /tokenize. */
-  private encoder!: Encoder;
+  protected encoder!: Encoder;
 
   static async open(settings: ServingSettings): Promise<ServingBackend> {
     const endpoints = settings.endpoints.map(normalizeEndpoint);
@@ -151,12 +166,12 @@ export class ServingBackend implements ScoringBackend {
     }
     // What the server says about its model is all there is to tell one set of weights from another.
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify({ serving: 2, prompts: 'token-ids', id: chosen!.id, root: chosen!.root, contextLength }))
+      .update(JSON.stringify({ serving: 2, prompts: 'token-ids', id: chosen!.id, root: chosen!.root, contextLength, ...(this.engine ? { engine: this.engine } : {}) }))
       .digest('hex')
       .slice(0, 16);
     const where = endpoints.length === 1 ? endpoints[0]! : `${endpoints.length} endpoints`;
-    const identity = { name: `${chosen!.id} (served at ${where})`, fingerprint, contextLength };
-    const backend = new ServingBackend(identity, endpoints, chosen!.id, settings, keys);
+    const identity = { name: `${chosen!.id} (${this.engine ? `${this.engine}, ` : ''}served at ${where})`, fingerprint, contextLength };
+    const backend = new this(identity, endpoints, chosen!.id, settings, keys);
     backend.encoder = settings.tokenizer ? await backend.checkedLocalTokenizer(settings.tokenizer) : await backend.serverTokenizer();
     return backend;
   }
@@ -174,10 +189,8 @@ export class ServingBackend implements ScoringBackend {
       }));
       const zeroShot = new Float64Array(anchors.length);
       const wanted = served.map((a, i) => ({ a, i })).filter(({ a }) => a.ids.length > a.responseFrom);
-      const answers = await this.promptLogprobs(wanted.map(({ a }) => a.ids), options.batchSize, (k) => `anchor ${wanted[k]!.i} alone`, call);
-      wanted.forEach(({ a, i }, k) => {
-        zeroShot[i] = sumSpan(answers[k]!, a.ids.length, a.responseFrom, a.ids.length, `anchor ${i} alone`);
-      });
+      const spans = await this.spans(wanted.map(({ a, i }) => ({ ids: a.ids, from: a.responseFrom, to: a.ids.length, what: `anchor ${i} alone` })), options.batchSize, call);
+      wanted.forEach(({ i }, k) => (zeroShot[i] = sum(spans[k]!)));
       const separator = options.separator ? await this.encoder(options.separator, false, call) : [];
       return new ServedAnchors(served, zeroShot, options, separator, anchorIndexById(anchors));
     });
@@ -191,11 +204,10 @@ export class ServingBackend implements ScoringBackend {
       const record = recordLabel(candidate);
       const oneShot = new Float64Array(indices.length);
       const wanted = indices.map((anchor, k) => ({ anchor, ids: prepared.anchors[anchor]!, k })).filter((w) => w.ids.ids.length > w.ids.responseFrom);
-      const what = (j: number): string => `anchor ${wanted[j]!.anchor} after ${record}`;
-      const answers = await this.promptLogprobs(wanted.map((w) => [...prefix, ...w.ids.ids]), prepared.options.batchSize, what, call);
-      wanted.forEach(({ ids, k }, j) => {
-        oneShot[k] = sumSpan(answers[j]!, prefix.length + ids.ids.length, prefix.length + ids.responseFrom, prefix.length + ids.ids.length, what(j));
-      });
+      const spans = await this.spans(wanted.map(({ anchor, ids }) => ({
+        ids: [...prefix, ...ids.ids], from: prefix.length + ids.responseFrom, to: prefix.length + ids.ids.length, what: `anchor ${anchor} after ${record}`,
+      })), prepared.options.batchSize, call);
+      wanted.forEach(({ k }, j) => (oneShot[k] = sum(spans[j]!)));
       return { oneShot, truncated };
     });
   }
@@ -217,13 +229,10 @@ export class ServingBackend implements ScoringBackend {
       const alone = output.slice(Math.max(0, output.length - (this.identity.contextLength - this.generated())));
       const record = recordLabel(candidate);
       const what = [`${record}'s response after its instruction`, `${record}'s response alone`];
-      const prompts = alone.length > 1 ? [prefix, alone] : [prefix];
-      const answers = await this.promptLogprobs(prompts, prompts.length, (k) => what[k]!, call);
-      return {
-        conditional: spanLogprobs(answers[0]!, prefix.length, spanFrom, candidateEnd, what[0]!),
-        direct: answers[1] ? spanLogprobs(answers[1], alone.length, 1, alone.length, what[1]!) : new Float64Array(0),
-        embedding: undefined,
-      };
+      const requests: SpanRequest[] = [{ ids: prefix, from: spanFrom, to: candidateEnd, what: what[0]! }];
+      if (alone.length > 1) requests.push({ ids: alone, from: 1, to: alone.length, what: what[1]! });
+      const [conditional, direct] = await this.spans(requests, requests.length, call);
+      return { conditional: conditional!, direct: direct ?? new Float64Array(0), embedding: undefined };
     });
   }
 
@@ -235,7 +244,7 @@ export class ServingBackend implements ScoringBackend {
    * ids(full(c), special) + ids(separator), cut so that the longest anchor still fits. The last candidate's is
    * kept: its one-shot passes (in parts, with an early stop) follow its signal passes, and need no new /tokenize.
    */
-  private async candidatePrefix(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<CandidatePrefix> {
+  protected async candidatePrefix(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<CandidatePrefix> {
     const last = this.lastPrefix;
     if (last?.candidate === candidate && last.prepared === prepared) return last.prefix;
     const room = this.identity.contextLength - this.generated() - prepared.maxTokens;
@@ -244,7 +253,8 @@ export class ServingBackend implements ScoringBackend {
     return prefix;
   }
 
-  private generated(): number {
+  /** Tokens the server generates per prompt (room kept in the context for them). */
+  protected generated(): number {
     return this.settings.logprobs === 'prompt_logprobs' ? 1 : (this.settings.maxTokens ?? 1);
   }
 
@@ -288,6 +298,12 @@ export class ServingBackend implements ScoringBackend {
     return tokens as number[];
   }
 
+  /** The log-probabilities of each request's span, each checked to be one: `batchSize` prompts per completions request, requests in parallel. */
+  protected async spans(requests: SpanRequest[], batchSize: number, signal: AbortSignal): Promise<Float64Array[]> {
+    const answers = await this.promptLogprobs(requests.map((r) => r.ids), batchSize, (k) => requests[k]!.what, signal);
+    return requests.map((r, k) => spanLogprobs(answers[k]!, r.ids.length, r.from, r.to, r.what));
+  }
+
   /** Log-probabilities of each prompt's tokens, `batchSize` prompts per request, requests in parallel. */
   private async promptLogprobs(prompts: (string | number[])[], batchSize: number, what: (index: number) => string, signal: AbortSignal): Promise<PromptLogprobs[]> {
     const out: PromptLogprobs[] = new Array(prompts.length);
@@ -324,7 +340,7 @@ export class ServingBackend implements ScoringBackend {
    * timeouts, dropped connections), until `signal` aborts it (while queued for a place, in flight, or
    * between retries). `accept` lists further statuses handed back instead of refused.
    */
-  private async post(
+  protected async post(
     url: (endpoint: string) => string, body: unknown, what: string, signal: AbortSignal | undefined, accept: number[] = [],
   ): Promise<{ endpoint: string; status: number; body: unknown }> {
     const policy: RetryPolicy = { ...this.policy, ...(signal ? { signal } : {}) };
@@ -399,10 +415,9 @@ function parseChoice(choice: CompletionChoice, mode: LogprobsRequest, generated:
   return prompt.map((entry) => (entry ? Object.values(entry)[0]?.logprob ?? null : null));
 }
 
-/** The sum over [from, to), after checking that the answer covers the `sent` tokens with real log-probabilities. */
-function sumSpan(answer: PromptLogprobs, sent: number, from: number, to: number, what: string): number {
+function sum(values: Float64Array): number {
   let s = 0;
-  for (const v of spanLogprobs(answer, sent, from, to, what)) s += v;
+  for (const v of values) s += v;
   return s;
 }
 
@@ -429,7 +444,7 @@ function spanLogprobs(answer: PromptLogprobs, sent: number, from: number, to: nu
 }
 
 /** JSON, also as Python's json module writes it: bare NaN and Infinity become strings, refused where a number is due. */
-function parseJson(text: string, url: string, what: string): unknown {
+export function parseJson(text: string, url: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -479,7 +494,7 @@ async function listModels(endpoint: string, key: string | undefined, policy: Ret
  * from a setting or a typo never receives it. Endpoints left without it are named in a warning.
  */
 /** "record 12", in messages about a candidate's log-probabilities. */
-function recordLabel(candidate: Example): string {
+export function recordLabel(candidate: Example): string {
   return 'index' in candidate && typeof candidate.index === 'number' ? `record ${candidate.index}` : 'the candidate';
 }
 
