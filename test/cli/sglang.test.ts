@@ -183,6 +183,17 @@ test('--min-score stops early through SGLang as through vLLM: anchors in batches
   assert.ok(scoreLines(join(dir, 'stop-sglang.jsonl')).some((l) => l.deltas.includes(null)), 'some anchors were never scored');
 });
 
+test('with --tokenizer the ids are made here, checked once against the server\'s /tokenize on a probe, and score the same', { timeout: 60_000 }, async () => {
+  const server = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--out', 'tok-server.jsonl');
+  assert.equal(server.code, 0, server.stderr);
+  const tokenizeRequests = sglang.tokenizeBodies.length;
+  const local = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--tokenizer', demoModel, '--out', 'tok-local.jsonl');
+  assert.equal(local.code, 0, local.stderr);
+  assert.equal(sglang.tokenizeBodies.length, tokenizeRequests + 1, 'only the probe went to /tokenize');
+  const strip = (l: Line): unknown => ({ index: l.index, golden: l.golden_score, deltas: l.deltas });
+  assert.deepEqual(scoreLines(join(dir, 'tok-local.jsonl')).map(strip), scoreLines(join(dir, 'tok-server.jsonl')).map(strip));
+});
+
 const LIES: { lie: SglangLie; message: RegExp }[] = [
   { lie: 'wrong-token-id', message: /\/generate gave token id \d+ at position \d+ where \d+ was sent \(anchor 4 after record 2\): its log-probabilities belong to other tokens/ },
   { lie: 'truncated', message: /\/generate answered \d+ input log-probabilities from position \d+ of the \d+ tokens sent \(anchor 4 after record 2\)/ },
