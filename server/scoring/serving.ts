@@ -137,7 +137,7 @@ export class ServingBackend implements ScoringBackend {
   }
 
   /** Tokenizes as the served model does: a named tokenizer.json, or the server's /tokenize. */
-  protected encoder!: Encoder;
+  private encoder!: Encoder;
 
   static async open(settings: ServingSettings): Promise<ServingBackend> {
     const endpoints = settings.endpoints.map(normalizeEndpoint);
@@ -244,7 +244,7 @@ export class ServingBackend implements ScoringBackend {
    * ids(full(c), special) + ids(separator), cut so that the longest anchor still fits. The last candidate's is
    * kept: its one-shot passes (in parts, with an early stop) follow its signal passes, and need no new /tokenize.
    */
-  protected async candidatePrefix(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<CandidatePrefix> {
+  private async candidatePrefix(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<CandidatePrefix> {
     const last = this.lastPrefix;
     if (last?.candidate === candidate && last.prepared === prepared) return last.prefix;
     const room = this.identity.contextLength - this.generated() - prepared.maxTokens;

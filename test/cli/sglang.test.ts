@@ -241,6 +241,35 @@ test('a hung SGLang request ends after --timeout and its retries with a message 
   process.stdout.write(`# hung: exit 1 after ${((Date.now() - started) / 1000).toFixed(1)} s (7 attempts of 0.3 s with backoff)\n`);
 });
 
+test('SGLang requests go through the HTTP layer: a 503 is retried; the first SIGINT aborts a hung /generate (the server sees it closed) and exits 130, keeping the records before', { timeout: 60_000 }, async () => {
+  const out = join(dir, 'interrupted.jsonl');
+  sglang.failNext(503, 2);
+  sglang.stallAfter = sglang.generateRequests + 2 + 1 + 2 * 2 + 1; // the two 503s, then the third record's anchors
+  const stalledBefore = sglang.stalled;
+  const closedBefore = sglang.stalledClosed;
+  try {
+    const child = spawn(process.execPath, [cli, 'score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--out', out], { cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exit = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: Date.now() })));
+    for (const deadline = Date.now() + 30_000; sglang.stalled === stalledBefore;) {
+      assert.ok(Date.now() < deadline, 'no hung request');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const sent = Date.now();
+    child.kill('SIGINT');
+    const { code, at } = await exit;
+    assert.equal(code, 130, stderr);
+    assert.ok(at - sent < 1000, `exited ${at - sent} ms after SIGINT`);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(sglang.stalledClosed, closedBefore + 1, 'the hung request was closed');
+    assert.match(stderr, /interrupted: stopping; completed records are on disk/);
+  } finally {
+    sglang.stallAfter = Infinity;
+  }
+  assert.equal(scoreLines(out).length, 2, 'the two records before, scored after two 503s were retried');
+});
+
 test('the stand-in answers as SGLang does: the index rule, null first entry, cached_tokens up to logprob_start_len, the 400 past the input', async () => {
   const tokenize = await (await fetch(`${sglang.url}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt: 'Instruction:\nSay hello.\nResponse:\nHello there', add_special_tokens: true }) })).json() as { tokens: number[]; count: number; max_model_len: number };
   const ids = tokenize.tokens;

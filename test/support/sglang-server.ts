@@ -24,7 +24,8 @@
  * (items are computed one after another, so a later item of a batch may reuse an earlier one's tokens).
  *
  * For fault tests: `lie` damages the last item of every /generate answer after the first `lieAfter`;
- * `stallAfter` holds /generate requests after so many unanswered.
+ * `stallAfter` holds /generate requests after so many unanswered (`stalledClosed` counts those whose client
+ * closed the connection); `failNext` answers the next /generate requests with an error status.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { randomBytes } from 'node:crypto';
@@ -80,7 +81,9 @@ export class FakeSglang {
   /** /generate requests after this many are held unanswered (until close). */
   stallAfter = Infinity;
   stalled = 0;
+  stalledClosed = 0;
   readonly cache: TokenTrie;
+  private failures: number[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -112,6 +115,11 @@ export class FakeSglang {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     fake = new FakeSglang(server, url, options.servedModel ?? modelFolder, contextLength, modelFolder, tokenizer, model, options.cacheTokens ?? 1 << 20);
     return fake;
+  }
+
+  /** The next `count` /generate requests are answered with `status` (SGLang behind a proxy: 502, 503; a busy one: 429). */
+  failNext(status: number, count = 1): void {
+    for (let i = 0; i < count; i++) this.failures.push(status);
   }
 
   /** Token positions computed (sent minus cached) over the requests from `from` on. */
@@ -163,8 +171,11 @@ export class FakeSglang {
     this.bodies.push(request);
     if (this.generateRequests > this.stallAfter) {
       this.stalled++;
+      res.once('close', () => this.stalledClosed++);
       await new Promise<never>(() => undefined); // never answered: close() drops the connection
     }
+    const failure = this.failures.shift();
+    if (failure !== undefined) return send(res, failure, { error: { message: 'injected failure' } });
     const lying = this.lie !== undefined && this.generateRequests > this.lieAfter ? this.lie : undefined;
     const { input_ids: inputIds } = request;
     if (inputIds === undefined) throw new BadRequest(request.text !== undefined ? 'This stand-in takes input_ids, not text.' : 'Either text, input_ids or input_embeds should be provided.');
