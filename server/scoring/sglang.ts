@@ -23,7 +23,7 @@
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import type { CandidatePasses, PreparedAnchors, ScoringOptions } from './backend';
-import { MAX_LOGPROB, ServingBackend, type SpanRequest } from './serving';
+import { MAX_LOGPROB, ServingBackend, type ServingSettings, type SpanRequest } from './serving';
 
 /** Whether `model` names SGLang servers (sglang+http://host:30000[,...]). */
 export function isSglangSpec(model: string): boolean {
@@ -57,6 +57,21 @@ export class SglangBackend extends ServingBackend {
   private readonly positions: Positions = { sent: 0, computed: 0, unreported: 0 };
   private zeroShotPositions: Positions | undefined;
   private records = 0;
+
+  /**
+   * One server: a record's anchors must reach the server whose cache holds its candidate, and requests to several
+   * go round-robin (serving.ts). Several GPUs: one server per GPU and one nuggets process per server (--shard); a server
+   * started with --dp-size N balances requests over its ranks without regard to their caches (SERVING.md §5.1).
+   */
+  static override async open(settings: ServingSettings): Promise<ServingBackend> {
+    if (settings.endpoints.length > 1) {
+      throw new NuggetsError(
+        `${settings.endpoints.length} SGLang servers were given (${settings.endpoints.join(', ')}); scoring through SGLang talks to one, whose prefix cache holds each record's candidate while its anchors are scored.`,
+        'Give one server (--model sglang+http://host:30000); for several GPUs run one server per GPU and one nuggets per server on a shard (--shard i/n), then merge with select.',
+      );
+    }
+    return super.open(settings);
+  }
 
   /** Zero-shot passes, measured apart from the records' passes for the run's summary. */
   override async prepareAnchors(anchors: readonly Example[], options: ScoringOptions, signal?: AbortSignal): Promise<PreparedAnchors> {

@@ -270,6 +270,14 @@ test('SGLang requests go through the HTTP layer: a 503 is retried; the first SIG
   assert.equal(scoreLines(out).length, 2, 'the two records before, scored after two 503s were retried');
 });
 
+test('several SGLang servers are refused before any request: a record\'s anchors must reach the server that cached its candidate', async () => {
+  const run = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url},http://127.0.0.1:9`, '--out', 'two.jsonl');
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /2 SGLang servers were given .*; scoring through SGLang talks to one.*\n\s+Give one server \(--model sglang\+http:\/\/host:30000\); for several GPUs run one server per GPU and one nuggets per server on a shard/);
+  assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+  assert.equal(existsSync(join(dir, 'two.jsonl')), false);
+});
+
 test('the stand-in answers as SGLang does: the index rule, null first entry, cached_tokens up to logprob_start_len, the 400 past the input', async () => {
   const tokenize = await (await fetch(`${sglang.url}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt: 'Instruction:\nSay hello.\nResponse:\nHello there', add_special_tokens: true }) })).json() as { tokens: number[]; count: number; max_model_len: number };
   const ids = tokenize.tokens;
