@@ -48,13 +48,12 @@ test('a problem record never enters a selection, however it scores, unless the r
   assert.ok(!select(scored, { kind: 'min-score', minScore: 0.5 }).chosen.some((s) => s.record.index === 10));
 });
 
-test('the subset keeps records exactly as they were, in dataset order', () => {
+test('with scores, the subset is the chosen records in dataset order, each as it was with its golden_score added last', () => {
   const dir = scratchDir('select');
   const { chosen } = select(pairScores(records, scores, 'scores'), { kind: 'top', count: 3 });
   writeSubset(join(dir, 'golden.json'), chosen, true);
-  const written = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8'));
-  assert.deepEqual(written.map((r: { note: number }) => r.note), [1, 5, 9]);
-  assert.deepEqual(written[0], { instruction: 'task 1', input: '', output: 'answer 1', note: 1, golden_score: 1 });
+  const expected = [1, 5, 9].map((i) => ({ ...records[i]!.original, golden_score: scores.get(records[i]!.id)!.goldenScore }));
+  assert.equal(readFileSync(join(dir, 'golden.json'), 'utf8'), JSON.stringify(expected, null, 2) + '\n');
 });
 
 test('without scores, the subset is the chosen records exactly as they were: every field in its order, nothing added', () => {
