@@ -73,22 +73,36 @@ describe('two writers on one scores file', () => {
     assert.equal(existsSync(foreign), false);
   });
 
-  test('kill -9 at random moments: nothing completed is lost, nothing is written twice, and the result equals an uninterrupted run', async (t) => {
+  test('kill -9 at random moments mid-run: each kill lands after the run scored some records and before it scored all, keeps every record stored before it byte for byte, and the rerun completes the file as an uninterrupted run', async (t) => {
     const out = join(dir, 'killed.jsonl');
+    /** The file up to its last complete line: what a kill cannot take back (a line it cut short is dropped by the next run). */
+    const stored = (): string => {
+      const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
+      return text.slice(0, text.lastIndexOf('\n') + 1);
+    };
     const kept: number[] = [];
-    for (let kill = 0; kill < 6; kill++) {
+    for (let kill = 1; kill <= 6; kill++) {
+      const before = stored();
+      const countBefore = kept.at(-1) ?? 0;
       const run = startNuggets(dir, ...score(out));
-      await delay(300 + Math.floor(Math.random() * 900));
+      // Mid-run: once this run has stored a record of its own, at a random moment within the next 150 ms.
+      await until(() => existsSync(out) && scoreLines(out).length > countBefore, `run ${kill} to store a record`);
+      await delay(Math.floor(Math.random() * 150));
       run.child.kill('SIGKILL');
-      await run.done;
-      kept.push(existsSync(out) ? scoreLines(out).length : 0);
-      const lines = existsSync(out) ? scoreLines(out) : [];
+      const ended = await run.done;
+      assert.equal(ended.code, null, `run ${kill} was killed, it did not end by itself: ${ended.stderr}`);
+      const lines = scoreLines(out);
+      kept.push(lines.length);
+      assert.ok(lines.length > countBefore && lines.length < RECORDS, `kill ${kill} landed mid-run: ${countBefore} records stored before the run, ${lines.length} after the kill, of ${RECORDS}`);
       assert.equal(new Set(lines.map((l) => l.id)).size, lines.length, 'no duplicate after a kill');
+      assert.ok(stored().startsWith(before), `kill ${kill}: the records stored before the run are kept byte for byte`);
     }
     t.diagnostic(`records on disk after each kill: ${kept.join(', ')}`);
-    assert.ok(kept.every((n, i) => i === 0 || n >= kept[i - 1]!), 'no kill loses a record written before it');
+    const before = stored();
     const last = nuggets(dir, ...score(out));
     assert.equal(last.code, 0, last.stderr);
+    assert.match(last.stderr, new RegExp(`scoring ${RECORDS - kept.at(-1)!} records .*; ${kept.at(-1)} already in .*killed\\.jsonl, skipped`));
+    assert.ok(stored().startsWith(before), 'the rerun keeps what was stored');
     assertSameScores(out, reference, RECORDS);
   });
 });
