@@ -4,8 +4,11 @@ import * as esbuild from 'esbuild';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning', mainFields: ['module', 'main'] };
-await esbuild.build({ ...common, entryPoints: ['server/cli/index.ts'], outfile: 'dist/cli.js', external: ['onnxruntime-node'] });
+// NUGGETS_TEST_FAULTS: whether the CLI honours NUGGETS_TEST_FAULT (server/cli/main.ts). False in every bundle
+// under dist/, which is what ships; true only in out/cli-faults.js, the tests' own build of the CLI (--tests).
+const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning', mainFields: ['module', 'main'], define: { NUGGETS_TEST_FAULTS: 'false' } };
+const cli = { ...common, entryPoints: ['server/cli/index.ts'], outfile: 'dist/cli.js', external: ['onnxruntime-node'] };
+await esbuild.build(cli);
 
 // The editor's rooms. Each writes an esbuild metafile beside it: the border test reads what went in.
 const rooms = [
@@ -23,6 +26,7 @@ for (const room of rooms) {
 if (process.argv.includes('--tests')) {
   const tests = readdirSync('test', { recursive: true }).filter((f) => f.endsWith('.test.ts')).map((f) => join('test', f));
   await esbuild.build({ ...common, entryPoints: tests, outdir: 'out/test', outbase: 'test', packages: 'external' });
+  await esbuild.build({ ...cli, outfile: 'out/cli-faults.js', define: { NUGGETS_TEST_FAULTS: 'true' } });
 }
 
 if (process.argv.includes('--bench')) {

@@ -50,9 +50,17 @@ const USAGE = `Usage:
 
 <dataset> is an Alpaca JSON array or JSON Lines file. --model defaults to the bundled demo model.`;
 
+/**
+ * Faults the tests inject (NUGGETS_TEST_FAULT=<name>), honoured only where tools/build.mjs defines this true:
+ * out/cli-faults.js, the tests' build. dist/cli.js, which ships, is built with it false and ignores the variable.
+ *   internal-error  an error no handler expects, as a bug would throw: exit 70 with its stack trace.
+ */
+declare const NUGGETS_TEST_FAULTS: boolean;
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (NUGGETS_TEST_FAULTS && process.env['NUGGETS_TEST_FAULT'] === 'internal-error') throw new Error('a fault injected by NUGGETS_TEST_FAULT=internal-error');
     switch (command) {
       case 'anchors':
         return anchorsCommand(rest);
