@@ -185,8 +185,9 @@ async function scoreCommand(args: string[]): Promise<number> {
   });
 
   // The first SIGINT or SIGTERM aborts requests in flight (downloads, serving requests) and stops
-  // between records; every completed record is on disk already. A local ONNX pass cannot be stopped
-  // midway: 1.8 s later the process exits anyway. A second signal exits at once.
+  // between records; every completed record is on disk already. 1.8 s later the process exits anyway
+  // (a request that ignores the abort). A local ONNX pass blocks this thread, so this handler and that
+  // timer run only once the pass under way ends. A second signal exits at once.
   const controller = new AbortController();
   let interrupted = false;
   const onSignal = (): void => {
