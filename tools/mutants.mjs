@@ -55,7 +55,7 @@ const MUTANTS = [
   { name: 'escape: hover punctuation is not escaped', file: 'server/lsp/markdown.ts',
     search: '.replace(/[!-/:-@[-`{-~]/g, (c) => `\\\\${c}`)', replace: '', tests: [{ file: 'unit/lsp-parts' }] },
   { name: 'escape: a hover\'s anchor instructions are not escaped', file: 'server/lsp/markdown.ts',
-    search: 'const label = a ? escapeMarkdown(shorten(a.instruction, 70))', replace: 'const label = a ? shorten(a.instruction, 70)', tests: [{ file: 'unit/lsp-parts' }] },
+    search: 'const label = a ? isolate(escapeMarkdown(shorten(a.instruction, 70)))', replace: 'const label = a ? isolate(shorten(a.instruction, 70))', tests: [{ file: 'unit/lsp-parts' }] },
   { name: 'escape: a quote in a dashboard URI ends its attribute', file: 'extension/dashboard_html.ts',
     search: ".replace(/\"/g, '&quot;')", replace: '', tests: [{ file: 'unit/dashboard-html' }] },
   { name: 'escape: the dashboard table sets dataset text as HTML', file: 'webview/table.ts',
@@ -100,6 +100,13 @@ const MUTANTS = [
     search: 'if (prepared.responseTokens[i] === 0 || i === selfAnchor) {', replace: 'if (prepared.responseTokens[i] === 0) {', tests: [{ file: 'unit/anchor-choice' }] },
   { name: 'golden: no record is found to be an anchor', file: 'server/scoring/golden.ts',
     search: 'return prepared.anchorById?.get(record.id);', replace: 'return undefined;', tests: [{ file: 'unit/anchor-choice' }] },
+  // Problem records (empty, exact duplicates) never enter a selection unless it keeps them (server/select.ts, server/problems.ts).
+  { name: 'problems: a selection takes problem records', file: 'server/select.ts',
+    search: "const problemsLeftOut = rule.problems === 'kept' ? [] : problemsOf(scored);", replace: 'const problemsLeftOut: RecordProblem[] = [];', tests: [{ file: 'unit/select-store' }] },
+  { name: 'problems: an empty output is not a problem', file: 'server/problems.ts',
+    search: "  if (noOutput) return 'empty-output';\n", replace: '', tests: [{ file: 'unit/select-store' }] },
+  { name: 'problems: an exact duplicate is not a problem', file: 'server/problems.ts',
+    search: 'return duplicateOf !== undefined ? { duplicateOf } : undefined;', replace: 'return undefined;', tests: [{ file: 'unit/select-store' }] },
 ];
 
 const TEST_TIMEOUT_MS = 180_000;

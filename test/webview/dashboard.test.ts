@@ -331,7 +331,7 @@ test('dataset text with HTML renders as text: no element is created and no scrip
   for (let clicks = 0; clicks < 2 && await page.locator('#records-table th[data-sort="index"]').getAttribute('aria-sort') !== 'ascending'; clicks++) {
     await sortBy('records-table', 'index');
   }
-  await untilText(FIRST_INDEX, '1');
+  await untilText(FIRST_INDEX, '0');
   const row = page.locator('#records-table tr.record[data-index="7"]');
   await row.waitFor();
   const texts = await row.locator('td').allTextContents();
@@ -340,9 +340,9 @@ test('dataset text with HTML renders as text: no element is created and no scrip
   assert.equal(await page.locator('#dataset').textContent(), DATASET_NAME);
   // Its record view: the title and the nearest neighbours (one of which carries HTML too).
   await row.click();
-  await untilText('#neighbours h3', 'Nearest neighbours of record 8');
-  assert.equal(await page.locator('#record-title').textContent(), `Record 8: ${XSS}`);
-  assert.equal(await page.locator('#neighbours li').first().textContent(), `0.987 · record 10: ${XSS}`);
+  await untilText('#neighbours h3', 'Nearest neighbours of record index 7');
+  assert.equal(await page.locator('#record-title').textContent(), `Record index 7: ${XSS}`);
+  assert.equal(await page.locator('#neighbours li').first().textContent(), `0.987 · index 9: ${XSS}`);
   assert.equal(await page.evaluate('document.querySelectorAll("#record-view img, #neighbours img").length'), 0);
   await page.locator('#record-close').click();
   await page.locator('#tab-anchors').click();
