@@ -328,8 +328,14 @@ test('a chart per signal, and golden score against IFD where clicking a point re
 
 test('dataset text with HTML renders as text: no element is created and no script runs', async () => {
   // Record 7 on the first page sorted by index, also when this test runs alone (npm run mutants).
-  for (let clicks = 0; clicks < 2 && await page.locator('#records-table th[data-sort="index"]').getAttribute('aria-sort') !== 'ascending'; clicks++) {
+  // Each click toggles the order once the page has the new rows: wait for it before looking again.
+  const indexHeader = page.locator('#records-table th[data-sort="index"]');
+  for (let clicks = 0; clicks < 2; clicks++) {
+    const sort = await indexHeader.getAttribute('aria-sort');
+    if (sort === 'ascending') break;
     await sortBy('records-table', 'index');
+    const deadline = Date.now() + 5000;
+    while (await indexHeader.getAttribute('aria-sort') === sort && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
   await untilText(FIRST_INDEX, '0');
   const row = page.locator('#records-table tr.record[data-index="7"]');
