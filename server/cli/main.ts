@@ -35,6 +35,7 @@ const USAGE = `Usage:
                   [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
                   [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
+                  [--records-in-flight N]  (records scored at once by a serving engine; default 4, a local model 1)
                   [--tokenizer <folder or tokenizer.json>] [--send-api-key-anywhere]
                   [--timeout SECONDS]  (per request to a hub or server; default 60 for the hub, 300 for serving)
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
@@ -149,6 +150,9 @@ export function shardOf<T>(records: T[], shard: { index: number; count: number }
   return records.slice(from, to);
 }
 
+/** Records a serving engine scores at once unless --records-in-flight says otherwise. */
+const DEFAULT_RECORDS_IN_FLIGHT = 4;
+
 async function scoreCommand(args: string[]): Promise<number> {
   const { values, dataset } = parse(args, {
     anchors: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' },
@@ -157,7 +161,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     'cache-dir': { type: 'string' }, offline: { type: 'boolean' }, endpoint: { type: 'string', multiple: true },
     'served-model': { type: 'string' }, concurrency: { type: 'string' }, 'context-length': { type: 'string' },
     'min-score': { type: 'string' }, timeout: { type: 'string' }, tokenizer: { type: 'string' },
-    'send-api-key-anywhere': { type: 'boolean' }, wait: { type: 'boolean' },
+    'send-api-key-anywhere': { type: 'boolean' }, wait: { type: 'boolean' }, 'records-in-flight': { type: 'string' },
   });
   const out = required(values.out, '--out');
   const anchorsPath = required(values.anchors, '--anchors');
@@ -172,6 +176,7 @@ async function scoreCommand(args: string[]): Promise<number> {
   const threads = integerFlag(values.threads, '--threads', 0);
   const concurrency = integerFlag(values.concurrency, '--concurrency', 1);
   const contextLength = integerFlag(values['context-length'], '--context-length', 1);
+  const recordsInFlight = integerFlag(values['records-in-flight'], '--records-in-flight', 1);
   const timeout = numberFlag(values.timeout, '--timeout');
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout expects seconds above 0 (got ${values.timeout})`);
   const records = shardOf(readDataset(dataset).records, shard);
@@ -222,6 +227,9 @@ async function scoreCommand(args: string[]): Promise<number> {
   try {
     const local = backend instanceof LocalBackend;
     if (values.reference && !local) process.stderr.write('nuggets: warning: --reference applies to local models only; a serving engine has one path.\n');
+    if (local && recordsInFlight !== undefined && recordsInFlight > 1) process.stderr.write('nuggets: warning: --records-in-flight applies to serving engines; a local model scores one record at a time.\n');
+    // A serving engine batches the requests of several records, and idles between one record's requests and the next's.
+    const inFlight = local ? 1 : recordsInFlight ?? DEFAULT_RECORDS_IN_FLIGHT;
     const header: ScoresHeader = {
       nuggets_scores: 1,
       model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint, variant: values.variant ?? null },
@@ -249,7 +257,7 @@ async function scoreCommand(args: string[]): Promise<number> {
           embeddings.append(score.id, score.embedding);
           writer.append(score);
           progress.tick();
-        }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined);
+        }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined, inFlight);
         progress.finish();
       }
     } finally {

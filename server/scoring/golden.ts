@@ -131,9 +131,12 @@ export interface EarlyStop {
 }
 
 /**
- * Scores `records` one after another, handing each result to `onScore` as soon as it exists (so a
- * caller can persist it before the next begins). Once `signal` aborts, stops between records, or rejects
- * where a serving backend's requests in flight were abandoned (the records before are handed over already).
+ * Scores `records`, handing each result to `onScore` in the records' order as soon as it and every record before it
+ * exist (so a caller can persist a prefix of the records before the next ones end). `inFlight` records are scored at
+ * once (a serving engine batches their requests; a local backend runs one pass at a time and gains nothing): a record
+ * that ends before one ahead of it waits for it. Once `signal` aborts, stops starting records, or rejects where a
+ * serving backend's requests in flight were abandoned (the records before the first unfinished one are handed over
+ * already). A record that fails cancels the records after it and rejects with its error once the records before it end.
  */
 export async function scoreRecords(
   backend: ScoringBackend,
@@ -142,9 +145,59 @@ export async function scoreRecords(
   onScore: (score: CandidateScore) => void,
   signal?: AbortSignal,
   stop?: EarlyStop,
+  inFlight = 1,
 ): Promise<void> {
-  for (const record of records) {
-    if (signal?.aborted) return;
-    onScore(await scoreCandidate(backend, prepared, record, stop, signal));
+  if (inFlight <= 1) {
+    for (const record of records) {
+      if (signal?.aborted) return;
+      onScore(await scoreCandidate(backend, prepared, record, stop, signal));
+    }
+    return;
   }
+  const done: (CandidateScore | undefined)[] = new Array(records.length);
+  const cancels: AbortController[] = [];
+  const failures = new Map<number, unknown>();
+  let started = 0;
+  let handed = 0;
+  // The first record that failed (or Infinity): nothing after it starts or is handed over.
+  let failedAt = Infinity;
+  const fail = (index: number, err: unknown): void => {
+    failures.set(index, err);
+    if (index >= failedAt) return;
+    failedAt = index;
+    cancels.slice(index + 1).forEach((c) => c?.abort());
+  };
+  const handOver = (): void => {
+    while (handed < failedAt && done[handed]) {
+      const score = done[handed]!;
+      done[handed] = undefined;
+      try {
+        onScore(score);
+      } catch (err) {
+        fail(handed, err); // the store refused it (a full disk): nothing after it may be written
+        return;
+      }
+      handed++;
+    }
+  };
+  const lane = async (): Promise<void> => {
+    while (started < records.length && started < failedAt && !signal?.aborted) {
+      const index = started++;
+      const cancel = new AbortController();
+      cancels[index] = cancel;
+      const abort = (): void => cancel.abort();
+      signal?.addEventListener('abort', abort, { once: true });
+      try {
+        done[index] = await scoreCandidate(backend, prepared, records[index]!, stop, cancel.signal);
+        handOver();
+      } catch (err) {
+        fail(index, err);
+      } finally {
+        signal?.removeEventListener('abort', abort);
+        delete cancels[index];
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, records.length) }, lane));
+  if (failures.size > 0) throw failures.get(Math.min(...failures.keys()));
 }

@@ -108,6 +108,9 @@ class ServedAnchors implements PreparedAnchors {
 /** A probe for comparing two encodings: leading spaces, accents, digits, newlines, CJK and an emoji. */
 const PROBE_TEXT = 'Instruction:\n Say "héllo"  to 12 friends.\nResponse:\n Ça va? 東京 🙂';
 
+/** Candidates' prefixes kept for their one-shot passes: above any number of records in flight a user would give. */
+const PREFIXES_KEPT = 256;
+
 /** Log-probabilities above this are not log-probabilities (float rounding gives a little above 0 at most). */
 export const MAX_LOGPROB = 1e-3;
 
@@ -122,8 +125,8 @@ export class ServingBackend implements ScoringBackend {
   private next = 0;
   private readonly limit: Limiter;
   private readonly policy: RetryPolicy;
-  /** The last candidate's prefix (candidatePrefix). */
-  private lastPrefix: { candidate: Example; prepared: ServedAnchors; prefix: CandidatePrefix } | undefined;
+  /** The prefixes of the last candidates (candidatePrefix), oldest first: one per record in flight. */
+  private readonly prefixes = new Map<Example, { prepared: ServedAnchors; prefix: CandidatePrefix }>();
 
   protected constructor(
     readonly identity: ModelIdentity,
@@ -241,15 +244,18 @@ export class ServingBackend implements ScoringBackend {
   }
 
   /**
-   * ids(full(c), special) + ids(separator), cut so that the longest anchor still fits. The last candidate's is
-   * kept: its one-shot passes (in parts, with an early stop) follow its signal passes, and need no new /tokenize.
+   * ids(full(c), special) + ids(separator), cut so that the longest anchor still fits. The last candidates' are kept
+   * (PREFIXES_KEPT: more than records are ever in flight): a record's one-shot passes (in parts, with an early stop)
+   * follow its signal passes, and need no new /tokenize.
    */
   private async candidatePrefix(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<CandidatePrefix> {
-    const last = this.lastPrefix;
-    if (last?.candidate === candidate && last.prepared === prepared) return last.prefix;
+    const kept = this.prefixes.get(candidate);
+    if (kept?.prepared === prepared) return kept.prefix;
     const room = this.identity.contextLength - this.generated() - prepared.maxTokens;
     const prefix = cutPrefix(await this.encoder(fullText(candidate), true, signal), prepared.separator, room);
-    this.lastPrefix = { candidate, prepared, prefix };
+    this.prefixes.delete(candidate);
+    this.prefixes.set(candidate, { prepared, prefix });
+    if (this.prefixes.size > PREFIXES_KEPT) this.prefixes.delete(this.prefixes.keys().next().value!);
     return prefix;
   }
 

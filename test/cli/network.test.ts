@@ -108,6 +108,25 @@ test('the first SIGINT aborts a hung serving request (the server sees it closed)
   }
 });
 
+test('vLLM with --records-in-flight 3: three records\' requests at the server at once, the scores file byte for byte as one at a time, in dataset order', { timeout: 120_000 }, async () => {
+  const vllm = await FakeVllm.start(demoModel, { servedModel: 'demo' });
+  const lines = (file: string): string[] => readFileSync(join(dir, file), 'utf8').split('\n').slice(1).filter((l) => l !== '');
+  try {
+    // --batch-size above the anchors: each pass of a record is one request, so only other records overlap it.
+    const one = start(['score', dataset, '--anchors', anchors, '--model', vllm.url, '--batch-size', '16', '--records-in-flight', '1', '--out', 'vllm-1.jsonl']);
+    assert.equal((await one.exit).code, 0, one.stderr());
+    assert.equal(vllm.maxInFlight, 1);
+    const three = start(['score', dataset, '--anchors', anchors, '--model', vllm.url, '--batch-size', '16', '--records-in-flight', '3', '--out', 'vllm-3.jsonl']);
+    assert.equal((await three.exit).code, 0, three.stderr());
+    assert.ok(vllm.maxInFlight > 1 && vllm.maxInFlight <= 3, `${vllm.maxInFlight} requests at once`);
+    assert.equal(lines('vllm-1.jsonl').length, RECORDS);
+    assert.deepEqual(lines('vllm-3.jsonl'), lines('vllm-1.jsonl'));
+    assert.deepEqual(lines('vllm-3.jsonl').map((l) => (JSON.parse(l) as { index: number }).index), [...Array(RECORDS).keys()]);
+  } finally {
+    await vllm.close();
+  }
+});
+
 test('SIGTERM during a stalled hub download exits 130 within 2 s and keeps the partial file for the next run', { timeout: 60_000 }, async () => {
   const hub = await FakeHub.start({ 'nuggets/demo': demoRepository(demoModel) });
   const cache = join(dir, 'cache');

@@ -80,7 +80,8 @@ test(`protocol test: through sglang+http:// golden scores equal the local engine
   const local = await nuggets('score', dataset, '--anchors', anchors, '--out', 'local.jsonl');
   assert.equal(local.code, 0, local.stderr);
   const first = sglang.generateRequests;
-  const served = await nuggets('score', dataset, '--anchors', anchors, '--model', `sglang+${sglang.url}`, '--out', 'sglang.jsonl');
+  // One record at a time, so that the requests come in the order this test reads them.
+  const served = await nuggets('score', dataset, '--anchors', anchors, '--model', `sglang+${sglang.url}`, '--records-in-flight', '1', '--out', 'sglang.jsonl');
   assert.equal(served.code, 0, served.stderr);
   assert.match(served.stderr, /with demo \(SGLang, served at http:\/\/127\.0\.0\.1:\d+\/v1\)/);
 
@@ -210,7 +211,7 @@ for (const { lie, message } of LIES) {
     sglang.lie = lie;
     sglang.lieAfter = sglang.generateRequests + 1 + 2 * 2 + 1;
     try {
-      const run = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--out', out);
+      const run = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--records-in-flight', '1', '--out', out);
       assert.equal(run.code, 1, run.stderr);
       assert.match(run.stderr, message);
       assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
@@ -230,7 +231,7 @@ test('a hung SGLang request ends after --timeout and its retries with a message 
   sglang.stallAfter = sglang.generateRequests + 1 + 2 + 1; // the second record's anchors
   const started = Date.now();
   try {
-    const run = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--timeout', '0.3', '--out', out);
+    const run = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--timeout', '0.3', '--records-in-flight', '1', '--out', out);
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /No answer from the serving endpoints after 7 attempts \(anchor 0 after record 1 … anchor 4 after record 1\): http:\/\/127\.0\.0\.1:\d+\/generate gave no answer within 300 ms/);
     assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
@@ -248,7 +249,7 @@ test('SGLang requests go through the HTTP layer: a 503 is retried; the first SIG
   const stalledBefore = sglang.stalled;
   const closedBefore = sglang.stalledClosed;
   try {
-    const child = spawn(process.execPath, [cli, 'score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--out', out], { cwd: dir });
+    const child = spawn(process.execPath, [cli, 'score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--records-in-flight', '1', '--out', out], { cwd: dir });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exit = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: Date.now() })));
@@ -268,6 +269,62 @@ test('SGLang requests go through the HTTP layer: a 503 is retried; the first SIG
     sglang.stallAfter = Infinity;
   }
   assert.equal(scoreLines(out).length, 2, 'the two records before, scored after two 503s were retried');
+});
+
+/** The score lines of a scores file, as written (its header, which holds the time it was created, left out). */
+function scoreText(path: string): string[] {
+  return readFileSync(path, 'utf8').split('\n').slice(1).filter((l) => l !== '');
+}
+
+test('--records-in-flight 4 keeps four records\' requests at the server at once and writes the same scores file, byte for byte and in dataset order, as one at a time', { timeout: 300_000 }, async () => {
+  const one = await nuggets('score', dataset, '--anchors', anchors, '--model', `sglang+${sglang.url}`, '--records-in-flight', '1', '--out', 'inflight-1.jsonl');
+  assert.equal(one.code, 0, one.stderr);
+  sglang.maxInFlight = 0;
+  const first = sglang.generateRequests;
+  const started = Date.now();
+  const four = await nuggets('score', dataset, '--anchors', anchors, '--model', `sglang+${sglang.url}`, '--records-in-flight', '4', '--out', 'inflight-4.jsonl');
+  assert.equal(four.code, 0, four.stderr);
+  const seconds = (Date.now() - started) / 1000;
+  assert.ok(sglang.maxInFlight > 1 && sglang.maxInFlight <= 4, `at most ${sglang.maxInFlight} /generate requests at once`);
+  assert.equal(sglang.generateRequests - first, 1 + 2 * RECORDS, 'the same requests, no retries');
+  const expected = scoreText(join(dir, 'inflight-1.jsonl'));
+  assert.equal(expected.length, RECORDS);
+  assert.deepEqual(scoreText(join(dir, 'inflight-4.jsonl')), expected);
+  assert.deepEqual(scoreLines(join(dir, 'inflight-4.jsonl')).map((l) => l.index), [...Array(RECORDS).keys()], 'in dataset order');
+  process.stdout.write(`# --records-in-flight 4: ${sglang.maxInFlight} /generate requests at once at most, ${RECORDS} records in ${seconds.toFixed(1)} s, the scores file equal to one at a time's\n`);
+});
+
+test('with records in flight, SIGINT closes every hung request and keeps a prefix of the records in dataset order; the rerun completes the same file as one at a time', { timeout: 300_000 }, async () => {
+  const out = join(dir, 'inflight-interrupted.jsonl');
+  const stalledBefore = sglang.stalled;
+  const closedBefore = sglang.stalledClosed;
+  sglang.stallAfter = sglang.generateRequests + 1 + 2 * 5; // the anchors alone, then some ten requests of records
+  try {
+    const child = spawn(process.execPath, [cli, 'score', dataset, '--anchors', anchors, '--model', `sglang+${sglang.url}`, '--records-in-flight', '4', '--out', out], { cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Every lane holds a hung request: four records in flight, none can end.
+    for (const deadline = Date.now() + 60_000; sglang.stalled < stalledBefore + 4;) {
+      assert.ok(Date.now() < deadline, `${sglang.stalled - stalledBefore} hung requests`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    assert.equal(await exit, 130, stderr);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(sglang.stalledClosed - closedBefore, sglang.stalled - stalledBefore, 'every hung request was closed');
+  } finally {
+    sglang.stallAfter = Infinity;
+  }
+  const kept = scoreLines(out).map((l) => l.index);
+  assert.ok(kept.length >= 1 && kept.length < RECORDS, `${kept.length} records kept`);
+  assert.deepEqual(kept, [...Array(kept.length).keys()], 'a prefix of the records, in dataset order');
+  const rerun = await nuggets('score', dataset, '--anchors', anchors, '--model', `sglang+${sglang.url}`, '--records-in-flight', '4', '--out', out);
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.match(rerun.stderr, new RegExp(`${kept.length} already in .*skipped`));
+  assert.deepEqual(scoreText(out), scoreText(join(dir, 'inflight-1.jsonl')), 'the resumed file equals one scored one record at a time');
+  process.stdout.write(`# interrupted with 4 records in flight: ${kept.length} kept, the rerun completed the same file\n`);
 });
 
 test('several SGLang servers are refused before any request: a record\'s anchors must reach the server that cached its candidate', async () => {

@@ -72,6 +72,11 @@ export class FakeSglang {
   /** /generate requests received. */
   generateRequests = 0;
   readonly bodies: GenerateRequest[] = [];
+  /** Each /generate request's X-SMG-Routing-Key header (the gateway forwards it), in the order of `bodies`. */
+  readonly routingKeys: (string | undefined)[] = [];
+  /** /generate requests being answered now, and the most at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   /** Every item computed, one list per /generate request, in order. */
   readonly served: ServedItem[][] = [];
   readonly tokenizeBodies: { prompt: unknown; add_special_tokens?: boolean }[] = [];
@@ -162,7 +167,17 @@ export class FakeSglang {
       }
       throw new BadRequest('Either prompt or messages must be provided.');
     }
-    if (req.method === 'POST' && path === '/generate') return this.generate(JSON.parse(await readBody(req)) as GenerateRequest, res);
+    if (req.method === 'POST' && path === '/generate') {
+      const body = JSON.parse(await readBody(req)) as GenerateRequest;
+      this.routingKeys.push(header(req, 'x-smg-routing-key'));
+      this.inFlight++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      try {
+        return await this.generate(body, res);
+      } finally {
+        this.inFlight--;
+      }
+    }
     send(res, 404, { detail: 'Not Found' });
   }
 
@@ -230,6 +245,11 @@ export class FakeSglang {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** The answers as JSON with the last item's entries damaged as `lie` says, in the middle of its span. */
