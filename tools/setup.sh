@@ -13,5 +13,8 @@ fi
 # benchmark, and the `gguf` package (llama.cpp's own GGUF reader) for their independent float64 reference.
 bash tools/gguf/fetch-smollm2.sh
 python3 -c 'import gguf' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check gguf==0.19.0
+# The SGLang Model Gateway (a Rust binary in the package index's sglang-router; no GPU needed) for the gateway test
+# (test/cli/sglang-gateway.test.ts, in front of stand-in workers): test tooling only, never needed by users.
+python3 -c 'import sglang_router' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check sglang-router==0.3.2
 # The webview and end-to-end tests: Debian's Chromium and code-server (a real VS Code), skipped when present.
 bash tools/setup-e2e.sh

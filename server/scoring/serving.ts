@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { withOwnSignal } from '../abort';
-import type { Example } from '../dataset';
+import { recordId, type Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type RetryPolicy } from '../http';
 import { TextTokenizer } from '../model/tokenizer';
@@ -65,6 +65,8 @@ export interface ServingSettings {
   onWarning?: (message: string) => void;
   /** Cancels opening: the model list and the tokenizer check. Scoring calls take their own signal (ScoringBackend). */
   signal?: AbortSignal;
+  /** Where the model's name says it is served, when not at the endpoints (an SGLang gateway in front of them). */
+  servedAt?: string;
 }
 
 /** Token ids of a text, with or without the tokenizer's special tokens; a request to the server ends when `signal` aborts. */
@@ -76,12 +78,16 @@ interface PromptLogprobs {
   logprobs: (number | null)[];
 }
 
-/** Tokens [from, to) of a prompt whose log-probabilities are wanted (from >= 1); `what` names it in messages. */
+/**
+ * Tokens [from, to) of a prompt whose log-probabilities are wanted (from >= 1); `what` names it in messages. `candidate`
+ * is the content id (dataset.ts recordId) of the record whose prefix the prompt starts with; absent for an anchor alone.
+ */
 export interface SpanRequest {
   ids: number[];
   from: number;
   to: number;
   what: string;
+  candidate?: string;
 }
 
 interface ServedAnchor {
@@ -172,7 +178,7 @@ export class ServingBackend implements ScoringBackend {
       .update(JSON.stringify({ serving: 2, prompts: 'token-ids', id: chosen!.id, root: chosen!.root, contextLength, ...(this.engine ? { engine: this.engine } : {}) }))
       .digest('hex')
       .slice(0, 16);
-    const where = endpoints.length === 1 ? endpoints[0]! : `${endpoints.length} endpoints`;
+    const where = settings.servedAt ?? (endpoints.length === 1 ? endpoints[0]! : `${endpoints.length} endpoints`);
     const identity = { name: `${chosen!.id} (${this.engine ? `${this.engine}, ` : ''}served at ${where})`, fingerprint, contextLength };
     const backend = new this(identity, endpoints, chosen!.id, settings, keys);
     backend.encoder = settings.tokenizer ? await backend.checkedLocalTokenizer(settings.tokenizer) : await backend.serverTokenizer();
@@ -205,10 +211,11 @@ export class ServingBackend implements ScoringBackend {
     return withOwnSignal(signal, async (call) => {
       const { prefix, truncated } = await this.candidatePrefix(candidate, prepared, call);
       const record = recordLabel(candidate);
+      const id = recordId(candidate);
       const oneShot = new Float64Array(indices.length);
       const wanted = indices.map((anchor, k) => ({ anchor, ids: prepared.anchors[anchor]!, k })).filter((w) => w.ids.ids.length > w.ids.responseFrom);
       const spans = await this.spans(wanted.map(({ anchor, ids }) => ({
-        ids: [...prefix, ...ids.ids], from: prefix.length + ids.responseFrom, to: prefix.length + ids.ids.length, what: `anchor ${anchor} after ${record}`,
+        ids: [...prefix, ...ids.ids], from: prefix.length + ids.responseFrom, to: prefix.length + ids.ids.length, what: `anchor ${anchor} after ${record}`, candidate: id,
       })), prepared.options.batchSize, call);
       wanted.forEach(({ k }, j) => (oneShot[k] = sum(spans[j]!)));
       return { oneShot, truncated };
@@ -232,8 +239,9 @@ export class ServingBackend implements ScoringBackend {
       const alone = output.slice(Math.max(0, output.length - (this.identity.contextLength - this.generated())));
       const record = recordLabel(candidate);
       const what = [`${record}'s response after its instruction`, `${record}'s response alone`];
-      const requests: SpanRequest[] = [{ ids: prefix, from: spanFrom, to: candidateEnd, what: what[0]! }];
-      if (alone.length > 1) requests.push({ ids: alone, from: 1, to: alone.length, what: what[1]! });
+      const id = recordId(candidate);
+      const requests: SpanRequest[] = [{ ids: prefix, from: spanFrom, to: candidateEnd, what: what[0]!, candidate: id }];
+      if (alone.length > 1) requests.push({ ids: alone, from: 1, to: alone.length, what: what[1]!, candidate: id });
       const [conditional, direct] = await this.spans(requests, requests.length, call);
       return { conditional: conditional!, direct: direct ?? new Float64Array(0), embedding: undefined };
     });
@@ -344,10 +352,11 @@ export class ServingBackend implements ScoringBackend {
   /**
    * POSTs to the next endpoint in turn, through the HTTP layer's timeouts and retries (429, 5xx,
    * timeouts, dropped connections), until `signal` aborts it (while queued for a place, in flight, or
-   * between retries). `accept` lists further statuses handed back instead of refused.
+   * between retries). `accept` lists further statuses handed back instead of refused; `headers` are sent besides.
+   * The API key goes only where `url` stays at the endpoint's origin (apiKeysFor decided it for that origin).
    */
   protected async post(
-    url: (endpoint: string) => string, body: unknown, what: string, signal: AbortSignal | undefined, accept: number[] = [],
+    url: (endpoint: string) => string, body: unknown, what: string, signal: AbortSignal | undefined, accept: number[] = [], headers: Record<string, string> = {},
   ): Promise<{ endpoint: string; status: number; body: unknown }> {
     const policy: RetryPolicy = { ...this.policy, ...(signal ? { signal } : {}) };
     try {
@@ -355,10 +364,11 @@ export class ServingBackend implements ScoringBackend {
         const endpoint = this.endpoints[this.next++ % this.endpoints.length]!;
         await this.limit.acquire(signal);
         try {
-          const key = this.keys.get(endpoint);
-          const answer = await send(url(endpoint), {
+          const target = url(endpoint);
+          const key = new URL(target).origin === new URL(endpoint).origin ? this.keys.get(endpoint) : undefined;
+          const answer = await send(target, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+            headers: { 'content-type': 'application/json', ...headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
             body: JSON.stringify(body),
           }, policy);
           const text = await answer.text();

@@ -14,14 +14,23 @@
  * retries, cancellation).
  *
  * The request, per span [from, to) of a prompt of L ids: `input_ids` the ids, `sampling_params.max_new_tokens` 0,
- * `return_logprob` true, `logprob_start_len` s = from - 1, one per item (the SGLang Model Gateway passes only a
- * single value, so this talks to a server directly). The answer's `meta_info.input_token_logprobs` holds L - s
+ * `return_logprob` true, `logprob_start_len` s = from - 1, one per item. The answer's `meta_info.input_token_logprobs` holds L - s
  * entries [logprob, token_id, null]: entry k is log p(ids[s+k] | ids[<s+k]), and entry 0 is null (its logit is
  * at s - 1, not recomputed). Every entry's token id is checked against the id sent, and every log-probability
  * after entry 0 is checked to be one; `meta_info.prompt_tokens - cached_tokens` is what the server computed.
+ *
+ * Through the SGLang Model Gateway (sglang-router, in front of one worker per GPU; found by its GET /workers, which a
+ * server does not answer) two things change (SERVING.md §5.1): the gateway re-serializes /generate with a single
+ * `logprob_start_len`, so a batch sends one, the smallest of its items' starts (for a record's anchors: after the
+ * candidate and the first token of the shortest query; every item's entries then start there); and each request
+ * carries `X-SMG-Routing-Key: <the candidate's content id>`, so that under the gateway's `manual` policy (newer
+ * gateways: also `consistent_hashing`) every request of a record reaches the worker whose cache holds its candidate.
+ * The gateway neither tokenizes (no tokenizer of its own without --model-path) nor says the context length: both
+ * are asked of the first worker it lists, which must be reachable from here.
  */
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
+import { send, TransientHttpError, withRetries } from '../http';
 import type { CandidatePasses, PreparedAnchors, ScoringOptions } from './backend';
 import { MAX_LOGPROB, ServingBackend, type ServingSettings, type SpanRequest } from './serving';
 
@@ -57,20 +66,28 @@ export class SglangBackend extends ServingBackend {
   private readonly positions: Positions = { sent: 0, computed: 0, unreported: 0 };
   private zeroShotPositions: Positions | undefined;
   private records = 0;
+  /** The gateway's address, when requests go through one (open). */
+  private gateway: string | undefined;
 
   /**
-   * One server: a record's anchors must reach the server whose cache holds its candidate, and requests to several
-   * go round-robin (serving.ts). Several GPUs: one server per GPU and one nuggets process per server (--shard); a server
-   * started with --dp-size N balances requests over its ranks without regard to their caches (SERVING.md §5.1).
+   * One address: a record's anchors must reach the server whose cache holds its candidate, and requests to several
+   * go round-robin (serving.ts). Several GPUs: the SGLang gateway in front of one server per GPU (found here by its
+   * /workers, then routed by the candidate's id), or one server per GPU and one nuggets process per server (--shard);
+   * a server started with --dp-size N balances requests over its ranks without regard to their caches (SERVING.md §5.1).
    */
   static override async open(settings: ServingSettings): Promise<ServingBackend> {
     if (settings.endpoints.length > 1) {
       throw new NuggetsError(
         `${settings.endpoints.length} SGLang servers were given (${settings.endpoints.join(', ')}); scoring through SGLang talks to one, whose prefix cache holds each record's candidate while its anchors are scored.`,
-        'Give one server (--model sglang+http://host:30000); for several GPUs run one server per GPU and one nuggets per server on a shard (--shard i/n), then merge with select.',
+        'Give one server (--model sglang+http://host:30000); for several GPUs put the SGLang gateway in front of them (python -m sglang_router.launch_router --policy manual --worker-urls …) and give its address, or run one nuggets per server on a shard (--shard i/n).',
       );
     }
-    return super.open(settings);
+    const root = settings.endpoints[0]?.trim().replace(/\/+$/, '').replace(/\/v1$/, '');
+    const workers = root !== undefined ? await gatewayWorkers(root, settings) : undefined;
+    if (!workers) return super.open(settings);
+    const backend = await super.open({ ...settings, endpoints: [workers[0]!], servedAt: `${root} (gateway, ${workers.length} workers)` }) as SglangBackend;
+    backend.gateway = root;
+    return backend;
   }
 
   /** Zero-shot passes, measured apart from the records' passes for the run's summary. */
@@ -98,19 +115,23 @@ export class SglangBackend extends ServingBackend {
   /** All spans in one batched /generate: the items of one record share its prefix, and go to one server together. */
   protected override async spans(requests: SpanRequest[], _batchSize: number, signal: AbortSignal): Promise<Float64Array[]> {
     if (requests.length === 0) return [];
+    const gateway = this.gateway;
+    // A gateway passes one start for the batch: the smallest, from which every item's entries then start.
     const starts = requests.map((r) => Math.min(r.from, r.ids.length) - 1);
+    if (gateway) starts.fill(Math.min(...starts));
     const names = requests.map((r) => r.what);
     const what = names.length === 1 ? names[0]! : `${names[0]} … ${names.at(-1)}`;
     const body = {
       input_ids: requests.map((r) => r.ids),
       sampling_params: { max_new_tokens: 0, temperature: 0 },
       return_logprob: true,
-      logprob_start_len: starts,
+      logprob_start_len: gateway ? starts[0] : starts,
       top_logprobs_num: 0,
       return_text_in_logprobs: false,
     };
-    const answer = await this.post((endpoint) => `${endpoint.replace(/\/v1$/, '')}/generate`, body, what, signal);
-    const server = answer.endpoint.replace(/\/v1$/, '');
+    const routing: Record<string, string> = gateway ? { 'x-smg-routing-key': requests.find((r) => r.candidate)?.candidate ?? 'anchors' } : {};
+    const answer = await this.post((endpoint) => `${gateway ?? endpoint.replace(/\/v1$/, '')}/generate`, body, what, signal, [], routing);
+    const server = gateway ?? answer.endpoint.replace(/\/v1$/, '');
     if (!Array.isArray(answer.body) || answer.body.length !== requests.length) {
       throw new NuggetsError(
         `${server}/generate answered ${Array.isArray(answer.body) ? `${answer.body.length} items` : 'something that is not a list'} for a batch of ${requests.length} (${what}): not SGLang's /generate answer.`,
@@ -179,6 +200,36 @@ export class SglangBackend extends ServingBackend {
     }
     return span;
   }
+}
+
+/**
+ * The healthy workers' URLs, when `root` is an SGLang Model Gateway (its GET /workers lists them); undefined for a
+ * server (404) or an address that does not answer (opening then says so).
+ */
+async function gatewayWorkers(root: string, settings: ServingSettings): Promise<string[] | undefined> {
+  const policy = { timeoutMs: Math.min(30_000, settings.timeoutMs ?? 30_000), retries: Math.min(2, settings.retries ?? 2), retryDelayMs: settings.retryDelayMs ?? 500, ...(settings.signal ? { signal: settings.signal } : {}) };
+  let listed: unknown;
+  try {
+    listed = await withRetries(policy, async () => {
+      const answer = await send(`${root}/workers`, {}, policy);
+      const text = await answer.text(16 << 20);
+      if (answer.status !== 200) return undefined;
+      try {
+        return (JSON.parse(text) as { workers?: unknown }).workers;
+      } catch {
+        return undefined;
+      }
+    });
+  } catch (err) {
+    if (err instanceof TransientHttpError) return undefined;
+    throw err;
+  }
+  if (!Array.isArray(listed)) return undefined;
+  const workers = (listed as { url?: unknown; is_healthy?: unknown }[]).filter((w) => typeof w?.url === 'string' && w.is_healthy !== false).map((w) => w.url as string);
+  if (workers.length === 0) {
+    throw new NuggetsError(`The SGLang gateway at ${root} lists no healthy worker (GET ${root}/workers).`, 'Start the workers (python -m sglang.launch_server, one per GPU) and give them to the gateway with --worker-urls.');
+  }
+  return workers;
 }
 
 function difference(after: Positions, before: Positions): Positions {

@@ -330,7 +330,7 @@ test('with records in flight, SIGINT closes every hung request and keeps a prefi
 test('several SGLang servers are refused before any request: a record\'s anchors must reach the server that cached its candidate', async () => {
   const run = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url},http://127.0.0.1:9`, '--out', 'two.jsonl');
   assert.equal(run.code, 1);
-  assert.match(run.stderr, /2 SGLang servers were given .*; scoring through SGLang talks to one.*\n\s+Give one server \(--model sglang\+http:\/\/host:30000\); for several GPUs run one server per GPU and one nuggets per server on a shard/);
+  assert.match(run.stderr, /2 SGLang servers were given .*; scoring through SGLang talks to one.*\n\s+Give one server \(--model sglang\+http:\/\/host:30000\); for several GPUs put the SGLang gateway in front of them .* or run one nuggets per server on a shard/);
   assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
   assert.equal(existsSync(join(dir, 'two.jsonl')), false);
 });

@@ -72,13 +72,13 @@ export class FakeSglang {
   /** /generate requests received. */
   generateRequests = 0;
   readonly bodies: GenerateRequest[] = [];
-  /** Each /generate request's X-SMG-Routing-Key header (the gateway forwards it), in the order of `bodies`. */
-  readonly routingKeys: (string | undefined)[] = [];
   /** /generate requests being answered now, and the most at once. */
   inFlight = 0;
   maxInFlight = 0;
   /** Every item computed, one list per /generate request, in order. */
   readonly served: ServedItem[][] = [];
+  /** The X-SMG-Routing-Key header of each request in `served` (the gateway forwards it). */
+  readonly servedKeys: (string | undefined)[] = [];
   readonly tokenizeBodies: { prompt: unknown; add_special_tokens?: boolean }[] = [];
   lie: SglangLie | undefined;
   /** Lies start after this many /generate requests. */
@@ -169,11 +169,11 @@ export class FakeSglang {
     }
     if (req.method === 'POST' && path === '/generate') {
       const body = JSON.parse(await readBody(req)) as GenerateRequest;
-      this.routingKeys.push(header(req, 'x-smg-routing-key'));
+      const key = header(req, 'x-smg-routing-key');
       this.inFlight++;
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
       try {
-        return await this.generate(body, res);
+        return await this.generate(body, res, key);
       } finally {
         this.inFlight--;
       }
@@ -181,7 +181,7 @@ export class FakeSglang {
     send(res, 404, { detail: 'Not Found' });
   }
 
-  private async generate(request: GenerateRequest, res: ServerResponse): Promise<void> {
+  private async generate(request: GenerateRequest, res: ServerResponse, key: string | undefined): Promise<void> {
     this.generateRequests++;
     this.bodies.push(request);
     if (this.generateRequests > this.stallAfter) {
@@ -240,6 +240,7 @@ export class FakeSglang {
       });
     }
     this.served.push(served);
+    this.servedKeys.push(key);
     let text = JSON.stringify(single ? answers[0] : answers);
     if (lying && lying !== 'refuse-start') text = damage(answers, lying, single);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });

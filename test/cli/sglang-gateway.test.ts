@@ -1,0 +1,128 @@
+/**
+ * Scoring through the real SGLang Model Gateway (sglang-router, a Rust binary that needs no GPU; tools/setup.sh
+ * installs it) in front of two stand-in SGLang workers (test/support/sglang-server.ts), as a user runs it on several
+ * GPUs: `--model sglang+http://<gateway>`. The gateway re-serializes /generate (one logprob_start_len for a batch)
+ * and routes by the X-SMG-Routing-Key header under its `manual` policy: the scores must still equal the local
+ * engine's, every request of a record must reach one worker, and that worker's cache must serve its candidate.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeAnchors } from '../../server/anchors';
+import { readDataset, recordId } from '../../server/dataset';
+import { demoModel, repoRoot, scratchDir, sharedData } from '../helpers';
+import { GATEWAY_VERSION, SglangGateway } from '../support/sglang-gateway';
+import { FakeSglang } from '../support/sglang-server';
+
+const cli = join(repoRoot, 'dist', 'cli.js');
+const RECORDS = 30;
+const ANCHORS = 20;
+let dir: string;
+let dataset: string;
+let anchors: string;
+let records: { instruction: string; input: string; output: string }[];
+let workers: FakeSglang[] = [];
+let gateway: SglangGateway | undefined;
+
+before(async () => {
+  dir = scratchDir('cli-sglang-gateway');
+  // The records of the SGLang protocol test: real records the demo model never saw (samples/README.md), every fourth.
+  const sample = JSON.parse(readFileSync(join(repoRoot, 'samples', 'mixed-120.alpaca.json'), 'utf8')) as { instruction: string; input: string; output: string }[];
+  records = sample.filter((_, i) => i % 4 === 0).slice(0, RECORDS);
+  dataset = join(dir, 'records.json');
+  writeFileSync(dataset, JSON.stringify(records));
+  anchors = join(dir, 'anchors.json');
+  writeAnchors(anchors, readDataset(sharedData('alpaca-seed-tasks.jsonl')).records.slice(0, ANCHORS));
+  workers = await Promise.all([FakeSglang.start(demoModel, { servedModel: 'demo' }), FakeSglang.start(demoModel, { servedModel: 'demo' })]);
+  gateway = await SglangGateway.start(workers.map((w) => w.url));
+});
+
+after(async () => {
+  await gateway?.close();
+  await Promise.all(workers.map((w) => w.close()));
+});
+
+function nuggets(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, NUGGETS_API_KEY: '', OPENAI_API_KEY: '' } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+interface Line {
+  index: number;
+  id: string;
+  golden_score: number;
+  deltas: (number | null)[];
+}
+
+function scoreLines(path: string): Line[] {
+  return readFileSync(path, 'utf8').split('\n').slice(1).filter((l) => l.startsWith('{"index"')).map((l) => JSON.parse(l) as Line);
+}
+
+test(`through the SGLang gateway in front of two workers, golden scores equal the local engine's on ${RECORDS} records x ${ANCHORS} anchors; every request of a record reaches one worker, whose cache serves its candidate`, { timeout: 300_000 }, async () => {
+  const local = await nuggets('score', dataset, '--anchors', anchors, '--out', 'local.jsonl');
+  assert.equal(local.code, 0, local.stderr);
+  const served = await nuggets('score', dataset, '--anchors', anchors, '--model', `sglang+${gateway!.url}`, '--out', 'gateway.jsonl');
+  assert.equal(served.code, 0, `${served.stderr}\ngateway:\n${gateway!.output.slice(-2000)}`);
+  assert.match(served.stderr, /with demo \(SGLang, served at http:\/\/127\.0\.0\.1:\d+ \(gateway, 2 workers\)\)/);
+
+  const expected = scoreLines(join(dir, 'local.jsonl'));
+  const actual = scoreLines(join(dir, 'gateway.jsonl'));
+  assert.equal(actual.length, RECORDS);
+  expected.forEach((e, r) => {
+    const a = actual[r]!;
+    assert.equal(a.index, e.index);
+    assert.equal(a.golden_score, e.golden_score, `golden score of record ${e.index}`);
+    e.deltas.forEach((d, i) => assert.ok(d === null ? a.deltas[i] === null : Math.abs(d - a.deltas[i]!) <= 1e-3, `record ${e.index}, anchor ${i}: ${d} vs ${a.deltas[i]}`));
+  });
+
+  // What reached the workers, re-serialized by the gateway: one start per batch, the routing key the candidate's id.
+  for (const worker of workers) {
+    for (const body of worker.bodies) assert.equal(typeof body.logprob_start_len, 'number', 'a single logprob_start_len');
+  }
+  const ids = new Set(records.map((r) => recordId(r)));
+  const workerOf = new Map<string, number>();
+  let candidates = 0;
+  let anchorItems = 0;
+  let cachedOfCandidates = 0;
+  let computed = 0;
+  let sent = 0;
+  workers.forEach((worker, w) => {
+    const byKey = new Map<string, typeof worker.served>();
+    worker.servedKeys.forEach((key, k) => {
+      assert.ok(key !== undefined, 'every request has a routing key');
+      byKey.set(key, [...(byKey.get(key) ?? []), worker.served[k]!]);
+    });
+    for (const [key, requests] of byKey) {
+      if (key === 'anchors') continue; // the anchors alone, once
+      assert.ok(ids.has(key), `routing key ${key} is a record's id`);
+      assert.equal(workerOf.get(key) ?? w, w, `record ${key}'s requests reached both workers`);
+      workerOf.set(key, w);
+      // The record's prefix pass (full(c) and output(c) alone), then its anchors, each batch starting after full(c).
+      const [prefix] = requests[0]!;
+      assert.equal(requests.length, 2, `record ${key}: ${requests.length} requests`);
+      for (const item of requests[1]!) {
+        assert.ok(item.start >= prefix!.tokens, `start ${item.start} inside the candidate's ${prefix!.tokens} tokens`);
+        cachedOfCandidates += Math.min(item.cached, prefix!.tokens);
+        anchorItems++;
+      }
+      candidates += prefix!.tokens * requests[1]!.length;
+      for (const item of requests.flat()) {
+        computed += item.tokens - item.cached;
+        sent += item.tokens;
+      }
+    }
+  });
+  assert.equal(workerOf.size, RECORDS, 'every record was scored through the gateway');
+  const perWorker = [0, 1].map((w) => [...workerOf.values()].filter((v) => v === w).length);
+  assert.ok(perWorker.every((n) => n > 0), `records per worker: ${perWorker.join(', ')}`);
+  assert.equal(cachedOfCandidates, candidates, 'every anchor item found its whole candidate in its worker\'s cache');
+  process.stdout.write(`# sglang-router ${GATEWAY_VERSION} (manual policy), 2 workers: records per worker ${perWorker.join(' / ')}; ${anchorItems} anchor items found their candidate cached `
+    + `(${cachedOfCandidates} of ${candidates} candidate tokens); ${(computed / RECORDS).toFixed(0)} token positions computed per record of ${(sent / RECORDS).toFixed(0)} sent\n`);
+  assert.match(served.stdout, /SGLang computed [\d,]+ token positions per record/);
+});
