@@ -14,6 +14,12 @@
  *       of the float32 graph (100 candidates x 20 anchors, shortened), the in-context check of the demo model's
  *       held-out records, and `nuggets agree` demo vs the GGUF
  *
+ *   W5  20 candidates x 50 anchors, the demo model served: the local engine, the SGLang stand-in directly, the real
+ *       SGLang gateway (sglang-router, when installed) in front of two SGLang stand-ins, and the vLLM stand-in
+ *       (test/support), each through the engine's own backend with records in flight; the token positions each
+ *       computes per record against the ideal L_c + m x L_a (the stand-ins count them: prompt tokens minus their
+ *       prefix cache's hits)
+ *
  * Paths: the engine's cached path (prefix key/values + in-graph log-probabilities), the naive
  * reference (a full sequence per pair), and the paper's PyTorch loop on the same weights (Debian's
  * PyTorch). The full cached run has a child process of its own, so its peak RSS is the cached path's;
@@ -41,8 +47,12 @@ import { importGguf } from '../../server/model/gguf/import';
 import { modelShape } from '../../server/model/gguf/shape';
 import { TextTokenizer } from '../../server/model/tokenizer';
 import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringOptions } from '../../server/scoring/backend';
-import { goldenFrom, scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
+import { goldenFrom, scoreCandidate, scoreRecords, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
+import { openBackend } from '../../server/scoring/open';
+import { SglangGateway } from '../../test/support/sglang-gateway';
+import { FakeSglang, type ServedItem } from '../../test/support/sglang-server';
+import { FakeVllm } from '../../test/support/vllm-server';
 import { fullText, queryText, TEMPLATE_ID } from '../../server/scoring/template';
 import { embeddingSimilarity } from '../../server/diverse';
 import { ScoreBook } from '../../server/lsp/score-book';
@@ -65,6 +75,7 @@ const sizes: Record<string, { candidates: number; anchors: number; referenceCand
   W3: { candidates: 4, anchors: 12, referenceCandidates: 3 },
   Q05: { candidates: 5, anchors: 10, referenceCandidates: 0 },
   W4: { candidates: 4, anchors: 12, referenceCandidates: 4 },
+  W5: { candidates: 20, anchors: 50, referenceCandidates: 0 },
 };
 /** W3's variants, by the names `--variant` takes (onnx/model.onnx, onnx/model_quantized.onnx, onnx/model_q4.onnx). */
 const W3_VARIANTS = ['fp32', 'quantized', 'q4'];
@@ -686,10 +697,105 @@ async function main(): Promise<void> {
   if (only.includes('W3')) (report.workloads as Record<string, unknown>).W3 = await benchW3();
   if (only.includes('Q05')) (report.workloads as Record<string, unknown>).Q05 = benchQ05();
   if (only.includes('W4')) (report.workloads as Record<string, unknown>).W4 = await benchW4();
+  if (only.includes('W5')) (report.workloads as Record<string, unknown>).W5 = await benchW5();
   if (argv[0] !== '--only' || only.includes('signals')) signalSections(report);
   if (argv[0] !== '--only' || only.includes('run-start')) runStartSection(report);
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   console.log(`\nwrote ${join(outDir, 'bench.json')}`);
+}
+
+/**
+ * W5: what a record costs where it is scored, in token positions computed: the local engine's cached path runs the
+ * candidate once and each anchor after it (L_c + m x L_a by construction); SGLang reads its prefix cache up to each
+ * item's logprob_start_len (the stand-in counts prompt tokens minus cached tokens, as meta_info says); vLLM reads no
+ * cache for prompt log-probabilities (every prompt token). Each figure leaves out the signals' pass over the output
+ * alone (L_o, the same everywhere) and the anchors scored alone once. Served runs keep 4 records in flight (the CLI's
+ * default); the stand-ins run in this process, so wall times are reported, not judged.
+ */
+async function benchW5(): Promise<Record<string, unknown>> {
+  const name = 'W5';
+  const { candidates: count, anchors: m } = sizes[name]!;
+  const { candidates, anchors } = workload(name);
+  const demo = models.W1!;
+  const local = await LocalBackend.open(demo, { path: 'cached' });
+  const anchorIds = anchors.map((a) => local.anchorTokens(a, options.maxAnchorTokens));
+  const scoredAnchors = anchorIds.filter((a) => a.tokens.length > a.responseFrom).map((a) => a.tokens.length);
+  const longest = Math.max(...anchorIds.map((a) => a.tokens.length));
+  const lc = candidates.map((c) => prefixLength(local, c, longest));
+  const lo = candidates.map((c) => local.tokenizer.encode(c.output, true).length).map((n) => (n > 1 ? n : 0));
+  const sumLa = scoredAnchors.reduce((a, n) => a + n, 0);
+  const ideal = lc.reduce((a, n) => a + n + sumLa, 0) / count;
+  const meanLc = lc.reduce((a, n) => a + n, 0) / count;
+  const meanLa = sumLa / scoredAnchors.length;
+  const outputAlone = lo.reduce((a, n) => a + n, 0);
+  const mScored = scoredAnchors.length;
+
+  const deltas: Record<string, number[][]> = {};
+  const timed = async (label: string, model: string, settings: Parameters<typeof openBackend>[1] = {}): Promise<number> => {
+    const backend = label === 'local' ? local : await openBackend(model, { ...settings, timeoutMs: 600_000 });
+    const prepared = await backend.prepareAnchors(anchors, options);
+    const scores: CandidateScore[] = [];
+    const started = process.hrtime.bigint();
+    await scoreRecords(backend, prepared, candidates, (score) => scores.push(score), undefined, undefined, label === 'local' ? 1 : 4);
+    deltas[label] = scores.map((s) => s.deltas);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (backend !== local) await backend.dispose();
+    return seconds;
+  };
+  /** Positions an SGLang worker computed for the records' passes: every request after `from`, less the output-alone items. */
+  const sglangPositions = (served: ServedItem[][]): number => served.flat().reduce((a, i) => a + i.tokens - i.cached, 0) - outputAlone;
+  const rows: Record<string, { positions: number; seconds: number; note: string }> = {};
+
+  rows.local = { positions: ideal, seconds: await timed('local', demo), note: 'the cached path: prefix once, then each anchor (by construction)' };
+
+  const sglang = await FakeSglang.start(demo, { servedModel: 'demo' });
+  try {
+    const seconds = await timed('sglang', `sglang+${sglang.url}`);
+    rows.sglang = { positions: sglangPositions(sglang.served.slice(1)) / count, seconds, note: 'one server, native /generate' };
+  } finally {
+    await sglang.close();
+  }
+
+  const workers = await Promise.all([FakeSglang.start(demo, { servedModel: 'demo' }), FakeSglang.start(demo, { servedModel: 'demo' })]);
+  try {
+    const gateway = await SglangGateway.start(workers.map((w) => w.url));
+    try {
+      const seconds = await timed('gateway', `sglang+${gateway.url}`);
+      // The anchors alone went to one worker under the key "anchors": left out like the direct server's first request.
+      const served = workers.flatMap((w) => w.served.filter((_, k) => w.servedKeys[k] !== 'anchors'));
+      rows.gateway = { positions: sglangPositions(served) / count, seconds, note: 'sglang-router (manual policy) in front of 2 workers, routed by the candidate\'s id' };
+    } finally {
+      await gateway.close();
+    }
+  } catch (err) {
+    console.log(`\nW5: the SGLang gateway was not run: ${(err as Error).message.split('\n')[0]}`);
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+  }
+
+  const vllm = await FakeVllm.start(demo, { servedModel: 'demo' });
+  try {
+    const seconds = await timed('vllm', vllm.url);
+    // Every prompt token is computed: the requests after the anchors alone (the first ceil(m / batch size)), less the outputs alone.
+    const first = Math.ceil(mScored / options.batchSize);
+    const sent = vllm.bodies.slice(first).reduce((a, b) => a + (b.prompt as number[][]).reduce((n, p) => n + p.length, 0), 0);
+    rows.vllm = { positions: (sent - outputAlone) / count, seconds, note: 'OpenAI /v1/completions with echo: no prefix cache for prompt log-probabilities' };
+  } finally {
+    await vllm.close();
+  }
+
+  const agreement = Object.fromEntries(Object.entries(deltas).filter(([k]) => k !== 'local').map(([k, d]) => [k, maxAbsDiff(d.map((r) => r.filter((x) => !Number.isNaN(x))), deltas.local!.map((r) => r.filter((x) => !Number.isNaN(x))))]));
+  const vllmModel = meanLc + mScored * (meanLc + meanLa);
+  console.log(`\nW5: ${count} candidates x ${m} anchors (${mScored} with a response token), the demo model; L_c ${fmt(meanLc, 1)}, L_a ${fmt(meanLa, 1)} tokens (means);`
+    + ` ideal L_c + m x L_a = ${fmt(ideal, 0)} token positions per record; vLLM's model L_c + m x (L_c + L_a) = ${fmt(vllmModel, 0)}`);
+  console.log('backend   positions/record  of ideal   seconds  records/s  |delta - local|');
+  for (const [label, r] of Object.entries(rows)) {
+    console.log(`${label.padEnd(9)} ${fmt(r.positions, 0).padStart(16)} ${fmt((100 * r.positions) / ideal, 1).padStart(8)}% ${fmt(r.seconds, 1).padStart(9)} ${fmt(count / r.seconds, 2).padStart(10)}  ${label === 'local' ? '-' : agreement[label]!.toExponential(1)}   ${r.note}`);
+  }
+  console.log('(positions: the prefix pass and the anchors\' passes per record, without the output-alone pass of the signals; the stand-ins count prompt tokens minus cached tokens;'
+    + ' SGLang target: within 5% of ideal; served runs keep 4 records in flight, stand-ins in this process: wall times not judged)');
+  await local.dispose();
+  return { candidates: count, anchors: m, scoredAnchors: mScored, meanCandidateTokens: meanLc, meanAnchorTokens: meanLa, idealPositions: ideal, vllmModelPositions: vllmModel, backends: rows, maxAbsDeltaDifference: agreement };
 }
 
 /**
