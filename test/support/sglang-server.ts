@@ -186,7 +186,10 @@ export class FakeSglang {
     this.bodies.push(request);
     if (this.generateRequests > this.stallAfter) {
       this.stalled++;
-      res.once('close', () => this.stalledClosed++);
+      res.once('close', () => {
+        this.stalledClosed++;
+        this.inFlight--; // a held request leaves once its client closes it
+      });
       await new Promise<never>(() => undefined); // never answered: close() drops the connection
     }
     const failure = this.failures.shift();
