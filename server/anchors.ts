@@ -5,10 +5,10 @@
  * each centre. Same dataset and seed, same anchors.
  */
 import { createHash } from 'node:crypto';
-import { NoRecordsError, parseDataset, readUtf8, type DatasetRecord, type Example } from './dataset';
+import { NoRecordsError, parseDataset, readUtf8, type DatasetRecord, type Example, type RejectedRecord } from './dataset';
 import { NuggetsError } from './errors';
 import { writeFileAtomic } from './files';
-import { fullText } from './scoring/template';
+import { recordText } from './scoring/template';
 
 export interface AnchorSet {
   anchors: Example[];
@@ -16,6 +16,8 @@ export interface AnchorSet {
   hash: string;
   /** Records of the anchors file left out (readAnchors): they could not serve as anchors. */
   skipped?: SkippedAnchor[];
+  /** Records of the anchors file that cannot be scored (a conversation whose roles do not alternate, ...): left out. */
+  rejected?: RejectedRecord[];
 }
 
 /** A record that cannot serve as an anchor: nothing of an empty response can become more likely, and a duplicate would count twice. */
@@ -61,17 +63,22 @@ export function describeSkipped(skipped: readonly SkippedAnchor[]): string {
 
 export function anchorSet(anchors: Example[]): AnchorSet {
   const hash = createHash('sha256');
-  for (const a of anchors) hash.update(`${a.instruction}\u0000${a.input}\u0000${a.output}\u0001`);
+  for (const a of anchors) {
+    // Alpaca anchors hash as they always have; a conversation anchor hashes its roles and contents.
+    if (a.turns) hash.update(`\u0002${a.turns.map((t) => `${t.role}\u0000${t.content}`).join('\u0000')}\u0001`);
+    else hash.update(`${a.instruction}\u0000${a.input}\u0000${a.output}\u0001`);
+  }
   return { anchors, hash: hash.digest('hex').slice(0, 16) };
 }
 
 export function readAnchors(path: string): AnchorSet {
   const text = readUtf8(path, 'anchors file');
   try {
-    const { kept, skipped } = screenAnchors(parseDataset(text, path).records);
-    if (kept.length === 0) throw new NuggetsError(`${path}: no record can be an anchor (${describeSkipped(skipped)}).`);
-    const set = anchorSet(kept.map(({ instruction, input, output }) => ({ instruction, input, output })));
-    return skipped.length > 0 ? { ...set, skipped } : set;
+    const dataset = parseDataset(text, path);
+    const { kept, skipped } = screenAnchors(dataset.records);
+    if (kept.length === 0) throw new NuggetsError(`${path}: no record can be an anchor (${[describeSkipped(skipped), ...dataset.rejected.map((r) => `${r.where}: ${r.why}`)].join('; ')}).`);
+    const set = anchorSet(kept.map(({ instruction, input, output, turns }) => ({ instruction, input, output, ...(turns ? { turns } : {}) })));
+    return { ...set, ...(skipped.length > 0 ? { skipped } : {}), ...(dataset.rejected.length > 0 ? { rejected: dataset.rejected } : {}) };
   } catch (err) {
     // `[]` is an Alpaca file without records, not another kind of file.
     if (err instanceof NoRecordsError) throw new NuggetsError(new NoRecordsError(err.source, 'anchors file').message, 'Anchors are Alpaca records; write them with `nuggets anchors`.');
@@ -84,7 +91,10 @@ export function readAnchors(path: string): AnchorSet {
 
 /** Writes anchors as an Alpaca file; records chosen from a dataset keep their position as `source_index`. */
 export function writeAnchors(path: string, records: ReadonlyArray<Example & { index?: number }>): void {
-  const out = records.map((r) => ({ instruction: r.instruction, input: r.input, output: r.output, ...(r.index !== undefined ? { source_index: r.index } : {}) }));
+  // Conversation anchors are written as messages records.
+  const out = records.map((r) => ({
+    ...(r.turns ? { messages: r.turns } : { instruction: r.instruction, input: r.input, output: r.output }), ...(r.index !== undefined ? { source_index: r.index } : {}),
+  }));
   writeFileAtomic(path, JSON.stringify(out, null, 2) + '\n');
 }
 
@@ -176,7 +186,7 @@ function distance(v: SparseVector, centre: Float64Array, centreNorm2: number): n
 export function chooseKMeans(all: DatasetRecord[], n: number, seed: number, iterations = 20): DatasetRecord[] {
   const records = anchorPool(all, n);
   const random = seededRandom(seed);
-  const { vectors, dimensions } = tfidf(records.map((r) => fullText(r)));
+  const { vectors, dimensions } = tfidf(records.map((r) => recordText(r)));
   const dense = (v: SparseVector): Float64Array => {
     const c = new Float64Array(dimensions);
     v.terms.forEach((t, i) => (c[t] = v.weights[i]!));

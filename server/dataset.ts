@@ -13,6 +13,35 @@ export interface Example {
   instruction: string;
   input: string;
   output: string;
+  /**
+   * A conversation's turns (messages, ShareGPT, prompt/completion, Alpaca with system or history), checked:
+   * an optional system turn, then user and assistant alternating, ending with a non-empty assistant turn.
+   * Absent for plain Alpaca (and Dolly) records, which the paper's template scores. For a conversation,
+   * `output` is the final turn's content and `instruction` the user turn before it (shown in summaries).
+   */
+  turns?: Turn[];
+}
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface Turn {
+  role: Role;
+  /** Trimmed of surrounding whitespace. */
+  content: string;
+}
+
+/** How the records of a file are written; detected per file from its first record, or named with --format. */
+export type RecordFormat = 'alpaca' | 'messages' | 'sharegpt' | 'prompt-completion' | 'dolly';
+
+export const RECORD_FORMATS: readonly RecordFormat[] = ['alpaca', 'messages', 'sharegpt', 'prompt-completion', 'dolly'];
+
+/** A record that cannot be scored (roles that do not alternate, no assistant turn, an empty final turn): listed, counted, skipped. */
+export interface RejectedRecord {
+  /** "file:line". */
+  where: string;
+  /** Its position among the file's records, 0-based (counting every record). */
+  position: number;
+  why: string;
 }
 
 export interface DatasetRecord extends Example {
@@ -32,15 +61,25 @@ export type DatasetFormat = 'json' | 'jsonl';
 export interface Dataset {
   source: string;
   format: DatasetFormat;
+  recordFormat: RecordFormat;
   records: DatasetRecord[];
+  /** Records left out because they cannot be scored, each with where and why (never dropped silently). */
+  rejected: RejectedRecord[];
 }
 
+/** A record's content hash: of the trimmed fields for Alpaca records (unchanged since the first scores), of the roles and contents for conversations. */
 export function recordId(example: Example): string {
+  if (example.turns) return conversationId(example.turns);
   return hash('sha256', `${example.instruction}\u0000${example.input}\u0000${example.output}`, 'hex').slice(0, 16);
 }
 
-export function readDataset(path: string): Dataset {
-  return parseDataset(readUtf8(path, 'dataset'), path);
+/** The same conversation read from ShareGPT, messages or prompt/completion has the same id. */
+export function conversationId(turns: readonly Turn[]): string {
+  return hash('sha256', `turns\u0002${turns.map((t) => `${t.role}\u0000${t.content}`).join('\u0001')}`, 'hex').slice(0, 16);
+}
+
+export function readDataset(path: string, format?: RecordFormat): Dataset {
+  return parseDataset(readUtf8(path, 'dataset'), path, format);
 }
 
 /** The text of a UTF-8 file; `kind` names it in messages ("dataset", "anchors file"). */
@@ -70,12 +109,20 @@ function assertUtf8(bytes: Buffer, path: string): void {
 }
 
 /** Parses by content: a leading '[' is a JSON array, anything else is read as JSON Lines. */
-export function parseDataset(text: string, source: string): Dataset {
+export function parseDataset(text: string, source: string, recordFormat?: RecordFormat): Dataset {
   const body = text.replace(/^\uFEFF/, '');
   const format: DatasetFormat = body.trimStart().startsWith('[') ? 'json' : 'jsonl';
-  const records = format === 'json' ? parseJsonArray(body, source) : parseJsonLines(body, source);
-  if (records.length === 0) throw new NoRecordsError(source);
-  return { source, format, records };
+  const reading: Reading = { format: recordFormat, rejected: [], count: 0 };
+  const records = format === 'json' ? parseJsonArray(body, source, reading) : parseJsonLines(body, source, reading);
+  if (records.length === 0 && reading.rejected.length === 0) throw new NoRecordsError(source);
+  return { source, format, recordFormat: reading.format ?? 'alpaca', records, rejected: reading.rejected };
+}
+
+/** The state of one file's reading: its record format (detected from the first record unless named), the records rejected so far, the records seen. */
+interface Reading {
+  format: RecordFormat | undefined;
+  rejected: RejectedRecord[];
+  count: number;
 }
 
 /** An empty array (`[]`) or a file of blank lines: an Alpaca file with no records, not something else. */
@@ -85,7 +132,7 @@ export class NoRecordsError extends NuggetsError {
   }
 }
 
-function parseJsonArray(text: string, source: string): DatasetRecord[] {
+function parseJsonArray(text: string, source: string, reading: Reading): DatasetRecord[] {
   let values: unknown;
   try {
     values = JSON.parse(text);
@@ -103,10 +150,13 @@ function parseJsonArray(text: string, source: string): DatasetRecord[] {
   }
   const ranges = elementRanges(text);
   if (ranges.length !== values.length) throw new Error(`internal: found ${ranges.length} array elements in the text, JSON.parse found ${values.length}`);
-  return values.map((value, i) => {
+  const records: DatasetRecord[] = [];
+  values.forEach((value, i) => {
     const [start, end] = ranges[i]!;
-    return toRecord(value, i, () => `${source}:${lineAndColumn(text, start).line}`, start, end);
+    const record = toRecord(value, records.length, () => `${source}:${lineAndColumn(text, start).line}`, start, end, reading);
+    if (record) records.push(record);
   });
+  return records;
 }
 
 /**
@@ -156,7 +206,7 @@ function closingQuote(text: string, open: number): number {
   return text.length;
 }
 
-function parseJsonLines(text: string, source: string): DatasetRecord[] {
+function parseJsonLines(text: string, source: string, reading: Reading): DatasetRecord[] {
   const records: DatasetRecord[] = [];
   let lineStart = 0;
   let lineNumber = 0;
@@ -168,14 +218,16 @@ function parseJsonLines(text: string, source: string): DatasetRecord[] {
     if (line.trim() !== '') {
       const value = parseLine(line, source, lineNumber);
       const where = `${source}:${lineNumber}`;
-      if (isSeedTask(value)) {
+      if (isSeedTask(value) && (reading.format ?? 'alpaca') === 'alpaca') {
         // Self-Instruct seed tasks: one instruction with several instances -> one record per instance.
         value.instances.forEach((instance, k) => {
           const flat = { instruction: value.instruction, ...(instance as object) };
-          records.push(toRecord(flat, records.length, () => `${where} (instance ${k})`, lineStart, lineEnd));
+          const record = toRecord(flat, records.length, () => `${where} (instance ${k})`, lineStart, lineEnd, reading);
+          if (record) records.push(record);
         });
       } else {
-        records.push(toRecord(value, records.length, () => where, lineStart, lineEnd));
+        const record = toRecord(value, records.length, () => where, lineStart, lineEnd, reading);
+        if (record) records.push(record);
       }
     }
     if (newline === -1) break;
@@ -220,24 +272,146 @@ function isSeedTask(value: unknown): value is { instruction: unknown; instances:
     && !('output' in value);
 }
 
-function toRecord(value: unknown, index: number, at: () => string, start: number, end: number): DatasetRecord {
+/** The format a record is written in, from its keys. */
+export function detectFormat(value: Record<string, unknown>): RecordFormat {
+  if ('messages' in value) return 'messages';
+  if ('conversations' in value) return 'sharegpt';
+  if ('prompt' in value && 'completion' in value) return 'prompt-completion';
+  if ('instruction' in value && 'response' in value && !('output' in value)) return 'dolly';
+  return 'alpaca';
+}
+
+function toRecord(value: unknown, index: number, at: () => string, start: number, end: number, reading: Reading): DatasetRecord | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new NuggetsError(`${at()}: record ${index} is not an object.`, 'Each record must be {"instruction": ..., "input": ..., "output": ...}.');
   }
   const original = value as Record<string, unknown>;
-  const field = (name: keyof Example, required: boolean): string => {
-    const v = original[name];
-    if (v === undefined && !required) return '';
-    if (v === undefined) {
-      throw new NuggetsError(`${at()}: record ${index} has no "${name}" field.`, 'Alpaca records need "instruction" and "output" (and optionally "input") as strings.');
+  reading.format ??= detectFormat(original);
+  const position = reading.count++;
+  const format = reading.format;
+  if (format === 'alpaca' || format === 'dolly') {
+    const names = format === 'alpaca' ? { instruction: 'instruction', input: 'input', output: 'output' } : { instruction: 'instruction', input: 'context', output: 'response' };
+    const field = (name: keyof typeof names, required: boolean): string => {
+      const key = names[name];
+      const v = original[key];
+      if (v === undefined && !required) return '';
+      if (v === undefined) {
+        throw new NuggetsError(`${at()}: record ${index} has no "${key}" field.`, format === 'alpaca'
+          ? 'Alpaca records need "instruction" and "output" (and optionally "input") as strings.'
+          : 'Dolly records need "instruction" and "response" (and optionally "context") as strings.');
+      }
+      if (typeof v !== 'string') {
+        throw new NuggetsError(`${at()}: record ${index} field "${key}" is ${describeType(v)}, not a string.`);
+      }
+      return v.trim();
+    };
+    const example: Example = { instruction: field('instruction', true), input: field('input', false), output: field('output', true) };
+    if (format === 'alpaca' && hasHistory(original)) {
+      // Alpaca with a system prompt or earlier turns (LLaMA-Factory's shape) is a conversation.
+      return conversationRecord(alpacaTurns(original, example), original, index, at, start, end, position, reading);
     }
-    if (typeof v !== 'string') {
-      throw new NuggetsError(`${at()}: record ${index} field "${name}" is ${describeType(v)}, not a string.`);
-    }
-    return v.trim();
-  };
-  const example = { instruction: field('instruction', true), input: field('input', false), output: field('output', true) };
+    return { ...example, index, id: recordId(example), start, end, original };
+  }
+  return conversationRecord(turnsOf(format, original), original, index, at, start, end, position, reading);
+}
+
+function conversationRecord(
+  read: Turn[] | string, original: Record<string, unknown>, index: number, at: () => string, start: number, end: number, position: number, reading: Reading,
+): DatasetRecord | undefined {
+  const why = typeof read === 'string' ? read : conversationProblem(read);
+  if (why !== undefined) {
+    reading.rejected.push({ where: at(), position, why });
+    return undefined;
+  }
+  const turns = read as Turn[];
+  const lastUser = [...turns].reverse().find((t) => t.role === 'user');
+  const example: Example = { instruction: lastUser?.content ?? '', input: '', output: turns[turns.length - 1]!.content, turns };
   return { ...example, index, id: recordId(example), start, end, original };
+}
+
+/** Why a conversation cannot be scored, or undefined when it can: an optional system turn, then user and assistant alternating, ending with a non-empty assistant turn. */
+export function conversationProblem(turns: readonly Turn[]): string | undefined {
+  if (turns.length === 0) return 'it has no turns';
+  if (!turns.some((t) => t.role === 'assistant')) return 'it has no assistant turn';
+  const first = turns[0]!.role === 'system' ? 1 : 0;
+  for (let k = first; k < turns.length; k++) {
+    const expected: Role = (k - first) % 2 === 0 ? 'user' : 'assistant';
+    const role = turns[k]!.role;
+    if (role !== expected) {
+      return `its roles do not alternate: turn ${k + 1} is a ${role} turn where a${expected === 'assistant' ? 'n' : ''} ${expected} turn belongs (an optional system turn first, then user and assistant in turn)`;
+    }
+  }
+  const last = turns[turns.length - 1]!;
+  if (last.role !== 'assistant') return 'its last turn is a user turn: it has no final assistant turn to score';
+  if (last.content === '') return 'its final assistant turn is empty';
+  return undefined;
+}
+
+function hasHistory(original: Record<string, unknown>): boolean {
+  const { system, history } = original;
+  return (typeof system === 'string' && system.trim() !== '') || (Array.isArray(history) && history.length > 0);
+}
+
+/** [system], history's [user, assistant] pairs, then user = instruction (+ blank line + input), assistant = output. */
+function alpacaTurns(original: Record<string, unknown>, example: Example): Turn[] | string {
+  const turns: Turn[] = [];
+  const { system, history } = original;
+  if (system !== undefined && typeof system !== 'string') return `its "system" is ${describeType(system)}, not a string`;
+  if (typeof system === 'string' && system.trim() !== '') turns.push({ role: 'system', content: system.trim() });
+  if (history !== undefined) {
+    if (!Array.isArray(history)) return `its "history" is ${describeType(history)}, not a list of [user, assistant] pairs`;
+    for (const [k, pair] of history.entries()) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') return `its history entry ${k} is not a [user, assistant] pair of strings`;
+      turns.push({ role: 'user', content: pair[0].trim() }, { role: 'assistant', content: pair[1].trim() });
+    }
+  }
+  turns.push(...chatTurnsOfAlpaca(example));
+  return turns;
+}
+
+/** An Alpaca record under a chat template (ALGORITHM.md): user = instruction, or instruction + "\n\n" + input; assistant = output. */
+export function chatTurnsOfAlpaca(example: Pick<Example, 'instruction' | 'input' | 'output'>): Turn[] {
+  return [
+    { role: 'user', content: example.input !== '' ? `${example.instruction}\n\n${example.input}` : example.instruction },
+    { role: 'assistant', content: example.output },
+  ];
+}
+
+const SHAREGPT_ROLES: Record<string, Role> = { system: 'system', human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant' };
+
+/** A conversation format's turns, or why the record cannot be read as one. */
+function turnsOf(format: Exclude<RecordFormat, 'alpaca' | 'dolly'>, original: Record<string, unknown>): Turn[] | string {
+  if (format === 'messages') return messageList(original['messages'], '"messages"', (m) => [m['role'], m['content']]);
+  if (format === 'sharegpt') {
+    return messageList(original['conversations'], '"conversations"', (m) => ('from' in m ? [m['from'], m['value']] : [m['role'], m['content']]), SHAREGPT_ROLES);
+  }
+  const part = (name: 'prompt' | 'completion', role: Role): Turn[] | string => {
+    const v = original[name];
+    if (typeof v === 'string') return [{ role, content: v.trim() }];
+    return messageList(v, `"${name}"`, (m) => [m['role'], m['content']]);
+  };
+  const prompt = part('prompt', 'user');
+  const completion = part('completion', 'assistant');
+  if (typeof prompt === 'string') return prompt;
+  if (typeof completion === 'string') return completion;
+  return [...prompt, ...completion];
+}
+
+function messageList(
+  list: unknown, name: string, fields: (m: Record<string, unknown>) => [unknown, unknown], roles: Record<string, Role> = { system: 'system', user: 'user', assistant: 'assistant' },
+): Turn[] | string {
+  if (list === undefined) return `it has no ${name} field`;
+  if (!Array.isArray(list)) return `its ${name} is ${describeType(list)}, not a list of turns`;
+  const turns: Turn[] = [];
+  for (const [k, m] of list.entries()) {
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return `turn ${k + 1} of its ${name} is ${describeType(m)}, not an object`;
+    const [role, content] = fields(m as Record<string, unknown>);
+    const mapped = typeof role === 'string' && Object.hasOwn(roles, role) ? roles[role] : undefined;
+    if (!mapped) return `turn ${k + 1} has the role ${JSON.stringify(role)}, not one of ${Object.keys(roles).join(', ')}`;
+    if (typeof content !== 'string') return `turn ${k + 1}'s content is ${describeType(content)}, not a string`;
+    turns.push({ role: mapped, content: content.trim() });
+  }
+  return turns;
 }
 
 function describeType(v: unknown): string {

@@ -8,7 +8,7 @@
 import { tfidf } from './anchors';
 import type { DatasetRecord } from './dataset';
 import { dot } from './signals/embedding';
-import { fullText } from './scoring/template';
+import { recordText } from './scoring/template';
 
 /** What the walk keeps: positions in the best-first list, and how many it skipped as near-duplicates. */
 export interface Walk {
@@ -48,7 +48,7 @@ export function embeddingSimilarity(vectors: ReadonlyMap<string, Float32Array>):
 
 /** Similarity of TF-IDF vectors of each record's text (the fallback when embeddings are missing). */
 export function tfidfSimilarity(records: readonly DatasetRecord[]): SimilaritySource {
-  const { vectors } = tfidf(records.map((r) => fullText(r)));
+  const { vectors } = tfidf(records.map((r) => recordText(r)));
   const byId = new Map(records.map((r, i) => [r.id, vectors[i]!]));
   return {
     kind: 'tfidf',

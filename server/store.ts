@@ -38,6 +38,8 @@ export interface ScoresHeader extends ScoringKey {
   /** Recorded for selection cards; not part of the key (the fingerprint is). */
   model: ScoringKey['model'] & { variant?: string | null };
   anchors: ScoringKey['anchors'] & { source?: string | null };
+  /** Where a chat template's text came from (the key is its hash); recorded, not part of the key. */
+  templateSource?: string;
   dataset: string;
   shard: string | null;
   created: string;
@@ -93,7 +95,7 @@ export function describeKeyDifference(file: string, found: ScoringKey, expected:
   const parts: string[] = [];
   if (found.model.fingerprint !== expected.model.fingerprint) parts.push(`model ${found.model.name} (${found.model.fingerprint}) instead of ${expected.model.name} (${expected.model.fingerprint})`);
   if (found.anchors.hash !== expected.anchors.hash) parts.push(`another anchor set (${found.anchors.count} anchors, ${found.anchors.hash})`);
-  if (found.template !== expected.template) parts.push(`template ${found.template}`);
+  if (found.template !== expected.template) parts.push(`template ${found.template} instead of ${expected.template}`);
   if (found.maxAnchorTokens !== expected.maxAnchorTokens) parts.push(`maxAnchorTokens ${found.maxAnchorTokens}`);
   if (found.separator !== expected.separator) parts.push(`separator ${JSON.stringify(found.separator)}`);
   if ((found.earlyStopAt ?? null) !== (expected.earlyStopAt ?? null)) parts.push((found.earlyStopAt ?? null) === null ? 'full scores (no early stop)' : `early stop at ${found.earlyStopAt}`);

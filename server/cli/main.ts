@@ -8,7 +8,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, readAnchors, screenAnchors, writeAnchors } from '../anchors';
-import { readDataset } from '../dataset';
+import { RECORD_FORMATS, readDataset, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
@@ -17,6 +17,9 @@ import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } 
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
+import { resolveChatTemplate, type ChatTemplate } from '../scoring/chat-template';
+import { turnsOf } from '../scoring/chat-render';
+import { conversationsNotServed } from '../scoring/serving';
 import { TEMPLATE_ID } from '../scoring/template';
 import { ScoresWriter, type ScoresHeader } from '../store';
 import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
@@ -29,8 +32,10 @@ import { selectCommand } from './select-command';
 import { printSummary } from './summary';
 
 const USAGE = `Usage:
-  nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] --out anchors.json
+  nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] [--format F] --out anchors.json
   nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
+                  [--format alpaca|messages|sharegpt|prompt-completion|dolly]  (default: detected per file)
+                  [--template paper|chat|chatml|FILE.jinja]  (default: paper for Alpaca records, chat (the model's own) for conversations)
                   [--model <folder> | <file>.gguf | ollama:<name>[:<tag>] | hf:<owner>/<name>[/<file>.gguf][@rev] | http://host:8000/v1[,...] | sglang+http://host:30000]
                   [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
@@ -49,7 +54,7 @@ const USAGE = `Usage:
   nuggets agree   <dataset> --anchors anchors.json --model M1 --model M2 [--sample 100] [--seed S]
                   [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)
 
-<dataset> is an Alpaca JSON array or JSON Lines file. --model defaults to the bundled demo model.`;
+<dataset> is a JSON array or JSON Lines file of Alpaca, messages, ShareGPT, prompt/completion or Dolly records. --model defaults to the bundled demo model.`;
 
 /**
  * Faults the tests inject (NUGGETS_TEST_FAULT=<name>), honoured only where tools/build.mjs defines this true:
@@ -106,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
 
 function anchorsCommand(args: string[]): number {
   const { values, dataset } = parse(args, {
-    kmeans: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+    kmeans: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' },
   });
   const out = required(values.out, '--out');
   assertNotInput(out, [dataset]);
@@ -114,7 +119,9 @@ function anchorsCommand(args: string[]): number {
   const kmeans = integerFlag(values.kmeans, '--kmeans', 1);
   const random = integerFlag(values.random, '--random', 1);
   if ((kmeans === undefined) === (random === undefined)) throw new UsageError('give exactly one of --kmeans N or --random N');
-  const records = readDataset(dataset).records;
+  const read = readDataset(dataset, formatFlag(values.format));
+  warnRejected(read.rejected);
+  const records = read.records;
   const chosen = kmeans !== undefined ? chooseKMeans(records, kmeans, seed) : chooseRandom(records, random!, seed);
   const { skipped } = screenAnchors(records);
   if (skipped.length > 0) process.stderr.write(`warning: ${describeSkipped(skipped)}\n`);
@@ -122,6 +129,38 @@ function anchorsCommand(args: string[]): number {
   const set = anchorSet(chosen);
   process.stderr.write(`wrote ${chosen.length} anchors (${kmeans !== undefined ? 'k-means' : 'random'}, seed ${seed}, set ${set.hash}) to ${out}\n`);
   return 0;
+}
+
+function formatFlag(value: string | undefined): RecordFormat | undefined {
+  if (value === undefined) return undefined;
+  if (!(RECORD_FORMATS as readonly string[]).includes(value)) throw new UsageError(`--format expects one of ${RECORD_FORMATS.join(', ')} (got "${value}")`);
+  return value as RecordFormat;
+}
+
+/** Each record that cannot be scored, where and why (the first 20; the count always). */
+function warnRejected(rejected: readonly RejectedRecord[]): void {
+  for (const r of rejected.slice(0, 20)) process.stderr.write(`warning: ${r.where}: record skipped: ${r.why}.\n`);
+  if (rejected.length > 20) process.stderr.write(`warning: … and ${rejected.length - 20} more records skipped.\n`);
+}
+
+/**
+ * The records a chat template cannot render (it raises on a system role, say): each named, then left out, as
+ * records that cannot be scored are. Checked on the record alone, before any pass.
+ */
+function unrenderable(records: readonly (Example & { index: number })[], template: ChatTemplate, where: (index: number) => string): { kept: Set<number>; rejected: RejectedRecord[] } {
+  const rejected: RejectedRecord[] = [];
+  const kept = new Set<number>();
+  for (const record of records) {
+    const turns = turnsOf(record);
+    try {
+      template.render(turns, false);
+      template.render(turns.slice(0, -1), true);
+      kept.add(record.index);
+    } catch (err) {
+      rejected.push({ where: where(record.index), position: record.index, why: `the chat template (${template.source}) cannot render it: ${(err as Error).message}` });
+    }
+  }
+  return { kept, rejected };
 }
 
 /** The demo model shipped with the package: models/demo beside the bundle, found from wherever this file runs. */
@@ -162,6 +201,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     'served-model': { type: 'string' }, concurrency: { type: 'string' }, 'context-length': { type: 'string' },
     'min-score': { type: 'string' }, timeout: { type: 'string' }, tokenizer: { type: 'string' },
     'send-api-key-anywhere': { type: 'boolean' }, wait: { type: 'boolean' }, 'records-in-flight': { type: 'string' },
+    format: { type: 'string' }, template: { type: 'string' },
   });
   const out = required(values.out, '--out');
   const anchorsPath = required(values.anchors, '--anchors');
@@ -179,9 +219,20 @@ async function scoreCommand(args: string[]): Promise<number> {
   const recordsInFlight = integerFlag(values['records-in-flight'], '--records-in-flight', 1);
   const timeout = numberFlag(values.timeout, '--timeout');
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout expects seconds above 0 (got ${values.timeout})`);
-  const records = shardOf(readDataset(dataset).records, shard);
+  const read = readDataset(dataset, formatFlag(values.format));
+  let records = shardOf(read.records, shard);
   const anchors = readAnchors(anchorsPath);
   if (anchors.skipped) process.stderr.write(`warning: ${anchorsPath}: ${describeSkipped(anchors.skipped)}\n`);
+  if (anchors.rejected) for (const r of anchors.rejected) process.stderr.write(`warning: ${r.where}: anchor skipped: ${r.why}.\n`);
+  const conversations = read.records.some((r) => r.turns) || anchors.anchors.some((a) => a.turns);
+  const templateName = values.template ?? (conversations ? 'chat' : 'paper');
+  if (templateName === 'paper' && conversations) {
+    throw new NuggetsError(
+      `${read.records.some((r) => r.turns) ? dataset : anchorsPath} holds conversations (${read.recordFormat} records), which the paper's Alpaca template cannot score.`,
+      'Use a chat template: --template chat (the model\'s own), --template chatml, or --template FILE.jinja.',
+    );
+  }
+  const rejected = [...read.rejected];
   const path: ScoringPath = values.reference ? 'naive' : 'cached';
   // One writer per scores file: a second run on the same --out would score every record again.
   const lock = await FileLock.acquire(out, {
@@ -230,11 +281,22 @@ async function scoreCommand(args: string[]): Promise<number> {
     if (local && recordsInFlight !== undefined && recordsInFlight > 1) process.stderr.write('nuggets: warning: --records-in-flight applies to serving engines; a local model scores one record at a time.\n');
     // A serving engine batches the requests of several records, and idles between one record's requests and the next's.
     const inFlight = local ? 1 : recordsInFlight ?? DEFAULT_RECORDS_IN_FLIGHT;
+    let chatTemplate: ChatTemplate | undefined;
+    if (templateName !== 'paper') {
+      if (!(backend instanceof LocalBackend)) throw conversationsNotServed();
+      chatTemplate = resolveChatTemplate(templateName, backend.folder, backend.tokenizerConfig);
+      options.chatTemplate = chatTemplate;
+      const byIndex = new Map(read.records.map((r) => [r.index, r]));
+      const check = unrenderable(records, chatTemplate, (index) => `${dataset} record ${index} ("${byIndex.get(index)!.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`);
+      rejected.push(...check.rejected);
+      records = records.filter((r) => check.kept.has(r.index));
+    }
+    warnRejected(rejected);
     const header: ScoresHeader = {
       nuggets_scores: 1,
       model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint, variant: values.variant ?? null },
       anchors: { hash: anchors.hash, count: anchors.anchors.length, source: basename(anchorsPath) },
-      template: TEMPLATE_ID, maxAnchorTokens: options.maxAnchorTokens, separator: options.separator, earlyStopAt,
+      template: chatTemplate?.key ?? TEMPLATE_ID, ...(chatTemplate ? { templateSource: chatTemplate.source } : {}), maxAnchorTokens: options.maxAnchorTokens, separator: options.separator, earlyStopAt,
       // Part of the key: a rerun with the other path is refused, as one with another model is. Local models only (store.ts ScoringKey).
       ...(local ? { scoringPath: path } : {}),
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
@@ -244,6 +306,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     const todo = records.filter((r) => !writer.existing.has(r.id));
     const resumed = records.length - todo.length;
     process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${local ? ` (${path} path)` : ''}`
+      + `${chatTemplate ? `, chat template ${chatTemplate.key} (${chatTemplate.source})` : ''}`
       + `${resumed > 0 ? `; ${resumed} already in ${out}, skipped` : ''}\n`);
 
     const started = Date.now();
@@ -276,6 +339,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     const cost = todo.length > 0 ? (backend as ScoringBackend).costNote?.() : undefined;
     if (cost) process.stdout.write(`${cost}\n`);
     printSummary(records, writer.existing);
+    if (rejected.length > 0) process.stdout.write(`\n${rejected.length} ${rejected.length === 1 ? 'record' : 'records'} skipped, not scored (each named above with its reason).\n`);
     return 0;
   } finally {
     stopListening();

@@ -6,6 +6,7 @@
  */
 import { recordId, type Example } from '../dataset';
 import type { SignalPasses } from '../signals';
+import type { ChatTemplate } from './chat-template';
 
 export interface ScoringOptions {
   /** Anchors are cut to this many tokens; the response span is clipped to what remains (paper: 200). */
@@ -14,6 +15,8 @@ export interface ScoringOptions {
   separator: string;
   /** Anchors per forward pass. */
   batchSize: number;
+  /** Score through this chat template (ALGORITHM.md, "Conversations and chat templates") instead of the paper's; local models only. */
+  chatTemplate?: ChatTemplate;
 }
 
 export const DEFAULT_OPTIONS: ScoringOptions = { maxAnchorTokens: 200, separator: '', batchSize: 16 };

@@ -19,7 +19,8 @@ import { externalDataFiles, graphOperators, graphWithLogprobHead } from '../mode
 import { TextTokenizer } from '../model/tokenizer';
 import { meanPooledUnit } from '../signals/embedding';
 import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type CandidatePrefix, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
-import { fullText, queryText } from './template';
+import { ChatRenderer, type ChatAnchor, type ChatCandidate } from './chat-render';
+import { fullText, paperExample, queryText } from './template';
 
 export type ScoringPath = 'cached' | 'naive';
 
@@ -52,6 +53,8 @@ class LocalAnchors implements PreparedAnchors {
     /** ids(separator), put between every candidate and the anchors. */
     readonly separator: number[],
     readonly anchorById: ReadonlyMap<string, number>,
+    /** Under a chat template: its renderer, and each anchor rendered alone (ALGORITHM.md, "Conversations and chat templates"). */
+    readonly chat?: { renderer: ChatRenderer; anchors: ChatAnchor[] },
   ) {
     this.count = anchors.length;
     this.responseTokens = Int32Array.from(anchors, (a) => a.tokens.length - a.responseFrom);
@@ -62,8 +65,16 @@ class LocalAnchors implements PreparedAnchors {
 export class LocalBackend implements ScoringBackend {
   /** The last candidate's prefix cache: calls that score a candidate's anchors in parts run the prefix once. */
   private lastPrefix: { prepared: LocalAnchors; prefix: number[]; cache: PrefixCache } | undefined;
+  /** The last candidate rendered against the anchors under a chat template: its passes and one-shot calls share it. */
+  private lastChat: { prepared: LocalAnchors; candidate: Example; rendered: ChatCandidate } | undefined;
+  /** Records scored naively because the chat template does not render their turns the same whatever follows. */
+  private readonly naiveRecords = new Set<string>();
+  private chatRecords = 0;
 
   private constructor(
+    /** The model folder and its tokenizer_config.json, where the model's own chat template is read from. */
+    readonly folder: string,
+    readonly tokenizerConfig: Record<string, unknown>,
     readonly identity: ModelIdentity,
     readonly tokenizer: TextTokenizer,
     readonly lm: OnnxCausalLM,
@@ -101,7 +112,7 @@ export class LocalBackend implements ScoringBackend {
     // numbers would depend on the rows batched with it: such graphs run one row per pass, and a record's
     // scores depend only on the record and the anchors.
     const rowsPerPass = graphOperators(model.onnxPath).has('DynamicQuantizeLinear') ? 1 : Infinity;
-    return new LocalBackend(identity, tokenizer, lm, settings.path ?? 'cached', (settings.batchMemoryMB ?? 512) * 2 ** 20, rowsPerPass);
+    return new LocalBackend(model.path, model.tokenizerConfig, identity, tokenizer, lm, settings.path ?? 'cached', (settings.batchMemoryMB ?? 512) * 2 ** 20, rowsPerPass);
   }
 
   async prepareAnchors(anchors: readonly Example[], options: ScoringOptions, signal?: AbortSignal): Promise<PreparedAnchors> {
@@ -109,7 +120,11 @@ export class LocalBackend implements ScoringBackend {
     if (options.maxAnchorTokens >= this.identity.contextLength) {
       throw new NuggetsError(`maxAnchorTokens (${options.maxAnchorTokens}) must be below the model's context length (${this.identity.contextLength}).`);
     }
-    const tokenized = anchors.map((a) => this.anchorTokens(a, options.maxAnchorTokens));
+    const renderer = options.chatTemplate ? new ChatRenderer(options.chatTemplate, this.tokenizer) : undefined;
+    const chatAnchors = renderer ? anchors.map((a, i) => renderer.anchor(a, options.maxAnchorTokens, () => `anchor ${i + 1} ("${a.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`)) : undefined;
+    const tokenized = chatAnchors
+      ? chatAnchors.map((a) => ({ tokens: a.tokens, responseFrom: a.targetFrom }))
+      : anchors.map((a) => this.anchorTokens(a, options.maxAnchorTokens));
     const zeroShot = new Float64Array(tokenized.length);
     const order = tokenized.map((_, i) => i).filter((i) => spanOf(tokenized[i]!) > 0)
       .sort((a, b) => tokenized[a]!.tokens.length - tokenized[b]!.tokens.length);
@@ -119,12 +134,14 @@ export class LocalBackend implements ScoringBackend {
       batch.forEach((i, k) => (zeroShot[i] = sum(sums[k]!)));
     }
     const separator = options.separator ? this.tokenizer.encode(options.separator, false) : [];
-    return new LocalAnchors(tokenized, zeroShot, options, separator, anchorIndexById(anchors));
+    if (renderer && separator.length > 0) throw new NuggetsError('--separator applies to the paper template only: under a chat template the candidate\'s turns come before the anchor\'s as one conversation.');
+    return new LocalAnchors(tokenized, zeroShot, options, separator, anchorIndexById(anchors), renderer && chatAnchors ? { renderer, anchors: chatAnchors } : undefined);
   }
 
   async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[], signal?: AbortSignal): Promise<OneShotResult> {
     if (!(prepared instanceof LocalAnchors)) throw new Error('anchors were prepared by another backend');
     const indices = anchorIndices ?? prepared.anchors.map((_, i) => i);
+    if (prepared.chat) return this.chatOneShot(candidate, prepared, indices, signal);
     const { prefix, truncated } = this.candidatePrefix(candidate, prepared);
     const oneShot = new Float64Array(indices.length);
     // Anchors of similar length share a batch, so that little of each pass is padding.
@@ -156,6 +173,7 @@ export class LocalBackend implements ScoringBackend {
    */
   async candidatePasses(candidate: Example, prepared: PreparedAnchors): Promise<CandidatePasses> {
     if (!(prepared instanceof LocalAnchors)) throw new Error('anchors were prepared by another backend');
+    if (prepared.chat) return this.chatCandidatePasses(candidate, prepared);
     const prefixed = this.candidatePrefix(candidate, prepared);
     const { prefix } = prefixed;
     const { from, to: candidateEnd } = responseSpan(prefixed, this.tokenizer.encode(queryText(candidate), true).length, prepared.separator.length);
@@ -168,8 +186,82 @@ export class LocalBackend implements ScoringBackend {
     return { conditional: pass.logprobs, direct, embedding };
   }
 
+  /**
+   * Under a chat template: one-shot sums over each pair's sequence tok(F1). Where the candidate's rendering is a
+   * token prefix of every pair's (a prefix-preserving template), its key/values are computed once and reused;
+   * otherwise every pair runs whole, which gives the same numbers.
+   */
+  private async chatOneShot(candidate: Example, prepared: LocalAnchors, indices: readonly number[], signal?: AbortSignal): Promise<OneShotResult> {
+    const rendered = this.chatCandidate(candidate, prepared);
+    const oneShot = new Float64Array(indices.length);
+    const wanted = indices.map((anchor, k) => ({ pair: rendered.pairs[anchor]!, k })).filter((w) => spanOf(prepared.anchors[indices[w.k]!]!) > 0)
+      .sort((a, b) => a.pair.tokens.length - b.pair.tokens.length);
+    const longest = Math.max(0, ...wanted.map((w) => w.pair.tokens.length));
+    if (this.path === 'cached' && this.lm.shape.acceptsPast && rendered.prefixPreserving) {
+      const { prefix } = rendered;
+      const cache = await this.prefixCache(prepared, prefix);
+      for (const batch of chunks(wanted, this.batchSizeFor(prepared.options.batchSize, prefix.length, longest - prefix.length))) {
+        stopIfCancelled(signal);
+        const sums = await this.lm.forward(batch.map(({ pair }) => ({ tokens: pair.tokens.slice(prefix.length), targetFrom: pair.targetFrom - prefix.length, targetTo: pair.targetTo - prefix.length })), cache);
+        batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
+      }
+    } else {
+      const batchSize = this.path === 'naive' ? 1 : this.batchSizeFor(prepared.options.batchSize, 0, longest);
+      for (const batch of chunks(wanted, batchSize)) {
+        stopIfCancelled(signal);
+        const sums = await this.lm.forward(batch.map(({ pair }) => pair));
+        batch.forEach((w, j) => (oneShot[w.k] = sum(sums[j]!)));
+      }
+    }
+    return { oneShot, truncated: rendered.truncated };
+  }
+
+  /**
+   * Under a chat template: the prefix pass over tok(render(turns(c), false)) (key/values and hidden states), ppl_cond
+   * over the final turn (P = render(ctx(c), true), F = P + resp(c)) read from it where tok(F) is its token prefix,
+   * from a pass of its own otherwise; ppl_direct over tok(resp(c)) with special tokens, as for Alpaca records.
+   */
+  private async chatCandidatePasses(candidate: Example, prepared: LocalAnchors): Promise<CandidatePasses> {
+    const rendered = this.chatCandidate(candidate, prepared);
+    const { prefix } = rendered;
+    const final = prepared.chat!.renderer.conditional(rendered.turns, () => describeCandidate(candidate));
+    const shared = rendered.cut === 0 && final.targetFrom >= 1 && final.tokens.length <= prefix.length && final.tokens.every((t, i) => t === prefix[i]);
+    const pass = await this.lm.prefixPass(prefix, shared ? final.targetFrom : 0, shared ? final.targetTo : 0);
+    if (pass.cache && this.path === 'cached' && rendered.prefixPreserving) this.lastPrefix = { prepared, prefix, cache: pass.cache };
+    let conditional = pass.logprobs;
+    if (!shared) {
+      const cut = Math.max(0, final.tokens.length - this.identity.contextLength);
+      const from = Math.max(1, final.targetFrom - cut);
+      const to = final.targetTo - cut;
+      conditional = to > from ? (await this.lm.forward([{ tokens: final.tokens.slice(cut), targetFrom: from, targetTo: to }]))[0]! : new Float64Array(0);
+    }
+    const output = this.tokenizer.encode(candidate.output, true);
+    const alone = output.slice(Math.max(0, output.length - this.identity.contextLength));
+    const direct = alone.length > 1 ? (await this.lm.forward([{ tokens: alone, targetFrom: 1, targetTo: alone.length }]))[0]! : new Float64Array(0);
+    const embedding = pass.hidden ? meanPooledUnit(pass.hidden.data, pass.hidden.size, 0, prefix.length) : undefined;
+    return { conditional, direct, embedding };
+  }
+
+  private chatCandidate(candidate: Example, prepared: LocalAnchors): ChatCandidate {
+    const last = this.lastChat;
+    if (last && last.prepared === prepared && last.candidate === candidate) return last.rendered;
+    const rendered = prepared.chat!.renderer.candidate(candidate, prepared.chat!.anchors, this.identity.contextLength, () => describeCandidate(candidate));
+    this.lastChat = { prepared, candidate, rendered };
+    this.chatRecords++;
+    if (!rendered.prefixPreserving && this.path === 'cached') this.naiveRecords.add(JSON.stringify(rendered.turns));
+    return rendered;
+  }
+
+  /** The run's summary: records the chat template made the engine score naively. */
+  costNote(): string | undefined {
+    if (this.naiveRecords.size === 0) return undefined;
+    return `${this.naiveRecords.size} of ${this.chatRecords} records scored naively (one full pass per anchor): the chat template does not render `
+      + 'their turns the same when more turns follow (not prefix-preserving), so their key/values could not be reused. The scores are the same either way.';
+  }
+
   async dispose(): Promise<void> {
     this.lastPrefix = undefined;
+    this.lastChat = undefined;
     await this.lm.dispose();
   }
 
@@ -192,14 +284,15 @@ export class LocalBackend implements ScoringBackend {
     return cache;
   }
 
-  anchorTokens(anchor: Example, maxAnchorTokens: number): AnchorTokens {
+  anchorTokens(example: Example, maxAnchorTokens: number): AnchorTokens {
+    const anchor = paperExample(example);
     const query = this.tokenizer.encode(queryText(anchor), false);
     const tokens = this.tokenizer.encode(fullText(anchor), false).slice(0, maxAnchorTokens);
     return { tokens, responseFrom: Math.min(query.length, tokens.length) };
   }
 
   candidatePrefix(candidate: Example, prepared: LocalAnchors): CandidatePrefix {
-    return cutPrefix(this.tokenizer.encode(fullText(candidate), true), prepared.separator, this.identity.contextLength - prepared.maxLength);
+    return cutPrefix(this.tokenizer.encode(fullText(paperExample(candidate)), true), prepared.separator, this.identity.contextLength - prepared.maxLength);
   }
 }
 
@@ -210,6 +303,12 @@ function headedGraph(onnxPath: string, cacheDir: string, fingerprint: string): s
   } catch {
     return undefined; // the plain graph is loaded instead, and its own checks say what is wrong with it
   }
+}
+
+/** "record 3 (file.json:12)" where the record knows its place, for messages about what a template cannot render. */
+function describeCandidate(candidate: Example): string {
+  const index = (candidate as { index?: unknown }).index;
+  return typeof index === 'number' ? `record ${index} ("${candidate.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")` : 'the candidate';
 }
 
 function spanOf(a: AnchorTokens): number {

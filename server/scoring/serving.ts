@@ -29,7 +29,15 @@ import { NuggetsError } from '../errors';
 import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type RetryPolicy } from '../http';
 import { TextTokenizer } from '../model/tokenizer';
 import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type CandidatePrefix, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
-import { fullText, queryText } from './template';
+import { fullText, paperExample, queryText } from './template';
+
+/** Serving backends score with the paper's template only, for now. */
+export function conversationsNotServed(): NuggetsError {
+  return new NuggetsError(
+    'Conversations and chat templates are scored by local models only for now; a serving endpoint (vLLM, SGLang) scores Alpaca records with the paper\'s template.',
+    'Score the conversations with a local model folder (--model <folder>, hf:owner/name, a .gguf file), or convert the records to Alpaca records.',
+  );
+}
 
 export type LogprobsRequest = 'echo' | 'prompt_logprobs';
 
@@ -187,6 +195,7 @@ export class ServingBackend implements ScoringBackend {
 
   async prepareAnchors(anchors: readonly Example[], options: ScoringOptions, signal?: AbortSignal): Promise<PreparedAnchors> {
     if (anchors.length === 0) throw new NuggetsError('The anchor set is empty.');
+    if (options.chatTemplate || anchors.some((a) => a.turns)) throw conversationsNotServed();
     if (options.maxAnchorTokens + this.generated() >= this.identity.contextLength) {
       throw new NuggetsError(`maxAnchorTokens (${options.maxAnchorTokens}) must be below the model's context length (${this.identity.contextLength}).`);
     }
@@ -260,7 +269,7 @@ export class ServingBackend implements ScoringBackend {
     const kept = this.prefixes.get(candidate);
     if (kept?.prepared === prepared) return kept.prefix;
     const room = this.identity.contextLength - this.generated() - prepared.maxTokens;
-    const prefix = cutPrefix(await this.encoder(fullText(candidate), true, signal), prepared.separator, room);
+    const prefix = cutPrefix(await this.encoder(fullText(paperExample(candidate)), true, signal), prepared.separator, room);
     this.prefixes.delete(candidate);
     this.prefixes.set(candidate, { prepared, prefix });
     if (this.prefixes.size > PREFIXES_KEPT) this.prefixes.delete(this.prefixes.keys().next().value!);
