@@ -338,7 +338,7 @@ export function conversationProblem(turns: readonly Turn[]): string | undefined 
     const expected: Role = (k - first) % 2 === 0 ? 'user' : 'assistant';
     const role = turns[k]!.role;
     if (role !== expected) {
-      return `its roles do not alternate: turn ${k + 1} is a ${role} turn where a${expected === 'assistant' ? 'n' : ''} ${expected} turn belongs (an optional system turn first, then user and assistant in turn)`;
+      return `its roles do not alternate: turn ${k + 1} is a${role === 'assistant' ? 'n' : ''} ${role} turn where a${expected === 'assistant' ? 'n' : ''} ${expected} turn belongs (an optional system turn first, then user and assistant in turn)`;
     }
   }
   const last = turns[turns.length - 1]!;
