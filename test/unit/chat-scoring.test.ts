@@ -53,7 +53,7 @@ class Reference {
   }
 
   /** Golden score and deltas of `candidate` against `anchorSet` with template text `text`. */
-  async golden(text: string, candidate: Turn[], anchorSet: Turn[][]): Promise<{ golden: number; deltas: number[] }> {
+  async golden(text: string, candidate: Turn[], anchorSet: Turn[][], maxAnchorTokens = MAX_ANCHOR_TOKENS): Promise<{ golden: number; deltas: number[] }> {
     const template = new Template(text);
     const render = (turns: Turn[], gen: boolean): string => template.render({ messages: turns, add_generation_prompt: gen, ...SPECIAL });
     const deltas: number[] = [];
@@ -61,7 +61,7 @@ class Reference {
       const ctx = a.slice(0, -1);
       const resp = a[a.length - 1]!.content;
       const p0 = render(ctx, true);
-      const n = Math.min(this.tok(p0 + resp).length, MAX_ANCHOR_TOKENS) - this.tok(p0).length;
+      const n = Math.min(this.tok(p0 + resp).length, maxAnchorTokens) - this.tok(p0).length;
       assert.ok(n > 0);
       const s0 = await this.sum(this.tok(p0 + resp), this.tok(p0).length, n);
       const p1 = render([...candidate, ...ctx], true);
@@ -121,7 +121,7 @@ after(async () => {
 
 for (const [name, text] of [['ChatML', CHATML_TEMPLATE], ['Llama-2-style', LLAMA2_TEMPLATE]] as const) {
   for (const path of ['cached', 'naive'] as const) {
-    test(`${name} template, ${path} path: the engine's golden scores equal the independent naive reference on 10 conversations x 6 anchors`, async () => {
+    test(`${name} template, ${path} path: the engine's golden scores equal the independent naive reference on 10 conversations x 6 anchors`, async (t) => {
       const backend = await LocalBackend.open(demoModel, { path, threads: 1 });
       try {
         const template = new ChatTemplate(text, name, templateKey(text), SPECIAL);
@@ -133,6 +133,7 @@ for (const [name, text] of [['ChatML', CHATML_TEMPLATE], ['Llama-2-style', LLAMA
           assert.equal(score.goldenScore, expected.golden, `record ${record.index}: golden score`);
           score.deltas.forEach((d, i) => (worst = Math.max(worst, Math.abs(d - expected.deltas[i]!))));
         }
+        t.diagnostic(`largest |delta - reference delta|: ${worst.toExponential(2)}`);
         assert.ok(worst < 1e-4, `largest delta difference ${worst}`);
         assert.equal(backend.costNote(), undefined, 'both templates are prefix-preserving: no record was scored naively');
       } finally {
@@ -141,6 +142,22 @@ for (const [name, text] of [['ChatML', CHATML_TEMPLATE], ['Llama-2-style', LLAMA
     });
   }
 }
+
+test('anchors cut to maxAnchorTokens: only the first n(a) response tokens are scored, in s1 as in s0 (two anchors of 6 cut here)', async () => {
+  const backend = await LocalBackend.open(demoModel, { threads: 1 });
+  try {
+    const prepared = await backend.prepareAnchors(anchors, { ...DEFAULT_OPTIONS, maxAnchorTokens: 180, chatTemplate: chatmlTemplate(SPECIAL) });
+    assert.deepEqual([...prepared.responseTokens], [3, 3, 37, 10, 7, 3], 'anchors 4 and 5 (170 and 173 prompt tokens) keep 10 and 7 of their 24 response tokens');
+    for (const record of candidates.slice(0, 4)) {
+      const score = await scoreCandidate(backend, prepared, record);
+      const expected = await reference.golden(CHATML_TEMPLATE, record.turns!, anchors.map((a) => a.turns!), 180);
+      assert.equal(score.goldenScore, expected.golden);
+      score.deltas.forEach((d, i) => assert.ok(Math.abs(d - expected.deltas[i]!) < 1e-4, `record ${record.index} anchor ${i}: ${d} vs ${expected.deltas[i]}`));
+    }
+  } finally {
+    await backend.dispose();
+  }
+});
 
 test('a template that is not prefix-preserving is scored naively, gives the reference numbers, and the summary says so', async () => {
   const backend = await LocalBackend.open(demoModel, { threads: 1 });
