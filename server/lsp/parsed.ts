@@ -49,6 +49,8 @@ export function readDocument(document: TextDocument): { parsed: ParsedDocument }
     if (!(err instanceof NuggetsError)) throw err;
     return { problem: problemOf(err, document) };
   }
+  // Conversations (Alpaca records with a system prompt or history) are scored from the command line only, for now.
+  if (records.some((r) => r.turns)) return undefined;
   const ranges = records.map((r) => ({ start: document.positionAt(r.start), end: document.positionAt(r.end) }));
   const byId = new Map<string, number[]>();
   for (const r of records) {

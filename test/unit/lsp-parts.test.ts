@@ -71,6 +71,12 @@ test('JSON that is not an Alpaca dataset is left alone', () => {
   assert.equal(parseDocument(TextDocument.create('file:///x.jsonl', 'jsonl', 1, jsonl))!.records.length, 2);
 });
 
+test('the editor leaves conversations to the command line: Alpaca records with a history are not read as a dataset', () => {
+  const text = '[{"instruction": "Translate.", "input": "bonjour", "output": "hello", "history": [["Hi", "Hello"]]}, {"instruction": "a", "output": "b"}]';
+  assert.equal(parseDocument(TextDocument.create('file:///h.json', 'json', 1, text)), undefined);
+  assert.equal(parseDocument(TextDocument.create('file:///h.json', 'json', 1, text.replace(', "history": [["Hi", "Hello"]]', '')))!.records.length, 2);
+});
+
 test('in an untrusted workspace the server opens no model it would download, import or call; a model folder is only read', async () => {
   const gguf = join(scratchDir('untrusted-gguf'), 'weights.gguf');
   writeFileSync(gguf, 'GGUF');

@@ -18,7 +18,8 @@ import { LocalBackend } from '../../server/scoring/local';
 import { openBackend } from '../../server/scoring/open';
 import { ServingBackend } from '../../server/scoring/serving';
 import { fullText } from '../../server/scoring/template';
-import { demoModel, scratchDir, sharedData } from '../helpers';
+import { demoModel, repoRoot, scratchDir, sharedData } from '../helpers';
+import { chatmlTemplate } from '../../server/scoring/chat-template';
 import { StallingServer } from '../support/stalling-server';
 import { FakeVllm, type Lie } from '../support/vllm-server';
 
@@ -391,3 +392,17 @@ function weakerTokenizer(): string {
   writeFileSync(join(folder, 'tokenizer.json'), JSON.stringify(json));
   return folder;
 }
+
+test('a serving backend refuses conversations and chat templates with a message, instead of scoring them with the paper template', async () => {
+  const serving = await openBackend(vllm.url, { servedModel: 'nuggets-demo' });
+  try {
+    const conversation = readDataset(join(repoRoot, 'samples', 'identity-15.sharegpt.json')).records.slice(0, 2);
+    const refused = /Conversations and chat templates are scored by local models only for now/;
+    await assert.rejects(serving.prepareAnchors(conversation, OPTIONS), refused);
+    await assert.rejects(serving.prepareAnchors(anchors, { ...OPTIONS, chatTemplate: chatmlTemplate() }), refused);
+    const prepared = await serving.prepareAnchors(anchors, OPTIONS);
+    await assert.rejects(serving.oneShot(conversation[0]!, prepared), /A conversation record cannot be scored with the paper's Alpaca template/);
+  } finally {
+    await serving.dispose();
+  }
+});
