@@ -9,7 +9,7 @@
  * writes BOS when the tokenizer would add one too, and strftime_now.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Template } from '@huggingface/jinja';
@@ -21,7 +21,7 @@ import { ChatRenderer } from '../../server/scoring/chat-render';
 import { CHATML_TEMPLATE, ChatTemplate, chatmlTemplate, PINNED_NOW, templateKey } from '../../server/scoring/chat-template';
 import { scoreCandidate } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
-import { demoModel, sharedData } from '../helpers';
+import { demoModel, scratchDir, sharedData } from '../helpers';
 
 const LLAMA2_TEMPLATE = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}"
   + '{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}'
@@ -53,22 +53,37 @@ class Reference {
   }
 
   /** Golden score and deltas of `candidate` against `anchorSet` with template text `text`. */
-  async golden(text: string, candidate: Turn[], anchorSet: Turn[][], maxAnchorTokens = MAX_ANCHOR_TOKENS): Promise<{ golden: number; deltas: number[] }> {
+  async golden(text: string, candidate: Turn[], anchorSet: Turn[][], maxAnchorTokens = MAX_ANCHOR_TOKENS, contextLength = Infinity): Promise<{ golden: number; deltas: number[]; kept: number; cut: number }> {
     const template = new Template(text);
     const render = (turns: Turn[], gen: boolean): string => template.render({ messages: turns, add_generation_prompt: gen, ...SPECIAL });
-    const deltas: number[] = [];
-    for (const a of anchorSet) {
+    const anchorsRendered = anchorSet.map((a) => {
       const ctx = a.slice(0, -1);
       const resp = a[a.length - 1]!.content;
       const p0 = render(ctx, true);
       const n = Math.min(this.tok(p0 + resp).length, maxAnchorTokens) - this.tok(p0).length;
       assert.ok(n > 0);
+      return { ctx, resp, p0, n };
+    });
+    // Too long for the context: whole turns off the candidate's start, then tokens off every sequence's start.
+    const pairsOf = (turns: Turn[]): { ids: number[]; from: number }[] => anchorsRendered.map(({ ctx, resp, n }) => {
+      const p1 = render([...turns, ...ctx], true);
+      return { ids: this.tok(p1 + resp).slice(0, this.tok(p1).length + n), from: this.tok(p1).length };
+    });
+    let turns = candidate;
+    let pairs = pairsOf(turns);
+    const longest = (): number => Math.max(this.tok(render(turns, false)).length, ...pairs.map((p) => p.ids.length));
+    while (longest() > contextLength && turns.length > 1) {
+      turns = turns.slice(1);
+      pairs = pairsOf(turns);
+    }
+    const cut = Math.max(0, longest() - contextLength);
+    const deltas: number[] = [];
+    for (const [i, { p0, resp, n }] of anchorsRendered.entries()) {
       const s0 = await this.sum(this.tok(p0 + resp), this.tok(p0).length, n);
-      const p1 = render([...candidate, ...ctx], true);
-      const s1 = await this.sum(this.tok(p1 + resp), this.tok(p1).length, n);
+      const s1 = await this.sum(pairs[i]!.ids.slice(cut), pairs[i]!.from - cut, n);
       deltas.push(s1 - s0);
     }
-    return { golden: deltas.filter((d) => d > 0).length / deltas.length, deltas };
+    return { golden: deltas.filter((d) => d > 0).length / deltas.length, deltas, kept: turns.length, cut };
   }
 
   /** Σ log p(ids[t] | ids[<t]) for t in [from, from + n), one whole-sequence pass with an empty past, log-softmax in float64. */
@@ -157,6 +172,42 @@ test('anchors cut to maxAnchorTokens: only the first n(a) response tokens are sc
   } finally {
     await backend.dispose();
   }
+});
+
+test('a candidate too long for the context loses whole turns from its start, then tokens; cached and naive paths give the reference numbers', async () => {
+  // The demo model with a 150-token context: a 6-turn conversation loses turns, one with a long answer loses tokens too.
+  const model = scratchDir('short-context');
+  for (const f of ['model.onnx', 'tokenizer.json', 'tokenizer_config.json']) symlinkSync(join(demoModel, f), join(model, f));
+  writeFileSync(join(model, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(demoModel, 'config.json'), 'utf8')), n_positions: 150, n_ctx: 150 }));
+  const identity = readDataset(sharedData('fastchat-identity.sharegpt.json')).records;
+  const shortAnchors = [301, 304, 307].map((i) => identity[i]!);
+  assert.ok(shortAnchors.every((a) => a.turns!.length === 2));
+  const longAnswer = parseDataset(JSON.stringify([{ messages: [
+    { role: 'user', content: 'Tell me about yourself.' },
+    { role: 'assistant', content: Array.from({ length: 40 }, (_, i) => `Fact ${i + 1}: I am Vicuna.`).join(' ') },
+  ] }]), 'long.json').records[0]!;
+  const sixTurns = identity[2]!;
+  assert.equal(sixTurns.turns!.length, 6);
+  const cases: string[] = [];
+  for (const path of ['cached', 'naive'] as const) {
+    const backend = await LocalBackend.open(model, { path, threads: 1 });
+    try {
+      const prepared = await backend.prepareAnchors(shortAnchors, { ...DEFAULT_OPTIONS, maxAnchorTokens: 60, chatTemplate: chatmlTemplate(SPECIAL) });
+      for (const record of [sixTurns, longAnswer]) {
+        const score = await scoreCandidate(backend, prepared, record);
+        const expected = await reference.golden(CHATML_TEMPLATE, record.turns!, shortAnchors.map((a) => a.turns!), 60, 150);
+        assert.ok(score.truncated, 'marked truncated');
+        assert.equal(score.goldenScore, expected.golden);
+        score.deltas.forEach((d, i) => assert.ok(Math.abs(d - expected.deltas[i]!) < 1e-4, `${path}: anchor ${i}: ${d} vs ${expected.deltas[i]}`));
+        cases.push(`${expected.kept} of ${record.turns!.length} turns kept, ${expected.cut} tokens cut`);
+      }
+    } finally {
+      await backend.dispose();
+    }
+  }
+  assert.equal(cases[0], cases[2]);
+  assert.match(cases[0]!, /^[2-5] of 6 turns kept, 0 tokens cut$/, 'the 6-turn conversation loses whole turns only');
+  assert.match(cases[1]!, /^1 of 2 turns kept, [1-9]\d* tokens cut$/, 'the long answer loses its question, then tokens');
 });
 
 test('a template that is not prefix-preserving is scored naively, gives the reference numbers, and the summary says so', async () => {
