@@ -86,6 +86,14 @@ class Reference {
     return { golden: deltas.filter((d) => d > 0).length / deltas.length, deltas, kept: turns.length, cut };
   }
 
+  /** ppl_cond of a conversation: exp of minus the mean log-probability of the final turn given the turns before it. */
+  async pplCond(text: string, turns: Turn[]): Promise<number> {
+    const p = new Template(text).render({ messages: turns.slice(0, -1), add_generation_prompt: true, ...SPECIAL });
+    const ids = this.tok(p + turns[turns.length - 1]!.content);
+    const from = this.tok(p).length;
+    return Math.exp(-(await this.sum(ids, from, ids.length - from)) / (ids.length - from));
+  }
+
   /** Σ log p(ids[t] | ids[<t]) for t in [from, from + n), one whole-sequence pass with an empty past, log-softmax in float64. */
   private async sum(ids: number[], from: number, n: number): Promise<number> {
     const length = from + n;
@@ -208,6 +216,23 @@ test('a candidate too long for the context loses whole turns from its start, the
   assert.equal(cases[0], cases[2]);
   assert.match(cases[0]!, /^[2-5] of 6 turns kept, 0 tokens cut$/, 'the 6-turn conversation loses whole turns only');
   assert.match(cases[1]!, /^1 of 2 turns kept, [1-9]\d* tokens cut$/, 'the long answer loses its question, then tokens');
+});
+
+test('ppl_cond of a conversation is over its final turn given the turns before it (ChatML: read from the prefix pass; Llama-2-style: a pass of its own)', async () => {
+  const backend = await LocalBackend.open(demoModel, { threads: 1 });
+  try {
+    for (const text of [CHATML_TEMPLATE, LLAMA2_TEMPLATE]) {
+      const prepared = await backend.prepareAnchors(anchors, { ...DEFAULT_OPTIONS, chatTemplate: new ChatTemplate(text, 't', templateKey(text), SPECIAL) });
+      for (const record of [candidates[2]!, candidates[9]!]) {
+        const score = await scoreCandidate(backend, prepared, record);
+        const expected = await reference.pplCond(text, record.turns!);
+        const got = score.signals!['ppl_cond'] as number;
+        assert.ok(Math.abs(got - expected) / expected < 1e-5, `record ${record.index}: ppl_cond ${got} vs ${expected}`);
+      }
+    }
+  } finally {
+    await backend.dispose();
+  }
 });
 
 test('a template that is not prefix-preserving is scored naively, gives the reference numbers, and the summary says so', async () => {
