@@ -134,3 +134,17 @@ test("a model's own chat template (tokenizer_config.json's chat_template) is the
   assert.equal(again.code, 0, again.stderr);
   assert.equal(scoresOf(join(dir, 'jinja-file.jsonl')).header['template'], templateKey(CHATML_TEMPLATE));
 });
+
+test('a template that is not prefix-preserving: the records are scored naively, with the same scores as --reference, and the summary says so', () => {
+  const file = join(dir, 'last-marked.jinja');
+  writeFileSync(file, "{% for m in messages %}<|{{ m['role'] }}|>{% if loop.last %}(last) {% endif %}{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}");
+  const r = nuggets('score', sample, '--anchors', anchors, '--template', file, '--out', join(dir, 'marked.jsonl'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /15 of 15 records scored naively \(one full pass per anchor\): the chat template does not render their turns the same when more turns follow \(not prefix-preserving\)/);
+  const naive = nuggets('score', sample, '--anchors', anchors, '--template', file, '--reference', '--out', join(dir, 'marked-naive.jsonl'));
+  assert.equal(naive.code, 0, naive.stderr);
+  assert.doesNotMatch(naive.stdout, /scored naively/, 'said only where the cached path was asked for');
+  assert.deepEqual(scoresOf(join(dir, 'marked.jsonl')).lines.map((l) => l.golden_score), scoresOf(join(dir, 'marked-naive.jsonl')).lines.map((l) => l.golden_score));
+  const chatml = nuggets('score', sample, '--anchors', anchors, '--template', 'chatml', '--out', join(dir, 'chatml-again.jsonl'));
+  assert.doesNotMatch(chatml.stdout, /scored naively/, 'ChatML is prefix-preserving');
+});
