@@ -25,6 +25,12 @@ export interface RetryPolicy extends RequestLimits {
   retries: number;
   /** Wait before the first retry, doubled after each (at most 30 s), unless the server sends Retry-After. */
   retryDelayMs: number;
+  /**
+   * Of those retries, how many may follow an attempt that got no answer in time (default: all). A timed-out
+   * attempt is retried at once, without backoff, so that a hung server ends the request within
+   * (timeoutRetries + 1) x timeoutMs instead of every retry's timeout and backoff added up.
+   */
+  timeoutRetries?: number;
 }
 
 /** The longest Retry-After honoured: a server asking for more is waited on this long, then tried again. */
@@ -32,7 +38,11 @@ const MAX_RETRY_AFTER_MS = 60_000;
 
 /** A failure worth another attempt: no connection, no answer in time, a body cut off, or 429 / 5xx. */
 export class TransientHttpError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  /** Attempts made before this error ended the request (set by withRetries). */
+  attempts = 1;
+
+  /** `timedOut`: the attempt got no answer (or no next chunk) within its timeout. */
+  constructor(message: string, readonly retryAfterMs?: number, readonly timedOut = false) {
     super(message);
     this.name = 'TransientHttpError';
   }
@@ -80,7 +90,7 @@ export async function send(url: string, init: Omit<RequestInit, 'signal'>, limit
   };
   const failure = (err: unknown): Error => {
     if (signal?.aborted) return new RequestCancelled();
-    if (waitingFor) return new TransientHttpError(`${url} gave no ${waitingFor} within ${formatMs(timeoutMs)}`);
+    if (waitingFor) return new TransientHttpError(`${url} gave no ${waitingFor} within ${formatMs(timeoutMs)}`, undefined, true);
     return new TransientHttpError(`${url}: ${describeNetworkError(err)}`);
   };
 
@@ -144,15 +154,21 @@ export async function send(url: string, init: Omit<RequestInit, 'signal'>, limit
 
 /**
  * Runs `attempt` until it succeeds, fails for good (any error other than TransientHttpError), or has
- * been retried `policy.retries` times; then its last TransientHttpError is thrown.
+ * been retried `policy.retries` times (`policy.timeoutRetries` times after timeouts); then its last
+ * TransientHttpError is thrown, with the attempts made. `onRetry` hears each problem retried.
  */
-export async function withRetries<T>(policy: RetryPolicy, attempt: (index: number) => Promise<T>, onRetry?: (problem: string) => void): Promise<T> {
+export async function withRetries<T>(policy: RetryPolicy, attempt: (index: number) => Promise<T>, onRetry?: (problem: string, error: TransientHttpError) => void): Promise<T> {
+  let timeouts = 0;
   for (let index = 0; ; index++) {
     try {
       return await attempt(index);
     } catch (err) {
-      if (!(err instanceof TransientHttpError) || index >= policy.retries) throw err;
-      onRetry?.(err.message);
+      if (!(err instanceof TransientHttpError)) throw err;
+      err.attempts = index + 1;
+      if (err.timedOut) timeouts++;
+      if (index >= policy.retries || (err.timedOut && timeouts > (policy.timeoutRetries ?? Infinity))) throw err;
+      onRetry?.(err.message, err);
+      if (err.timedOut && policy.timeoutRetries !== undefined) continue;
       const backoff = Math.min(30_000, policy.retryDelayMs * 2 ** index) * (0.75 + Math.random() / 2);
       await sleep(err.retryAfterMs ?? backoff, policy.signal, () => new RequestCancelled());
     }

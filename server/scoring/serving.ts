@@ -141,6 +141,8 @@ export class ServingBackend implements ScoringBackend {
   private readonly policy: RetryPolicy;
   /** The prefixes of the last candidates (candidatePrefix), oldest first: one per record in flight. */
   private readonly prefixes = new Map<Example, { prepared: ServedAnchors; prefix: CandidatePrefix }>();
+  /** Whether the first timed-out request has been warned about (once per backend, not per request). */
+  private warnedTimeout = false;
 
   protected constructor(
     readonly identity: ModelIdentity,
@@ -150,7 +152,7 @@ export class ServingBackend implements ScoringBackend {
     private readonly keys: Map<string, string | undefined>,
   ) {
     this.limit = new Limiter(settings.concurrency ?? 16 * endpoints.length);
-    this.policy = { timeoutMs: settings.timeoutMs ?? 300_000, retries: settings.retries ?? 6, retryDelayMs: settings.retryDelayMs ?? 500 };
+    this.policy = { timeoutMs: settings.timeoutMs ?? 300_000, retries: settings.retries ?? 6, retryDelayMs: settings.retryDelayMs ?? 500, timeoutRetries: TIMEOUT_RETRIES };
   }
 
   /** Tokenizes as the served model does: a named tokenizer.json, or the server's /tokenize. */
@@ -160,7 +162,10 @@ export class ServingBackend implements ScoringBackend {
     const endpoints = settings.endpoints.map(normalizeEndpoint);
     if (endpoints.length === 0) throw new NuggetsError('No serving endpoint given.', 'Pass --model http://host:8000/v1 (several separated by commas).');
     const keys = apiKeysFor(endpoints, settings);
-    const listing: RetryPolicy = { timeoutMs: Math.min(30_000, settings.timeoutMs ?? 30_000), retries: Math.min(2, settings.retries ?? 2), retryDelayMs: settings.retryDelayMs ?? 500, ...(settings.signal ? { signal: settings.signal } : {}) };
+    const listing: RetryPolicy = {
+      timeoutMs: Math.min(30_000, settings.timeoutMs ?? 30_000), retries: Math.min(2, settings.retries ?? 2), retryDelayMs: settings.retryDelayMs ?? 500, timeoutRetries: TIMEOUT_RETRIES,
+      ...(settings.signal ? { signal: settings.signal } : {}),
+    };
     let chosen: ServedModel | undefined;
     for (const endpoint of endpoints) {
       const models = await listModels(endpoint, keys.get(endpoint), listing);
@@ -394,16 +399,27 @@ export class ServingBackend implements ScoringBackend {
         } finally {
           this.limit.release();
         }
+      }, (problem, error) => {
+        if (!error.timedOut || this.warnedTimeout) return;
+        this.warnedTimeout = true;
+        this.settings.onWarning?.(`${problem} (${what}); trying once more: a second timeout ends the run.`);
       });
     } catch (err) {
       if (err instanceof RequestCancelled) throw new RequestCancelled('Scoring');
       if (err instanceof TransientHttpError) {
-        throw new NuggetsError(`No answer from the serving endpoints after ${this.policy.retries + 1} attempts (${what}): ${err.message}.`, 'Check that the servers are up (curl <endpoint>/models), or allow more time with --timeout SECONDS.');
+        throw new NuggetsError(`No answer from the serving endpoints after ${err.attempts} attempt${err.attempts === 1 ? '' : 's'} (${what}): ${err.message}.`, 'Check that the servers are up (curl <endpoint>/models), or allow more time with --timeout SECONDS.');
       }
       throw err;
     }
   }
 }
+
+/**
+ * A request that times out is tried once more, at once; a second timeout ends it. So a hung server ends
+ * the run within 2 x --timeout (retries with backoff would multiply it), while 429 / 5xx and dropped
+ * connections keep their retries.
+ */
+const TIMEOUT_RETRIES = 1;
 
 interface ServedModel {
   id: string;

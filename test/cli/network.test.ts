@@ -75,6 +75,31 @@ test('--timeout ends a request to a server that never answers, with a message an
   assert.match(bad.stderr(), /--timeout expects seconds above 0 \(got 0\)/);
 });
 
+test('--timeout bounds the whole wait on a serving endpoint that hangs on every scoring request, retries included: a warning at the first timeout, then exit 1 within 2 x T', { timeout: 60_000 }, async () => {
+  const vllm = await FakeVllm.start(demoModel, { servedModel: 'demo' });
+  const out = join(dir, 'hung-serving.jsonl');
+  try {
+    const run = start(['score', dataset, '--anchors', anchors, '--model', vllm.url, '--batch-size', '4', '--timeout', '1', '--out', out]);
+    await until(() => recordLines(out) >= 2, 'two scored records');
+    vllm.stall = true;
+    const stalledBefore = vllm.stalled;
+    await until(() => vllm.stalled > stalledBefore, 'a hung request');
+    const hungAt = Date.now();
+    const { code, at } = await run.exit;
+    process.stdout.write(`# exit ${code} ${at - hungAt} ms after the first hung request\n`);
+    assert.equal(code, 1, run.stderr());
+    // One timeout (1 s), the retry at once and its timeout (1 s): the six retries with backoff took over 60 s.
+    assert.ok(at - hungAt < 3000, `ended ${at - hungAt} ms after the hang`);
+    const warnings = run.stderr().match(/nuggets: warning: .*gave no answer within 1 s .*trying once more: a second timeout ends the run\./g) ?? [];
+    assert.equal(warnings.length, 1, run.stderr());
+    assert.match(run.stderr(), /No answer from the serving endpoints after 2 attempts \(.*\): .*gave no answer within 1 s/);
+    assert.ok(recordLines(out) >= 2, 'the records scored before the hang are kept');
+  } finally {
+    vllm.stall = false;
+    await vllm.close();
+  }
+});
+
 test('the first SIGINT aborts a hung serving request (the server sees it closed) and exits 130 within 1 s; completed records are kept and the rerun resumes', { timeout: 60_000 }, async () => {
   const vllm = await FakeVllm.start(demoModel, { servedModel: 'demo' });
   const out = join(dir, 'served.jsonl');

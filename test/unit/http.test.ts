@@ -95,6 +95,28 @@ test('retries stop after the limit with the last problem', LIMIT, async () => {
     }));
     assert.ok(error instanceof TransientHttpError && /gave no answer within 100 ms/.test(error.message));
     assert.equal(attempts, 3);
+    assert.equal(error.attempts, 3);
+  });
+});
+
+test('timeoutRetries bounds the retries after timeouts: retried at once, without backoff, so a hung server ends the request within (timeoutRetries + 1) x the timeout', LIMIT, async () => {
+  await withServer(['no-headers'], async (server) => {
+    let attempts = 0;
+    const retried: boolean[] = [];
+    const { ms, error } = await elapsed(() => withRetries({ timeoutMs: 200, retries: 6, retryDelayMs: 2000, timeoutRetries: 1 }, async () => {
+      attempts++;
+      return (await send(server.url, {}, { timeoutMs: 200 })).text();
+    }, (_problem, err) => retried.push(err.timedOut)));
+    assert.ok(error instanceof TransientHttpError && error.timedOut, String(error));
+    assert.equal(attempts, 2);
+    assert.equal(error.attempts, 2);
+    assert.deepEqual(retried, [true]);
+    assert.ok(ms < 1000, `${ms} ms: no backoff after a timeout`);
+  });
+  // Other problems keep every retry.
+  await withServer(['reset', 'reset', 'reset', 'ok'], async (server) => {
+    const text = await withRetries({ timeoutMs: 1000, retries: 3, retryDelayMs: 1, timeoutRetries: 1 }, async () => (await send(server.url, {}, { timeoutMs: 1000 })).text());
+    assert.equal(text, '{"ok":true}');
   });
 });
 
