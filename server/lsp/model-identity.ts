@@ -3,13 +3,19 @@
  * score's key. A lookup is kept while the model folder and settings stay as they were; a hub model is
  * looked up in the cache, and downloaded only for a Score Dataset run; a GGUF model is imported into the
  * cache by its first lookup.
+ *
+ * The last identity found under each stamp is remembered in storage (models.json), so that stored scores
+ * are shown at once while a lookup is under way (a serving endpoint that does not answer, a model being
+ * opened): only for showing them. A run waits for the lookup; one that finds another identity, or none,
+ * has the documents shown again (onChanged).
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkDoneProgressReporter } from 'vscode-languageserver/node';
 import { untilAborted } from '../abort';
 import { isGgufPath, type GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
+import { writeFileAtomic } from '../files';
 import { formatDuration, type ServerSettings } from '../protocol';
 import type { ModelOptions } from './worker-messages';
 import type { ScoringWorker } from './worker';
@@ -31,7 +37,14 @@ type Identified = { identity: Identity } | { failure: string; retry: boolean };
 interface Lookup {
   stamp: string;
   result: Promise<Identified>;
+  /** Whether `result` has resolved. */
+  settled: boolean;
+  /** The remembered identity handed out while the lookup was under way, if any. */
+  provisional?: Identity;
 }
+
+/** Remembered identities kept in models.json (the most recent stamps). */
+const REMEMBERED_KEPT = 32;
 
 /** How the worker opens the model: the settings' variant, threads and credentials, and the cache in extension storage. */
 export function modelOptions(settings: ServerSettings, storagePath: string): ModelOptions {
@@ -46,8 +59,28 @@ export class ModelIdentity {
   /** Why the model cannot be used, after the last lookup failed; undefined after one succeeded. */
   error: string | undefined;
 
-  constructor(private readonly worker: ScoringWorker, private readonly log: (message: string) => void) {
+  /** The last identity found under each stamp, oldest first; persisted in `rememberedFile` when given. */
+  private readonly remembered: Map<string, Identity>;
+  /** Told when a lookup ends unlike the remembered identity handed out while it was under way. */
+  onChanged: () => void = () => undefined;
+
+  constructor(private readonly worker: ScoringWorker, private readonly log: (message: string) => void, private readonly rememberedFile?: string) {
     this.imports = new GgufImports(log);
+    this.remembered = readRemembered(rememberedFile);
+  }
+
+  private remember(stamp: string, identity: Identity): void {
+    const known = this.remembered.get(stamp);
+    if (known && sameIdentity(known, identity)) return;
+    this.remembered.delete(stamp);
+    this.remembered.set(stamp, identity);
+    for (const oldest of this.remembered.keys()) if (this.remembered.size > REMEMBERED_KEPT) this.remembered.delete(oldest);
+    if (!this.rememberedFile) return;
+    try {
+      writeFileAtomic(this.rememberedFile, JSON.stringify(Object.fromEntries(this.remembered), null, 1) + '\n');
+    } catch (err) {
+      this.log(`cannot remember the model's identity in ${this.rememberedFile}: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -83,12 +116,26 @@ export class ModelIdentity {
           this.log(`cannot use the model: ${(err as Error).message}`);
           return { failure: (err as Error).message, retry: !existsSync(model) };
         },
-      ).then((found) => (imported.end('identity' in found), found));
-      return { stamp, result };
+      ).then((found) => {
+        imported.end('identity' in found);
+        lookup.settled = true;
+        if ('identity' in found) this.remember(stamp, found.identity);
+        const shown = lookup.provisional;
+        if (shown && !('identity' in found && sameIdentity(shown, found.identity)) && this.lookup === lookup) this.onChanged();
+        return found;
+      });
+      const lookup: Lookup = { stamp, result, settled: false };
+      return lookup;
     };
     const shown = download?.reporter ? this.imports.show(download.reporter) : undefined;
     try {
       if (this.lookup?.stamp !== stamp) this.lookup = identify();
+      const known = this.remembered.get(stamp);
+      if (!download && !this.lookup.settled && known) {
+        // Only for showing stored scores: a run (download given) waits for the lookup itself.
+        this.lookup.provisional = known;
+        return known;
+      }
       // A run's Cancel stops its wait at once, even for a lookup that hangs (a serving endpoint that does not answer).
       let found = await untilAborted(this.lookup.result, download?.signal);
       if (found && 'failure' in found && found.retry && download && !download.signal.aborted && this.lookup.stamp === stamp) {
@@ -176,6 +223,20 @@ export function importText(model: string, p: GgufImportProgress): string {
     case 'hashing': return `hashing ${model} (${mb(p.total)} MB)…`;
     case 'importing': return `importing ${model}: ${p.total > 0 ? Math.floor((100 * p.done) / p.total) : 0}%`;
     case 'cached': return `${model}: already imported`;
+  }
+}
+
+function sameIdentity(a: Identity, b: Identity): boolean {
+  return a.name === b.name && a.fingerprint === b.fingerprint;
+}
+
+function readRemembered(file: string | undefined): Map<string, Identity> {
+  if (!file || !existsSync(file)) return new Map();
+  try {
+    const entries = Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, Identity>);
+    return new Map(entries.filter(([, v]) => typeof v?.name === 'string' && typeof v?.fingerprint === 'string').map(([k, v]) => [k, { name: v.name, fingerprint: v.fingerprint }]));
+  } catch {
+    return new Map(); // unreadable: lookups fill it again
   }
 }
 

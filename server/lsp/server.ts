@@ -69,10 +69,13 @@ export class NuggetsServer {
     });
     this.book = new ScoreBook(storagePath);
     this.anchors = new AnchorsPerDocument(join(storagePath, 'documents.json'), this.book, () => this.settings.anchors, log);
-    this.keys = new ScoringKeys(new ModelIdentity(this.worker, log), this.anchors, settingsNow, storagePath);
+    const identity = new ModelIdentity(this.worker, log, join(storagePath, 'models.json'));
+    this.keys = new ScoringKeys(identity, this.anchors, settingsNow, storagePath);
     this.documents = new OpenDocuments(connection, this.book, this.keys, (parsed, keyed, ids) => this.rescoreEdited(parsed, keyed, ids), log);
     this.runs = new ScoringRuns(connection, this.documents, this.keys, this.book, this.worker, settingsNow, log);
     this.dashboard = new DashboardRequests(this.documents, this.keys, this.book);
+    // Stored scores were shown under the model's remembered identity; the lookup found another, or none.
+    identity.onChanged = () => void this.documents.publishAll().catch(log);
     try {
       // Another window sharing this storage writes or clears scores: shown here shortly after.
       this.watcher = watch(this.book.folder, () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -108,6 +108,34 @@ test('Cancel during a hung request of Compare Models ends it within seconds; the
   assert.equal(cleared.removed, RECORDS);
   const again = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } });
   assert.equal(again.scoredNow, RECORDS);
+});
+
+test('stored scores show at once when the file is opened again while the serving endpoint hangs on every request, its model list included', { timeout: 90_000 }, async () => {
+  // The scores stored by the tests above, in a copy of the storage: a later session of the editor.
+  await client.waitForScores(uri, (p) => p.scored === RECORDS, 'every record scored');
+  const later = join(work, 'storage-later');
+  cpSync(storagePath, later, { recursive: true });
+  vllm.stallModels = true;
+  const stalledBefore = vllm.stalled;
+  const settings: protocol.ServerSettings = { model: vllm.url, anchors: anchorsPath, maxAnchorTokens: 96, batchSize: 4, threads: 1, scoringAllowed: true };
+  const other = await TestClient.start({ storagePath: later, settings }, { NUGGETS_API_KEY: undefined, OPENAI_API_KEY: undefined });
+  try {
+    const opened = performance.now();
+    await other.open(uri, readFileSync(datasetPath, 'utf8'));
+    const shown = await other.waitForScores(uri, (p) => p.full, 'the scores of the opened file');
+    const seconds = (performance.now() - opened) / 1000;
+    process.stdout.write(`# stored scores shown ${seconds.toFixed(2)} s after the open, the model list still hanging\n`);
+    for (const deadline = Date.now() + 10_000; vllm.stalled === stalledBefore && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(vllm.stalled > stalledBefore, 'the model lookup is hanging');
+    assert.equal(shown.scored, RECORDS, 'every stored score is current, not stale');
+    assert.ok(shown.records.every((r) => r.score && !r.stale));
+    assert.match(shown.model ?? '', /^demo \(served at /);
+    // The model list's timeout is 30 s, retried once: the badges waited for it.
+    assert.ok(seconds < 5, `shown ${seconds.toFixed(2)} s after the open`);
+  } finally {
+    vllm.stallModels = false;
+    await other.stop().catch(() => undefined);
+  }
 });
 
 test('Cancel while the model lookup hangs (an endpoint that never answers) ends Score Dataset within seconds', { timeout: 60_000 }, async () => {

@@ -66,6 +66,8 @@ export class FakeVllm {
   stalled = 0;
   /** Held requests whose connection the client closed (or close() dropped): a client that aborts shows here. */
   stalledClosed = 0;
+  /** While true, GET /v1/models is held unanswered too (until close): an endpoint that hangs on every request. */
+  stallModels = false;
   tokenizeEndpoint = true;
   lie: Lie | undefined;
   modelsText: string | undefined;
@@ -120,6 +122,11 @@ export class FakeVllm {
     }
     const path = new URL(req.url ?? '/', this.url).pathname;
     if (req.method === 'GET' && path === '/v1/models') {
+      if (this.stallModels) {
+        this.stalled++;
+        res.once('close', () => this.stalledClosed++);
+        await new Promise<never>(() => undefined);
+      }
       if (this.modelsText !== undefined) {
         res.writeHead(200, { 'content-type': 'text/html' });
         res.end(this.modelsText);
