@@ -6,13 +6,13 @@
  * them, so that a hover can name the anchors of any stored score.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { readAnchors, writeAnchors, type AnchorSet } from '../anchors';
 import type { CandidateScore } from '../scoring/golden';
 import { NuggetsError } from '../errors';
 import { FileLock, type LockOwner } from '../lock';
-import { EmbeddingsSink, embeddingsPathFor, readEmbeddings, rewriteEmbeddingsWithout } from '../signals/embedding-file';
+import { EmbeddingsSink, embeddingsPathFor, embeddingsWithout, readEmbeddings } from '../signals/embedding-file';
 import { readAppendedScores, readScores, ScoresWriter, type ScoresHeader, type ScoringKey } from '../store';
 
 export interface FoundScore {
@@ -324,56 +324,107 @@ export class ScoreBook {
         'Cancel that run (or let it finish), then clear again.',
       );
     }
-    let removed = 0;
+    // Then every rewrite, into temporary files beside the old ones; then all of them in place, or none.
+    const rewrites: Rewrite[] = [];
     try {
-      for (const [name, file] of targets) removed += this.rewriteWithout(name, file, ids);
+      for (const [name, file] of targets) rewrites.push(this.prepareRewrite(name, file, ids));
+      this.commitRewrites(rewrites);
     } finally {
+      for (const rewrite of rewrites) for (const step of rewrite.steps) if (step.temporary) rmSync(step.temporary, { force: true });
       for (const lock of locks) lock.release();
     }
-    return removed;
+    return rewrites.reduce((sum, r) => sum + r.removed, 0);
   }
 
   /**
-   * Rewrites a scores file without the given records, and its embeddings sidecar without their vectors (under
-   * the file's lock); how many scores it held. The scores go first: a record with a score keeps its embedding.
+   * Writes a scores file's rewrite without the given records, and its embeddings sidecar's without their
+   * vectors, into temporary files (nothing is replaced yet). A rewrite that fails (a full disk) leaves no
+   * temporary file behind. The scores go first: a record with a score keeps its embedding.
    */
-  private rewriteWithout(name: string, file: StoredFile, ids: ReadonlySet<string>): number {
+  private prepareRewrite(name: string, file: StoredFile, ids: ReadonlySet<string>): Rewrite {
     const path = this.pathOf(name);
     const sidecar = embeddingsPathFor(path);
-    const run = this.runs.get(name);
     const content = existsSync(path) ? readScores(path) : undefined;
-    const header = run?.header ?? content?.header ?? newHeader(file.key);
+    const header = this.runs.get(name)?.header ?? content?.header ?? newHeader(file.key);
     const stored = content?.scores ?? file.scores;
     const rest = [...stored.values()].filter((s) => !ids.has(s.id));
-    run?.writer.close();
-    run?.embeddings.close();
-    try {
-      if (rest.length === 0) {
-        rmSync(path, { force: true });
-        rmSync(sidecar, { force: true }); // a sidecar only ever accompanies a scores file
-      } else {
-        const temporary = `${path}.clearing-${process.pid}`;
-        try {
-          const writer = ScoresWriter.open(temporary, header);
-          for (const s of rest) writer.append(s);
-          writer.close();
-          renameSync(temporary, path);
-        } catch (err) {
-          rmSync(temporary, { force: true }); // a failed rewrite (a full disk) leaves the old file, and nothing beside it
-          throw err;
-        }
-        rewriteEmbeddingsWithout(sidecar, ids);
-      }
-    } finally {
-      if (run) {
-        // This window's own run goes on, into the new files (after a failed rewrite, into the old ones).
-        Object.assign(run, runWriters(path, run.header));
-        file.scores = run.writer.existing;
-      }
-      file.inode = -1; // read again whole
-      this.sync(name, file);
+    const rewrite: Rewrite = { name, file, removed: stored.size - rest.length, steps: [] };
+    if (rest.length === 0) {
+      // A sidecar only ever accompanies a scores file.
+      rewrite.steps.push({ path, temporary: null }, { path: sidecar, temporary: null });
+      return rewrite;
     }
-    return stored.size - rest.length;
+    const temporary = `${path}.clearing-${process.pid}`;
+    try {
+      const writer = ScoresWriter.open(temporary, header);
+      for (const s of rest) writer.append(s);
+      writer.close();
+      rewrite.steps.push({ path, temporary });
+      const embeddings = embeddingsWithout(sidecar, ids);
+      if (embeddings !== undefined) {
+        const sidecarTemporary = `${sidecar}.clearing-${process.pid}`;
+        rewrite.steps.push({ path: sidecar, temporary: embeddings === null ? null : sidecarTemporary });
+        if (embeddings) writeFileSync(sidecarTemporary, embeddings);
+      }
+    } catch (err) {
+      rmSync(temporary, { force: true });
+      rmSync(`${sidecar}.clearing-${process.pid}`, { force: true });
+      throw err;
+    }
+    return rewrite;
+  }
+
+  /**
+   * Puts every prepared rewrite in place, each file replaced in one rename (or removed). The old files are kept
+   * as hard links until all are in place: a step that fails puts back every file replaced before it.
+   */
+  private commitRewrites(rewrites: readonly Rewrite[]): void {
+    const undo: (() => void)[] = [];
+    const backups: string[] = [];
+    // This window's own runs go on into the new files (after a failure, into the old ones).
+    for (const { name } of rewrites) {
+      const run = this.runs.get(name);
+      run?.writer.close();
+      run?.embeddings.close();
+    }
+    try {
+      for (const rewrite of rewrites) {
+        for (const step of rewrite.steps) {
+          const backup = `${step.path}.before-clear-${process.pid}`;
+          const existed = existsSync(step.path);
+          if (existed) {
+            keepCopy(step.path, backup);
+            backups.push(backup);
+          }
+          if (step.temporary === null) rmSync(step.path, { force: true });
+          else if (step.temporary !== undefined) {
+            renameSync(step.temporary, step.path);
+            step.temporary = undefined;
+          }
+          undo.push(() => (existed ? renameSync(backup, step.path) : rmSync(step.path, { force: true })));
+        }
+      }
+    } catch (err) {
+      for (const step of undo.reverse()) {
+        try {
+          step();
+        } catch {
+          // Put back what can be: the backup stays beside it, named .before-clear-.
+        }
+      }
+      throw err;
+    } finally {
+      for (const backup of backups) rmSync(backup, { force: true });
+      for (const { name, file } of rewrites) {
+        const run = this.runs.get(name);
+        if (run) {
+          Object.assign(run, runWriters(this.pathOf(name), run.header));
+          file.scores = run.writer.existing;
+        }
+        file.inode = -1; // read again whole
+        this.sync(name, file);
+      }
+    }
   }
 
   /** Keeps a copy of the anchor set by hash, so that hovers can name the anchors of any stored score. */
@@ -410,5 +461,29 @@ export class ScoreBook {
       run.lock.release();
     }
     this.runs.clear();
+  }
+}
+
+/** One file a Clear Scores replaces: with `temporary` (renamed over it), or removed (null); undefined once in place. */
+interface RewriteStep {
+  path: string;
+  temporary: string | null | undefined;
+}
+
+/** A scores file's prepared rewrite: the files it replaces, and how many scores it drops. */
+interface Rewrite {
+  name: string;
+  file: StoredFile;
+  removed: number;
+  steps: RewriteStep[];
+}
+
+/** The old file kept under `backup` while it is replaced: a hard link, or a copy where links are not possible. */
+function keepCopy(path: string, backup: string): void {
+  rmSync(backup, { force: true });
+  try {
+    linkSync(path, backup);
+  } catch {
+    copyFileSync(path, backup);
   }
 }

@@ -47,12 +47,21 @@ export function readEmbeddings(path: string): { header: EmbeddingsHeader; vector
  * file or the new one; a sidecar left without entries is removed. Nothing is written when no entry is dropped.
  */
 export function rewriteEmbeddingsWithout(path: string, ids: ReadonlySet<string>): void {
-  if (!existsSync(path)) return;
+  const content = embeddingsWithout(path, ids);
+  if (content === null) rmSync(path, { force: true });
+  else if (content) writeFileAtomic(path, content);
+}
+
+/**
+ * What rewriteEmbeddingsWithout would write, without writing it: the sidecar's bytes without the entries of
+ * `ids`; null when no entry is left (the sidecar goes); undefined when nothing changes (no sidecar, no entry dropped).
+ */
+export function embeddingsWithout(path: string, ids: ReadonlySet<string>): Buffer | null | undefined {
+  if (!existsSync(path)) return undefined;
   const { bodyStart, bytes, entries } = readSidecar(path);
   const kept = entries.filter((entry) => !ids.has(entryId(entry)));
-  if (kept.length === entries.length) return;
-  if (kept.length === 0) rmSync(path, { force: true });
-  else writeFileAtomic(path, Buffer.concat([bytes.subarray(0, bodyStart), ...kept]));
+  if (kept.length === entries.length) return undefined;
+  return kept.length === 0 ? null : Buffer.concat([bytes.subarray(0, bodyStart), ...kept]);
 }
 
 function entryId(entry: Buffer): string {

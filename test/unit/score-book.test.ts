@@ -5,7 +5,7 @@
  * other record keeps its vector.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import fs, { appendFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { before, test } from 'node:test';
 import { anchorSet } from '../../server/anchors';
@@ -131,6 +131,73 @@ test('a clear whose rewrite fails (a full disk) keeps every score and leaves no 
   assert.deepEqual(readFileSync(path), before, 'the scores file is untouched');
   assert.deepEqual(sorted(new ScoreBook(storage).scoresOf(key).keys()), idsOf(scores));
   book.close();
+});
+
+/** Every file in the scores folder, by name, with its bytes. */
+function folderBytes(folder: string): Map<string, string> {
+  return new Map(readdirSync(folder).sort().map((name) => [name, readFileSync(`${folder}/${name}`).toString('hex')]));
+}
+
+test('Clear Scores is all or nothing across files: a failure on the second file, writing its rewrite or putting it in place, leaves every scores file and sidecar as it was', () => {
+  const other: ScoringKey = { ...key, anchors: { hash: anchorSet(anchors.slice(0, 3)).hash, count: 3 } };
+  const faults: { what: string; inject: () => () => void }[] = [
+    {
+      what: 'writing the second rewrite (a full disk)',
+      inject: () => {
+        const open = ScoresWriter.open;
+        let opened = 0;
+        ScoresWriter.open = function failing(...args: Parameters<typeof ScoresWriter.open>): ScoresWriter {
+          if (++opened === 2) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+          return open.apply(ScoresWriter, args);
+        };
+        return () => (ScoresWriter.open = open);
+      },
+    },
+    {
+      what: 'renaming the second rewrite into place',
+      inject: () => {
+        const rename = fs.renameSync;
+        let renamed = 0;
+        fs.renameSync = function failing(from: fs.PathLike, to: fs.PathLike): void {
+          if (String(from).includes('.jsonl.clearing-') && ++renamed === 2) throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+          rename(from, to);
+        };
+        return () => (fs.renameSync = rename);
+      },
+    },
+  ];
+  for (const fault of faults) {
+    const storage = scratchDir('score-book-clear-all-or-nothing');
+    const book = new ScoreBook(storage);
+    store(book, scores);
+    assert.equal(book.startRun(other), true);
+    for (const score of scores) book.append(other, score);
+    book.endRun(other);
+    const folder = dirname(book.scoresPathOf(key));
+    const before = folderBytes(folder);
+    assert.equal([...before.keys()].filter((name) => name.endsWith('.jsonl')).length, 2, 'two scores files');
+    assert.equal([...before.keys()].filter((name) => name.includes('embeddings')).length, 2, 'each with its sidecar');
+    const cleared = new Set([scores[0]!.id, scores[3]!.id]);
+    const restore = fault.inject();
+    try {
+      assert.throws(() => book.clear(cleared), /no space left|i\/o error/, fault.what);
+    } finally {
+      restore();
+    }
+    assert.deepEqual(folderBytes(folder), before, `${fault.what}: every file as it was, nothing left beside them`);
+    for (const k of [key, other]) {
+      assert.deepEqual(sorted(book.scoresOf(k).keys()), idsOf(scores), `${fault.what}: every score still shown`);
+      assert.deepEqual(sorted(new ScoreBook(storage).scoresOf(k).keys()), idsOf(scores));
+    }
+    // With the fault gone, the clear happens in both files.
+    assert.equal(book.clear(cleared), 4);
+    for (const k of [key, other]) {
+      assert.deepEqual(sorted(new ScoreBook(storage).scoresOf(k).keys()), idsOf(scores.filter((s) => !cleared.has(s.id))));
+      assert.deepEqual(sorted(new ScoreBook(storage).embeddingsOf(k)!.keys()), idsOf(scores.filter((s) => !cleared.has(s.id))));
+    }
+    assert.deepEqual([...folderBytes(folder).keys()].filter((name) => /clearing|before-clear/.test(name)), []);
+    book.close();
+  }
 });
 
 test('a run appends to a scores file read to its end without reading it whole; lines another writer added are read first', () => {
