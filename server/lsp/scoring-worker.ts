@@ -32,6 +32,8 @@ let prepared: { key: string; anchors: PreparedAnchors } | undefined;
  */
 const cancellable = new Map<number, AbortController>();
 let queue: Promise<void> = Promise.resolve();
+/** Short jobs under way (a model lookup may be opening a session): a close waits for them. */
+const running = new Set<Promise<void>>();
 
 function reply(message: WorkerReply): void {
   port!.postMessage(message);
@@ -40,6 +42,10 @@ function reply(message: WorkerReply): void {
 port.on('message', (request: WorkerRequest) => {
   if (request.kind === 'cancel') {
     cancellable.get(request.target)?.abort();
+    return;
+  }
+  if (request.kind === 'close') {
+    void close();
     return;
   }
   const fail = (err: unknown): void => {
@@ -53,8 +59,26 @@ port.on('message', (request: WorkerRequest) => {
     return;
   }
   // Short jobs do not wait for a scoring run to end: they run between its records.
-  void handle(request).catch(fail);
+  const job = handle(request).catch(fail);
+  running.add(job);
+  void job.finally(() => running.delete(job));
 });
+
+/**
+ * Ends the worker without ONNX Runtime's teardown racing a pass: terminating a thread while a session runs (or
+ * merely holds) native work aborts the whole process. Jobs are cancelled, the pass under way ends, the sessions
+ * are released here, and the port is closed, so that the thread ends with nothing left to tear down.
+ */
+async function close(): Promise<void> {
+  for (const abort of cancellable.values()) abort.abort();
+  await queue.catch(() => undefined);
+  while (running.size > 0) await Promise.allSettled([...running]);
+  const old = backend;
+  backend = undefined;
+  prepared = undefined;
+  await old?.backend.dispose().catch(() => undefined);
+  port!.close();
+}
 
 /**
  * Both models score the same records one after the other (each replacing the kept backend), then compare.
@@ -78,7 +102,7 @@ async function agree(request: Extract<WorkerRequest, { kind: 'agree' }>, signal:
   reply({ id: request.id, kind: 'agreement', agreement: result, report: formatAgreement(result, pair) });
 }
 
-async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'score' | 'agree' }>): Promise<void> {
+async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'close' | 'score' | 'agree' }>): Promise<void> {
   switch (request.kind) {
     case 'identify': {
       if (existsSync(request.model) && !isGgufPath(request.model)) {

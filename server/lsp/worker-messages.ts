@@ -32,7 +32,12 @@ export type WorkerRequest =
   | { id: number; kind: 'chooseAnchors'; method: 'random' | 'kmeans'; count: number; seed: number; records: Candidate[] }
   /** Scores `records` with each of two models and compares their rankings (server/agree.ts). */
   | { id: number; kind: 'agree'; models: [string, string]; modelOptions: [ModelOptions, ModelOptions]; anchors: Example[]; options: ScoringOptions; records: Candidate[]; threshold: number }
-  | { id: number; kind: 'cancel'; target: number };
+  | { id: number; kind: 'cancel'; target: number }
+  /**
+   * The server is shutting down: every job is cancelled, the passes under way end, the model's sessions are
+   * released, and the worker thread ends by itself (never terminated with live sessions, see ScoringWorker.dispose).
+   */
+  | { id: number; kind: 'close' };
 
 export type WorkerReply =
   | { id: number; kind: 'identity'; name: string; fingerprint: string }

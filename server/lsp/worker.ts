@@ -146,9 +146,22 @@ export class ScoringWorker {
     return result.finally(() => signal.removeEventListener('abort', cancel));
   }
 
-  async dispose(): Promise<void> {
+  /**
+   * Ends the worker thread: it is asked to close (its jobs cancelled, the pass under way ended, its sessions
+   * released) and waited for. `terminate()` while ONNX Runtime holds a session, or runs a pass, aborts the whole
+   * process in the runtime's teardown (a Napi::Error thrown at exit); it is the fallback only for a worker that
+   * has not ended after `waitMs` (a pass that does not end).
+   */
+  async dispose(waitMs = 20_000): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
-    await worker?.terminate();
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage({ id: this.nextId++, kind: 'close' } satisfies WorkerRequest);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)));
+    const ended = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (ended === 'late') await worker.terminate();
   }
 }
