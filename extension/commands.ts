@@ -129,12 +129,12 @@ async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | und
 
 /** One line per Score Dataset run in the Nuggets log: model and fingerprint, anchors, records scored and skipped, duration, outcome. */
 function logRun(ctx: Ctx, name: string, result: protocol.ScoreDatasetResult): void {
-  const model = result.model ? `${result.model.name} (fingerprint ${result.model.fingerprint}${result.model.demo ? ', bundled demo model' : ''})` : 'not known';
-  const anchors = result.anchors ? `${result.anchors.description}, ${result.anchors.count} anchors, set ${result.anchors.hash}` : 'not known';
   if (result.anchorsChosen) ctx.log.info(`[run] ${name}: chose ${result.anchorsChosen.count} anchors by k-means from the file${result.anchorsChosen.skipped ? `; ${result.anchorsChosen.skipped}` : ''}`);
   if (result.excludedAnchors) ctx.log.warn(`[run] ${name}: ${result.excludedAnchors}`);
-  ctx.log.info(`[run] ${name}: model ${model}; anchors ${anchors}; scored ${result.scoredNow} records, skipped ${result.skipped ?? 0} already scored; `
-    + `${result.scored}/${result.total} current; ${result.seconds.toFixed(1)} s${result.cancelled ? '; cancelled, completed records kept' : ''}`);
+  ctx.log.info(protocol.runLine('run', name, {
+    ...result, done: `scored ${result.scoredNow} records, skipped ${result.skipped ?? 0} already scored; ${result.scored}/${result.total} current`,
+    ...(result.cancelled ? { outcome: 'cancelled, completed records kept' } : {}),
+  }));
 }
 
 interface RuleItem extends vscode.QuickPickItem {
@@ -223,7 +223,6 @@ async function chooseAnchors(ctx: Ctx): Promise<protocol.AnchorSetInfo | undefin
     () => ctx.request(protocol.chooseAnchors, { textDocument: { uri: document.uri.toString() }, choice }));
   const stale = info.staleRecords > 0 ? ` ${info.staleRecords} scores are now stale.` : '';
   const skipped = info.skipped ? ` ${info.skipped}.` : '';
-  ctx.log.info(`[anchors] ${basename(document.uri.path)}: ${info.count} anchors (${info.description}), set ${info.hash}${info.skipped ? `; ${info.skipped}` : ''}`);
   const action = await vscode.window.showInformationMessage(`Nuggets: ${info.count} anchors chosen (${info.description}).${skipped}${stale}`, 'Score Dataset');
   if (action) await vscode.commands.executeCommand('nuggets.scoreDataset');
   return info;

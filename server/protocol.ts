@@ -597,6 +597,27 @@ export const ollamaModels = new RequestType0<OllamaModels, void>('nuggets/ollama
 // Shared formatting
 
 /**
+ * One line of the Nuggets output channel, the same fields for every kind of work: `[kind] file: model NAME
+ * (fingerprint F); anchors HOW, N anchors, set H; what was done; seconds; outcome`. The client writes Score
+ * Dataset's `[run]` lines from its result; the server writes the others (rescores after edits, compares, subsets,
+ * exports, model and anchor changes, refusals) through window/logMessage, which reaches the same channel.
+ */
+export function runLine(kind: string, file: string, facts: RunLineFacts): string {
+  const { model, anchors } = facts;
+  const modelText = model ? `${model.name} (fingerprint ${model.fingerprint}${model.demo ? ', bundled demo model' : ''})` : 'not known';
+  const anchorsText = anchors ? `${anchors.description}, ${anchors.count} anchors, set ${anchors.hash}` : 'not known';
+  return `[${kind}] ${file}: model ${modelText}; anchors ${anchorsText}; ${facts.done}; ${facts.seconds.toFixed(1)} s${facts.outcome ? `; ${facts.outcome}` : ''}`;
+}
+
+export interface RunLineFacts extends Pick<ScoreDatasetResult, 'model' | 'anchors'> {
+  /** What was done: "scored 3 records, skipped 0 already scored; 8/8 current", "wrote 2 of 8 records to …". */
+  done: string;
+  seconds: number;
+  /** How it ended, when not plainly: "cancelled, completed records kept", "refused: …". */
+  outcome?: string;
+}
+
+/**
  * How a duration reads on both sides of the border (the server's progress messages, the status bar's
  * ETA, the command line): 42s, 3m 07s, 2h 05m. The one duration formatter.
  */

@@ -54,6 +54,11 @@ export class OpenDocuments {
     return this.parsed.get(uri);
   }
 
+  /** Every open document that parses as a dataset. */
+  all(): ParsedDocument[] {
+    return [...this.parsed.values()];
+  }
+
   require(uri: string): ParsedDocument {
     const parsed = this.parsed.get(uri);
     if (!parsed) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is not an open Alpaca dataset (a JSON array or JSON Lines of {"instruction", "input", "output"} records).`);

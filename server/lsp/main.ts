@@ -3,7 +3,7 @@
  * IPC, or by any LSP client with --stdio. Standard document sync and hover; the custom requests and
  * notifications are declared in ../protocol.ts.
  */
-import { createConnection, ProposedFeatures, TextDocuments, TextDocumentSyncKind } from 'vscode-languageserver/node';
+import { createConnection, LSPErrorCodes, ProposedFeatures, ResponseError, TextDocuments, TextDocumentSyncKind, type CancellationToken } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import * as protocol from '../protocol';
 import { NuggetsServer } from './server';
@@ -50,20 +50,40 @@ connection.onNotification(protocol.filesRenamed, ({ files }) => {
 connection.onHover((params) => ready().hover(params));
 connection.onNotification(protocol.didChangeSettings, (settings) => void ready().settingsChanged(settings));
 connection.onRequest(protocol.scoreDataset, (params, token) => ready().scoreDataset(params, token));
-connection.onRequest(protocol.chooseAnchors, (params) => ready().chooseAnchors(params));
-connection.onRequest(protocol.clearScores, (params) => ready().clearScores(params.textDocument.uri));
-connection.onRequest(protocol.selectionPreview, (params) => ready().selectionPreview(params));
-connection.onRequest(protocol.selectSubset, (params) => ready().selectSubset(params));
-connection.onRequest(protocol.distribution, (params) => ready().dashboard.distribution(params));
-connection.onRequest(protocol.tablePage, (params) => ready().dashboard.tablePage(params));
-connection.onRequest(protocol.anchorEffects, (params) => ready().dashboard.anchorEffects(params.textDocument.uri));
-connection.onRequest(protocol.compareModels, (params, token) => ready().compareModels(params, token));
-connection.onRequest(protocol.nearestNeighbours, (params) => ready().dashboard.nearestNeighbours(params));
-connection.onRequest(protocol.goldenIfdScatter, (params) => ready().dashboard.goldenIfdScatter(params.textDocument.uri));
-connection.onRequest(protocol.recordEffects, (params) => ready().dashboard.recordEffects(params));
-connection.onRequest(protocol.exportScores, (params) => ready().dashboard.exportScores(params));
+connection.onRequest(protocol.chooseAnchors, logRefusals(protocol.chooseAnchors.method, (params) => ready().chooseAnchors(params)));
+connection.onRequest(protocol.clearScores, logRefusals(protocol.clearScores.method, (params) => ready().clearScores(params.textDocument.uri)));
+connection.onRequest(protocol.selectionPreview, logRefusals(protocol.selectionPreview.method, (params) => ready().selectionPreview(params)));
+connection.onRequest(protocol.selectSubset, logRefusals(protocol.selectSubset.method, (params) => ready().selectSubset(params)));
+connection.onRequest(protocol.distribution, logRefusals(protocol.distribution.method, (params) => ready().dashboard.distribution(params)));
+connection.onRequest(protocol.tablePage, logRefusals(protocol.tablePage.method, (params) => ready().dashboard.tablePage(params)));
+connection.onRequest(protocol.anchorEffects, logRefusals(protocol.anchorEffects.method, (params) => ready().dashboard.anchorEffects(params.textDocument.uri)));
+connection.onRequest(protocol.compareModels, logRefusals(protocol.compareModels.method, (params, token) => ready().compareModels(params, token)));
+connection.onRequest(protocol.nearestNeighbours, logRefusals(protocol.nearestNeighbours.method, (params) => ready().dashboard.nearestNeighbours(params)));
+connection.onRequest(protocol.goldenIfdScatter, logRefusals(protocol.goldenIfdScatter.method, (params) => ready().dashboard.goldenIfdScatter(params.textDocument.uri)));
+connection.onRequest(protocol.recordEffects, logRefusals(protocol.recordEffects.method, (params) => ready().dashboard.recordEffects(params)));
+connection.onRequest(protocol.exportScores, logRefusals(protocol.exportScores.method, (params) => ready().exportScores(params)));
 connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
 connection.onRequest(protocol.ollamaModels, () => ready().ollamaModels());
+/**
+ * A request refused with a message for the user (a ResponseError other than a cancel) gets its `[refused]` line in the
+ * Nuggets output channel, with the file, model and anchors, as the other work does. Score Dataset's refusals are
+ * logged by the client with its run line.
+ */
+function logRefusals<P, R>(method: string, handler: (params: P, token: CancellationToken) => Promise<R> | R): (params: P, token: CancellationToken) => Promise<R> {
+  return async (params, token) => {
+    const started = Date.now();
+    try {
+      return await handler(params, token);
+    } catch (err) {
+      if (err instanceof ResponseError && err.code !== LSPErrorCodes.RequestCancelled && server) {
+        const uri = (params as { textDocument?: { uri?: string } } | undefined)?.textDocument?.uri;
+        void server.refused(method.replace(/^nuggets\//, ''), uri, err.message, started).catch(() => undefined);
+      }
+      throw err;
+    }
+  };
+}
+
 connection.onShutdown(() => server?.dispose());
 
 documents.listen(connection);

@@ -88,9 +88,21 @@ export class NuggetsServer {
   }
 
   async settingsChanged(settings: protocol.ServerSettings): Promise<void> {
+    const before = this.settings;
     this.settings = settings;
     this.runs.abort(); // a run under the old key would only add stale scores
+    const started = Date.now();
     await this.documents.publishAll();
+    const modelChanged = before.model !== settings.model || (before.variant ?? null) !== (settings.variant ?? null);
+    const anchorsChanged = before.anchors !== settings.anchors;
+    if (!modelChanged && !anchorsChanged) return;
+    const was = modelChanged ? `model was ${before.model}${before.variant ? ` (${before.variant})` : ''}` : `anchors setting was ${before.anchors ?? 'none (k-means of each file)'}`;
+    for (const parsed of this.documents.all()) {
+      const keyed = await this.keys.keyFor(parsed.uri);
+      const current = keyed ? this.documents.countCurrent(parsed, keyed) : 0;
+      this.activity(modelChanged ? 'model' : 'anchors', parsed.uri, keyed && this.keys.runFacts(parsed.uri, keyed), `${current}/${parsed.records.length} current, ${parsed.records.length - current} to score; ${was}`, started,
+        keyed ? undefined : `the model cannot be used: ${this.keys.model.error ?? 'no anchor set'}`);
+    }
   }
 
   /** Anchor choices follow renamed and moved files; open documents under them are shown with them. */
@@ -106,6 +118,7 @@ export class NuggetsServer {
     const uri = params.textDocument.uri;
     const parsed = await this.documents.ready(uri);
     const { choice } = params;
+    const started = Date.now();
     let set: AnchorSet;
     let skipped: string | undefined;
     try {
@@ -127,6 +140,7 @@ export class NuggetsServer {
     const keyed = await this.keys.keyFor(uri);
     this.documents.publish(current, keyed);
     const staleRecords = current.records.filter((r) => this.documents.shown(current, r.index, keyed)?.stale).length;
+    this.activity('anchors', uri, keyed && this.keys.runFacts(uri, keyed), `chose ${set.anchors.length} anchors (${choice.method}); ${staleRecords} scores now stale${skipped ? `; ${skipped}` : ''}`, started);
     return {
       hash: set.hash, count: set.anchors.length, path, staleRecords, description: this.anchors.describe(uri) ?? path,
       ...(skipped ? { skipped } : {}),
@@ -176,7 +190,14 @@ export class NuggetsServer {
   /** An edited record of a scored dataset is rescored alone, after the edit settles. */
   private rescoreEdited(parsed: ParsedDocument, keyed: Keyed | undefined, ids: string[]): void {
     if (!keyed || !this.settings.scoringAllowed || this.documents.countCurrent(parsed, keyed) === 0) return;
-    void this.runs.score(parsed.uri, new Set(ids), new AbortController()).catch((err) => this.log(err));
+    const started = Date.now();
+    void this.runs.score(parsed.uri, new Set(ids), new AbortController()).then(
+      (result) => this.activity('rescore', parsed.uri, result, `${ids.length} edited record${ids.length === 1 ? '' : 's'}: scored ${result.scoredNow}; ${result.scored}/${result.total} current`, started, result.cancelled ? 'cancelled, completed records kept' : undefined),
+      (err) => {
+        this.activity('rescore', parsed.uri, this.keys.runFacts(parsed.uri, keyed), `${ids.length} edited record${ids.length === 1 ? '' : 's'}`, started, `failed: ${(err as Error).message}`);
+        this.log(err);
+      },
+    );
   }
 
   async clearScores(uri: string): Promise<{ removed: number }> {
@@ -239,6 +260,7 @@ export class NuggetsServer {
   async selectSubset(params: protocol.SelectSubsetParams): Promise<protocol.SelectSubsetResult> {
     const uri = params.textDocument.uri;
     if (!uri.startsWith('file:')) throw new ResponseError(ErrorCodes.InvalidRequest, 'Save the dataset to a file first: the subset is written beside it.');
+    const started = Date.now();
     const { parsed, keyed } = await this.documents.currentOf(uri);
     const source = fileURLToPath(uri);
     try {
@@ -254,6 +276,8 @@ export class NuggetsServer {
         rule: params.rule, chosen: selection.chosen, baseline: null, seed: null, similarity: selection.similarity ?? null, skippedAsDuplicates: selection.skippedAsDuplicates,
         problemsLeftOut: selection.problemsLeftOut.length,
       });
+      this.activity('subset', uri, keyed && this.keys.runFacts(uri, keyed), `wrote ${selection.chosen.length} of ${parsed.records.length} records (${ruleLabel(params.rule)}${params.withScores ? ', with scores' : ''}) to ${out}`
+        + `${selection.problemsLeftOut.length > 0 ? `, ${selection.problemsLeftOut.length} problem records left out` : ''}`, started);
       return {
         path: out, uri: pathToFileURL(out).toString(), kept: selection.chosen.length, total: parsed.records.length, cardPath,
         skippedAsDuplicates: selection.skippedAsDuplicates, ...(similarity?.notice ? { similarityNotice: similarity.notice } : {}),
@@ -275,6 +299,7 @@ export class NuggetsServer {
     // The other model runs as fp32 unless a variant is given for it.
     const { variant: _ownVariant, ...unvaried } = options;
     const otherOptions: ModelOptions = { ...unvaried, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
+    const started = Date.now();
     const abort = new AbortController();
     token.onCancellationRequested(() => abort.abort());
     try {
@@ -285,12 +310,25 @@ export class NuggetsServer {
         records: sample.map(candidateOf), threshold: params.minScore ?? 0.85,
       }, abort.signal);
       const { goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict } = agreement;
+      this.activity('compare', parsed.uri, this.keys.runFacts(parsed.uri, keyed), `compared with ${params.other}${params.otherVariant ? ` (${params.otherVariant})` : ''} on ${sample.length} records: `
+        + `golden Spearman ${goldenSpearman === null ? 'n/a' : goldenSpearman.toFixed(3)}, top-10% overlap ${top10Overlap === null ? 'n/a' : top10Overlap.toFixed(2)}`, started, verdict);
       return { sample: sample.length, goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict, report };
     } catch (err) {
       if (abort.signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'Compare Models was cancelled.');
       if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, err.message);
       throw err;
     }
+  }
+
+  /** Export Scores (the dashboard's), with its line in the Nuggets output channel. */
+  async exportScores(params: protocol.ExportScoresParams): Promise<protocol.ExportScoresResult> {
+    const started = Date.now();
+    const result = await this.dashboard.exportScores(params);
+    const uri = params.textDocument.uri;
+    const parsed = this.documents.get(uri);
+    const keyed = parsed && (await this.keys.keyFor(uri));
+    this.activity('export', uri, keyed && this.keys.runFacts(uri, keyed), `wrote ${result.records} rows (${result.scored} scored) as ${params.format === 'csv' ? 'CSV' : 'JSON Lines'}${params.withDeltas ? ' with every delta' : ''} to ${result.path}`, started);
+    return result;
   }
 
   suggestedModels(): protocol.SuggestedModel[] {
@@ -302,6 +340,20 @@ export class NuggetsServer {
   }
 
   // ------------------------------------------------------------------------------------------
+
+  /** One line in the Nuggets output channel (protocol.runLine): work done beside Score Dataset runs, which the client logs. */
+  activity(kind: string, uri: string, facts: Pick<protocol.ScoreDatasetResult, 'model' | 'anchors'> | undefined, done: string, started: number, outcome?: string): void {
+    const line = protocol.runLine(kind, nameOf(uri), { ...(facts?.model ? { model: facts.model } : {}), ...(facts?.anchors ? { anchors: facts.anchors } : {}), done, seconds: (Date.now() - started) / 1000, ...(outcome ? { outcome } : {}) });
+    if (outcome?.startsWith('refused') || outcome?.startsWith('failed')) this.connection.console.warn(line);
+    else this.connection.console.info(line);
+  }
+
+  /** A request refused with a message for the user (not cancelled, not a bug): logged as a `[refused]` line. */
+  async refused(request: string, uri: string | undefined, message: string, started: number): Promise<void> {
+    const parsed = uri ? this.documents.get(uri) : undefined;
+    const keyed = parsed ? await untilAborted(this.keys.keyFor(parsed.uri), AbortSignal.timeout(2000)) : undefined;
+    this.activity('refused', uri ?? 'no file', keyed ? this.keys.runFacts(parsed!.uri, keyed) : undefined, request, started, `refused: ${message}`);
+  }
 
   private log(message: unknown): void {
     this.connection.console.log(`[nuggets] ${message instanceof Error ? message.stack ?? message.message : String(message)}`);
