@@ -168,9 +168,11 @@ class Dashboard {
       const scores = this.ctx.scoresOf(this.uri);
       const model = scores?.model ?? null;
       const demo = scores?.demoModel ?? this.ctx.config.usesDemoModel();
+      const problem = this.ctx.problemOf(this.uri);
       this.post({
         type: 'state', dataset: this.uri.path.split('/').pop() ?? this.uri.toString(),
         model: { name: demo && model ? `the bundled demo model (${model})` : model, demo }, distribution, anchorEffects, scatter,
+        fileProblem: problem ? { message: problem.message, line: problem.range.start.line + 1, column: problem.range.start.character + 1 } : null,
       });
       if (this.focused !== undefined) await this.showRecord(this.focused);
     } catch (err) {

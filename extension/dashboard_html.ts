@@ -48,6 +48,7 @@ export function dashboardHtml(options: DashboardPageOptions): string {
     </div>
     <p id="summary" class="muted">Waiting for the dataset's scores…</p>
     <p id="error" role="alert"></p>
+    <p id="file-problem" class="warning" role="alert" hidden></p>
   </header>
   <section id="histogram" aria-label="Histogram of golden scores">
     <h2>Golden scores</h2>
@@ -59,9 +60,10 @@ export function dashboardHtml(options: DashboardPageOptions): string {
     <input type="range" id="threshold" min="0" max="1" step="0.01" value="0.5">
     <p id="threshold-count" aria-live="polite"></p>
     <div class="actions">
-      <vscode-button id="write-subset">Write Subset at This Threshold</vscode-button>
+      <vscode-button id="write-subset" aria-describedby="write-subset-why">Write Subset at This Threshold</vscode-button>
       <vscode-checkbox id="with-scores">Add a golden_score field to each record</vscode-checkbox>
     </div>
+    <p id="write-subset-why" class="why muted"></p>
     <div class="actions">
       <vscode-button id="export-scores" appearance="secondary">Export Scores…</vscode-button>
       <vscode-dropdown id="export-format" aria-label="Export format">
@@ -70,6 +72,7 @@ export function dashboardHtml(options: DashboardPageOptions): string {
       </vscode-dropdown>
       <vscode-checkbox id="export-deltas">With every anchor's delta</vscode-checkbox>
     </div>
+    <p id="export-why" class="why muted"></p>
   </section>
   <section id="problems" aria-labelledby="problems-title" hidden>
     <h2 id="problems-title">Problem records</h2>

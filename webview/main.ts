@@ -23,6 +23,7 @@ import {
   PAGE_SIZE,
   type AnchorEffectsResult,
   type DistributionResult,
+  type FileProblem,
   type HostMessage,
   type NeighboursResult,
   type ModelInfo,
@@ -63,6 +64,8 @@ let threshold = saved?.threshold ?? 0.5;
 let onlyAboveThreshold = saved?.onlyAboveThreshold ?? false;
 let query: TableQuery = saved?.query ?? { offset: 0, limit: PAGE_SIZE, sortBy: 'goldenScore', descending: true };
 let distribution: DistributionResult | undefined;
+/** Why the dataset's file does not parse now; null while it does. */
+let fileProblem: FileProblem | null = null;
 let anchorEffects: AnchorEffectsResult | undefined;
 let scatter: ScatterResult | undefined;
 let anchorSort: { key: 'index' | 'winRate' | 'meanDelta'; descending: boolean } = { key: 'winRate', descending: true };
@@ -176,7 +179,7 @@ function renderThreshold(): void {
   const countText = byId('threshold-count');
   countText.dataset.count = String(count);
   countText.dataset.share = share.toFixed(1);
-  (byId('write-subset') as HTMLButtonElement).disabled = count === 0;
+  renderActions(count);
   countText.textContent = scores.length === 0
     ? 'No records have a current golden score yet: run Nuggets: Score Dataset.'
     : `${count} of ${scores.length} scored records (${share.toFixed(1)}%) at or above ${threshold.toFixed(2)}${problems > 0 ? `, not counting ${problems} problem record${problems === 1 ? '' : 's'}, which are never selected` : ''}`;
@@ -190,6 +193,36 @@ function renderThreshold(): void {
     marker.setAttribute('x1', String(threshold * 400));
     marker.setAttribute('x2', String(threshold * 400));
   }
+}
+
+/**
+ * Write Subset and Export Scores say why they are unavailable, beside them, instead of refusing after a click:
+ * a file that does not parse, records without a current score (a subset would leave them out unseen), a
+ * threshold that keeps nothing.
+ */
+function renderActions(count: number): void {
+  const total = distribution?.total ?? 0;
+  const scored = distribution?.scored ?? 0;
+  const broken = fileProblem ? 'The file does not parse: fix it first (the scores shown are from before the problem).' : '';
+  const writeWhy = broken
+    || (scored < total ? `${total - scored} of ${total} records have no current golden score: run Nuggets: Score Dataset first, so that no record is left out unseen.` : '')
+    || (count === 0 ? `No record is at or above ${threshold.toFixed(2)}: lower the threshold.` : '');
+  const exportWhy = broken || (scored === 0 ? 'No record has a current golden score yet: run Nuggets: Score Dataset first.' : '');
+  (byId('write-subset') as HTMLButtonElement).disabled = writeWhy !== '';
+  byId('write-subset-why').textContent = writeWhy;
+  (byId('export-scores') as HTMLButtonElement).disabled = exportWhy !== '';
+  byId('export-why').textContent = exportWhy;
+}
+
+/** The banner of a file that does not parse: where, and what is wrong. */
+function renderFileProblem(): void {
+  const banner = byId('file-problem');
+  banner.hidden = !fileProblem;
+  banner.replaceChildren();
+  if (!fileProblem) return;
+  const what = document.createElement('bdi');
+  what.textContent = fileProblem.message;
+  banner.append(`This file does not parse (line ${fileProblem.line}, column ${fileProblem.column}): `, what, '. Its last scores stay shown; fix the file to score it, write a subset or export.');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -525,6 +558,8 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
   const message = event.data;
   switch (message?.type) {
     case 'state':
+      fileProblem = message.fileProblem ?? null;
+      renderFileProblem();
       distribution = message.distribution;
       anchorEffects = message.anchorEffects;
       scatter = message.scatter;

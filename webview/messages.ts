@@ -15,6 +15,14 @@ export interface ModelInfo {
   demo: boolean;
 }
 
+/** Why the dataset's file does not parse now (a missing comma): where, and what is wrong. Its last scores stay shown. */
+export interface FileProblem {
+  message: string;
+  /** 1-based, as the editor shows them. */
+  line: number;
+  column: number;
+}
+
 /** What the table shows: one page, sorted, optionally only records at or above a golden score. */
 export interface TableQuery {
   offset: number;
@@ -27,7 +35,7 @@ export interface TableQuery {
 /** Extension -> webview. */
 export type HostMessage =
   /** The dataset's distribution and anchor effects: sent after `ready` and whenever its scores change. */
-  | { type: 'state'; dataset: string; model: ModelInfo; distribution: DistributionResult; anchorEffects: AnchorEffectsResult; scatter: ScatterResult }
+  | { type: 'state'; dataset: string; model: ModelInfo; distribution: DistributionResult; anchorEffects: AnchorEffectsResult; scatter: ScatterResult; fileProblem?: FileProblem | null }
   /** The answer to a `page` request with the same `seq`. */
   | { type: 'page'; seq: number; query: TableQuery; page: TablePageResult }
   /** The answer to a `neighbours` request. */

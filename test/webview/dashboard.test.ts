@@ -622,3 +622,66 @@ test('Write Subset at This Threshold and Export Scores ask the extension, with t
   assert.deepEqual(await postedSince(from, (m) => m.type === 'exportScores', 'exportScores as JSON Lines'), { type: 'exportScores', format: 'jsonl', withDeltas: true });
   assert.deepEqual(consoleErrors, []);
 });
+
+const isDisabled = (selector: string): Promise<boolean> => page.locator(selector).evaluate((e) => (e as unknown as { disabled: boolean }).disabled);
+
+/** Clicks `selector` even when disabled, and says whether the page posted a message of `type` within 300 ms. */
+async function clickPosts(selector: string, type: WebviewMessage['type']): Promise<boolean> {
+  const from = posted.length;
+  await page.locator(selector).click({ force: true });
+  await page.waitForTimeout(300);
+  return posted.slice(from).some((m) => m.type === type);
+}
+
+test('on a partly scored file Write Subset is unavailable and says why beside it (a click writes nothing); Export Scores stays available', async () => {
+  const partly: DistributionResult = { ...distribution, scored: 50, total: 60 };
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution: partly, anchorEffects, scatter });
+  await untilText('#write-subset-why', '10 of 60 records have no current golden score: run Nuggets: Score Dataset first, so that no record is left out unseen.');
+  assert.equal(await isDisabled('#write-subset'), true);
+  assert.equal(await page.locator('#write-subset').getAttribute('aria-describedby'), 'write-subset-why');
+  assert.equal(await clickPosts('#write-subset', 'writeSubset'), false, 'a click on the unavailable action asks nothing');
+  assert.equal(await isDisabled('#export-scores'), false);
+  assert.equal(await page.locator('#export-why').textContent(), '');
+  await page.screenshot({ path: join(artifacts, 'partly-scored.png') });
+
+  // Scored in full: available again, nothing said.
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter });
+  await untilText('#write-subset-why', '');
+  assert.equal(await isDisabled('#write-subset'), false);
+  assert.equal(await page.locator('#write-subset-why').isHidden(), true);
+
+  // Nothing scored: neither action, each saying why.
+  const none: DistributionResult = { ...distribution, scored: 0, goldenScores: [], counts: new Array<number>(20).fill(0), problems: [] };
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution: none, anchorEffects, scatter });
+  await untilText('#export-why', 'No record has a current golden score yet: run Nuggets: Score Dataset first.');
+  assert.equal(await isDisabled('#export-scores'), true);
+  assert.equal(await clickPosts('#export-scores', 'exportScores'), false);
+  assert.equal(await isDisabled('#write-subset'), true);
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter });
+  await untilText('#export-why', '');
+});
+
+test('a file that does not parse is shown as broken, with where and what; its last scores stay, and the actions say to fix it first', async () => {
+  const fileProblem = { message: 'malformed JSON (expected a comma) <b>', line: 12, column: 7 };
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter, fileProblem });
+  await untilText('#file-problem', 'This file does not parse (line 12, column 7): malformed JSON (expected a comma) <b>. Its last scores stay shown; fix the file to score it, write a subset or export.');
+  assert.equal(await page.locator('#file-problem').isVisible(), true);
+  assert.equal(await page.locator('#file-problem b').count(), 0, 'the message is text, not HTML');
+  assert.equal(await page.locator('#file-problem').getAttribute('role'), 'alert');
+  const fix = 'The file does not parse: fix it first (the scores shown are from before the problem).';
+  assert.equal(await page.locator('#write-subset-why').textContent(), fix);
+  assert.equal(await page.locator('#export-why').textContent(), fix);
+  assert.equal(await isDisabled('#write-subset'), true);
+  assert.equal(await isDisabled('#export-scores'), true);
+  assert.equal(await clickPosts('#write-subset', 'writeSubset'), false);
+  assert.equal(await page.locator('#records-table tr.record').count() > 0, true, 'the last scores stay in the table');
+  await page.screenshot({ path: join(artifacts, 'broken-file.png') });
+
+  // Fixed: the banner goes, the actions come back.
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter, fileProblem: null });
+  await untilText('#write-subset-why', '');
+  assert.equal(await page.locator('#file-problem').isHidden(), true);
+  assert.equal(await isDisabled('#write-subset'), false);
+  assert.equal(await isDisabled('#export-scores'), false);
+  assert.deepEqual(consoleErrors, []);
+});
