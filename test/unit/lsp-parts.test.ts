@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { TextDocument } from 'vscode-languageserver-textdocument';
@@ -93,4 +93,38 @@ test('in an untrusted workspace the server opens no model it would download, imp
   assert.deepEqual(await untrusted.of(settings(demoModel, false), { threads: 1 }), { name: demoModel, fingerprint: 'f' });
   assert.deepEqual(await new ModelIdentity(worker, () => undefined).of(settings(gguf, true), { threads: 1 }), { name: gguf, fingerprint: 'f' }, 'trusted, the same file is opened');
   assert.deepEqual(opened, [demoModel, gguf]);
+});
+
+test('while a model lookup is under way, stored scores are shown under the identity found last time (remembered in storage); a run waits for the lookup, and a lookup that finds another identity has the documents shown again', async () => {
+  const file = join(scratchDir('remembered-identity'), 'models.json');
+  const endpoint = 'http://gpu.example:8000/v1';
+  const settings: ServerSettings = { model: endpoint, anchors: null, maxAnchorTokens: 200, batchSize: 8, threads: 1, scoringAllowed: true };
+  // A worker whose lookups end only when the test says.
+  const pending: ((identity: { name: string; fingerprint: string }) => void)[] = [];
+  const worker = { identify: () => new Promise((resolve) => pending.push(resolve)) } as unknown as ScoringWorker;
+
+  // A first session: nothing remembered, so the lookup is waited for; its answer is remembered.
+  const first = new ModelIdentity(worker, () => undefined, file);
+  const found = first.of(settings, { threads: 1 });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(pending.length, 1);
+  pending[0]!({ name: 'served A', fingerprint: 'aaaa' });
+  assert.deepEqual(await found, { name: 'served A', fingerprint: 'aaaa' });
+
+  // A later session, the endpoint not answering: the remembered identity at once, for showing scores only.
+  const later = new ModelIdentity(worker, () => undefined, file);
+  let changed = 0;
+  later.onChanged = () => changed++;
+  assert.deepEqual(await later.of(settings, { threads: 1 }), { name: 'served A', fingerprint: 'aaaa' });
+  let runGot: unknown = 'waiting';
+  const run = later.of(settings, { threads: 1 }, { signal: new AbortController().signal }).then((identity) => (runGot = identity));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(runGot, 'waiting', 'a run waits for the lookup itself');
+  // The endpoint now serves another model: the run gets it, and the documents are shown again.
+  pending[1]!({ name: 'served B', fingerprint: 'bbbb' });
+  await run;
+  assert.deepEqual(runGot, { name: 'served B', fingerprint: 'bbbb' });
+  assert.equal(changed, 1);
+  assert.deepEqual(await later.of(settings, { threads: 1 }), { name: 'served B', fingerprint: 'bbbb' });
+  assert.deepEqual(Object.values(JSON.parse(readFileSync(file, 'utf8')) as object), [{ name: 'served B', fingerprint: 'bbbb' }]);
 });
