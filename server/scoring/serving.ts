@@ -141,7 +141,7 @@ export class ServingBackend implements ScoringBackend {
   private readonly policy: RetryPolicy;
   /** The prefixes of the last candidates (candidatePrefix), oldest first: one per record in flight. */
   private readonly prefixes = new Map<Example, { prepared: ServedAnchors; prefix: CandidatePrefix }>();
-  /** Whether the first timed-out request has been warned about (once per backend, not per request). */
+  /** Whether a timed-out request has been warned about since the last answer (once per hang, not per request in flight). */
   private warnedTimeout = false;
 
   protected constructor(
@@ -168,7 +168,7 @@ export class ServingBackend implements ScoringBackend {
     };
     let chosen: ServedModel | undefined;
     for (const endpoint of endpoints) {
-      const models = await listModels(endpoint, keys.get(endpoint), listing);
+      const models = await listModels(endpoint, keys.get(endpoint), listing, settings.onWarning);
       const wanted = settings.servedModel ?? chosen?.id ?? models[0]?.id;
       const entry = models.find((m) => m.id === wanted);
       if (!entry) {
@@ -374,7 +374,7 @@ export class ServingBackend implements ScoringBackend {
   ): Promise<{ endpoint: string; status: number; body: unknown }> {
     const policy: RetryPolicy = { ...this.policy, ...(signal ? { signal } : {}) };
     try {
-      return await withRetries(policy, async () => {
+      const answered = await withRetries(policy, async () => {
         const endpoint = this.endpoints[this.next++ % this.endpoints.length]!;
         await this.limit.acquire(signal);
         try {
@@ -404,6 +404,8 @@ export class ServingBackend implements ScoringBackend {
         this.warnedTimeout = true;
         this.settings.onWarning?.(`${problem} (${what}); trying once more: a second timeout ends the run.`);
       });
+      this.warnedTimeout = false; // answered: the next hang is warned about again
+      return answered;
     } catch (err) {
       if (err instanceof RequestCancelled) throw new RequestCancelled('Scoring');
       if (err instanceof TransientHttpError) {
@@ -497,7 +499,7 @@ export function parseJson(text: string, url: string, what: string): unknown {
   }
 }
 
-async function listModels(endpoint: string, key: string | undefined, policy: RetryPolicy): Promise<ServedModel[]> {
+async function listModels(endpoint: string, key: string | undefined, policy: RetryPolicy, onWarning?: (message: string) => void): Promise<ServedModel[]> {
   let status: number;
   let text: string;
   try {
@@ -506,6 +508,8 @@ async function listModels(endpoint: string, key: string | undefined, policy: Ret
       const body = await answer.text(16 << 20);
       throwIfBusy(answer, `${endpoint}/models`);
       return { status: answer.status, text: body };
+    }, (problem, error) => {
+      if (error.timedOut) onWarning?.(`${problem} (the model list); trying once more: a second timeout ends the run.`);
     }));
   } catch (err) {
     if (err instanceof TransientHttpError) {

@@ -65,6 +65,7 @@ test('--timeout ends a request to a server that never answers, with a message an
     const { code, at } = await run.exit;
     assert.equal(code, 1);
     assert.match(run.stderr(), /Cannot reach the serving endpoint http:\/\/127\.0\.0\.1:\d+\/v1: .*gave no answer within 500 ms/);
+    assert.match(run.stderr(), /nuggets: warning: .*\/models gave no answer within 500 ms \(the model list\); trying once more: a second timeout ends the run\./);
     assert.doesNotMatch(run.stderr(), /\n\s+at .+:\d+:\d+/, 'no stack trace');
     assert.ok(at - started < 10_000, `${at - started} ms`);
   } finally {
