@@ -156,7 +156,14 @@ class Dashboard {
     this.lastRefresh = Date.now();
     const textDocument = { uri: this.uri.toString() };
     if (!this.ctx.scoresOf(this.uri)) {
-      this.post({ type: 'error', message: 'This file is closed or is no longer an Alpaca dataset. Open it again and run Nuggets: Show Dashboard.' });
+      // A file opened broken has no last scores to show: the dashboard says what is wrong, and where.
+      const problem = this.ctx.problemOf(this.uri);
+      this.post({
+        type: 'error',
+        message: problem
+          ? `This file does not parse (line ${problem.range.start.line + 1}, column ${problem.range.start.character + 1}): ${problem.message}. Fix it, and the dashboard shows its scores.`
+          : 'This file is closed or is no longer an Alpaca dataset. Open it again and run Nuggets: Show Dashboard.',
+      });
       return;
     }
     try {
