@@ -113,27 +113,33 @@ export async function startCodeServer(options: {
 }
 
 /**
- * Runs a command from the command palette (F1), as a user does. When a webview has the focus (a dashboard tab just
- * clicked), the webview forwards the key to the workbench, and on a loaded machine that forward can be lost: the
- * palette is then asked for again, from the workbench itself, up to three times.
+ * Runs a command from the command palette (F1), as a user does. Just after a webview tab is clicked, the
+ * webview may take the focus back a moment later, which closes the palette (or swallows F1 before it reaches
+ * the workbench): the palette is then asked for again, from the workbench itself, up to three times.
  */
 export async function runCommand(page: Page, title: string): Promise<void> {
   const input = page.locator('.quick-input-widget input.input');
-  for (let attempt = 1; ; attempt++) {
-    if (attempt > 1) await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { blur?(): void } | null } }).document.activeElement?.blur?.());
-    await page.keyboard.press('F1');
-    const shown = await input.waitFor({ state: 'visible', timeout: attempt < 3 ? 4_000 : 10_000 }).then(() => true, (err: unknown) => {
-      if (attempt >= 3) throw err;
-      return false;
-    });
-    if (shown) break;
-  }
-  await input.fill(`>${title}`);
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 10_000 }).catch(() => {
-    throw new Error(`the command palette has no "${title}"`);
-  });
-  await row.click();
+  for (let attempt = 1; ; attempt++) {
+    const last = attempt >= 3;
+    try {
+      if (attempt > 1) {
+        await page.waitForTimeout(500); // let a webview's late focus land first
+        await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { blur?(): void } | null } }).document.activeElement?.blur?.());
+      }
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: last ? 10_000 : 4_000 });
+      await input.fill(`>${title}`, { timeout: last ? 10_000 : 4_000 });
+      await row.waitFor({ state: 'visible', timeout: 10_000 });
+      await row.click({ timeout: last ? 10_000 : 4_000 });
+      return;
+    } catch (err) {
+      if (last) {
+        const hidden = !(await input.isVisible());
+        throw hidden ? err : new Error(`the command palette has no "${title}"`);
+      }
+    }
+  }
 }
 
 /**

@@ -97,7 +97,12 @@ test('another server on the same storage reuses the import and shows the stored 
   const seconds = (performance.now() - started) / 1000;
   assert.equal(first.model, modelName);
   assert.equal(first.scored, records.length, 'the stored scores are current under the same model identity');
-  const log = client.received.filter((r) => r.method === 'window/logMessage').map((r) => (r.params as { message: string }).message);
+  // The scores may show (under the identity remembered from the last session) before the lookup has logged its
+  // cache hit: wait for the lookup's line.
+  const logLines = (): string[] => client.received.filter((r) => r.method === 'window/logMessage').map((r) => (r.params as { message: string }).message);
+  const deadline = Date.now() + 30_000;
+  while (!logLines().some((m) => m.includes(`${modelName}: already imported`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const log = logLines();
   assert.ok(log.some((m) => m.includes(`${modelName}: already imported`)), `the import is reused: ${JSON.stringify(log)}`);
   assert.ok(!log.some((m) => /hashing|importing/.test(m)), 'nothing hashed or imported again');
   console.log(`# reopened with stored scores in ${seconds.toFixed(1)} s`);
