@@ -5,11 +5,12 @@
  * that it gets the same records.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { DatasetRecord } from './dataset';
 import { NuggetsError } from './errors';
 import { hashFile, writeFileAtomic } from './files';
+import { parquetShards } from './parquet';
 import type { ScoredRecord, SelectionRule } from './select';
 import { SIGNALS, type SignalSummary } from './signals';
 import type { ScoringKey } from './store';
@@ -51,6 +52,12 @@ export function idsHash(records: readonly DatasetRecord[]): string {
 }
 
 export function datasetHash(path: string): string {
+  // A folder of Parquet shards: its shards' names and contents, in reading order.
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+    const hash = createHash('sha256');
+    for (const shard of parquetShards(path)) hashFile(hash.update(`${basename(shard)}\u0000`), shard);
+    return hash.digest('hex');
+  }
   return hashFile(createHash('sha256'), path).digest('hex');
 }
 

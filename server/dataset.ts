@@ -56,7 +56,7 @@ export interface DatasetRecord extends Example {
   original: Record<string, unknown>;
 }
 
-export type DatasetFormat = 'json' | 'jsonl';
+export type DatasetFormat = 'json' | 'jsonl' | 'parquet';
 
 export interface Dataset {
   source: string;
@@ -65,6 +65,8 @@ export interface Dataset {
   records: DatasetRecord[];
   /** Records left out because they cannot be scored, each with where and why (never dropped silently). */
   rejected: RejectedRecord[];
+  /** A Parquet dataset's schema (parquet.ts), for writing a subset back as Parquet; absent when shards' schemas differ. */
+  parquetSchema?: readonly import('hyparquet').SchemaElement[];
 }
 
 /** A record's content hash: of the trimmed fields for Alpaca records (unchanged since the first scores), of the roles and contents for conversations. */
@@ -119,7 +121,7 @@ export function parseDataset(text: string, source: string, recordFormat?: Record
 }
 
 /** The state of one file's reading: its record format (detected from the first record unless named), the records rejected so far, the records seen. */
-interface Reading {
+export interface Reading {
   format: RecordFormat | undefined;
   rejected: RejectedRecord[];
   count: number;
@@ -279,6 +281,14 @@ export function detectFormat(value: Record<string, unknown>): RecordFormat {
   if ('prompt' in value && 'completion' in value) return 'prompt-completion';
   if ('instruction' in value && 'response' in value && !('output' in value)) return 'dolly';
   return 'alpaca';
+}
+
+/**
+ * One record from a parsed value, exactly as a JSON file's would be (same format detection, same id): for readers of
+ * other containers (Parquet rows). `at` says where it came from; undefined when it is rejected (then in reading.rejected).
+ */
+export function recordOf(value: unknown, index: number, at: () => string, start: number, end: number, reading: Reading): DatasetRecord | undefined {
+  return toRecord(value, index, at, start, end, reading);
 }
 
 function toRecord(value: unknown, index: number, at: () => string, start: number, end: number, reading: Reading): DatasetRecord | undefined {

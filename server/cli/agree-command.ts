@@ -4,7 +4,7 @@
  */
 import { readAnchors, sampleRecords } from '../anchors';
 import { agreement, formatAgreement, modelLabel } from '../agree';
-import { readDataset } from '../dataset';
+import { loadDataset } from '../parquet';
 import { DEFAULT_OPTIONS } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { openBackend } from '../scoring/open';
@@ -25,7 +25,7 @@ export async function agreeCommand(args: string[], defaultModel: () => string): 
   const sampleSize = integerFlag(values.sample, '--sample', 1) ?? 100;
   const seed = integerFlag(values.seed, '--seed', 0) ?? 0;
   const threads = integerFlag(values.threads, '--threads', 0);
-  const records = readDataset(dataset).records;
+  const records = (await loadDataset(dataset)).records;
   const sample = sampleRecords(records, Math.min(sampleSize, records.length), seed);
   const anchors = readAnchors(anchorsPath);
   const scores: CandidateScore[][] = [];

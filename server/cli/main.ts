@@ -8,8 +8,9 @@
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, readAnchors, screenAnchors, writeAnchors } from '../anchors';
-import { RECORD_FORMATS, readDataset, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
+import { RECORD_FORMATS, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
+import { loadDataset } from '../parquet';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
 import { DEFAULT_OPTIONS, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
@@ -69,11 +70,11 @@ export async function main(argv: string[]): Promise<number> {
     if (NUGGETS_TEST_FAULTS && process.env['NUGGETS_TEST_FAULT'] === 'internal-error') throw new Error('a fault injected by NUGGETS_TEST_FAULT=internal-error');
     switch (command) {
       case 'anchors':
-        return anchorsCommand(rest);
+        return await anchorsCommand(rest);
       case 'score':
         return await scoreCommand(rest);
       case 'select':
-        return selectCommand(rest);
+        return await selectCommand(rest);
       case 'agree':
         return await agreeCommand(rest, bundledModelPath);
       case undefined:
@@ -109,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function anchorsCommand(args: string[]): number {
+async function anchorsCommand(args: string[]): Promise<number> {
   const { values, dataset } = parse(args, {
     kmeans: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' },
   });
@@ -119,7 +120,7 @@ function anchorsCommand(args: string[]): number {
   const kmeans = integerFlag(values.kmeans, '--kmeans', 1);
   const random = integerFlag(values.random, '--random', 1);
   if ((kmeans === undefined) === (random === undefined)) throw new UsageError('give exactly one of --kmeans N or --random N');
-  const read = readDataset(dataset, formatFlag(values.format));
+  const read = await loadDataset(dataset, formatFlag(values.format));
   warnRejected(read.rejected);
   const records = read.records;
   const chosen = kmeans !== undefined ? chooseKMeans(records, kmeans, seed) : chooseRandom(records, random!, seed);
@@ -219,7 +220,7 @@ async function scoreCommand(args: string[]): Promise<number> {
   const recordsInFlight = integerFlag(values['records-in-flight'], '--records-in-flight', 1);
   const timeout = numberFlag(values.timeout, '--timeout');
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout expects seconds above 0 (got ${values.timeout})`);
-  const read = readDataset(dataset, formatFlag(values.format));
+  const read = await loadDataset(dataset, formatFlag(values.format));
   let records = shardOf(read.records, shard);
   const anchors = readAnchors(anchorsPath);
   if (anchors.skipped) process.stderr.write(`warning: ${anchorsPath}: ${describeSkipped(anchors.skipped)}\n`);

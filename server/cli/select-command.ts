@@ -8,7 +8,8 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sampleRecords } from '../anchors';
 import { cardDataset, cardPathFor, datasetHash, idsHash, readCard, writeCard, type SelectionCard } from '../card';
-import { readDataset, type DatasetRecord } from '../dataset';
+import type { Dataset, DatasetRecord } from '../dataset';
+import { loadDataset, writeParquetRecords } from '../parquet';
 import { similarityFor } from '../diverse';
 import { NuggetsError } from '../errors';
 import { assertNotInput } from '../files';
@@ -23,10 +24,10 @@ import { integerFlag, numberFlag, parse, rangeFlag, UsageError } from './flags';
 /** --min-<signal> and --max-<signal> for every signal but the golden score (which has --min-score). */
 const BOUND_FLAGS = SIGNALS.filter((s) => s.name !== 'golden').flatMap((s) => ['min', 'max'].map((side) => ({ flag: `${side}-${s.name.replace(/_/g, '-')}`, signal: s.name, side })));
 
-export function selectCommand(args: string[]): number {
+export async function selectCommand(args: string[]): Promise<number> {
   if (args.includes('--card')) {
     const { values } = parseArgs({ args, options: { card: { type: 'string' }, out: { type: 'string' } }, strict: true });
-    return reproduce(values.card!, values.out);
+    return await reproduce(values.card!, values.out);
   }
   const { values, dataset } = parse(args, {
     scores: { type: 'string', multiple: true }, out: { type: 'string' }, 'min-score': { type: 'string' },
@@ -68,8 +69,8 @@ export function selectCommand(args: string[]): number {
   if (baseline !== undefined && baseline !== 'random') throw new UsageError(`--baseline takes "random" (got "${baseline}")`);
   const seed = integerFlag(values.seed as string | undefined, '--seed', 0) ?? 0;
 
-  const made = makeSelection(dataset, scoreFiles, rule);
-  writeSubset(out, made.selection.chosen, values['with-scores'] === true);
+  const made = await makeSelection(dataset, scoreFiles, rule);
+  writeSubsetAs(out, made, made.selection.chosen, values['with-scores'] === true);
   const problemsLeftOut = made.selection.problemsLeftOut.length;
   const common = { datasetPath: dataset, datasetSha256: datasetHash(dataset), records: made.records.length, scoresPaths: scoreFiles, header: made.header, rule, problemsLeftOut };
   writeCard({ ...common, subsetPath: out, chosen: made.selection.chosen, baseline: null, seed: null, similarity: made.selection.similarity ?? null, skippedAsDuplicates: made.selection.skippedAsDuplicates });
@@ -79,10 +80,11 @@ export function selectCommand(args: string[]): number {
   if (rule.diverse !== undefined) process.stdout.write(`skipped ${made.selection.skippedAsDuplicates} near-duplicates (cosine >= ${rule.diverse}, ${made.selection.similarity === 'embedding' ? 'model embeddings' : 'TF-IDF'})\n`);
   process.stdout.write(`card -> ${resolve(cardPathFor(out))}\n`);
   if (baseline === 'random') {
-    const randomOut = out.replace(/\.json$/i, '') + '.random.json';
+    const extension = /\.(jsonl|json|parquet)$/i.exec(out)?.[0] ?? '.json';
+    const randomOut = out.slice(0, out.length - (out.toLowerCase().endsWith(extension.toLowerCase()) ? extension.length : 0)) + '.random' + extension;
     assertNotInput(randomOut, [dataset, ...scoreFiles]);
     const chosen = randomBaseline(made, made.selection.chosen.length, seed);
-    writeSubset(randomOut, chosen, values['with-scores'] === true);
+    writeSubsetAs(randomOut, made, chosen, values['with-scores'] === true);
     writeCard({ ...common, subsetPath: randomOut, chosen, baseline: 'random', seed, similarity: null, skippedAsDuplicates: 0 });
     process.stdout.write(`random baseline of ${chosen.length} records (seed ${seed}) -> ${resolve(randomOut)}\n`);
   }
@@ -90,6 +92,7 @@ export function selectCommand(args: string[]): number {
 }
 
 interface Made {
+  dataset: Dataset;
   records: DatasetRecord[];
   header: ScoresHeader;
   scored: ScoredRecord[];
@@ -97,8 +100,9 @@ interface Made {
 }
 
 /** Reads the dataset, its scores (and embeddings, for diversity) and applies the rule. */
-function makeSelection(dataset: string, scoreFiles: string[], rule: SelectionRule): Made {
-  const records = readDataset(dataset).records;
+async function makeSelection(datasetPath: string, scoreFiles: string[], rule: SelectionRule): Promise<Made> {
+  const dataset = await loadDataset(datasetPath);
+  const records = dataset.records;
   const scores = new Map<string, CandidateScore>();
   const embeddings = new Map<string, Float32Array>();
   let first: ScoresHeader | undefined;
@@ -125,7 +129,14 @@ function makeSelection(dataset: string, scoreFiles: string[], rule: SelectionRul
     if (chosen.notice) process.stderr.write(`nuggets: ${chosen.notice}\n`);
     similarity = chosen.source;
   }
-  return { records, header: first!, scored, selection: select(scored, rule, similarity) };
+  return { dataset, records, header: first!, scored, selection: select(scored, rule, similarity) };
+}
+
+/** The subset in the format --out names: Parquet (with the dataset's own schema) for `.parquet`, else JSON as the records were. */
+function writeSubsetAs(out: string, made: Made, chosen: ScoredRecord[], withScores: boolean): void {
+  if (!/\.parquet$/i.test(out)) return writeSubset(out, chosen, withScores);
+  const sorted = [...chosen].sort((a, b) => a.record.index - b.record.index);
+  writeParquetRecords(out, made.dataset.parquetSchema, sorted.map((s) => s.record.original), withScores ? sorted.map((s) => s.score.goldenScore) : undefined);
 }
 
 /** A same-size random subset, drawn from the records the rule could choose from (problem records left out as it left them out). */
@@ -141,18 +152,18 @@ function describeLeftOut(problems: readonly RecordProblem[]): string {
 }
 
 /** Makes the card's selection again and checks it holds the same records; writes it to `out` when given. */
-function reproduce(cardPath: string, out: string | undefined): number {
+async function reproduce(cardPath: string, out: string | undefined): Promise<number> {
   const card = readCard(cardPath);
   const dataset = cardDataset(card);
   const scoreFiles = card.scores.map((p) => resolve(card.folder, p));
-  const made = makeSelection(dataset, scoreFiles, card.rule);
+  const made = await makeSelection(dataset, scoreFiles, card.rule);
   if (made.header.model.fingerprint !== card.model.fingerprint || made.header.anchors.hash !== card.anchors.hash) {
     throw new NuggetsError(`${cardPath}: the scores files now hold another model's or anchor set's scores than the card records.`);
   }
   const chosen = card.baseline === 'random' ? randomBaseline(made, card.subset.records, card.seed ?? 0) : made.selection.chosen;
   if (out !== undefined) {
     assertNotInput(out, [dataset, ...scoreFiles]);
-    writeSubset(out, chosen, false);
+    writeSubsetAs(out, made, chosen, false);
   }
   const same = chosen.length === card.subset.records && idsHash(chosen.map((c) => c.record)) === card.subset.ids_sha256;
   if (!same) {
