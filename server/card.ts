@@ -10,7 +10,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { DatasetRecord } from './dataset';
 import { NuggetsError } from './errors';
 import { hashFile, writeFileAtomic } from './files';
-import { parquetShards } from './parquet';
+import { parquetShards } from './shards';
 import type { ScoredRecord, SelectionRule } from './select';
 import { SIGNALS, type SignalSummary } from './signals';
 import type { ScoringKey } from './store';

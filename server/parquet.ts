@@ -5,14 +5,14 @@
  * are never all in memory at once. A subset of a Parquet dataset is written back as Parquet with the source's
  * own schema (nested list<struct> columns included) by hyparquet-writer.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { NoRecordsError, readDataset, recordOf, type Dataset, type DatasetRecord, type Reading, type RecordFormat } from './dataset';
 import { NuggetsError, fileError } from './errors';
 import { writeFileAtomic } from './files';
+import { parquetShards } from './shards';
 
 /** A `.parquet` file, or a folder holding `.parquet` shards. */
 export function isParquetDataset(path: string): boolean {
@@ -22,20 +22,6 @@ export function isParquetDataset(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** The shards of a Parquet dataset, in order: the file itself, or a folder's `.parquet` files by name (numbers compared as numbers). */
-export function parquetShards(path: string): string[] {
-  let isFolder: boolean;
-  try {
-    isFolder = statSync(path).isDirectory();
-  } catch (err) {
-    throw fileError(err, 'read dataset', path);
-  }
-  if (!isFolder) return [path];
-  const names = readdirSync(path).filter((n) => /\.parquet$/i.test(n)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  if (names.length === 0) throw new NuggetsError(`${path} is a folder with no .parquet files.`, 'Give a dataset file (JSON, JSON Lines or Parquet) or a folder of Parquet shards.');
-  return names.map((n) => join(path, n));
 }
 
 /** Any dataset the command line reads: Parquet (a file or a folder of shards), else JSON or JSON Lines. */
