@@ -119,7 +119,7 @@ export function writeParquetRecords(path: string, schema: readonly SchemaElement
   if (!schema) {
     throw new NuggetsError(
       `Cannot write ${path} as Parquet: the dataset is not Parquet, or its shards have different schemas.`,
-      'Write the subset as JSON instead (--out subset.json or subset.jsonl).',
+      'Write the subset as JSON instead (--out subset.json).',
     );
   }
   const columns = topLevelColumns(schema);
@@ -143,7 +143,7 @@ export function writeParquetRecords(path: string, schema: readonly SchemaElement
     // The writer bundles its own copy of hyparquet's types, which differ only in newer logical types.
     bytes = parquetWriteBuffer({ columnData, schema: elements as Parameters<typeof parquetWriteBuffer>[0]['schema'] });
   } catch (err) {
-    throw new NuggetsError(`Cannot write ${path} as Parquet: ${(err as Error).message}.`, 'Write the subset as JSON instead (--out subset.json or subset.jsonl).');
+    throw new NuggetsError(`Cannot write ${path} as Parquet: ${(err as Error).message}.`, 'Write the subset as JSON instead (--out subset.json).');
   }
   writeFileAtomic(path, Buffer.from(bytes));
 }

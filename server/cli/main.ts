@@ -55,7 +55,8 @@ const USAGE = `Usage:
   nuggets agree   <dataset> --anchors anchors.json --model M1 --model M2 [--sample 100] [--seed S]
                   [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)
 
-<dataset> is a JSON array or JSON Lines file of Alpaca, messages, ShareGPT, prompt/completion or Dolly records. --model defaults to the bundled demo model.`;
+<dataset> is a JSON array or JSON Lines file of Alpaca, messages, ShareGPT, prompt/completion or Dolly records,
+or a Parquet file or folder of .parquet shards (select --out x.parquet writes Parquet). --model defaults to the bundled demo model.`;
 
 /**
  * Faults the tests inject (NUGGETS_TEST_FAULT=<name>), honoured only where tools/build.mjs defines this true:

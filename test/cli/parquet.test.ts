@@ -158,6 +158,24 @@ test('a Parquet subset is Parquet with the same rows, in dataset order, and --wi
   const asJson = nuggets('select', join(dir, 'snappy.parquet'), '--scores', scores, '--top', '5', '--out', join(dir, 'golden.json'));
   assert.equal(asJson.code, 0, asJson.stderr);
   assert.deepEqual(JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')), top.map((i) => alpaca[i]));
+  // Other column types come back as they were: 64-bit integers beyond 2^53, doubles with nulls, booleans.
+  writeFileSync(join(dir, 'typed.parquet'), Buffer.from(writer.parquetWriteBuffer({
+    columnData: [
+      ...['instruction', 'input', 'output'].map((name) => ({ name, data: alpaca.map((rec) => rec[name]), type: 'STRING' as const })),
+      { name: 'row_id', data: alpaca.map((_rec, i) => BigInt(i) * 10_000_000_000_000_000n), type: 'INT64' },
+      { name: 'quality', data: alpaca.map((_rec, i) => (i % 3 === 0 ? null : i / 7)), type: 'DOUBLE' },
+      { name: 'ok', data: alpaca.map((_rec, i) => i % 2 === 0), type: 'BOOLEAN' },
+    ],
+  })));
+  const typed = nuggets('select', join(dir, 'typed.parquet'), '--scores', scores, '--top', '5', '--out', join(dir, 'typed.golden.parquet'));
+  assert.equal(typed.code, 0, typed.stderr);
+  assert.deepEqual((await readRows(join(dir, 'typed.golden.parquet'))).rows, top.map((i) => ({
+    ...alpaca[i], row_id: BigInt(i) * 10_000_000_000_000_000n, quality: i % 3 === 0 ? null : i / 7, ok: i % 2 === 0,
+  })));
+  // JSON in, Parquet out is refused with the way out.
+  const fromJson = nuggets('select', join(dir, 'alpaca.json'), '--scores', scores, '--top', '5', '--out', join(dir, 'from-json.parquet'));
+  assert.equal(fromJson.code, 1);
+  assert.match(fromJson.stderr, /Cannot write .*from-json\.parquet as Parquet.*\n.*--out subset\.json/);
   // A folder of shards is selected from too, and its card hashes the shards.
   const shards = nuggets('select', join(dir, 'data'), '--scores', join(dir, 'data.scores.jsonl'), '--top', '5', '--out', join(dir, 'shards.parquet'));
   assert.equal(shards.code, 0, shards.stderr);
