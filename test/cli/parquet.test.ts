@@ -222,8 +222,14 @@ test('bad Parquet files end with a message naming the file, exit 1, no stack tra
       { name: 'output', data: alpaca.map((_rec, i) => i), type: 'INT32' },
     ],
   })));
+  // Row group 1's pages overwritten, its footer intact: row group 0 reads, row group 1 is named.
+  const damaged = Buffer.from(readFileSync(join(dir, 'snappy.parquet')));
+  const pages = Number(reader.parquetMetadata(new Uint8Array(damaged).buffer).row_groups[1]!.columns[0]!.meta_data!.data_page_offset);
+  damaged.fill(0xff, pages, pages + 48);
+  writeFileSync(join(dir, 'damaged.parquet'), damaged);
   const cases: Array<[string, RegExp]> = [
     ['corrupt.parquet', /corrupt\.parquet is not a readable Parquet file/],
+    ['damaged.parquet', /damaged\.parquet: row group 1 cannot be read: /],
     ['missing.parquet', /missing\.parquet \(row group 0, row 0\): record 0 has no "output" field/],
     ['wrong-type.parquet', /wrong-type\.parquet \(row group 0, row 0\): record 0 field "output" is a number, not a string/],
   ];
