@@ -12,10 +12,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { readDataset } from '../../server/dataset';
-import { repoRoot } from '../helpers';
+import { repoRoot, sharedData } from '../helpers';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
-const data = '/work/shared/data';
 let dir: string;
 
 type Writer = typeof import('hyparquet-writer');
@@ -69,8 +68,8 @@ function writeAlpaca(path: string, records: Array<Record<string, unknown>>, opti
   writeFileSync(path, Buffer.from(buffer));
 }
 
-const alpaca = (JSON.parse(readFileSync(join(data, 'gpteacher-roleplay.alpaca.json'), 'utf8')) as Array<Record<string, unknown>>).slice(0, 12);
-const identity = (JSON.parse(readFileSync(join(data, 'fastchat-identity.sharegpt.json'), 'utf8')) as Array<{ id: string; conversations: unknown[] }>).slice(0, 8);
+const alpaca = (JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')) as Array<Record<string, unknown>>).slice(0, 12);
+const identity = (JSON.parse(readFileSync(sharedData('fastchat-identity.sharegpt.json'), 'utf8')) as Array<{ id: string; conversations: unknown[] }>).slice(0, 8);
 
 /** ShareGPT records with their conversations as list<struct<from, value>>, as Hugging Face datasets store them. */
 function writeShareGpt(path: string, records: typeof identity, rowGroupSize?: number): void {
