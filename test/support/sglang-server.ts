@@ -27,13 +27,11 @@
  * `stallAfter` holds /generate requests after so many unanswered (`stalledClosed` counts those whose client
  * closed the connection); `failNext` answers the next /generate requests with an error status.
  */
-import { Tokenizer } from '@huggingface/tokenizers';
+import type { Tokenizer } from '@huggingface/tokenizers';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { OnnxModel, readBody, readStandinFolder, send } from './onnx-standin';
 
 export interface FakeSglangOptions {
   /** --served-model-name; default the model path. */
@@ -104,11 +102,9 @@ export class FakeSglang {
   }
 
   static async start(modelFolder: string, options: FakeSglangOptions = {}): Promise<FakeSglang> {
-    const config = JSON.parse(readFileSync(join(modelFolder, 'config.json'), 'utf8')) as Record<string, unknown>;
-    const tokenizerConfig = JSON.parse(readFileSync(join(modelFolder, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
-    const tokenizer = new Tokenizer(JSON.parse(readFileSync(join(modelFolder, 'tokenizer.json'), 'utf8')) as object, tokenizerConfig);
+    const { config, tokenizer, onnxPath } = readStandinFolder(modelFolder);
     const contextLength = Number(config['max_position_embeddings'] ?? config['n_positions']);
-    const model = await OnnxModel.load(join(modelFolder, 'model.onnx'));
+    const model = await OnnxModel.load(onnxPath);
     let fake: FakeSglang | undefined;
     const server = createServer((req, res) => {
       fake!.handle(req, res).catch((err: unknown) => {
@@ -338,76 +334,4 @@ class TrieNode {
   readonly children = new Map<number, TrieNode>();
   lastUsed = 0;
   constructor(readonly parent: TrieNode | undefined, readonly token: number) {}
-}
-
-/** The graph with an empty past: one whole sequence per pass, log-softmax over its logits here, in float64. */
-class OnnxModel {
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    private readonly pasts: { name: string; dims: number[] }[],
-    readonly vocabularySize: number,
-  ) {}
-
-  static async load(path: string): Promise<OnnxModel> {
-    const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
-    const pasts = session.inputMetadata.filter((m) => m.name.startsWith('past_key_values.')).map((m) => {
-      const shape = (m as { shape: readonly (number | string)[] }).shape;
-      return { name: m.name, dims: [1, Number(shape[1]), 0, Number(shape[3])] };
-    });
-    const logits = session.outputMetadata.find((m) => m.name === 'logits') as { shape: readonly (number | string)[] } | undefined;
-    let vocabularySize = Number(logits?.shape[2]);
-    if (!Number.isInteger(vocabularySize)) {
-      const probe = await OnnxModel.run(session, pasts, [0]);
-      vocabularySize = probe.dims[2]!;
-    }
-    return new OnnxModel(session, pasts, vocabularySize);
-  }
-
-  /** log p(ids[t] | ids[< t]) for t = start + 1 … L - 1. */
-  async logprobs(ids: number[], start: number): Promise<Float64Array> {
-    const logits = await OnnxModel.run(this.session, this.pasts, ids);
-    const vocab = logits.dims[2]!;
-    const data = logits.data as Float32Array;
-    const out = new Float64Array(ids.length - 1 - start);
-    for (let t = start + 1; t < ids.length; t++) {
-      const row = (t - 1) * vocab;
-      let max = -Infinity;
-      for (let v = 0; v < vocab; v++) max = Math.max(max, data[row + v]!);
-      let total = 0;
-      for (let v = 0; v < vocab; v++) total += Math.exp(data[row + v]! - max);
-      out[t - start - 1] = data[row + ids[t]!]! - max - Math.log(total);
-    }
-    return out;
-  }
-
-  async release(): Promise<void> {
-    await this.session.release();
-  }
-
-  private static async run(session: ort.InferenceSession, pasts: { name: string; dims: number[] }[], ids: number[]): Promise<ort.Tensor> {
-    const n = ids.length;
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, n]),
-    };
-    if (session.inputNames.includes('attention_mask')) feeds['attention_mask'] = new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
-    if (session.inputNames.includes('position_ids')) feeds['position_ids'] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [1, n]);
-    for (const past of pasts) feeds[past.name] = new ort.Tensor('float32', new Float32Array(0), past.dims);
-    const out = await session.run(feeds, ['logits']);
-    return out['logits']!;
-  }
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

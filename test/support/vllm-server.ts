@@ -1,7 +1,10 @@
 /**
  * A stand-in for a vLLM OpenAI-compatible server on 127.0.0.1, for protocol tests: it answers
- * GET /v1/models and POST /v1/completions in vLLM's response format, computing the log-probabilities
- * with this project's own engine (OnnxCausalLM + the model's tokenizer.json), not with vLLM.
+ * GET /v1/models and POST /v1/completions in vLLM's response format. It runs a real ONNX model with a plain
+ * onnxruntime-node session and the model's tokenizer.json through @huggingface/tokenizers (onnx-standin.ts, shared
+ * with the SGLang stand-in), and imports nothing from server/, so that a tokenization or batching bug shared with
+ * the engine cannot hide: every prompt (with its generated token) is one whole sequence through the graph with an
+ * empty past, its logits log-softmaxed here. test/unit/serving-standins.test.ts checks that nothing from server/ comes in.
  *
  * What it reproduces of vLLM (vllm/entrypoints/openai/serving_completion.py and protocol.py):
  * - the prompt is tokenized with `add_special_tokens` (default true: the tokenizer's BOS is added);
@@ -27,9 +30,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OnnxCausalLM } from '../../server/model/causal-lm';
-import { contextLengthOf, readModelFolder } from '../../server/model/folder';
-import { TextTokenizer } from '../../server/model/tokenizer';
+import type { Tokenizer } from '@huggingface/tokenizers';
+import { resolve } from 'node:path';
+import { OnnxModel, readBody, readStandinFolder, send } from './onnx-standin';
 
 export interface FakeVllmOptions {
   /** The id under which the model is served (vLLM --served-model-name). */
@@ -82,25 +85,23 @@ export class FakeVllm {
     readonly url: string,
     readonly servedModel: string,
     readonly maxModelLen: number,
-    private readonly tokenizer: TextTokenizer,
-    private readonly lm: OnnxCausalLM,
+    private readonly tokenizer: Tokenizer,
+    private readonly model: OnnxModel,
     private readonly eosId: number,
     private readonly options: FakeVllmOptions,
   ) {}
 
   static async start(modelFolder: string, options: FakeVllmOptions = {}): Promise<FakeVllm> {
-    const folder = readModelFolder(modelFolder);
-    const context = contextLengthOf(folder.config)!;
-    const tokenizer = new TextTokenizer(folder.tokenizerJson, folder.tokenizerConfig, folder.path);
-    const lm = await OnnxCausalLM.load(folder.onnxPath, folder.config, context, { threads: 1 });
-    const eos = typeof folder.config['eos_token_id'] === 'number' ? folder.config['eos_token_id'] : 0;
+    const { config, tokenizer, contextLength: context, onnxPath } = readStandinFolder(modelFolder);
+    const model = await OnnxModel.load(onnxPath);
+    const eos = typeof config['eos_token_id'] === 'number' ? config['eos_token_id'] : 0;
     let fake: FakeVllm | undefined;
     const server = createServer((req, res) => {
       fake!.handle(req, res).catch((err: unknown) => send(res, 500, vllmError(String(err), 'InternalServerError', 500)));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-    fake = new FakeVllm(server, url, options.servedModel ?? folder.path, options.maxModelLen ?? context, tokenizer, lm, eos, options);
+    fake = new FakeVllm(server, url, options.servedModel ?? resolve(modelFolder), options.maxModelLen ?? context, tokenizer, model, eos, options);
     return fake;
   }
 
@@ -112,7 +113,7 @@ export class FakeVllm {
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await this.lm.dispose();
+    await this.model.release();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -144,7 +145,7 @@ export class FakeVllm {
       const request = JSON.parse(await readBody(req)) as { model?: string; prompt: string; add_special_tokens?: boolean };
       this.tokenizeBodies.push(request);
       if (request.model !== undefined && request.model !== this.servedModel) return send(res, 404, vllmError(`The model \`${request.model}\` does not exist.`, 'NotFoundError', 404));
-      const tokens = this.tokenizer.encode(request.prompt, request.add_special_tokens ?? true);
+      const tokens = this.encode(request.prompt, request.add_special_tokens ?? true);
       return send(res, 200, { count: tokens.length, max_model_len: this.maxModelLen, tokens, token_strs: null });
     }
     if (req.method !== 'POST' || path !== '/v1/completions') return send(res, 404, { detail: 'Not Found' });
@@ -188,7 +189,7 @@ export class FakeVllm {
     const prompts = promptList(request.prompt);
     if (!prompts) return { status: 400, body: vllmError('prompt must be a string, a list of strings, or token ids.', 'BadRequestError', 400) };
     const addSpecial = request.add_special_tokens ?? true;
-    const encoded = prompts.map((p) => (typeof p === 'string' ? { text: p, ids: this.tokenizer.encode(p, addSpecial) } : { text: this.tokenizer.decode(p), ids: p }));
+    const encoded = prompts.map((p) => (typeof p === 'string' ? { text: p, ids: this.encode(p, addSpecial) } : { text: this.decode(p), ids: p }));
     const generated = Math.min(maxTokens, 1);
     for (const e of encoded) {
       if (e.ids.length === 0) return { status: 400, body: vllmError('The prompt cannot be empty.', 'BadRequestError', 400) };
@@ -199,18 +200,15 @@ export class FakeVllm {
         };
       }
     }
-    // One forward pass over every prompt, its (always EOS) generated token appended as a target.
-    const rows = encoded.map((e) => {
+    // Each prompt, its (always EOS) generated token appended, is one whole sequence through the graph.
+    const results: Float64Array[] = [];
+    for (const e of encoded) {
       const tokens = generated > 0 ? [...e.ids, this.eosId] : e.ids;
-      return { tokens, targetFrom: 1, targetTo: tokens.length };
-    });
-    const wantsLogprobs = rows.filter((r) => r.targetTo > r.targetFrom);
-    const results = wantsLogprobs.length > 0 ? await this.lm.forward(wantsLogprobs) : [];
-    let next = 0;
+      results.push(tokens.length > 1 ? await this.model.logprobs(tokens, 0) : new Float64Array(0));
+    }
     const choices = encoded.map((e, index) => {
-      const row = rows[index]!;
-      const lp = row.targetTo > row.targetFrom ? results[next++]! : new Float64Array(0);
-      // lp[t - 1] is the log-probability of row.tokens[t] given the tokens before it.
+      const lp = results[index]!;
+      // lp[t - 1] is the log-probability of tokens[t] given the tokens before it.
       const promptLp: (number | null)[] = e.ids.map((_, t) => (t === 0 ? null : lp[t - 1]!));
       const outputIds = generated > 0 ? [this.eosId] : [];
       const outputLp = generated > 0 ? [lp[e.ids.length - 1]!] : [];
@@ -275,7 +273,16 @@ export class FakeVllm {
   }
 
   private decodeOne(id: number): string {
-    return this.tokenizer.decode([id]);
+    return this.decode([id]);
+  }
+
+  private encode(text: string, specialTokens: boolean): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: specialTokens }).ids;
+  }
+
+  /** Special tokens are kept (vLLM's detokenizer shows a BOS by its name). */
+  private decode(ids: number[]): string {
+    return this.tokenizer.decode(ids, { skip_special_tokens: false });
   }
 }
 
@@ -317,19 +324,4 @@ function sendLie(res: ServerResponse, body: { choices: LieChoice[] }, lie: Lie):
 
 function vllmError(message: string, type: string, code: number) {
   return { object: 'error', message, type, param: null, code };
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
