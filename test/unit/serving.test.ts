@@ -1,7 +1,8 @@
 /**
  * The serving backend against a stand-in for vLLM (test/support/vllm-server.ts). This is a PROTOCOL
- * test: the stand-in speaks vLLM's /v1/completions format but computes log-probabilities with this
- * project's own ONNX engine on the demo model, so equal numbers show that requests, response parsing
+ * test: the stand-in speaks vLLM's /v1/completions format and computes log-probabilities on the demo model
+ * independently of the engine (a plain ONNX Runtime session and @huggingface/tokenizers, one whole sequence
+ * per prompt, nothing from server/), so equal numbers show that requests, tokenization, response parsing
  * and span finding are right, not that vLLM's numerics equal ONNX Runtime's.
  */
 import assert from 'node:assert/strict';
