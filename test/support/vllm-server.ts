@@ -18,7 +18,7 @@
  * - `max_tokens: 0` is accepted with echo (the prompt alone); a prompt that with max_tokens exceeds
  *   max_model_len is refused with a 400; errors are {"object": "error", "message", "type", "code"}.
  * What it does not: generation is not sampled (the one generated token is always EOS, with its real
- * log-probability), `rank` is null (the engine returns only the wanted tokens' log-probabilities), and
+ * log-probability), `rank` is null (no token's rank among the vocabulary is computed), and
  * only the prompt token's own log-probability is given (logprobs / prompt_logprobs 0).
  *
  * POST /tokenize (vLLM's, at the server root): {model, prompt, add_special_tokens} -> {count,
