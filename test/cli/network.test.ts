@@ -105,7 +105,9 @@ test('the first SIGINT aborts a hung serving request (the server sees it closed)
   const vllm = await FakeVllm.start(demoModel, { servedModel: 'demo' });
   const out = join(dir, 'served.jsonl');
   try {
-    const run = start(['score', dataset, '--anchors', anchors, '--model', vllm.url, '--batch-size', '4', '--out', out]);
+    // One record in flight: the hung request is then the only unfinished work, so the records on disk when it hangs
+    // are exactly those kept (records in flight under SIGINT: test/cli/sglang.test.ts).
+    const run = start(['score', dataset, '--anchors', anchors, '--model', vllm.url, '--batch-size', '4', '--records-in-flight', '1', '--out', out]);
     await until(() => recordLines(out) >= 2, 'two scored records');
     vllm.stall = true;
     const stalledBefore = vllm.stalled;
