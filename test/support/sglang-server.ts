@@ -25,7 +25,9 @@
  *
  * For fault tests: `lie` damages the last item of every /generate answer after the first `lieAfter`;
  * `stallAfter` holds /generate requests after so many unanswered (`stalledClosed` counts those whose client
- * closed the connection); `failNext` answers the next /generate requests with an error status.
+ * closed the connection); `failNext` answers the next /generate requests with an error status; `dieAfter` drops
+ * the connection of the /generate request after so many and stops listening, as a worker process that dies, until
+ * revive().
  */
 import type { Tokenizer } from '@huggingface/tokenizers';
 import { randomBytes } from 'node:crypto';
@@ -85,6 +87,13 @@ export class FakeSglang {
   stallAfter = Infinity;
   stalled = 0;
   stalledClosed = 0;
+  /**
+   * A worker that dies: the /generate request after this many finds its connection dropped, and the server stops
+   * listening (later requests are refused) until revive().
+   */
+  dieAfter = Infinity;
+  /** /generate requests whose connection the death dropped (the refused ones after it never arrive). */
+  dropped = 0;
   readonly cache: TokenTrie;
   private failures: number[] = [];
 
@@ -130,6 +139,13 @@ export class FakeSglang {
     return { sent, computed: sent - items.reduce((n, i) => n + i.cached, 0) };
   }
 
+  /** The server listening again on its port after dieAfter, its cache kept (a worker restarted with its state). */
+  async revive(): Promise<void> {
+    this.dieAfter = Infinity;
+    if (this.server.listening) return;
+    await new Promise<void>((resolve) => this.server.listen(Number(new URL(this.url).port), '127.0.0.1', resolve));
+  }
+
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -162,6 +178,13 @@ export class FakeSglang {
         return send(res, 200, { tokens, count: tokens.map((t) => t.length), max_model_len: this.contextLength });
       }
       throw new BadRequest('Either prompt or messages must be provided.');
+    }
+    if (req.method === 'POST' && path === '/generate' && this.generateRequests >= this.dieAfter) {
+      this.dropped++;
+      req.socket.destroy();
+      if (this.server.listening) this.server.close();
+      this.server.closeAllConnections();
+      return;
     }
     if (req.method === 'POST' && path === '/generate') {
       const body = JSON.parse(await readBody(req)) as GenerateRequest;
