@@ -243,6 +243,34 @@ test('a hung SGLang request ends after --timeout and one retry with a message na
   process.stdout.write(`# hung: exit 1 after ${((Date.now() - started) / 1000).toFixed(1)} s (2 attempts of 0.3 s)\n`);
 });
 
+test('an SGLang worker that dies mid-run (its connection dropped, its port closed) ends the run with a message naming the record, exit 1, no stack trace; the records before are kept and a rerun against the live server completes the file', { timeout: 120_000 }, async () => {
+  const out = join(dir, 'died.jsonl');
+  const dropped = sglang.dropped;
+  // Requests: the anchors alone, then two per record; the worker dies on the third record's anchors.
+  sglang.dieAfter = sglang.generateRequests + 1 + 2 * 2 + 1;
+  const started = Date.now();
+  try {
+    const run = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--records-in-flight', '1', '--out', out);
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(sglang.dropped, dropped + 1, 'the request under way was dropped, the retries found nothing listening');
+    assert.match(run.stderr, /No answer from the serving endpoints after \d+ attempts \(anchor 0 after record 2 … anchor 4 after record 2\): .*http:\/\/127\.0\.0\.1:\d+\/generate/);
+    assert.match(run.stderr, /Check that the servers are up/);
+    assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+  } finally {
+    await sglang.revive();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  assert.deepEqual(scoreLines(out).map((l) => l.index), [0, 1], 'the two records scored before are kept');
+  const rerun = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--out', out);
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.match(rerun.stderr, /2 already in .*skipped/);
+  const whole = await nuggets('score', smallDataset, '--anchors', smallAnchors, '--model', `sglang+${sglang.url}`, '--out', 'died-whole.jsonl');
+  assert.equal(whole.code, 0, whole.stderr);
+  const strip = (l: Line): unknown => ({ index: l.index, golden: l.golden_score, deltas: l.deltas });
+  assert.deepEqual(scoreLines(out).map(strip), scoreLines(join(dir, 'died-whole.jsonl')).map(strip), 'the resumed file scores as one run');
+  process.stdout.write(`# a worker that died on record 2: exit 1 after ${seconds.toFixed(1)} s (the retries' backoff), 2 records kept, the rerun completed the file\n`);
+});
+
 test('SGLang requests go through the HTTP layer: a 503 is retried; the first SIGINT aborts a hung /generate (the server sees it closed) and exits 130, keeping the records before', { timeout: 60_000 }, async () => {
   const out = join(dir, 'interrupted.jsonl');
   sglang.failNext(503, 2);
