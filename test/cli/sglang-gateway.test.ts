@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeAnchors } from '../../server/anchors';
 import { readDataset, recordId } from '../../server/dataset';
 import { demoModel, repoRoot, scratchDir, sharedData } from '../helpers';
-import { GATEWAY_VERSION, SglangGateway } from '../support/sglang-gateway';
+import { freePort, GATEWAY_VERSION, SglangGateway } from '../support/sglang-gateway';
 import { FakeSglang } from '../support/sglang-server';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
@@ -125,4 +125,35 @@ test(`through the SGLang gateway in front of two workers, golden scores equal th
   process.stdout.write(`# sglang-router ${GATEWAY_VERSION} (manual policy), 2 workers: records per worker ${perWorker.join(' / ')}; ${anchorItems} anchor items found their candidate cached `
     + `(${cachedOfCandidates} of ${candidates} candidate tokens); ${(computed / RECORDS).toFixed(0)} token positions computed per record of ${(sent / RECORDS).toFixed(0)} sent\n`);
   assert.match(served.stdout, /SGLang computed [\d,]+ token positions per record/);
+});
+
+test('a gateway with no healthy worker (its only worker not listening) ends the run with a message saying so, exit 1, no stack trace; the scores file is left as it was, and the run against a live gateway completes it', { timeout: 120_000 }, async () => {
+  const seed = readDataset(sharedData('alpaca-seed-tasks.jsonl')).records;
+  const first = join(dir, 'two.json');
+  writeFileSync(first, JSON.stringify(seed.slice(30, 32).map((r) => r.original)));
+  const whole = join(dir, 'four.json');
+  writeFileSync(whole, JSON.stringify(seed.slice(30, 34).map((r) => r.original)));
+  const few = join(dir, 'few-anchors.json');
+  writeAnchors(few, seed.slice(0, 5));
+  const out = join(dir, 'no-worker.jsonl');
+  const started = await nuggets('score', first, '--anchors', few, '--model', `sglang+${gateway!.url}`, '--out', out);
+  assert.equal(started.code, 0, started.stderr);
+  const before = readFileSync(out, 'utf8');
+  const down = `http://127.0.0.1:${await freePort()}`;
+  const empty = await SglangGateway.start([down], 'manual', false);
+  try {
+    const run = await nuggets('score', whole, '--anchors', few, '--model', `sglang+${empty.url}`, '--out', out);
+    assert.equal(run.code, 1, run.stderr);
+    const at = empty.url.replace(/[.:/]/g, '\\$&');
+    assert.match(run.stderr, new RegExp(`The SGLang gateway at ${at} lists no healthy worker \\(GET ${at}\\/workers\\)\\.\\n\\s+Start the workers`));
+    assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+  } finally {
+    await empty.close();
+  }
+  assert.equal(readFileSync(out, 'utf8'), before, 'the scores file is as it was');
+  assert.equal(existsSync(`${out}.lock`), false, 'no lock left behind');
+  const resumed = await nuggets('score', whole, '--anchors', few, '--model', `sglang+${gateway!.url}`, '--out', out);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /2 already in .*skipped/);
+  assert.deepEqual(scoreLines(out).map((l) => l.index), [0, 1, 2, 3]);
 });
