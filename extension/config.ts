@@ -35,7 +35,7 @@ export class Config {
   servingOrigins(): { origin: string; fromWorkspace: boolean }[] {
     const config = vscode.workspace.getConfiguration(SECTION);
     const model = this.path(config, 'model', vscode.workspace.isTrusted, true) ?? '';
-    if (!/^https?:\/\//i.test(model)) return [];
+    if (!/^(sglang\+)?https?:\/\//i.test(model)) return [];
     const inspected = config.inspect<string>('model');
     const fromWorkspace = inspected?.workspaceFolderValue !== undefined || inspected?.workspaceValue !== undefined;
     const origins = model.split(',').map(originOf).filter((o): o is string => o !== undefined);

@@ -21,10 +21,10 @@ export function parseServingKey(stored: string | undefined): ServingKey | undefi
   return { key: stored, origins: [] };
 }
 
-/** The origin of an endpoint URL, or undefined when it is not one. */
+/** The origin of an endpoint URL (an SGLang one, sglang+http://…, is its http(s) address), or undefined when it is not one. */
 export function originOf(url: string): string | undefined {
   try {
-    const parsed = new URL(url.trim());
+    const parsed = new URL(url.trim().replace(/^sglang\+/i, ''));
     return /^https?:$/.test(parsed.protocol) ? parsed.origin : undefined;
   } catch {
     return undefined;

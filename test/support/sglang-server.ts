@@ -80,6 +80,9 @@ export class FakeSglang {
   /** The X-SMG-Routing-Key header of each request in `served` (the gateway forwards it). */
   readonly servedKeys: (string | undefined)[] = [];
   readonly tokenizeBodies: { prompt: unknown; add_special_tokens?: boolean }[] = [];
+  /** The Authorization header of every request, in order (undefined where none was sent), and each request's path. */
+  readonly authorizations: (string | undefined)[] = [];
+  readonly requestPaths: string[] = [];
   lie: SglangLie | undefined;
   /** Lies start after this many /generate requests. */
   lieAfter = 0;
@@ -154,6 +157,8 @@ export class FakeSglang {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', this.url).pathname;
+    this.authorizations.push(header(req, 'authorization'));
+    this.requestPaths.push(path);
     if (req.method === 'GET' && path === '/health') {
       res.writeHead(200).end();
       return;

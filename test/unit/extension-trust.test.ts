@@ -16,6 +16,7 @@ import { chooseModel, confirmServingKey, setServingApiKey } from '../../extensio
 import { modelOptions } from '../../server/lsp/model-identity';
 import { openBackend } from '../../server/scoring/open';
 import { demoModel, scratchDir } from '../helpers';
+import { FakeSglang } from '../support/sglang-server';
 import { FakeVllm } from '../support/vllm-server';
 
 const extensionPath = '/opt/nuggets-extension';
@@ -29,11 +30,14 @@ const WORKSPACE = 2;
 const ENTERED_FOR = 'http://gpu-a.example:8000';
 
 let vllm: FakeVllm;
+let sglang: FakeSglang;
 before(async () => {
   vllm = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo' });
+  sglang = await FakeSglang.start(demoModel, { servedModel: 'nuggets-demo' });
 });
 after(async () => {
   await vllm.close();
+  await sglang.close();
 });
 
 beforeEach(() => {
@@ -56,12 +60,12 @@ function keyContext(config: Config): { ctx: Ctx; sent: () => number } {
 }
 
 /** What the serving endpoint receives when the engine opens the model with the settings the extension sends. */
-async function authorizationsReceived(config: Config): Promise<(string | undefined)[]> {
+async function authorizationsReceived(config: Config, server: { authorizations: (string | undefined)[] } = vllm): Promise<(string | undefined)[]> {
   const settings = config.serverSettings();
-  const from = vllm.authorizations.length;
+  const from = server.authorizations.length;
   const backend = await openBackend(settings.model, modelOptions(settings, scratchDir('trust')));
   await backend.dispose();
-  const received = vllm.authorizations.slice(from);
+  const received = server.authorizations.slice(from);
   assert.ok(received.length > 0, 'opening the endpoint made no request');
   return received;
 }
@@ -187,6 +191,42 @@ test('the key goes to the server it was entered for without asking, and to no ot
   await editor.secrets.store(SECRET_KEYS.apiKey, JSON.stringify({ key: KEY, origins: [ENTERED_FOR] }));
   await config.loadSecrets(editor.secrets as unknown as vscode.SecretStorage);
   assert.deepEqual(new Set(await authorizationsReceived(config)), new Set([undefined]));
+});
+
+/** What the SGLang stand-in receives on opening, but for the gateway probe (GET /workers), which never carries the key. */
+async function sglangAuthorizations(config: Config): Promise<(string | undefined)[]> {
+  const from = sglang.requestPaths.length;
+  await authorizationsReceived(config, sglang);
+  const received = sglang.authorizations.slice(from).filter((_, k) => sglang.requestPaths[from + k] !== '/workers');
+  assert.ok(received.length > 0, 'opening the SGLang server made no request but the probe');
+  return received;
+}
+
+test('an SGLang model (sglang+http://…) is asked about as its http address: Send Key binds the key to it, and the SGLang server\'s requests carry the key; Set Serving API Key offers that address', async () => {
+  const config = new Config(extensionPath);
+  const origin = new URL(sglang.url).origin;
+  editor.set('nuggets.model', 'user', `sglang+${sglang.url}`);
+  assert.deepEqual(config.servingOrigins(), [{ origin, fromWorkspace: false }]);
+  await editor.secrets.store(SECRET_KEYS.apiKey, JSON.stringify({ key: KEY, origins: [ENTERED_FOR] }));
+  await config.loadSecrets(editor.secrets as unknown as vscode.SecretStorage);
+  // Bound elsewhere: the SGLang server gets no key before the user says so.
+  assert.deepEqual(new Set(await sglangAuthorizations(config)), new Set([undefined]));
+  const { ctx, sent } = keyContext(config);
+  editor.answer = (prompt) => (prompt.message === `Send your serving API key to ${origin}?` ? 'Send Key' : undefined);
+  await confirmServingKey(ctx);
+  assert.deepEqual(editor.prompts.map((p) => p.message), [`Send your serving API key to ${origin}?`]);
+  assert.deepEqual(JSON.parse(editor.secrets.values.get(SECRET_KEYS.apiKey)!), { key: KEY, origins: [ENTERED_FOR, origin] });
+  assert.equal(sent(), 1);
+  assert.deepEqual(new Set(await sglangAuthorizations(config)), new Set([`Bearer ${KEY}`]));
+
+  editor.reset();
+  editor.workspaceFolder = workspace;
+  editor.set('nuggets.model', 'user', `sglang+${sglang.url}`);
+  const answers = [KEY, `sglang+${sglang.url}`];
+  editor.answer = (prompt) => (prompt.kind === 'input' ? answers.shift() : undefined);
+  assert.equal(await setServingApiKey(keyContext(config).ctx), true);
+  assert.equal(editor.prompts.filter((p) => p.kind === 'input')[1]?.options?.['value'], origin, 'the SGLang server offered as the default');
+  assert.deepEqual(editor.secrets.writes.at(-1), { key: SECRET_KEYS.apiKey, value: JSON.stringify({ key: KEY, origins: [origin] }) });
 });
 
 function pick(settings: ReturnType<Config['serverSettings']>): Record<string, unknown> {

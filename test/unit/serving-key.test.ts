@@ -17,6 +17,10 @@ test('endpoint addresses become origins: scheme, host and port, nothing of the p
   assert.equal(originOf('HTTP://GPU-A:8000'), 'http://gpu-a:8000');
   assert.equal(originOf('file:///etc/passwd'), undefined);
   assert.equal(originOf('gpu-a:8000'), undefined);
+  // An SGLang model is its server's http(s) address.
+  assert.equal(originOf('sglang+http://gpu-a:30000'), 'http://gpu-a:30000');
+  assert.equal(originOf('SGLang+https://serve.example.com/v1'), 'https://serve.example.com');
+  assert.equal(originOf('sglang+file:///etc/passwd'), undefined);
 });
 
 test('the key goes to its own origin without asking; any other origin is asked about once', () => {
