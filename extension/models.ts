@@ -8,6 +8,7 @@ import { dirname, isAbsolute } from 'node:path';
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import { SECRET_KEYS, SECTION } from './config';
+import { detectServingKind, modelSetting, type ServingKind } from './serving_kind';
 import { originOf, originsToAsk, parseServingKey, type ServingKey } from './serving_key';
 import type { Ctx } from './ctx';
 
@@ -46,7 +47,7 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
     { label: 'Elsewhere', kind: vscode.QuickPickItemKind.Separator },
     { label: '$(folder) A local folder…', description: 'tokenizer.json, config.json and model.onnx (or onnx/model.onnx)', ask: 'folder' },
     { label: '$(file-binary) A GGUF file…', description: 'llama.cpp or LM Studio weights (.gguf), imported once into the extension\'s storage', ask: 'gguf' },
-    { label: '$(server) A serving endpoint…', description: 'vLLM or another OpenAI-compatible server: http(s)://host:port/v1', ask: 'endpoint' },
+    { label: '$(server) A serving endpoint…', description: 'vLLM, SGLang or another OpenAI-compatible server: http(s)://host:port', ask: 'endpoint' },
   ];
   const picked = await vscode.window.showQuickPick(items, {
     title: 'Nuggets: choose the model that scores records',
@@ -69,15 +70,16 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
     });
     model = files?.[0]?.fsPath;
   } else if (picked.ask === 'endpoint') {
-    model = (await vscode.window.showInputBox({
+    const typed = (await vscode.window.showInputBox({
       title: 'Nuggets: serving endpoint',
-      prompt: 'OpenAI-compatible endpoint that returns prompt log-probabilities (vLLM). Several: separate them with commas.',
+      prompt: 'A vLLM or SGLang server that returns prompt log-probabilities (which one is asked of the server). Several vLLM servers: separate them with commas.',
       placeHolder: 'http://localhost:8000/v1',
-      value: /^https?:\/\//i.test(current) ? current : '',
+      value: /^(sglang\+)?https?:\/\//i.test(current) ? current : '',
       ignoreFocusOut: true,
-      validateInput: (text) => (text.split(',').every((e) => /^https?:\/\/[^\s/]+/i.test(e.trim())) ? undefined : 'Give http(s)://host:port/v1 (comma-separated for several).'),
+      validateInput: (text) => (text.split(',').every((e) => /^(sglang\+)?https?:\/\/[^\s/]+/i.test(e.trim())) ? undefined : 'Give http(s)://host:port/v1 (comma-separated for several).'),
     }))?.trim();
-  } else if (picked.ask === 'hub') {
+    model = typed && await servedModelSetting(typed);
+  } else if (picked.ask === 'hub') {  } else if (picked.ask === 'hub') {
     model = (await vscode.window.showInputBox({
       title: 'Nuggets: hub model',
       prompt: 'A hub repository with tokenizer.json, config.json and an ONNX export (onnx/model.onnx), optionally @revision; or one GGUF file of a repository',
@@ -119,6 +121,26 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
     void vscode.window.showInformationMessage(`Nuggets: scoring with ${shown} (${where} settings).`);
   }
   return model;
+}
+
+/**
+ * The setting for a typed endpoint: SGLang's is sglang+http://… (scored through its native /generate, the candidate
+ * computed once), found by asking the server; where it cannot tell (no answer, a key required), the user says.
+ * Several addresses, or one typed with sglang+, are taken as typed.
+ */
+async function servedModelSetting(typed: string): Promise<string | undefined> {
+  if (typed.includes(',') || /^sglang\+/i.test(typed)) return typed;
+  // At most a few seconds: the server answers at once or the user is asked.
+  let kind: ServingKind | undefined = await detectServingKind(typed);
+  if (!kind) {
+    const items: Array<vscode.QuickPickItem & { engine: ServingKind }> = [
+      { label: 'vLLM', description: 'or another OpenAI-compatible server (/v1/completions with prompt log-probabilities)', engine: 'vllm' },
+      { label: 'SGLang', description: 'a server or its gateway: native /generate, each record\'s candidate computed once', engine: 'sglang' },
+    ];
+    const picked = await vscode.window.showQuickPick(items, { title: `Nuggets: which engine serves ${typed}?`, placeHolder: 'The server did not say (no answer, or it needs a key)' });
+    kind = picked?.engine;
+  }
+  return kind && modelSetting(typed, kind);
 }
 
 async function chooseVariant(spec: string, variants: string[], current: string | undefined): Promise<string | undefined> {
