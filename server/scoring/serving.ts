@@ -389,7 +389,8 @@ export class ServingBackend implements ScoringBackend {
           if (answer.status === 200) return { endpoint, status: 200, body: parseJson(text, answer.url, what) };
           if (accept.includes(answer.status)) return { endpoint, status: answer.status, body: undefined };
           const message = errorMessage(text);
-          throwIfBusy(answer, endpoint, message ? `: ${message}` : '');
+          // A request sent elsewhere than its endpoint (SGLang's gateway) is named by where it went: the gateway answered.
+          throwIfBusy(answer, new URL(target).origin === new URL(endpoint).origin ? endpoint : target, message ? `: ${message}` : '');
           throw new NuggetsError(
             `${answer.url} answered ${answer.status} (${what}): ${message || text.slice(0, 200)}`,
             answer.status === 401 ? apiKeyHint(endpoint, key)

@@ -157,3 +157,41 @@ test('a gateway with no healthy worker (its only worker not listening) ends the 
   assert.match(resumed.stderr, /2 already in .*skipped/);
   assert.deepEqual(scoreLines(out).map((l) => l.index), [0, 1, 2, 3]);
 });
+
+test('a worker behind the gateway that dies mid-run ends the run with a message naming the record, exit 1, no stack trace; the records before are kept and the run resumes once it is back', { timeout: 180_000 }, async () => {
+  const seed = readDataset(sharedData('alpaca-seed-tasks.jsonl')).records;
+  const four = join(dir, 'died-four.json');
+  writeFileSync(four, JSON.stringify(seed.slice(34, 38).map((r) => r.original)));
+  const few = join(dir, 'died-anchors.json');
+  writeAnchors(few, seed.slice(0, 5));
+  const out = join(dir, 'died.jsonl');
+  const worker = await FakeSglang.start(demoModel, { servedModel: 'demo' });
+  const own = await SglangGateway.start([worker.url]);
+  try {
+    // Requests: the anchors alone, then two per record; the worker dies on the third record's anchors.
+    worker.dieAfter = 1 + 2 * 2 + 1;
+    const started = Date.now();
+    const run = await nuggets('score', four, '--anchors', few, '--model', `sglang+${own.url}`, '--records-in-flight', '1', '--out', out);
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(run.code, 1, `${run.stderr}\ngateway:\n${own.output.slice(-2000)}`);
+    assert.equal(worker.dropped, 1);
+    // The gateway answers for the dead worker, and is named: 503, no available workers.
+    assert.match(run.stderr, new RegExp(`No answer from the serving endpoints after \\d+ attempts \\(anchor 0 after record 2 … anchor 4 after record 2\\): ${own.url.replace(/[.:/]/g, '\\$&')}\\/generate answered 503`));
+    assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+    assert.deepEqual(scoreLines(out).map((l) => l.index), [0, 1], 'the records before are kept');
+    process.stdout.write(`# a worker behind the gateway died on record 2: exit 1 after ${seconds.toFixed(1)} s: ${run.stderr.trim().split('\n').filter((l) => !l.startsWith('warning')).slice(-2).join(' / ')}\n`);
+    await worker.revive();
+    let rerun = await nuggets('score', four, '--anchors', few, '--model', `sglang+${own.url}`, '--out', out);
+    for (const deadline = Date.now() + 60_000; rerun.code !== 0 && Date.now() < deadline;) {
+      // The gateway takes the worker back at its next health check.
+      await new Promise((r) => setTimeout(r, 2000));
+      rerun = await nuggets('score', four, '--anchors', few, '--model', `sglang+${own.url}`, '--out', out);
+    }
+    assert.equal(rerun.code, 0, `${rerun.stderr}\ngateway:\n${own.output.slice(-2000)}`);
+    assert.match(rerun.stderr, /2 already in .*skipped/);
+    assert.deepEqual(scoreLines(out).map((l) => l.index), [0, 1, 2, 3]);
+  } finally {
+    await own.close();
+    await worker.close();
+  }
+});
