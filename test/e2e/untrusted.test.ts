@@ -1,0 +1,189 @@
+/**
+ * End to end, in a real VS Code: the packaged .vsix in code-server, a folder opened UNTRUSTED (the user
+ * answers "No, I don't trust the authors": restricted mode). The folder's .vscode/settings.json names a
+ * serving endpoint as its model (a local HTTP server of this test, which records every request it
+ * receives), a model variant and its own anchors file. Scores of its dataset were stored beforehand in
+ * the extension's storage, where the editor keeps them (the CLI's scores of the same file against the
+ * user's anchors and the bundled demo model, under the editor's key name). What the editor must do:
+ * show the stored scores (computed with the user's settings, not the folder's), send the folder's
+ * endpoint no request at all, download nothing into its storage, and refuse Score Dataset with a
+ * message about trust. A screenshot of each step goes to .test-artifacts/e2e/untrusted/.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { keyName } from '../../server/lsp/score-book';
+import type { ScoresHeader } from '../../server/store';
+import { repoRoot, sharedData } from '../helpers';
+import { CHROMIUM, CHROMIUM_ARGS } from '../webview/browser';
+import { injectedTexts, installExtension, packageExtension, requireCodeServer, runCommand, startCodeServer, type CodeServer } from './code-server';
+
+const RECORDS = 10;
+const ANCHORS = 4;
+const DATASET = 'data.alpaca.json';
+const artifacts = join(repoRoot, '.test-artifacts', 'e2e', 'untrusted');
+/** The extension's global storage in code-server's user data (VS Code names it by the lower-cased extension id). */
+const STORAGE_ID = 'nuggets-dev.nuggets';
+
+interface CliScore { index: number; golden_score: number; wins: number; anchors: number }
+
+let root: string;
+let workspace: string;
+let storage: string;
+let expected: CliScore[];
+let server: CodeServer | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let endpoint: Server | undefined;
+/** Every request the folder's endpoint received: method and path. */
+const received: string[] = [];
+const consoleLines: string[] = [];
+
+const cli = (...args: string[]): string => execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+
+/** Runs one step; on failure saves `<name>-failed.png` and says which step failed. */
+async function step(name: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+    await page.screenshot({ path: join(artifacts, `${name}.png`) });
+  } catch (err) {
+    await page?.screenshot({ path: join(artifacts, `${name}-failed.png`) }).catch(() => undefined);
+    writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
+    const toasts = await page?.locator('.notification-toast').allInnerTexts().catch(() => []) ?? [];
+    throw new Error(`e2e step ${name} failed (screenshot .test-artifacts/e2e/untrusted/${name}-failed.png): ${(err as Error).message}\n`
+      + `notifications shown: ${JSON.stringify(toasts)}; endpoint requests: ${JSON.stringify(received)}`, { cause: err });
+  }
+}
+
+/** Polls `read` until `ok` holds, for at most `ms`; returns the last value read. */
+async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!ok(value)) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+    value = await read();
+  }
+  return value;
+}
+
+/** Every file under `dir` (relative paths); [] when it does not exist. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => !e.isDirectory()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
+const statusText = (): Promise<string> => page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
+
+before(async () => {
+  requireCodeServer();
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  root = mkdtempSync(join(tmpdir(), 'nuggets-e2e-untrusted-'));
+  workspace = join(root, 'workspace');
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  const records = (JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as Record<string, string>[]).slice(0, 40);
+  writeFileSync(join(workspace, DATASET), JSON.stringify(records.slice(0, RECORDS), null, 2) + '\n');
+
+  // The folder's endpoint: answers 500 to anything, and records that it was asked.
+  endpoint = createServer((req, res) => {
+    received.push(`${req.method} ${req.url}`);
+    res.writeHead(500).end();
+  });
+  await new Promise<void>((resolve) => endpoint!.listen(0, '127.0.0.1', resolve));
+  const port = (endpoint.address() as { port: number }).port;
+
+  // The user's anchors (outside the folder) and the folder's own, another set: were the folder's used, no stored score would match.
+  const anchors = join(root, 'anchors.json');
+  cli('anchors', join(workspace, DATASET), '--kmeans', String(ANCHORS), '--out', anchors);
+  writeFileSync(join(workspace, 'folder-anchors.alpaca.json'), JSON.stringify(records.slice(30, 33), null, 2) + '\n');
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({
+    'nuggets.model': `http://127.0.0.1:${port}/v1`,
+    'nuggets.modelVariant': 'q4',
+    'nuggets.anchors': 'folder-anchors.alpaca.json',
+  }, null, 2));
+
+  // The stored scores: the CLI's, with the bundled demo model and the user's anchors, where the editor keeps them.
+  const scores = join(root, 'scores.jsonl');
+  cli('score', join(workspace, DATASET), '--anchors', anchors, '--out', scores);
+  const lines = readFileSync(scores, 'utf8').trim().split('\n');
+  const header = JSON.parse(lines[0]!) as ScoresHeader;
+  expected = lines.slice(1).map((l) => JSON.parse(l) as CliScore);
+  storage = join(root, 'user-data', 'User', 'globalStorage', STORAGE_ID);
+  mkdirSync(join(storage, 'scores'), { recursive: true });
+  copyFileSync(scores, join(storage, 'scores', `${keyName(header)}.jsonl`));
+
+  const vsix = join(root, 'nuggets.vsix');
+  packageExtension(vsix);
+  const extensionsDir = join(root, 'extensions');
+  assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
+  server = await startCodeServer({
+    root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
+    settings: {
+      'security.workspace.trust.enabled': true,
+      'security.workspace.trust.startupPrompt': 'always',
+      'nuggets.anchors': anchors,
+      'editor.minimap.enabled': false,
+    },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(20_000);
+  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+  page.on('dialog', (d) => void d.dismiss());
+}, { timeout: 240_000 });
+
+after(async () => {
+  if (consoleLines.length > 0 && artifacts) writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
+  await browser?.close();
+  await server?.stop();
+  await new Promise((resolve) => (endpoint ? endpoint.close(resolve) : resolve(undefined)));
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+test('an untrusted folder: stored scores show, its endpoint gets no request, nothing is downloaded, Score Dataset is refused', { timeout: 180_000 }, async () => {
+  await step('01-open-untrusted', async () => {
+    await page.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // The trust prompt appears; the user does not trust the folder: restricted mode.
+    await page.getByRole('button', { name: "No, I don't trust the authors" }).click({ timeout: 30_000 });
+    await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: 15_000 });
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: DATASET }).dblclick();
+    await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
+    await page.locator('.editor-group-container.active .view-line', { hasText: '"instruction"' }).first().waitFor();
+  });
+
+  await step('02-stored-scores-shown', async () => {
+    // Every record has a current stored score: the status bar counts them, and the visible records carry their badges.
+    await until(statusText, (t) => t.includes(`◆ Nuggets ${RECORDS}/${RECORDS}`), 60_000, 'the Nuggets status bar item');
+    assert.match(await statusText(), /demo model/, 'scores of the bundled demo model: the folder\'s model setting is ignored');
+    // The editor opens at the top: the first records are in view, each with its badge, in order.
+    const badges = await until(() => injectedTexts(page, '◆'), (b) => b.length >= 5, 15_000, 'inline badges on the visible records');
+    assert.deepEqual(badges.map((b) => b.text), expected.slice(0, badges.length).map((s) => `◆ ${s.golden_score.toFixed(2)} · ${s.wins}/${s.anchors} anchors`),
+      'each visible record shows its stored score (the CLI\'s, with the user\'s anchors, not the folder\'s)');
+  });
+
+  await step('03-score-dataset-refused', async () => {
+    await runCommand(page, 'Nuggets: Score Dataset');
+    const toast = page.locator('.notification-toast', { hasText: 'disabled in untrusted workspaces' }).first();
+    await toast.waitFor({ timeout: 20_000 });
+    assert.match(await toast.innerText(), /Nuggets runs a model to score, which is disabled in untrusted workspaces\. Trust this workspace to score\./);
+    await toast.locator('.monaco-button', { hasText: 'Manage Workspace Trust' }).waitFor();
+    // No scoring progress starts, and the scores stay as stored.
+    await page.waitForTimeout(2000);
+    assert.equal(await page.locator('.notification-toast', { hasText: 'Nuggets: scoring' }).count(), 0, 'no scoring progress notification');
+    assert.ok((await statusText()).includes(`◆ Nuggets ${RECORDS}/${RECORDS}`));
+  });
+
+  await step('04-nothing-sent-or-downloaded', async () => {
+    assert.deepEqual(received, [], 'the folder\'s endpoint received no request');
+    assert.deepEqual(filesUnder(join(storage, 'cache')), [], 'nothing downloaded into the extension\'s cache (hub models, graphs)');
+    // The stored scores are as they were: one file, the CLI's.
+    assert.deepEqual(readdirSync(join(storage, 'scores')).filter((f) => f.endsWith('.jsonl')).length, 1);
+  });
+});
