@@ -56,7 +56,7 @@ const datasets: Array<[string, string | Buffer, RegExp]> = [
 const cases: Case[] = [
   ...datasets.map(([file, , message]): Case => ({ name: `dataset ${file}`, args: () => score(file), code: 1, message })),
   { name: 'a dataset that does not exist', args: () => score('nowhere.json'), code: 1, message: /Cannot read dataset nowhere\.json: no such file/ },
-  { name: 'a dataset that is a folder', args: () => score('a-folder'), code: 1, message: /Cannot read dataset a-folder: it is a folder, not a file/ },
+  { name: 'a dataset that is a folder', args: () => score('a-folder'), code: 1, message: /a-folder is a folder with no \.parquet files\.\n  Give a dataset file \(JSON, JSON Lines or Parquet\) or a folder of Parquet shards/ },
   { name: 'a dataset that is a symlink loop', args: () => score('loop-a.json'), code: 1, message: /Cannot read dataset loop-a\.json: it is a symbolic link that loops/ },
   { name: 'a dataset behind a dangling symlink', args: () => score('dangling.json'), code: 1, message: /Cannot read dataset dangling\.json: no such file/ },
   { name: 'an anchors file that is UTF-16', args: () => ['score', 'data.json', '--anchors', 'utf16le.json', '--out', 'a16.jsonl'], code: 1, message: /utf16le\.json is encoded as UTF-16/ },
