@@ -1,5 +1,5 @@
 /** Paths shared by the tests: the real datasets beside the checkout, the bundled demo model, the stand-in models, scratch folders. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -87,4 +87,23 @@ export function smollm2Gguf(): string {
   const path = join(repoRoot, '.cache', 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
   if (!existsSync(path)) throw new Error(`the real SmolLM2 weights are missing: ${path} (run bash tools/setup.sh, which fetches them)`);
   return path;
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The built CLI (dist/cli.js) in a child process, in `cwd`, without blocking this one (so that a stand-in server
+ * in this process can answer it), with no serving key in its environment.
+ */
+export function runCli(cwd: string, args: string[]): Promise<CliRun> {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'cli.js'), ...args], { cwd, env: { ...process.env, NUGGETS_API_KEY: '', OPENAI_API_KEY: '' } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }

@@ -6,17 +6,15 @@
  * engine's, every request of a record must reach one worker, and that worker's cache must serve its candidate.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeAnchors } from '../../server/anchors';
 import { readDataset, recordId } from '../../server/dataset';
-import { demoModel, repoRoot, scratchDir, sharedData } from '../helpers';
+import { type CliRun, demoModel, repoRoot, runCli, scratchDir, sharedData } from '../helpers';
 import { freePort, GATEWAY_VERSION, SglangGateway } from '../support/sglang-gateway';
 import { FakeSglang } from '../support/sglang-server';
 
-const cli = join(repoRoot, 'dist', 'cli.js');
 const RECORDS = 30;
 const ANCHORS = 20;
 let dir: string;
@@ -44,14 +42,8 @@ after(async () => {
   await Promise.all(workers.map((w) => w.close()));
 });
 
-function nuggets(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, NUGGETS_API_KEY: '', OPENAI_API_KEY: '' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+/** The CLI in a child process, without blocking this one (the stand-in answers from here). */
+const nuggets = (...args: string[]): Promise<CliRun> => runCli(dir, args);
 
 interface Line {
   index: number;

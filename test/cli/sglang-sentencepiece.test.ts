@@ -7,17 +7,15 @@
  * there. A protocol test, as that one: the CLI in a child process, the scores against the local engine's.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeAnchors } from '../../server/anchors';
 import { readDataset } from '../../server/dataset';
 import { readModelFolder } from '../../server/model/folder';
-import { repoRoot, scratchDir, sharedData, standins } from '../helpers';
+import { type CliRun, runCli, scratchDir, sharedData, standins } from '../helpers';
 import { FakeSglang } from '../support/sglang-server';
 
-const cli = join(repoRoot, 'dist', 'cli.js');
 const RECORDS = 12;
 const ANCHORS = 8;
 let dir: string;
@@ -41,14 +39,8 @@ after(async () => {
   await sglang.close();
 });
 
-function nuggets(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, NUGGETS_API_KEY: '', OPENAI_API_KEY: '' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+/** The CLI in a child process, without blocking this one (the stand-in answers from here). */
+const nuggets = (...args: string[]): Promise<CliRun> => runCli(dir, args);
 
 interface Line {
   index: number;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeAnchors } from '../../server/anchors';
 import { readDataset } from '../../server/dataset';
-import { demoModel, repoRoot, scratchDir, sharedData } from '../helpers';
+import { type CliRun, demoModel, repoRoot, runCli, scratchDir, sharedData } from '../helpers';
 import { FakeSglang, TokenTrie, type SglangLie } from '../support/sglang-server';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
@@ -46,21 +46,8 @@ after(async () => {
   await sglang.close();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI in a child process, without blocking this one (the stand-in answers from here). */
-function nuggets(...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, NUGGETS_API_KEY: '', OPENAI_API_KEY: '' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+const nuggets = (...args: string[]): Promise<CliRun> => runCli(dir, args);
 
 interface Line {
   index: number;
