@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { NoRecordsError, readDataset, recordOf, type Dataset, type DatasetRecord, type Reading, type RecordFormat } from './dataset';
+import { NoRecordsError, readDataset, recordOf, type Dataset, type DatasetFormat, type DatasetRecord, type Reading, type RecordFormat, type RejectedRecord } from './dataset';
 import { NuggetsError, fileError } from './errors';
 import { writeFileAtomic } from './files';
 import { parquetShards } from './shards';
@@ -35,35 +35,96 @@ export function parquetWhere(file: string, rowGroup: number, row: number): strin
 }
 
 export async function readParquetDataset(path: string, recordFormat?: RecordFormat): Promise<Dataset> {
-  const reading: Reading = { format: recordFormat, rejected: [], count: 0 };
+  const batches = await openParquetBatches(path, recordFormat);
   const records: DatasetRecord[] = [];
-  let schema: SchemaElement[] | undefined;
-  let schemasDiffer = false;
-  for (const file of parquetShards(path)) {
-    const { buffer, metadata } = await openParquet(file);
-    if (schema === undefined) schema = metadata.schema;
-    else if (schemaText(schema) !== schemaText(metadata.schema)) schemasDiffer = true;
-    let rowStart = 0;
-    for (const [g, group] of metadata.row_groups.entries()) {
-      const rowEnd = rowStart + Number(group.num_rows);
-      let rows: Record<string, unknown>[];
-      try {
-        rows = await parquetReadObjects({ file: buffer, metadata, rowStart, rowEnd, compressors });
-      } catch (err) {
-        throw new NuggetsError(`${file}: row group ${g} cannot be read: ${(err as Error).message}.`, 'The file is damaged or uses an encoding Nuggets cannot read; it was not modified.');
-      }
-      for (const [k, row] of rows.entries()) {
-        const at = rowStart + k;
-        const global = records.length + reading.rejected.length;
-        const record = recordOf(plainValue(row), records.length, () => parquetWhere(file, g, at), global, global + 1, reading);
-        if (record) records.push(record);
-      }
-      rowStart = rowEnd;
-    }
+  const rejected: RejectedRecord[] = [];
+  for await (const batch of batches.batches()) {
+    records.push(...batch.records);
+    rejected.push(...batch.rejected);
   }
-  if (records.length === 0 && reading.rejected.length === 0) throw new NoRecordsError(path);
-  const dataset: Dataset = { source: path, format: 'parquet', recordFormat: reading.format ?? 'alpaca', records, rejected: reading.rejected };
-  return schemasDiffer ? dataset : { ...dataset, parquetSchema: schema };
+  if (records.length === 0 && rejected.length === 0) throw new NoRecordsError(path);
+  const dataset: Dataset = { source: path, format: 'parquet', recordFormat: batches.recordFormat() ?? 'alpaca', records, rejected };
+  return batches.schema ? { ...dataset, parquetSchema: batches.schema } : dataset;
+}
+
+/** Records read together, and the records of the same rows that cannot be scored (never dropped silently). */
+export interface RecordBatch {
+  records: DatasetRecord[];
+  rejected: RejectedRecord[];
+}
+
+/** A dataset read a part at a time: what `score` walks, so that a shard larger than memory is scored all the same. */
+export interface RecordBatches {
+  source: string;
+  format: DatasetFormat;
+  /** Rows (Parquet) or records (JSON): `--shard` bounds are taken over this count. */
+  size: number;
+  /** The record format, once the first record is read (or as named). */
+  recordFormat(): RecordFormat | undefined;
+  /** The records in order, one Parquet row group (or a whole JSON file) at a time; each batch's rejected records with it. */
+  batches(): AsyncGenerator<RecordBatch>;
+}
+
+/** Any dataset as batches: a JSON or JSON Lines file is read whole (one batch); Parquet one row group at a time. */
+export async function openRecordBatches(path: string, format?: RecordFormat): Promise<RecordBatches> {
+  if (isParquetDataset(path)) return openParquetBatches(path, format);
+  const dataset = readDataset(path, format);
+  return {
+    source: path, format: dataset.format, size: dataset.records.length, recordFormat: () => dataset.recordFormat,
+    batches: async function* () {
+      yield { records: dataset.records, rejected: dataset.rejected };
+    },
+  };
+}
+
+/**
+ * A Parquet dataset's row groups as batches of records. Every shard's footer is read first (a damaged file is named
+ * before any work), then one row group is decoded at a time and nothing of it is kept once its records are handed on.
+ * `schema` is the shards' common schema, absent when they differ.
+ */
+async function openParquetBatches(path: string, recordFormat?: RecordFormat): Promise<RecordBatches & { schema?: readonly SchemaElement[] }> {
+  const files: Array<{ file: string; buffer: Awaited<ReturnType<typeof asyncBufferFromFile>>; metadata: FileMetaData }> = [];
+  for (const file of parquetShards(path)) files.push({ file, ...(await openParquet(file)) });
+  const schema = files[0]!.metadata.schema;
+  const sameSchema = files.every((f) => schemaText(f.metadata.schema) === schemaText(schema));
+  const reading: Reading = { format: recordFormat, rejected: [], count: 0 };
+  return {
+    source: path,
+    format: 'parquet',
+    size: files.reduce((n, f) => n + Number(f.metadata.num_rows), 0),
+    recordFormat: () => reading.format,
+    ...(sameSchema ? { schema } : {}),
+    batches: async function* () {
+      let accepted = 0;
+      for (const { file, buffer, metadata } of files) {
+        let rowStart = 0;
+        for (const [g, group] of metadata.row_groups.entries()) {
+          const rowEnd = rowStart + Number(group.num_rows);
+          let rows: Record<string, unknown>[];
+          try {
+            rows = await parquetReadObjects({ file: buffer, metadata, rowStart, rowEnd, compressors });
+          } catch (err) {
+            throw new NuggetsError(`${file}: row group ${g} cannot be read: ${(err as Error).message}.`, 'The file is damaged or uses an encoding Nuggets cannot read; it was not modified.');
+          }
+          const records: DatasetRecord[] = [];
+          const rejectedBefore = reading.rejected.length;
+          for (const [k, row] of rows.entries()) {
+            const at = rowStart + k;
+            const global = reading.count;
+            const record = recordOf(plainValue(row), accepted, () => parquetWhere(file, g, at), global, global + 1, reading);
+            if (record) {
+              records.push(record);
+              accepted++;
+            }
+          }
+          // Handed on with the batch, not kept: a shard of many rejected rows holds no list of them.
+          const rejected = reading.rejected.splice(rejectedBefore);
+          yield { records, rejected };
+          rowStart = rowEnd;
+        }
+      }
+    },
+  };
 }
 
 async function openParquet(file: string): Promise<{ buffer: Awaited<ReturnType<typeof asyncBufferFromFile>>; metadata: FileMetaData }> {

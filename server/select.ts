@@ -48,7 +48,7 @@ export function pairScores(records: DatasetRecord[], scores: Map<string, Candida
 }
 
 /** Best first by `signal` (missing values last), then mean delta, then dataset order. */
-export function rank(scored: ScoredRecord[], signal: Signal = golden): ScoredRecord[] {
+export function rank<T extends { record: { index: number }; score: CandidateScore }>(scored: T[], signal: Signal = golden): T[] {
   const sign = signal.better === 'higher' ? -1 : 1;
   const keyed = scored.map((s) => ({ s, v: signal.valueOf(s.score) }));
   keyed.sort((a, b) => compareValues(a.v, b.v, sign) || b.s.score.meanDelta - a.s.score.meanDelta || a.s.record.index - b.s.record.index);

@@ -8,13 +8,13 @@
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, readAnchors, screenAnchors, writeAnchors } from '../anchors';
-import { RECORD_FORMATS, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
+import { NoRecordsError, RECORD_FORMATS, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
-import { loadDataset } from '../parquet';
+import { loadDataset, openRecordBatches, type RecordBatch } from '../parquet';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
-import { DEFAULT_OPTIONS, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
-import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } from '../scoring/golden';
+import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
+import { describeExcluded, excludedAnchors, scoreRecords } from '../scoring/golden';
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
@@ -30,7 +30,7 @@ import { formatDuration } from '../protocol';
 import { ProgressBar } from './progress';
 import { agreeCommand } from './agree-command';
 import { selectCommand } from './select-command';
-import { printSummary } from './summary';
+import { printSummary, summaryRecord, type SummaryRecord } from './summary';
 
 const USAGE = `Usage:
   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] [--format F] --out anchors.json
@@ -139,10 +139,14 @@ function formatFlag(value: string | undefined): RecordFormat | undefined {
   return value as RecordFormat;
 }
 
-/** Each record that cannot be scored, where and why (the first 20; the count always). */
-function warnRejected(rejected: readonly RejectedRecord[]): void {
-  for (const r of rejected.slice(0, 20)) process.stderr.write(`warning: ${r.where}: record skipped: ${r.why}.\n`);
-  if (rejected.length > 20) process.stderr.write(`warning: … and ${rejected.length - 20} more records skipped.\n`);
+/**
+ * Each record that cannot be scored, where and why: the first 20 of a run named (`before` were named or counted
+ * already), then each batch's count.
+ */
+function warnRejected(rejected: readonly RejectedRecord[], before = 0): void {
+  const named = Math.max(0, Math.min(rejected.length, 20 - before));
+  for (const r of rejected.slice(0, named)) process.stderr.write(`warning: ${r.where}: record skipped: ${r.why}.\n`);
+  if (rejected.length > named) process.stderr.write(`warning: … and ${rejected.length - named} more records skipped.\n`);
 }
 
 /**
@@ -183,12 +187,16 @@ export function parseShard(value: string | undefined): { index: number; count: n
   return { index, count };
 }
 
-/** Shard i of n: a contiguous slice, so that shards' outputs concatenate in dataset order. */
-export function shardOf<T>(records: T[], shard: { index: number; count: number } | undefined): T[] {
-  if (!shard) return records;
-  const from = Math.floor((shard.index * records.length) / shard.count);
-  const to = Math.floor(((shard.index + 1) * records.length) / shard.count);
-  return records.slice(from, to);
+/**
+ * Shard i of n: the positions [from, to) of a contiguous slice of `size` records (JSON) or rows (Parquet), so that
+ * shards' outputs concatenate in dataset order. A Parquet shard's bounds are taken over its rows before any is read;
+ * where rows are rejected, records' positions run behind the rows' and the slices still cover every record once (the last
+ * slice runs to the end).
+ */
+export function shardBounds(size: number, shard: { index: number; count: number } | undefined): { from: number; to: number } {
+  if (!shard) return { from: 0, to: Infinity };
+  const last = shard.index === shard.count - 1;
+  return { from: Math.floor((shard.index * size) / shard.count), to: last ? Infinity : Math.floor(((shard.index + 1) * size) / shard.count) };
 }
 
 /** Records a serving engine scores at once unless --records-in-flight says otherwise. */
@@ -221,20 +229,25 @@ async function scoreCommand(args: string[]): Promise<number> {
   const recordsInFlight = integerFlag(values['records-in-flight'], '--records-in-flight', 1);
   const timeout = numberFlag(values.timeout, '--timeout');
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout expects seconds above 0 (got ${values.timeout})`);
-  const read = await loadDataset(dataset, formatFlag(values.format));
-  let records = shardOf(read.records, shard);
+  // Read a batch at a time (a Parquet row group, or a JSON file whole), so that a shard larger than memory is scored
+  // all the same: what is kept of each record is its score on disk and its summary line.
+  const source = await openRecordBatches(dataset, formatFlag(values.format));
+  const bounds = shardBounds(source.size, shard);
+  const batches = source.batches();
+  const first = await batches.next();
   const anchors = readAnchors(anchorsPath);
   if (anchors.skipped) process.stderr.write(`warning: ${anchorsPath}: ${describeSkipped(anchors.skipped)}\n`);
   if (anchors.rejected) for (const r of anchors.rejected) process.stderr.write(`warning: ${r.where}: anchor skipped: ${r.why}.\n`);
-  const conversations = read.records.some((r) => r.turns) || anchors.anchors.some((a) => a.turns);
+  const firstRecords = first.done ? [] : first.value.records;
+  if (first.done) throw new NoRecordsError(dataset);
+  const recordsHoldConversations = firstRecords.some((r) => r.turns);
+  const conversations = recordsHoldConversations || anchors.anchors.some((a) => a.turns);
   const templateName = values.template ?? (conversations ? 'chat' : 'paper');
-  if (templateName === 'paper' && conversations) {
-    throw new NuggetsError(
-      `${read.records.some((r) => r.turns) ? dataset : anchorsPath} holds conversations (${read.recordFormat} records), which the paper's Alpaca template cannot score.`,
-      'Use a chat template: --template chat (the model\'s own), --template chatml, or --template FILE.jinja.',
-    );
-  }
-  const rejected = [...read.rejected];
+  const paperRefusal = (): NuggetsError => new NuggetsError(
+    `${recordsHoldConversations || !anchors.anchors.some((a) => a.turns) ? dataset : anchorsPath} holds conversations (${source.recordFormat() ?? 'alpaca'} records), which the paper's Alpaca template cannot score.`,
+    'Use a chat template: --template chat (the model\'s own), --template chatml, or --template FILE.jinja.',
+  );
+  if (templateName === 'paper' && conversations) throw paperRefusal();
   const path: ScoringPath = values.reference ? 'naive' : 'cached';
   // One writer per scores file: a second run on the same --out would score every record again.
   const lock = await FileLock.acquire(out, {
@@ -288,12 +301,7 @@ async function scoreCommand(args: string[]): Promise<number> {
       if (!(backend instanceof LocalBackend)) throw conversationsNotServed();
       chatTemplate = resolveChatTemplate(templateName, backend.folder, backend.tokenizerConfig);
       options.chatTemplate = chatTemplate;
-      const byIndex = new Map(read.records.map((r) => [r.index, r]));
-      const check = unrenderable(records, chatTemplate, (index) => `${dataset} record ${index} ("${byIndex.get(index)!.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`);
-      rejected.push(...check.rejected);
-      records = records.filter((r) => check.kept.has(r.index));
     }
-    warnRejected(rejected);
     const header: ScoresHeader = {
       nuggets_scores: 1,
       model: { name: backend.identity.name, fingerprint: backend.identity.fingerprint, variant: values.variant ?? null },
@@ -305,43 +313,70 @@ async function scoreCommand(args: string[]): Promise<number> {
     };
     const writer = ScoresWriter.open(out, header);
     const embeddings = new EmbeddingsSink(embeddingsPathFor(out), backend.identity.fingerprint, () => writer.existing.size);
-    const todo = records.filter((r) => !writer.existing.has(r.id));
-    const resumed = records.length - todo.length;
-    process.stderr.write(`scoring ${todo.length} records against ${anchors.anchors.length} anchors with ${backend.identity.name}${local ? ` (${path} path)` : ''}`
+    // The records of this run's slice, as the summary keeps them; the rejected ones only counted once named.
+    const seen: SummaryRecord[] = [];
+    let rejected = 0;
+    let scoredNow = 0;
+    // The slice's records already in the scores file and still to score: exact for JSON, read whole as the first
+    // batch; for Parquet, as far as can be told before reading every row group (the progress bar's total).
+    const whole = source.format !== 'parquet';
+    const inSlice = firstRecords.filter((r) => r.index >= bounds.from && r.index < bounds.to);
+    const resumed = whole ? inSlice.filter((r) => writer.existing.has(r.id)).length : writer.existing.size;
+    const expected = whole ? inSlice.length - resumed : Math.max(0, Math.min(bounds.to, source.size) - bounds.from - resumed);
+    process.stderr.write(`scoring ${whole ? `${expected} records` : `up to ${expected} records, a row group at a time,`} against ${anchors.anchors.length} anchors with ${backend.identity.name}${local ? ` (${path} path)` : ''}`
       + `${chatTemplate ? `, chat template ${chatTemplate.key} (${chatTemplate.source})` : ''}`
       + `${resumed > 0 ? `; ${resumed} already in ${out}, skipped` : ''}\n`);
 
     const started = Date.now();
+    const progress = new ProgressBar(expected, 'records');
+    let prepared: PreparedAnchors | undefined;
     try {
-      if (todo.length > 0) {
-        const prepared = await backend.prepareAnchors(anchors.anchors, options, controller.signal);
-        const excluded = excludedAnchors(prepared, options.maxAnchorTokens);
-        if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
-        const progress = new ProgressBar(todo.length, 'records');
+      for (let batch: IteratorResult<RecordBatch> = first; !batch.done && !interrupted; batch = await batches.next()) {
+        if ((batch.value.records[0]?.index ?? -1) >= bounds.to) break; // past this run's slice: nothing after it is read
+        const found = batch.value.rejected.filter((r) => r.position >= bounds.from && r.position < bounds.to);
+        let records = batch.value.records.filter((r) => r.index >= bounds.from && r.index < bounds.to);
+        if (records.some((r) => r.turns) && !chatTemplate) throw paperRefusal(); // Alpaca rows with a history, after others without
+        if (chatTemplate) {
+          const byIndex = new Map(records.map((r) => [r.index, r]));
+          const check = unrenderable(records, chatTemplate, (index) => `${dataset} record ${index} ("${byIndex.get(index)!.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`);
+          found.push(...check.rejected);
+          records = records.filter((r) => check.kept.has(r.index));
+        }
+        warnRejected(found, rejected);
+        rejected += found.length;
+        for (const r of records) seen.push(summaryRecord(r));
+        const todo = records.filter((r) => !writer.existing.has(r.id));
+        if (todo.length === 0) continue;
+        if (!prepared) {
+          prepared = await backend.prepareAnchors(anchors.anchors, options, controller.signal);
+          const excluded = excludedAnchors(prepared, options.maxAnchorTokens);
+          if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
+        }
         await scoreRecords(backend, prepared, todo, (score) => {
           embeddings.append(score.id, score.embedding);
           writer.append(score);
+          scoredNow++;
           progress.tick();
         }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined, inFlight);
-        progress.finish();
       }
+      if (scoredNow > 0) progress.finish();
     } finally {
       writer.close();
       embeddings.close();
       // A sidecar only ever accompanies a scores file: a run that stored no score leaves no embeddings either.
       if (!existsSync(out)) rmSync(embeddingsPathFor(out), { force: true });
     }
-    const scored: CandidateScore[] = records.flatMap((r) => writer.existing.get(r.id) ?? []);
+    const scored = seen.filter((r) => writer.existing.has(r.id)).length;
     if (interrupted) {
-      process.stderr.write(`stopped with ${scored.length} of ${records.length} records in ${out}; run the same command again to resume.\n`);
+      process.stderr.write(`stopped with ${scored} of ${whole ? inSlice.length : `the ${seen.length} records read`} in ${out}; run the same command again to resume.\n`);
       return 130;
     }
     const seconds = (Date.now() - started) / 1000;
-    process.stdout.write(`scored ${todo.length} records in ${formatDuration(seconds)}${todo.length > 0 ? ` (${(todo.length / seconds).toFixed(2)} records/s)` : ''}; ${out} holds ${scored.length}.\n`);
-    const cost = todo.length > 0 ? (backend as ScoringBackend).costNote?.() : undefined;
+    process.stdout.write(`scored ${scoredNow} records in ${formatDuration(seconds)}${scoredNow > 0 ? ` (${(scoredNow / seconds).toFixed(2)} records/s)` : ''}; ${out} holds ${scored}.\n`);
+    const cost = scoredNow > 0 ? (backend as ScoringBackend).costNote?.() : undefined;
     if (cost) process.stdout.write(`${cost}\n`);
-    printSummary(records, writer.existing);
-    if (rejected.length > 0) process.stdout.write(`\n${rejected.length} ${rejected.length === 1 ? 'record' : 'records'} skipped, not scored (each named above with its reason).\n`);
+    printSummary(seen, writer.existing);
+    if (rejected > 0) process.stdout.write(`\n${rejected} ${rejected === 1 ? 'record' : 'records'} skipped, not scored (each named above with its reason).\n`);
     return 0;
   } finally {
     stopListening();

@@ -5,7 +5,25 @@ import { countProblems, findProblems } from '../problems';
 import { rank } from '../select';
 import { SIGNALS } from '../signals';
 
-export function printSummary(records: DatasetRecord[], scores: Map<string, CandidateScore>, out: NodeJS.WriteStream = process.stdout): void {
+/**
+ * A record as the summary keeps it through a run, whatever the dataset's size: its id and index, its instruction cut
+ * to the table's width, and its output only as empty or not (all that findProblems reads of it).
+ */
+export interface SummaryRecord {
+  id: string;
+  index: number;
+  instruction: string;
+  input: string;
+  output: string;
+}
+
+export function summaryRecord(r: DatasetRecord): SummaryRecord {
+  return { id: r.id, index: r.index, instruction: r.instruction.slice(0, INSTRUCTION_WIDTH + 1), input: '', output: r.output === '' ? '' : '…' };
+}
+
+const INSTRUCTION_WIDTH = 60;
+
+export function printSummary(records: readonly SummaryRecord[], scores: Map<string, CandidateScore>, out: NodeJS.WriteStream = process.stdout): void {
   const scored = records.flatMap((record) => {
     const score = scores.get(record.id);
     return score ? [{ record, score }] : [];
@@ -50,6 +68,6 @@ export function printSummary(records: DatasetRecord[], scores: Map<string, Candi
   out.write('\ntop records\n  index  golden  wins      mean delta  instruction\n');
   for (const { record, score } of rank(scored.filter((x) => !problemIndexes.has(x.record.index))).slice(0, 5)) {
     const instruction = record.instruction.replace(/\s+/g, ' ');
-    out.write(`  ${String(record.index).padStart(5)}  ${formatGolden(score).padStart(6)}  ${`${score.wins}/${score.anchors}`.padEnd(8)}  ${score.meanDelta.toFixed(3).padStart(10)}  ${instruction.length > 60 ? instruction.slice(0, 59) + '…' : instruction}\n`);
+    out.write(`  ${String(record.index).padStart(5)}  ${formatGolden(score).padStart(6)}  ${`${score.wins}/${score.anchors}`.padEnd(8)}  ${score.meanDelta.toFixed(3).padStart(10)}  ${instruction.length > INSTRUCTION_WIDTH ? instruction.slice(0, INSTRUCTION_WIDTH - 1) + '…' : instruction}\n`);
   }
 }

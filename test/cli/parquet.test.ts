@@ -68,7 +68,8 @@ function writeAlpaca(path: string, records: Array<Record<string, unknown>>, opti
   writeFileSync(path, Buffer.from(buffer));
 }
 
-const alpaca = (JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')) as Array<Record<string, unknown>>).slice(0, 12);
+const alpacaAll = JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')) as Array<Record<string, string>>;
+const alpaca: Array<Record<string, unknown>> = alpacaAll.slice(0, 12);
 const identity = (JSON.parse(readFileSync(sharedData('fastchat-identity.sharegpt.json'), 'utf8')) as Array<{ id: string; conversations: unknown[] }>).slice(0, 8);
 
 /** ShareGPT records with their conversations as list<struct<from, value>>, as Hugging Face datasets store them. */
@@ -140,6 +141,34 @@ test('Parquet scores equal the same records\' JSON scores: same ids, same golden
     assert.equal(r.code, 0, `${input}: ${r.stderr}`);
     assert.deepEqual(scoreLines(out).map((l) => [l.id, l.golden_score]), expected, input);
   }
+});
+
+test('a Parquet file larger than the run\'s memory is scored a row group at a time: with a 64 MB heap, the last slice of 8,000 long records scores as the same records in JSON do', () => {
+  // 8,000 records of 16 real outputs each (45 MB of Parquet, about 100 MB of text): read whole, as before this test,
+  // the run dies of heap exhaustion above 96 MB; a row group at a time it needs under 48 MB. The last 20 are plain.
+  const count = 8000;
+  const plainFrom = count - 20;
+  const recordAt = (k: number): Record<string, string> => {
+    const r = alpacaAll[k % alpacaAll.length]!;
+    const output = k >= plainFrom ? r.output : Array.from({ length: 16 }, (_, j) => alpacaAll[(k * 7 + j * 131) % alpacaAll.length]!.output).join('\n\n');
+    return { instruction: r.instruction, input: `${r.input} (${k})`, output };
+  };
+  const rows = Array.from({ length: count }, (_, k) => recordAt(k));
+  writeFileSync(join(dir, 'long.parquet'), Buffer.from(writer.parquetWriteBuffer({
+    columnData: ['instruction', 'input', 'output'].map((name) => ({ name, data: rows.map((r) => r[name]), type: 'STRING' as const })),
+    rowGroupSize: 500,
+  })));
+  writeFileSync(join(dir, 'long-tail.json'), JSON.stringify(rows.slice(plainFrom)));
+  const score = (input: string, out: string, ...extra: string[]): ReturnType<typeof spawnSync> =>
+    spawnSync(process.execPath, ['--max-old-space-size=64', cli, 'score', join(dir, input), '--anchors', join(dir, 'anchors.json'), '--out', join(dir, out), '--threads', '1', ...extra], { cwd: dir, encoding: 'utf8' });
+  const parquet = score('long.parquet', 'long.scores.jsonl', '--shard', '399/400');
+  assert.equal(parquet.status, 0, String(parquet.stderr));
+  assert.match(String(parquet.stderr), /scoring up to 20 records, a row group at a time/);
+  const json = score('long-tail.json', 'long-tail.scores.jsonl');
+  assert.equal(json.status, 0, String(json.stderr));
+  const expected = scoreLines(join(dir, 'long-tail.scores.jsonl')).map((l) => [l.id, l.golden_score]);
+  assert.equal(expected.length, 20);
+  assert.deepEqual(scoreLines(join(dir, 'long.scores.jsonl')).map((l) => [l.id, l.golden_score]), expected);
 });
 
 test('a Parquet subset is Parquet with the same rows, in dataset order, and --with-scores adds golden_score', async () => {
