@@ -14,6 +14,9 @@
  *       of the float32 graph (100 candidates x 20 anchors, shortened), the in-context check of the demo model's
  *       held-out records, and `nuggets agree` demo vs the GGUF
  *
+ *   F1  conversations: parsing 100,000 `messages` records (JSON Lines and Parquet) and rendering them under ChatML,
+ *       against scoring them with the demo model; peak RSS while reading a 500 MB Parquet shard (tools/bench/formats.ts)
+ *
  *   W5  20 candidates x 50 anchors, the demo model served: the local engine, the SGLang stand-in directly, the real
  *       SGLang gateway (sglang-router, when installed) in front of two SGLang stand-ins, and the vLLM stand-in
  *       (test/support), each through the engine's own backend with records in flight; the token positions each
@@ -50,6 +53,7 @@ import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringOptions } from '../.
 import { goldenFrom, scoreCandidate, scoreRecords, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { openBackend } from '../../server/scoring/open';
+import { benchFormats, scoreShardTail } from './formats';
 import { SglangGateway } from '../../test/support/sglang-gateway';
 import { FakeSglang, type ServedItem } from '../../test/support/sglang-server';
 import { FakeVllm } from '../../test/support/vllm-server';
@@ -643,6 +647,10 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(await runHeldout(argv[1]!)) + '\n');
     return;
   }
+  if (argv[0] === '--score-shard-tail') {
+    process.stdout.write(JSON.stringify(await scoreShardTail(argv[1]!, argv[2]!)) + '\n');
+    return;
+  }
   if (argv[0] === '--child' || argv[0] === '--profiled') {
     const [, name, variant, count, threshold] = argv;
     const result = await runCached(name!, variant!, Number(count), threshold ? Number(threshold) : undefined, argv[0] === '--profiled');
@@ -698,6 +706,7 @@ async function main(): Promise<void> {
   if (only.includes('Q05')) (report.workloads as Record<string, unknown>).Q05 = benchQ05();
   if (only.includes('W4')) (report.workloads as Record<string, unknown>).W4 = await benchW4();
   if (only.includes('W5')) (report.workloads as Record<string, unknown>).W5 = await benchW5();
+  if (argv[0] !== '--only' || only.includes('F1')) report.formats = await benchFormats(__filename);
   if (argv[0] !== '--only' || only.includes('signals')) signalSections(report);
   if (argv[0] !== '--only' || only.includes('run-start')) runStartSection(report);
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
