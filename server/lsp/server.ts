@@ -33,6 +33,7 @@ import { hoverMarkdown, problemLine, scoreSource, sourceFooter } from './markdow
 import { ollamaModels } from './model-choices';
 import { ModelIdentity } from './model-identity';
 import { recordAtLine, type ParsedDocument } from './parsed';
+import { writeReplayFiles } from './replay-files';
 import { ScoreBook } from './score-book';
 import { ScoringKeys, type Keyed } from './scoring-keys';
 import { candidateOf, ScoringRuns } from './scoring-runs';
@@ -270,9 +271,12 @@ export class NuggetsServer {
       assertNotInput(out, [source]);
       writeSubset(out, selection.chosen, params.withScores === true);
       this.anchors.choices.inherit(uri, pathToFileURL(out).toString()); // the subset opens with its scores current
+      // The card names files beside the subset, not in the extension's storage: `nuggets select --card` replays from the workspace alone.
+      const replay = writeReplayFiles(out, this.book.scoresPathOf(keyed!.key), new Set(parsed.records.map((r) => r.id)), this.anchors.pathFor(uri) ?? null,
+        params.rule.diverse !== undefined, [source]);
       const cardPath = writeCard({
-        subsetPath: out, datasetPath: source, datasetSha256: datasetHash(source), records: parsed.records.length, scoresPaths: [this.book.scoresPathOf(keyed!.key)],
-        header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.variant ?? null }, anchors: { ...keyed!.key.anchors, source: this.anchors.pathFor(uri) ?? null } },
+        subsetPath: out, datasetPath: source, datasetSha256: datasetHash(source), records: parsed.records.length, scoresPaths: [replay.scores],
+        header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.variant ?? null }, anchors: { ...keyed!.key.anchors, source: replay.anchors && basename(replay.anchors) } },
         rule: params.rule, chosen: selection.chosen, baseline: null, seed: null, similarity: selection.similarity ?? null, skippedAsDuplicates: selection.skippedAsDuplicates,
         problemsLeftOut: selection.problemsLeftOut.length,
       });
