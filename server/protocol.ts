@@ -568,6 +568,8 @@ export interface CompareModelsResult {
   decisionAgreement: number;
   threshold: number;
   kept: [number, number];
+  /** Whether the current model can stand in for the other (golden Spearman >= 0.8 and >= 60% of the top 10% shared). */
+  standsIn: boolean;
   /** The one-line verdict: whether the current model can stand in for the other. */
   verdict: string;
   /** The whole report, as `nuggets agree` prints it. */

@@ -5,7 +5,7 @@
  * named for the dashboard, an undefined Spearman with the reason it is undefined.
  */
 import { NuggetsError } from '../errors';
-import type { Agreement } from '../agree';
+import { standsIn, type Agreement } from '../agree';
 import type { CompareModelsResult } from '../protocol';
 import type { ModelOptions } from './worker-messages';
 import type { ScoringWorker } from './worker';
@@ -51,7 +51,7 @@ export function comparisonResult(agreement: Agreement, names: [string, string], 
   const { sample, goldenSpearman, ifdSpearman, ifdPairs, top10Overlap, decisionAgreement, threshold, kept, verdict } = agreement;
   const reason = undefinedSpearmanReason(agreement, constant, names);
   return {
-    sample, goldenSpearman, ifdSpearman, ifdPairs, top10Overlap, decisionAgreement, threshold, kept, verdict, report, models: names,
+    sample, goldenSpearman, ifdSpearman, ifdPairs, top10Overlap, decisionAgreement, threshold, kept, verdict, report, models: names, standsIn: standsIn(goldenSpearman, top10Overlap),
     ...(reason ? { goldenSpearmanUndefined: reason } : {}),
   };
 }
