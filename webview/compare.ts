@@ -33,6 +33,7 @@ export function renderComparison(section: HTMLElement, c: CompareModelsResult): 
     value.className = 'number';
     const meaning = document.createElement('td');
     meaning.textContent = f.meaning;
+    meaning.className = 'meaning';
     tr.append(th, value, meaning);
     return tr;
   });

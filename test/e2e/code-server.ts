@@ -7,7 +7,7 @@
  * draws with CSS, the Nuggets log).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -182,21 +182,23 @@ export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean
   return value;
 }
 
-/** The Nuggets log channel's file in the logs folder of code-server's user data under `root` ('' until it exists). */
+/**
+ * The Nuggets log channel's files in the logs folder of code-server's user data under `root`, oldest first, as one
+ * text ('' until one exists): each window (a reload is a new one) writes its own.
+ */
 export function nuggetsLog(root: string): string {
-  const found = (dir: string): string | undefined => {
+  const files: string[] = [];
+  const find = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
-        const inside = found(path);
-        if (inside) return inside;
-      } else if (entry.name === 'Nuggets.log') return path;
+      if (entry.isDirectory()) find(path);
+      else if (entry.name === 'Nuggets.log') files.push(path);
     }
-    return undefined;
   };
   const logs = join(root, 'user-data', 'logs');
-  const file = existsSync(logs) ? found(logs) : undefined;
-  return file ? readFileSync(file, 'utf8') : '';
+  if (existsSync(logs)) find(logs);
+  return files.map((path) => ({ path, written: statSync(path).mtimeMs })).sort((a, b) => a.written - b.written)
+    .map(({ path }) => readFileSync(path, 'utf8')).join('');
 }
 
 /**
