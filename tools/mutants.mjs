@@ -112,6 +112,8 @@ const MUTANTS = [
     search: 'await checkModelToCompare(this.worker, params.other, otherOptions, abort.signal);', replace: '', tests: [{ file: 'integration/lsp-compare-models' }] },
   { name: 'compare: a bad model is told in command-line words', file: 'server/lsp/compare-models.ts',
     search: ".filter((line) => line !== '' && !/(^|[\\s(])--[a-z]/.test(line))", replace: ".filter((line) => line !== '')", tests: [{ file: 'integration/lsp-compare-models' }] },
+  { name: 'compare: a model name in the dashboard is not isolated', file: 'webview/compare.ts',
+    search: "const name = document.createElement('bdi');", replace: "const name = document.createElement('span');", tests: [{ file: 'webview/dashboard', match: 'Compare Models result' }] },
 ];
 
 const TEST_TIMEOUT_MS = 180_000;
