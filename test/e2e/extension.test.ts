@@ -197,7 +197,8 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25%' }).first().click();
     // The subset and then its card are each written atomically (a temporary file renamed into place): wait for both names.
     const finished = (f: string[]): boolean => f.length === 1 && existsSync(join(workspace, f[0]!.replace(/\.json$/, '.card.json')));
-    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && f.endsWith('.json') && !f.endsWith('.card.json')), finished, 20_000, 'the new file beside its selection card');
+    // Beside the subset: its card, and the anchors its scores were computed against (copied for `nuggets select --card`).
+    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && f.endsWith('.json') && !/\.(card|anchors)\.json$/.test(f)), finished, 20_000, 'the new file beside its selection card');
     const name = written[0]!;
     await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor();
     const subset = JSON.parse(readFileSync(join(workspace, name), 'utf8')) as { instruction: string }[];
