@@ -8,9 +8,10 @@ import * as vscode from 'vscode';
 import { WorkDoneProgress } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
 import type { Ctx } from './ctx';
-import { showDashboard } from './dashboard';
+import { SECTION } from './config';
+import { showComparison, showDashboard } from './dashboard';
 import { noRecordsMessage } from './no_records';
-import { chooseModel, confirmServingKey, setHubToken, setServingApiKey } from './models';
+import { chooseModel, confirmServingKey, pickModel, rememberModel, setHubToken, setServingApiKey } from './models';
 import { allScored, writeGoldenSubset } from './subset';
 import { fullLabel, offeredRules, ruleChoices } from './subset_rules';
 
@@ -239,31 +240,51 @@ async function clearScores(ctx: Ctx): Promise<{ removed: number } | undefined> {
   return result;
 }
 
-/** Nuggets: Compare Models on a Sample: can the current model stand in for another? (as `nuggets agree`). */
+/**
+ * Nuggets: Compare Models on a Sample: can the current model stand in for another? (as `nuggets agree`). The other
+ * model comes from Choose Model's pick list; the server opens it before scoring anything. The result goes into the
+ * dashboard, in words, and a notification says the verdict.
+ */
 async function compareModels(ctx: Ctx): Promise<protocol.CompareModelsResult | undefined> {
   const document = requireDataset(ctx);
   if (!document) return undefined;
-  const other = await vscode.window.showInputBox({
-    title: 'Nuggets: compare the current model with…',
-    prompt: 'Another model: a folder, hf:<owner>/<name>, or a serving endpoint http://host:8000/v1',
-    validateInput: (v) => (v.trim() === '' ? 'Give a model' : undefined),
+  if (!vscode.workspace.isTrusted) {
+    void vscode.window.showWarningMessage('Nuggets runs both models to compare them, which is disabled in untrusted workspaces. Trust this workspace to compare.', 'Manage Workspace Trust')
+      .then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
+    return undefined;
+  }
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const current = (config.get<string>('model') ?? '').trim();
+  const currentName = ctx.scoresOf(document.uri)?.model ?? (current || 'the bundled demo model');
+  const picked = await pickModel(ctx, {
+    title: `Nuggets: compare ${currentName} with…`,
+    placeHolder: 'Both models score the same random records of this dataset; nothing is stored and the model setting stays as it is.',
+    current, currentVariant: config.get<string>('modelVariant') ?? 'fp32',
   });
-  if (!other) return undefined;
+  if (!picked) return undefined;
+  const other = picked.model === '' ? ctx.config.bundledModel : picked.model;
+  const total = ctx.scoresOf(document.uri)?.total ?? 0;
   const sampleText = await vscode.window.showInputBox({
-    title: 'Nuggets: records to compare on', prompt: 'How many random records of this dataset both models score', value: '100',
-    validateInput: (v) => (Number.isInteger(Number(v)) && Number(v) >= 3 ? undefined : 'A whole number, at least 3'),
+    title: 'Nuggets: records to compare on', prompt: `How many random records of this dataset both models score (3 to ${total})`, value: String(Math.max(3, Math.min(100, total))),
+    validateInput: (v) => (Number.isInteger(Number(v)) && Number(v) >= 3 ? undefined : 'A whole number, at least 3: a rank correlation needs 3 records.'),
   });
   if (!sampleText) return undefined;
+  const otherName = picked.model === '' ? 'the demo model' : basename(other);
   const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Nuggets: scoring ${sampleText} records with both models…`, cancellable: true },
-    (_progress, token) => ctx.request(protocol.compareModels, { textDocument: { uri: document.uri.toString() }, other: other.trim(), sample: Number(sampleText) }, token)
+    { location: vscode.ProgressLocation.Notification, title: `Nuggets: comparing ${currentName} with ${otherName} on ${sampleText} records…`, cancellable: true },
+    (_progress, token) => ctx.request(protocol.compareModels, {
+      textDocument: { uri: document.uri.toString() }, other, ...(picked.variant ? { otherVariant: picked.variant } : {}), sample: Number(sampleText),
+    }, token)
       .catch((err: unknown) => {
         if (!token.isCancellationRequested) throw err;
         void vscode.window.showInformationMessage('Nuggets: the comparison was cancelled.');
         return undefined;
       }),
   );
-  if (result) void vscode.window.showInformationMessage(`Nuggets: ${result.verdict}`, { modal: true, detail: result.report });
+  if (!result) return undefined;
+  await rememberModel(ctx, picked);
+  showComparison(ctx, document.uri, result);
+  void vscode.window.showInformationMessage(`Nuggets: ${result.verdict}`, 'Show in Dashboard')
+    .then((choice) => choice && showComparison(ctx, document.uri, result));
   return result;
 }
-

@@ -24,6 +24,17 @@ export interface DashboardOptions {
   focus?: number;
 }
 
+/** The last Compare Models of each dataset (by URI), shown in its dashboard until the next one. */
+const comparisons = new Map<string, protocol.CompareModelsResult>();
+
+/** Shows a Compare Models result in the dashboard of `uri`, opening the dashboard when it is not open. */
+export function showComparison(ctx: Ctx, uri: vscode.Uri, comparison: protocol.CompareModelsResult): void {
+  comparisons.set(uri.toString(), comparison);
+  if (current) current.show(uri);
+  else current = new Dashboard(ctx, uri, () => (current = undefined));
+  current.postComparison();
+}
+
 /** Shows the dashboard of the active dataset, optionally opened on one record (the hover's Show all anchor effects). */
 export async function showDashboard(ctx: Ctx, options: DashboardOptions = {}): Promise<void> {
   const document = ctx.activeDataset();
@@ -90,6 +101,12 @@ class Dashboard {
   focus(index: number): void {
     this.focused = index;
     if (this.ready) void this.showRecord(index);
+  }
+
+  /** The dataset's last comparison, once the page is ready (a page not yet ready gets it after its first state). */
+  postComparison(): void {
+    const comparison = comparisons.get(this.uri.toString());
+    if (this.ready && comparison) this.post({ type: 'comparison', comparison });
   }
 
   private title(): string {
@@ -181,6 +198,7 @@ class Dashboard {
         model: { name: demo && model ? `the bundled demo model (${model})` : model, demo }, distribution, anchorEffects, scatter,
         fileProblem: problem ? { message: problem.message, line: problem.range.start.line + 1, column: problem.range.start.character + 1 } : null,
       });
+      this.postComparison();
       if (this.focused !== undefined) await this.showRecord(this.focused);
     } catch (err) {
       this.post({ type: 'error', message: `Nuggets: ${(err as Error).message}` });

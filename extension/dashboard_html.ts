@@ -50,6 +50,11 @@ export function dashboardHtml(options: DashboardPageOptions): string {
     <p id="error" role="alert"></p>
     <p id="file-problem" class="warning" role="alert" hidden></p>
   </header>
+  <section id="comparison" aria-labelledby="comparison-title" hidden>
+    <h2 id="comparison-title">Compare Models</h2>
+    <p id="comparison-verdict"></p>
+    <div class="table-scroll"><table id="comparison-table" class="grid" aria-label="What the comparison measured"></table></div>
+  </section>
   <section id="histogram" aria-label="Histogram of golden scores">
     <h2>Golden scores</h2>
     <svg id="histogram-chart" viewBox="0 0 400 120" preserveAspectRatio="none" role="img" aria-label="Records per golden score bin"></svg>

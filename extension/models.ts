@@ -4,7 +4,7 @@
  * in settings. The server downloads hub models on the next Score Dataset, into extension storage, and
  * imports a GGUF model (a file, or one Ollama pulled) there once.
  */
-import { dirname, isAbsolute } from 'node:path';
+import { basename, dirname, isAbsolute } from 'node:path';
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import { SECRET_KEYS, SECTION } from './config';
@@ -16,13 +16,60 @@ interface ModelItem extends vscode.QuickPickItem {
   /** The setting's value ('' = the bundled demo model); absent for the items that ask further. */
   model?: string;
   variants?: string[];
+  /** A model used before: the variant it was used with. */
+  chosenVariant?: string;
   ask?: 'folder' | 'gguf' | 'endpoint' | 'hub';
 }
 
-export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
-  const config = vscode.workspace.getConfiguration(SECTION);
-  const current = (config.get<string>('model') ?? '').trim();
-  const currentVariant = config.get<string>('modelVariant') ?? 'fp32';
+/** A model as the pick list returns it: the `nuggets.model` value ('' = the bundled demo model) and its ONNX export, when one was chosen. */
+export interface PickedModel {
+  model: string;
+  variant?: string;
+}
+
+/** Where the pick list opens: its title and placeholder, and the model in effect (marked "current"). */
+export interface PickOptions {
+  title: string;
+  placeHolder: string;
+  current: string;
+  currentVariant: string;
+}
+
+/** The models picked before (Choose Model and Compare Models), most recent first, kept in the extension's global state. */
+const USED_BEFORE_KEY = 'nuggets.modelsUsedBefore';
+const USED_BEFORE_KEPT = 8;
+
+export function modelsUsedBefore(ctx: Ctx): PickedModel[] {
+  const stored = ctx.extensionContext.globalState.get<unknown>(USED_BEFORE_KEY);
+  return Array.isArray(stored)
+    ? stored.filter((m): m is PickedModel => typeof m?.model === 'string' && m.model !== '' && (m.variant === undefined || typeof m.variant === 'string'))
+    : [];
+}
+
+/** Remembers a model that was used, first in the list; the demo model is always offered and not remembered. */
+export async function rememberModel(ctx: Ctx, picked: PickedModel): Promise<void> {
+  if (picked.model === '') return;
+  const kept = modelsUsedBefore(ctx).filter((m) => m.model !== picked.model || m.variant !== picked.variant);
+  await ctx.extensionContext.globalState.update(USED_BEFORE_KEY, [picked, ...kept].slice(0, USED_BEFORE_KEPT));
+}
+
+/** How a remembered model reads in the list: a folder or file by its name, with where it is as the description. */
+function usedBeforeItem(m: PickedModel, mark: (value: string) => string): ModelItem {
+  const path = isAbsolute(m.model);
+  const kind = /^(sglang\+)?https?:\/\//i.test(m.model) ? '$(server)' : /\.gguf$/i.test(m.model) ? '$(file-binary)' : path ? '$(folder)' : '$(history)';
+  return {
+    label: `${kind} ${path ? basename(m.model) : m.model}${mark(m.model)}`,
+    description: [path ? m.model : '', m.variant && m.variant !== 'fp32' ? `variant ${m.variant}` : ''].filter(Boolean).join(' · ') || 'used before',
+    model: m.model, ...(m.variant ? { chosenVariant: m.variant } : {}),
+  };
+}
+
+/**
+ * The model pick list that Choose Model and Compare Models share: the demo model, the models used before, the
+ * suggested hub models and another, Ollama's pulled models, a folder, a GGUF file, a serving endpoint. Asks
+ * further (a folder, a file, an address, a variant) where the kind needs it; undefined when cancelled.
+ */
+export async function pickModel(ctx: Ctx, { title, placeHolder, current, currentVariant }: PickOptions): Promise<PickedModel | undefined> {
   // The list lives with the engine (server/model/hub.ts); the server answers it without loading anything. Ollama's
   // store is read by the server too: it resolves ollama: models from the same store ($OLLAMA_MODELS).
   const [suggested, ollama] = await Promise.all([
@@ -30,8 +77,11 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
     ctx.client.sendRequest(protocol.ollamaModels).catch((): protocol.OllamaModels => ({ store: '', models: [] })),
   ]);
   const mark = (value: string): string => (value === current ? ' (current)' : '');
+  const usedBefore = modelsUsedBefore(ctx);
   const items: ModelItem[] = [
     { label: `$(beaker) Demo model${mark('')}`, description: 'bundled with the extension', detail: 'A 2.76M-parameter GPT-2 trained on the sample data: for trying Nuggets, not for real selections.', model: '' },
+    ...(usedBefore.length > 0 ? [{ label: 'Used before', kind: vscode.QuickPickItemKind.Separator }] : []),
+    ...usedBefore.map((m) => usedBeforeItem(m, mark)),
     { label: 'Hugging Face hub: downloaded on the next Score Dataset', kind: vscode.QuickPickItemKind.Separator },
     ...suggested.map((m): ModelItem => ({
       label: `$(cloud-download) ${m.spec.replace(/^hf:/, '')}${mark(m.spec)}`,
@@ -50,15 +100,15 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
     { label: '$(server) A serving endpoint…', description: 'vLLM, SGLang or another OpenAI-compatible server: http(s)://host:port', ask: 'endpoint' },
   ];
   const picked = await vscode.window.showQuickPick(items, {
-    title: 'Nuggets: choose the model that scores records',
-    placeHolder: current ? `Now: ${current}. Changing the model marks current scores stale.` : 'Now: the bundled demo model. Changing the model marks current scores stale.',
+    title,
+    placeHolder,
     matchOnDescription: true,
     matchOnDetail: true,
   });
   if (!picked) return undefined;
 
   let model = picked.model;
-  let variant: string | undefined;
+  let variant: string | undefined = picked.chosenVariant;
   if (picked.ask === 'folder') {
     const folders = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Score with this model' });
     model = folders?.[0]?.fsPath;
@@ -97,7 +147,21 @@ export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
     variant = await chooseVariant(picked.model!, picked.variants, picked.model === current ? currentVariant : undefined);
     if (!variant) return undefined;
   }
-  if (model === undefined) return undefined;
+  return model === undefined ? undefined : { model, ...(variant ? { variant } : {}) };
+}
+
+export async function chooseModel(ctx: Ctx): Promise<string | undefined> {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const current = (config.get<string>('model') ?? '').trim();
+  const currentVariant = config.get<string>('modelVariant') ?? 'fp32';
+  const picked = await pickModel(ctx, {
+    title: 'Nuggets: choose the model that scores records',
+    placeHolder: current ? `Now: ${current}. Changing the model marks current scores stale.` : 'Now: the bundled demo model. Changing the model marks current scores stale.',
+    current, currentVariant,
+  });
+  if (!picked) return undefined;
+  const { model, variant } = picked;
+  await rememberModel(ctx, picked);
 
   // Write where the value in effect comes from: a workspace value would hide a user setting.
   const target = config.inspect<string>('model')?.workspaceValue !== undefined && vscode.workspace.isTrusted

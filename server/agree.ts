@@ -76,9 +76,13 @@ export function agreement(records: readonly DatasetRecord[], first: readonly Can
 }
 
 /** Stands in when the ranking agrees strongly (Spearman >= 0.8) and most of the top 10% is shared (>= 60%). */
+export function standsIn(goldenSpearman: number | null, top10Overlap: number): boolean {
+  return goldenSpearman !== null && goldenSpearman >= 0.8 && top10Overlap >= 0.6;
+}
+
 export function verdictOf(goldenSpearman: number | null, top10Overlap: number, [first, second]: [string, string]): string {
   const rho = goldenSpearman === null ? 'undefined' : goldenSpearman.toFixed(2);
-  if (goldenSpearman !== null && goldenSpearman >= 0.8 && top10Overlap >= 0.6) {
+  if (standsIn(goldenSpearman, top10Overlap)) {
     return `${first} can stand in for ${second}: it ranks this sample alike (Spearman ${rho}, ${Math.round(100 * top10Overlap)}% of the top 10% shared).`;
   }
   return `${first} cannot stand in for ${second}: its ranking differs (Spearman ${rho}, ${Math.round(100 * top10Overlap)}% of the top 10% shared; a stand-in needs >= 0.80 and >= 60%).`;

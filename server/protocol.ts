@@ -553,10 +553,23 @@ export interface CompareModelsParams {
 
 export interface CompareModelsResult {
   sample: number;
+  /** The two models as the report names them: the current one, then the other. */
+  models: [string, string];
+  /** Spearman rank correlation of the two models' golden scores; null when undefined (see goldenSpearmanUndefined). */
   goldenSpearman: number | null;
+  /** Why goldenSpearman is undefined, in words (every golden score of one model equal, fewer than 3 records); absent when it is defined. */
+  goldenSpearmanUndefined?: string;
   ifdSpearman: number | null;
+  /** Records where both models define IFD: the IFD Spearman is computed over them. */
+  ifdPairs: number;
+  /** Share of the current model's top 10% that is also in the other's. */
   top10Overlap: number;
+  /** Share of records on the same side of `threshold` for both models, and how many each keeps there. */
   decisionAgreement: number;
+  threshold: number;
+  kept: [number, number];
+  /** Whether the current model can stand in for the other (golden Spearman >= 0.8 and >= 60% of the top 10% shared). */
+  standsIn: boolean;
   /** The one-line verdict: whether the current model can stand in for the other. */
   verdict: string;
   /** The whole report, as `nuggets agree` prints it. */

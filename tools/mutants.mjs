@@ -107,6 +107,13 @@ const MUTANTS = [
     search: "  if (noOutput) return 'empty-output';\n", replace: '', tests: [{ file: 'unit/select-store' }] },
   { name: 'problems: an exact duplicate is not a problem', file: 'server/problems.ts',
     search: 'return duplicateOf !== undefined ? { duplicateOf } : undefined;', replace: 'return undefined;', tests: [{ file: 'unit/select-store' }] },
+  // Compare Models opens the other model before anything is scored, and tells a bad one in the editor's words (server/lsp/compare-models.ts).
+  { name: 'compare: the other model is not checked before scoring', file: 'server/lsp/server.ts',
+    search: 'await checkModelToCompare(this.worker, params.other, otherOptions, abort.signal);', replace: '', tests: [{ file: 'integration/lsp-compare-models' }] },
+  { name: 'compare: a bad model is told in command-line words', file: 'server/lsp/compare-models.ts',
+    search: ".filter((line) => line !== '' && !/(^|[\\s(])--[a-z]/.test(line))", replace: ".filter((line) => line !== '')", tests: [{ file: 'integration/lsp-compare-models' }] },
+  { name: 'compare: a model name in the dashboard is not isolated', file: 'webview/compare.ts',
+    search: "const name = document.createElement('bdi');", replace: "const name = document.createElement('span');", tests: [{ file: 'webview/dashboard', match: 'Compare Models result' }] },
 ];
 
 const TEST_TIMEOUT_MS = 180_000;

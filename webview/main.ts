@@ -37,6 +37,7 @@ import {
   type TableSortKey,
   type WebviewMessage,
 } from './messages';
+import { renderComparison } from './compare';
 import { renderTable, type Column } from './table';
 
 provideVSCodeDesignSystem().register(
@@ -572,6 +573,9 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       renderScatter();
       renderAnchors();
       requestPage();
+      break;
+    case 'comparison':
+      renderComparison(byId('comparison'), message.comparison);
       break;
     case 'page':
       if (message.seq === pageSeq) renderPage(message.page);

@@ -3,10 +3,10 @@
  * Both sides import this file; the data types are the server's (server/protocol.ts), relayed as they are.
  * The webview asks, the extension answers; only `state` is also pushed when scores change.
  */
-import type { AnchorEffectsResult, DistributionResult, NeighboursResult, Range, RecordEffectsResult, ScatterResult, TablePageResult, TableSortKey } from './protocol-types';
+import type { AnchorEffectsResult, CompareModelsResult, DistributionResult, NeighboursResult, Range, RecordEffectsResult, ScatterResult, TablePageResult, TableSortKey } from './protocol-types';
 
 export type {
-  AnchorEffectsResult, DistributionResult, NeighboursResult, ProblemRecord, Range, RecordAnchorEffect, RecordProblemInfo, RecordEffectsResult, ScatterResult, SignalChart, TablePageResult, TableRow, TableSortKey,
+  AnchorEffectsResult, CompareModelsResult, DistributionResult, NeighboursResult, ProblemRecord, Range, RecordAnchorEffect, RecordProblemInfo, RecordEffectsResult, ScatterResult, SignalChart, TablePageResult, TableRow, TableSortKey,
 } from './protocol-types';
 
 /** The model the current scores come from, for the header; `demo`: the bundled demo model, whose scores are for trying the tool. */
@@ -42,6 +42,8 @@ export type HostMessage =
   | { type: 'neighbours'; result: NeighboursResult }
   /** One record's delta on every anchor: the record view (asked by `showRecord`, or sent when the dashboard opens on a record). */
   | { type: 'record'; record: RecordEffectsResult }
+  /** The last Compare Models of this dataset (webview/compare.ts): sent when it ends, and again after each `state`. */
+  | { type: 'comparison'; comparison: CompareModelsResult }
   /** The dataset was closed or is no longer an Alpaca file, or a request failed. */
   | { type: 'error'; message: string };
 

@@ -5,6 +5,7 @@
 export type {
   AnchorEffect,
   AnchorEffectsResult,
+  CompareModelsResult,
   DistributionResult,
   NeighboursResult,
   ProblemRecord,

@@ -57,7 +57,8 @@ connection.onRequest(protocol.selectSubset, logRefusals(protocol.selectSubset.me
 connection.onRequest(protocol.distribution, logRefusals(protocol.distribution.method, (params) => ready().dashboard.distribution(params)));
 connection.onRequest(protocol.tablePage, logRefusals(protocol.tablePage.method, (params) => ready().dashboard.tablePage(params)));
 connection.onRequest(protocol.anchorEffects, logRefusals(protocol.anchorEffects.method, (params) => ready().dashboard.anchorEffects(params.textDocument.uri)));
-connection.onRequest(protocol.compareModels, logRefusals(protocol.compareModels.method, (params, token) => ready().compareModels(params, token)));
+// Compare Models logs every comparison itself, its refusals included, as [compare] lines.
+connection.onRequest(protocol.compareModels, (params, token) => ready().compareModels(params, token));
 connection.onRequest(protocol.nearestNeighbours, logRefusals(protocol.nearestNeighbours.method, (params) => ready().dashboard.nearestNeighbours(params)));
 connection.onRequest(protocol.goldenIfdScatter, logRefusals(protocol.goldenIfdScatter.method, (params) => ready().dashboard.goldenIfdScatter(params.textDocument.uri)));
 connection.onRequest(protocol.recordEffects, logRefusals(protocol.recordEffects.method, (params) => ready().dashboard.recordEffects(params)));

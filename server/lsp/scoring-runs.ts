@@ -178,7 +178,8 @@ export class ScoringRuns {
           }
           status('scoring');
           const eta = etaSeconds();
-          reporter?.report(Math.floor((100 * done) / todo.length), `${done}/${todo.length} records${eta === null ? '' : ` · ETA ${protocol.formatDuration(eta)}`}`);
+          // The file-wide count, as the status bar shows it: one count for the run wherever it is read.
+          reporter?.report(progressPercentage(scored, total), progressMessage(scored, total, eta));
         },
       }, signal));
     } catch (err) {
@@ -188,6 +189,16 @@ export class ScoringRuns {
     status(cancelled ? 'cancelled' : 'done');
     return { scoredNow: done, scored, total, cancelled, seconds: (Date.now() - started) / 1000, ...facts, ...(excludedAnchors ? { excludedAnchors } : {}) };
   }
+}
+
+/** The progress notification's message: the records of the file with a current score (as the status bar counts them), and the ETA. */
+export function progressMessage(scored: number, total: number, etaSeconds: number | null): string {
+  return `${scored}/${total} records${etaSeconds === null ? '' : ` · ETA ${protocol.formatDuration(etaSeconds)}`}`;
+}
+
+/** How far the file is scored, in whole percent: 100 only when every record is. */
+export function progressPercentage(scored: number, total: number): number {
+  return total === 0 ? 100 : Math.floor((100 * Math.min(scored, total)) / total);
 }
 
 /** A record as the scoring worker takes it. */

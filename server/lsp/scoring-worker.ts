@@ -99,7 +99,8 @@ async function agree(request: Extract<WorkerRequest, { kind: 'agree' }>, signal:
   }
   const pair: [string, string] = [names[0]!, names[1]!];
   const result = agreement(records, scores[0]!, scores[1]!, request.threshold, pair);
-  reply({ id: request.id, kind: 'agreement', agreement: result, report: formatAgreement(result, pair) });
+  const constant = scores.map((s) => s.every((score) => score.goldenScore === s[0]?.goldenScore)) as [boolean, boolean];
+  reply({ id: request.id, kind: 'agreement', agreement: result, report: formatAgreement(result, pair), names: pair, constant });
 }
 
 async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'close' | 'score' | 'agree' }>): Promise<void> {

@@ -27,12 +27,14 @@ import { countProblems, describeProblem } from '../problems';
 import { pairScores, ruleLabel, select, writeSubset } from '../select';
 import { nameOf, originOf } from './anchor-choice';
 import { AnchorsPerDocument } from './anchors-per-document';
+import { checkModelToCompare, comparisonResult } from './compare-models';
 import { DashboardRequests } from './dashboard-requests';
 import { OpenDocuments } from './documents';
 import { hoverMarkdown, problemLine, scoreSource, sourceFooter } from './markdown';
 import { ollamaModels } from './model-choices';
 import { ModelIdentity } from './model-identity';
 import { recordAtLine, type ParsedDocument } from './parsed';
+import { writeReplayFiles } from './replay-files';
 import { ScoreBook } from './score-book';
 import { ScoringKeys, type Keyed } from './scoring-keys';
 import { candidateOf, ScoringRuns } from './scoring-runs';
@@ -270,9 +272,12 @@ export class NuggetsServer {
       assertNotInput(out, [source]);
       writeSubset(out, selection.chosen, params.withScores === true);
       this.anchors.choices.inherit(uri, pathToFileURL(out).toString()); // the subset opens with its scores current
+      // The card names files beside the subset, not in the extension's storage: `nuggets select --card` replays from the workspace alone.
+      const replay = writeReplayFiles(out, this.book.scoresPathOf(keyed!.key), new Set(parsed.records.map((r) => r.id)), this.anchors.pathFor(uri) ?? null,
+        params.rule.diverse !== undefined, [source]);
       const cardPath = writeCard({
-        subsetPath: out, datasetPath: source, datasetSha256: datasetHash(source), records: parsed.records.length, scoresPaths: [this.book.scoresPathOf(keyed!.key)],
-        header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.variant ?? null }, anchors: { ...keyed!.key.anchors, source: this.anchors.pathFor(uri) ?? null } },
+        subsetPath: out, datasetPath: source, datasetSha256: datasetHash(source), records: parsed.records.length, scoresPaths: [replay.scores],
+        header: { ...keyed!.key, model: { ...keyed!.key.model, variant: this.settings.variant ?? null }, anchors: { ...keyed!.key.anchors, source: replay.anchors && basename(replay.anchors) } },
         rule: params.rule, chosen: selection.chosen, baseline: null, seed: null, similarity: selection.similarity ?? null, skippedAsDuplicates: selection.skippedAsDuplicates,
         problemsLeftOut: selection.problemsLeftOut.length,
       });
@@ -289,32 +294,48 @@ export class NuggetsServer {
     }
   }
 
+  /**
+   * Compare Models: the other model is opened first (checkModelToCompare), then both score the same sample. Every
+   * comparison gets its [compare] line in the Nuggets output channel, a refused, failed or cancelled one included.
+   */
   async compareModels(params: protocol.CompareModelsParams, token: CancellationToken): Promise<protocol.CompareModelsResult> {
-    if (!this.settings.scoringAllowed) throw new ResponseError(ErrorCodes.InvalidRequest, 'Comparing models runs them: it is disabled in untrusted workspaces.');
-    const parsed = await this.documents.ready(params.textDocument.uri);
-    const keyed = await this.keys.keyFor(parsed.uri);
-    if (!keyed) throw new ResponseError(ErrorCodes.InvalidRequest, 'The dataset has no anchor set yet: run Nuggets: Choose Anchors or Score Dataset first.');
-    const sample = sampleRecords(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);
-    const options = this.keys.modelOptions();
-    // The other model runs as fp32 unless a variant is given for it.
-    const { variant: _ownVariant, ...unvaried } = options;
-    const otherOptions: ModelOptions = { ...unvaried, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
     const started = Date.now();
+    const other = `${params.other}${params.otherVariant ? ` (${params.otherVariant})` : ''}`;
+    let facts: Pick<protocol.ScoreDatasetResult, 'model' | 'anchors'> | undefined;
+    let sampled = 0;
     const abort = new AbortController();
     token.onCancellationRequested(() => abort.abort());
     try {
-      const { agreement, report } = await this.worker.agree({
+      if (!this.settings.scoringAllowed) throw new ResponseError(ErrorCodes.InvalidRequest, 'Comparing models runs them: it is disabled in untrusted workspaces.');
+      const parsed = await this.documents.ready(params.textDocument.uri);
+      const keyed = await this.keys.keyFor(parsed.uri);
+      if (!keyed) throw new ResponseError(ErrorCodes.InvalidRequest, 'The dataset has no anchor set yet: run Nuggets: Choose Anchors or Score Dataset first.');
+      facts = this.keys.runFacts(parsed.uri, keyed);
+      const sample = sampleRecords(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);
+      sampled = sample.length;
+      const options = this.keys.modelOptions();
+      // The other model runs as fp32 unless a variant is given for it.
+      const { variant: _ownVariant, ...unvaried } = options;
+      const otherOptions: ModelOptions = { ...unvaried, ...(params.otherVariant ? { variant: params.otherVariant } : {}) };
+      await checkModelToCompare(this.worker, params.other, otherOptions, abort.signal);
+      const { agreement, report, names, constant } = await this.worker.agree({
         models: [this.settings.model, params.other],
         modelOptions: [options, otherOptions],
         anchors: keyed.anchors.anchors, options: { maxAnchorTokens: this.settings.maxAnchorTokens, batchSize: this.settings.batchSize, separator: keyed.key.separator },
         records: sample.map(candidateOf), threshold: params.minScore ?? 0.85,
       }, abort.signal);
-      const { goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict } = agreement;
-      this.activity('compare', parsed.uri, this.keys.runFacts(parsed.uri, keyed), `compared with ${params.other}${params.otherVariant ? ` (${params.otherVariant})` : ''} on ${sample.length} records: `
-        + `golden Spearman ${goldenSpearman === null ? 'n/a' : goldenSpearman.toFixed(3)}, top-10% overlap ${top10Overlap === null ? 'n/a' : top10Overlap.toFixed(2)}`, started, verdict);
-      return { sample: sample.length, goldenSpearman, ifdSpearman, top10Overlap, decisionAgreement, verdict, report };
+      const result = comparisonResult(agreement, names, report, constant);
+      this.activity('compare', parsed.uri, facts, `compared with ${other} on ${sample.length} records: `
+        + `golden Spearman ${result.goldenSpearman === null ? `undefined (${result.goldenSpearmanUndefined})` : result.goldenSpearman.toFixed(3)}, top-10% overlap ${result.top10Overlap.toFixed(2)}`, started, result.verdict);
+      return result;
     } catch (err) {
-      if (abort.signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'Compare Models was cancelled.');
+      const tried = `compare with ${other}${sampled > 0 ? ` on ${sampled} records` : ''}`;
+      if (abort.signal.aborted) {
+        this.activity('compare', params.textDocument.uri, facts, tried, started, 'cancelled');
+        throw new ResponseError(LSPErrorCodes.RequestCancelled, 'Compare Models was cancelled.');
+      }
+      const message = err instanceof ResponseError || err instanceof NuggetsError ? err.message : String((err as Error)?.message ?? err);
+      this.activity('compare', params.textDocument.uri, facts, tried, started, `${err instanceof ResponseError ? 'refused' : 'failed'}: ${message}`);
       if (err instanceof NuggetsError) throw new ResponseError(ErrorCodes.InvalidRequest, err.message);
       throw err;
     }

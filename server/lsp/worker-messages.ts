@@ -51,7 +51,8 @@ export type WorkerReply =
   | { id: number; kind: 'score'; score: CandidateScore }
   | { id: number; kind: 'done'; cancelled: boolean }
   | { id: number; kind: 'anchors'; indices: number[] }
-  | { id: number; kind: 'agreement'; agreement: Agreement; report: string }
+  /** `names`: the models as the report names them; `constant`: whether each gave every record the same golden score. */
+  | { id: number; kind: 'agreement'; agreement: Agreement; report: string; names: [string, string]; constant: [boolean, boolean] }
   | { id: number; kind: 'error'; message: string; userError: boolean }
   /** Not an answer to a request (id 0): what the user should know when a backend opens (an API key withheld). */
   | { id: 0; kind: 'warning'; message: string };

@@ -3,9 +3,9 @@
  * A worker that dies (native crash, out of memory) fails the calls in flight and is started again
  * on the next call.
  */
-import type { Agreement } from '../agree';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { Agreement } from '../agree';
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import type { ScoringOptions } from '../scoring/backend';
@@ -13,6 +13,14 @@ import type { CandidateScore } from '../scoring/golden';
 import type { GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
+
+/** Two models compared: the figures, the report, the models' names, and whether each scored every record alike. */
+export interface AgreeReply {
+  agreement: Agreement;
+  report: string;
+  names: [string, string];
+  constant: [boolean, boolean];
+}
 
 type Listener = (reply: WorkerReply) => void;
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -115,9 +123,9 @@ export class ScoringWorker {
   }
 
   /** Two models' scores of the same records compared (queued after any running score); rejects once `signal` aborts. */
-  agree(request: Omit<Extract<WorkerRequest, { kind: 'agree' }>, 'id' | 'kind'>, signal: AbortSignal): Promise<{ agreement: Agreement; report: string }> {
-    const { id, result } = this.call<{ agreement: Agreement; report: string }>({ kind: 'agree', ...request }, (reply, finish) => {
-      if (reply.kind === 'agreement') finish({ agreement: reply.agreement, report: reply.report });
+  agree(request: Omit<Extract<WorkerRequest, { kind: 'agree' }>, 'id' | 'kind'>, signal: AbortSignal): Promise<AgreeReply> {
+    const { id, result } = this.call<AgreeReply>({ kind: 'agree', ...request }, (reply, finish) => {
+      if (reply.kind === 'agreement') finish({ agreement: reply.agreement, report: reply.report, names: reply.names, constant: reply.constant });
     });
     return this.cancelledBy(signal, id, result);
   }

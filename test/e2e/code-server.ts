@@ -1,15 +1,18 @@
 /**
  * A real VS Code for the end-to-end tests: code-server (tools/setup-e2e.sh installs it into
  * .cache/code-server) on a free 127.0.0.1 port, with its own user data, extensions and config, so that
- * nothing of the machine's own VS Code or code-server settings leaks in; and the few ways a test
- * drives its workbench (the command palette, text the editor draws with CSS).
+ * nothing of the machine's own VS Code or code-server settings leaks in; the browser that drives it
+ * (Debian's Chromium), each step with its screenshot, and the teardown, which every e2e file shares
+ * (E2eSession); and the few ways a test drives its workbench (the command palette, text the editor
+ * draws with CSS, the Nuggets log).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import { join, relative } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from '../helpers';
+import { CHROMIUM, CHROMIUM_ARGS } from '../webview/browser';
 
 export const CODE_SERVER = join(repoRoot, '.cache', 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 
@@ -61,6 +64,8 @@ export async function startCodeServer(options: {
   folder: string;
   log: string;
   settings: Record<string, unknown>;
+  /** Variables added to code-server's environment (and so its extension host's and the language server's). */
+  env?: Record<string, string>;
 }): Promise<CodeServer> {
   requireCodeServer();
   const userDataDir = join(options.root, 'user-data');
@@ -74,7 +79,7 @@ export async function startCodeServer(options: {
     CODE_SERVER, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--config', config,
     '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override', '--ignore-last-opened',
     '--user-data-dir', userDataDir, '--extensions-dir', options.extensionsDir,
-  ], { stdio: ['ignore', log, log], detached: true });
+  ], { stdio: ['ignore', log, log], detached: true, env: { ...process.env, ...options.env } });
   const url = `http://127.0.0.1:${port}`;
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -163,4 +168,90 @@ export async function injectedTexts(page: Page, prefix: string): Promise<{ text:
     }
     return found.sort((a, b) => a.top - b.top);
   }, prefix);
+}
+
+/** Polls `read` until `ok` holds, for at most `ms`; returns the last value read. */
+export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!ok(value)) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+    value = await read();
+  }
+  return value;
+}
+
+/**
+ * The Nuggets log channel's files in the logs folder of code-server's user data under `root`, oldest first, as one
+ * text ('' until one exists): each window (a reload is a new one) writes its own.
+ */
+export function nuggetsLog(root: string): string {
+  const files: string[] = [];
+  const find = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) find(path);
+      else if (entry.name === 'Nuggets.log') files.push(path);
+    }
+  };
+  const logs = join(root, 'user-data', 'logs');
+  if (existsSync(logs)) find(logs);
+  return files.map((path) => ({ path, written: statSync(path).mtimeMs })).sort((a, b) => a.written - b.written)
+    .map(({ path }) => readFileSync(path, 'utf8')).join('');
+}
+
+/**
+ * One e2e file's browser on one code-server: Chromium launched with a 1400×900 page, its console kept; steps that
+ * each leave a screenshot in `artifacts` (and, when one fails, a `-failed` screenshot, the console, the
+ * notifications shown and what `describe` adds, in the error); and the teardown.
+ */
+export class E2eSession {
+  page!: Page;
+  server: CodeServer | undefined;
+  private browser: Browser | undefined;
+  readonly consoleLines: string[] = [];
+
+  /** `describe`: what else a failed step's message should say (a log's tail, the requests a stand-in received). */
+  constructor(readonly artifacts: string, private readonly describe: () => string = () => '') {}
+
+  /** Launches the browser for `server` (the page is not navigated yet). */
+  async launch(server: CodeServer): Promise<Page> {
+    this.server = server;
+    this.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+    this.page = await this.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    this.page.setDefaultTimeout(20_000);
+    this.page.on('console', (m) => this.consoleLines.push(`[${m.type()}] ${m.text()}`));
+    this.page.on('dialog', (d) => void d.dismiss());
+    return this.page;
+  }
+
+  /** Runs one step; then saves `<name>.png`, or on failure `<name>-failed.png`, and says which step failed. */
+  async step(name: string, run: () => Promise<void>): Promise<void> {
+    const page = this.page;
+    try {
+      await run();
+      await page.screenshot({ path: join(this.artifacts, `${name}.png`) });
+    } catch (err) {
+      await page?.screenshot({ path: join(this.artifacts, `${name}-failed.png`) }).catch(() => undefined);
+      writeFileSync(join(this.artifacts, 'console.log'), this.consoleLines.join('\n'));
+      // What the screenshot shows, in words, for a run whose artifacts cannot be seen (CI prints only this message).
+      const toasts = await page?.locator('.notification-toast').allInnerTexts().catch(() => []) ?? [];
+      let more: string;
+      try {
+        more = this.describe();
+      } catch (describeErr) {
+        more = `(${(describeErr as Error).message})`;
+      }
+      throw new Error(`e2e step ${name} failed (screenshot ${relative(repoRoot, join(this.artifacts, `${name}-failed.png`))}): ${(err as Error).message}\n`
+        + `notifications shown: ${JSON.stringify(toasts)}${more ? `\n${more}` : ''}`, { cause: err });
+    }
+  }
+
+  /** Saves the console, closes the browser and stops code-server (its whole process group). */
+  async close(): Promise<void> {
+    if (this.consoleLines.length > 0) writeFileSync(join(this.artifacts, 'console.log'), this.consoleLines.join('\n'));
+    await this.browser?.close();
+    await this.server?.stop();
+  }
 }

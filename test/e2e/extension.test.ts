@@ -13,11 +13,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
+import type { FrameLocator, Page } from 'playwright-core';
 import { repoRoot, sharedData } from '../helpers';
-import { CHROMIUM, CHROMIUM_ARGS } from '../webview/browser';
 import { MEASURE_LAYOUT, type Layout } from '../webview/layout';
-import { injectedTexts, installExtension, packageExtension, requireCodeServer, runCommand, startCodeServer, type CodeServer } from './code-server';
+import { E2eSession, injectedTexts, installExtension, nuggetsLog, packageExtension, requireCodeServer, runCommand, startCodeServer, until } from './code-server';
 
 const RECORDS = 20;
 const ANCHORS = 8;
@@ -37,59 +36,16 @@ let sourceText: string;
 let allRecords: Record<string, string>[];
 /** The CLI's scores of the same file, model and anchors: what the editor must show. */
 let expected: CliScore[];
-let server: CodeServer | undefined;
-let browser: Browser | undefined;
 let page: Page;
-const consoleLines: string[] = [];
+/** The browser and code-server; a failed step's message ends with the last lines of the Nuggets log. */
+const session = new E2eSession(artifacts, () => `Nuggets log, last lines:\n${nuggetsLog(root).trimEnd().split('\n').slice(-8).join('\n')}`);
+const step = (name: string, run: () => Promise<void>): Promise<void> => session.step(name, run);
+const consoleLines = session.consoleLines;
 
 const cli = (...args: string[]): string => execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
 
 /** First line (0-based) of each record, as JSON.stringify(records, null, 2) writes them. */
 const recordStartLines = (text: string): number[] => text.split('\n').flatMap((line, i) => (line === '  {' ? [i] : []));
-
-/** Runs one step; on failure saves `<name>-failed.png` and says which step failed. */
-async function step(name: string, run: () => Promise<void>): Promise<void> {
-  try {
-    await run();
-    await page.screenshot({ path: join(artifacts, `${name}.png`) });
-  } catch (err) {
-    await page?.screenshot({ path: join(artifacts, `${name}-failed.png`) }).catch(() => undefined);
-    writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
-    // What the screenshot shows, in words, for a run whose artifacts cannot be seen (CI prints only this message).
-    const toasts = await page?.locator('.notification-toast').allInnerTexts().catch(() => []) ?? [];
-    const logTail = (() => { try { return nuggetsLog().trimEnd().split('\n').slice(-8).join('\n'); } catch { return '(no Nuggets log)'; } })();
-    throw new Error(`e2e step ${name} failed (screenshot .test-artifacts/e2e/${name}-failed.png): ${(err as Error).message}\n`
-      + `notifications shown: ${JSON.stringify(toasts)}\nNuggets log, last lines:\n${logTail}`, { cause: err });
-  }
-}
-
-/** Polls `read` until `ok` holds, for at most `ms`; returns the last value read. */
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  let value = await read();
-  while (!ok(value)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms / 1000} s`);
-    await new Promise((r) => setTimeout(r, 200));
-    value = await read();
-  }
-  return value;
-}
-
-/** The Nuggets log channel's file in code-server's logs folder ('' until it exists). */
-function nuggetsLog(): string {
-  const found = (dir: string): string | undefined => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
-        const inside = found(path);
-        if (inside) return inside;
-      } else if (entry.name === 'Nuggets.log') return path;
-    }
-    return undefined;
-  };
-  const file = found(join(root, 'user-data', 'logs'));
-  return file ? readFileSync(file, 'utf8') : '';
-}
 
 /** How the dashboard's tables fit in its frame now (test/webview/layout.ts). */
 async function dashboardLayout(view: FrameLocator): Promise<Layout & { width: number }> {
@@ -139,21 +95,14 @@ before(async () => {
 
   const extensionsDir = join(root, 'extensions');
   assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
-  server = await startCodeServer({
+  page = await session.launch(await startCodeServer({
     root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
     settings: { 'nuggets.anchors': anchors, 'editor.hover.delay': 200, 'editor.minimap.enabled': false },
-  });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.setDefaultTimeout(20_000);
-  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on('dialog', (d) => void d.dismiss());
+  }));
 }, { timeout: 240_000 });
 
 after(async () => {
-  if (consoleLines.length > 0 && artifacts) writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
-  await browser?.close();
-  await server?.stop();
+  await session.close();
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
@@ -162,7 +111,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
   assert.equal(starts.length, RECORDS);
 
   await step('01-open-trusted', async () => {
-    await page.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
+    await page.goto(`${session.server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     // Trust the folder as a user does: scoring runs a model, which restricted mode refuses.
     await page.getByRole('button', { name: 'Yes, I trust the authors' }).click({ timeout: 30_000 });
@@ -248,7 +197,8 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25%' }).first().click();
     // The subset and then its card are each written atomically (a temporary file renamed into place): wait for both names.
     const finished = (f: string[]): boolean => f.length === 1 && existsSync(join(workspace, f[0]!.replace(/\.json$/, '.card.json')));
-    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && f.endsWith('.json') && !f.endsWith('.card.json')), finished, 20_000, 'the new file beside its selection card');
+    // Beside the subset: its card, and the anchors its scores were computed against (copied for `nuggets select --card`).
+    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && f.endsWith('.json') && !/\.(card|anchors)\.json$/.test(f)), finished, 20_000, 'the new file beside its selection card');
     const name = written[0]!;
     await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor();
     const subset = JSON.parse(readFileSync(join(workspace, name), 'utf8')) as { instruction: string }[];
@@ -448,7 +398,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
 
   await step('12-run-log', async () => {
     // Every run in the Nuggets log: model and fingerprint, anchors, records scored and skipped, duration; and the broken file.
-    const log = await until(() => Promise.resolve(nuggetsLog()), (t) => t.includes(`[run] ${FIRST_RUN}: model`), 20_000, 'the run log');
+    const log = await until(() => Promise.resolve(nuggetsLog(root)), (t) => t.includes(`[run] ${FIRST_RUN}: model`), 20_000, 'the run log');
     assert.match(log, new RegExp(`\\[run\\] ${DATASET.replace(/\./g, '\\.')}: model demo \\(fingerprint [^,)]+, bundled demo model\\); anchors anchors\\.json \\(nuggets\\.anchors setting\\), ${ANCHORS} anchors, set [0-9a-f]{16}; scored ${RECORDS} records, skipped 0 already scored; ${RECORDS}/${RECORDS} current; \\d+\\.\\d s`));
     assert.match(log, new RegExp(`\\[run\\] ${FIRST_RUN.replace(/\./g, '\\.')}: chose 6 anchors by k-means from the file; 2 records skipped as anchors`));
     assert.match(log, new RegExp(`\\[run\\] ${FIRST_RUN.replace(/\./g, '\\.')}: model demo .*; anchors k-means 6 of this file, 6 anchors, .*; scored 7 records, skipped 1 already scored; 8/8 current`));

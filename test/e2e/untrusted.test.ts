@@ -16,12 +16,11 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { keyName } from '../../server/lsp/score-book';
 import type { ScoresHeader } from '../../server/store';
 import { repoRoot, sharedData } from '../helpers';
-import { CHROMIUM, CHROMIUM_ARGS } from '../webview/browser';
-import { injectedTexts, installExtension, packageExtension, requireCodeServer, runCommand, startCodeServer, type CodeServer } from './code-server';
+import { E2eSession, injectedTexts, installExtension, packageExtension, requireCodeServer, runCommand, startCodeServer, until } from './code-server';
 
 const RECORDS = 10;
 const ANCHORS = 4;
@@ -36,41 +35,15 @@ let root: string;
 let workspace: string;
 let storage: string;
 let expected: CliScore[];
-let server: CodeServer | undefined;
-let browser: Browser | undefined;
 let page: Page;
 let endpoint: Server | undefined;
 /** Every request the folder's endpoint received: method and path. */
 const received: string[] = [];
-const consoleLines: string[] = [];
+/** The browser and code-server; a failed step's message ends with the requests the folder's endpoint received. */
+const session = new E2eSession(artifacts, () => `endpoint requests: ${JSON.stringify(received)}`);
+const step = (name: string, run: () => Promise<void>): Promise<void> => session.step(name, run);
 
 const cli = (...args: string[]): string => execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-
-/** Runs one step; on failure saves `<name>-failed.png` and says which step failed. */
-async function step(name: string, run: () => Promise<void>): Promise<void> {
-  try {
-    await run();
-    await page.screenshot({ path: join(artifacts, `${name}.png`) });
-  } catch (err) {
-    await page?.screenshot({ path: join(artifacts, `${name}-failed.png`) }).catch(() => undefined);
-    writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
-    const toasts = await page?.locator('.notification-toast').allInnerTexts().catch(() => []) ?? [];
-    throw new Error(`e2e step ${name} failed (screenshot .test-artifacts/e2e/untrusted/${name}-failed.png): ${(err as Error).message}\n`
-      + `notifications shown: ${JSON.stringify(toasts)}; endpoint requests: ${JSON.stringify(received)}`, { cause: err });
-  }
-}
-
-/** Polls `read` until `ok` holds, for at most `ms`; returns the last value read. */
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  let value = await read();
-  while (!ok(value)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms / 1000} s`);
-    await new Promise((r) => setTimeout(r, 200));
-    value = await read();
-  }
-  return value;
-}
 
 /** Every file under `dir` (relative paths); [] when it does not exist. */
 function filesUnder(dir: string): string[] {
@@ -122,7 +95,7 @@ before(async () => {
   packageExtension(vsix);
   const extensionsDir = join(root, 'extensions');
   assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
-  server = await startCodeServer({
+  page = await session.launch(await startCodeServer({
     root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
     settings: {
       'security.workspace.trust.enabled': true,
@@ -130,25 +103,18 @@ before(async () => {
       'nuggets.anchors': anchors,
       'editor.minimap.enabled': false,
     },
-  });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.setDefaultTimeout(20_000);
-  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on('dialog', (d) => void d.dismiss());
+  }));
 }, { timeout: 240_000 });
 
 after(async () => {
-  if (consoleLines.length > 0 && artifacts) writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
-  await browser?.close();
-  await server?.stop();
+  await session.close();
   await new Promise((resolve) => (endpoint ? endpoint.close(resolve) : resolve(undefined)));
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
 test('an untrusted folder: stored scores show, its endpoint gets no request, nothing is downloaded, Score Dataset is refused', { timeout: 180_000 }, async () => {
   await step('01-open-untrusted', async () => {
-    await page.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
+    await page.goto(`${session.server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     // The trust prompt appears; the user does not trust the folder: restricted mode.
     await page.getByRole('button', { name: "No, I don't trust the authors" }).click({ timeout: 30_000 });

@@ -16,7 +16,7 @@ import { repoRoot } from '../helpers';
 
 /** A question the extension put to the user (a message with buttons, an input box or a quick pick). */
 export interface Prompt {
-  kind: 'warning' | 'information' | 'input' | 'quickPick';
+  kind: 'warning' | 'information' | 'input' | 'quickPick' | 'openDialog';
   message: string;
   /** showWarningMessage's { modal, detail }, or the input box's / quick pick's options. */
   options: Record<string, unknown> | undefined;
@@ -46,6 +46,8 @@ export class StandInEditor {
   readonly prompts: Prompt[] = [];
   readonly updates: { name: string; value: unknown; target: number }[] = [];
   readonly secrets = new StandInSecrets();
+  /** The extension's global state (ExtensionContext.globalState): what it remembers across sessions. */
+  readonly globalState = new StandInMemento();
   /** How the user answers each prompt (a button's title, an input's text, a picked item); undefined: dismissed (Esc, Cancel). */
   answer: (prompt: Prompt) => unknown = () => undefined;
 
@@ -57,6 +59,7 @@ export class StandInEditor {
     this.updates.length = 0;
     this.secrets.values.clear();
     this.secrets.writes.length = 0;
+    this.globalState.values.clear();
     this.answer = () => undefined;
   }
 
@@ -113,12 +116,32 @@ export class StandInEditor {
         showInformationMessage: message('information'),
         showInputBox: (options: Record<string, unknown>) => this.ask({ kind: 'input', message: String(options['title'] ?? ''), options, items: [] }),
         showQuickPick: (items: unknown[], options: Record<string, unknown>) => this.ask({ kind: 'quickPick', message: String(options['title'] ?? ''), options, items }),
+        // Answered with paths; the extension gets them as file URIs.
+        showOpenDialog: async (options: Record<string, unknown>) => {
+          const paths = (await this.ask({ kind: 'openDialog', message: String(options['openLabel'] ?? ''), options, items: [] })) as string[] | undefined;
+          return paths?.map((path) => ({ scheme: 'file', fsPath: path, path }));
+        },
       },
       commands: { executeCommand: (): Promise<undefined> => Promise.resolve(undefined) },
       ConfigurationTarget,
       QuickPickItemKind: { Separator: -1, Default: 0 },
       Uri: { file: (path: string) => ({ scheme: 'file', fsPath: path, path }) },
     };
+  }
+}
+
+/** A Memento (the extension's globalState): values by key. */
+export class StandInMemento {
+  readonly values = new Map<string, unknown>();
+
+  get<T>(key: string, fallback?: T): T | undefined {
+    return this.values.has(key) ? (this.values.get(key) as T) : fallback;
+  }
+
+  update(key: string, value: unknown): Promise<void> {
+    if (value === undefined) this.values.delete(key);
+    else this.values.set(key, value);
+    return Promise.resolve();
   }
 }
 

@@ -108,7 +108,7 @@ test('an untrusted workspace is sent no credential: neither the hub token nor th
 
 test('in an untrusted workspace Choose Model writes the user\'s settings, not the workspace\'s it would not read', async () => {
   // The server's model lists are not needed here: the demo model is picked.
-  const ctx = { client: { sendRequest: () => Promise.reject(new Error('no server')) } } as unknown as Ctx;
+  const ctx = { client: { sendRequest: () => Promise.reject(new Error('no server')) }, extensionContext: { globalState: editor.globalState } } as unknown as Ctx;
   editor.answer = (prompt) => (prompt.kind === 'quickPick' ? (prompt.items as { model?: string }[]).find((item) => item.model === '') : undefined);
   editor.set('nuggets.model', 'workspace', 'http://evil.example:8000/v1');
   editor.trusted = false;

@@ -685,3 +685,21 @@ test('a file that does not parse is shown as broken, with where and what; its la
   assert.equal(await isDisabled('#export-scores'), false);
   assert.deepEqual(consoleErrors, []);
 });
+
+test('a Compare Models result reads in words: each figure with its meaning, an undefined Spearman named, model names as isolated text', async () => {
+  const rtl = 'نموذج\u202E';
+  await hostPost({
+    type: 'comparison', comparison: {
+      sample: 40, models: [rtl, XSS], goldenSpearman: null, goldenSpearmanUndefined: `${rtl} gave every record of the sample the same golden score: it ranks nothing`,
+      ifdSpearman: 0.5, ifdPairs: 40, top10Overlap: 0.25, decisionAgreement: 0.9, threshold: 0.85, kept: [0, 4], standsIn: false, verdict: '', report: '',
+    },
+  });
+  await page.locator('#comparison').waitFor({ state: 'visible' });
+  assert.deepEqual(await page.locator('#comparison-verdict bdi').allTextContents(), [rtl, XSS], 'each name in its own <bdi>, as text');
+  assert.equal(await page.locator('#comparison img').count(), 0, 'a name with HTML creates no element');
+  const figures = await page.locator('#comparison-table tr').allTextContents();
+  assert.equal(figures.length, 5);
+  assert.equal(figures[1], `Spearman rank correlation, golden scoreundefinedUndefined: ${rtl} gave every record of the sample the same golden score: it ranks nothing.`);
+  assert.doesNotMatch(figures.join('\n'), /0\.000/);
+  assert.deepEqual(consoleErrors, []);
+});
