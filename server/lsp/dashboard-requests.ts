@@ -11,7 +11,7 @@ import type * as protocol from '../protocol';
 import { problemInfo } from '../problems';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
-import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells } from './dashboard-queries';
+import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells, tablePreview } from './dashboard-queries';
 import type { OpenDocuments } from './documents';
 import { shorten } from './markdown';
 import type { ScoreBook } from './score-book';
@@ -62,7 +62,7 @@ export class DashboardRequests {
       rows: rows.slice(offset, offset + limit).map(({ r }) => {
         const shown = this.documents.recordScore(parsed, r.index, keyed);
         return {
-          index: r.index, id: r.id, instruction: shorten(r.instruction, 200), input: shorten(r.input, 120), output: shorten(r.output, 200),
+          index: r.index, id: r.id, ...tablePreview(r, shorten),
           range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}), signals: signalCells(shown.score),
           ...(shown.problem ? { problem: shown.problem } : {}),
         };
