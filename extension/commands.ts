@@ -50,7 +50,7 @@ function requireDataset(ctx: Ctx): vscode.TextDocument | undefined {
       .then((choice) => choice && goToError(ctx, active.uri.toString()));
   } else {
     const empty = active && /\.jsonl?$/i.test(active.uri.path) ? noRecordsMessage(basename(active.uri.path), active.getText()) : undefined;
-    void vscode.window.showInformationMessage(empty ? `Nuggets: ${empty}` : 'Open an Alpaca dataset first: a JSON array or JSON Lines of {"instruction", "input", "output"} records.');
+    void vscode.window.showInformationMessage(empty ? `Nuggets: ${empty}` : 'Open a dataset first: a JSON array or JSON Lines of Alpaca {"instruction", "input", "output"} records, or of conversations (messages, ShareGPT, prompt/completion).');
   }
   return undefined;
 }
