@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { WorkDoneProgress } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
+import { isNoChatTemplate, offerChatml } from './chat_template_offer';
 import type { Ctx } from './ctx';
 import { showDashboard } from './dashboard';
 import { noRecordsMessage } from './no_records';
@@ -120,7 +121,7 @@ async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | und
         }
         ctx.log.error(`[run] ${name}: failed after ${seconds} s: ${(err as Error).message}`);
         if (isNoChatTemplate(err)) {
-          offerChatml((err as Error).message);
+          void offerChatml((err as Error).message);
           return undefined;
         }
         throw err;
@@ -129,26 +130,6 @@ async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | und
       }
     },
   );
-}
-
-/** Score Dataset refused because the model has no chat template of its own for these conversations (protocol NoChatTemplateData). */
-function isNoChatTemplate(err: unknown): boolean {
-  const data = (err as { data?: unknown } | undefined)?.data as Partial<protocol.NoChatTemplateData> | undefined;
-  return data?.noChatTemplate === true;
-}
-
-/**
- * The way out of a model without a chat template: score with the built-in ChatML template, set for this workspace
- * (nuggets.template), then score again. The message is the server's, in plain words.
- */
-function offerChatml(message: string): void {
-  const use = 'Use ChatML';
-  void vscode.window.showWarningMessage(`Nuggets: ${message}`, use).then(async (choice) => {
-    if (choice !== use) return;
-    const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-    await vscode.workspace.getConfiguration('nuggets').update('template', 'chatml', target);
-    await vscode.commands.executeCommand('nuggets.scoreDataset');
-  });
 }
 
 /** One line per Score Dataset run in the Nuggets log: model and fingerprint, anchors, records scored and skipped, duration, outcome. */
