@@ -164,3 +164,38 @@ export async function injectedTexts(page: Page, prefix: string): Promise<{ text:
     return found.sort((a, b) => a.top - b.top);
   }, prefix);
 }
+
+/** Polls `read` until `ok` holds, for at most `ms`; returns the last value read. */
+export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!ok(value)) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+    value = await read();
+  }
+  return value;
+}
+
+/**
+ * A test's steps: each runs, then leaves `<name>.png` in `artifacts`; one that fails leaves `<name>-failed.png`, the
+ * page's console in console.log, and fails with the step's name and the notifications shown.
+ */
+export function stepsOf(page: () => Page, artifacts: string, consoleLines: readonly string[]): (name: string, run: () => Promise<void>) => Promise<void> {
+  return async (name, run) => {
+    try {
+      await run();
+      await page().screenshot({ path: join(artifacts, `${name}.png`) });
+    } catch (err) {
+      await page()?.screenshot({ path: join(artifacts, `${name}-failed.png`) }).catch(() => undefined);
+      writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
+      const toasts = await page()?.locator('.notification-toast').allInnerTexts().catch(() => []) ?? [];
+      throw new Error(`e2e step ${name} failed (screenshot ${join(artifacts, `${name}-failed.png`)}): ${(err as Error).message}\nnotifications shown: ${JSON.stringify(toasts)}`, { cause: err });
+    }
+  };
+}
+
+/** The Nuggets status bar item's text ("◆ Nuggets 10/10 …"); '' while it is not shown. */
+export function nuggetsStatus(page: Page): Promise<string> {
+  return page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
+}

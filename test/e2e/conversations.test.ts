@@ -1,0 +1,119 @@
+/**
+ * End to end, in a real VS Code: the packaged .vsix in code-server, a trusted folder holding a ShareGPT JSON
+ * Lines file (ten real conversations of samples/identity-15.sharegpt.json, one per line) and nuggets.template set
+ * to chatml (the bundled demo model has no chat template of its own). Score Dataset scores the conversations
+ * through the scoring worker; each record's badge then shows the golden score the CLI computes for the same
+ * file, anchors and template, and the hover of a conversation lists its turns with their roles. A screenshot of
+ * each step goes to .test-artifacts/e2e/conversations/.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { repoRoot } from '../helpers';
+import { CHROMIUM, CHROMIUM_ARGS } from '../webview/browser';
+import {
+  injectedTexts, installExtension, nuggetsStatus, packageExtension, requireCodeServer, runCommand, startCodeServer, stepsOf, until, type CodeServer,
+} from './code-server';
+
+const RECORDS = 10;
+const DATASET = 'identity.sharegpt.jsonl';
+const artifacts = join(repoRoot, '.test-artifacts', 'e2e', 'conversations');
+
+interface CliScore { index: number; golden_score: number; wins: number; anchors: number }
+
+let root: string;
+let workspace: string;
+let expected: CliScore[];
+let conversations: { conversations: { from: string; value: string }[] }[];
+let server: CodeServer | undefined;
+let browser: Browser | undefined;
+let page: Page;
+const consoleLines: string[] = [];
+const step = stepsOf(() => page, artifacts, consoleLines);
+
+const cli = (...args: string[]): string => execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+
+before(async () => {
+  requireCodeServer();
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  root = mkdtempSync(join(tmpdir(), 'nuggets-e2e-chat-'));
+  workspace = join(root, 'workspace');
+  mkdirSync(workspace);
+  conversations = (JSON.parse(readFileSync(join(repoRoot, 'samples', 'identity-15.sharegpt.json'), 'utf8')) as typeof conversations).slice(0, RECORDS);
+  writeFileSync(join(workspace, DATASET), conversations.map((c) => JSON.stringify(c)).join('\n') + '\n');
+  // Anchors from the CLI, outside the folder; the CLI's scores of the same file are what the badges must show.
+  const anchors = join(root, 'chat-anchors.json');
+  cli('anchors', join(workspace, DATASET), '--random', '4', '--seed', '2', '--out', anchors);
+  cli('score', join(workspace, DATASET), '--anchors', anchors, '--template', 'chatml', '--out', join(root, 'scores.jsonl'));
+  expected = readFileSync(join(root, 'scores.jsonl'), 'utf8').trim().split('\n').slice(1).map((l) => JSON.parse(l) as CliScore);
+  assert.equal(expected.length, RECORDS);
+
+  const vsix = join(root, 'nuggets.vsix');
+  packageExtension(vsix);
+  const extensionsDir = join(root, 'extensions');
+  assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
+  server = await startCodeServer({
+    root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
+    settings: { 'nuggets.anchors': anchors, 'nuggets.template': 'chatml', 'editor.hover.delay': 200, 'editor.minimap.enabled': false, 'editor.wordWrap': 'off' },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(20_000);
+  page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+  page.on('dialog', (d) => void d.dismiss());
+}, { timeout: 240_000 });
+
+after(async () => {
+  if (consoleLines.length > 0) writeFileSync(join(artifacts, 'console.log'), consoleLines.join('\n'));
+  await browser?.close();
+  await server?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+test('a ShareGPT JSON Lines file in VS Code: Score Dataset with ChatML, badges equal to the CLI\'s scores, a hover with the turns', { timeout: 180_000 }, async () => {
+  await step('01-open', async () => {
+    await page.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Yes, I trust the authors' }).click({ timeout: 30_000 });
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: DATASET }).dblclick();
+    await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
+    await page.locator('.editor-group-container.active .view-line', { hasText: '"conversations"' }).first().waitFor();
+    // The server read the conversations: the status bar counts them, none scored yet.
+    await until(() => nuggetsStatus(page), (t) => t.includes(`Nuggets 0/${RECORDS}`), 60_000, 'the Nuggets status bar item');
+  });
+
+  await step('02-scored', async () => {
+    await runCommand(page, 'Nuggets: Score Dataset');
+    await until(() => nuggetsStatus(page), (t) => t.includes(`◆ Nuggets ${RECORDS}/${RECORDS}`), 120_000, 'the status bar after Score Dataset');
+  });
+
+  await step('03-badges', async () => {
+    // One conversation a line: the badges, top to bottom, are records 0, 1, 2, … in view.
+    const badges = await until(() => injectedTexts(page, '◆'), (b) => b.length === RECORDS, 15_000, 'a badge on every conversation');
+    assert.deepEqual(badges.map((b) => b.text), expected.map((s) => `◆ ${s.golden_score.toFixed(2)} · ${s.wins}/${s.anchors} anchors`),
+      'each conversation shows the golden score the CLI computes with the same anchors and template');
+  });
+
+  await step('04-hover-turns', async () => {
+    const line = page.locator('.editor-group-container.active .view-line', { hasText: '"conversations"' }).first();
+    const box = (await line.boundingBox())!;
+    await page.mouse.move(box.x + 10, box.y + box.height / 2);
+    await page.mouse.move(box.x + 60, box.y + box.height / 2, { steps: 5 });
+    const hover = page.locator('.monaco-hover', { hasText: 'Golden score' }).first();
+    await hover.waitFor({ state: 'visible', timeout: 15_000 });
+    const text = (await hover.innerText()).replace(/[\u2066-\u2069]/g, '');
+    const want = expected[0]!;
+    assert.match(text, new RegExp(`Golden score ${want.golden_score.toFixed(2)} · ${want.wins}/${want.anchors} anchors helped`));
+    const turns = conversations[0]!.conversations;
+    assert.match(text, new RegExp(`Conversation · ${turns.length} turns`));
+    // Each turn, with its role, as plain text: the first user turn, and the scored (last) assistant turn.
+    assert.ok(text.includes(`user: ${turns[0]!.value}`), `the first turn with its role: ${text}`);
+    assert.ok(text.includes(`assistant (scored): ${turns.at(-1)!.value}`), `the scored turn, marked: ${text}`);
+    await page.waitForTimeout(300); // let the hover finish fading in before the screenshot
+  });
+});
