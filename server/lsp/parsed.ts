@@ -42,12 +42,20 @@ export const HEAD_LENGTH = 65536;
 /**
  * Cheap refusal of other JSON before a full parse, from the text's first HEAD_LENGTH characters: a dataset
  * is an array or lines of objects that name a field of one of the record formats early ("instruction" for
- * Alpaca and Dolly, "messages", "conversations", "prompt").
+ * Alpaca and Dolly, "messages", "conversations", "prompt"). JSON Lines holds a whole record on its first
+ * line, so there the field must be on it: a pretty-printed JSON object (a settings file with a "prompt") is
+ * other JSON, not a JSON Lines file broken on its first line.
  */
 export function mayBeDataset(head: string): boolean {
-  const start = head.trimStart();
-  return (start.startsWith('[') || start.startsWith('{')) && /"(instruction|messages|conversations|prompt)"\s*:/.test(start.slice(0, HEAD_LENGTH));
+  const start = head.trimStart().slice(0, HEAD_LENGTH);
+  if (start.startsWith('[')) return RECORD_FIELD.test(start);
+  if (!start.startsWith('{')) return false;
+  const newline = start.indexOf('\n');
+  return RECORD_FIELD.test(newline === -1 ? start : start.slice(0, newline));
 }
+
+/** A field that one of the record formats names: "instruction" (Alpaca, Dolly), "messages", "conversations", "prompt". */
+const RECORD_FIELD = /"(instruction|messages|conversations|prompt)"\s*:/;
 
 /**
  * Reads the document as a dataset (in `format`, or the format its first record is written in): its records, or

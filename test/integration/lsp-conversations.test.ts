@@ -108,6 +108,16 @@ describe('conversations in the editor', () => {
     assert.doesNotMatch(hover, /\]\(|<[a-z]/i, 'no link or HTML forms from the dataset text');
   });
 
+  test('the dashboard\'s table shows a conversation by its last user turn, its scored turn and its number of turns', async () => {
+    const page = await client.connection.sendRequest(protocol.tablePage, { textDocument: { uri: sampleUri }, offset: 0, limit: 3 });
+    assert.equal(page.total, 15);
+    const turns = (JSON.parse(sampleText) as { conversations: { from: string; value: string }[] }[]).slice(0, 3).map((c) => c.conversations);
+    assert.deepEqual(page.rows.map((r) => ({ instruction: r.instruction, input: r.input, output: r.output, turns: r.turns })), turns.map((t) => ({
+      instruction: t.filter((x) => x.from === 'human').at(-1)!.value, input: '', output: t.at(-1)!.value, turns: t.length,
+    })));
+    assert.ok(page.rows.every((r) => r.score && !r.stale));
+  });
+
   test('a messages JSON Lines file: scored in the editor as the CLI scores it, its problem conversation marked, counted and never scored', async () => {
     await client.open(messagesUri, messagesText, 'jsonl');
     const first = await client.waitForScores(messagesUri, (p) => p.full, 'the messages file\'s scores');

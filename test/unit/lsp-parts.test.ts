@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { escapeMarkdown, hoverMarkdown, shorten, turnsMarkdown } from '../../server/lsp/markdown';
 import { ModelIdentity } from '../../server/lsp/model-identity';
-import { markUnrenderable, parseDocument, recordAtLine, scorableRecords } from '../../server/lsp/parsed';
+import { markUnrenderable, parseDocument, readDocument, recordAtLine, scorableRecords } from '../../server/lsp/parsed';
 import { describeProblem, problemMark } from '../../server/problems';
 import { ChatTemplate, CHATML_TEMPLATE, chatmlTemplate } from '../../server/scoring/chat-template';
 import type { ScoringWorker } from '../../server/lsp/worker';
@@ -66,11 +66,15 @@ test('any line of a record finds that record; lines between records find none', 
 });
 
 test('JSON that is not a dataset is left alone', () => {
-  for (const text of ['{"name": "x", "version": "1"}', '[1, 2, 3]', '[{"question": "a", "answer": "b"}]', '']) {
+  const settingsFile = JSON.stringify({ name: 'assistant', prompt: 'You are terse.', messages: ['hi'] }, null, 2);
+  for (const text of ['{"name": "x", "version": "1"}', '[1, 2, 3]', '[{"question": "a", "answer": "b"}]', '', settingsFile]) {
     assert.equal(parseDocument(TextDocument.create('file:///x.json', 'json', 1, text)), undefined, text);
   }
   const jsonl = '{"instruction": "a", "output": "b"}\n{"instruction": "c", "input": "i", "output": "d"}\n';
   assert.equal(parseDocument(TextDocument.create('file:///x.jsonl', 'jsonl', 1, jsonl))!.records.length, 2);
+  // A JSON Lines dataset broken on its first line still reads as one (its problem is shown), not as other JSON.
+  const broken = readDocument(TextDocument.create('file:///x.jsonl', 'jsonl', 1, '{"messages": [{"role": "user", "content": "Hi"}\n'));
+  assert.ok(broken && 'problem' in broken, 'a problem, not undefined');
 });
 
 test('the editor reads every format the command line reads, detected per file or as the format setting names it', () => {
