@@ -329,5 +329,5 @@ async function readSavedFile(uri: string): Promise<string | undefined> {
 /** Whether the text could still be a dataset being edited (so its last scores stay shown). */
 function looksLikeJsonArrayOrLines(text: string): boolean {
   const head = text.trimStart();
-  return head.startsWith('[') || /^\{\s*"(instruction|messages|conversations|prompt)"/.test(head);
+  return head.startsWith('[') || mayBeDataset(head.slice(0, HEAD_LENGTH));
 }

@@ -114,7 +114,8 @@ export class ScoringKeys {
       resolved = await this.templates.result;
     } catch (err) {
       if (this.templates?.stamp === stamp) this.templates = undefined; // asked again next time (a template file being written)
-      return { refusal: { noChatTemplate: false, message: (err as Error).message } };
+      // The command line's words for its option name the setting here.
+      return { refusal: { noChatTemplate: false, message: (err as Error).message.replace(/^--template /, 'nuggets.template: ') } };
     }
     if ('noChatTemplate' in resolved) return { refusal: { noChatTemplate: true, message: resolved.noChatTemplate } };
     return { chatTemplate: resolved, name };

@@ -155,6 +155,21 @@ describe('conversations in the editor', () => {
     assert.equal(largest, 0);
   });
 
+  test('nuggets.format names the format: the messages file read as Alpaca is named as not parsing (where and why), and reads again under auto', async () => {
+    const problemOf = (from: number): Promise<protocol.DatasetProblemParams> => client.waitFor((r) => r.method === protocol.datasetProblemNotification.method
+      && (r.params as protocol.DatasetProblemParams).uri === messagesUri, 'a dataset problem notification', 60_000, from).then((r) => r.params as protocol.DatasetProblemParams);
+    let from = client.received.length;
+    await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, format: 'alpaca' });
+    const problem = await problemOf(from);
+    assert.match(problem.problem!.message, /record 0 has no "instruction" field/);
+    assert.equal(problem.problem!.range.start.line, 0);
+    from = client.received.length;
+    await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, format: 'auto' });
+    assert.equal((await problemOf(from)).problem, null);
+    const shown = await client.waitForScores(messagesUri, (p) => p.full, 'the messages file read again', from);
+    assert.equal(shown.scored, 10);
+  });
+
   test('another template is another key: the CLI refuses to add to the editor\'s chatml file with a template file, and the editor shows chatml scores as stale under it', async () => {
     const file = join(work, 'mine.jinja');
     const text = CHATML_TEMPLATE.replace("'<|im_end|>'", "'</s>'");
