@@ -145,7 +145,10 @@ export interface ScoresParams {
    */
   full: boolean;
   records: RecordScore[];
-  /** Records in the document. */
+  /**
+   * Records in the document that can be scored: a record that cannot (a conversation whose roles do not
+   * alternate, say) is in `records` with its 'unscorable' problem mark, and is not waited for.
+   */
   total: number;
   /** Records with a current (not stale) score. */
   scored: number;

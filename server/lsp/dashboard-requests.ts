@@ -14,6 +14,7 @@ import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
 import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells, tablePreview } from './dashboard-queries';
 import type { OpenDocuments } from './documents';
 import { shorten } from './markdown';
+import { scorableCount } from './parsed';
 import type { ScoreBook } from './score-book';
 import type { ScoringKeys } from './scoring-keys';
 
@@ -32,7 +33,7 @@ export class DashboardRequests {
       index, ...problemInfo(reason), goldenScore: scores[index]?.goldenScore ?? null,
       instruction: shorten(parsed.records[index]!.instruction, 120), range: parsed.ranges[index]!,
     }));
-    return distributionOf(parsed.records.length, scores, stale, bins, problems);
+    return distributionOf(scorableCount(parsed), scores, stale, bins, problems);
   }
 
   async nearestNeighbours(params: protocol.NeighboursParams): Promise<protocol.NeighboursResult> {

@@ -11,7 +11,7 @@ import { problemInfo } from '../problems';
 import * as protocol from '../protocol';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import type { ScoringKey } from '../store';
-import { HEAD_LENGTH, markUnrenderable, mayBeDataset, parseDocument, readDocument, type ParsedDocument } from './parsed';
+import { HEAD_LENGTH, markUnrenderable, mayBeDataset, parseDocument, readDocument, scorableCount, type ParsedDocument } from './parsed';
 import type { ScoreBook } from './score-book';
 import type { Keyed, ScoringKeys } from './scoring-keys';
 
@@ -270,7 +270,7 @@ export class OpenDocuments {
   /** A scores notification: the given records, with what every one says of the document, its model and anchors. */
   private send(parsed: ParsedDocument, keyed: Keyed | undefined, part: Pick<protocol.ScoresParams, 'full' | 'records' | 'scored' | 'savedFile'>): void {
     void this.connection.sendNotification(protocol.scoresNotification, {
-      uri: parsed.uri, version: parsed.version, total: parsed.records.length, ...part,
+      uri: parsed.uri, version: parsed.version, total: scorableCount(parsed), ...part,
       model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null, ...this.keys.sourceOf(parsed.uri),
     });
   }

@@ -14,7 +14,7 @@ import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Range } from 'vscode-languageserver-protocol';
 import { parseDataset, type DatasetRecord, type RecordFormat, type RejectedRecord } from '../dataset';
 import { NuggetsError } from '../errors';
-import { findProblems, type ProblemReason } from '../problems';
+import { findProblems, type ProblemReason, type RecordProblem } from '../problems';
 import type { DatasetProblem } from '../protocol';
 import { cannotRender, type ChatTemplate } from '../scoring/chat-template';
 import { turnsOf } from '../scoring/chat-render';
@@ -129,6 +129,16 @@ function inPlace(accepted: DatasetRecord[], rejected: readonly RejectedRecord[],
     return { ...record, index };
   });
   return { records, unscorable };
+}
+
+/** The unscorable problem records, in order: never scored, never selected, left out of the counts of records to score. */
+export function unscorableProblems(parsed: ParsedDocument): RecordProblem[] {
+  return [...parsed.problems].filter(([index]) => isUnscorable(parsed, index)).map(([index, reason]) => ({ index, reason })).sort((a, b) => a.index - b.index);
+}
+
+/** How many records can be scored: the `total` that scores, runs, the dashboard and selection count against. */
+export function scorableCount(parsed: ParsedDocument): number {
+  return parsed.records.length - unscorableProblems(parsed).length;
 }
 
 /** The records that can be scored: all but the unscorable problem records. */

@@ -12,7 +12,7 @@ import { describeExcluded } from '../scoring/golden';
 import type { ScoringKey } from '../store';
 import { nameOf } from './anchor-choice';
 import type { OpenDocuments } from './documents';
-import { isUnscorable, type ParsedDocument } from './parsed';
+import { isUnscorable, scorableCount, type ParsedDocument } from './parsed';
 import type { ScoreBook } from './score-book';
 import type { Keyed, ScoringKeys, TemplateRefusal } from './scoring-keys';
 import type { Candidate } from './worker-messages';
@@ -76,7 +76,7 @@ export class ScoringRuns {
     const keyed = await this.keys.keyFor(uri, { signal, ...(reporting.reporter ? { reporter: reporting.reporter } : {}) });
     if (signal.aborted) {
       return {
-        scoredNow: 0, scored: keyed ? this.documents.countCurrent(parsed, keyed) : 0, total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
+        scoredNow: 0, scored: keyed ? this.documents.countCurrent(parsed, keyed) : 0, total: scorableCount(parsed), cancelled: true, seconds: (Date.now() - started) / 1000,
         ...(keyed ? this.keys.runFacts(uri, keyed) : {}),
       };
     }
@@ -88,7 +88,7 @@ export class ScoringRuns {
     // One window at a time scores with a key; meanwhile this one shows the other's scores as they are written.
     if (!(await this.startRun(keyed.key, signal, reporting.reporter))) {
       return {
-        scoredNow: 0, scored: this.documents.countCurrent(parsed, keyed), total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
+        scoredNow: 0, scored: this.documents.countCurrent(parsed, keyed), total: scorableCount(parsed), cancelled: true, seconds: (Date.now() - started) / 1000,
         ...this.keys.runFacts(uri, keyed),
       };
     }
@@ -134,7 +134,7 @@ export class ScoringRuns {
       todo.push(candidateOf(r));
     }
     let scored = this.documents.countCurrent(parsed, keyed);
-    const total = parsed.records.length;
+    const total = scorableCount(parsed);
     let done = 0;
     let scoringFrom = Date.now();
     /** Seconds left at the pace so far; null before the first record. */

@@ -32,7 +32,7 @@ import { OpenDocuments } from './documents';
 import { hoverMarkdown, problemLine, scoreSource, sourceFooter, turnsMarkdown } from './markdown';
 import { ollamaModels } from './model-choices';
 import { ModelIdentity } from './model-identity';
-import { isUnscorable, recordAtLine, scorableRecords, type ParsedDocument } from './parsed';
+import { isUnscorable, recordAtLine, scorableCount, scorableRecords, unscorableProblems, type ParsedDocument } from './parsed';
 import { ScoreBook } from './score-book';
 import { ScoringKeys, type Keyed } from './scoring-keys';
 import { candidateOf, ScoringRuns, TemplateRefused } from './scoring-runs';
@@ -256,6 +256,7 @@ export class NuggetsServer {
   async selectionPreview(params: protocol.SelectionPreviewParams): Promise<protocol.SelectionPreviewResult> {
     const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
     const scored = parsed.records.flatMap((record, i) => (scores[i] ? [{ record, score: scores[i]! }] : []));
+    // Records that cannot be scored are not waited for: they are never selected.
     // Built once for all the diverse rules: it reads the embeddings file, or computes TF-IDF over every record.
     let similarity: SimilaritySource | undefined;
     const similarityNow = (): SimilaritySource => (similarity ??= similarityFor(parsed.records, keyed && this.book.embeddingsOf(keyed.key)).source);
@@ -266,7 +267,7 @@ export class NuggetsServer {
         throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidParams, err.message) : err;
       }
     });
-    return { counts, scored: scored.length, total: parsed.records.length };
+    return { counts, scored: scored.length, total: scorableCount(parsed) };
   }
 
   async selectSubset(params: protocol.SelectSubsetParams): Promise<protocol.SelectSubsetResult> {
@@ -277,7 +278,9 @@ export class NuggetsServer {
     const source = fileURLToPath(uri);
     try {
       const similarity = params.rule.diverse !== undefined ? similarityFor(parsed.records, keyed && this.book.embeddingsOf(keyed.key)) : undefined;
-      const selection = select(pairScores(parsed.records, keyed ? this.book.scoresOf(keyed.key) : new Map(), 'the stored scores of the current model and anchors'), params.rule, similarity?.source);
+      const picked = select(pairScores(scorableRecords(parsed), keyed ? this.book.scoresOf(keyed.key) : new Map(), 'the stored scores of the current model and anchors'), params.rule, similarity?.source);
+      // The records that cannot be scored are left out too, and counted with the other problem records.
+      const selection = { ...picked, problemsLeftOut: [...picked.problemsLeftOut, ...unscorableProblems(parsed)] };
       const out = subsetPath(source, params.rule);
       assertNotInput(out, [source]);
       writeSubset(out, selection.chosen, params.withScores === true);

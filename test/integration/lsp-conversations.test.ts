@@ -121,7 +121,9 @@ describe('conversations in the editor', () => {
   test('a messages JSON Lines file: scored in the editor as the CLI scores it, its problem conversation marked, counted and never scored', async () => {
     await client.open(messagesUri, messagesText, 'jsonl');
     const first = await client.waitForScores(messagesUri, (p) => p.full, 'the messages file\'s scores');
-    assert.equal(first.total, 11);
+    // Eleven records shown, ten to score: the one that cannot be scored is not waited for.
+    assert.equal(first.records.length, 11);
+    assert.equal(first.total, 10);
     const problem = first.records[10]!;
     assert.equal(problem.problem?.mark, 'unscorable');
     assert.match(problem.problem!.reason, /cannot be scored: its last turn is a user turn/);
@@ -132,7 +134,7 @@ describe('conversations in the editor', () => {
     const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: messagesUri } });
     assert.equal(result.scoredNow, 10 - already);
     assert.equal(result.scored, 10);
-    assert.equal(result.total, 11);
+    assert.equal(result.total, 10);
     const hover = await client.hover(messagesUri, 10);
     assert.match(hover!, /Cannot be scored/);
     assert.match(hover!, /Never selected: cannot be scored\\: its last turn is a user turn/);
@@ -153,6 +155,15 @@ describe('conversations in the editor', () => {
     assert.ok(new Set(expected.values()).size > 2, 'the scores tell records apart');
     console.log(`editor vs CLI on ${expected.size} messages records: largest golden-score difference ${largest}`);
     assert.equal(largest, 0);
+
+    // Every record that can be scored is: selection goes ahead, leaves the problem conversation out, and counts it.
+    const preview = await client.connection.sendRequest(protocol.selectionPreview, { textDocument: { uri: messagesUri }, rules: [{ kind: 'top', count: 20 }] });
+    assert.deepEqual(preview, { counts: [10], scored: 10, total: 10 });
+    const subset = await client.connection.sendRequest(protocol.selectSubset, { textDocument: { uri: messagesUri }, rule: { kind: 'top', count: 20 } });
+    assert.equal(subset.kept, 10);
+    assert.match(subset.problemsLeftOut ?? '', /1 problem record \(1 that cannot be scored\)/);
+    const written = readFileSync(subset.path, 'utf8');
+    assert.ok(!written.includes(JSON.stringify(distinct[10]!.id)), 'the unscorable conversation is not in the subset');
   });
 
   test('nuggets.format names the format: the messages file read as Alpaca is named as not parsing (where and why), and reads again under auto', async () => {
@@ -207,7 +218,7 @@ describe('conversations in the editor', () => {
     assert.match(shown.records[1]!.problem!.reason, /the chat template \(.*no-system\.jinja\) cannot render it: System role not supported/);
     const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } });
     assert.equal(result.scoredNow, 1);
-    assert.equal(result.total, 2);
+    assert.equal(result.total, 1);
     await client.connection.sendNotification(protocol.didChangeSettings, settings);
   });
 
