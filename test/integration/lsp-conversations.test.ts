@@ -155,6 +155,10 @@ describe('conversations in the editor', () => {
     assert.ok(new Set(expected.values()).size > 2, 'the scores tell records apart');
     console.log(`editor vs CLI on ${expected.size} messages records: largest golden-score difference ${largest}`);
     assert.equal(largest, 0);
+    // The reverse: the CLI on the file the editor wrote to, with the same template, finds every record there.
+    const resumed = await runCli(work, ['score', messagesPath, '--anchors', anchorsPath, '--template', 'chatml', '--threads', '1', '--out', storedPath('chatml')]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /scoring 0 records .*; 10 already in /);
 
     // Every record that can be scored is: selection goes ahead, leaves the problem conversation out, and counts it.
     const preview = await client.connection.sendRequest(protocol.selectionPreview, { textDocument: { uri: messagesUri }, rules: [{ kind: 'top', count: 20 }] });
