@@ -1,10 +1,11 @@
 /**
  * End to end, in a real VS Code: the packaged .vsix in code-server, a trusted folder holding a ShareGPT JSON
- * Lines file (ten real conversations of samples/identity-15.sharegpt.json, one per line) and nuggets.template set
- * to chatml (the bundled demo model has no chat template of its own). Score Dataset scores the conversations
- * through the scoring worker; each record's badge then shows the golden score the CLI computes for the same
- * file, anchors and template, and the hover of a conversation lists its turns with their roles. A screenshot of
- * each step goes to .test-artifacts/e2e/conversations/.
+ * Lines file (ten real conversations of samples/identity-15.sharegpt.json, one per line), nuggets.template left
+ * at auto. The bundled demo model has no chat template of its own: Score Dataset says so and offers Use ChatML,
+ * which sets nuggets.template to chatml for the folder and scores the conversations through the scoring worker;
+ * each record's badge then shows the golden score the CLI computes for the same file, anchors and template, and
+ * the hover of a conversation lists its turns with their roles. A screenshot of each step goes to
+ * .test-artifacts/e2e/conversations/.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -59,7 +60,7 @@ before(async () => {
   assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
   server = await startCodeServer({
     root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
-    settings: { 'nuggets.anchors': anchors, 'nuggets.template': 'chatml', 'editor.hover.delay': 200, 'editor.minimap.enabled': false, 'editor.wordWrap': 'off' },
+    settings: { 'nuggets.anchors': anchors, 'editor.hover.delay': 200, 'editor.minimap.enabled': false, 'editor.wordWrap': 'off' },
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -75,7 +76,7 @@ after(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-test('a ShareGPT JSON Lines file in VS Code: Score Dataset with ChatML, badges equal to the CLI\'s scores, a hover with the turns', { timeout: 180_000 }, async () => {
+test('a ShareGPT JSON Lines file in VS Code: no chat template, Use ChatML, badges equal to the CLI\'s scores, a hover with the turns', { timeout: 180_000 }, async () => {
   await step('01-open', async () => {
     await page.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
@@ -87,19 +88,30 @@ test('a ShareGPT JSON Lines file in VS Code: Score Dataset with ChatML, badges e
     await until(() => nuggetsStatus(page), (t) => t.includes(`Nuggets 0/${RECORDS}`), 60_000, 'the Nuggets status bar item');
   });
 
-  await step('02-scored', async () => {
+  await step('02-no-chat-template', async () => {
     await runCommand(page, 'Nuggets: Score Dataset');
-    await until(() => nuggetsStatus(page), (t) => t.includes(`◆ Nuggets ${RECORDS}/${RECORDS}`), 120_000, 'the status bar after Score Dataset');
+    const toast = page.locator('.notification-toast', { hasText: 'has no chat template' }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    assert.match(await toast.innerText(), /The model demo has no chat template .* so it cannot score conversations with its own\./);
+    await toast.locator('.monaco-button', { hasText: 'Use ChatML' }).waitFor();
   });
 
-  await step('03-badges', async () => {
+  await step('03-use-chatml-scored', async () => {
+    await page.locator('.notification-toast', { hasText: 'has no chat template' }).first().locator('.monaco-button', { hasText: 'Use ChatML' }).click();
+    await until(() => nuggetsStatus(page), (t) => t.includes(`◆ Nuggets ${RECORDS}/${RECORDS}`), 120_000, 'the status bar after Use ChatML');
+    // Set for this folder, where a user finds it.
+    const folderSettings = JSON.parse(readFileSync(join(workspace, '.vscode', 'settings.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(folderSettings['nuggets.template'], 'chatml');
+  });
+
+  await step('04-badges', async () => {
     // One conversation a line: the badges, top to bottom, are records 0, 1, 2, … in view.
     const badges = await until(() => injectedTexts(page, '◆'), (b) => b.length === RECORDS, 15_000, 'a badge on every conversation');
     assert.deepEqual(badges.map((b) => b.text), expected.map((s) => `◆ ${s.golden_score.toFixed(2)} · ${s.wins}/${s.anchors} anchors`),
       'each conversation shows the golden score the CLI computes with the same anchors and template');
   });
 
-  await step('04-hover-turns', async () => {
+  await step('05-hover-turns', async () => {
     const line = page.locator('.editor-group-container.active .view-line', { hasText: '"conversations"' }).first();
     const box = (await line.boundingBox())!;
     await page.mouse.move(box.x + 10, box.y + box.height / 2);
