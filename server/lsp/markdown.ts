@@ -55,16 +55,17 @@ const TURN_PREVIEW = 90;
 /**
  * A conversation in brief: one line per turn, its role in bold and its text shortened, escaped and isolated (a
  * turn's text renders as the characters it is, and right-to-left text stays inside its turn); the final assistant
- * turn, the one scored, is marked. Long conversations show their first turn and their last ones.
+ * turn, the one scored, is marked (`scored`: false for a conversation that cannot be scored). Long conversations
+ * show their first turn and their last ones.
  */
-export function turnsMarkdown(turns: readonly Turn[]): string {
+export function turnsMarkdown(turns: readonly Turn[], scored = true): string {
   const shown = turns.length <= TURNS_SHOWN ? turns.map((turn, k) => ({ turn, k }))
     : [{ turn: turns[0]!, k: 0 }, ...turns.slice(turns.length - (TURNS_SHOWN - 1)).map((turn, i) => ({ turn, k: turns.length - (TURNS_SHOWN - 1) + i }))];
   const lines = [`**Conversation** · ${turns.length} turns`, ''];
   for (const [n, { turn, k }] of shown.entries()) {
     if (n === 1 && k > 1) lines.push(`*… ${k - 1} earlier ${k - 1 === 1 ? 'turn' : 'turns'}*  `);
-    const scored = k === turns.length - 1 ? ' *(scored)*' : '';
-    lines.push(`**${turn.role}**${scored}: ${isolate(escapeMarkdown(shorten(turn.content, TURN_PREVIEW)))}${n < shown.length - 1 ? '  ' : ''}`);
+    const mark = scored && k === turns.length - 1 ? ' *(scored)*' : '';
+    lines.push(`**${turn.role}**${mark}: ${isolate(escapeMarkdown(shorten(turn.content, TURN_PREVIEW)))}${n < shown.length - 1 ? '  ' : ''}`);
   }
   return lines.join('\n');
 }

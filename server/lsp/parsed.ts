@@ -112,7 +112,8 @@ export function markUnrenderable(parsed: ParsedDocument, template: ChatTemplate 
 
 /**
  * The scored records and the rejected ones in file order, numbered again from 0: a rejected record becomes an
- * empty record in its place whose id ("unscorable:" and a hash of its text) no score has.
+ * empty record in its place (with its turns, when they could be read, to show) whose id ("unscorable:" and a
+ * hash of its text) no score has.
  */
 function inPlace(accepted: DatasetRecord[], rejected: readonly RejectedRecord[], text: string): { records: DatasetRecord[]; unscorable: Map<number, string> } {
   const unscorable = new Map<number, string>();
@@ -121,7 +122,7 @@ function inPlace(accepted: DatasetRecord[], rejected: readonly RejectedRecord[],
     const start = r.start ?? 0;
     const end = r.end ?? start;
     const id = `unscorable:${hash('sha256', text.slice(start, end), 'hex').slice(0, 16)}`;
-    return { record: { instruction: '', input: '', output: '', index: 0, id, start, end, original: {} }, why: r.why };
+    return { record: { instruction: '', input: '', output: '', ...(r.turns ? { turns: r.turns } : {}), index: 0, id, start, end, original: {} }, why: r.why };
   });
   const all = [...accepted.map((record) => ({ record, why: undefined as string | undefined })), ...placed].sort((a, b) => a.record.start - b.record.start);
   const records = all.map(({ record, why }, index) => {

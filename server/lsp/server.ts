@@ -244,7 +244,7 @@ export class NuggetsServer {
       const unscorable = isUnscorable(parsed, index);
       const value = [
         unscorable ? `*Cannot be scored* (index ${index}).` : `*Not scored yet* (index ${index}). Run **Nuggets: Score Dataset** to see this record\'s golden score.`,
-        ...(why ? [problemLine(why)] : []), ...(turns ? [turnsMarkdown(turns)] : []), ...(current ? [sourceFooter(current.source)] : []),
+        ...(why ? [problemLine(why)] : []), ...(turns ? [turnsMarkdown(turns, !unscorable)] : []), ...(current ? [sourceFooter(current.source)] : []),
       ].join('\n\n');
       return { contents: { kind: 'markdown', value }, range };
     }

@@ -138,6 +138,9 @@ describe('conversations in the editor', () => {
     const hover = await client.hover(messagesUri, 10);
     assert.match(hover!, /Cannot be scored/);
     assert.match(hover!, /Never selected: cannot be scored\\: its last turn is a user turn/);
+    // Its turns are shown, none marked as scored.
+    assert.match(hover!, new RegExp(`\\*\\*Conversation\\*\\* · ${asMessages(distinct[10]!).length - 1} turns`));
+    assert.doesNotMatch(hover!, /\(scored\)/);
 
     const cliOut = join(work, 'messages.cli.jsonl');
     const cli = await runCli(work, ['score', messagesPath, '--anchors', anchorsPath, '--template', 'chatml', '--threads', '1', '--out', cliOut]);
