@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { WorkDoneProgress } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
+import { isNoChatTemplate, offerChatml } from './chat_template_offer';
 import type { Ctx } from './ctx';
 import { SECTION } from './config';
 import { showComparison, showDashboard } from './dashboard';
@@ -51,7 +52,7 @@ function requireDataset(ctx: Ctx): vscode.TextDocument | undefined {
       .then((choice) => choice && goToError(ctx, active.uri.toString()));
   } else {
     const empty = active && /\.jsonl?$/i.test(active.uri.path) ? noRecordsMessage(basename(active.uri.path), active.getText()) : undefined;
-    void vscode.window.showInformationMessage(empty ? `Nuggets: ${empty}` : 'Open an Alpaca dataset first: a JSON array or JSON Lines of {"instruction", "input", "output"} records.');
+    void vscode.window.showInformationMessage(empty ? `Nuggets: ${empty}` : 'Open a dataset first: a JSON array or JSON Lines of Alpaca {"instruction", "input", "output"} records, or of conversations (messages, ShareGPT, prompt/completion).');
   }
   return undefined;
 }
@@ -120,6 +121,10 @@ async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | und
           return undefined;
         }
         ctx.log.error(`[run] ${name}: failed after ${seconds} s: ${(err as Error).message}`);
+        if (isNoChatTemplate(err)) {
+          void offerChatml((err as Error).message);
+          return undefined;
+        }
         throw err;
       } finally {
         listener.dispose();

@@ -1,13 +1,13 @@
 /**
  * The one place that reads the `nuggets.*` settings, resolves them (relative paths, the bundled demo
  * model) and applies workspace trust: in an untrusted workspace, workspace and folder values of the
- * model, its variant and the anchors are ignored, no credential is sent, and the server is told not
- * to run or download any model.
+ * model, its variant, the anchors and the template are ignored, no credential is sent, and the server
+ * is told not to run or download any model.
  */
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import type { ServerSecrets, ServerSettings } from '../server/protocol';
+import type { RecordFormatSetting, ServerSecrets, ServerSettings } from '../server/protocol';
 import { originOf, parseServingKey } from './serving_key';
 
 export const SECTION = 'nuggets';
@@ -61,6 +61,7 @@ export class Config {
     const model = this.path(config, 'model', trusted, true) ?? this.bundledModel;
     const anchors = this.path(config, 'anchors', trusted);
     const variant = (trusted ? config.get<string>('modelVariant') : config.inspect<string>('modelVariant')?.globalValue)?.trim();
+    const format = config.get<string>('format');
     return {
       model,
       variant: variant && variant !== 'fp32' ? variant : null,
@@ -70,9 +71,21 @@ export class Config {
       threads: Math.max(0, Math.floor(config.get<number>('threads') ?? 0)),
       scoringAllowed: trusted,
       demoModel: model === this.bundledModel,
+      format: format && RECORD_FORMATS.includes(format as RecordFormatSetting) ? (format as RecordFormatSetting) : 'auto',
+      template: this.template(config, trusted),
       // Untrusted: no model runs or downloads, so no credential leaves the editor.
       ...(trusted ? { secrets: { ...this.secrets } } : {}),
     };
+  }
+
+  /**
+   * The template setting: auto, paper, chat or chatml as written, else a .jinja file's path made absolute (relative
+   * to the workspace folder). Untrusted: only the user's own (global) value counts, as for the model.
+   */
+  private template(config: vscode.WorkspaceConfiguration, trusted: boolean): string {
+    const value = ((trusted ? config.get<string>('template') : config.inspect<string>('template')?.globalValue) ?? '').trim();
+    if (value === '' || TEMPLATE_NAMES.includes(value)) return value === '' ? 'auto' : value;
+    return this.path(config, 'template', trusted) ?? 'auto';
   }
 
   /** A path setting, made absolute; undefined when empty. Untrusted: only the user's own (global) value counts. */
@@ -88,6 +101,10 @@ export class Config {
     return folder ? resolve(folder, expanded) : resolve(expanded);
   }
 }
+
+const RECORD_FORMATS: readonly RecordFormatSetting[] = ['auto', 'alpaca', 'messages', 'sharegpt', 'prompt-completion', 'dolly'];
+/** Templates named rather than given as a file (nuggets score --template). */
+const TEMPLATE_NAMES: readonly string[] = ['auto', 'paper', 'chat', 'chatml'];
 
 /** A positive whole-number setting; an unusable value falls back to the default package.json declares (the only place defaults live). */
 function positiveInteger(config: vscode.WorkspaceConfiguration, name: string): number {

@@ -42,6 +42,11 @@ export interface RejectedRecord {
   /** Its position among the file's records, 0-based (counting every record). */
   position: number;
   why: string;
+  /** Character range of the record's text in the source ([start, end)), for the editor to mark it. */
+  start?: number;
+  end?: number;
+  /** Its turns, when they could be read (roles that do not alternate, say), for the editor to show. */
+  turns?: Turn[];
 }
 
 export interface DatasetRecord extends Example {
@@ -330,7 +335,7 @@ function conversationRecord(
 ): DatasetRecord | undefined {
   const why = typeof read === 'string' ? read : conversationProblem(read);
   if (why !== undefined) {
-    reading.rejected.push({ where: at(), position, why });
+    reading.rejected.push({ where: at(), position, why, start, end, ...(typeof read !== 'string' ? { turns: read } : {}) });
     return undefined;
   }
   const turns = read as Turn[];

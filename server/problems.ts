@@ -8,7 +8,12 @@
  */
 import type { Example } from './dataset';
 
-export type ProblemReason = 'empty-instruction' | 'empty-output' | 'empty' | { duplicateOf: number };
+/**
+ * `unscorable`: a record the engine cannot score at all (a conversation whose roles do not alternate, with no
+ * assistant turn or an empty final one, or that the chat template refuses), with why. The command line lists
+ * such records and leaves them out; the editor marks them in place.
+ */
+export type ProblemReason = 'empty-instruction' | 'empty-output' | 'empty' | { duplicateOf: number } | { unscorable: string };
 
 export interface RecordProblem {
   /** The record's index, 0-based, as in the scores file and exports. */
@@ -43,27 +48,29 @@ function problemOf(record: Example, duplicateOf: number | undefined): ProblemRea
 
 /** "empty output", "repeats index 3": why the record is never selected (hovers, dashboard, CLI). */
 export function describeProblem(reason: ProblemReason): string {
-  if (typeof reason === 'object') return `repeats index ${reason.duplicateOf}`;
+  if (typeof reason === 'object') return 'unscorable' in reason ? `cannot be scored: ${reason.unscorable}` : `repeats index ${reason.duplicateOf}`;
   return { 'empty-instruction': 'empty instruction', 'empty-output': 'empty output', empty: 'empty instruction and output' }[reason];
 }
 
-/** The short mark a badge carries: "empty" or "duplicate". */
-export function problemMark(reason: ProblemReason): 'empty' | 'duplicate' {
-  return typeof reason === 'object' ? 'duplicate' : 'empty';
+/** The short mark a badge carries: "empty", "duplicate" or "unscorable". */
+export function problemMark(reason: ProblemReason): 'empty' | 'duplicate' | 'unscorable' {
+  return typeof reason === 'object' ? ('unscorable' in reason ? 'unscorable' : 'duplicate') : 'empty';
 }
 
 /** What the editor is told of a problem record: its badge's mark and the reason. */
-export function problemInfo(reason: ProblemReason): { mark: 'empty' | 'duplicate'; reason: string } {
+export function problemInfo(reason: ProblemReason): { mark: 'empty' | 'duplicate' | 'unscorable'; reason: string } {
   return { mark: problemMark(reason), reason: describeProblem(reason) };
 }
 
 /** "3 problem records (2 empty instruction or output, 1 exact duplicate of an earlier record)". */
 export function countProblems(problems: readonly RecordProblem[]): string {
-  const duplicates = problems.filter((p) => typeof p.reason === 'object').length;
-  const empty = problems.length - duplicates;
+  const unscorable = problems.filter((p) => typeof p.reason === 'object' && 'unscorable' in p.reason).length;
+  const duplicates = problems.filter((p) => typeof p.reason === 'object').length - unscorable;
+  const empty = problems.length - duplicates - unscorable;
   const parts = [
     ...(empty > 0 ? [`${empty} with an empty instruction or output`] : []),
     ...(duplicates > 0 ? [`${duplicates} ${duplicates === 1 ? 'exact duplicate' : 'exact duplicates'} of an earlier record`] : []),
+    ...(unscorable > 0 ? [`${unscorable} that cannot be scored`] : []),
   ];
   return `${problems.length} problem ${problems.length === 1 ? 'record' : 'records'} (${parts.join(', ')})`;
 }

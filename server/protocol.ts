@@ -53,6 +53,28 @@ export interface ServerSettings {
    * the engine and never writes or logs them; the client sends none in untrusted workspaces.
    */
   secrets?: ServerSecrets;
+  /**
+   * How the records of a dataset are written (`nuggets.format`): detected per file from its first record when
+   * 'auto' or absent, as `nuggets score --format` does.
+   */
+  format?: RecordFormatSetting;
+  /**
+   * The template records are scored with (`nuggets.template`), as `nuggets score --template` names it: 'auto' (or
+   * absent) is the paper's Alpaca template for Alpaca records and the model's own chat template ('chat') for
+   * conversations; 'paper', 'chat', 'chatml', or the absolute path of a .jinja file. Untrusted workspaces send
+   * only the user's own (global) value.
+   */
+  template?: string;
+}
+
+export type RecordFormatSetting = 'auto' | 'alpaca' | 'messages' | 'sharegpt' | 'prompt-completion' | 'dolly';
+
+/**
+ * ResponseError data of a Score Dataset that needs a chat template the model does not have (the bundled demo
+ * model has none): the client offers to score with the built-in ChatML template instead (`nuggets.template`).
+ */
+export interface NoChatTemplateData {
+  noChatTemplate: true;
 }
 
 export interface ServerSecrets {
@@ -101,14 +123,15 @@ export interface RecordScore {
   /** The score was computed under another model/anchor set/settings, or for the record before an edit. */
   stale: boolean;
   /**
-   * Set for a problem record (server/problems.ts), which no selection takes: `mark` for its badge ('empty' or
-   * 'duplicate'), `reason` for people ("empty output", "repeats index 3").
+   * Set for a problem record (server/problems.ts), which no selection takes: `mark` for its badge ('empty',
+   * 'duplicate', or 'unscorable' for a conversation the engine cannot score), `reason` for people ("empty output",
+   * "repeats index 3", "cannot be scored: it has no assistant turn").
    */
   problem?: RecordProblemInfo;
 }
 
 export interface RecordProblemInfo {
-  mark: 'empty' | 'duplicate';
+  mark: 'empty' | 'duplicate' | 'unscorable';
   reason: string;
 }
 
@@ -122,7 +145,10 @@ export interface ScoresParams {
    */
   full: boolean;
   records: RecordScore[];
-  /** Records in the document. */
+  /**
+   * Records in the document that can be scored: a record that cannot (a conversation whose roles do not
+   * alternate, say) is in `records` with its 'unscorable' problem mark, and is not waited for.
+   */
   total: number;
   /** Records with a current (not stale) score. */
   scored: number;
@@ -437,6 +463,11 @@ export interface TableRow {
   instruction: string;
   input: string;
   output: string;
+  /**
+   * A conversation's turn count (absent for Alpaca records): then `instruction` is its last user turn and
+   * `output` its scored (final assistant) turn.
+   */
+  turns?: number;
   range: Range;
   score?: ScoreSummary;
   stale: boolean;

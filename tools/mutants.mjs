@@ -31,6 +31,8 @@ const MUTANTS = [
     search: 'const value = trusted ? config.get<string>(name) : config.inspect<string>(name)?.globalValue;', replace: 'const value = config.get<string>(name);', tests: [trust] },
   { name: 'trust: an untrusted workspace\'s model variant counts', file: 'extension/config.ts',
     search: "(trusted ? config.get<string>('modelVariant') : config.inspect<string>('modelVariant')?.globalValue)?.trim()", replace: "config.get<string>('modelVariant')?.trim()", tests: [trust] },
+  { name: 'trust: an untrusted workspace\'s template file counts', file: 'extension/config.ts',
+    search: "((trusted ? config.get<string>('template') : config.inspect<string>('template')?.globalValue) ?? '')", replace: "(config.get<string>('template') ?? '')", tests: [trust] },
   { name: 'trust: an untrusted workspace may run the model', file: 'extension/config.ts',
     search: 'scoringAllowed: trusted,', replace: 'scoringAllowed: true,', tests: [trust] },
   { name: 'trust: an untrusted workspace\'s serving endpoint is asked about', file: 'extension/config.ts',
@@ -55,7 +57,11 @@ const MUTANTS = [
   { name: 'escape: hover punctuation is not escaped', file: 'server/lsp/markdown.ts',
     search: '.replace(/[!-/:-@[-`{-~]/g, (c) => `\\\\${c}`)', replace: '', tests: [{ file: 'unit/lsp-parts' }] },
   { name: 'escape: a hover\'s anchor instructions are not escaped', file: 'server/lsp/markdown.ts',
-    search: 'const label = a ? isolate(escapeMarkdown(shorten(a.instruction, 70)))', replace: 'const label = a ? isolate(shorten(a.instruction, 70))', tests: [{ file: 'unit/lsp-parts' }] },
+    search: 'const label = a ? isolate(escapeMarkdown(shorten(a.turns ? a.instruction || a.output : a.instruction, 70)))', replace: 'const label = a ? isolate(shorten(a.turns ? a.instruction || a.output : a.instruction, 70))', tests: [{ file: 'unit/lsp-parts' }] },
+  { name: 'escape: a conversation turn in a hover is not escaped', file: 'server/lsp/markdown.ts',
+    search: '${isolate(escapeMarkdown(shorten(turn.content, TURN_PREVIEW)))}', replace: '${isolate(shorten(turn.content, TURN_PREVIEW))}', tests: [{ file: 'unit/lsp-parts', match: 'a conversation in a hover' }] },
+  { name: 'escape: a conversation turn in a hover is not isolated', file: 'server/lsp/markdown.ts',
+    search: '${isolate(escapeMarkdown(shorten(turn.content, TURN_PREVIEW)))}', replace: '${escapeMarkdown(shorten(turn.content, TURN_PREVIEW))}', tests: [{ file: 'unit/lsp-parts', match: 'a conversation in a hover' }] },
   { name: 'escape: a quote in a dashboard URI ends its attribute', file: 'extension/dashboard_html.ts',
     search: ".replace(/\"/g, '&quot;')", replace: '', tests: [{ file: 'unit/dashboard-html' }] },
   { name: 'escape: the dashboard table sets dataset text as HTML', file: 'webview/table.ts',
@@ -114,6 +120,13 @@ const MUTANTS = [
     search: ".filter((line) => line !== '' && !/(^|[\\s(])--[a-z]/.test(line))", replace: ".filter((line) => line !== '')", tests: [{ file: 'integration/lsp-compare-models' }] },
   { name: 'compare: a model name in the dashboard is not isolated', file: 'webview/compare.ts',
     search: "const name = document.createElement('bdi');", replace: "const name = document.createElement('span');", tests: [{ file: 'webview/dashboard', match: 'Compare Models result' }] },
+  // Conversations in the editor (server/lsp/): records that cannot be scored are never scored, and the template is part of the key.
+  { name: 'conversation: the editor scores records that cannot be scored', file: 'server/lsp/scoring-runs.ts',
+    search: ' || isUnscorable(parsed, r.index)) continue;', replace: ') continue;', tests: [{ file: 'integration/lsp-conversations', match: 'messages JSON Lines' }] },
+  { name: 'conversation: records the chat template raises on are not marked', file: 'server/lsp/parsed.ts',
+    search: 'if (why !== undefined) problems.set(r.index, { unscorable: why });', replace: '', tests: [{ file: 'unit/lsp-parts', match: 'chat template raises' }] },
+  { name: 'conversation: the editor keys chat-template scores as the paper template\'s', file: 'server/lsp/scoring-keys.ts',
+    search: 'template: chatTemplate?.key ?? TEMPLATE_ID,', replace: 'template: TEMPLATE_ID,', tests: [{ file: 'integration/lsp-conversations', match: 'scores the CLI wrote' }] },
 ];
 
 const TEST_TIMEOUT_MS = 180_000;

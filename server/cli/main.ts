@@ -18,7 +18,7 @@ import { describeExcluded, excludedAnchors, scoreRecords } from '../scoring/gold
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
-import { resolveChatTemplate, type ChatTemplate } from '../scoring/chat-template';
+import { cannotRender, resolveChatTemplate, type ChatTemplate } from '../scoring/chat-template';
 import { turnsOf } from '../scoring/chat-render';
 import { conversationsNotServed } from '../scoring/serving';
 import { TEMPLATE_ID } from '../scoring/template';
@@ -157,14 +157,9 @@ function unrenderable(records: readonly (Example & { index: number })[], templat
   const rejected: RejectedRecord[] = [];
   const kept = new Set<number>();
   for (const record of records) {
-    const turns = turnsOf(record);
-    try {
-      template.render(turns, false);
-      template.render(turns.slice(0, -1), true);
-      kept.add(record.index);
-    } catch (err) {
-      rejected.push({ where: where(record.index), position: record.index, why: `the chat template (${template.source}) cannot render it: ${(err as Error).message}` });
-    }
+    const why = cannotRender(turnsOf(record), template);
+    if (why === undefined) kept.add(record.index);
+    else rejected.push({ where: where(record.index), position: record.index, why });
   }
   return { kept, rejected };
 }

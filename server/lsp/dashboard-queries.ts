@@ -49,6 +49,18 @@ export function goldenIfdScatter(records: readonly DatasetRecord[], scores: Curr
   });
 }
 
+/**
+ * A record's text in the table: an Alpaca record's three fields; for a conversation, its last user turn as the
+ * instruction, its scored (final assistant) turn as the output, and how many turns it has. Shortened plain text.
+ */
+export function tablePreview(record: DatasetRecord, shorten: (text: string, max: number) => string): Pick<protocol.TableRow, 'instruction' | 'input' | 'output' | 'turns'> {
+  if (record.turns) {
+    const lastUser = [...record.turns].reverse().find((t) => t.role === 'user');
+    return { instruction: shorten(lastUser?.content ?? '', 200), input: '', output: shorten(record.turns[record.turns.length - 1]!.content, 200), turns: record.turns.length };
+  }
+  return { instruction: shorten(record.instruction, 200), input: shorten(record.input, 120), output: shorten(record.output, 200) };
+}
+
 /** Each pass signal of a score, formatted by its declaration (the table's cells). */
 export function signalCells(score: ScoreSummary | undefined): Record<string, string> {
   return Object.fromEntries(PASS_SIGNALS.map((signal) => [signal.name, score ? signal.format(signal.valueOf(score)) : '—']));

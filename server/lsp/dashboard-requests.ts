@@ -11,9 +11,10 @@ import type * as protocol from '../protocol';
 import { problemInfo } from '../problems';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
-import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells } from './dashboard-queries';
+import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells, tablePreview } from './dashboard-queries';
 import type { OpenDocuments } from './documents';
 import { shorten } from './markdown';
+import { scorableCount } from './parsed';
 import type { ScoreBook } from './score-book';
 import type { ScoringKeys } from './scoring-keys';
 
@@ -32,7 +33,7 @@ export class DashboardRequests {
       index, ...problemInfo(reason), goldenScore: scores[index]?.goldenScore ?? null,
       instruction: shorten(parsed.records[index]!.instruction, 120), range: parsed.ranges[index]!,
     }));
-    return distributionOf(parsed.records.length, scores, stale, bins, problems);
+    return distributionOf(scorableCount(parsed), scores, stale, bins, problems);
   }
 
   async nearestNeighbours(params: protocol.NeighboursParams): Promise<protocol.NeighboursResult> {
@@ -62,7 +63,7 @@ export class DashboardRequests {
       rows: rows.slice(offset, offset + limit).map(({ r }) => {
         const shown = this.documents.recordScore(parsed, r.index, keyed);
         return {
-          index: r.index, id: r.id, instruction: shorten(r.instruction, 200), input: shorten(r.input, 120), output: shorten(r.output, 200),
+          index: r.index, id: r.id, ...tablePreview(r, shorten),
           range: shown.range, stale: shown.stale, ...(shown.score ? { score: shown.score } : {}), signals: signalCells(shown.score),
           ...(shown.problem ? { problem: shown.problem } : {}),
         };

@@ -11,7 +11,7 @@ import { problemInfo } from '../problems';
 import * as protocol from '../protocol';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import type { ScoringKey } from '../store';
-import { HEAD_LENGTH, mayBeAlpaca, parseDocument, readDocument, type ParsedDocument } from './parsed';
+import { HEAD_LENGTH, markUnrenderable, mayBeDataset, parseDocument, readDocument, scorableCount, type ParsedDocument } from './parsed';
 import type { ScoreBook } from './score-book';
 import type { Keyed, ScoringKeys } from './scoring-keys';
 
@@ -40,6 +40,10 @@ export class OpenDocuments {
   private readonly problems = new Map<string, protocol.DatasetProblem>();
   /** Parses under way (an open, a settled edit), by document: requests about the document wait for them. */
   private readonly parsing = new Map<string, Promise<void>>();
+  /** Whether each document's latest parse (or read-ahead) holds conversations: its key's template depends on it. */
+  private readonly conversations = new Map<string, boolean>();
+  /** The text last parsed of each open document: parsed again when the record format setting changes. */
+  private readonly texts = new Map<string, TextDocument>();
 
   constructor(
     private readonly connection: Connection,
@@ -54,6 +58,11 @@ export class OpenDocuments {
     return this.parsed.get(uri);
   }
 
+  /** Whether the document, as last parsed, holds conversations (then a chat template scores it). */
+  holdsConversations(uri: string): boolean {
+    return this.conversations.get(uri) ?? this.parsed.get(uri)?.conversations ?? false;
+  }
+
   /** Every open document that parses as a dataset. */
   all(): ParsedDocument[] {
     return [...this.parsed.values()];
@@ -61,7 +70,7 @@ export class OpenDocuments {
 
   require(uri: string): ParsedDocument {
     const parsed = this.parsed.get(uri);
-    if (!parsed) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is not an open Alpaca dataset (a JSON array or JSON Lines of {"instruction", "input", "output"} records).`);
+    if (!parsed) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is not an open dataset (a JSON array or JSON Lines of Alpaca, messages, ShareGPT, prompt/completion or Dolly records).`);
     return parsed;
   }
 
@@ -98,8 +107,9 @@ export class OpenDocuments {
     const text = await readSavedFile(uri);
     if (text === undefined) return;
     const document = TextDocument.create(uri, 'json', 0, text);
-    const parsed = parseDocument(document);
+    const parsed = parseDocument(document, this.keys.recordFormat());
     if (!parsed) return;
+    if (!this.parsed.has(uri)) this.conversations.set(uri, parsed.conversations);
     const entry = { text, parsed };
     this.readAhead.delete(uri);
     this.readAhead.set(uri, entry);
@@ -123,6 +133,8 @@ export class OpenDocuments {
     this.carried.delete(uri);
     this.generations.set(uri, (this.generations.get(uri) ?? 0) + 1);
     this.setProblem(uri, null);
+    this.texts.delete(uri);
+    this.conversations.delete(uri);
     if (this.parsed.delete(uri)) void this.connection.sendNotification(protocol.scoresClearedNotification, { uri });
   }
 
@@ -133,7 +145,14 @@ export class OpenDocuments {
     void this.connection.sendNotification(protocol.datasetProblemNotification, { uri, problem });
   }
 
+  /** Parses every open document again (the record format setting changed). */
+  async reparseAll(): Promise<void> {
+    this.readAhead.clear();
+    await Promise.all([...this.texts.values()].map((document) => this.reparse(document)));
+  }
+
   private reparse(document: TextDocument): Promise<void> {
+    this.texts.set(document.uri, document);
     const parse = this.parseAndPublish(document).finally(() => {
       if (this.parsing.get(document.uri) === parse) this.parsing.delete(document.uri);
     });
@@ -147,7 +166,7 @@ export class OpenDocuments {
     this.generations.set(uri, generation);
     const ahead = this.readAhead.get(uri);
     this.readAhead.delete(uri);
-    const read = ahead?.text === document.getText() ? { parsed: { ...ahead.parsed, version: document.version } } : readDocument(document);
+    const read = ahead?.text === document.getText() ? { parsed: { ...ahead.parsed, version: document.version } } : readDocument(document, this.keys.recordFormat());
     if (!read || 'problem' in read) {
       // Not an Alpaca dataset, or not one at the moment (mid-edit): the last scores stay on screen, waiting.
       if (this.parsed.has(uri) && !looksLikeJsonArrayOrLines(document.getText())) this.closed(uri);
@@ -156,6 +175,7 @@ export class OpenDocuments {
     }
     const after = read.parsed;
     this.setProblem(uri, null);
+    this.conversations.set(uri, after.conversations);
     const keyed = await this.keys.keyFor(uri);
     if (this.generations.get(uri) !== generation) return; // a newer parse is under way
     const before = this.parsed.get(uri);
@@ -227,8 +247,15 @@ export class OpenDocuments {
     else for (const i of indices) this.carried.get(uri)?.delete(i);
   }
 
+  /** Marks the records the key's chat template cannot render in the document's latest parse (ScoringKeys.onKeyed). */
+  keyed(uri: string, keyed: Keyed): void {
+    const parsed = this.parsed.get(uri);
+    if (parsed) markUnrenderable(parsed, keyed.chatTemplate);
+  }
+
   /** Sends every record's score of the document. */
   publish(parsed: ParsedDocument, keyed: Keyed | undefined, savedFile?: protocol.ScoresParams['savedFile']): void {
+    if (keyed) markUnrenderable(parsed, keyed.chatTemplate);
     const records = parsed.records.map((r) => this.recordScore(parsed, r.index, keyed));
     this.send(parsed, keyed, { full: true, records, scored: this.countCurrent(parsed, keyed), ...(savedFile ? { savedFile } : {}) });
   }
@@ -243,7 +270,7 @@ export class OpenDocuments {
   /** A scores notification: the given records, with what every one says of the document, its model and anchors. */
   private send(parsed: ParsedDocument, keyed: Keyed | undefined, part: Pick<protocol.ScoresParams, 'full' | 'records' | 'scored' | 'savedFile'>): void {
     void this.connection.sendNotification(protocol.scoresNotification, {
-      uri: parsed.uri, version: parsed.version, total: parsed.records.length, ...part,
+      uri: parsed.uri, version: parsed.version, total: scorableCount(parsed), ...part,
       model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null, ...this.keys.sourceOf(parsed.uri),
     });
   }
@@ -291,7 +318,7 @@ async function readSavedFile(uri: string): Promise<string | undefined> {
     } finally {
       await file.close();
     }
-    if (!mayBeAlpaca(head.toString('utf8'))) return undefined; // its trimStart() also drops a byte order mark
+    if (!mayBeDataset(head.toString('utf8'))) return undefined; // its trimStart() also drops a byte order mark
     const text = await readFile(path, 'utf8');
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch {
@@ -302,5 +329,5 @@ async function readSavedFile(uri: string): Promise<string | undefined> {
 /** Whether the text could still be a dataset being edited (so its last scores stay shown). */
 function looksLikeJsonArrayOrLines(text: string): boolean {
   const head = text.trimStart();
-  return head.startsWith('[') || head.startsWith('{"instruction"') || head.startsWith('{ "instruction"');
+  return head.startsWith('[') || mayBeDataset(head.slice(0, HEAD_LENGTH));
 }

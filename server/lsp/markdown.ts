@@ -5,7 +5,7 @@
  */
 import { formatGolden, type CandidateScore } from '../scoring/golden';
 import { PASS_SIGNALS } from '../signals';
-import type { Example } from '../dataset';
+import type { Example, Turn } from '../dataset';
 
 export function escapeMarkdown(text: string): string {
   return text.replace(/\s+/g, ' ').replace(/[!-/:-@[-`{-~]/g, (c) => `\\${c}`);
@@ -43,6 +43,31 @@ export interface HoverInput {
   problem?: string;
   /** The record's index, 0-based, as the dashboard, the scores file, exports and the command line number it. */
   index?: number;
+  /** A conversation's turns, shown briefly with their roles. */
+  turns?: readonly Turn[];
+}
+
+/** Turns a hover shows: the first (a system turn, or the opening user turn) and the last ones. */
+const TURNS_SHOWN = 5;
+/** Characters of each turn shown. */
+const TURN_PREVIEW = 90;
+
+/**
+ * A conversation in brief: one line per turn, its role in bold and its text shortened, escaped and isolated (a
+ * turn's text renders as the characters it is, and right-to-left text stays inside its turn); the final assistant
+ * turn, the one scored, is marked (`scored`: false for a conversation that cannot be scored). Long conversations
+ * show their first turn and their last ones.
+ */
+export function turnsMarkdown(turns: readonly Turn[], scored = true): string {
+  const shown = turns.length <= TURNS_SHOWN ? turns.map((turn, k) => ({ turn, k }))
+    : [{ turn: turns[0]!, k: 0 }, ...turns.slice(turns.length - (TURNS_SHOWN - 1)).map((turn, i) => ({ turn, k: turns.length - (TURNS_SHOWN - 1) + i }))];
+  const lines = [`**Conversation** · ${turns.length} turns`, ''];
+  for (const [n, { turn, k }] of shown.entries()) {
+    if (n === 1 && k > 1) lines.push(`*… ${k - 1} earlier ${k - 1 === 1 ? 'turn' : 'turns'}*  `);
+    const mark = scored && k === turns.length - 1 ? ' *(scored)*' : '';
+    lines.push(`**${turn.role}**${mark}: ${isolate(escapeMarkdown(shorten(turn.content, TURN_PREVIEW)))}${n < shown.length - 1 ? '  ' : ''}`);
+  }
+  return lines.join('\n');
 }
 
 export interface ScoreSource {
@@ -87,13 +112,14 @@ export function scoreSource(scoreKey: KeyNames | undefined, current: { key: KeyN
 
 /** The hover's line for a problem record (server/problems.ts). */
 export function problemLine(reason: string): string {
-  return `*⚠ Never selected: ${escapeMarkdown(reason)}. A subset leaves out records with an empty instruction or output and exact duplicates of an earlier record.*`;
+  return `*⚠ Never selected: ${escapeMarkdown(reason)}. A subset leaves out records with an empty instruction or output, exact duplicates of an earlier record, and records that cannot be scored.*`;
 }
 
-export function hoverMarkdown({ score, stale, anchors, top = 3, source, problem, index }: HoverInput): string {
+export function hoverMarkdown({ score, stale, anchors, top = 3, source, problem, index, turns }: HoverInput): string {
   const lines: string[] = [];
   lines.push(`**◆ Golden score ${formatGolden(score)}** · ${score.wins}/${score.anchors} anchors helped · mean Δ ${formatDelta(score.meanDelta)} nats${index !== undefined ? ` · index ${index}` : ''}`);
   if (problem) lines.push('', problemLine(problem));
+  if (turns) lines.push('', turnsMarkdown(turns));
   const signals = PASS_SIGNALS.filter((signal) => score.signals?.[signal.name] !== undefined)
     .map((signal) => `${signal.label} ${signal.format(signal.valueOf(score))}`);
   if (signals.length > 0) lines.push('', signals.join(' · '));
@@ -118,7 +144,7 @@ export function hoverMarkdown({ score, stale, anchors, top = 3, source, problem,
     lines.push('', `**${title}**`, '', '| Δ nats | anchor |', '| ---: | :--- |');
     for (const { delta, anchor } of rows) {
       const a = anchors?.[anchor];
-      const label = a ? isolate(escapeMarkdown(shorten(a.instruction, 70))) : `anchor ${anchor + 1}`;
+      const label = a ? isolate(escapeMarkdown(shorten(a.turns ? a.instruction || a.output : a.instruction, 70))) : `anchor ${anchor + 1}`;
       lines.push(`| ${formatDelta(delta)} | ${anchor + 1}\\. ${label} |`);
     }
   };

@@ -1,15 +1,23 @@
 /**
- * An open document as the server sees it: parsed into Alpaca records when it is one (other JSON is
- * left alone), with each record's LSP range and line span for decorations and hovers; or, when it reads
- * as an Alpaca dataset but does not parse as one (a missing comma, a record without its output), what is
- * wrong and where, for the editor to name and go to (protocol datasetProblemNotification).
+ * An open document as the server sees it: parsed into records when it is a dataset in any format the
+ * command line reads (Alpaca, messages, ShareGPT, prompt/completion, Dolly; other JSON is left alone), with
+ * each record's LSP range and line span for decorations and hovers; or, when it reads as a dataset but does
+ * not parse as one (a missing comma, a record without its output), what is wrong and where, for the editor
+ * to name and go to (protocol datasetProblemNotification).
+ *
+ * Records the engine cannot score (a conversation whose roles do not alternate, say), which the command line
+ * lists and leaves out, stay in the document's records here, in their place, as problem records marked
+ * 'unscorable' (with an id no score has): an editor shows them where they are, and never scores or selects them.
  */
+import { hash } from 'node:crypto';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Range } from 'vscode-languageserver-protocol';
-import { parseDataset, type DatasetRecord } from '../dataset';
+import { parseDataset, type DatasetRecord, type RecordFormat, type RejectedRecord } from '../dataset';
 import { NuggetsError } from '../errors';
-import { findProblems, type ProblemReason } from '../problems';
+import { findProblems, type ProblemReason, type RecordProblem } from '../problems';
 import type { DatasetProblem } from '../protocol';
+import { cannotRender, type ChatTemplate } from '../scoring/chat-template';
+import { turnsOf } from '../scoring/chat-render';
 
 export interface ParsedDocument {
   uri: string;
@@ -20,37 +28,51 @@ export interface ParsedDocument {
   byId: Map<string, number[]>;
   /** The problem records (server/problems.ts), by index: never selected, marked on their badge and hover. */
   problems: Map<number, ProblemReason>;
+  /** Whether any record is a conversation (then the chat template scores the file, as on the command line). */
+  conversations: boolean;
+  /** The problems the parse found, before any chat template's (markUnrenderable). */
+  parseProblems: ReadonlyMap<number, ProblemReason>;
+  /** The key of the chat template `problems` were last checked against ('' for none). */
+  renderedWith: string;
 }
 
-/** How much of a file's start `mayBeAlpaca` looks at. */
+/** How much of a file's start `mayBeDataset` looks at. */
 export const HEAD_LENGTH = 65536;
 
 /**
- * Cheap refusal of other JSON before a full parse, from the text's first HEAD_LENGTH characters: an
- * Alpaca dataset is an array or lines of objects that name their instruction early.
+ * Cheap refusal of other JSON before a full parse, from the text's first HEAD_LENGTH characters: a dataset
+ * is an array or lines of objects that name a field of one of the record formats early ("instruction" for
+ * Alpaca and Dolly, "messages", "conversations", "prompt"). JSON Lines holds a whole record on its first
+ * line, so there the field must be on it: a pretty-printed JSON object (a settings file with a "prompt") is
+ * other JSON, not a JSON Lines file broken on its first line.
  */
-export function mayBeAlpaca(head: string): boolean {
-  const start = head.trimStart();
-  return (start.startsWith('[') || start.startsWith('{')) && /"instruction"\s*:/.test(start.slice(0, HEAD_LENGTH));
+export function mayBeDataset(head: string): boolean {
+  const start = head.trimStart().slice(0, HEAD_LENGTH);
+  if (start.startsWith('[')) return RECORD_FIELD.test(start);
+  if (!start.startsWith('{')) return false;
+  const newline = start.indexOf('\n');
+  return RECORD_FIELD.test(newline === -1 ? start : start.slice(0, newline));
 }
 
+/** A field that one of the record formats names: "instruction" (Alpaca, Dolly), "messages", "conversations", "prompt". */
+const RECORD_FIELD = /"(instruction|messages|conversations|prompt)"\s*:/;
+
 /**
- * Reads the document as an Alpaca dataset: its records, or the problem that keeps a document that reads as one
- * from parsing (mid-edit); undefined when it does not read as an Alpaca dataset at all (other JSON is none of
- * Nuggets' business). One parse gives either.
+ * Reads the document as a dataset (in `format`, or the format its first record is written in): its records, or
+ * the problem that keeps a document that reads as one from parsing (mid-edit); undefined when it does not read
+ * as a dataset at all (other JSON is none of Nuggets' business). One parse gives either.
  */
-export function readDocument(document: TextDocument): { parsed: ParsedDocument } | { problem: DatasetProblem } | undefined {
+export function readDocument(document: TextDocument, format?: RecordFormat): { parsed: ParsedDocument } | { problem: DatasetProblem } | undefined {
   const text = document.getText();
-  if (!mayBeAlpaca(text.slice(0, HEAD_LENGTH))) return undefined;
-  let records: DatasetRecord[];
+  if (!mayBeDataset(text.slice(0, HEAD_LENGTH))) return undefined;
+  let read: ReturnType<typeof parseDataset>;
   try {
-    records = parseDataset(text, document.uri).records;
+    read = parseDataset(text, document.uri, format);
   } catch (err) {
     if (!(err instanceof NuggetsError)) throw err;
     return { problem: problemOf(err, document) };
   }
-  // Conversations (Alpaca records with a system prompt or history) are scored from the command line only, for now.
-  if (records.some((r) => r.turns)) return undefined;
+  const { records, unscorable } = inPlace(read.records, read.rejected, text);
   const ranges = records.map((r) => ({ start: document.positionAt(r.start), end: document.positionAt(r.end) }));
   const byId = new Map<string, number[]>();
   for (const r of records) {
@@ -58,13 +80,85 @@ export function readDocument(document: TextDocument): { parsed: ParsedDocument }
     if (list) list.push(r.index);
     else byId.set(r.id, [r.index]);
   }
-  const problems = new Map(findProblems(records).map((p) => [p.index, p.reason]));
-  return { parsed: { uri: document.uri, version: document.version, records, ranges, byId, problems } };
+  const problems = new Map<number, ProblemReason>(findProblems(records.filter((r) => !unscorable.has(r.index))).map((p) => [p.index, p.reason]));
+  for (const [index, why] of unscorable) problems.set(index, { unscorable: why });
+  return {
+    parsed: {
+      uri: document.uri, version: document.version, records, ranges, byId, problems, conversations: records.some((r) => r.turns),
+      parseProblems: new Map(problems), renderedWith: '',
+    },
+  };
 }
 
-/** The document's records; undefined when it is not an Alpaca dataset (or not one at the moment, mid-edit). */
-export function parseDocument(document: TextDocument): ParsedDocument | undefined {
-  const read = readDocument(document);
+/**
+ * Marks the records `template` cannot render (it raises on a system role, say) as unscorable problem records, as
+ * the command line leaves them out (chat-template.ts cannotRender, the same check); none under the paper's template.
+ * Checked once per document and template.
+ */
+export function markUnrenderable(parsed: ParsedDocument, template: ChatTemplate | undefined): void {
+  const key = template?.key ?? '';
+  if (parsed.renderedWith === key) return;
+  const problems = new Map(parsed.parseProblems);
+  if (template) {
+    for (const r of parsed.records) {
+      if (isUnscorableIn(problems, r.index)) continue;
+      const why = cannotRender(turnsOf(r), template);
+      if (why !== undefined) problems.set(r.index, { unscorable: why });
+    }
+  }
+  parsed.problems = problems;
+  parsed.renderedWith = key;
+}
+
+/**
+ * The scored records and the rejected ones in file order, numbered again from 0: a rejected record becomes an
+ * empty record in its place (with its turns, when they could be read, to show) whose id ("unscorable:" and a
+ * hash of its text) no score has.
+ */
+function inPlace(accepted: DatasetRecord[], rejected: readonly RejectedRecord[], text: string): { records: DatasetRecord[]; unscorable: Map<number, string> } {
+  const unscorable = new Map<number, string>();
+  if (rejected.length === 0) return { records: accepted, unscorable };
+  const placed = rejected.map((r): { record: DatasetRecord; why?: string } => {
+    const start = r.start ?? 0;
+    const end = r.end ?? start;
+    const id = `unscorable:${hash('sha256', text.slice(start, end), 'hex').slice(0, 16)}`;
+    return { record: { instruction: '', input: '', output: '', ...(r.turns ? { turns: r.turns } : {}), index: 0, id, start, end, original: {} }, why: r.why };
+  });
+  const all = [...accepted.map((record) => ({ record, why: undefined as string | undefined })), ...placed].sort((a, b) => a.record.start - b.record.start);
+  const records = all.map(({ record, why }, index) => {
+    if (why !== undefined) unscorable.set(index, why);
+    return { ...record, index };
+  });
+  return { records, unscorable };
+}
+
+/** The unscorable problem records, in order: never scored, never selected, left out of the counts of records to score. */
+export function unscorableProblems(parsed: ParsedDocument): RecordProblem[] {
+  return [...parsed.problems].filter(([index]) => isUnscorable(parsed, index)).map(([index, reason]) => ({ index, reason })).sort((a, b) => a.index - b.index);
+}
+
+/** How many records can be scored: the `total` that scores, runs, the dashboard and selection count against. */
+export function scorableCount(parsed: ParsedDocument): number {
+  return parsed.records.length - unscorableProblems(parsed).length;
+}
+
+/** The records that can be scored: all but the unscorable problem records. */
+export function scorableRecords(parsed: ParsedDocument): DatasetRecord[] {
+  return parsed.records.filter((r) => !isUnscorable(parsed, r.index));
+}
+
+export function isUnscorable(parsed: ParsedDocument, index: number): boolean {
+  return isUnscorableIn(parsed.problems, index);
+}
+
+function isUnscorableIn(problems: ReadonlyMap<number, ProblemReason>, index: number): boolean {
+  const problem = problems.get(index);
+  return typeof problem === 'object' && 'unscorable' in problem;
+}
+
+/** The document's records; undefined when it is not a dataset (or not one at the moment, mid-edit). */
+export function parseDocument(document: TextDocument, format?: RecordFormat): ParsedDocument | undefined {
+  const read = readDocument(document, format);
   return read && 'parsed' in read ? read.parsed : undefined;
 }
 

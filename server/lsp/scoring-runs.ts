@@ -12,9 +12,9 @@ import { describeExcluded } from '../scoring/golden';
 import type { ScoringKey } from '../store';
 import { nameOf } from './anchor-choice';
 import type { OpenDocuments } from './documents';
-import type { ParsedDocument } from './parsed';
+import { isUnscorable, scorableCount, type ParsedDocument } from './parsed';
 import type { ScoreBook } from './score-book';
-import type { Keyed, ScoringKeys } from './scoring-keys';
+import type { Keyed, ScoringKeys, TemplateRefusal } from './scoring-keys';
 import type { Candidate } from './worker-messages';
 import type { ScoringWorker } from './worker';
 
@@ -76,17 +76,19 @@ export class ScoringRuns {
     const keyed = await this.keys.keyFor(uri, { signal, ...(reporting.reporter ? { reporter: reporting.reporter } : {}) });
     if (signal.aborted) {
       return {
-        scoredNow: 0, scored: keyed ? this.documents.countCurrent(parsed, keyed) : 0, total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
+        scoredNow: 0, scored: keyed ? this.documents.countCurrent(parsed, keyed) : 0, total: scorableCount(parsed), cancelled: true, seconds: (Date.now() - started) / 1000,
         ...(keyed ? this.keys.runFacts(uri, keyed) : {}),
       };
     }
     if (!keyed) {
+      const refusal = this.keys.templateRefusal(uri);
+      if (refusal) throw new TemplateRefused(refusal);
       throw new NuggetsError(this.keys.model.error ?? `No anchor set for ${nameOf(uri)}: choose one with Nuggets: Choose Anchors.`);
     }
     // One window at a time scores with a key; meanwhile this one shows the other's scores as they are written.
     if (!(await this.startRun(keyed.key, signal, reporting.reporter))) {
       return {
-        scoredNow: 0, scored: this.documents.countCurrent(parsed, keyed), total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
+        scoredNow: 0, scored: this.documents.countCurrent(parsed, keyed), total: scorableCount(parsed), cancelled: true, seconds: (Date.now() - started) / 1000,
         ...this.keys.runFacts(uri, keyed),
       };
     }
@@ -127,12 +129,12 @@ export class ScoringRuns {
     const todo: Candidate[] = [];
     const queued = new Set<string>();
     for (const r of parsed.records) {
-      if (current.has(r.id) || queued.has(r.id) || (onlyIds && !onlyIds.has(r.id))) continue;
+      if (current.has(r.id) || queued.has(r.id) || (onlyIds && !onlyIds.has(r.id)) || isUnscorable(parsed, r.index)) continue;
       queued.add(r.id);
       todo.push(candidateOf(r));
     }
     let scored = this.documents.countCurrent(parsed, keyed);
-    const total = parsed.records.length;
+    const total = scorableCount(parsed);
     let done = 0;
     let scoringFrom = Date.now();
     /** Seconds left at the pace so far; null before the first record. */
@@ -154,7 +156,7 @@ export class ScoringRuns {
       ({ cancelled } = await this.worker.score({
         model: settings.model, modelOptions: this.keys.modelOptions(), anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
         options: { maxAnchorTokens: settings.maxAnchorTokens, batchSize: settings.batchSize, separator: keyed.key.separator },
-        records: todo,
+        records: todo, ...(keyed.templateName ? { template: keyed.templateName } : {}),
       }, {
         onPrepared: (excluded) => {
           if (excluded.length > 0) {
@@ -201,7 +203,14 @@ export function progressPercentage(scored: number, total: number): number {
   return total === 0 ? 100 : Math.floor((100 * Math.min(scored, total)) / total);
 }
 
-/** A record as the scoring worker takes it. */
-export function candidateOf(r: { index: number; id: string; instruction: string; input: string; output: string }): Candidate {
-  return { index: r.index, id: r.id, instruction: r.instruction, input: r.input, output: r.output };
+/** A record as the scoring worker takes it (a conversation with its turns). */
+export function candidateOf(r: Candidate): Candidate {
+  return { index: r.index, id: r.id, instruction: r.instruction, input: r.input, output: r.output, ...(r.turns ? { turns: r.turns } : {}) };
+}
+
+/** Score Dataset refused by the template in effect: the paper's asked for conversations, or a model without a chat template. */
+export class TemplateRefused extends NuggetsError {
+  constructor(readonly refusal: TemplateRefusal) {
+    super(refusal.message);
+  }
 }

@@ -6,7 +6,8 @@
  * are answered at once, between the records of a running score. The model and the prepared anchors (zero-shot scores) are
  * kept between requests, so a one-record rescore after an edit costs one prefix pass.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { chooseKMeans, chooseRandom } from '../anchors';
@@ -19,6 +20,8 @@ import { excludedAnchors, scoreCandidate, scoreRecords, type CandidateScore } fr
 import { isGgufPath, type GgufImportProgress } from '../model/gguf/import';
 import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
+import { LocalBackend } from '../scoring/local';
+import { NoChatTemplateError, resolveChatTemplate, type ChatTemplate } from '../scoring/chat-template';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
 
 const port = parentPort;
@@ -142,6 +145,16 @@ async function handle(request: Exclude<WorkerRequest, { kind: 'cancel' | 'close'
       }
       return;
     }
+    case 'chatTemplate': {
+      try {
+        const template = await chatTemplateFor(request.model, request.options, request.name);
+        reply({ id: request.id, kind: 'chatTemplate', text: template.text, source: template.source, key: template.key, specialTokens: template.specialTokens });
+      } catch (err) {
+        if (!(err instanceof NoChatTemplateError)) throw err;
+        reply({ id: request.id, kind: 'noChatTemplate', message: err.message });
+      }
+      return;
+    }
     case 'chooseAnchors': {
       const records = request.records.map(asRecord);
       const chosen = request.method === 'kmeans' ? chooseKMeans(records, request.count, request.seed) : chooseRandom(records, request.count, request.seed);
@@ -176,16 +189,35 @@ async function backendFor(model: string, options: ModelOptions, open: OpenOption
   return backend.backend;
 }
 
+/**
+ * The chat template `name` names for the model, resolved as the command line resolves --template
+ * (chat-template.ts resolveChatTemplate). A model folder's own template is read from its folder without opening
+ * the model; any other model (hub, GGUF) is opened, as scoring opens it. A serving engine has no template here.
+ */
+async function chatTemplateFor(model: string, options: ModelOptions, name: string): Promise<ChatTemplate> {
+  if (existsSync(model) && !isGgufPath(model)) {
+    const configFile = join(model, 'tokenizer_config.json');
+    const tokenizerConfig = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : {};
+    return resolveChatTemplate(name, model, tokenizerConfig);
+  }
+  const opened = await backendFor(model, options, { offline: parseHubSpec(model) !== undefined });
+  if (!(opened instanceof LocalBackend)) {
+    throw new NuggetsError(`${model} is a serving engine: conversations are scored with a chat template by local models only, for now.`, 'Choose a local model folder, a hub model or a GGUF file (Nuggets: Choose Model).');
+  }
+  return resolveChatTemplate(name, opened.folder, opened.tokenizerConfig);
+}
+
 /** Scores the request's records until `signal` aborts; the run is cancelled when it stopped before its last record. */
 async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal: AbortSignal): Promise<void> {
   let scored = 0;
   try {
     // The server identified the model first, so a hub model is in the cache by now: never download here.
     const scoring = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
-    const preparedKey = JSON.stringify([request.anchorsHash, request.options.maxAnchorTokens, request.options.separator, request.options.batchSize]);
+    const options = { ...request.options, ...(request.template ? { chatTemplate: await chatTemplateFor(request.model, request.modelOptions, request.template) } : {}) };
+    const preparedKey = JSON.stringify([request.anchorsHash, options.maxAnchorTokens, options.separator, options.batchSize, options.chatTemplate?.key ?? null]);
     if (!prepared || prepared.key !== preparedKey) {
       const started = Date.now();
-      prepared = { key: preparedKey, anchors: await scoring.prepareAnchors(request.anchors, request.options, signal) };
+      prepared = { key: preparedKey, anchors: await scoring.prepareAnchors(request.anchors, options, signal) };
       reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
     } else {
       reply({ id: request.id, kind: 'prepared', seconds: 0, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });

@@ -30,14 +30,14 @@ import { AnchorsPerDocument } from './anchors-per-document';
 import { checkModelToCompare, comparisonResult } from './compare-models';
 import { DashboardRequests } from './dashboard-requests';
 import { OpenDocuments } from './documents';
-import { hoverMarkdown, problemLine, scoreSource, sourceFooter } from './markdown';
+import { hoverMarkdown, problemLine, scoreSource, sourceFooter, turnsMarkdown } from './markdown';
 import { ollamaModels } from './model-choices';
 import { ModelIdentity } from './model-identity';
-import { recordAtLine, type ParsedDocument } from './parsed';
+import { isUnscorable, recordAtLine, scorableCount, scorableRecords, unscorableProblems, type ParsedDocument } from './parsed';
 import { writeReplayFiles } from './replay-files';
 import { ScoreBook } from './score-book';
 import { ScoringKeys, type Keyed } from './scoring-keys';
-import { candidateOf, ScoringRuns } from './scoring-runs';
+import { candidateOf, ScoringRuns, TemplateRefused } from './scoring-runs';
 import type { ModelOptions } from './worker-messages';
 import { ScoringWorker } from './worker';
 
@@ -72,8 +72,10 @@ export class NuggetsServer {
     this.book = new ScoreBook(storagePath);
     this.anchors = new AnchorsPerDocument(join(storagePath, 'documents.json'), this.book, () => this.settings.anchors, log);
     const identity = new ModelIdentity(this.worker, log, join(storagePath, 'models.json'));
-    this.keys = new ScoringKeys(identity, this.anchors, settingsNow, storagePath);
+    this.keys = new ScoringKeys(identity, this.anchors, settingsNow, storagePath, this.worker);
     this.documents = new OpenDocuments(connection, this.book, this.keys, (parsed, keyed, ids) => this.rescoreEdited(parsed, keyed, ids), log);
+    this.keys.conversationsIn = (uri) => this.documents.holdsConversations(uri);
+    this.keys.onKeyed = (uri, keyed) => this.documents.keyed(uri, keyed);
     this.runs = new ScoringRuns(connection, this.documents, this.keys, this.book, this.worker, settingsNow, log);
     this.dashboard = new DashboardRequests(this.documents, this.keys, this.book);
     // Stored scores were shown under the model's remembered identity; the lookup found another, or none.
@@ -95,6 +97,7 @@ export class NuggetsServer {
     this.runs.abort(); // a run under the old key would only add stale scores
     const started = Date.now();
     await this.documents.publishAll();
+    if ((before.format ?? 'auto') !== (settings.format ?? 'auto')) await this.documents.reparseAll();
     const modelChanged = before.model !== settings.model || (before.variant ?? null) !== (settings.variant ?? null);
     const anchorsChanged = before.anchors !== settings.anchors;
     if (!modelChanged && !anchorsChanged) return;
@@ -128,9 +131,10 @@ export class NuggetsServer {
         set = readAnchors(choice.path);
         if (set.skipped) skipped = describeSkipped(set.skipped);
       } else {
-        const indices = await this.worker.chooseAnchors(choice.method, choice.count, choice.seed ?? 0, parsed.records.map(candidateOf));
-        set = anchorSet(indices.map((i) => parsed.records[i]!).map(({ instruction, input, output }) => ({ instruction, input, output })));
-        const screened = screenAnchors(parsed.records).skipped;
+        // Records that cannot be scored are never anchors; a conversation anchor keeps its turns.
+        const indices = await this.worker.chooseAnchors(choice.method, choice.count, choice.seed ?? 0, scorableRecords(parsed).map(candidateOf));
+        set = anchorSet(indices.map((i) => parsed.records[i]!).map(({ instruction, input, output, turns }) => ({ instruction, input, output, ...(turns ? { turns } : {}) })));
+        const screened = screenAnchors(scorableRecords(parsed)).skipped;
         if (screened.length > 0) skipped = describeSkipped(screened);
       }
     } catch (err) {
@@ -173,7 +177,7 @@ export class NuggetsServer {
       let anchorsChosen: protocol.AnchorSetInfo | undefined;
       if (!this.anchors.pathFor(uri)) {
         const parsed = this.documents.require(uri);
-        const count = Math.min(DEFAULT_ANCHOR_COUNT, screenAnchors(parsed.records).kept.length);
+        const count = Math.min(DEFAULT_ANCHOR_COUNT, screenAnchors(scorableRecords(parsed)).kept.length);
         reporter?.report(`choosing ${count} anchors (k-means)…`);
         anchorsChosen = await this.chooseAnchors({ textDocument: { uri }, choice: { method: 'kmeans', count } });
       }
@@ -182,6 +186,9 @@ export class NuggetsServer {
       });
       return anchorsChosen ? { ...result, anchorsChosen } : result;
     } catch (err) {
+      if (err instanceof TemplateRefused && err.refusal.noChatTemplate) {
+        throw new ResponseError<protocol.NoChatTemplateData>(ErrorCodes.InvalidRequest, `${err.message} Score with the built-in ChatML template (Use ChatML sets nuggets.template to chatml for this workspace), or set nuggets.template to a .jinja file.`, { noChatTemplate: true });
+      }
       throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.describe()) : err;
     } finally {
       importsShown?.();
@@ -234,18 +241,24 @@ export class NuggetsServer {
     const current = keyed && { key: keyed.key, source: this.keys.scoredWith(parsed.uri, keyed) };
     const problem = parsed.problems.get(index);
     const why = problem && describeProblem(problem);
+    const turns = parsed.records[index]!.turns;
     if (!shown) {
-      const value = [`*Not scored yet* (index ${index}). Run **Nuggets: Score Dataset** to see this record\'s golden score.`, ...(why ? [problemLine(why)] : []), ...(current ? [sourceFooter(current.source)] : [])].join('\n\n');
+      const unscorable = isUnscorable(parsed, index);
+      const value = [
+        unscorable ? `*Cannot be scored* (index ${index}).` : `*Not scored yet* (index ${index}). Run **Nuggets: Score Dataset** to see this record\'s golden score.`,
+        ...(why ? [problemLine(why)] : []), ...(turns ? [turnsMarkdown(turns, !unscorable)] : []), ...(current ? [sourceFooter(current.source)] : []),
+      ].join('\n\n');
       return { contents: { kind: 'markdown', value }, range };
     }
     const anchors = shown.key ? this.book.anchorsByHash(shown.key.anchors.hash)?.anchors : undefined;
     const source = scoreSource(shown.key, current);
-    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors, index, ...(source ? { source } : {}), ...(why ? { problem: why } : {}) }) }, range };
+    return { contents: { kind: 'markdown', value: hoverMarkdown({ score: shown.score, stale: shown.stale, anchors, index, ...(source ? { source } : {}), ...(why ? { problem: why } : {}), ...(turns ? { turns } : {}) }) }, range };
   }
 
   async selectionPreview(params: protocol.SelectionPreviewParams): Promise<protocol.SelectionPreviewResult> {
     const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
     const scored = parsed.records.flatMap((record, i) => (scores[i] ? [{ record, score: scores[i]! }] : []));
+    // Records that cannot be scored are not waited for: they are never selected.
     // Built once for all the diverse rules: it reads the embeddings file, or computes TF-IDF over every record.
     let similarity: SimilaritySource | undefined;
     const similarityNow = (): SimilaritySource => (similarity ??= similarityFor(parsed.records, keyed && this.book.embeddingsOf(keyed.key)).source);
@@ -256,7 +269,7 @@ export class NuggetsServer {
         throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidParams, err.message) : err;
       }
     });
-    return { counts, scored: scored.length, total: parsed.records.length };
+    return { counts, scored: scored.length, total: scorableCount(parsed) };
   }
 
   async selectSubset(params: protocol.SelectSubsetParams): Promise<protocol.SelectSubsetResult> {
@@ -267,7 +280,9 @@ export class NuggetsServer {
     const source = fileURLToPath(uri);
     try {
       const similarity = params.rule.diverse !== undefined ? similarityFor(parsed.records, keyed && this.book.embeddingsOf(keyed.key)) : undefined;
-      const selection = select(pairScores(parsed.records, keyed ? this.book.scoresOf(keyed.key) : new Map(), 'the stored scores of the current model and anchors'), params.rule, similarity?.source);
+      const picked = select(pairScores(scorableRecords(parsed), keyed ? this.book.scoresOf(keyed.key) : new Map(), 'the stored scores of the current model and anchors'), params.rule, similarity?.source);
+      // The records that cannot be scored are left out too, and counted with the other problem records.
+      const selection = { ...picked, problemsLeftOut: [...picked.problemsLeftOut, ...unscorableProblems(parsed)] };
       const out = subsetPath(source, params.rule);
       assertNotInput(out, [source]);
       writeSubset(out, selection.chosen, params.withScores === true);
@@ -311,7 +326,8 @@ export class NuggetsServer {
       const keyed = await this.keys.keyFor(parsed.uri);
       if (!keyed) throw new ResponseError(ErrorCodes.InvalidRequest, 'The dataset has no anchor set yet: run Nuggets: Choose Anchors or Score Dataset first.');
       facts = this.keys.runFacts(parsed.uri, keyed);
-      const sample = sampleRecords(parsed.records, Math.max(1, Math.min(params.sample, parsed.records.length)), 0);
+      const scorable = scorableRecords(parsed);
+      const sample = sampleRecords(scorable, Math.max(1, Math.min(params.sample, scorable.length)), 0);
       sampled = sample.length;
       const options = this.keys.modelOptions();
       // The other model runs as fp32 unless a variant is given for it.

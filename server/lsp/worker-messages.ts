@@ -28,7 +28,11 @@ export type WorkerRequest =
   | {
     id: number; kind: 'score'; model: string; modelOptions: ModelOptions; anchorsHash: string; anchors: Example[];
     options: ScoringOptions; records: Candidate[];
+    /** The chat template to score through, as `nuggets score --template` names it ('chat', 'chatml', a .jinja path); absent: the paper's. */
+    template?: string;
   }
+  /** The chat template `name` ('chat': the model's own, 'chatml', a .jinja path) resolves to for `model`, as the command line resolves it. */
+  | { id: number; kind: 'chatTemplate'; model: string; options: ModelOptions; name: string }
   | { id: number; kind: 'chooseAnchors'; method: 'random' | 'kmeans'; count: number; seed: number; records: Candidate[] }
   /** Scores `records` with each of two models and compares their rankings (server/agree.ts). */
   | { id: number; kind: 'agree'; models: [string, string]; modelOptions: [ModelOptions, ModelOptions]; anchors: Example[]; options: ScoringOptions; records: Candidate[]; threshold: number }
@@ -53,6 +57,10 @@ export type WorkerReply =
   | { id: number; kind: 'anchors'; indices: number[] }
   /** `names`: the models as the report names them; `constant`: whether each gave every record the same golden score. */
   | { id: number; kind: 'agreement'; agreement: Agreement; report: string; names: [string, string]; constant: [boolean, boolean] }
+  /** The template's text and what it renders with: the server builds the same ChatTemplate from it (its key is the scores key's template). */
+  | { id: number; kind: 'chatTemplate'; text: string; source: string; key: string; specialTokens: Record<string, string> }
+  /** The model has no chat template of its own (chat-template.ts NoChatTemplateError): the message says so and what to name instead. */
+  | { id: number; kind: 'noChatTemplate'; message: string }
   | { id: number; kind: 'error'; message: string; userError: boolean }
   /** Not an answer to a request (id 0): what the user should know when a backend opens (an API key withheld). */
   | { id: 0; kind: 'warning'; message: string };

@@ -9,6 +9,7 @@ import type { Agreement } from '../agree';
 import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import type { ScoringOptions } from '../scoring/backend';
+import { ChatTemplate } from '../scoring/chat-template';
 import type { CandidateScore } from '../scoring/golden';
 import type { GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
@@ -30,8 +31,11 @@ export interface ScoreJob {
   modelOptions: ModelOptions;
   anchorsHash: string;
   anchors: Example[];
-  options: ScoringOptions;
+  /** Without its chatTemplate: the worker resolves `template` itself. */
+  options: Omit<ScoringOptions, 'chatTemplate'>;
   records: Candidate[];
+  /** The chat template to score through ('chat', 'chatml', a .jinja path); absent: the paper's template. */
+  template?: string;
 }
 
 export interface ScoreCallbacks {
@@ -114,6 +118,14 @@ export class ScoringWorker {
       },
     );
     return this.cancelledBy(download?.signal, id, result);
+  }
+
+  /** The chat template `name` resolves to for the model (chat-template.ts resolveChatTemplate); `noChatTemplate` when the model has none of its own. */
+  chatTemplate(model: string, options: ModelOptions, name: string): Promise<ChatTemplate | { noChatTemplate: string }> {
+    return this.call<ChatTemplate | { noChatTemplate: string }>({ kind: 'chatTemplate', model, options, name }, (reply, finish) => {
+      if (reply.kind === 'chatTemplate') finish(new ChatTemplate(reply.text, reply.source, reply.key, reply.specialTokens));
+      else if (reply.kind === 'noChatTemplate') finish({ noChatTemplate: reply.message });
+    }).result;
   }
 
   chooseAnchors(method: 'random' | 'kmeans', count: number, seed: number, records: Candidate[]): Promise<number[]> {

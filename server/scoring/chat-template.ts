@@ -28,7 +28,7 @@ export class ChatTemplate {
    * `source`: where the text came from, for messages.
    * `specialTokens`: bos_token, eos_token, unk_token and pad_token as tokenizer_config.json names them.
    */
-  constructor(readonly text: string, readonly source: string, readonly key: string, private readonly specialTokens: Record<string, string>) {
+  constructor(readonly text: string, readonly source: string, readonly key: string, readonly specialTokens: Record<string, string>) {
     try {
       this.program = new Template(text).parsed;
     } catch (err) {
@@ -56,6 +56,24 @@ export class ChatTemplate {
     return (new Interpreter(env).run(this.program) as { value: string }).value;
   }
 }
+
+/**
+ * Why `template` cannot render a record (it raises on a system role, say), or undefined when it renders the
+ * record's turns and its context with the generation prompt: checked on the record alone, before any pass.
+ * The command line leaves such records out; the editor marks them.
+ */
+export function cannotRender(turns: readonly Turn[], template: ChatTemplate): string | undefined {
+  try {
+    template.render(turns, false);
+    template.render(turns.slice(0, -1), true);
+    return undefined;
+  } catch (err) {
+    return `the chat template (${template.source}) cannot render it: ${(err as Error).message}`;
+  }
+}
+
+/** A model without a chat template asked to score conversations with its own ('chat'). */
+export class NoChatTemplateError extends NuggetsError {}
 
 /** What a template raised with raise_exception (a role it does not accept, roles that do not alternate). */
 export class TemplateRaised extends Error {}
@@ -103,7 +121,7 @@ export function resolveChatTemplate(name: string, folder: string, tokenizerConfi
   if (name === 'chat') {
     const own = modelChatTemplate(folder, tokenizerConfig);
     if (!own) {
-      throw new NuggetsError(
+      throw new NoChatTemplateError(
         `The model ${basename(folder)} has no chat template (no chat_template in its tokenizer_config.json, no chat_template.jinja), so it cannot score conversations with its own.`,
         'Name one: --template chatml (the built-in ChatML template) or --template FILE.jinja.',
       );

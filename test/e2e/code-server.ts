@@ -255,3 +255,8 @@ export class E2eSession {
     await this.server?.stop();
   }
 }
+
+/** The Nuggets status bar item's text ("◆ Nuggets 10/10 …"); '' while it is not shown. */
+export function nuggetsStatus(page: Page): Promise<string> {
+  return page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
+}

@@ -314,10 +314,10 @@ describe('the Nuggets language server over stdio', () => {
     assert.equal(current.scored, RECORDS);
   });
 
-  test('a file that is not an Alpaca dataset gets nothing', async () => {
+  test('a file that is not a dataset gets nothing', async () => {
     assert.equal(client.received.filter((r) => (r.params as { uri?: string }).uri === otherUri).length, 0);
     assert.equal(await client.hover(otherUri, 1), null);
-    await assert.rejects(client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: otherUri } }), /not an open Alpaca dataset/);
+    await assert.rejects(client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: otherUri } }), /not an open dataset/);
   });
 
   test('after a restart, reopening the file shows its scores at once, from storage; Clear Scores removes them', async () => {

@@ -9,6 +9,7 @@ import { editor } from '../support/vscode-standin'; // first: the extension modu
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
+import { isNoChatTemplate, offerChatml, USE_CHATML } from '../../extension/chat_template_offer';
 import { Config, SECRET_KEYS } from '../../extension/config';
 import type { Ctx } from '../../extension/ctx';
 import type * as vscode from 'vscode';
@@ -84,6 +85,36 @@ test('in an untrusted workspace the workspace\'s model, variant and anchors are 
   // Trusted, the workspace's values are the ones in effect (relative paths against the workspace folder).
   editor.trusted = true;
   assert.deepEqual(pick(config.serverSettings()), { model: 'http://evil.example:8000/v1', variant: 'q4', anchors: join(workspace, 'poisoned-anchors.json'), scoringAllowed: true, demoModel: false });
+});
+
+test('in an untrusted workspace the workspace\'s template is ignored (a .jinja file it names is never read); the user\'s own counts; the format is read either way', () => {
+  const config = new Config(extensionPath);
+  editor.set('nuggets.template', 'workspace', 'templates/hostile.jinja');
+  editor.set('nuggets.format', 'workspace', 'sharegpt');
+  editor.trusted = false;
+  assert.equal(config.serverSettings().template, 'auto');
+  assert.equal(config.serverSettings().format, 'sharegpt');
+  editor.set('nuggets.template', 'user', 'chatml');
+  assert.equal(config.serverSettings().template, 'chatml');
+  // Trusted, the workspace's value counts, its path made absolute against the workspace folder.
+  editor.trusted = true;
+  assert.equal(config.serverSettings().template, join(workspace, 'templates', 'hostile.jinja'));
+  editor.set('nuggets.template', 'workspace', 'paper');
+  assert.equal(config.serverSettings().template, 'paper');
+  editor.set('nuggets.format', 'workspace', 'yaml');
+  assert.equal(config.serverSettings().format, 'auto', 'an unknown format is auto');
+});
+
+test('a model without a chat template: Use ChatML sets nuggets.template to chatml for the workspace; dismissing it changes nothing', async () => {
+  assert.equal(isNoChatTemplate({ message: 'x', data: { noChatTemplate: true } }), true);
+  assert.equal(isNoChatTemplate(new Error('The model demo has no chat template')), false);
+  editor.answer = () => undefined;
+  assert.equal(await offerChatml('The model demo has no chat template.'), false);
+  assert.equal(editor.updates.length, 0);
+  assert.deepEqual(editor.prompts.at(-1)!.items, [USE_CHATML]);
+  editor.answer = (prompt) => (prompt.kind === 'warning' ? USE_CHATML : undefined);
+  assert.equal(await offerChatml('The model demo has no chat template.'), true);
+  assert.deepEqual(editor.updates.map((u) => [u.name, u.value, u.target]), [['nuggets.template', 'chatml', WORKSPACE]]);
 });
 
 test('in an untrusted workspace the workspace\'s serving endpoint is not one the key check considers', () => {

@@ -99,9 +99,15 @@ test('conversations that cannot be scored are named (file:line, why) and skipped
     { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: [{ type: 'text', text: 'Hello' }] }] },
     { messages: [{ role: 'user', content: 'Bye' }, { role: 'assistant', content: 'Goodbye' }] },
   ];
-  const dataset = parseDataset(lines.map((l) => JSON.stringify(l)).join('\n') + '\n', 'chat.jsonl');
+  const text = lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
+  const dataset = parseDataset(text, 'chat.jsonl');
   assert.deepEqual(dataset.records.map((r) => [r.index, r.output]), [[0, 'Hello'], [1, 'Goodbye']]);
-  assert.deepEqual(dataset.rejected, [
+  // Each rejected record's text in the file, for the editor to mark it in place.
+  assert.deepEqual(dataset.rejected.map((r) => text.slice(r.start, r.end)), lines.slice(1, 8).map((l) => JSON.stringify(l)));
+  // The turns of those that could be read, for the editor to show.
+  assert.deepEqual(dataset.rejected[0]!.turns, [{ role: 'user', content: 'Hi' }, { role: 'user', content: 'Anyone?' }, { role: 'assistant', content: 'Yes' }]);
+  assert.equal(dataset.rejected[4]!.turns, undefined, 'a role no format has: no turns');
+  assert.deepEqual(dataset.rejected.map(({ start: _start, end: _end, turns: _turns, ...r }) => r), [
     { where: 'chat.jsonl:2', position: 1, why: 'its roles do not alternate: turn 2 is a user turn where an assistant turn belongs (an optional system turn first, then user and assistant in turn)' },
     { where: 'chat.jsonl:3', position: 2, why: 'it has no assistant turn' },
     { where: 'chat.jsonl:4', position: 3, why: 'its final assistant turn is empty' },

@@ -3,9 +3,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { escapeMarkdown, hoverMarkdown, shorten } from '../../server/lsp/markdown';
+import { escapeMarkdown, hoverMarkdown, shorten, turnsMarkdown } from '../../server/lsp/markdown';
 import { ModelIdentity } from '../../server/lsp/model-identity';
-import { parseDocument, recordAtLine } from '../../server/lsp/parsed';
+import { markUnrenderable, parseDocument, readDocument, recordAtLine, scorableRecords } from '../../server/lsp/parsed';
+import { describeProblem, problemMark } from '../../server/problems';
+import { ChatTemplate, CHATML_TEMPLATE, chatmlTemplate } from '../../server/scoring/chat-template';
 import type { ScoringWorker } from '../../server/lsp/worker';
 import type { ServerSettings } from '../../server/protocol';
 import { demoModel, scratchDir } from '../helpers';
@@ -63,18 +65,92 @@ test('any line of a record finds that record; lines between records find none', 
   assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((line) => recordAtLine(parsed, line)), [undefined, 0, 0, 0, 0, undefined, 1, undefined]);
 });
 
-test('JSON that is not an Alpaca dataset is left alone', () => {
-  for (const text of ['{"name": "x", "version": "1"}', '[1, 2, 3]', '[{"prompt": "a", "completion": "b"}]', '']) {
+test('JSON that is not a dataset is left alone', () => {
+  const settingsFile = JSON.stringify({ name: 'assistant', prompt: 'You are terse.', messages: ['hi'] }, null, 2);
+  for (const text of ['{"name": "x", "version": "1"}', '[1, 2, 3]', '[{"question": "a", "answer": "b"}]', '', settingsFile]) {
     assert.equal(parseDocument(TextDocument.create('file:///x.json', 'json', 1, text)), undefined, text);
   }
   const jsonl = '{"instruction": "a", "output": "b"}\n{"instruction": "c", "input": "i", "output": "d"}\n';
   assert.equal(parseDocument(TextDocument.create('file:///x.jsonl', 'jsonl', 1, jsonl))!.records.length, 2);
+  // A JSON Lines dataset broken on its first line still reads as one (its problem is shown), not as other JSON.
+  const broken = readDocument(TextDocument.create('file:///x.jsonl', 'jsonl', 1, '{"messages": [{"role": "user", "content": "Hi"}\n'));
+  assert.ok(broken && 'problem' in broken, 'a problem, not undefined');
 });
 
-test('the editor leaves conversations to the command line: Alpaca records with a history are not read as a dataset', () => {
-  const text = '[{"instruction": "Translate.", "input": "bonjour", "output": "hello", "history": [["Hi", "Hello"]]}, {"instruction": "a", "output": "b"}]';
-  assert.equal(parseDocument(TextDocument.create('file:///h.json', 'json', 1, text)), undefined);
-  assert.equal(parseDocument(TextDocument.create('file:///h.json', 'json', 1, text.replace(', "history": [["Hi", "Hello"]]', '')))!.records.length, 2);
+test('the editor reads every format the command line reads, detected per file or as the format setting names it', () => {
+  const turns = [{ role: 'user', content: 'Say hi.' }, { role: 'assistant', content: 'Hi!' }];
+  const files: [string, unknown][] = [
+    ['messages', { messages: turns }],
+    ['sharegpt', { conversations: [{ from: 'human', value: 'Say hi.' }, { from: 'gpt', value: 'Hi!' }] }],
+    ['prompt-completion', { prompt: 'Say hi.', completion: 'Hi!' }],
+    ['alpaca with history', { instruction: 'Say hi.', output: 'Hi!', history: [['Hello?', 'Hello.']] }],
+  ];
+  const ids = new Set<string>();
+  for (const [name, record] of files) {
+    const parsed = parseDocument(TextDocument.create('file:///c.jsonl', 'jsonl', 1, `${JSON.stringify(record)}\n`))!;
+    assert.ok(parsed, name);
+    assert.equal(parsed.conversations, true, name);
+    assert.deepEqual(parsed.records[0]!.turns!.slice(-2), turns, name);
+    if (name !== 'alpaca with history') ids.add(parsed.records[0]!.id);
+  }
+  assert.equal(ids.size, 1, 'the same conversation has one id in every format');
+  const dolly = parseDocument(TextDocument.create('file:///d.json', 'json', 1, '[{"instruction": "Say hi.", "context": "", "response": "Hi!"}]'))!;
+  assert.equal(dolly.conversations, false);
+  assert.equal(dolly.records[0]!.output, 'Hi!');
+  // Records carrying both shapes: the setting decides.
+  const both = JSON.stringify([{ instruction: 'Say bye.', output: 'Bye', messages: turns }]);
+  assert.equal(parseDocument(TextDocument.create('file:///b.json', 'json', 1, both))!.records[0]!.output, 'Hi!');
+  assert.equal(parseDocument(TextDocument.create('file:///b.json', 'json', 1, both), 'alpaca')!.records[0]!.output, 'Bye');
+});
+
+test('records that cannot be scored stay in place as unscorable problem records, with why; the others keep their ranges', () => {
+  const lines = [
+    { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] },
+    { messages: [{ role: 'user', content: 'Hi' }, { role: 'user', content: 'Anyone?' }] },
+    { messages: [{ role: 'user', content: 'Bye' }, { role: 'assistant', content: 'Goodbye' }] },
+  ];
+  const text = lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
+  const parsed = parseDocument(TextDocument.create('file:///p.jsonl', 'jsonl', 1, text))!;
+  assert.deepEqual(parsed.records.map((r) => r.index), [0, 1, 2]);
+  assert.deepEqual(parsed.ranges.map((r) => r.start.line), [0, 1, 2]);
+  assert.deepEqual(parsed.problems.get(1), { unscorable: 'it has no assistant turn' });
+  assert.deepEqual([...parsed.problems.keys()], [1]);
+  assert.match(parsed.records[1]!.id, /^unscorable:/);
+  assert.deepEqual(scorableRecords(parsed).map((r) => r.output), ['Hello', 'Goodbye']);
+  assert.equal(describeProblem(parsed.problems.get(1)!), 'cannot be scored: it has no assistant turn');
+  assert.equal(problemMark(parsed.problems.get(1)!), 'unscorable');
+});
+
+test('a conversation in a hover: roles, text escaped and isolated (no link, HTML or command forms), the scored turn marked, long ones cut', () => {
+  const hostile = '[click](command:nuggets.clearScores) <img src=x> \u202Eevil\u2069 *bold*';
+  const text = turnsMarkdown([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: hostile }, { role: 'assistant', content: 'Fine.' }]);
+  assert.match(text, /^\*\*Conversation\*\* · 3 turns/);
+  assert.match(text, /\*\*system\*\*: \u2068Be brief\\\.\u2069/);
+  assert.match(text, /\*\*assistant\*\* \*\(scored\)\*: \u2068Fine\\\.\u2069$/);
+  const user = text.split('\n').find((l) => l.startsWith('**user**'))!;
+  const dataset = user.slice(user.indexOf('\u2068') + 1, user.lastIndexOf('\u2069'));
+  assert.equal(dataset, escapeMarkdown('[click](command:nuggets.clearScores) <img src=x> \u202Eevil *bold*'), 'every punctuation character of the turn is escaped');
+  assert.doesNotMatch(dataset, /(^|[^\\])[[\]()<>*]/, 'no unescaped bracket, parenthesis, angle bracket or asterisk');
+  assert.ok(!dataset.includes('\u2069'), 'the turn\'s own isolate closer is dropped');
+  const long = Array.from({ length: 12 }, (_, k) => ({ role: k % 2 === 0 ? 'user' as const : 'assistant' as const, content: `turn ${k + 1}` }));
+  const cut = turnsMarkdown(long);
+  assert.match(cut, /turn 1\u2069/);
+  assert.match(cut, /… 7 earlier turns/);
+  assert.deepEqual([...cut.matchAll(/turn (\d+)\u2069/g)].map((m) => Number(m[1])), [1, 9, 10, 11, 12]);
+});
+
+test('records the chat template raises on become unscorable problem records; under the paper template they are not', () => {
+  const raising = new ChatTemplate(`{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}${CHATML_TEMPLATE}`, 'no-system.jinja', 'chat:x', {});
+  const text = [
+    JSON.stringify({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] }),
+    JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] }),
+  ].join('\n');
+  const parsed = parseDocument(TextDocument.create('file:///s.jsonl', 'jsonl', 1, text))!;
+  markUnrenderable(parsed, raising);
+  assert.deepEqual(parsed.problems.get(0), { unscorable: 'the chat template (no-system.jinja) cannot render it: no system role' });
+  assert.equal(parsed.problems.has(1), false);
+  markUnrenderable(parsed, chatmlTemplate());
+  assert.equal(parsed.problems.size, 0);
 });
 
 test('in an untrusted workspace the server opens no model it would download, import or call; a model folder is only read', async () => {
