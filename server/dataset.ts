@@ -50,7 +50,10 @@ export interface RejectedRecord {
 }
 
 export interface DatasetRecord extends Example {
-  /** Position among the dataset's records, 0-based. */
+  /**
+   * Position among the file's records, 0-based, those that cannot be scored (RejectedRecord.position) counted too: the
+   * one record number of the command line, the editor, the scores file and every export.
+   */
   index: number;
   /** Content hash of the trimmed fields: the record's identity in the scores store. */
   id: string;
@@ -160,7 +163,7 @@ function parseJsonArray(text: string, source: string, reading: Reading): Dataset
   const records: DatasetRecord[] = [];
   values.forEach((value, i) => {
     const [start, end] = ranges[i]!;
-    const record = toRecord(value, records.length, () => `${source}:${lineAndColumn(text, start).line}`, start, end, reading);
+    const record = toRecord(value, reading.count, () => `${source}:${lineAndColumn(text, start).line}`, start, end, reading);
     if (record) records.push(record);
   });
   return records;
@@ -229,11 +232,11 @@ function parseJsonLines(text: string, source: string, reading: Reading): Dataset
         // Self-Instruct seed tasks: one instruction with several instances -> one record per instance.
         value.instances.forEach((instance, k) => {
           const flat = { instruction: value.instruction, ...(instance as object) };
-          const record = toRecord(flat, records.length, () => `${where} (instance ${k})`, lineStart, lineEnd, reading);
+          const record = toRecord(flat, reading.count, () => `${where} (instance ${k})`, lineStart, lineEnd, reading);
           if (record) records.push(record);
         });
       } else {
-        const record = toRecord(value, records.length, () => where, lineStart, lineEnd, reading);
+        const record = toRecord(value, reading.count, () => where, lineStart, lineEnd, reading);
         if (record) records.push(record);
       }
     }

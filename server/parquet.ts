@@ -57,7 +57,7 @@ export interface RecordBatch {
 export interface RecordBatches {
   source: string;
   format: DatasetFormat;
-  /** Rows (Parquet) or records (JSON): `--shard` bounds are taken over this count. */
+  /** Rows (Parquet) or records (JSON), those that cannot be scored included: `--shard` bounds are taken over this count. */
   size: number;
   /** The record format, once the first record is read (or as named). */
   recordFormat(): RecordFormat | undefined;
@@ -70,7 +70,7 @@ export async function openRecordBatches(path: string, format?: RecordFormat): Pr
   if (isParquetDataset(path)) return openParquetBatches(path, format);
   const dataset = readDataset(path, format);
   return {
-    source: path, format: dataset.format, size: dataset.records.length, recordFormat: () => dataset.recordFormat,
+    source: path, format: dataset.format, size: dataset.records.length + dataset.rejected.length, recordFormat: () => dataset.recordFormat,
     batches: async function* () {
       yield { records: dataset.records, rejected: dataset.rejected };
     },
@@ -95,7 +95,6 @@ async function openParquetBatches(path: string, recordFormat?: RecordFormat): Pr
     recordFormat: () => reading.format,
     ...(sameSchema ? { schema } : {}),
     batches: async function* () {
-      let accepted = 0;
       for (const { file, buffer, metadata } of files) {
         let rowStart = 0;
         for (const [g, group] of metadata.row_groups.entries()) {
@@ -111,11 +110,8 @@ async function openParquetBatches(path: string, recordFormat?: RecordFormat): Pr
           for (const [k, row] of rows.entries()) {
             const at = rowStart + k;
             const global = reading.count;
-            const record = recordOf(plainValue(row), accepted, () => parquetWhere(file, g, at), global, global + 1, reading);
-            if (record) {
-              records.push(record);
-              accepted++;
-            }
+            const record = recordOf(plainValue(row), global, () => parquetWhere(file, g, at), global, global + 1, reading);
+            if (record) records.push(record);
           }
           // Handed on with the batch, not kept: a shard of many rejected rows holds no list of them.
           const rejected = reading.rejected.splice(rejectedBefore);

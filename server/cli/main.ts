@@ -184,14 +184,12 @@ export function parseShard(value: string | undefined): { index: number; count: n
 
 /**
  * Shard i of n: the positions [from, to) of a contiguous slice of `size` records (JSON) or rows (Parquet), so that
- * shards' outputs concatenate in dataset order. A Parquet shard's bounds are taken over its rows before any is read;
- * where rows are rejected, records' positions run behind the rows' and the slices still cover every record once (the last
- * slice runs to the end).
+ * shards' outputs concatenate in dataset order. A Parquet dataset's bounds are taken over its rows before any is read.
+ * Positions count every record, those that cannot be scored included (their 0-based index everywhere).
  */
 export function shardBounds(size: number, shard: { index: number; count: number } | undefined): { from: number; to: number } {
   if (!shard) return { from: 0, to: Infinity };
-  const last = shard.index === shard.count - 1;
-  return { from: Math.floor((shard.index * size) / shard.count), to: last ? Infinity : Math.floor(((shard.index + 1) * size) / shard.count) };
+  return { from: Math.floor((shard.index * size) / shard.count), to: Math.floor(((shard.index + 1) * size) / shard.count) };
 }
 
 /** Records a serving engine scores at once unless --records-in-flight says otherwise. */
