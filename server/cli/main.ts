@@ -8,7 +8,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, readAnchors, screenAnchors, writeAnchors } from '../anchors';
-import { NoRecordsError, RECORD_FORMATS, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
+import { NoRecordsError, RECORD_FORMATS, type DatasetRecord, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
 import { loadDataset, openRecordBatches, type RecordBatch } from '../parquet';
 import { assertNotInput } from '../files';
@@ -310,12 +310,29 @@ async function scoreCommand(args: string[]): Promise<number> {
     const seen: SummaryRecord[] = [];
     let rejected = 0;
     let scoredNow = 0;
+    // The records of a batch this run scores: those in its slice that the template can render (the others named and
+    // counted), each kept for the summary.
+    const admit = (batch: RecordBatch): DatasetRecord[] => {
+      const found = batch.rejected.filter((r) => r.position >= bounds.from && r.position < bounds.to);
+      let records = batch.records.filter((r) => r.index >= bounds.from && r.index < bounds.to);
+      if (records.some((r) => r.turns) && !chatTemplate) throw paperRefusal(); // Alpaca rows with a history, after others without
+      if (chatTemplate) {
+        const byIndex = new Map(records.map((r) => [r.index, r]));
+        const check = unrenderable(records, chatTemplate, (index) => `${dataset} record ${index} ("${byIndex.get(index)!.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`);
+        found.push(...check.rejected);
+        records = records.filter((r) => check.kept.has(r.index));
+      }
+      warnRejected(found, rejected);
+      rejected += found.length;
+      for (const r of records) seen.push(summaryRecord(r));
+      return records;
+    };
+    const firstAdmitted = admit(first.value);
     // The slice's records already in the scores file and still to score: exact for JSON, read whole as the first
     // batch; for Parquet, as far as can be told before reading every row group (the progress bar's total).
     const whole = source.format !== 'parquet';
-    const inSlice = firstRecords.filter((r) => r.index >= bounds.from && r.index < bounds.to);
-    const resumed = whole ? inSlice.filter((r) => writer.existing.has(r.id)).length : writer.existing.size;
-    const expected = whole ? inSlice.length - resumed : Math.max(0, Math.min(bounds.to, source.size) - bounds.from - resumed);
+    const resumed = whole ? firstAdmitted.filter((r) => writer.existing.has(r.id)).length : writer.existing.size;
+    const expected = whole ? firstAdmitted.length - resumed : Math.max(0, Math.min(bounds.to, source.size) - bounds.from - resumed);
     process.stderr.write(`scoring ${whole ? `${expected} records` : `up to ${expected} records, a row group at a time,`} against ${anchors.anchors.length} anchors with ${backend.identity.name}${local ? ` (${path} path)` : ''}`
       + `${chatTemplate ? `, chat template ${chatTemplate.key} (${chatTemplate.source})` : ''}`
       + `${resumed > 0 ? `; ${resumed} already in ${out}, skipped` : ''}\n`);
@@ -324,33 +341,25 @@ async function scoreCommand(args: string[]): Promise<number> {
     const progress = new ProgressBar(expected, 'records');
     let prepared: PreparedAnchors | undefined;
     try {
-      for (let batch: IteratorResult<RecordBatch> = first; !batch.done && !interrupted; batch = await batches.next()) {
-        if ((batch.value.records[0]?.index ?? -1) >= bounds.to) break; // past this run's slice: nothing after it is read
-        const found = batch.value.rejected.filter((r) => r.position >= bounds.from && r.position < bounds.to);
-        let records = batch.value.records.filter((r) => r.index >= bounds.from && r.index < bounds.to);
-        if (records.some((r) => r.turns) && !chatTemplate) throw paperRefusal(); // Alpaca rows with a history, after others without
-        if (chatTemplate) {
-          const byIndex = new Map(records.map((r) => [r.index, r]));
-          const check = unrenderable(records, chatTemplate, (index) => `${dataset} record ${index} ("${byIndex.get(index)!.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`);
-          found.push(...check.rejected);
-          records = records.filter((r) => check.kept.has(r.index));
-        }
-        warnRejected(found, rejected);
-        rejected += found.length;
-        for (const r of records) seen.push(summaryRecord(r));
+      for (let records = firstAdmitted; !interrupted;) {
         const todo = records.filter((r) => !writer.existing.has(r.id));
-        if (todo.length === 0) continue;
-        if (!prepared) {
-          prepared = await backend.prepareAnchors(anchors.anchors, options, controller.signal);
-          const excluded = excludedAnchors(prepared, options.maxAnchorTokens);
-          if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
+        if (todo.length > 0) {
+          if (!prepared) {
+            prepared = await backend.prepareAnchors(anchors.anchors, options, controller.signal);
+            const excluded = excludedAnchors(prepared, options.maxAnchorTokens);
+            if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
+          }
+          await scoreRecords(backend, prepared, todo, (score) => {
+            embeddings.append(score.id, score.embedding);
+            writer.append(score);
+            scoredNow++;
+            progress.tick();
+          }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined, inFlight);
         }
-        await scoreRecords(backend, prepared, todo, (score) => {
-          embeddings.append(score.id, score.embedding);
-          writer.append(score);
-          scoredNow++;
-          progress.tick();
-        }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined, inFlight);
+        const next = interrupted ? undefined : await batches.next();
+        // Past this run's slice, nothing more is read.
+        if (!next || next.done || (next.value.records[0]?.index ?? -1) >= bounds.to) break;
+        records = admit(next.value);
       }
       if (scoredNow > 0) progress.finish();
     } finally {
@@ -361,7 +370,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     }
     const scored = seen.filter((r) => writer.existing.has(r.id)).length;
     if (interrupted) {
-      process.stderr.write(`stopped with ${scored} of ${whole ? inSlice.length : `the ${seen.length} records read`} in ${out}; run the same command again to resume.\n`);
+      process.stderr.write(`stopped with ${scored} of ${whole ? firstAdmitted.length : `the ${seen.length} records read`} in ${out}; run the same command again to resume.\n`);
       return 130;
     }
     const seconds = (Date.now() - started) / 1000;

@@ -95,7 +95,7 @@ test('records that cannot be scored or rendered are named with where and why, co
   const r = nuggets('score', data, '--anchors', anchors, '--template', noSystem, '--out', out);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /warning: .*some-bad\.jsonl:2: record skipped: its roles do not alternate: turn 2 is a user turn/);
-  assert.match(r.stderr, /warning: .*some-bad\.jsonl record 4 \("Who are you\?…"\): record skipped: the chat template \(.*no-system\.jinja\) cannot render it: System role not supported/);
+  assert.match(r.stderr, /warning: .*some-bad\.jsonl record 5 \("Who are you\?…"\): record skipped: the chat template \(.*no-system\.jinja\) cannot render it: System role not supported/);
   assert.match(r.stdout, /2 records skipped, not scored/);
   assert.equal(scoresOf(out).lines.length, 4);
 });

@@ -87,7 +87,7 @@ test('Dolly records read as Alpaca records (context is the input), with the same
   });
 });
 
-test('conversations that cannot be scored are named (file:line, why) and skipped; the others keep consecutive indices', () => {
+test('conversations that cannot be scored are named (file:line, why) and skipped; the others keep their position in the file as their index', () => {
   const lines = [
     { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] },
     { messages: [{ role: 'user', content: 'Hi' }, { role: 'user', content: 'Anyone?' }, { role: 'assistant', content: 'Yes' }] },
@@ -101,7 +101,7 @@ test('conversations that cannot be scored are named (file:line, why) and skipped
   ];
   const text = lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
   const dataset = parseDataset(text, 'chat.jsonl');
-  assert.deepEqual(dataset.records.map((r) => [r.index, r.output]), [[0, 'Hello'], [1, 'Goodbye']]);
+  assert.deepEqual(dataset.records.map((r) => [r.index, r.output]), [[0, 'Hello'], [8, 'Goodbye']]);
   // Each rejected record's text in the file, for the editor to mark it in place.
   assert.deepEqual(dataset.rejected.map((r) => text.slice(r.start, r.end)), lines.slice(1, 8).map((l) => JSON.stringify(l)));
   // The turns of those that could be read, for the editor to show.
