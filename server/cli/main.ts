@@ -8,7 +8,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, readAnchors, screenAnchors, writeAnchors } from '../anchors';
-import { RECORD_FORMATS, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
+import { RECORD_FORMATS, type RecordFormat, type RejectedRecord } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
 import { loadDataset } from '../parquet';
 import { assertNotInput } from '../files';
@@ -18,9 +18,8 @@ import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } 
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
-import { resolveChatTemplate, type ChatTemplate } from '../scoring/chat-template';
-import { turnsOf } from '../scoring/chat-render';
-import { conversationsNotServed } from '../scoring/serving';
+import type { ChatTemplate } from '../scoring/chat-template';
+import { chatTemplateFor, templateNameFor, unrenderable } from '../scoring/template-choice';
 import { TEMPLATE_ID } from '../scoring/template';
 import { ScoresWriter, type ScoresHeader } from '../store';
 import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
@@ -36,7 +35,9 @@ const USAGE = `Usage:
   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] [--format F] --out anchors.json
   nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
                   [--format alpaca|messages|sharegpt|prompt-completion|dolly]  (default: detected per file)
-                  [--template paper|chat|chatml|FILE.jinja]  (default: paper for Alpaca records, chat (the model's own) for conversations)
+                  [--template paper|chat|chatml|FILE.jinja]  (default: paper for Alpaca records, chat (the model's own) for conversations;
+                                                              a served model's own is read from its --tokenizer folder)
+                  [--turns last|all]  (the assistant turns ppl_cond, ppl_direct and ifd read; default last)
                   [--model <folder> | <file>.gguf | ollama:<name>[:<tag>] | hf:<owner>/<name>[/<file>.gguf][@rev] | http://host:8000/v1[,...] | sglang+http://host:30000]
                   [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
@@ -54,6 +55,7 @@ const USAGE = `Usage:
   nuggets select  --card golden.card.json [--out again.json]  (make the selection again and check it)
   nuggets agree   <dataset> --anchors anchors.json --model M1 --model M2 [--sample 100] [--seed S]
                   [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)
+                  [--format F] [--template paper|chat|chatml|FILE.jinja]  (as for score)
 
 <dataset> is a JSON array or JSON Lines file of Alpaca, messages, ShareGPT, prompt/completion or Dolly records,
 or a Parquet file or folder of .parquet shards (select --out x.parquet writes Parquet). --model defaults to the bundled demo model.`;
@@ -133,7 +135,13 @@ async function anchorsCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-function formatFlag(value: string | undefined): RecordFormat | undefined {
+/** --turns: which assistant turns the signals read (last, the default, or all). */
+function turnsFlag(value: string | undefined): 'last' | 'all' | undefined {
+  if (value === undefined || value === 'last' || value === 'all') return value;
+  throw new UsageError(`--turns expects last or all (got "${value}")`);
+}
+
+export function formatFlag(value: string | undefined): RecordFormat | undefined {
   if (value === undefined) return undefined;
   if (!(RECORD_FORMATS as readonly string[]).includes(value)) throw new UsageError(`--format expects one of ${RECORD_FORMATS.join(', ')} (got "${value}")`);
   return value as RecordFormat;
@@ -143,26 +151,6 @@ function formatFlag(value: string | undefined): RecordFormat | undefined {
 function warnRejected(rejected: readonly RejectedRecord[]): void {
   for (const r of rejected.slice(0, 20)) process.stderr.write(`warning: ${r.where}: record skipped: ${r.why}.\n`);
   if (rejected.length > 20) process.stderr.write(`warning: … and ${rejected.length - 20} more records skipped.\n`);
-}
-
-/**
- * The records a chat template cannot render (it raises on a system role, say): each named, then left out, as
- * records that cannot be scored are. Checked on the record alone, before any pass.
- */
-function unrenderable(records: readonly (Example & { index: number })[], template: ChatTemplate, where: (index: number) => string): { kept: Set<number>; rejected: RejectedRecord[] } {
-  const rejected: RejectedRecord[] = [];
-  const kept = new Set<number>();
-  for (const record of records) {
-    const turns = turnsOf(record);
-    try {
-      template.render(turns, false);
-      template.render(turns.slice(0, -1), true);
-      kept.add(record.index);
-    } catch (err) {
-      rejected.push({ where: where(record.index), position: record.index, why: `the chat template (${template.source}) cannot render it: ${(err as Error).message}` });
-    }
-  }
-  return { kept, rejected };
 }
 
 /** The demo model shipped with the package: models/demo beside the bundle, found from wherever this file runs. */
@@ -203,7 +191,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     'served-model': { type: 'string' }, concurrency: { type: 'string' }, 'context-length': { type: 'string' },
     'min-score': { type: 'string' }, timeout: { type: 'string' }, tokenizer: { type: 'string' },
     'send-api-key-anywhere': { type: 'boolean' }, wait: { type: 'boolean' }, 'records-in-flight': { type: 'string' },
-    format: { type: 'string' }, template: { type: 'string' },
+    format: { type: 'string' }, template: { type: 'string' }, turns: { type: 'string' },
   });
   const out = required(values.out, '--out');
   const anchorsPath = required(values.anchors, '--anchors');
@@ -227,7 +215,9 @@ async function scoreCommand(args: string[]): Promise<number> {
   if (anchors.skipped) process.stderr.write(`warning: ${anchorsPath}: ${describeSkipped(anchors.skipped)}\n`);
   if (anchors.rejected) for (const r of anchors.rejected) process.stderr.write(`warning: ${r.where}: anchor skipped: ${r.why}.\n`);
   const conversations = read.records.some((r) => r.turns) || anchors.anchors.some((a) => a.turns);
-  const templateName = values.template ?? (conversations ? 'chat' : 'paper');
+  const templateName = templateNameFor(values.template, conversations);
+  const turns = turnsFlag(values.turns) ?? 'last';
+  options.turns = turns;
   if (templateName === 'paper' && conversations) {
     throw new NuggetsError(
       `${read.records.some((r) => r.turns) ? dataset : anchorsPath} holds conversations (${read.recordFormat} records), which the paper's Alpaca template cannot score.`,
@@ -285,8 +275,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     const inFlight = local ? 1 : recordsInFlight ?? DEFAULT_RECORDS_IN_FLIGHT;
     let chatTemplate: ChatTemplate | undefined;
     if (templateName !== 'paper') {
-      if (!(backend instanceof LocalBackend)) throw conversationsNotServed();
-      chatTemplate = resolveChatTemplate(templateName, backend.folder, backend.tokenizerConfig);
+      chatTemplate = chatTemplateFor(templateName, backend);
       options.chatTemplate = chatTemplate;
       const byIndex = new Map(read.records.map((r) => [r.index, r]));
       const check = unrenderable(records, chatTemplate, (index) => `${dataset} record ${index} ("${byIndex.get(index)!.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`);
@@ -301,6 +290,8 @@ async function scoreCommand(args: string[]): Promise<number> {
       template: chatTemplate?.key ?? TEMPLATE_ID, ...(chatTemplate ? { templateSource: chatTemplate.source } : {}), maxAnchorTokens: options.maxAnchorTokens, separator: options.separator, earlyStopAt,
       // Part of the key: a rerun with the other path is refused, as one with another model is. Local models only (store.ts ScoringKey).
       ...(local ? { scoringPath: path } : {}),
+      // Part of the key, written only when it is not the default, so that headers from before --turns read as they were.
+      ...(turns !== 'last' ? { turns } : {}),
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
     };
     const writer = ScoresWriter.open(out, header);

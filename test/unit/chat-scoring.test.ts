@@ -278,7 +278,7 @@ test('a template that writes BOS itself: rendered text is tokenized without spec
   try {
     const template = new ChatTemplate(withBos, 'bos.jinja', templateKey(withBos), SPECIAL);
     const renderer = new ChatRenderer(template, backend.tokenizer);
-    const anchor = renderer.anchor(anchors[0]!, MAX_ANCHOR_TOKENS, () => 'anchor');
+    const anchor = await renderer.anchor(anchors[0]!, MAX_ANCHOR_TOKENS, () => 'anchor');
     assert.equal(anchor.tokens[0], 0, 'BOS (<|endoftext|>, id 0) first');
     assert.notEqual(anchor.tokens[1], 0, 'and only once');
     const prepared = await backend.prepareAnchors(anchors, { ...DEFAULT_OPTIONS, chatTemplate: template });
