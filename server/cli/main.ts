@@ -13,7 +13,7 @@ import { fileError, NuggetsError } from '../errors';
 import { loadDataset } from '../parquet';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
-import { DEFAULT_OPTIONS, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
+import { DEFAULT_OPTIONS, DEFAULT_RECORDS_IN_FLIGHT, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
 import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } from '../scoring/golden';
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
@@ -178,9 +178,6 @@ export function shardOf<T>(records: T[], shard: { index: number; count: number }
   const to = Math.floor(((shard.index + 1) * records.length) / shard.count);
   return records.slice(from, to);
 }
-
-/** Records a serving engine scores at once unless --records-in-flight says otherwise. */
-const DEFAULT_RECORDS_IN_FLIGHT = 4;
 
 async function scoreCommand(args: string[]): Promise<number> {
   const { values, dataset } = parse(args, {

@@ -154,7 +154,7 @@ export class ScoringRuns {
       ({ cancelled } = await this.worker.score({
         model: settings.model, modelOptions: this.keys.modelOptions(), anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
         options: { maxAnchorTokens: settings.maxAnchorTokens, batchSize: settings.batchSize, separator: keyed.key.separator },
-        records: todo,
+        records: todo, ...(settings.recordsInFlight !== undefined ? { recordsInFlight: settings.recordsInFlight } : {}),
       }, {
         onPrepared: (excluded) => {
           if (excluded.length > 0) {

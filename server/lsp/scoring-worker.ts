@@ -1,6 +1,7 @@
 /**
  * The scoring worker (bundled as dist/scoring-worker.js): runs the engine off the language server's
- * message loop. Score requests run one at a time in arrival order and stream one message per record;
+ * message loop. Score requests run one at a time in arrival order and stream one message per record, in dataset
+ * order (against a serving engine several records are in flight at once; a local model scores one at a time);
  * a cancel aborts a serving backend's requests in flight at once (a local model stops after its current
  * batch of anchors), and the records scored before it are kept. Model identification and anchor choice
  * are answered at once, between the records of a running score. The model and the prepared anchors (zero-shot scores) are
@@ -13,7 +14,8 @@ import { chooseKMeans, chooseRandom } from '../anchors';
 import type { DatasetRecord } from '../dataset';
 import { NuggetsError } from '../errors';
 import { readModelFolder } from '../model/folder';
-import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
+import { DEFAULT_RECORDS_IN_FLIGHT, type PreparedAnchors, type ScoringBackend } from '../scoring/backend';
+import { LocalBackend } from '../scoring/local';
 import { agreement, formatAgreement, modelLabel } from '../agree';
 import { excludedAnchors, scoreCandidate, scoreRecords, type CandidateScore } from '../scoring/golden';
 import { isGgufPath, type GgufImportProgress } from '../model/gguf/import';
@@ -189,12 +191,21 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
     } else {
       reply({ id: request.id, kind: 'prepared', seconds: 0, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
     }
-    for (const candidate of request.records) {
-      // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (signal.aborted) break;
-      reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal) });
-      scored++;
+    if (scoring instanceof LocalBackend) {
+      for (const candidate of request.records) {
+        // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (signal.aborted) break;
+        reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal) });
+        scored++;
+      }
+    } else {
+      // A serving engine gets several records at once (their requests are awaited, so a cancel is seen at once);
+      // scores are handed over in dataset order, and a cancel keeps every record handed over before it.
+      await scoreRecords(scoring, prepared.anchors, request.records.map(asRecord), (score) => {
+        reply({ id: request.id, kind: 'score', score });
+        scored++;
+      }, signal, undefined, request.recordsInFlight ?? DEFAULT_RECORDS_IN_FLIGHT);
     }
   } catch (err) {
     // Aborted requests reject their record's score: that record stays unscored, the ones before it are kept.

@@ -28,6 +28,8 @@ export type WorkerRequest =
   | {
     id: number; kind: 'score'; model: string; modelOptions: ModelOptions; anchorsHash: string; anchors: Example[];
     options: ScoringOptions; records: Candidate[];
+    /** Records in flight at once against a serving engine (default DEFAULT_RECORDS_IN_FLIGHT); a local model takes one. */
+    recordsInFlight?: number;
   }
   | { id: number; kind: 'chooseAnchors'; method: 'random' | 'kmeans'; count: number; seed: number; records: Candidate[] }
   /** Scores `records` with each of two models and compares their rankings (server/agree.ts). */

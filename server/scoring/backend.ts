@@ -27,6 +27,12 @@ export interface ScoringOptions {
 
 export const DEFAULT_OPTIONS: ScoringOptions = { maxAnchorTokens: 200, separator: '', batchSize: 16 };
 
+/**
+ * Records a serving engine scores at once unless told otherwise (--records-in-flight, nuggets.recordsInFlight): it
+ * batches the requests of several records, and would idle between one record's requests and the next's.
+ */
+export const DEFAULT_RECORDS_IN_FLIGHT = 4;
+
 export interface ModelIdentity {
   /** Human-readable name (folder, hub id or endpoint model). */
   name: string;
