@@ -55,7 +55,7 @@ const USAGE = `Usage:
   nuggets select  --card golden.card.json [--out again.json]  (make the selection again and check it)
   nuggets agree   <dataset> --anchors anchors.json --model M1 --model M2 [--sample 100] [--seed S]
                   [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)
-                  [--format F] [--template paper|chat|chatml|FILE.jinja]  (as for score)
+                  [--format F] [--template paper|chat|chatml|FILE.jinja] [--tokenizer <folder>]  (as for score)
 
 <dataset> is a JSON array or JSON Lines file of Alpaca, messages, ShareGPT, prompt/completion or Dolly records,
 or a Parquet file or folder of .parquet shards (select --out x.parquet writes Parquet). --model defaults to the bundled demo model.`;
@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'select':
         return await selectCommand(rest);
       case 'agree':
-        return await agreeCommand(rest, bundledModelPath);
+        return await agreeCommand(rest, bundledModelPath, formatFlag);
       case undefined:
       case '-h':
       case '--help':
@@ -141,7 +141,7 @@ function turnsFlag(value: string | undefined): 'last' | 'all' | undefined {
   throw new UsageError(`--turns expects last or all (got "${value}")`);
 }
 
-export function formatFlag(value: string | undefined): RecordFormat | undefined {
+function formatFlag(value: string | undefined): RecordFormat | undefined {
   if (value === undefined) return undefined;
   if (!(RECORD_FORMATS as readonly string[]).includes(value)) throw new UsageError(`--format expects one of ${RECORD_FORMATS.join(', ')} (got "${value}")`);
   return value as RecordFormat;

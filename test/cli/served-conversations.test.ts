@@ -182,3 +182,21 @@ test('--turns all: the header records it, multi-turn records get other perplexit
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--turns expects last or all \(got "first"\)/);
 });
+
+test('agree --template chatml: conversations are compared as score scores them; the demo against itself through vLLM ranks alike, and without a template the message says which flag to add', { timeout: 300_000 }, async () => {
+  const r = await nuggets('agree', records, '--anchors', anchors, '--model', 'demo', '--model', vllm.url, '--template', 'chatml', '--sample', '15', '--threads', '1', '--min-score', '0.5');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /chat template chatml/);
+  assert.match(r.stdout, /on 15 records/);
+  assert.match(r.stdout, /Spearman, golden score:\s+1\.000/);
+  assert.match(r.stdout, /--min-score 0.5 decisions:\s+100\.0% agree/);
+  const none = await nuggets('agree', records, '--anchors', anchors, '--model', 'demo', '--model', vllm.url, '--sample', '4', '--threads', '1');
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /has no chat template[\s\S]*--template chatml/);
+  const paper = await nuggets('agree', records, '--anchors', anchors, '--model', 'demo', '--model', 'demo', '--template', 'paper', '--sample', '4');
+  assert.equal(paper.code, 1);
+  assert.match(paper.stderr, /holds conversations \(sharegpt records\), which the paper's Alpaca template cannot score/);
+  const format = await nuggets('agree', records, '--anchors', anchors, '--model', 'demo', '--model', 'demo', '--format', 'messages', '--sample', '4');
+  assert.equal(format.code, 1, 'a ShareGPT file read as messages records has none to compare');
+  assert.match(format.stderr, /identity-15\.sharegpt\.json:\d+: record skipped: it has no "messages" field/);
+});
