@@ -93,7 +93,8 @@ function describePath(key: ScoringKey, recorded: boolean): string {
 export function sameKey(a: ScoringKey, b: ScoringKey): boolean {
   return a.model.fingerprint === b.model.fingerprint && a.anchors.hash === b.anchors.hash && a.template === b.template
     && a.maxAnchorTokens === b.maxAnchorTokens && a.separator === b.separator && (a.earlyStopAt ?? null) === (b.earlyStopAt ?? null)
-    && pathOf(a) === pathOf(b) && (a.turns ?? 'last') === (b.turns ?? 'last');
+    && (a.turns ?? 'last') === (b.turns ?? 'last')
+    && pathOf(a) === pathOf(b);
 }
 
 export function describeKeyDifference(file: string, found: ScoringKey, expected: ScoringKey): string {
