@@ -43,7 +43,8 @@ const USAGE = `Usage:
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
                   [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
                   [--records-in-flight N]  (records scored at once by a serving engine; default 4, a local model 1)
-                  [--tokenizer <folder or tokenizer.json>] [--send-api-key-anywhere]
+                  [--tokenizer <folder | tokenizer.json | hf:owner/name>]  (a served model's tokenizer and chat template)
+                  [--send-api-key-anywhere]
                   [--timeout SECONDS]  (per request to a hub or server; default 60 for the hub, 300 for serving)
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
                   [--wait]  (when another run writes the same --out, wait for it instead of refusing)

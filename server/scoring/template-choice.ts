@@ -21,7 +21,7 @@ export function chatTemplateFor(name: string, backend: ScoringBackend): ChatTemp
   if (name === 'chat') {
     throw new NuggetsError(
       `The served model's own chat template is not known here: ${backend.identity.name} does not say it, and no --tokenizer folder was given to read it from.`,
-      'Add --tokenizer <the served model\'s folder> (its tokenizer_config.json or chat_template.jinja holds the template), or name one: --template chatml or --template FILE.jinja.',
+      'Add --tokenizer <the served model\'s folder> (or hf:owner/name: its tokenizer_config.json or chat_template.jinja holds the template), or name one: --template chatml or --template FILE.jinja.',
     );
   }
   return resolveChatTemplate(name, '', {});

@@ -14,6 +14,7 @@ import { writeAnchors } from '../../server/anchors';
 import { readDataset } from '../../server/dataset';
 import { CHATML_TEMPLATE } from '../../server/scoring/chat-template';
 import { type CliRun, demoModel, repoRoot, runCli, scratchDir, sharedData } from '../helpers';
+import { FakeHub } from '../support/hub-server';
 import { FakeSglang } from '../support/sglang-server';
 import { FakeVllm } from '../support/vllm-server';
 
@@ -132,7 +133,7 @@ test('a template that is not prefix-preserving: SGLang scores the same numbers a
   assert.match(served.stdout, /15 of 15 records .*not prefix-preserving/);
 });
 
-test('a served model\'s own template comes from its --tokenizer folder; without one, the message names the flags to add', async () => {
+test('a served model\'s own template comes from its --tokenizer folder (or hub repository); without one, the message names the flags to add', async () => {
   const missing = await nuggets('score', records, '--anchors', anchors, '--model', vllm.url, '--out', 'none.jsonl');
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /served model's own chat template is not known here/);
@@ -146,6 +147,24 @@ test('a served model\'s own template comes from its --tokenizer folder; without 
   assert.match(own.stderr, /chat template chat:[0-9a-f]{16} \(.*chat_template\.jinja\)/);
   // The folder's template is ChatML's text: the same numbers as the built-in one.
   assertSameScores(scoresOf('own.jsonl').lines, scoresOf('local.jsonl').lines, 1e-3, 'SGLang with the folder\'s template');
+
+  // The same files as a hub repository: --tokenizer hf:owner/name downloads them (verified) into the cache.
+  const folder = join(dir, 'served-model');
+  const hub = await FakeHub.start({ 'nuggets/served-chat': Object.fromEntries(['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'].map((f) => [f, join(folder, f)])) });
+  const saved = process.env['HF_ENDPOINT'];
+  process.env['HF_ENDPOINT'] = hub.endpoint;
+  try {
+    const fromHub = await nuggets('score', records, '--anchors', anchors, '--model', vllm.url, '--tokenizer', 'hf:nuggets/served-chat', '--cache-dir', join(dir, 'cache'), '--out', 'hub.jsonl');
+    assert.equal(fromHub.code, 0, fromHub.stderr);
+    assert.match(fromHub.stderr, /chat template chat:[0-9a-f]{16} \(.*nuggets.served-chat.*chat_template\.jinja\)/);
+    assert.ok(existsSync(join(dir, 'cache', 'hub', 'nuggets', 'served-chat')), 'downloaded into the hub cache');
+    assert.deepEqual(scoresOf('hub.jsonl').header['template'], scoresOf('own.jsonl').header['template'], 'the same template text, the same key');
+    assertSameScores(scoresOf('hub.jsonl').lines, scoresOf('local.jsonl').lines, 1e-3, 'vLLM with the hub repository\'s template');
+  } finally {
+    if (saved === undefined) delete process.env['HF_ENDPOINT'];
+    else process.env['HF_ENDPOINT'] = saved;
+    await hub.close();
+  }
 });
 
 test('Alpaca records under --template chatml: vLLM and SGLang give the local engine\'s scores', { timeout: 300_000 }, async () => {
