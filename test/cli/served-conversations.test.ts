@@ -219,3 +219,31 @@ test('agree --template chatml: conversations are compared as score scores them; 
   assert.equal(format.code, 1, 'a ShareGPT file read as messages records has none to compare');
   assert.match(format.stderr, /identity-15\.sharegpt\.json:\d+: record skipped: it has no "messages" field/);
 });
+
+test('whole-turn truncation and early stop: conversations too long for a 256-token context lose whole turns from their start as the local engine drops them, and --min-score bounds are the local ones', { timeout: 300_000 }, async () => {
+  // The demo model told its context is 256 tokens; a server keeps one more for the token it would generate, so it is told 257.
+  const short = join(dir, 'short-model');
+  mkdirSync(short, { recursive: true });
+  for (const file of ['model.onnx', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(demoModel, file), join(short, file));
+  const config = JSON.parse(readFileSync(join(demoModel, 'config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(short, 'config.json'), JSON.stringify({ ...config, n_positions: 256, n_ctx: 256 }));
+  const flags = ['--anchors', anchors, '--template', 'chatml', '--max-anchor-tokens', '128', '--min-score', '0.5', '--batch-size', '2'];
+  const local = await nuggets('score', records, ...flags, '--model', short, '--threads', '1', '--out', 'short-local.jsonl');
+  assert.equal(local.code, 0, local.stderr);
+  const expected = readFileSync(join(dir, 'short-local.jsonl'), 'utf8').split('\n').slice(1).filter((l) => l !== '').map((l) => JSON.parse(l) as Line & { bound?: string });
+  const truncated = expected.filter((l) => l.truncated).length;
+  assert.ok(truncated >= 5, `most conversations are cut to fit (${truncated} of ${expected.length})`);
+  assert.ok(expected.some((l) => l.bound !== undefined), 'some records stopped early with a bound');
+  for (const [name, model] of [['vllm', vllm.url], ['sglang', `sglang+${sglang.url}`]] as const) {
+    const served = await nuggets('score', records, ...flags, '--model', model, '--context-length', '257', '--out', `short-${name}.jsonl`);
+    assert.equal(served.code, 0, served.stderr);
+    const actual = readFileSync(join(dir, `short-${name}.jsonl`), 'utf8').split('\n').slice(1).filter((l) => l !== '').map((l) => JSON.parse(l) as Line & { bound?: string });
+    assert.deepEqual(actual.map((l) => [l.id, l.truncated, l.bound]), expected.map((l) => [l.id, l.truncated, l.bound]), `${name}: the same records cut, the same bounds`);
+    actual.forEach((line, i) => line.deltas.forEach((d, k) => {
+      const w = expected[i]!.deltas[k]!;
+      assert.equal(d === null, w === null, `${name}: record ${i}, anchor ${k} skipped by the early stop in both or neither`);
+      if (d !== null && w !== null) assert.ok(Math.abs(d - w) < 1e-3, `${name}: record ${i}, anchor ${k}: ${d} vs ${w}`);
+    }));
+  }
+  console.log(`truncation: ${truncated} of ${expected.length} conversations cut to a 256-token context, ${expected.filter((l) => l.bound).length} with a --min-score bound; served scores and bounds equal the local ones`);
+});
