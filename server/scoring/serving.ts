@@ -19,6 +19,12 @@
  *   anchor's, shifted by the prefix length. A prefix too long for the context is cut from the left,
  *   as the local path cuts it.
  * Every answer is checked: as many tokens as were sent, and finite log-probabilities of at most 0.
+ *
+ * Under a chat template (conversations, or Alpaca records with --template chat|chatml|FILE.jinja) the renderer
+ * (chat-render.ts) turns each anchor, and each (candidate, anchor) pair, into token ids and the span to score, as for
+ * a local model (ALGORITHM.md, "Conversations and chat templates"), tokenizing through the same encoder without
+ * special tokens; the server sees those ids and spans only. A server does not say its chat template: the model's own
+ * is read from the --tokenizer folder (tokenizerFiles; template-choice.ts).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -32,7 +38,6 @@ import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type Ca
 import { assistantContents, ChatRenderer, concatenated, renderAnchors, type ChatAnchor, type ChatCandidate } from './chat-render';
 import type { ChatTemplate } from './chat-template';
 import { fullText, paperExample, queryText } from './template';
-
 
 export type LogprobsRequest = 'echo' | 'prompt_logprobs';
 
