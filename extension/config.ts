@@ -69,6 +69,7 @@ export class Config {
       maxAnchorTokens: positiveInteger(config, 'maxAnchorTokens'),
       batchSize: positiveInteger(config, 'batchSize'),
       threads: Math.max(0, Math.floor(config.get<number>('threads') ?? 0)),
+      recordsInFlight: positiveInteger(config, 'recordsInFlight'),
       scoringAllowed: trusted,
       demoModel: model === this.bundledModel,
       format: format && RECORD_FORMATS.includes(format as RecordFormatSetting) ? (format as RecordFormatSetting) : 'auto',

@@ -49,6 +49,11 @@ export interface ServerSettings {
   /** The model is the bundled demo model: its scores are for trying the tool, not for curation (hovers say so). */
   demoModel?: boolean;
   /**
+   * Records a serving engine (vLLM, SGLang) scores at once (`nuggets.recordsInFlight`, as the CLI's --records-in-flight;
+   * default 4). Scores are still stored and shown in dataset order. A local model scores one record at a time.
+   */
+  recordsInFlight?: number;
+  /**
    * Credentials from the editor's secret storage (never from settings files). The server hands them to
    * the engine and never writes or logs them; the client sends none in untrusted workspaces.
    */

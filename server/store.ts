@@ -31,6 +31,11 @@ export interface ScoringKey {
    * path only, so its keys carry none either (lsp/scoring-keys.ts).
    */
   scoringPath?: ScoringPath;
+  /**
+   * The assistant turns the signals read (--turns, ALGORITHM.md): absent for `last`, the default (and every header
+   * from before the flag), `all` when every assistant turn is pooled. Scores made with either are never mixed.
+   */
+  turns?: 'last' | 'all';
 }
 
 export interface ScoresHeader extends ScoringKey {
@@ -88,6 +93,7 @@ function describePath(key: ScoringKey, recorded: boolean): string {
 export function sameKey(a: ScoringKey, b: ScoringKey): boolean {
   return a.model.fingerprint === b.model.fingerprint && a.anchors.hash === b.anchors.hash && a.template === b.template
     && a.maxAnchorTokens === b.maxAnchorTokens && a.separator === b.separator && (a.earlyStopAt ?? null) === (b.earlyStopAt ?? null)
+    && (a.turns ?? 'last') === (b.turns ?? 'last')
     && pathOf(a) === pathOf(b);
 }
 
@@ -100,6 +106,7 @@ export function describeKeyDifference(file: string, found: ScoringKey, expected:
   if (found.separator !== expected.separator) parts.push(`separator ${JSON.stringify(found.separator)}`);
   if ((found.earlyStopAt ?? null) !== (expected.earlyStopAt ?? null)) parts.push((found.earlyStopAt ?? null) === null ? 'full scores (no early stop)' : `early stop at ${found.earlyStopAt}`);
   if (pathOf(found) !== pathOf(expected)) parts.push(`${describePath(found, true)} instead of ${describePath(expected, false)}`);
+  if ((found.turns ?? 'last') !== (expected.turns ?? 'last')) parts.push(`--turns ${found.turns ?? 'last'} instead of --turns ${expected.turns ?? 'last'}`);
   return `${file} holds scores computed with ${parts.join(', ')}.`;
 }
 

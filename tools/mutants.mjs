@@ -101,6 +101,11 @@ const MUTANTS = [
     search: ' && a.anchors.hash === b.anchors.hash && ', replace: ' && ', tests: [{ file: 'unit/select-store' }] },
   { name: 'store: cached-path and naive-path scores are mixed', file: 'server/store.ts',
     search: '\n    && pathOf(a) === pathOf(b);', replace: ';', tests: [{ file: 'unit/select-store' }] },
+  { name: 'store: scores made with --turns all and --turns last are mixed', file: 'server/store.ts',
+    search: "\n    && (a.turns ?? 'last') === (b.turns ?? 'last')", replace: '', tests: [{ file: 'cli/served-conversations', match: '--turns all' }] },
+  // A served model's own chat template is never guessed: without a --tokenizer folder the run stops and says what to add.
+  { name: 'template: a served model\'s own template is looked for where there is none', file: 'server/scoring/template-choice.ts',
+    search: "  if (name === 'chat') {", replace: '  if (false) {', tests: [{ file: 'cli/served-conversations', match: 'its --tokenizer folder' }] },
   // A record is not scored against itself as an anchor (server/scoring/golden.ts).
   { name: 'golden: a record\'s own anchor counts in its score', file: 'server/scoring/golden.ts',
     search: 'if (prepared.responseTokens[i] === 0 || i === selfAnchor) {', replace: 'if (prepared.responseTokens[i] === 0) {', tests: [{ file: 'unit/anchor-choice' }] },

@@ -2,20 +2,29 @@
  * nuggets agree: scores one random sample of a dataset with two models and says whether the first
  * ranks records as the second does (server/agree.ts), before paying for the second on everything.
  */
-import { readAnchors, sampleRecords } from '../anchors';
+import { describeSkipped, readAnchors, sampleRecords } from '../anchors';
 import { agreement, formatAgreement, modelLabel } from '../agree';
+import type { RecordFormat } from '../dataset';
+import { NuggetsError } from '../errors';
 import { loadDataset } from '../parquet';
-import { DEFAULT_OPTIONS } from '../scoring/backend';
+import { DEFAULT_OPTIONS, type ScoringOptions } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { openBackend } from '../scoring/open';
+import { chatTemplateFor, templateNameFor, unrenderable } from '../scoring/template-choice';
 import { downloadProgress, importProgress } from './download-progress';
 import { integerFlag, parse, rangeFlag, required, UsageError } from './flags';
 import { ProgressBar } from './progress';
 
-export async function agreeCommand(args: string[], defaultModel: () => string): Promise<number> {
+/**
+ * `formatFlag` reads --format as `score` does (main.ts passes its own, so that both take the same names). Conversations,
+ * and Alpaca records under --template chat|chatml|FILE.jinja, are scored as `score` scores them: each model with the
+ * template --template names (chat: its own), the records a template cannot render named and left out of the comparison.
+ */
+export async function agreeCommand(args: string[], defaultModel: () => string, formatFlag: (value: string | undefined) => RecordFormat | undefined): Promise<number> {
   const { values, dataset } = parse(args, {
     anchors: { type: 'string' }, model: { type: 'string', multiple: true }, sample: { type: 'string' }, seed: { type: 'string' },
     'min-score': { type: 'string' }, variant: { type: 'string', multiple: true }, threads: { type: 'string' },
+    format: { type: 'string' }, template: { type: 'string' }, tokenizer: { type: 'string' },
   });
   const anchorsPath = required(values.anchors, '--anchors');
   const models = values.model ?? [];
@@ -25,32 +34,57 @@ export async function agreeCommand(args: string[], defaultModel: () => string): 
   const sampleSize = integerFlag(values.sample, '--sample', 1) ?? 100;
   const seed = integerFlag(values.seed, '--seed', 0) ?? 0;
   const threads = integerFlag(values.threads, '--threads', 0);
-  const records = (await loadDataset(dataset)).records;
-  const sample = sampleRecords(records, Math.min(sampleSize, records.length), seed);
+  const read = await loadDataset(dataset, formatFlag(values.format));
+  for (const r of read.rejected.slice(0, 20)) process.stderr.write(`warning: ${r.where}: record skipped: ${r.why}.\n`);
+  const records = read.records;
   const anchors = readAnchors(anchorsPath);
-  const scores: CandidateScore[][] = [];
+  if (anchors.skipped) process.stderr.write(`warning: ${anchorsPath}: ${describeSkipped(anchors.skipped)}\n`);
+  const conversations = records.some((r) => r.turns) || anchors.anchors.some((a) => a.turns);
+  const templateName = templateNameFor(values.template, conversations);
+  if (templateName === 'paper' && conversations) {
+    throw new NuggetsError(
+      `${records.some((r) => r.turns) ? dataset : anchorsPath} holds conversations (${read.recordFormat} records), which the paper's Alpaca template cannot score.`,
+      'Use a chat template: --template chat (each model\'s own), --template chatml, or --template FILE.jinja.',
+    );
+  }
+  let sample = sampleRecords(records, Math.min(sampleSize, records.length), seed);
+  const scored: Map<string, CandidateScore>[] = [];
   const names: string[] = [];
   for (const [i, model] of models.entries()) {
     const backend = await openBackend(model === 'demo' ? defaultModel() : model, {
       ...(variants[i] ? { variant: variants[i] } : {}), ...(threads ? { threads } : {}), onDownload: downloadProgress(), onImport: importProgress(),
+      // A served model's tokenizer (and the folder its chat template is read from); a local model has its own.
+      ...(values.tokenizer ? { tokenizer: values.tokenizer } : {}),
     });
     try {
       names.push(modelLabel(backend.identity.name, variants[i]));
-      process.stderr.write(`scoring ${sample.length} sampled records against ${anchors.anchors.length} anchors with ${names[i]}\n`);
-      const prepared = await backend.prepareAnchors(anchors.anchors, DEFAULT_OPTIONS);
-      const progress = new ProgressBar(sample.length, 'records');
+      const options: ScoringOptions = { ...DEFAULT_OPTIONS };
+      let scoredHere = sample;
+      if (templateName !== 'paper') {
+        const template = chatTemplateFor(templateName, backend);
+        options.chatTemplate = template;
+        const check = unrenderable(sample, template, (index) => `${dataset} record ${index}`);
+        for (const r of check.rejected) process.stderr.write(`warning: ${r.where}: left out of the comparison: ${r.why}.\n`);
+        scoredHere = sample.filter((r) => check.kept.has(r.index));
+      }
+      process.stderr.write(`scoring ${scoredHere.length} sampled records against ${anchors.anchors.length} anchors with ${names[i]}`
+        + `${options.chatTemplate ? `, chat template ${options.chatTemplate.key} (${options.chatTemplate.source})` : ''}\n`);
+      const prepared = await backend.prepareAnchors(anchors.anchors, options);
+      const progress = new ProgressBar(scoredHere.length, 'records');
       const byId = new Map<string, CandidateScore>();
-      await scoreRecords(backend, prepared, sample, (score) => {
+      await scoreRecords(backend, prepared, scoredHere, (score) => {
         byId.set(score.id, score);
         progress.tick();
       });
       progress.finish();
-      scores.push(sample.map((r) => byId.get(r.id)!));
+      scored.push(byId);
     } finally {
       await backend.dispose();
     }
   }
+  // Only records both models scored are compared (a template may not render some).
+  sample = sample.filter((r) => scored.every((byId) => byId.has(r.id)));
   const pair: [string, string] = [names[0]!, names[1]!];
-  process.stdout.write(formatAgreement(agreement(sample, scores[0]!, scores[1]!, threshold, pair), pair) + '\n');
+  process.stdout.write(formatAgreement(agreement(sample, sample.map((r) => scored[0]!.get(r.id)!), sample.map((r) => scored[1]!.get(r.id)!), threshold, pair), pair) + '\n');
   return 0;
 }

@@ -8,19 +8,18 @@
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, readAnchors, screenAnchors, writeAnchors } from '../anchors';
-import { NoRecordsError, RECORD_FORMATS, type DatasetRecord, type Example, type RecordFormat, type RejectedRecord } from '../dataset';
+import { NoRecordsError, RECORD_FORMATS, type DatasetRecord, type RecordFormat, type RejectedRecord } from '../dataset';
 import { fileError, NuggetsError } from '../errors';
 import { loadDataset, openRecordBatches, type RecordBatch } from '../parquet';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
-import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
+import { DEFAULT_OPTIONS, DEFAULT_RECORDS_IN_FLIGHT, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
 import { describeExcluded, excludedAnchors, scoreRecords } from '../scoring/golden';
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
 import { openBackend } from '../scoring/open';
-import { cannotRender, resolveChatTemplate, type ChatTemplate } from '../scoring/chat-template';
-import { turnsOf } from '../scoring/chat-render';
-import { conversationsNotServed } from '../scoring/serving';
+import type { ChatTemplate } from '../scoring/chat-template';
+import { chatTemplateFor, templateNameFor, unrenderable } from '../scoring/template-choice';
 import { TEMPLATE_ID } from '../scoring/template';
 import { ScoresWriter, type ScoresHeader } from '../store';
 import { EmbeddingsSink, embeddingsPathFor } from '../signals/embedding-file';
@@ -36,13 +35,16 @@ const USAGE = `Usage:
   nuggets anchors <dataset> (--kmeans N | --random N) [--seed S] [--format F] --out anchors.json
   nuggets score   <dataset> --anchors anchors.json --out scores.jsonl
                   [--format alpaca|messages|sharegpt|prompt-completion|dolly]  (default: detected per file)
-                  [--template paper|chat|chatml|FILE.jinja]  (default: paper for Alpaca records, chat (the model's own) for conversations)
+                  [--template paper|chat|chatml|FILE.jinja]  (default: paper for Alpaca records, chat (the model's own) for conversations;
+                                                              a served model's own is read from its --tokenizer folder)
+                  [--turns last|all]  (the assistant turns ppl_cond, ppl_direct and ifd read; default last)
                   [--model <folder> | <file>.gguf | ollama:<name>[:<tag>] | hf:<owner>/<name>[/<file>.gguf][@rev] | http://host:8000/v1[,...] | sglang+http://host:30000]
                   [--shard i/n] [--max-anchor-tokens 200] [--batch-size 16] [--threads T]
                   [--variant fp32|quantized|q4|...] [--reference] [--cache-dir DIR (default: the system cache folder, e.g. ~/.cache/nuggets)] [--offline]
                   [--served-model NAME] [--endpoint URL ...] [--concurrency N] [--context-length N]
                   [--records-in-flight N]  (records scored at once by a serving engine; default 4, a local model 1)
-                  [--tokenizer <folder or tokenizer.json>] [--send-api-key-anywhere]
+                  [--tokenizer <folder | tokenizer.json | hf:owner/name>]  (a served model's tokenizer and chat template)
+                  [--send-api-key-anywhere]
                   [--timeout SECONDS]  (per request to a hub or server; default 60 for the hub, 300 for serving)
                   [--min-score T]  (exact early stop: records get a bound, ">= T" or "< T")
                   [--wait]  (when another run writes the same --out, wait for it instead of refusing)
@@ -54,6 +56,7 @@ const USAGE = `Usage:
   nuggets select  --card golden.card.json [--out again.json]  (make the selection again and check it)
   nuggets agree   <dataset> --anchors anchors.json --model M1 --model M2 [--sample 100] [--seed S]
                   [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)
+                  [--format F] [--template paper|chat|chatml|FILE.jinja] [--tokenizer <folder>]  (as for score)
 
 <dataset> is a JSON array or JSON Lines file of Alpaca, messages, ShareGPT, prompt/completion or Dolly records,
 or a Parquet file or folder of .parquet shards (select --out x.parquet writes Parquet). --model defaults to the bundled demo model.`;
@@ -77,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'select':
         return await selectCommand(rest);
       case 'agree':
-        return await agreeCommand(rest, bundledModelPath);
+        return await agreeCommand(rest, bundledModelPath, formatFlag);
       case undefined:
       case '-h':
       case '--help':
@@ -133,6 +136,12 @@ async function anchorsCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** --turns: which assistant turns the signals read (last, the default, or all). */
+function turnsFlag(value: string | undefined): 'last' | 'all' | undefined {
+  if (value === undefined || value === 'last' || value === 'all') return value;
+  throw new UsageError(`--turns expects last or all (got "${value}")`);
+}
+
 function formatFlag(value: string | undefined): RecordFormat | undefined {
   if (value === undefined) return undefined;
   if (!(RECORD_FORMATS as readonly string[]).includes(value)) throw new UsageError(`--format expects one of ${RECORD_FORMATS.join(', ')} (got "${value}")`);
@@ -147,21 +156,6 @@ function warnRejected(rejected: readonly RejectedRecord[], before = 0): void {
   const named = Math.max(0, Math.min(rejected.length, 20 - before));
   for (const r of rejected.slice(0, named)) process.stderr.write(`warning: ${r.where}: record skipped: ${r.why}.\n`);
   if (rejected.length > named) process.stderr.write(`warning: … and ${rejected.length - named} more records skipped.\n`);
-}
-
-/**
- * The records a chat template cannot render (it raises on a system role, say): each named, then left out, as
- * records that cannot be scored are. Checked on the record alone, before any pass.
- */
-function unrenderable(records: readonly (Example & { index: number })[], template: ChatTemplate, where: (index: number) => string): { kept: Set<number>; rejected: RejectedRecord[] } {
-  const rejected: RejectedRecord[] = [];
-  const kept = new Set<number>();
-  for (const record of records) {
-    const why = cannotRender(turnsOf(record), template);
-    if (why === undefined) kept.add(record.index);
-    else rejected.push({ where: where(record.index), position: record.index, why });
-  }
-  return { kept, rejected };
 }
 
 /** The demo model shipped with the package: models/demo beside the bundle, found from wherever this file runs. */
@@ -192,9 +186,6 @@ export function shardBounds(size: number, shard: { index: number; count: number 
   return { from: Math.floor((shard.index * size) / shard.count), to: Math.floor(((shard.index + 1) * size) / shard.count) };
 }
 
-/** Records a serving engine scores at once unless --records-in-flight says otherwise. */
-const DEFAULT_RECORDS_IN_FLIGHT = 4;
-
 async function scoreCommand(args: string[]): Promise<number> {
   const { values, dataset } = parse(args, {
     anchors: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' },
@@ -204,7 +195,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     'served-model': { type: 'string' }, concurrency: { type: 'string' }, 'context-length': { type: 'string' },
     'min-score': { type: 'string' }, timeout: { type: 'string' }, tokenizer: { type: 'string' },
     'send-api-key-anywhere': { type: 'boolean' }, wait: { type: 'boolean' }, 'records-in-flight': { type: 'string' },
-    format: { type: 'string' }, template: { type: 'string' },
+    format: { type: 'string' }, template: { type: 'string' }, turns: { type: 'string' },
   });
   const out = required(values.out, '--out');
   const anchorsPath = required(values.anchors, '--anchors');
@@ -235,7 +226,9 @@ async function scoreCommand(args: string[]): Promise<number> {
   if (first.done) throw new NoRecordsError(dataset);
   const recordsHoldConversations = firstRecords.some((r) => r.turns);
   const conversations = recordsHoldConversations || anchors.anchors.some((a) => a.turns);
-  const templateName = values.template ?? (conversations ? 'chat' : 'paper');
+  const templateName = templateNameFor(values.template, conversations);
+  const turns = turnsFlag(values.turns) ?? 'last';
+  options.turns = turns;
   const paperRefusal = (): NuggetsError => new NuggetsError(
     `${recordsHoldConversations || !anchors.anchors.some((a) => a.turns) ? dataset : anchorsPath} holds conversations (${source.recordFormat() ?? 'alpaca'} records), which the paper's Alpaca template cannot score.`,
     'Use a chat template: --template chat (the model\'s own), --template chatml, or --template FILE.jinja.',
@@ -291,8 +284,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     const inFlight = local ? 1 : recordsInFlight ?? DEFAULT_RECORDS_IN_FLIGHT;
     let chatTemplate: ChatTemplate | undefined;
     if (templateName !== 'paper') {
-      if (!(backend instanceof LocalBackend)) throw conversationsNotServed();
-      chatTemplate = resolveChatTemplate(templateName, backend.folder, backend.tokenizerConfig);
+      chatTemplate = chatTemplateFor(templateName, backend);
       options.chatTemplate = chatTemplate;
     }
     const header: ScoresHeader = {
@@ -302,6 +294,8 @@ async function scoreCommand(args: string[]): Promise<number> {
       template: chatTemplate?.key ?? TEMPLATE_ID, ...(chatTemplate ? { templateSource: chatTemplate.source } : {}), maxAnchorTokens: options.maxAnchorTokens, separator: options.separator, earlyStopAt,
       // Part of the key: a rerun with the other path is refused, as one with another model is. Local models only (store.ts ScoringKey).
       ...(local ? { scoringPath: path } : {}),
+      // Part of the key, written only when it is not the default, so that headers from before --turns read as they were.
+      ...(turns !== 'last' ? { turns } : {}),
       dataset: basename(dataset), shard: values.shard ?? null, created: new Date().toISOString(),
     };
     const writer = ScoresWriter.open(out, header);

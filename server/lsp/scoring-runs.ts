@@ -157,6 +157,7 @@ export class ScoringRuns {
         model: settings.model, modelOptions: this.keys.modelOptions(), anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
         options: { maxAnchorTokens: settings.maxAnchorTokens, batchSize: settings.batchSize, separator: keyed.key.separator },
         records: todo, ...(keyed.templateName ? { template: keyed.templateName } : {}),
+        ...(settings.recordsInFlight !== undefined ? { recordsInFlight: settings.recordsInFlight } : {}),
       }, {
         onPrepared: (excluded) => {
           if (excluded.length > 0) {

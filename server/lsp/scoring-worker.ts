@@ -1,6 +1,7 @@
 /**
  * The scoring worker (bundled as dist/scoring-worker.js): runs the engine off the language server's
- * message loop. Score requests run one at a time in arrival order and stream one message per record;
+ * message loop. Score requests run one at a time in arrival order and stream one message per record, in dataset
+ * order (against a serving engine several records are in flight at once; a local model scores one at a time);
  * a cancel aborts a serving backend's requests in flight at once (a local model stops after its current
  * batch of anchors), and the records scored before it are kept. Model identification and anchor choice
  * are answered at once, between the records of a running score. The model and the prepared anchors (zero-shot scores) are
@@ -14,13 +15,14 @@ import { chooseKMeans, chooseRandom } from '../anchors';
 import type { DatasetRecord } from '../dataset';
 import { NuggetsError } from '../errors';
 import { readModelFolder } from '../model/folder';
-import type { PreparedAnchors, ScoringBackend } from '../scoring/backend';
+import { DEFAULT_RECORDS_IN_FLIGHT, type PreparedAnchors, type ScoringBackend } from '../scoring/backend';
+import { LocalBackend } from '../scoring/local';
 import { agreement, formatAgreement, modelLabel } from '../agree';
 import { excludedAnchors, scoreCandidate, scoreRecords, type CandidateScore } from '../scoring/golden';
 import { isGgufPath, type GgufImportProgress } from '../model/gguf/import';
 import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
-import { LocalBackend } from '../scoring/local';
+import { chatTemplateFor as templateForBackend } from '../scoring/template-choice';
 import { NoChatTemplateError, resolveChatTemplate, type ChatTemplate } from '../scoring/chat-template';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
 
@@ -192,7 +194,8 @@ async function backendFor(model: string, options: ModelOptions, open: OpenOption
 /**
  * The chat template `name` names for the model, resolved as the command line resolves --template
  * (chat-template.ts resolveChatTemplate). A model folder's own template is read from its folder without opening
- * the model; any other model (hub, GGUF) is opened, as scoring opens it. A serving engine has no template here.
+ * the model; any other model (hub, GGUF, a serving engine) is opened, as scoring opens it. A serving engine's own
+ * template is not known (it does not say it): chatml or a .jinja file is named instead.
  */
 async function chatTemplateFor(model: string, options: ModelOptions, name: string): Promise<ChatTemplate> {
   if (existsSync(model) && !isGgufPath(model)) {
@@ -201,10 +204,11 @@ async function chatTemplateFor(model: string, options: ModelOptions, name: strin
     return resolveChatTemplate(name, model, tokenizerConfig);
   }
   const opened = await backendFor(model, options, { offline: parseHubSpec(model) !== undefined });
-  if (!(opened instanceof LocalBackend)) {
-    throw new NuggetsError(`${model} is a serving engine: conversations are scored with a chat template by local models only, for now.`, 'Choose a local model folder, a hub model or a GGUF file (Nuggets: Choose Model).');
+  if (!(opened instanceof LocalBackend) && name === 'chat') {
+    // A serving engine does not say its chat template: the editor offers ChatML, or a .jinja file, instead.
+    throw new NoChatTemplateError(`${model} is a serving engine, which does not say its own chat template.`, 'Set nuggets.template to chatml or to a .jinja file (the served model\'s chat template).');
   }
-  return resolveChatTemplate(name, opened.folder, opened.tokenizerConfig);
+  return templateForBackend(name, opened);
 }
 
 /** Scores the request's records until `signal` aborts; the run is cancelled when it stopped before its last record. */
@@ -222,12 +226,21 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
     } else {
       reply({ id: request.id, kind: 'prepared', seconds: 0, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
     }
-    for (const candidate of request.records) {
-      // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (signal.aborted) break;
-      reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal) });
-      scored++;
+    if (scoring instanceof LocalBackend) {
+      for (const candidate of request.records) {
+        // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (signal.aborted) break;
+        reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal) });
+        scored++;
+      }
+    } else {
+      // A serving engine gets several records at once (their requests are awaited, so a cancel is seen at once);
+      // scores are handed over in dataset order, and a cancel keeps every record handed over before it.
+      await scoreRecords(scoring, prepared.anchors, request.records.map(asRecord), (score) => {
+        reply({ id: request.id, kind: 'score', score });
+        scored++;
+      }, signal, undefined, request.recordsInFlight ?? DEFAULT_RECORDS_IN_FLIGHT);
     }
   } catch (err) {
     // Aborted requests reject their record's score: that record stays unscored, the ones before it are kept.

@@ -30,6 +30,8 @@ export type WorkerRequest =
     options: ScoringOptions; records: Candidate[];
     /** The chat template to score through, as `nuggets score --template` names it ('chat', 'chatml', a .jinja path); absent: the paper's. */
     template?: string;
+    /** Records in flight at once against a serving engine (default DEFAULT_RECORDS_IN_FLIGHT); a local model takes one. */
+    recordsInFlight?: number;
   }
   /** The chat template `name` ('chat': the model's own, 'chatml', a .jinja path) resolves to for `model`, as the command line resolves it. */
   | { id: number; kind: 'chatTemplate'; model: string; options: ModelOptions; name: string }

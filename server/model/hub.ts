@@ -190,6 +190,34 @@ export async function fetchHubModel(spec: HubModelSpec, settings: HubSettings = 
   }
 }
 
+/**
+ * A repository's tokenizer files, for a served model (--tokenizer hf:owner/name): tokenizer.json, and tokenizer_config.json
+ * and chat_template.jinja where the repository has them (the chat template is read from them), verified into the
+ * repository's cache folder as a model's files are; offline, or with the hub unreachable, from that folder.
+ */
+export async function fetchHubTokenizer(spec: HubModelSpec, settings: HubSettings = {}): Promise<HubModel> {
+  const cacheDir = settings.cacheDir ?? defaultHubCacheDir();
+  const folder = hubModelFolder(spec, cacheDir);
+  const offline = settings.offline ?? ['1', 'true', 'yes'].includes((process.env['HF_HUB_OFFLINE'] ?? '').toLowerCase());
+  const cached = (): boolean => {
+    const known = readManifest(folder)?.files['tokenizer.json'];
+    return known !== undefined && existsSync(join(folder, 'tokenizer.json')) && statSync(join(folder, 'tokenizer.json')).size === known.size;
+  };
+  if (offline) {
+    if (cached()) return { folder, spec, commit: readManifest(folder)?.commit, offline: true };
+    throw new NuggetsError(`The tokenizer of ${hubSpecText(spec)} is not in the cache ${cacheDir}, and offline mode is on.`, 'Run once with network access (unset HF_HUB_OFFLINE) to download it.');
+  }
+  const hub = new HubClient(spec, settings);
+  try {
+    return await hub.downloadTokenizer(folder);
+  } catch (err) {
+    if (settings.signal?.aborted || err instanceof RequestCancelled) throw new RequestCancelled(`Download of ${hubSpecText(spec)}'s tokenizer`, 'it resumes where it stopped next time');
+    if (err instanceof TransientHttpError && cached()) return { folder, spec, commit: readManifest(folder)?.commit, offline: true };
+    if (err instanceof TransientHttpError) throw new NuggetsError(`Cannot reach the hub at ${hub.endpoint} to download the tokenizer of ${hubSpecText(spec)} (${err.message}), and it is not in the cache.`, 'Check the network, or set HF_ENDPOINT to a reachable mirror.');
+    throw err;
+  }
+}
+
 /** One file of a repository (a GGUF model), verified into the repository's cache folder like an ONNX export's files. */
 async function fetchHubFile(spec: HubModelSpec, file: string, folder: string, offline: boolean, settings: HubSettings): Promise<HubModel> {
   const cached = (): boolean => {
@@ -294,6 +322,20 @@ class HubClient {
     manifest.onnx[variant] = onnx.path;
     writeFileSync(join(folder, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
     return { folder, spec: this.spec, commit: manifest.commit, offline: false };
+  }
+
+  async downloadTokenizer(folder: string): Promise<HubModel> {
+    const previous = readManifest(folder);
+    const manifest: Manifest = {
+      repo: `${this.spec.owner}/${this.spec.name}`, revision: this.spec.revision,
+      onnx: { ...(previous?.onnx ?? {}) }, files: { ...(previous?.files ?? {}) },
+    };
+    const tokenizer = (await this.describe('tokenizer.json', true))!;
+    const optional = [await this.describe('tokenizer_config.json', false), await this.describe('chat_template.jinja', false)];
+    for (const file of [tokenizer, ...optional]) if (file) await this.fetchVerified(file, folder, manifest);
+    manifest.commit = previous?.commit ?? tokenizer.commit;
+    writeFileSync(join(folder, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+    return { folder, spec: this.spec, commit: tokenizer.commit, offline: false };
   }
 
   async downloadFile(folder: string, path: string): Promise<HubModel> {

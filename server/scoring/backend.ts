@@ -6,6 +6,7 @@
  */
 import { recordId, type Example } from '../dataset';
 import type { SignalPasses } from '../signals';
+import type { TurnsScored } from './chat-render';
 import type { ChatTemplate } from './chat-template';
 
 export interface ScoringOptions {
@@ -15,11 +16,22 @@ export interface ScoringOptions {
   separator: string;
   /** Anchors per forward pass. */
   batchSize: number;
-  /** Score through this chat template (ALGORITHM.md, "Conversations and chat templates") instead of the paper's; local models only. */
+  /** Score through this chat template (ALGORITHM.md, "Conversations and chat templates") instead of the paper's. */
   chatTemplate?: ChatTemplate;
+  /**
+   * Which assistant turns the signals (ppl_cond, ppl_direct, ifd) read under a chat template (--turns): the final
+   * one (default), or all of them pooled. Alpaca records under the paper's template have one either way.
+   */
+  turns?: TurnsScored;
 }
 
 export const DEFAULT_OPTIONS: ScoringOptions = { maxAnchorTokens: 200, separator: '', batchSize: 16 };
+
+/**
+ * Records a serving engine scores at once unless told otherwise (--records-in-flight, nuggets.recordsInFlight): it
+ * batches the requests of several records, and would idle between one record's requests and the next's.
+ */
+export const DEFAULT_RECORDS_IN_FLIGHT = 4;
 
 export interface ModelIdentity {
   /** Human-readable name (folder, hub id or endpoint model). */

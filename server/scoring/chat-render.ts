@@ -11,8 +11,24 @@
  */
 import { chatTurnsOfAlpaca, type Example, type Turn } from '../dataset';
 import { NuggetsError } from '../errors';
-import type { TextTokenizer } from '../model/tokenizer';
 import type { ChatTemplate } from './chat-template';
+
+/**
+ * What the renderer tokenizes with: a local tokenizer (TextTokenizer), or a served model's (the server's /tokenize,
+ * asynchronous). `specialTokens` is false for every rendered text.
+ */
+export interface RenderTokenizer {
+  encode(text: string, specialTokens: boolean): number[] | Promise<number[]>;
+}
+
+/** Which assistant turns the signals read (--turns): the final one (the default), or every one. */
+export type TurnsScored = 'last' | 'all';
+
+/** The assistant turns' contents ppl_direct reads under `which`: resp alone, or every assistant turn's, in order. */
+export function assistantContents(turns: readonly Turn[], which: TurnsScored): string[] {
+  if (which === 'last') return [turns[turns.length - 1]!.content];
+  return turns.filter((t) => t.role === 'assistant').map((t) => t.content);
+}
 
 /** A token sequence and the positions [targetFrom, targetTo) whose log-probabilities are summed. */
 export interface ScoredSequence {
@@ -50,9 +66,9 @@ export function turnsOf(e: Example): Turn[] {
 }
 
 export class ChatRenderer {
-  constructor(readonly template: ChatTemplate, private readonly tokenizer: TextTokenizer) {}
+  constructor(readonly template: ChatTemplate, private readonly tokenizer: RenderTokenizer) {}
 
-  tok(text: string): number[] {
+  async tok(text: string): Promise<number[]> {
     return this.tokenizer.encode(text, false);
   }
 
@@ -66,13 +82,13 @@ export class ChatRenderer {
     }
   }
 
-  anchor(a: Example, maxAnchorTokens: number, what: () => string): ChatAnchor {
+  async anchor(a: Example, maxAnchorTokens: number, what: () => string): Promise<ChatAnchor> {
     const turns = turnsOf(a);
     const context = turns.slice(0, -1);
     const response = turns[turns.length - 1]!.content;
     const p0 = this.render(context, true, what);
-    const prompt = this.tok(p0).length;
-    const full = this.tok(p0 + response).slice(0, maxAnchorTokens);
+    const prompt = (await this.tok(p0)).length;
+    const full = (await this.tok(p0 + response)).slice(0, maxAnchorTokens);
     const scored = Math.max(0, full.length - prompt);
     return { context, response, scored, tokens: full, targetFrom: Math.min(prompt, full.length), targetTo: full.length };
   }
@@ -82,11 +98,11 @@ export class ChatRenderer {
    * dropped from the candidate's start, then tokens from the start of every sequence (the same count for all,
    * so that the candidate's prefix stays shared); the candidate is then marked truncated.
    */
-  candidate(c: Example, anchors: readonly ChatAnchor[], contextLength: number, what: () => string): ChatCandidate {
+  async candidate(c: Example, anchors: readonly ChatAnchor[], contextLength: number, what: () => string): Promise<ChatCandidate> {
     let turns = turnsOf(c);
     let dropped = false;
     for (;;) {
-      const rendered = this.renderPairs(turns, anchors, what);
+      const rendered = await this.renderPairs(turns, anchors, what);
       const longest = Math.max(rendered.prefix.length, ...rendered.pairs.map((p) => p.tokens.length));
       if (longest <= contextLength || turns.length <= 1) {
         const cut = Math.max(0, longest - contextLength);
@@ -104,21 +120,32 @@ export class ChatRenderer {
    * The final turn's span given the turns before it, for ppl_cond: P = render(ctx(c), true), F = P + resp(c),
    * span [len(tok(P)), len(tok(F))).
    */
-  conditional(turns: readonly Turn[], what: () => string): ScoredSequence {
+  async conditional(turns: readonly Turn[], what: () => string): Promise<ScoredSequence> {
     const p = this.render(turns.slice(0, -1), true, what);
-    const tokens = this.tok(p + turns[turns.length - 1]!.content);
-    return { tokens, targetFrom: Math.min(this.tok(p).length, tokens.length), targetTo: tokens.length };
+    const tokens = await this.tok(p + turns[turns.length - 1]!.content);
+    return { tokens, targetFrom: Math.min((await this.tok(p)).length, tokens.length), targetTo: tokens.length };
   }
 
-  private renderPairs(turns: readonly Turn[], anchors: readonly ChatAnchor[], what: () => string): { prefix: number[]; pairs: ScoredSequence[] } {
-    const prefix = this.tok(this.render(turns, false, what));
-    const pairs = anchors.map((a, i) => {
+  /**
+   * The spans the signals pool under `--turns` (ALGORITHM.md): `last`, the final turn given the turns before it
+   * (conditional); `all`, every assistant turn k given the turns before it, one sequence each, in turn order.
+   */
+  async assistantTurns(turns: readonly Turn[], which: TurnsScored, what: () => string): Promise<ScoredSequence[]> {
+    if (which === 'last') return [await this.conditional(turns, what)];
+    const out: ScoredSequence[] = [];
+    for (let k = 0; k < turns.length; k++) if (turns[k]!.role === 'assistant') out.push(await this.conditional(turns.slice(0, k + 1), what));
+    return out;
+  }
+
+  private async renderPairs(turns: readonly Turn[], anchors: readonly ChatAnchor[], what: () => string): Promise<{ prefix: number[]; pairs: ScoredSequence[] }> {
+    const prefix = await this.tok(this.render(turns, false, what));
+    const pairs = await Promise.all(anchors.map(async (a, i) => {
       if (a.scored === 0) return { tokens: [], targetFrom: 0, targetTo: 0 };
       const p1 = this.render([...turns, ...a.context], true, () => `${what()} followed by anchor ${i + 1}`);
-      const prompt = this.tok(p1).length;
-      const tokens = this.tok(p1 + a.response).slice(0, prompt + a.scored);
+      const prompt = (await this.tok(p1)).length;
+      const tokens = (await this.tok(p1 + a.response)).slice(0, prompt + a.scored);
       return { tokens, targetFrom: prompt, targetTo: tokens.length };
-    });
+    }));
     return { prefix, pairs };
   }
 }
@@ -127,4 +154,23 @@ function startsWith(tokens: readonly number[], prefix: readonly number[]): boole
   if (prefix.length > tokens.length) return false;
   for (let i = 0; i < prefix.length; i++) if (tokens[i] !== prefix[i]) return false;
   return true;
+}
+
+/** Every anchor rendered alone, in order, each named by its place in the set when the template cannot render it. */
+export async function renderAnchors(renderer: ChatRenderer, anchors: readonly Example[], maxAnchorTokens: number): Promise<ChatAnchor[]> {
+  const out: ChatAnchor[] = [];
+  for (const [i, a] of anchors.entries()) out.push(await renderer.anchor(a, maxAnchorTokens, () => `anchor ${i + 1} ("${a.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`));
+  return out;
+}
+
+/** Spans' log-probabilities pooled into one list, in order (--turns all adds them before taking the mean). */
+export function concatenated(parts: readonly Float64Array[]): Float64Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -19,7 +19,7 @@ import { externalDataFiles, graphOperators, graphWithLogprobHead } from '../mode
 import { TextTokenizer } from '../model/tokenizer';
 import { meanPooledUnit } from '../signals/embedding';
 import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type CandidatePrefix, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
-import { ChatRenderer, type ChatAnchor, type ChatCandidate } from './chat-render';
+import { assistantContents, ChatRenderer, concatenated, renderAnchors, type ChatAnchor, type ChatCandidate, type TurnsScored } from './chat-render';
 import { fullText, paperExample, queryText } from './template';
 
 export type ScoringPath = 'cached' | 'naive';
@@ -121,7 +121,7 @@ export class LocalBackend implements ScoringBackend {
       throw new NuggetsError(`maxAnchorTokens (${options.maxAnchorTokens}) must be below the model's context length (${this.identity.contextLength}).`);
     }
     const renderer = options.chatTemplate ? new ChatRenderer(options.chatTemplate, this.tokenizer) : undefined;
-    const chatAnchors = renderer ? anchors.map((a, i) => renderer.anchor(a, options.maxAnchorTokens, () => `anchor ${i + 1} ("${a.instruction.slice(0, 40).replace(/\s+/g, ' ')}…")`)) : undefined;
+    const chatAnchors = renderer ? await renderAnchors(renderer, anchors, options.maxAnchorTokens) : undefined;
     const tokenized = chatAnchors
       ? chatAnchors.map((a) => ({ tokens: a.tokens, responseFrom: a.targetFrom }))
       : anchors.map((a) => this.anchorTokens(a, options.maxAnchorTokens));
@@ -173,7 +173,7 @@ export class LocalBackend implements ScoringBackend {
    */
   async candidatePasses(candidate: Example, prepared: PreparedAnchors): Promise<CandidatePasses> {
     if (!(prepared instanceof LocalAnchors)) throw new Error('anchors were prepared by another backend');
-    if (prepared.chat) return this.chatCandidatePasses(candidate, prepared);
+    if (prepared.chat) return this.chatCandidatePasses(candidate, prepared, prepared.options.turns ?? 'last');
     const prefixed = this.candidatePrefix(candidate, prepared);
     const { prefix } = prefixed;
     const { from, to: candidateEnd } = responseSpan(prefixed, this.tokenizer.encode(queryText(candidate), true).length, prepared.separator.length);
@@ -192,7 +192,7 @@ export class LocalBackend implements ScoringBackend {
    * otherwise every pair runs whole, which gives the same numbers.
    */
   private async chatOneShot(candidate: Example, prepared: LocalAnchors, indices: readonly number[], signal?: AbortSignal): Promise<OneShotResult> {
-    const rendered = this.chatCandidate(candidate, prepared);
+    const rendered = await this.chatCandidate(candidate, prepared);
     const oneShot = new Float64Array(indices.length);
     const wanted = indices.map((anchor, k) => ({ pair: rendered.pairs[anchor]!, k })).filter((w) => spanOf(prepared.anchors[indices[w.k]!]!) > 0)
       .sort((a, b) => a.pair.tokens.length - b.pair.tokens.length);
@@ -220,32 +220,41 @@ export class LocalBackend implements ScoringBackend {
    * Under a chat template: the prefix pass over tok(render(turns(c), false)) (key/values and hidden states), ppl_cond
    * over the final turn (P = render(ctx(c), true), F = P + resp(c)) read from it where tok(F) is its token prefix,
    * from a pass of its own otherwise; ppl_direct over tok(resp(c)) with special tokens, as for Alpaca records.
+   * Under `--turns all` both pool every assistant turn instead: each given the turns before it (one pass each), and
+   * each alone, their log-probabilities in turn order.
    */
-  private async chatCandidatePasses(candidate: Example, prepared: LocalAnchors): Promise<CandidatePasses> {
-    const rendered = this.chatCandidate(candidate, prepared);
+  private async chatCandidatePasses(candidate: Example, prepared: LocalAnchors, turns: TurnsScored): Promise<CandidatePasses> {
+    const rendered = await this.chatCandidate(candidate, prepared);
     const { prefix } = rendered;
-    const final = prepared.chat!.renderer.conditional(rendered.turns, () => describeCandidate(candidate));
-    const shared = rendered.cut === 0 && final.targetFrom >= 1 && final.tokens.length <= prefix.length && final.tokens.every((t, i) => t === prefix[i]);
+    const renderer = prepared.chat!.renderer;
+    const finals = await renderer.assistantTurns(rendered.turns, turns, () => describeCandidate(candidate));
+    const final = finals[0]!;
+    const shared = turns === 'last' && rendered.cut === 0 && final.targetFrom >= 1 && final.tokens.length <= prefix.length && final.tokens.every((t, i) => t === prefix[i]);
     const pass = await this.lm.prefixPass(prefix, shared ? final.targetFrom : 0, shared ? final.targetTo : 0);
     if (pass.cache && this.path === 'cached' && rendered.prefixPreserving) this.lastPrefix = { prepared, prefix, cache: pass.cache };
-    let conditional = pass.logprobs;
+    const conditional = shared ? [pass.logprobs] : [];
     if (!shared) {
-      const cut = Math.max(0, final.tokens.length - this.identity.contextLength);
-      const from = Math.max(1, final.targetFrom - cut);
-      const to = final.targetTo - cut;
-      conditional = to > from ? (await this.lm.forward([{ tokens: final.tokens.slice(cut), targetFrom: from, targetTo: to }]))[0]! : new Float64Array(0);
+      for (const sequence of finals) {
+        const cut = Math.max(0, sequence.tokens.length - this.identity.contextLength);
+        const from = Math.max(1, sequence.targetFrom - cut);
+        const to = sequence.targetTo - cut;
+        if (to > from) conditional.push((await this.lm.forward([{ tokens: sequence.tokens.slice(cut), targetFrom: from, targetTo: to }]))[0]!);
+      }
     }
-    const output = this.tokenizer.encode(candidate.output, true);
-    const alone = output.slice(Math.max(0, output.length - this.identity.contextLength));
-    const direct = alone.length > 1 ? (await this.lm.forward([{ tokens: alone, targetFrom: 1, targetTo: alone.length }]))[0]! : new Float64Array(0);
+    const direct: Float64Array[] = [];
+    for (const content of turns === 'last' ? [candidate.output] : assistantContents(rendered.turns, turns)) {
+      const output = this.tokenizer.encode(content, true);
+      const alone = output.slice(Math.max(0, output.length - this.identity.contextLength));
+      if (alone.length > 1) direct.push((await this.lm.forward([{ tokens: alone, targetFrom: 1, targetTo: alone.length }]))[0]!);
+    }
     const embedding = pass.hidden ? meanPooledUnit(pass.hidden.data, pass.hidden.size, 0, prefix.length) : undefined;
-    return { conditional, direct, embedding };
+    return { conditional: concatenated(conditional), direct: concatenated(direct), embedding };
   }
 
-  private chatCandidate(candidate: Example, prepared: LocalAnchors): ChatCandidate {
+  private async chatCandidate(candidate: Example, prepared: LocalAnchors): Promise<ChatCandidate> {
     const last = this.lastChat;
     if (last && last.prepared === prepared && last.candidate === candidate) return last.rendered;
-    const rendered = prepared.chat!.renderer.candidate(candidate, prepared.chat!.anchors, this.identity.contextLength, () => describeCandidate(candidate));
+    const rendered = await prepared.chat!.renderer.candidate(candidate, prepared.chat!.anchors, this.identity.contextLength, () => describeCandidate(candidate));
     this.lastChat = { prepared, candidate, rendered };
     this.chatRecords++;
     if (!rendered.prefixPreserving && this.path === 'cached') this.naiveRecords.add(JSON.stringify(rendered.turns));

@@ -16,7 +16,7 @@ import { NuggetsError } from '../errors';
 import { assertScoredVariant } from '../model/folder';
 import { ggufWeights, importGguf, isGgufPath, type GgufImportProgress } from '../model/gguf/import';
 import { isOllamaSpec, resolveOllama } from '../model/gguf/ollama';
-import { fetchHubModel, hubSpecText, parseHubSpec, type DownloadProgress } from '../model/hub';
+import { fetchHubModel, fetchHubTokenizer, hubSpecText, parseHubSpec, type DownloadProgress } from '../model/hub';
 import type { ScoringBackend } from './backend';
 import { LocalBackend, type LocalModelSettings } from './local';
 import { ServingBackend, type ServingSettings } from './serving';
@@ -47,11 +47,11 @@ export function isServingSpec(model: string): boolean {
 export async function openBackend(model: string, settings: BackendSettings = {}): Promise<ScoringBackend> {
   if (isSglangSpec(model)) {
     const endpoints = [...sglangEndpoints(model), ...(settings.endpoints ?? [])];
-    return SglangBackend.open({ ...settings, endpoints, ...(settings.signal ? { signal: settings.signal } : {}) });
+    return SglangBackend.open({ ...settings, ...(await servedTokenizer(settings)), endpoints, ...(settings.signal ? { signal: settings.signal } : {}) });
   }
   if (isServingSpec(model)) {
     const endpoints = [...model.split(','), ...(settings.endpoints ?? [])].map((e) => e.trim()).filter((e) => e !== '');
-    return ServingBackend.open({ ...settings, endpoints, ...(settings.signal ? { signal: settings.signal } : {}) });
+    return ServingBackend.open({ ...settings, ...(await servedTokenizer(settings)), endpoints, ...(settings.signal ? { signal: settings.signal } : {}) });
   }
   if (settings.endpoints?.length) {
     throw new NuggetsError(`Serving endpoints were given, but the model "${model}" is not a serving endpoint (http://…).`, 'Give the endpoints as the model: --model http://host:8000/v1,http://other:8000/v1.');
@@ -73,6 +73,17 @@ export async function openBackend(model: string, settings: BackendSettings = {})
     return LocalBackend.open(downloaded.folder, { ...settings, displayName: hubSpecText(hub) });
   }
   return LocalBackend.open(model, settings);
+}
+
+/**
+ * A served model's --tokenizer given as hf:owner/name[@revision]: its tokenizer files (and chat template) downloaded and
+ * verified into the hub cache, and that folder used as a named folder is. A path is left as it is.
+ */
+async function servedTokenizer(settings: BackendSettings): Promise<{ tokenizer?: string }> {
+  const hub = settings.tokenizer !== undefined ? parseHubSpec(settings.tokenizer) : undefined;
+  if (!hub) return {};
+  if (hub.file !== undefined) throw new NuggetsError(`--tokenizer ${settings.tokenizer}: a tokenizer is a repository (hf:owner/name), not one of its files.`);
+  return { tokenizer: (await fetchHubTokenizer(hub, hubSettings(settings))).folder };
 }
 
 function hubSettings(settings: BackendSettings): Parameters<typeof fetchHubModel>[1] {

@@ -19,6 +19,12 @@
  *   anchor's, shifted by the prefix length. A prefix too long for the context is cut from the left,
  *   as the local path cuts it.
  * Every answer is checked: as many tokens as were sent, and finite log-probabilities of at most 0.
+ *
+ * Under a chat template (conversations, or Alpaca records with --template chat|chatml|FILE.jinja) the renderer
+ * (chat-render.ts) turns each anchor, and each (candidate, anchor) pair, into token ids and the span to score, as for
+ * a local model (ALGORITHM.md, "Conversations and chat templates"), tokenizing through the same encoder without
+ * special tokens; the server sees those ids and spans only. A server does not say its chat template: the model's own
+ * is read from the --tokenizer folder (tokenizerFiles; template-choice.ts).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -29,15 +35,9 @@ import { NuggetsError } from '../errors';
 import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type RetryPolicy } from '../http';
 import { TextTokenizer } from '../model/tokenizer';
 import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type CandidatePrefix, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
+import { assistantContents, ChatRenderer, concatenated, renderAnchors, type ChatAnchor, type ChatCandidate } from './chat-render';
+import type { ChatTemplate } from './chat-template';
 import { fullText, paperExample, queryText } from './template';
-
-/** Serving backends score with the paper's template only, for now. */
-export function conversationsNotServed(): NuggetsError {
-  return new NuggetsError(
-    'Conversations and chat templates are scored by local models only for now; a serving endpoint (vLLM, SGLang) scores Alpaca records with the paper\'s template.',
-    'Score the conversations with a local model folder (--model <folder>, hf:owner/name, a .gguf file), or convert the records to Alpaca records.',
-  );
-}
 
 export type LogprobsRequest = 'echo' | 'prompt_logprobs';
 
@@ -112,11 +112,19 @@ class ServedAnchors implements PreparedAnchors {
   constructor(
     readonly anchors: ServedAnchor[], readonly zeroShot: Float64Array, readonly options: ScoringOptions, readonly separator: number[],
     readonly anchorById: ReadonlyMap<string, number>,
+    /** Under a chat template: the template, and each anchor rendered alone (chat-render.ts). */
+    readonly chat?: { template: ChatTemplate; anchors: ChatAnchor[] },
   ) {
     this.count = anchors.length;
     this.responseTokens = Int32Array.from(anchors, (a) => a.ids.length - a.responseFrom);
     this.maxTokens = Math.max(...anchors.map((a) => a.ids.length));
   }
+}
+
+/** The files a named tokenizer came with: its folder and tokenizer_config.json, where a served model's chat template is read from. */
+export interface TokenizerFiles {
+  folder: string;
+  config: Record<string, unknown>;
 }
 
 /** A probe for comparing two encodings: leading spaces, accents, digits, newlines, CJK and an emoji. */
@@ -141,6 +149,12 @@ export class ServingBackend implements ScoringBackend {
   private readonly policy: RetryPolicy;
   /** The prefixes of the last candidates (candidatePrefix), oldest first: one per record in flight. */
   private readonly prefixes = new Map<Example, { prepared: ServedAnchors; prefix: CandidatePrefix }>();
+  /** The last candidates rendered against the anchors under a chat template (chatCandidate), oldest first. */
+  private readonly renderings = new Map<Example, { prepared: ServedAnchors; rendered: ChatCandidate }>();
+  /** Records rendered under a chat template, and those among them whose rendering is not prefix-preserving. */
+  protected readonly chatRecords = { rendered: 0, notPrefixPreserving: 0 };
+  /** The named tokenizer's folder and tokenizer_config.json (--tokenizer): where the served model's chat template is read from. */
+  tokenizerFiles: TokenizerFiles | undefined;
   /** Whether a timed-out request has been warned about since the last answer (once per hang, not per request in flight). */
   private warnedTimeout = false;
 
@@ -200,10 +214,11 @@ export class ServingBackend implements ScoringBackend {
 
   async prepareAnchors(anchors: readonly Example[], options: ScoringOptions, signal?: AbortSignal): Promise<PreparedAnchors> {
     if (anchors.length === 0) throw new NuggetsError('The anchor set is empty.');
-    if (options.chatTemplate || anchors.some((a) => a.turns)) throw conversationsNotServed();
     if (options.maxAnchorTokens + this.generated() >= this.identity.contextLength) {
       throw new NuggetsError(`maxAnchorTokens (${options.maxAnchorTokens}) must be below the model's context length (${this.identity.contextLength}).`);
     }
+    if (options.chatTemplate) return this.prepareChatAnchors(anchors, options, options.chatTemplate, signal);
+    anchors.forEach((a) => paperExample(a));
     return withOwnSignal(signal, async (call) => {
       const served = await Promise.all(anchors.map(async (a): Promise<ServedAnchor> => {
         const [full, query] = await Promise.all([this.encoder(fullText(a), false, call), this.encoder(queryText(a), false, call)]);
@@ -222,6 +237,7 @@ export class ServingBackend implements ScoringBackend {
   async oneShot(candidate: Example, prepared: PreparedAnchors, anchorIndices?: readonly number[], signal?: AbortSignal): Promise<OneShotResult> {
     if (!(prepared instanceof ServedAnchors)) throw new Error('anchors were prepared by another backend');
     const indices = anchorIndices ?? prepared.anchors.map((_, i) => i);
+    if (prepared.chat) return this.chatOneShot(candidate, prepared, indices, signal);
     return withOwnSignal(signal, async (call) => {
       const { prefix, truncated } = await this.candidatePrefix(candidate, prepared, call);
       const record = recordLabel(candidate);
@@ -243,6 +259,7 @@ export class ServingBackend implements ScoringBackend {
    */
   async candidatePasses(candidate: Example, prepared: PreparedAnchors, signal?: AbortSignal): Promise<CandidatePasses> {
     if (!(prepared instanceof ServedAnchors)) throw new Error('anchors were prepared by another backend');
+    if (prepared.chat) return this.chatCandidatePasses(candidate, prepared, signal);
     return withOwnSignal(signal, async (call) => {
       // The same prefix and cut as the one-shot passes, so that a truncated candidate's span is what remains of it.
       const [prefixed, query, output] = await Promise.all([
@@ -259,6 +276,96 @@ export class ServingBackend implements ScoringBackend {
       const [conditional, direct] = await this.spans(requests, requests.length, call);
       return { conditional: conditional!, direct: direct ?? new Float64Array(0), embedding: undefined };
     });
+  }
+
+  /**
+   * Under a chat template (ALGORITHM.md, "Conversations and chat templates"; chat-render.ts): each anchor rendered
+   * alone and tokenized as the served model tokenizes, without special tokens; s0 over its first n(a) response tokens.
+   */
+  private async prepareChatAnchors(anchors: readonly Example[], options: ScoringOptions, template: ChatTemplate, signal: AbortSignal | undefined): Promise<PreparedAnchors> {
+    if (options.separator) throw new NuggetsError('--separator applies to the paper template only: under a chat template the candidate\'s turns come before the anchor\'s as one conversation.');
+    return withOwnSignal(signal, async (call) => {
+      const rendered = await renderAnchors(this.renderer(template, call), anchors, options.maxAnchorTokens);
+      const served = rendered.map((a): ServedAnchor => ({ ids: a.tokens, responseFrom: a.targetFrom }));
+      const zeroShot = new Float64Array(anchors.length);
+      const wanted = served.map((a, i) => ({ a, i })).filter(({ a }) => a.ids.length > a.responseFrom);
+      const spans = await this.spans(wanted.map(({ a, i }) => ({ ids: a.ids, from: a.responseFrom, to: a.ids.length, what: `anchor ${i} alone` })), options.batchSize, call);
+      wanted.forEach(({ i }, k) => (zeroShot[i] = sum(spans[k]!)));
+      return new ServedAnchors(served, zeroShot, options, [], anchorIndexById(anchors), { template, anchors: rendered });
+    });
+  }
+
+  /** Under a chat template: s1 over each pair's sequence tok(F1), its span the anchor's n(a) response tokens. */
+  private async chatOneShot(candidate: Example, prepared: ServedAnchors, indices: readonly number[], signal: AbortSignal | undefined): Promise<OneShotResult> {
+    return withOwnSignal(signal, async (call) => {
+      const rendered = await this.chatCandidate(candidate, prepared, call);
+      const record = recordLabel(candidate);
+      const id = recordId(candidate);
+      const oneShot = new Float64Array(indices.length);
+      const wanted = indices.map((anchor, k) => ({ anchor, pair: rendered.pairs[anchor]!, k })).filter((w) => prepared.chat!.anchors[w.anchor]!.scored > 0);
+      const spans = await this.spans(wanted.map(({ anchor, pair }) => ({
+        ids: pair.tokens, from: pair.targetFrom, to: pair.targetTo, what: `anchor ${anchor} after ${record}`, candidate: id,
+      })), prepared.options.batchSize, call);
+      wanted.forEach(({ k }, j) => (oneShot[k] = sum(spans[j]!)));
+      return { oneShot, truncated: rendered.truncated };
+    });
+  }
+
+  /**
+   * Under a chat template, the signals' spans as the local engine reads them: ppl_cond over the final turn given the
+   * turns before it (asked over the candidate's whole rendering where that sequence is its token prefix, so that the
+   * server's prefix cache then holds the candidate for its anchors), ppl_direct over resp(c) alone with special tokens.
+   * Under --turns all, every assistant turn, each given the turns before it, and each alone, in turn order.
+   */
+  private async chatCandidatePasses(candidate: Example, prepared: ServedAnchors, signal: AbortSignal | undefined): Promise<CandidatePasses> {
+    const turns = prepared.options.turns ?? 'last';
+    return withOwnSignal(signal, async (call) => {
+      const rendered = await this.chatCandidate(candidate, prepared, call);
+      const renderer = this.renderer(prepared.chat!.template, call);
+      const record = recordLabel(candidate);
+      const id = recordId(candidate);
+      const room = this.identity.contextLength - this.generated();
+      const finals = await renderer.assistantTurns(rendered.turns, turns, () => record);
+      const { prefix } = rendered;
+      const final = finals[0]!;
+      const shared = turns === 'last' && rendered.cut === 0 && final.targetFrom >= 1 && final.tokens.length <= prefix.length && final.tokens.every((t, i) => t === prefix[i]);
+      const conditional: SpanRequest[] = shared
+        ? [{ ids: prefix, from: final.targetFrom, to: final.targetTo, what: `${record}'s final turn after the turns before it`, candidate: id }]
+        : finals.flatMap((sequence, k) => {
+          const cut = Math.max(0, sequence.tokens.length - room);
+          const from = Math.max(1, sequence.targetFrom - cut);
+          const to = sequence.targetTo - cut;
+          return to > from ? [{ ids: sequence.tokens.slice(cut), from, to, what: `${record}'s assistant turn ${turns === 'last' ? 'last' : k + 1} after the turns before it`, candidate: id }] : [];
+        });
+      const contents = turns === 'last' ? [candidate.output] : assistantContents(rendered.turns, turns);
+      const direct: SpanRequest[] = [];
+      for (const [k, content] of contents.entries()) {
+        const output = await this.encoder(content, true, call);
+        const alone = output.slice(Math.max(0, output.length - room));
+        if (alone.length > 1) direct.push({ ids: alone, from: 1, to: alone.length, what: `${record}'s assistant turn ${turns === 'last' ? 'last' : k + 1} alone`, candidate: id });
+      }
+      const spans = await this.spans([...conditional, ...direct], conditional.length + direct.length, call);
+      return { conditional: concatenated(spans.slice(0, conditional.length)), direct: concatenated(spans.slice(conditional.length)), embedding: undefined };
+    });
+  }
+
+  /** The candidate rendered against every anchor (whole turns, then tokens, cut to fit); the last ones are kept, as their prefixes are. */
+  private async chatCandidate(candidate: Example, prepared: ServedAnchors, signal: AbortSignal): Promise<ChatCandidate> {
+    const kept = this.renderings.get(candidate);
+    if (kept?.prepared === prepared) return kept.rendered;
+    const rendered = await this.renderer(prepared.chat!.template, signal)
+      .candidate(candidate, prepared.chat!.anchors, this.identity.contextLength - this.generated(), () => recordLabel(candidate));
+    this.renderings.delete(candidate);
+    this.renderings.set(candidate, { prepared, rendered });
+    if (this.renderings.size > PREFIXES_KEPT) this.renderings.delete(this.renderings.keys().next().value!);
+    this.chatRecords.rendered++;
+    if (!rendered.prefixPreserving) this.chatRecords.notPrefixPreserving++;
+    return rendered;
+  }
+
+  /** A renderer that tokenizes as the served model does (a named tokenizer.json, or the server's /tokenize), until `signal` aborts. */
+  private renderer(template: ChatTemplate, signal: AbortSignal): ChatRenderer {
+    return new ChatRenderer(template, { encode: (text, specialTokens) => this.encoder(text, specialTokens, signal) });
   }
 
   async dispose(): Promise<void> {
@@ -288,7 +395,8 @@ export class ServingBackend implements ScoringBackend {
 
   /** The named tokenizer.json, compared with the server's own encoding of a probe text. */
   private async checkedLocalTokenizer(path: string): Promise<Encoder> {
-    const tokenizer = readTokenizer(path);
+    const { tokenizer, files } = readTokenizer(path);
+    this.tokenizerFiles = files;
     const mine = tokenizer.encode(PROBE_TEXT, true);
     const server = await this.tokenizeOnServer(PROBE_TEXT, true, this.settings.signal);
     // Without /tokenize the server's echo of the probe still tells its token count.
@@ -582,7 +690,7 @@ function apiKeyHint(endpoint: string, key: string | undefined): string {
 }
 
 /** The named tokenizer: a tokenizer.json, or a folder holding one (with tokenizer_config.json beside it when there is one). */
-function readTokenizer(path: string): TextTokenizer {
+function readTokenizer(path: string): { tokenizer: TextTokenizer; files: TokenizerFiles } {
   const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'tokenizer.json') : path;
   let json: unknown;
   try {
@@ -599,7 +707,7 @@ function readTokenizer(path: string): TextTokenizer {
       throw new NuggetsError(`Cannot read ${configFile}: ${(err as Error).message}`);
     }
   }
-  return new TextTokenizer(json, config, file);
+  return { tokenizer: new TextTokenizer(json, config, file), files: { folder: dirname(file), config } };
 }
 
 function firstDifference(a: number[], b: number[]): number {

@@ -149,7 +149,19 @@ export class SglangBackend extends ServingBackend {
     const zero = this.zeroShotPositions;
     return `SGLang computed ${perRecord(computed)} token positions per record (prompt tokens minus cached tokens, mean over ${this.records}) of ${perRecord(sent)} sent`
       + ` (${sent > 0 ? ((100 * (sent - computed)) / sent).toFixed(1) : '0.0'}% from its prefix cache)`
-      + `${zero && zero.unreported === 0 && zero.sent > 0 ? `; the anchors alone ${zero.computed.toLocaleString('en-US')} once` : ''}.`;
+      + `${zero && zero.unreported === 0 && zero.sent > 0 ? `; the anchors alone ${zero.computed.toLocaleString('en-US')} once` : ''}.`
+      + this.naiveNote();
+  }
+
+  /**
+   * Records whose chat rendering is not prefix-preserving (the template renders the candidate's turns otherwise when an
+   * anchor's follow): their pairs share no candidate prefix, so each anchor's sequence is computed whole (naively).
+   */
+  private naiveNote(): string {
+    const { rendered, notPrefixPreserving } = this.chatRecords;
+    if (notPrefixPreserving === 0) return '';
+    return ` ${notPrefixPreserving} of ${rendered} records scored naively (each anchor's sequence whole): the chat template does not render their turns `
+      + 'the same when more turns follow (not prefix-preserving), so the cache could not supply their candidate. The scores are the same either way.';
   }
 
   /** Tokens [from, to) of item k's answer, after checking every entry against the ids sent. */

@@ -187,3 +187,32 @@ test('a worker behind the gateway that dies mid-run ends the run with a message 
     await worker.close();
   }
 });
+
+test('conversations through the gateway: the ShareGPT sample x conversation anchors with chatml score as the local engine does, every request of a record on one worker', { timeout: 300_000 }, async () => {
+  const chats = join(repoRoot, 'samples', 'identity-15.sharegpt.json');
+  const sample = new Set(readDataset(chats).records.map((r) => r.id));
+  const chatAnchors = join(dir, 'chat-anchors.json');
+  writeAnchors(chatAnchors, readDataset(sharedData('fastchat-identity.sharegpt.json')).records.filter((r) => !sample.has(r.id)).filter((_, i) => i % 41 === 3).slice(0, 8));
+  const local = await nuggets('score', chats, '--anchors', chatAnchors, '--template', 'chatml', '--out', 'chat-local.jsonl');
+  assert.equal(local.code, 0, local.stderr);
+  const seen = workers.map((w) => w.servedKeys.length);
+  const served = await nuggets('score', chats, '--anchors', chatAnchors, '--template', 'chatml', '--model', `sglang+${gateway!.url}`, '--out', 'chat-gateway.jsonl');
+  assert.equal(served.code, 0, `${served.stderr}\ngateway:\n${gateway!.output.slice(-2000)}`);
+  const expected = scoreLines(join(dir, 'chat-local.jsonl'));
+  const actual = scoreLines(join(dir, 'chat-gateway.jsonl'));
+  assert.equal(actual.length, sample.size);
+  expected.forEach((e, r) => {
+    assert.equal(actual[r]!.golden_score, e.golden_score, `golden score of record ${e.index}`);
+    e.deltas.forEach((d, i) => assert.ok(d === null ? actual[r]!.deltas[i] === null : Math.abs(d - actual[r]!.deltas[i]!) <= 1e-3, `record ${e.index}, anchor ${i}`));
+  });
+  const workerOf = new Map<string, number>();
+  workers.forEach((worker, w) => {
+    for (const key of worker.servedKeys.slice(seen[w])) {
+      if (key === undefined || key === 'anchors') continue;
+      assert.ok(sample.has(key), `routing key ${key} is a conversation's id`);
+      assert.equal(workerOf.get(key) ?? w, w, `record ${key}'s requests reached both workers`);
+      workerOf.set(key, w);
+    }
+  });
+  assert.equal(workerOf.size, sample.size, 'every conversation was routed by its id');
+});

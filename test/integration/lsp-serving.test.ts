@@ -2,7 +2,9 @@
  * The built language server scoring through a serving endpoint (the vLLM stand-in, test/support/vllm-server.ts,
  * computing with the demo model) whose requests hang: Cancel must end the run within seconds, not after the
  * HTTP timeout (five minutes by default), keep the records scored before it, and leave the model usable; the
- * same for Compare Models, and for a run still waiting on a model lookup that hangs.
+ * same for Compare Models, and for a run still waiting on a model lookup that hangs. Several records in flight at
+ * once (nuggets.recordsInFlight, default 4): the stand-in sees them together, and the stored scores are the
+ * one-at-a-time ones, in dataset order.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -35,13 +37,25 @@ function storedScores(): number {
   return readdirSync(dir).filter((f) => f.endsWith('.jsonl')).reduce((n, f) => n + readScores(join(dir, f)).scores.size, 0);
 }
 
+/** The stored score lines of the one scores file under `storage`, in file order: index, golden score and deltas. */
+function storedLines(storage: string): { index: number; golden: number; deltas: number[] }[] {
+  const dir = join(storage, 'scores');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+  assert.equal(files.length, 1, 'one scores file');
+  return readFileSync(join(dir, files[0]!), 'utf8').split('\n').slice(1).filter((l) => l !== '').map((l) => {
+    const line = JSON.parse(l) as { index: number; golden_score: number; deltas: number[] };
+    return { index: line.index, golden: line.golden_score, deltas: line.deltas };
+  });
+}
+
 before(async () => {
   const records = sharedRecords('gsm8k-train.alpaca.json', [...Array(RECORDS + 3).keys()]);
   const text = JSON.stringify(records.slice(0, RECORDS).map((r) => r.original), null, 2);
   writeFileSync(datasetPath, text);
   writeAnchors(anchorsPath, records.slice(RECORDS));
   vllm = await FakeVllm.start(demoModel, { servedModel: 'demo' });
-  const settings: protocol.ServerSettings = { model: vllm.url, anchors: anchorsPath, maxAnchorTokens: 96, batchSize: 4, threads: 1, scoringAllowed: true };
+  // One record at a time, so that the hangs below fall on a known record (the records-in-flight test has its own client).
+  const settings: protocol.ServerSettings = { model: vllm.url, anchors: anchorsPath, maxAnchorTokens: 96, batchSize: 4, threads: 1, scoringAllowed: true, recordsInFlight: 1 };
   client = await TestClient.start({ storagePath, settings }, { NUGGETS_API_KEY: undefined, OPENAI_API_KEY: undefined });
   await client.open(uri, text);
   await client.waitForScores(uri, (p) => p.full, 'the scores of the opened file');
@@ -83,6 +97,60 @@ test('Cancel during a hung serving request ends the run within seconds; the reco
   assert.equal(rest.scoredNow, RECORDS - stopped.scoredNow);
   assert.equal(rest.scored, RECORDS);
   assert.equal(storedScores(), RECORDS);
+});
+
+test('against a serving endpoint the worker keeps 4 records in flight by default: the stand-in sees 4 requests at once, the stored scores equal the one-at-a-time ones in dataset order, and Cancel mid-run keeps the records completed before it', { timeout: 90_000 }, async () => {
+  await client.waitForScores(uri, (p) => p.scored === RECORDS, 'every record scored one at a time');
+  const oneAtATime = storedLines(storagePath);
+  const storage = join(work, 'storage-in-flight');
+  const settings: protocol.ServerSettings = { model: vllm.url, anchors: anchorsPath, maxAnchorTokens: 96, batchSize: 4, threads: 1, scoringAllowed: true };
+  const other = await TestClient.start({ storagePath: storage, settings }, { NUGGETS_API_KEY: undefined, OPENAI_API_KEY: undefined });
+  try {
+    await other.open(uri, readFileSync(datasetPath, 'utf8'));
+    await other.waitForScores(uri, (p) => p.full, 'the scores of the opened file');
+    // Each answer held a while, so that the records started together are seen together.
+    vllm.delayMs = 150;
+    // Requests the hangs above left held count as in flight for good: the run's own are those above them.
+    const held = vllm.inFlight;
+    vllm.maxInFlight = 0;
+    const all = await other.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } });
+    vllm.delayMs = 0;
+    assert.equal(all.scoredNow, RECORDS);
+    process.stdout.write(`# ${vllm.maxInFlight - held} completions requests in flight at once (nuggets.recordsInFlight default 4)\n`);
+    assert.equal(vllm.maxInFlight - held, 4, 'one request of each of 4 records at once (a record\'s own requests follow one another)');
+    const inFlight = storedLines(storage);
+    assert.deepEqual(inFlight.map((l) => l.index), [...Array(RECORDS).keys()], 'stored in dataset order');
+    assert.deepEqual(inFlight, oneAtATime, 'the same scores as one record at a time');
+
+    // Cancel while the sixth request of the run hangs: the records handed over before it stay, a prefix of the dataset.
+    const cleared = await other.connection.sendRequest(protocol.clearScores, { textDocument: { uri } });
+    assert.equal(cleared.removed, RECORDS);
+    vllm.stallAfter = vllm.requests + 1 + 5;
+    const stalledBefore = vllm.stalled;
+    const cancel = new CancellationTokenSource();
+    const scoring = other.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } }, cancel.token);
+    while (vllm.stalled === stalledBefore) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300)); // the requests not held are answered meanwhile
+    const cancelledAt = performance.now();
+    cancel.cancel();
+    const stopped = await scoring;
+    const seconds = (performance.now() - cancelledAt) / 1000;
+    vllm.stallAfter = Infinity;
+    process.stdout.write(`# cancelled with 4 records in flight ${seconds.toFixed(2)} s after Cancel, ${stopped.scoredNow} of ${RECORDS} records kept\n`);
+    assert.equal(stopped.cancelled, true);
+    assert.ok(seconds < 3, `the run ended ${seconds.toFixed(2)} s after Cancel`);
+    const kept = storedLines(storage);
+    assert.equal(kept.length, stopped.scoredNow);
+    assert.ok(stopped.scoredNow < RECORDS, 'the run stopped before its end');
+    assert.deepEqual(kept, oneAtATime.slice(0, kept.length), 'the kept records are the first ones, with their one-at-a-time scores');
+    const rest = await other.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } });
+    assert.equal(rest.scoredNow, RECORDS - stopped.scoredNow);
+    assert.deepEqual(storedLines(storage).sort((a, b) => a.index - b.index), oneAtATime, 'resumed: every record, with the same scores');
+  } finally {
+    vllm.delayMs = 0;
+    vllm.stallAfter = Infinity;
+    await other.stop().catch(() => undefined);
+  }
 });
 
 test('Cancel during a hung request of Compare Models ends it within seconds; the worker then compares and scores again', { timeout: 60_000 }, async () => {

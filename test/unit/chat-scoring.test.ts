@@ -94,6 +94,24 @@ class Reference {
     return Math.exp(-(await this.sum(ids, from, ids.length - from)) / (ids.length - from));
   }
 
+  /**
+   * ppl_cond under --turns all: every assistant turn k given the turns before it, each its own sequence; the spans'
+   * log-probabilities added, and their token counts, before the mean.
+   */
+  async pplCondAll(text: string, turns: Turn[]): Promise<number> {
+    let total = 0;
+    let count = 0;
+    for (let k = 0; k < turns.length; k++) {
+      if (turns[k]!.role !== 'assistant') continue;
+      const p = new Template(text).render({ messages: turns.slice(0, k), add_generation_prompt: true, ...SPECIAL });
+      const ids = this.tok(p + turns[k]!.content);
+      const from = this.tok(p).length;
+      total += await this.sum(ids, from, ids.length - from);
+      count += ids.length - from;
+    }
+    return Math.exp(-total / count);
+  }
+
   /** Σ log p(ids[t] | ids[<t]) for t in [from, from + n), one whole-sequence pass with an empty past, log-softmax in float64. */
   private async sum(ids: number[], from: number, n: number): Promise<number> {
     const length = from + n;
@@ -235,6 +253,27 @@ test('ppl_cond of a conversation is over its final turn given the turns before i
   }
 });
 
+test('--turns all: ppl_cond pools every assistant turn given the turns before it (ChatML and Llama-2-style), and equals --turns last on a two-turn record', async () => {
+  const backend = await LocalBackend.open(demoModel, { threads: 1 });
+  try {
+    for (const text of [CHATML_TEMPLATE, LLAMA2_TEMPLATE]) {
+      const template = new ChatTemplate(text, 't', templateKey(text), SPECIAL);
+      const all = await backend.prepareAnchors(anchors, { ...DEFAULT_OPTIONS, chatTemplate: template, turns: 'all' });
+      const last = await backend.prepareAnchors(anchors, { ...DEFAULT_OPTIONS, chatTemplate: template });
+      for (const record of [candidates[1]!, candidates[2]!, candidates[9]!]) {
+        const got = (await scoreCandidate(backend, all, record)).signals!['ppl_cond'] as number;
+        const expected = await reference.pplCondAll(text, record.turns!);
+        assert.ok(Math.abs(got - expected) / expected < 1e-5, `record ${record.index} (${record.turns!.length} turns): ppl_cond ${got} vs ${expected}`);
+        const finalOnly = (await scoreCandidate(backend, last, record)).signals!['ppl_cond'] as number;
+        if (record.turns!.filter((t) => t.role === 'assistant').length === 1) assert.ok(Math.abs(got - finalOnly) / finalOnly < 1e-6);
+        else assert.ok(Math.abs(got - finalOnly) / finalOnly > 1e-3, `record ${record.index}: pooling several turns changes ppl_cond`);
+      }
+    }
+  } finally {
+    await backend.dispose();
+  }
+});
+
 test('a template that is not prefix-preserving is scored naively, gives the reference numbers, and the summary says so', async () => {
   const backend = await LocalBackend.open(demoModel, { threads: 1 });
   try {
@@ -278,7 +317,7 @@ test('a template that writes BOS itself: rendered text is tokenized without spec
   try {
     const template = new ChatTemplate(withBos, 'bos.jinja', templateKey(withBos), SPECIAL);
     const renderer = new ChatRenderer(template, backend.tokenizer);
-    const anchor = renderer.anchor(anchors[0]!, MAX_ANCHOR_TOKENS, () => 'anchor');
+    const anchor = await renderer.anchor(anchors[0]!, MAX_ANCHOR_TOKENS, () => 'anchor');
     assert.equal(anchor.tokens[0], 0, 'BOS (<|endoftext|>, id 0) first');
     assert.notEqual(anchor.tokens[1], 0, 'and only once');
     const prepared = await backend.prepareAnchors(anchors, { ...DEFAULT_OPTIONS, chatTemplate: template });

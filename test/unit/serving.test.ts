@@ -394,15 +394,18 @@ function weakerTokenizer(): string {
   return folder;
 }
 
-test('a serving backend refuses conversations and chat templates with a message, instead of scoring them with the paper template', async () => {
+test('a serving backend scores conversations only under a chat template: under the paper\'s, conversation anchors and candidates are refused with the way out', async () => {
   const serving = await openBackend(vllm.url, { servedModel: 'nuggets-demo' });
   try {
     const conversation = readDataset(join(repoRoot, 'samples', 'identity-15.sharegpt.json')).records.slice(0, 2);
-    const refused = /Conversations and chat templates are scored by local models only for now/;
+    const refused = /A conversation record cannot be scored with the paper's Alpaca template/;
     await assert.rejects(serving.prepareAnchors(conversation, OPTIONS), refused);
-    await assert.rejects(serving.prepareAnchors(anchors, { ...OPTIONS, chatTemplate: chatmlTemplate() }), refused);
     const prepared = await serving.prepareAnchors(anchors, OPTIONS);
-    await assert.rejects(serving.oneShot(conversation[0]!, prepared), /A conversation record cannot be scored with the paper's Alpaca template/);
+    await assert.rejects(serving.oneShot(conversation[0]!, prepared), refused);
+    const chat = await serving.prepareAnchors(conversation, { ...OPTIONS, chatTemplate: chatmlTemplate() });
+    const { oneShot } = await serving.oneShot(conversation[1]!, chat);
+    assert.equal(oneShot.length, 2);
+    assert.ok([...oneShot].every((s) => Number.isFinite(s) && s < 0), 'the conversation anchors are scored');
   } finally {
     await serving.dispose();
   }

@@ -128,9 +128,9 @@ export async function benchFormats(bundle: string): Promise<Record<string, unkno
   const chatTemplate = chatmlTemplate();
   const options = { ...DEFAULT_OPTIONS, chatTemplate };
   const renderer = new ChatRenderer(chatTemplate, backend.tokenizer);
-  const rendered = anchors.map((a, i) => renderer.anchor(a, options.maxAnchorTokens, () => `anchor ${i}`));
+  const rendered = await Promise.all(anchors.map((a, i) => renderer.anchor(a, options.maxAnchorTokens, () => `anchor ${i}`)));
   started = process.hrtime.bigint();
-  for (const c of candidates) renderer.candidate(c, rendered, backend.identity.contextLength, () => `record ${c.index}`);
+  for (const c of candidates) await renderer.candidate(c, rendered, backend.identity.contextLength, () => `record ${c.index}`);
   const renderSeconds = seconds(started) / candidates.length;
 
   const prepared = await backend.prepareAnchors(anchors, options);
