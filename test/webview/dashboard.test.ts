@@ -59,7 +59,7 @@ const distribution: DistributionResult = {
   meanGoldenScore: goldenScores.reduce((a, b) => a + b, 0) / goldenScores.length,
   signals: ['ppl_cond', 'ppl_direct', 'ifd'].map((name, k) => ({
     name, label: ['PPL (cond.)', 'PPL (direct)', 'IFD'][k]!, unit: '', description: `the ${name} signal`, better: name === 'ifd' ? 'higher' : 'lower',
-    counts: [3, 10, 20, 15, 12], from: 0.3, to: 1.18, missing: 0, summary: { count: 60, missing: 0, mean: 0.7, p10: 0.4, median: 0.7, p90: 1.1 },
+    counts: [3, 10, 20, 15, 12], from: 0.3, to: 1.18, scale: name === 'ifd' ? 'log' : 'linear', missing: 0, summary: { count: 60, missing: 0, mean: 0.7, p10: 0.4, median: 0.7, p90: 1.1 },
   })),
   problems: [...PROBLEMS].map(([index, problem]) => ({ index, ...problem, goldenScore: rows[index]!.score!.goldenScore, instruction: rows[index]!.instruction, range: rows[index]!.range })),
 };
@@ -78,7 +78,7 @@ const deltaOf = (i: number, k: number): number | null => (k === 2 && i % 2 === 1
 function recordEffects(index: number): RecordEffectsResult {
   const row = rows[index]!;
   return {
-    index, id: row.id, instruction: row.instruction, range: row.range, score: row.score!, stale: row.stale,
+    index, id: row.id, instruction: row.instruction, input: row.input, output: row.output, range: row.range, score: row.score!, stale: row.stale,
     anchorSet: { hash: 'h', count: 5, label: 'k-means 5 of this file' },
     effects: anchorEffects.anchors.map((a) => ({ index: a.index, instruction: a.instruction, input: a.input, delta: deltaOf(index, a.index) })),
   };
@@ -148,8 +148,8 @@ before(async () => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     if (path === '/') {
       res.writeHead(200, { 'content-type': 'text/html' });
-      res.end(dashboardHtml({ cspSource: origin, scriptUri: `${origin}/dist/webview.js`, styleUri: `${origin}/media/dashboard.css`, nonce: 'testnonce123' }));
-    } else if (path === '/dist/webview.js' || path === '/media/dashboard.css') {
+      res.end(dashboardHtml({ cspSource: origin, scriptUri: `${origin}/dist/webview.js`, styleUri: `${origin}/media/dashboard.css`, chartStyleUri: `${origin}/dist/webview.css`, nonce: 'testnonce123' }));
+    } else if (path === '/dist/webview.js' || path === '/dist/webview.css' || path === '/media/dashboard.css') {
       res.writeHead(200, { 'content-type': path.endsWith('.js') ? 'text/javascript' : 'text/css' });
       res.end(readFileSync(join(repoRoot, path)));
     } else {
