@@ -85,13 +85,39 @@ new MutationObserver(() => {
 const tick = (v: number): string => (v === 0 ? '0' : Math.abs(v) >= 1000 || Math.abs(v) < 0.01 ? v.toPrecision(2) : String(Number(v.toPrecision(3))));
 const countLabel = (n: number): string => `${n} record${n === 1 ? '' : 's'}`;
 
-function axes(t: Theme, xLabel: string, yLabel: string): uPlot.Axis[] {
-  const axis = (label: string): uPlot.Axis => ({
-    label, stroke: t.text, labelSize: 18, font: '11px sans-serif', labelFont: '12px sans-serif',
-    grid: { stroke: t.grid, width: 1 }, ticks: { stroke: t.grid, width: 1, size: 4 },
-    values: (_u, splits) => splits.map((v) => (v === null ? '' : tick(v))),
+/**
+ * Ticks of a log axis: 1, 2 and 5 times each power of ten within [min, max] (every integer multiple when that
+ * gives fewer than four), so that a range within one decade (IFD 0.3 to 1.2) still has labelled ticks.
+ */
+export function logTicks(min: number, max: number): number[] {
+  const pick = (multiples: number[]): number[] => {
+    const ticks: number[] = [];
+    for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+      for (const m of multiples) {
+        const v = Number((m * 10 ** e).toPrecision(6));
+        if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) ticks.push(v);
+      }
+    }
+    return ticks;
+  };
+  const coarse = pick([1, 2, 5]);
+  return coarse.length >= 4 ? coarse : pick([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+}
+
+/** The axes, their colours read from the theme at each draw (a theme change redraws them). */
+function axes(colours: () => Theme, xLabel: string, yLabel: string, figure: HTMLElement, log: { x?: boolean; y?: boolean } = {}): uPlot.Axis[] {
+  const axis = (label: string, isLog: boolean | undefined, which: 'xTicks' | 'yTicks'): uPlot.Axis => ({
+    label, stroke: () => colours().text, labelSize: 18, font: '11px sans-serif', labelFont: '12px sans-serif',
+    grid: { stroke: () => colours().grid, width: 1 }, ticks: { stroke: () => colours().grid, width: 1, size: 4 },
+    // Every tick of a log axis is labelled (uPlot's default keeps only some of them).
+    ...(isLog ? { splits: (_u: uPlot, _axis: number, min: number, max: number) => logTicks(min, max), filter: (_u: uPlot, splits: number[]) => splits } : {}),
+    values: (_u, splits) => {
+      const labels = splits.map((v) => (v === null ? '' : tick(v)));
+      figure.dataset[which] = labels.join(' '); // the tick labels drawn, for tests and for reading in the DOM
+      return labels;
+    },
   });
-  return [axis(xLabel), { ...axis(yLabel), size: 44 }];
+  return [axis(xLabel, log.x, 'xTicks'), { ...axis(yLabel, log.y, 'yTicks'), size: 44 }];
 }
 
 /** A figure holding a caption, the chart's box and its tooltip; uPlot sizes itself to the box, and again on every resize. */
@@ -141,6 +167,7 @@ export function histogram(data: HistogramData, height: number, onBrush: (bounds:
   const { figure, box, tip, size } = frame(data.xLabel, height);
   figure.dataset.signal = data.signal;
   figure.dataset.scale = data.log ? 'log' : 'linear';
+  figure.dataset.counts = data.counts.join(' ');
   figure.setAttribute('aria-label', ariaLabel);
   let threshold = data.threshold;
   let t = theme();
@@ -162,7 +189,7 @@ export function histogram(data: HistogramData, height: number, onBrush: (bounds:
       x: { time: false, ...(data.log ? { distr: 3, log: 10 } : {}), range: () => [lo, hi] },
       y: { range: () => [0, max * 1.08] },
     },
-    axes: axes(t, data.xLabel, 'records'),
+    axes: axes(() => t, data.xLabel, 'records', figure, { x: data.log }),
     series: [{}, { paths: () => null, points: { show: false } }],
     cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false }, y: false },
     hooks: {
@@ -227,6 +254,7 @@ export function histogram(data: HistogramData, height: number, onBrush: (bounds:
     },
     setThreshold(value: number) {
       threshold = value;
+      figure.dataset.threshold = String(value);
       u.redraw(false);
     },
     redraw() {
@@ -261,6 +289,8 @@ export function scatterPlot(data: ScatterData, height: number, onBrush: (bounds:
   if (!(yHi > yLo)) [yLo, yHi] = data.log ? [yLo / 2 || 0.5, yHi * 2 || 2] : [yLo - 1, yHi + 1];
   // Room at the edges, so that the lowest and the highest point are drawn whole.
   const [yMin, yMax] = data.log ? [yLo / 1.15, yHi * 1.15] : [yLo - (yHi - yLo) * 0.05, yHi + (yHi - yLo) * 0.05];
+  figure.dataset.points = String(data.points.length);
+  figure.dataset.yRange = `${yMin} ${yMax}`;
   let region: { x: [number, number]; y: [number, number] } | null = null;
   const radius = data.points.length > 5000 ? 1.5 : 3;
 
@@ -283,7 +313,7 @@ export function scatterPlot(data: ScatterData, height: number, onBrush: (bounds:
       x: { time: false, range: () => [0, 1] },
       y: { ...(data.log ? { distr: 3, log: 10 } : {}), range: () => [yMin, yMax] },
     },
-    axes: axes(t, data.xLabel, data.yLabel),
+    axes: axes(() => t, data.xLabel, data.yLabel, figure, { y: data.log }),
     series: [{}, { paths: () => null, points: { show: false } }],
     cursor: { drag: { x: true, y: true, setScale: false }, points: { show: false } },
     hooks: {
@@ -304,7 +334,7 @@ export function scatterPlot(data: ScatterData, height: number, onBrush: (bounds:
         if (left === undefined || top === undefined || left < 0) return placeTip(u, tip, 0, 0, null);
         const p = nearest(u, left, top);
         figure.dataset.hovered = p ? String(p.index) : '';
-        placeTip(u, tip, left, top, p ? `record ${p.index}: golden ${p.x.toFixed(2)}, ${data.yLabel} ${tick(p.y)}` : null);
+        placeTip(u, tip, left, top, p ? `record ${p.index}: golden score ${p.x.toFixed(2)}, ${data.yLabel.replace(/ \(log\)$/, '')} ${tick(p.y)}` : null);
       }],
       setSelect: [(u) => {
         if (u.select.width < 3 || u.select.height < 3) return drawRegion(u);

@@ -464,6 +464,7 @@ function syncFilterFields(): void {
 }
 
 function renderSelection(): void {
+  renderThreshold(); // Write Subset and Export say whether they take the selection
   const ranges = [...bounds.values()].map(rangeLabel);
     const summary = byId('selection-summary');
   const any = ranges.length > 0 || search.instruction.trim() !== '' || search.output.trim() !== '';
