@@ -112,7 +112,9 @@ function axes(colours: () => Theme, xLabel: string, yLabel: string, figure: HTML
     // Every tick of a log axis is labelled (uPlot's default keeps only some of them).
     ...(isLog ? { splits: (_u: uPlot, _axis: number, min: number, max: number) => logTicks(min, max), filter: (_u: uPlot, splits: number[]) => splits } : {}),
     values: (_u, splits) => {
-      const labels = splits.map((v) => (v === null ? '' : tick(v)));
+      // A log axis with a tick at every multiple labels only 1, 2, 3 and 5 times a power of ten, so that labels never crowd.
+      const crowded = isLog && splits.length > 7;
+      const labels = splits.map((v) => (v === null || (crowded && ![1, 2, 3, 5].includes(Number((v / 10 ** Math.floor(Math.log10(v) + 1e-9)).toPrecision(3)))) ? '' : tick(v)));
       figure.dataset[which] = labels.join(' '); // the tick labels drawn, for tests and for reading in the DOM
       return labels;
     },

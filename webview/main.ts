@@ -445,6 +445,7 @@ function clearSelection(): void {
   search.instruction = '';
   search.output = '';
   showBrushes();
+  syncFilterFields();
   resetTable(true);
 }
 
@@ -454,12 +455,14 @@ function showBrushes(): void {
   renderThreshold();
 }
 
-/** The column filter fields show the selection's ranges (a brush writes its range into its column's field). */
+/** The column filter fields show the selection (a brush writes its range into its column's field; Clear Selection empties them all). */
 function syncFilterFields(): void {
   for (const th of document.querySelectorAll<HTMLTableCellElement>('#records-table th[data-column]')) {
     const input = th.querySelector<HTMLInputElement>('input.column-filter');
     const column = th.dataset.column!;
-    if (input && th.classList.contains('number') && document.activeElement !== input) input.value = rangeText(bounds.get(SIGNAL_OF[column] ?? column));
+    if (!input || document.activeElement === input) continue;
+    input.value = column === 'instruction' || column === 'output' ? search[column] : rangeText(bounds.get(SIGNAL_OF[column] ?? column));
+    input.removeAttribute('aria-invalid');
   }
 }
 

@@ -18,6 +18,10 @@ export interface VirtualTableOptions<T> extends TableOptions<T> {
 
 export class VirtualTable<T> {
   private rows = new Map<number, T>();
+  /** The rows of the query before a refresh: shown until their new answer comes, so that a refresh does not flicker. */
+  private previous = new Map<number, T>();
+  /** The header's columns and order as drawn: a refresh with the same ones keeps the header (and a filter being typed in). */
+  private headerKey = '';
   private asked = new Set<number>();
   private total = 0;
   /** Measured from the first row drawn; a guess until then. */
@@ -30,25 +34,37 @@ export class VirtualTable<T> {
     new ResizeObserver(() => this.render()).observe(scroller);
   }
 
-  /** New columns, order or filter: forgets every row and asks again from the top. */
+  /**
+   * New columns, order or filter (`scrollToTop`): forgets every row and asks again from the top. New scores
+   * (not `scrollToTop`): asks again for the rows in view, showing the old ones until the new come.
+   */
   reset(columns: readonly Column<T>[], options: VirtualTableOptions<T>, scrollToTop: boolean): void {
     this.columns = columns;
     this.options = options;
-    this.rows.clear();
+    this.previous = scrollToTop ? new Map() : new Map([...this.previous, ...this.rows]);
+    this.rows = new Map();
     this.asked.clear();
-    const head = document.createElement('thead');
-    const headRow = document.createElement('tr');
-    for (const column of columns) headRow.append(headerCell(column, options));
-    head.append(headRow);
-    this.table.replaceChildren(head, this.body);
+    const key = JSON.stringify([columns.map((c) => c.key), options.sorted]);
+    if (key !== this.headerKey || !this.table.tHead) {
+      this.headerKey = key;
+      const head = document.createElement('thead');
+      const headRow = document.createElement('tr');
+      for (const column of columns) headRow.append(headerCell(column, options));
+      head.append(headRow);
+      this.table.replaceChildren(head, this.body);
+    }
     if (scrollToTop) this.scroller.scrollTop = 0;
+    this.render();
     this.ask(Math.floor(this.scroller.scrollTop / this.rowHeight));
   }
 
   /** Rows from the server: the block at `offset`, and how many rows the query has in all. */
   receive(offset: number, rows: readonly T[], total: number): void {
     this.total = total;
-    rows.forEach((row, k) => this.rows.set(offset + k, row));
+    rows.forEach((row, k) => {
+      this.rows.set(offset + k, row);
+      this.previous.delete(offset + k);
+    });
     this.render();
   }
 
@@ -74,7 +90,7 @@ export class VirtualTable<T> {
     }
     const children: HTMLTableRowElement[] = [spacer(first * this.rowHeight, this.columns.length)];
     for (let i = first; i < last; i++) {
-      const row = this.rows.get(i);
+      const row = this.rows.get(i) ?? this.previous.get(i);
       const tr = document.createElement('tr');
       tr.dataset.position = String(i);
       if (row === undefined) {
