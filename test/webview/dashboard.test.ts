@@ -984,3 +984,18 @@ for (const theme of ['light', 'dark'] as const) {
     assert.deepEqual(consoleErrors, []);
   });
 }
+
+test('a refresh while scoring keeps a filter being typed in: its text, its focus, and the rows until the new ones come', async () => {
+  await firstPageByIndex();
+  const output = page.locator('#records-table th[data-column="output"] input');
+  await output.click();
+  await output.pressSequentially('Output 1');
+  await untilAttribute('#page-info', 'data-total', String(rows.filter((r) => r.output.toLowerCase().includes('output 1')).length));
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter });
+  await page.keyboard.type('2');
+  assert.equal(await output.inputValue(), 'Output 12', 'the field kept its focus through the refresh');
+  await untilAttribute('#page-info', 'data-total', String(rows.filter((r) => r.output.toLowerCase().includes('output 12')).length));
+  assert.deepEqual(await shownIndexes(), rows.filter((r) => r.output.toLowerCase().includes('output 12')).map((r) => r.index));
+  await page.locator('#clear-selection').click();
+  await untilAttribute('#page-info', 'data-total', '60');
+});
