@@ -947,7 +947,7 @@ async function splitLayout(): Promise<{ records: { x: number; y: number; width: 
   return { records, view, overflow, charts };
 }
 
-for (const theme of ['light', 'dark'] as const) {
+for (const theme of ['light', 'dark', 'highContrast'] as const) {
   test(`${theme} theme: at full width the record view is beside the table, at 600 px directly under it; nothing overlaps, charts fit their boxes`, async () => {
     await page.evaluate(applyTheme(theme));
     for (const width of [1280, 600]) {
@@ -980,7 +980,7 @@ for (const theme of ['light', 'dark'] as const) {
       await page.locator('#record-close').click();
     }
     await page.setViewportSize({ width: 1200, height: 900 });
-    if (theme === 'dark') await page.evaluate(applyTheme('light'));
+    if (theme !== 'light') await page.evaluate(applyTheme('light'));
     assert.deepEqual(consoleErrors, []);
   });
 }
@@ -998,4 +998,27 @@ test('a refresh while scoring keeps a filter being typed in: its text, its focus
   assert.deepEqual(await shownIndexes(), rows.filter((r) => r.output.toLowerCase().includes('output 12')).map((r) => r.index));
   await page.locator('#clear-selection').click();
   await untilAttribute('#page-info', 'data-total', '60');
+});
+
+test('50,000 points: the scatter plot draws them all, and hovering still names the record under the pointer', async (t) => {
+  const many = Array.from({ length: 50_000 }, (_, index) => ({ index, x: ((index * 7919) % 50_000) / 50_000, y: 0.3 + ((index * 104_729) % 50_000) / 25_000 }));
+  const target = many[31_337]!;
+  // Room around the target, so that the pointer finds it and no other.
+  const points = many.filter((p) => p === target || Math.hypot(p.x - target.x, (p.y - target.y) / 2) > 0.02);
+  const started = Date.now();
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter: { ...scatter, points } });
+  const sent = Date.now() - started;
+  await untilAttribute('#scatter-chart figure', 'data-points', String(points.length));
+  const drawn = Date.now() - started;
+  t.diagnostic(`${points.length} points drawn ${drawn} ms after the state was sent (${sent} ms of it to send them into the page)`);
+  assert.ok(drawn < 5000, `drawn in ${drawn} ms`);
+  const at = await scatterPosition(target.x, target.y);
+  const hovered = Date.now();
+  await page.mouse.move(at.x, at.y);
+  await untilText('#scatter-chart .chart-tip', `record ${target.index}: golden score ${target.x.toFixed(2)}, IFD ${Number(target.y.toPrecision(3))}`);
+  t.diagnostic(`the tooltip named the record ${Date.now() - hovered} ms after the pointer moved`);
+  await page.mouse.move(0, 0);
+  await page.locator('#scatter-chart').screenshot({ path: join(artifacts, 'scatter-50000.png') });
+  await hostPost({ type: 'state', dataset: DATASET_NAME, model: DEMO, distribution, anchorEffects, scatter });
+  await untilAttribute('#scatter-chart figure', 'data-points', '60');
 });
