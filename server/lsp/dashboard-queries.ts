@@ -142,3 +142,14 @@ export function recordFilter(filter: protocol.RecordFilter | undefined, where: s
     && (instruction === '' || record.instruction.toLocaleLowerCase().includes(instruction) || record.input.toLocaleLowerCase().includes(instruction))
     && (output === '' || record.output.toLocaleLowerCase().includes(output));
 }
+
+/**
+ * The whole record for the record view, as plain text: instruction, input and output, and for a conversation
+ * (DatasetRecord.turns) every turn with its role and which one is scored (the final assistant turn).
+ */
+export function wholeRecord(record: DatasetRecord): Pick<protocol.RecordEffectsResult, 'instruction' | 'input' | 'output' | 'turns' | 'scoredTurn'> {
+  return {
+    instruction: record.instruction, input: record.input, output: record.output,
+    ...(record.turns ? { turns: record.turns.map((t) => ({ role: t.role, content: t.content })), scoredTurn: record.turns.length - 1 } : {}),
+  };
+}

@@ -11,7 +11,7 @@ import type * as protocol from '../protocol';
 import { problemInfo } from '../problems';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
-import { checkedBounds, compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, recordFilter, signalCells, withinBounds } from './dashboard-queries';
+import { checkedBounds, compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, recordFilter, signalCells, wholeRecord, withinBounds } from './dashboard-queries';
 import type { OpenDocuments } from './documents';
 import { shorten } from './markdown';
 import type { ScoreBook } from './score-book';
@@ -92,9 +92,7 @@ export class DashboardRequests {
     const shown = this.documents.shown(parsed, params.index, await this.keys.keyFor(uri));
     const anchors = shown?.key ? this.book.anchorsByHash(shown.key.anchors.hash) : undefined;
     return {
-      index: record.index, id: record.id, instruction: record.instruction, input: record.input, output: record.output,
-      ...(record.turns ? { turns: record.turns.map((t) => ({ role: t.role, content: t.content })), scoredTurn: record.turns.length - 1 } : {}),
-      range: parsed.ranges[record.index]!,
+      index: record.index, id: record.id, ...wholeRecord(record), range: parsed.ranges[record.index]!,
       stale: shown?.stale ?? false, ...(shown ? { score: summaryOf(shown.score) } : {}),
       anchorSet: anchors ? { hash: anchors.hash, count: anchors.anchors.length, label: this.keys.anchors.label(uri, anchors.hash, anchors.anchors.length) } : null,
       effects: shown && anchors ? recordEffectsOf(shown.score, anchors.anchors) : [],

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DatasetRecord } from '../../server/dataset';
-import { checkedBounds, compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, recordFilter, signalCells, signalChart, withinBounds } from '../../server/lsp/dashboard-queries';
+import { readFileSync } from 'node:fs';
+import { parseDataset, type DatasetRecord } from '../../server/dataset';
+import { checkedBounds, compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, recordFilter, signalCells, signalChart, wholeRecord, withinBounds } from '../../server/lsp/dashboard-queries';
 import type { CandidateScore } from '../../server/scoring/golden';
 import { signalNamed } from '../../server/signals';
+import { sharedData } from '../helpers';
 
 function score(index: number, golden: number, ifd: number | null, meanDelta = 0): CandidateScore {
   return { index, id: String(index), goldenScore: golden, wins: golden * 10, anchors: 10, meanDelta, deltas: [], truncated: false, signals: { ppl_cond: 4, ppl_direct: ifd === null ? null : 4 / ifd, ifd } };
@@ -77,4 +79,19 @@ test('a bad range is refused, naming the request, the range and what is wrong', 
   assert.throws(() => checkedBounds([{ signal: 'ifd', max: Number.NaN }], 'x'), /the max of range 1 \(ifd\) is not a finite number/);
   assert.throws(() => checkedBounds([{ signal: 'ifd', min: '1' as unknown as number }], 'x'), /the min of range 1 \(ifd\) is not a finite number: "1"/);
   assert.throws(() => recordFilter({ output: 5 as unknown as string }, 'x'), /the output search is not text: 5/);
+});
+
+test('the record view\'s whole record: an Alpaca record\'s three fields; a conversation\'s turns with roles, the final assistant turn scored', () => {
+  const path = sharedData('fastchat-identity.sharegpt.json');
+  const conversation = parseDataset(readFileSync(path, 'utf8'), path).records[0]!;
+  const source = (JSON.parse(readFileSync(path, 'utf8')) as { conversations: { from: string; value: string }[] }[])[0]!.conversations;
+  const whole = wholeRecord(conversation);
+  assert.deepEqual(whole.turns, source.map((t) => ({ role: t.from === 'human' ? 'user' : 'assistant', content: t.value.trim() })));
+  assert.equal(whole.scoredTurn, source.length - 1);
+  assert.equal(whole.turns![whole.scoredTurn!]!.role, 'assistant');
+  assert.equal(whole.output, source.at(-1)!.value.trim(), 'the output is the scored turn, whole');
+  const three = (JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as unknown[]).slice(0, 3);
+  const alpaca = parseDataset(JSON.stringify(three, null, 2), 'gsm8k-3.alpaca.json').records[2]!;
+  assert.deepEqual(wholeRecord(alpaca), { instruction: alpaca.instruction, input: alpaca.input, output: alpaca.output });
+  assert.ok(alpaca.output.includes('\n'), 'kept whole, line breaks and all');
 });
