@@ -425,7 +425,6 @@ function renderPage(page: TablePageResult): void {
   const info = byId('page-info');
   info.textContent = page.total === 0 ? 'No records match.' : `${page.total} record${page.total === 1 ? '' : 's'}${currentFilter() || onlyAboveThreshold ? ' match' : ''}; scroll for more`;
   info.dataset.total = String(page.total);
-  if (currentFilter()) byId('selection-summary').dataset.count = String(page.total);
   renderSelection();
 }
 

@@ -103,6 +103,8 @@ export class VirtualTable<T> {
         for (const column of this.columns) tr.append(bodyCell(column, row));
         this.options.decorate?.(tr, row);
       }
+      // Stripes follow the row's place in the whole table, not in the few rows drawn: they stay put while scrolling.
+      tr.classList.toggle('striped', i % 2 === 1);
       children.push(tr);
     }
     children.push(spacer((this.total - last) * this.rowHeight, this.columns.length));
