@@ -91,7 +91,9 @@ const anchorWidths = new Map<string, number>();
 const recordViewWidths = new Map<string, number>();
 /** Answers to an older query are dropped: each query has its own number. */
 let querySeq = 0;
+/** Every chart drawn (a brush shows on each), and the golden-score histogram among them (it marks the threshold). */
 let charts: Chart[] = [];
+let goldenChart: Chart | undefined;
 
 const post = (message: WebviewMessage): void => vscode.postMessage(message);
 const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -143,6 +145,7 @@ function renderHistogram(): void {
   }, 170, brush, 'Records per golden score bin');
   slot.replaceChildren(chart.element);
   charts.push(chart);
+  goldenChart = chart;
   renderThreshold();
 }
 
@@ -174,7 +177,7 @@ function renderThreshold(): void {
     ? 'No records have a current golden score yet: run Nuggets: Score Dataset.'
     : `${count} of ${scores.length} scored records (${share.toFixed(1)}%) at or above ${threshold.toFixed(2)}${problems > 0 ? `, not counting ${problems} problem record${problems === 1 ? '' : 's'}, which are never selected` : ''}`;
   // Bins at or above the threshold are drawn full, the others faded; a dashed line marks the threshold.
-  charts[0]?.setThreshold(threshold);
+  goldenChart?.setThreshold(threshold);
 }
 
 /**
