@@ -70,6 +70,7 @@ class Dashboard {
       cspSource: webview.cspSource,
       scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js')).toString(),
       styleUri: webview.asWebviewUri(vscode.Uri.joinPath(media, 'dashboard.css')).toString(),
+      chartStyleUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.css')).toString(),
     });
     this.disposables.push(
       webview.onDidReceiveMessage((message: WebviewMessage) => void this.receive(message)),
@@ -147,10 +148,10 @@ class Dashboard {
           await vscode.commands.executeCommand('nuggets.chooseModel');
           break;
         case 'writeSubset':
-          await this.writeSubset(message.threshold, message.withScores);
+          await this.writeSubset(message.threshold, message.withScores, message.bounds ?? []);
           break;
         case 'exportScores':
-          await this.exportScores(message.format, message.withDeltas);
+          await this.exportScores(message.format, message.withDeltas, message.bounds ?? []);
           break;
       }
     } catch (err) {
@@ -210,19 +211,27 @@ class Dashboard {
     this.post({ type: 'record', record });
   }
 
-  /** Writes the records at or above the threshold beside the dataset, with a selection card, as Select Golden Subset does. */
-  private async writeSubset(threshold: number, withScores: boolean): Promise<void> {
+  /**
+   * Writes the records at or above the threshold (within the brushed ranges, when there are any) beside the dataset,
+   * with a selection card that records the rule and its ranges, as Select Golden Subset does.
+   */
+  private async writeSubset(threshold: number, withScores: boolean, bounds: protocol.SignalBound[]): Promise<void> {
     const textDocument = { uri: this.uri.toString() };
-    const rule: protocol.SelectionRule = { kind: 'min-score', minScore: threshold };
+    const rule: protocol.SelectionRule = { kind: 'min-score', minScore: threshold, ...(bounds.length > 0 ? { bounds } : {}) };
     const preview = await this.ctx.request(protocol.selectionPreview, { textDocument, rules: [rule] });
     if (!(await allScored(preview))) return;
+    const within = bounds.map(boundLabel).join(', ');
+    if (preview.counts[0] === 0) {
+      void vscode.window.showWarningMessage(`Nuggets: no record is at or above ${threshold.toFixed(2)}${within ? ` within ${within}` : ''}: nothing to write.`);
+      return;
+    }
     await writeGoldenSubset(this.ctx, textDocument, {
-      rule, label: `golden score ≥ ${threshold.toFixed(2)}`, kept: preview.counts[0]!, withScores, viewColumn: vscode.ViewColumn.One,
+      rule, label: `golden score ≥ ${threshold.toFixed(2)}${within ? `, ${within}` : ''}`, kept: preview.counts[0]!, withScores, viewColumn: vscode.ViewColumn.One,
     });
   }
 
   /** Asks where to save, then has the server write every record's scores there. */
-  private async exportScores(format: 'csv' | 'jsonl', withDeltas: boolean): Promise<void> {
+  private async exportScores(format: 'csv' | 'jsonl', withDeltas: boolean, bounds: protocol.SignalBound[]): Promise<void> {
     const source = this.uri.scheme === 'file' ? this.uri.fsPath : undefined;
     const stem = source ? basename(source, extname(source)) : 'scores';
     const target = await vscode.window.showSaveDialog({
@@ -232,9 +241,12 @@ class Dashboard {
       filters: format === 'csv' ? { CSV: ['csv'] } : { 'JSON Lines': ['jsonl'] },
     });
     if (!target) return;
-    const result = await this.ctx.request(protocol.exportScores, { textDocument: { uri: this.uri.toString() }, path: target.fsPath, format, withDeltas });
+    const result = await this.ctx.request(protocol.exportScores, {
+      textDocument: { uri: this.uri.toString() }, path: target.fsPath, format, withDeltas, ...(bounds.length > 0 ? { bounds } : {}),
+    });
+    const within = bounds.length > 0 ? ` within ${bounds.map(boundLabel).join(', ')}` : '';
     const choice = await vscode.window.showInformationMessage(
-      `Nuggets: exported ${result.records} records (${result.scored} with a current score${withDeltas ? ', with every anchor\'s delta' : ''}) to ${basename(result.path)}.`, 'Open');
+      `Nuggets: exported ${result.records} records${within} (${result.scored} with a current score${withDeltas ? ', with every anchor\'s delta' : ''}) to ${basename(result.path)}.`, 'Open');
     if (choice) await vscode.window.showTextDocument(target, { viewColumn: vscode.ViewColumn.One });
   }
 
@@ -245,4 +257,10 @@ class Dashboard {
     const editor = await vscode.window.showTextDocument(this.uri, { selection, viewColumn: vscode.ViewColumn.One, preserveFocus: false });
     editor.revealRange(selection, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
   }
+}
+
+/** A range as people read it: "ifd in [0.8, 1.2)", "golden ≥ 0.4". */
+export function boundLabel(bound: protocol.SignalBound): string {
+  if (bound.min !== undefined && bound.max !== undefined) return `${bound.signal} in [${bound.min}, ${bound.max})`;
+  return bound.min !== undefined ? `${bound.signal} ≥ ${bound.min}` : `${bound.signal} < ${bound.max}`;
 }

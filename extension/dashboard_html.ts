@@ -1,7 +1,7 @@
 /**
  * The dashboard page's HTML: a fixed skeleton (no dataset text: webview/main.ts fills it with
  * textContent) under a strict Content Security Policy. Scripts run only with the page's nonce;
- * styles come from the extension's media/ (and the toolkit's constructed sheets); nothing remote.
+ * styles come from the extension's media/ and dist/ (and the toolkit's constructed sheets); nothing remote.
  * Kept free of `vscode` so that the webview tests serve the very same page.
  */
 import { randomBytes } from 'node:crypto';
@@ -9,9 +9,10 @@ import { randomBytes } from 'node:crypto';
 export interface DashboardPageOptions {
   /** The webview's resource origin (webview.cspSource). */
   cspSource: string;
-  /** URIs (as strings) of dist/webview.js and media/dashboard.css as the webview can load them. */
+  /** URIs (as strings) of dist/webview.js, media/dashboard.css and dist/webview.css (uPlot's) as the webview can load them. */
   scriptUri: string;
   styleUri: string;
+  chartStyleUri: string;
   nonce?: string;
 }
 
@@ -35,6 +36,7 @@ export function dashboardHtml(options: DashboardPageOptions): string {
   <!-- FAST (the toolkit's base) reads this nonce for the one <style> it probes :focus-visible with. -->
   <meta property="csp-nonce" content="${nonce}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
+  <link rel="stylesheet" nonce="${nonce}" href="${escapeAttribute(options.chartStyleUri)}">
   <link rel="stylesheet" nonce="${nonce}" href="${escapeAttribute(options.styleUri)}">
   <title>Nuggets dashboard</title>
 </head>
@@ -55,70 +57,76 @@ export function dashboardHtml(options: DashboardPageOptions): string {
     <p id="comparison-verdict"></p>
     <div class="table-scroll"><table id="comparison-table" class="grid" aria-label="What the comparison measured"></table></div>
   </section>
-  <section id="histogram" aria-label="Histogram of golden scores">
-    <h2>Golden scores</h2>
-    <svg id="histogram-chart" viewBox="0 0 400 120" preserveAspectRatio="none" role="img" aria-label="Records per golden score bin"></svg>
-    <div class="axis" aria-hidden="true"><span>0</span><span>0.25</span><span>0.5</span><span>0.75</span><span>1</span></div>
-  </section>
-  <section id="threshold-section" aria-label="Threshold">
-    <label for="threshold">Threshold <strong id="threshold-value"></strong></label>
-    <input type="range" id="threshold" min="0" max="1" step="0.01" value="0.5">
-    <p id="threshold-count" aria-live="polite"></p>
-    <div class="actions">
-      <vscode-button id="write-subset" aria-describedby="write-subset-why">Write Subset at This Threshold</vscode-button>
-      <vscode-checkbox id="with-scores">Add a golden_score field to each record</vscode-checkbox>
-    </div>
-    <p id="write-subset-why" class="why muted"></p>
-    <div class="actions">
-      <vscode-button id="export-scores" appearance="secondary">Export Scores…</vscode-button>
-      <vscode-dropdown id="export-format" aria-label="Export format">
-        <vscode-option value="csv">CSV</vscode-option>
-        <vscode-option value="jsonl">JSON Lines</vscode-option>
-      </vscode-dropdown>
-      <vscode-checkbox id="export-deltas">With every anchor's delta</vscode-checkbox>
-    </div>
-    <p id="export-why" class="why muted"></p>
+  <div id="overview">
+    <section id="histogram" aria-label="Histogram of golden scores">
+      <h2>Golden scores</h2>
+      <div id="histogram-chart" class="chart-slot" role="img" aria-label="Records per golden score bin; drag over bins to select them"></div>
+      <div id="threshold-section" aria-label="Threshold">
+        <label for="threshold">Threshold <strong id="threshold-value"></strong></label>
+        <input type="range" id="threshold" min="0" max="1" step="0.01" value="0.5">
+        <p id="threshold-count" aria-live="polite"></p>
+        <div class="actions">
+          <vscode-button id="write-subset" aria-describedby="write-subset-why">Write Subset at This Threshold</vscode-button>
+          <vscode-checkbox id="with-scores">Add a golden_score field to each record</vscode-checkbox>
+        </div>
+        <p id="write-subset-why" class="why muted"></p>
+        <div class="actions">
+          <vscode-button id="export-scores" appearance="secondary">Export Scores…</vscode-button>
+          <vscode-dropdown id="export-format" aria-label="Export format">
+            <vscode-option value="csv">CSV</vscode-option>
+            <vscode-option value="jsonl">JSON Lines</vscode-option>
+          </vscode-dropdown>
+          <vscode-checkbox id="export-deltas">With every anchor's delta</vscode-checkbox>
+        </div>
+        <p id="export-why" class="why muted"></p>
+      </div>
+    </section>
+    <section id="signals" aria-label="Signals beside the golden score">
+      <h2>Signals</h2>
+      <div id="signal-charts"></div>
+      <h2>Golden score vs IFD</h2>
+      <div id="scatter-chart" class="chart-slot" role="img" aria-label="Golden score against IFD, one point per record; hover a point to name its record, click it to show the record, drag a region to select it"></div>
+      <p id="scatter-note" class="muted"></p>
+    </section>
+  </div>
+  <section id="selection" aria-label="Selection" aria-live="polite">
+    <span id="selection-summary">All records. Drag over a chart, or type in a column's filter, to select records.</span>
+    <vscode-button id="clear-selection" appearance="secondary" disabled>Clear Selection</vscode-button>
   </section>
   <section id="problems" aria-labelledby="problems-title" hidden>
     <h2 id="problems-title">Problem records</h2>
     <p id="problems-note" class="muted"></p>
     <ol id="problems-list"></ol>
   </section>
-  <section id="record-view" aria-labelledby="record-title" hidden>
-    <div class="record-head">
-      <h2 id="record-title"></h2>
-      <span class="record-buttons">
-        <vscode-button id="record-reveal" appearance="secondary">Show in Editor</vscode-button>
-        <vscode-button id="record-close" appearance="secondary">Close</vscode-button>
-      </span>
-    </div>
-    <p id="record-summary" class="muted"></p>
-    <p id="record-truncated" class="warning" hidden></p>
-    <div class="table-scroll"><table id="record-table" class="grid" aria-label="The record's effect on every anchor"></table></div>
-  </section>
-  <section id="signals" aria-label="Signals beside the golden score">
-    <h2>Signals</h2>
-    <div id="signal-charts"></div>
-    <h2>Golden score vs IFD</h2>
-    <svg id="scatter-chart" viewBox="0 0 400 200" preserveAspectRatio="none" role="img" aria-label="Golden score against IFD, one point per record; click a point to show the record"></svg>
-    <p id="scatter-note" class="muted"></p>
-  </section>
+  <!-- Compare Models' result (its own section, drawn by its own render function). -->
   <vscode-divider></vscode-divider>
   <vscode-panels id="views" aria-label="Records and anchors">
     <vscode-panel-tab id="tab-records">RECORDS</vscode-panel-tab>
     <vscode-panel-tab id="tab-anchors">ANCHOR EFFECTS</vscode-panel-tab>
     <vscode-panel-view id="view-records">
-      <div class="records">
-        <div class="toolbar">
-          <vscode-checkbox id="only-above">Only records at or above the threshold</vscode-checkbox>
-          <span class="pager">
-            <vscode-button id="prev-page" appearance="secondary" disabled>Previous</vscode-button>
-            <span id="page-info"></span>
-            <vscode-button id="next-page" appearance="secondary" disabled>Next</vscode-button>
-          </span>
+      <div id="records-split" class="records-split">
+        <div class="records">
+          <div class="toolbar">
+            <vscode-checkbox id="only-above">Only records at or above the threshold</vscode-checkbox>
+            <span id="page-info" class="muted"></span>
+          </div>
+          <div id="records-scroll" class="table-scroll virtual" tabindex="-1"><table id="records-table" class="grid" aria-label="Records"></table></div>
         </div>
-        <div class="table-scroll"><table id="records-table" class="grid" aria-label="Records"></table></div>
-        <div id="neighbours" aria-live="polite"></div>
+        <section id="record-view" aria-labelledby="record-title" hidden>
+          <div class="record-head">
+            <h2 id="record-title"></h2>
+            <span class="record-buttons">
+              <vscode-button id="record-reveal" appearance="secondary">Show in Editor</vscode-button>
+              <vscode-button id="record-close" appearance="secondary">Close</vscode-button>
+            </span>
+          </div>
+          <p id="record-summary" class="muted"></p>
+          <p id="record-truncated" class="warning" hidden></p>
+          <div id="record-text"></div>
+          <div id="neighbours" aria-live="polite"></div>
+          <h3 id="record-effects-title">Effect on each anchor</h3>
+          <div class="table-scroll effects-scroll"><table id="record-table" class="grid" aria-labelledby="record-effects-title"></table></div>
+        </section>
       </div>
     </vscode-panel-view>
     <vscode-panel-view id="view-anchors">

@@ -403,10 +403,14 @@ export interface SignalInfo {
 }
 
 export interface SignalChart extends SignalInfo {
-  /** counts[i] = records with the signal in [from + i (to - from) / bins, ...); the last bin includes `to`. */
+  /**
+   * counts[i] = records with the signal in bin i of [from, to]; the last bin includes `to`. Linear: bin i starts
+   * at from + i (to - from) / bins; log (a long-tailed signal whose values are all positive): at from (to / from)^(i / bins).
+   */
   counts: number[];
   from: number;
   to: number;
+  scale: 'linear' | 'log';
   /** Scored records for which the signal is undefined. */
   missing: number;
   summary: SignalSummary;
@@ -459,6 +463,22 @@ export interface TablePageParams {
   descending?: boolean;
   /** Keep only records with a current score at or above this. */
   minScore?: number;
+  /** Keep only records within the ranges and containing the texts (a brushed chart, the column filters). */
+  filter?: RecordFilter;
+}
+
+/**
+ * Which records the dashboard's table shows: ranges on signals (a brushed chart range or region, a numeric
+ * column's filter) and text the instruction or the output must contain. Write Subset and Export Scores take
+ * the ranges (`bounds`); the text searches narrow only the table.
+ */
+export interface RecordFilter {
+  /** Signal names (golden, mean_delta, ppl_cond, ppl_direct, ifd): min inclusive, max exclusive, as a rule's bounds. A record without the signal is outside. */
+  bounds?: SignalBound[];
+  /** Case-insensitive text the record's instruction or input must contain. */
+  instruction?: string;
+  /** Case-insensitive text the record's output must contain. */
+  output?: string;
 }
 
 export interface TableRow {
@@ -534,8 +554,14 @@ export interface RecordAnchorEffect {
 export interface RecordEffectsResult {
   index: number;
   id: string;
-  /** The record's instruction, plain text, shortened. */
+  /** The whole record, plain text (render it as text, never as HTML); for a conversation, the final user turn and the scored reply. */
   instruction: string;
+  input: string;
+  output: string;
+  /** A conversation's turns, whole, in order; absent for an Alpaca record. */
+  turns?: { role: 'system' | 'user' | 'assistant'; content: string }[];
+  /** The turn the golden score scores (the final assistant turn), an index into `turns`. */
+  scoredTurn?: number;
   range: Range;
   /** Absent: the record has no score under any model or anchor set. */
   score?: ScoreSummary;
@@ -557,11 +583,13 @@ export interface ExportScoresParams {
   format: 'csv' | 'jsonl';
   /** Add each record's delta on every anchor (CSV: delta_1 … delta_m; JSON Lines: `deltas`). */
   withDeltas: boolean;
+  /** Only the records within these ranges (the dashboard's brushed selection); absent: every record. */
+  bounds?: SignalBound[];
 }
 
 export interface ExportScoresResult {
   path: string;
-  /** Rows written (every record), and how many of them have a current score. */
+  /** Rows written (every record, or those within the ranges asked), and how many of them have a current score. */
   records: number;
   scored: number;
 }

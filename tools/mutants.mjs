@@ -64,6 +64,14 @@ const MUTANTS = [
     search: '${isolate(escapeMarkdown(shorten(turn.content, TURN_PREVIEW)))}', replace: '${escapeMarkdown(shorten(turn.content, TURN_PREVIEW))}', tests: [{ file: 'unit/lsp-parts', match: 'a conversation in a hover' }] },
   { name: 'escape: a quote in a dashboard URI ends its attribute', file: 'extension/dashboard_html.ts',
     search: ".replace(/\"/g, '&quot;')", replace: '', tests: [{ file: 'unit/dashboard-html' }] },
+  // The dashboard's selection: exactly the records within the brushed ranges, in the table and in what is written.
+  { name: 'brush: a range includes its upper bound', file: 'server/lsp/dashboard-queries.ts',
+    search: '(max === undefined || v < max)', replace: '(max === undefined || v <= max)', tests: [{ file: 'unit/dashboard-queries' }] },
+  { name: 'brush: Export Scores ignores the selection', file: 'server/lsp/dashboard-requests.ts',
+    search: 'withinBounds(scores[i], bounds) ?', replace: 'true ?', tests: [{ file: 'integration/lsp' }] },
+  // Contrast: the dashboard's texts in the measured colours (the warning colour is 3:1 on Light Modern's white).
+  { name: 'contrast: the dashboard\'s warnings in the warning colour', file: 'media/dashboard.css',
+    search: '.demo-note, .warning {\n  color: var(--vscode-foreground);', replace: '.demo-note, .warning {\n  color: var(--vscode-editorWarning-foreground);', tests: [{ file: 'unit/badge-contrast' }] },
   { name: 'escape: the dashboard table sets dataset text as HTML', file: 'webview/table.ts',
     search: '    td.textContent = content;', replace: '    td.innerHTML = content;', tests: [{ file: 'webview/dashboard', match: 'dataset text with HTML' }] },
   { name: 'escape: the dashboard\'s record view sets dataset text as HTML', file: 'webview/main.ts',

@@ -1,11 +1,14 @@
 /**
  * The dashboard page (bundled as dist/webview.js, a browser script): histogram of golden scores, a
  * threshold with the live count and share at or above it, a chart per signal and golden score against
- * IFD (click a point to reveal its record), the record table (a column per signal, sorted and paged by
- * the server; click a row to reveal it and see its effect on every anchor), the anchor effects, and
- * the ways out (a subset at the threshold, an export of the scores). The header names the model and
- * the anchor set. Talks only to the extension, through postMessage (messages.ts). Everything from the
- * dataset is set with textContent, never as HTML.
+ * IFD (charts.ts: uPlot, with axes, log scales for long tails, tooltips naming records, and brushing), the
+ * selection (brushed ranges and column filters) with its Clear Selection, the record table over every record
+ * (virtual-table.ts: rows asked of the server as they come into view, sorted and filtered by it), the record
+ * view beside the table (or under it when narrow): the whole record, its turns, its problems, its nearest
+ * neighbours and its effect on every anchor; the anchor effects, and the ways out (a subset at the threshold,
+ * an export of the scores, both of the selection when there is one). The header names the model and the
+ * anchor set. Talks only to the extension, through postMessage (messages.ts). Everything from the dataset is
+ * set with textContent, never as HTML.
  */
 import {
   provideVSCodeDesignSystem,
@@ -18,19 +21,21 @@ import {
   vsCodePanelTab,
   vsCodePanelView,
 } from '@vscode/webview-ui-toolkit';
+import { binEdges, histogram, scatterPlot, type Chart } from './charts';
 import {
+  BLOCK_SIZE,
   HISTOGRAM_BINS,
-  PAGE_SIZE,
   type AnchorEffectsResult,
   type DistributionResult,
   type FileProblem,
   type HostMessage,
   type NeighboursResult,
   type ModelInfo,
+  type RecordFilter,
   type RecordProblemInfo,
   type RecordEffectsResult,
   type ScatterResult,
-  type SignalChart,
+  type SignalBound,
   type TablePageResult,
   type TableQuery,
   type TableRow,
@@ -39,6 +44,7 @@ import {
 } from './messages';
 import { renderComparison } from './compare';
 import { renderTable, type Column } from './table';
+import { VirtualTable } from './virtual-table';
 
 provideVSCodeDesignSystem().register(
   vsCodeButton(), vsCodeCheckbox(), vsCodeDivider(), vsCodeDropdown(), vsCodeOption(),
@@ -55,15 +61,20 @@ declare function acquireVsCodeApi(): VsCodeApi;
 /** What survives the panel being hidden and shown again. */
 interface SavedState {
   threshold: number;
-  query: TableQuery;
+  sort: { sortBy: TableSortKey; descending: boolean };
   onlyAboveThreshold: boolean;
+  bounds: SignalBound[];
+  search: { instruction: string; output: string };
 }
 
 const vscode = acquireVsCodeApi();
 const saved = vscode.getState();
 let threshold = saved?.threshold ?? 0.5;
 let onlyAboveThreshold = saved?.onlyAboveThreshold ?? false;
-let query: TableQuery = saved?.query ?? { offset: 0, limit: PAGE_SIZE, sortBy: 'goldenScore', descending: true };
+let sort: { sortBy: TableSortKey; descending: boolean } = saved?.sort ?? { sortBy: 'goldenScore', descending: true };
+/** The selection: a range per signal (brushed on a chart or typed in a column's filter), and the text searches. */
+const bounds = new Map<string, SignalBound>((saved?.bounds ?? []).map((b) => [b.signal, b]));
+const search = { instruction: saved?.search?.instruction ?? '', output: saved?.search?.output ?? '' };
 let distribution: DistributionResult | undefined;
 /** Why the dataset's file does not parse now; null while it does. */
 let fileProblem: FileProblem | null = null;
@@ -72,12 +83,18 @@ let scatter: ScatterResult | undefined;
 let anchorSort: { key: 'index' | 'winRate' | 'meanDelta'; descending: boolean } = { key: 'winRate', descending: true };
 /** The record view's record, while it is open. */
 let record: RecordEffectsResult | undefined;
+/** The row last clicked: it stays marked. */
+let markedIndex: number | undefined;
 let recordSort: { key: 'index' | 'delta'; descending: boolean } = { key: 'delta', descending: true };
 /** Widths the user gave columns by resizing them, per table. */
 const recordWidths = new Map<string, number>();
 const anchorWidths = new Map<string, number>();
 const recordViewWidths = new Map<string, number>();
-let pageSeq = 0;
+/** Answers to an older query are dropped: each query has its own number. */
+let querySeq = 0;
+/** Every chart drawn (a brush shows on each), and the golden-score histogram among them (it marks the threshold). */
+let charts: Chart[] = [];
+let goldenChart: Chart | undefined;
 
 const post = (message: WebviewMessage): void => vscode.postMessage(message);
 const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -85,7 +102,6 @@ const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
   if (!element) throw new Error(`dashboard page has no #${id}`);
   return element as T;
 };
-const SVG = 'http://www.w3.org/2000/svg';
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, className?: string): HTMLElementTagNameMap[K];
 function element(tag: string, text?: string, className?: string): HTMLElement;
@@ -107,7 +123,7 @@ function sentence(...parts: (string | { text: string })[]): HTMLElement {
 }
 
 function saveState(): void {
-  vscode.setState({ threshold, query, onlyAboveThreshold });
+  vscode.setState({ threshold, sort, onlyAboveThreshold, bounds: [...bounds.values()], search });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,37 +139,14 @@ function renderSummary(dataset: string): void {
 }
 
 function renderHistogram(): void {
-  const svg = byId('histogram-chart') as unknown as SVGSVGElement;
-  svg.replaceChildren();
+  const slot = byId('histogram-chart');
   const counts = distribution?.counts ?? [];
-  const bins = counts.length || HISTOGRAM_BINS;
-  const max = Math.max(1, ...counts);
-  const width = 400;
-  const height = 120;
-  const slot = width / bins;
-  counts.forEach((count, i) => {
-    const from = i / bins;
-    const to = (i + 1) / bins;
-    const barHeight = (count / max) * (height - 4);
-    const rect = document.createElementNS(SVG, 'rect');
-    rect.setAttribute('x', String(i * slot + 1));
-    rect.setAttribute('width', String(Math.max(1, slot - 2)));
-    rect.setAttribute('y', String(height - barHeight));
-    rect.setAttribute('height', String(barHeight));
-    rect.setAttribute('class', 'bar');
-    rect.dataset.bin = String(i);
-    rect.dataset.count = String(count);
-    rect.dataset.from = from.toFixed(2);
-    const title = document.createElementNS(SVG, 'title');
-    title.textContent = `${from.toFixed(2)}–${to.toFixed(2)}: ${count} record${count === 1 ? '' : 's'}`;
-    rect.append(title);
-    svg.append(rect);
-  });
-  const marker = document.createElementNS(SVG, 'line');
-  marker.setAttribute('id', 'threshold-marker');
-  marker.setAttribute('y1', '0');
-  marker.setAttribute('y2', String(height));
-  svg.append(marker);
+  const chart = histogram({
+    edges: binEdges(0, 1, counts.length || HISTOGRAM_BINS, false), counts, log: false, signal: 'golden', xLabel: 'golden score', threshold,
+  }, 170, brush, 'Records per golden score bin');
+  slot.replaceChildren(chart.element);
+  charts.push(chart);
+  goldenChart = chart;
   renderThreshold();
 }
 
@@ -184,16 +177,8 @@ function renderThreshold(): void {
   countText.textContent = scores.length === 0
     ? 'No records have a current golden score yet: run Nuggets: Score Dataset.'
     : `${count} of ${scores.length} scored records (${share.toFixed(1)}%) at or above ${threshold.toFixed(2)}${problems > 0 ? `, not counting ${problems} problem record${problems === 1 ? '' : 's'}, which are never selected` : ''}`;
-  const bins = distribution?.counts.length || HISTOGRAM_BINS;
-  for (const rect of document.querySelectorAll<SVGRectElement>('#histogram-chart rect.bar')) {
-    // A bin is highlighted when all of it lies at or above the threshold.
-    rect.classList.toggle('above', Number(rect.dataset.bin) / bins >= threshold - 1e-9);
-  }
-  const marker = document.getElementById('threshold-marker');
-  if (marker) {
-    marker.setAttribute('x1', String(threshold * 400));
-    marker.setAttribute('x2', String(threshold * 400));
-  }
+  // Bins at or above the threshold are drawn full, the others faded; a dashed line marks the threshold.
+  goldenChart?.setThreshold(threshold);
 }
 
 /**
@@ -209,10 +194,12 @@ function renderActions(count: number): void {
     || (scored < total ? `${total - scored} of ${total} records have no current golden score: run Nuggets: Score Dataset first, so that no record is left out unseen.` : '')
     || (count === 0 ? `No record is at or above ${threshold.toFixed(2)}: lower the threshold.` : '');
   const exportWhy = broken || (scored === 0 ? 'No record has a current golden score yet: run Nuggets: Score Dataset first.' : '');
+  const ranges = [...bounds.values()].map(rangeLabel).join(', ');
+  const within = ranges ? `Of the selection only: ${ranges}${search.instruction || search.output ? ' (text searches narrow only the table)' : ''}.` : '';
   (byId('write-subset') as HTMLButtonElement).disabled = writeWhy !== '';
-  byId('write-subset-why').textContent = writeWhy;
+  byId('write-subset-why').textContent = writeWhy || within;
   (byId('export-scores') as HTMLButtonElement).disabled = exportWhy !== '';
-  byId('export-why').textContent = exportWhy;
+  byId('export-why').textContent = exportWhy || within;
 }
 
 /** The banner of a file that does not parse: where, and what is wrong. */
@@ -295,65 +282,210 @@ function indexCell(index: number, truncated: boolean, problem?: RecordProblemInf
   return cell;
 }
 
-/** The table's columns: the golden score's, then one per signal the server declares, then the text. */
+/** The signal a numeric column's filter and a chart's brush name (SignalBound.signal). */
+const SIGNAL_OF: Record<string, string> = { goldenScore: 'golden', meanDelta: 'mean_delta' };
+
+/** A range as people read it: "golden in [0.4, 0.6)", "ifd ≥ 2". */
+function rangeLabel(bound: SignalBound): string {
+  if (bound.min !== undefined && bound.max !== undefined) return `${bound.signal} in [${bound.min}, ${bound.max})`;
+  return bound.min !== undefined ? `${bound.signal} ≥ ${bound.min}` : bound.max !== undefined ? `${bound.signal} < ${bound.max}` : bound.signal;
+}
+
+/** A range as its column's filter field shows it: "0.4..0.6", "2..", "..0.5". */
+const rangeText = (bound: SignalBound | undefined): string => (bound ? `${bound.min ?? ''}..${bound.max ?? ''}` : '');
+
+/** The text of a numeric column's filter as a range; an error message when it is not one. */
+function parseRange(signal: string, text: string): SignalBound | null | string {
+  const trimmed = text.trim();
+  if (trimmed === '') return null;
+  const m = /^(-?[\d.]+(?:e-?\d+)?)?\s*\.\.\s*(-?[\d.]+(?:e-?\d+)?)?$/i.exec(trimmed) ?? /^(-?[\d.]+(?:e-?\d+)?)$/i.exec(trimmed);
+  if (!m || (m[1] === undefined && m[2] === undefined)) return 'Type a range as min..max (either side may be left out), e.g. 0.4..0.6';
+  const [min, max] = [m[1], m[2]].map((v) => (v === undefined ? undefined : Number(v)));
+  if ((min !== undefined && !Number.isFinite(min)) || (max !== undefined && !Number.isFinite(max))) return 'Not a number';
+  if (min !== undefined && max !== undefined && !(min < max)) return 'The min must be below the max';
+  return { signal, ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
+}
+
+let filterTimer: ReturnType<typeof setTimeout> | undefined;
+/** Asks for the table again a moment after the user stops typing in a filter. */
+function refilterSoon(): void {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => resetTable(true), 200);
+}
+
+function rangeFilter(column: string, title: string): Column<TableRow>['filter'] {
+  const signal = SIGNAL_OF[column] ?? column;
+  return {
+    label: `Filter ${title}: a range, min..max`,
+    placeholder: 'min..max',
+    value: () => rangeText(bounds.get(signal)),
+    onInput: (text) => {
+      const range = parseRange(signal, text);
+      if (typeof range === 'string') return range;
+      if (range) bounds.set(signal, range);
+      else bounds.delete(signal);
+      showBrushes();
+      refilterSoon();
+      return '';
+    },
+  };
+}
+
+function textFilter(field: 'instruction' | 'output', title: string): Column<TableRow>['filter'] {
+  return {
+    label: `Filter ${title}: records whose ${field}${field === 'instruction' ? ' or input' : ''} contains this text`,
+    placeholder: 'contains…',
+    value: () => search[field],
+    onInput: (text) => {
+      search[field] = text;
+      refilterSoon();
+      return '';
+    },
+  };
+}
+
+/** The table's columns: the golden score's, then one per signal the server declares, then the text. Numeric columns filter by range, text columns by search. */
 function recordColumns(): Column<TableRow>[] {
   return [
     { key: 'index', title: 'index', kind: 'number', sortKey: 'index', describe: 'Sort by index: the record\'s position, from 0, as in the scores file and exports', cell: (row) => indexCell(row.index, row.score?.truncated === true, row.problem) },
-    { key: 'goldenScore', title: 'Score', kind: 'number', sortKey: 'goldenScore', cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—') },
+    { key: 'goldenScore', title: 'Score', kind: 'number', sortKey: 'goldenScore', filter: rangeFilter('goldenScore', 'Score'), cell: (row) => (row.score ? `${row.score.goldenScore.toFixed(2)}${row.stale ? ' (stale)' : ''}` : '—') },
     { key: 'wins', title: 'Wins', kind: 'number', sortKey: 'wins', cell: (row) => (row.score ? `${row.score.wins}/${row.score.anchors}` : '—') },
-    { key: 'meanDelta', title: 'Mean Δ', kind: 'number', sortKey: 'meanDelta', describe: 'Sort by mean delta (nats)', cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—') },
+    { key: 'meanDelta', title: 'Mean Δ', kind: 'number', sortKey: 'meanDelta', describe: 'Sort by mean delta (nats)', filter: rangeFilter('meanDelta', 'Mean Δ'), cell: (row) => (row.score ? row.score.meanDelta.toFixed(3) : '—') },
     ...(distribution?.signals ?? []).map((signal): Column<TableRow> => ({
-      key: signal.name, title: signal.label, kind: 'number', sortKey: signal.name, describe: `Sort by ${signal.label}: ${signal.description}`, cell: (row) => row.signals?.[signal.name] ?? '—',
+      key: signal.name, title: signal.label, kind: 'number', sortKey: signal.name, describe: `Sort by ${signal.label}: ${signal.description}`,
+      filter: rangeFilter(signal.name, signal.label), cell: (row) => row.signals?.[signal.name] ?? '—',
     })),
-    { key: 'instruction', title: 'Instruction', kind: 'text', cell: (row) => (row.input ? sentence({ text: row.instruction }, ' — ', { text: row.input }) : row.instruction) },
-    { key: 'output', title: 'Output', kind: 'text', cell: (row) => row.output },
+    { key: 'instruction', title: 'Instruction', kind: 'text', filter: textFilter('instruction', 'Instruction'), cell: (row) => (row.input ? sentence({ text: row.instruction }, ' — ', { text: row.input }) : row.instruction) },
+    { key: 'output', title: 'Output', kind: 'text', filter: textFilter('output', 'Output'), cell: (row) => row.output },
   ];
 }
 
-function requestPage(): void {
-  query = { ...query, limit: PAGE_SIZE };
-  if (onlyAboveThreshold) query.minScore = threshold;
-  else delete query.minScore;
+/** The server-side filter of the table: the selection's ranges and the text searches. */
+function currentFilter(): RecordFilter | undefined {
+  const filter: RecordFilter = {
+    ...(bounds.size > 0 ? { bounds: [...bounds.values()] } : {}),
+    ...(search.instruction.trim() ? { instruction: search.instruction } : {}),
+    ...(search.output.trim() ? { output: search.output } : {}),
+  };
+  return Object.keys(filter).length > 0 ? filter : undefined;
+}
+
+function currentQuery(offset: number, limit: number): TableQuery {
+  const filter = currentFilter();
+  return { offset, limit, ...sort, ...(onlyAboveThreshold ? { minScore: threshold } : {}), ...(filter ? { filter } : {}) };
+}
+
+function openRecord(row: { index: number; range?: TableRow['range'] }): void {
+  markedIndex = row.index;
+  for (const tr of document.querySelectorAll<HTMLTableRowElement>('#records-table tr.record')) markRow(tr, Number(tr.dataset.index));
+  post({ type: 'reveal', index: row.index, ...(row.range ? { range: row.range } : {}) });
+  post({ type: 'showRecord', index: row.index });
+  post({ type: 'neighbours', index: row.index });
+}
+
+function markRow(tr: HTMLTableRowElement, index: number): void {
+  tr.classList.toggle('marked', index === markedIndex);
+  tr.setAttribute('aria-selected', String(index === markedIndex));
+}
+
+const tableOptions = () => ({
+  widths: recordWidths,
+  blockSize: BLOCK_SIZE,
+  sorted: { key: sort.sortBy, descending: sort.descending },
+  onSort: (key: string) => {
+    const sortBy = key as TableSortKey;
+    sort = { descending: nextSort({ key: sort.sortBy, descending: sort.descending }, sortBy, 'index').descending, sortBy };
+    resetTable(true);
+  },
+  fetch: (offset: number, limit: number) => post({ type: 'page', seq: querySeq, query: currentQuery(offset, limit) }),
+  decorate: (tr: HTMLTableRowElement, row: TableRow) => {
+    tr.className = 'record';
+    tr.dataset.index = String(row.index);
+    tr.classList.toggle('stale', row.stale);
+    tr.classList.toggle('truncated', row.score?.truncated === true);
+    tr.classList.toggle('problem', row.problem !== undefined);
+    markRow(tr, row.index);
+    tr.tabIndex = 0;
+    tr.title = 'Click to show this record in the editor, and the whole record beside the table';
+    tr.addEventListener('click', () => openRecord(row));
+    tr.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') openRecord(row);
+    });
+  },
+});
+
+const recordTable = new VirtualTable<TableRow>(byId('records-scroll'), byId<HTMLTableElement>('records-table'), tableOptions());
+
+/** A new order, filter or set of scores: the table forgets its rows and asks again for those in view. */
+function resetTable(scrollToTop: boolean): void {
+  querySeq++;
   saveState();
-  post({ type: 'page', seq: ++pageSeq, query });
+  renderSelection();
+  recordTable.reset(recordColumns(), tableOptions(), scrollToTop);
 }
 
 function renderPage(page: TablePageResult): void {
-  renderTable(byId<HTMLTableElement>('records-table'), recordColumns(), page.rows, {
-    widths: recordWidths,
-    sorted: { key: query.sortBy, descending: query.descending },
-    onSort: (key) => {
-      const sortBy = key as TableSortKey;
-      query = { ...query, offset: 0, descending: nextSort({ key: query.sortBy, descending: query.descending }, sortBy, 'index').descending, sortBy };
-      requestPage();
-    },
-    decorate: (tr, record) => {
-      tr.className = 'record';
-      tr.dataset.index = String(record.index);
-      tr.classList.toggle('stale', record.stale);
-      tr.classList.toggle('truncated', record.score?.truncated === true);
-      tr.classList.toggle('problem', record.problem !== undefined);
-      tr.tabIndex = 0;
-      tr.title = 'Click to show this record in the editor and its effect on every anchor here';
-      const open = (): void => {
-        post({ type: 'reveal', index: record.index, range: record.range });
-        post({ type: 'showRecord', index: record.index });
-        post({ type: 'neighbours', index: record.index });
-      };
-      tr.addEventListener('click', open);
-      tr.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter') open();
-      });
-    },
-  });
-  const first = page.total === 0 ? 0 : page.offset + 1;
-  const last = page.offset + page.rows.length;
+  recordTable.receive(page.offset, page.rows, page.total);
   const info = byId('page-info');
-  info.textContent = page.total === 0 ? 'No records match.' : `Rows ${first}–${last} of ${page.total}`;
+  info.textContent = page.total === 0 ? 'No records match.' : `${page.total} record${page.total === 1 ? '' : 's'}${currentFilter() || onlyAboveThreshold ? ' match' : ''}; scroll for more`;
   info.dataset.total = String(page.total);
-  info.dataset.offset = String(page.offset);
-  (byId('prev-page') as HTMLButtonElement).disabled = page.offset <= 0;
-  (byId('next-page') as HTMLButtonElement).disabled = last >= page.total;
+  renderSelection();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection: brushed ranges and column filters, one set of ranges the table, Write Subset and Export share
+
+/** A brush on a chart: its ranges replace the same signals' ranges (null: the brush was cleared). */
+function brush(ranges: SignalBound[] | null): void {
+  for (const range of ranges ?? []) bounds.set(range.signal, range);
+  showBrushes();
+  syncFilterFields();
+  resetTable(true);
+}
+
+function clearSelection(): void {
+  bounds.clear();
+  search.instruction = '';
+  search.output = '';
+  showBrushes();
+  syncFilterFields();
+  resetTable(true);
+}
+
+function showBrushes(): void {
+  const ranges = [...bounds.values()];
+  for (const chart of charts) chart.showBrush(ranges);
+  renderThreshold();
+}
+
+/** The column filter fields show the selection (a brush writes its range into its column's field; Clear Selection empties them all). */
+function syncFilterFields(): void {
+  for (const th of document.querySelectorAll<HTMLTableCellElement>('#records-table th[data-column]')) {
+    const input = th.querySelector<HTMLInputElement>('input.column-filter');
+    const column = th.dataset.column!;
+    if (!input || document.activeElement === input) continue;
+    input.value = column === 'instruction' || column === 'output' ? search[column] : rangeText(bounds.get(SIGNAL_OF[column] ?? column));
+    input.removeAttribute('aria-invalid');
+  }
+}
+
+function renderSelection(): void {
+  renderThreshold(); // Write Subset and Export say whether they take the selection
+  const ranges = [...bounds.values()].map(rangeLabel);
+    const summary = byId('selection-summary');
+  const any = ranges.length > 0 || search.instruction.trim() !== '' || search.output.trim() !== '';
+  (byId('clear-selection') as HTMLButtonElement).disabled = !any;
+  summary.dataset.ranges = JSON.stringify([...bounds.values()]);
+  if (!any) {
+    summary.textContent = 'All records. Drag over a chart, or type in a column\'s filter, to select records.';
+    return;
+  }
+  const count = recordTable.count;
+  const parts: (string | { text: string })[] = [`Selection: ${ranges.join(', ')}`];
+  if (search.instruction.trim()) parts.push(ranges.length > 0 ? ', instruction contains “' : 'instruction contains “', { text: search.instruction.trim() }, '”');
+  if (search.output.trim()) parts.push(ranges.length > 0 || search.instruction.trim() ? ', output contains “' : 'output contains “', { text: search.output.trim() }, '”');
+  parts.push(` — ${count} record${count === 1 ? '' : 's'} in the table.`);
+  summary.replaceChildren(sentence(...parts));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,13 +500,16 @@ function deltaText(delta: number | null, self: boolean): string {
 
 function renderRecord(): void {
   const view = byId('record-view');
+  const split = byId('records-split');
   if (!record) {
     view.hidden = true;
+    split.classList.remove('with-record');
     return;
   }
   view.hidden = false;
+  split.classList.add('with-record');
   view.dataset.index = String(record.index);
-  byId('record-title').replaceChildren(sentence(`Record index ${record.index}: `, { text: record.instruction }));
+  byId('record-title').textContent = `Record index ${record.index}`;
   const s = record.score;
   const parts = s
     ? [`Golden score ${s.goldenScore.toFixed(2)}`, `${s.wins}/${s.anchors} anchors helped`, `mean Δ ${s.meanDelta.toFixed(3)} nats`]
@@ -386,6 +521,7 @@ function renderRecord(): void {
   const cut = byId('record-truncated');
   cut.hidden = s?.truncated !== true;
   cut.textContent = 'This record was cut from the left to fit the model\'s context: its score saw only its end.';
+  renderRecordText(record);
   const effects = [...record.effects].sort((a, b) => {
     if (recordSort.key === 'index') return (recordSort.descending ? -1 : 1) * (a.index - b.index);
     if (a.delta === null || b.delta === null) return a.delta !== null ? -1 : b.delta !== null ? 1 : a.index - b.index;
@@ -410,6 +546,38 @@ function renderRecord(): void {
       tr.classList.toggle('hurts', effect.delta !== null && effect.delta < 0);
     },
   });
+}
+
+/** One field of the record, whole: a heading and its text, kept as typed (line breaks and all), isolated from the page's direction. */
+function field(label: string, text: string, className = 'record-field'): HTMLElement {
+  const box = element('div', undefined, className);
+  const body = element('div', text === '' ? '(empty)' : text, 'record-field-text');
+  body.dir = 'auto';
+  body.classList.toggle('empty', text === '');
+  box.append(element('h4', label), body);
+  return box;
+}
+
+/** The whole record: instruction, input and output; for a conversation, every turn with its role, the scored one marked. */
+function renderRecordText(r: RecordEffectsResult): void {
+  const box = byId('record-text');
+  if (!r.turns) {
+    box.replaceChildren(field('Instruction', r.instruction), ...(r.input ? [field('Input', r.input)] : []), field('Output', r.output));
+    return;
+  }
+  const list = element('ol', undefined, 'turns');
+  list.setAttribute('aria-label', `${r.turns.length} turns`);
+  r.turns.forEach((turn, k) => {
+    const scored = k === r.scoredTurn;
+    const item = field(scored ? `${turn.role} — the scored turn` : turn.role, turn.content, `record-field turn ${turn.role}${scored ? ' scored' : ''}`);
+    const li = element('li');
+    li.dataset.role = turn.role;
+    li.classList.toggle('scored', scored);
+    li.append(...item.childNodes);
+    li.className = item.className;
+    list.append(li);
+  });
+  box.replaceChildren(list);
 }
 
 /**
@@ -478,61 +646,48 @@ function renderAnchors(): void {
 
 function renderSignalCharts(): void {
   const box = byId('signal-charts');
-  box.replaceChildren(...(distribution?.signals ?? []).map(signalChart));
-}
-
-function signalChart(signal: SignalChart): HTMLElement {
-  const figure = element('figure', undefined, 'signal-chart');
-  figure.dataset.signal = signal.name;
-  const median = signal.summary.median;
-  const caption = element('figcaption', `${signal.label}${signal.unit ? ` (${signal.unit})` : ''}: median ${median === null ? '—' : median.toPrecision(3)}, ${signal.from.toPrecision(3)}–${signal.to.toPrecision(3)}${signal.missing ? `, ${signal.missing} missing` : ''}`);
-  caption.title = signal.description;
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('viewBox', '0 0 200 60');
-  svg.setAttribute('preserveAspectRatio', 'none');
-  const max = Math.max(1, ...signal.counts);
-  const slot = 200 / Math.max(1, signal.counts.length);
-  signal.counts.forEach((count, i) => {
-    const rect = document.createElementNS(SVG, 'rect');
-    const h = (count / max) * 58;
-    rect.setAttribute('x', String(i * slot + 0.5));
-    rect.setAttribute('width', String(Math.max(0.5, slot - 1)));
-    rect.setAttribute('y', String(60 - h));
-    rect.setAttribute('height', String(h));
-    rect.setAttribute('class', 'bar');
-    rect.dataset.count = String(count);
-    svg.append(rect);
-  });
-  figure.append(svg, caption);
-  return figure;
+  box.replaceChildren(...(distribution?.signals ?? []).map((signal) => {
+    const median = signal.summary.median;
+    const description = `${signal.label}${signal.unit ? ` (${signal.unit})` : ''}: median ${median === null ? '—' : median.toPrecision(3)}, `
+      + `${signal.from.toPrecision(3)}–${signal.to.toPrecision(3)}${signal.scale === 'log' ? ', log scale' : ''}${signal.missing ? `, ${signal.missing} missing` : ''}`;
+    const present = signal.counts.reduce((a, b) => a + b, 0);
+    if (present === 0) {
+      const empty = element('figure', undefined, 'chart');
+      empty.dataset.signal = signal.name;
+      empty.append(element('figcaption', `${description}: no values yet`));
+      return empty;
+    }
+    const chart = histogram({
+      edges: binEdges(signal.from, signal.to, signal.counts.length, signal.scale === 'log'), counts: signal.counts, log: signal.scale === 'log',
+      signal: signal.name, xLabel: `${signal.label}${signal.scale === 'log' ? ' (log)' : ''}`,
+    }, 140, brush, description);
+    charts.push(chart);
+    const note = element('p', description, 'muted chart-note');
+    note.title = signal.description;
+    chart.element.append(note);
+    return chart.element;
+  }));
 }
 
 function renderScatter(): void {
-  const svg = byId('scatter-chart') as unknown as SVGSVGElement;
-  svg.replaceChildren();
+  const box = byId('scatter-chart');
   const points = scatter?.points ?? [];
   if (points.length === 0) {
+    box.replaceChildren();
     byId('scatter-note').textContent = 'No record has both a golden score and an IFD yet.';
     return;
   }
-  const low = Math.min(...points.map((p) => p.y));
-  const high = Math.max(...points.map((p) => p.y));
-  byId('scatter-note').textContent = `${points.length} records; IFD from ${low.toPrecision(3)} (bottom) to ${high.toPrecision(3)} (top). Click a point to show its record.`;
-  for (const p of points) {
-    const dot = document.createElementNS(SVG, 'circle');
-    dot.setAttribute('cx', String(4 + p.x * 392));
-    dot.setAttribute('cy', String(196 - (high > low ? (p.y - low) / (high - low) : 0.5) * 192));
-    dot.setAttribute('r', '3');
-    dot.dataset.index = String(p.index);
-    const title = document.createElementNS(SVG, 'title');
-    title.textContent = `index ${p.index}: golden ${p.x.toFixed(2)}, IFD ${p.y.toPrecision(3)}`;
-    dot.append(title);
-    dot.addEventListener('click', () => post({ type: 'reveal', index: p.index }));
-    svg.append(dot);
-  }
+  const log = points.every((p) => p.y > 0);
+  const chart = scatterPlot({ points, xLabel: 'golden score', yLabel: `IFD${log ? ' (log)' : ''}`, log }, 240, brush, (index) => openRecord({ index }));
+  box.replaceChildren(chart.element);
+  charts.push(chart);
+  let low = Infinity;
+  let high = -Infinity;
+  for (const p of points) [low, high] = [Math.min(low, p.y), Math.max(high, p.y)];
+  byId('scatter-note').textContent = `${points.length} records; IFD from ${low.toPrecision(3)} to ${high.toPrecision(3)}${log ? ' on a log scale' : ''}. Hover a point to name its record, click it to show the record, drag a region to select it.`;
 }
 
-/** The clicked record's nearest neighbours by embedding: near-duplicates a curator can act on. */
+/** The clicked record's nearest neighbours by embedding: near-duplicates a curator can act on (inside the record view). */
 function renderNeighbours(result: NeighboursResult): void {
   const box = byId('neighbours');
   box.replaceChildren(element('h3', `Nearest neighbours of record index ${result.index}`));
@@ -545,12 +700,16 @@ function renderNeighbours(result: NeighboursResult): void {
     const item = element('li', undefined, 'neighbour');
     item.append(sentence(`${n.similarity.toFixed(3)} · index ${n.index}: `, { text: n.instruction }));
     item.dataset.index = String(n.index);
+    item.tabIndex = 0;
     item.title = 'Click to show this record in the editor';
     item.addEventListener('click', () => post({ type: 'reveal', index: n.index }));
     list.append(item);
   }
   box.append(list);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Compare Models: its result section (#compare) is drawn by a render function of its own, kept apart from the rest.
 
 // ---------------------------------------------------------------------------------------------
 // Wiring
@@ -565,28 +724,34 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       anchorEffects = message.anchorEffects;
       scatter = message.scatter;
       byId('error').textContent = '';
+      for (const chart of charts) chart.destroy();
+      charts = [];
       renderSummary(message.dataset);
       renderProvenance(message.model);
       renderHistogram();
       renderProblems();
       renderSignalCharts();
       renderScatter();
+      showBrushes();
       renderAnchors();
-      requestPage();
+      // New scores: the rows in view are asked for again, where the user had scrolled to.
+      resetTable(false);
       break;
     case 'comparison':
       renderComparison(byId('comparison'), message.comparison);
       break;
     case 'page':
-      if (message.seq === pageSeq) renderPage(message.page);
+      if (message.seq === querySeq) renderPage(message.page);
       break;
     case 'neighbours':
-      renderNeighbours(message.result);
+      if (message.result.index === record?.index || message.result.index === markedIndex) renderNeighbours(message.result);
       break;
     case 'record': {
       // Refreshes while scoring send the open record again: only a newly opened one scrolls into view.
       const opened = record?.index !== message.record.index;
+      if (opened) byId('neighbours').replaceChildren();
       record = message.record;
+      markedIndex = record.index;
       renderRecord();
       if (opened) byId('record-view').scrollIntoView({ block: 'nearest' });
       break;
@@ -598,34 +763,23 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
 });
 
 const slider = byId('threshold') as HTMLInputElement;
-let filterTimer: ReturnType<typeof setTimeout> | undefined;
+let thresholdTimer: ReturnType<typeof setTimeout> | undefined;
 slider.addEventListener('input', () => {
   threshold = Number(slider.value);
   renderThreshold();
   saveState();
   if (onlyAboveThreshold) {
-    clearTimeout(filterTimer);
-    filterTimer = setTimeout(() => {
-      query = { ...query, offset: 0 };
-      requestPage();
-    }, 150);
+    clearTimeout(thresholdTimer);
+    thresholdTimer = setTimeout(() => resetTable(true), 150);
   }
 });
-const filter = byId('only-above');
-if (onlyAboveThreshold) filter.setAttribute('checked', '');
-filter.addEventListener('change', () => {
-  onlyAboveThreshold = (filter as HTMLInputElement).checked;
-  query = { ...query, offset: 0 };
-  requestPage();
+const onlyAbove = byId('only-above');
+if (onlyAboveThreshold) onlyAbove.setAttribute('checked', '');
+onlyAbove.addEventListener('change', () => {
+  onlyAboveThreshold = (onlyAbove as HTMLInputElement).checked;
+  resetTable(true);
 });
-byId('prev-page').addEventListener('click', () => {
-  query = { ...query, offset: Math.max(0, query.offset - PAGE_SIZE) };
-  requestPage();
-});
-byId('next-page').addEventListener('click', () => {
-  query = { ...query, offset: query.offset + PAGE_SIZE };
-  requestPage();
-});
+byId('clear-selection').addEventListener('click', clearSelection);
 
 byId('record-close').addEventListener('click', () => {
   record = undefined;
@@ -635,13 +789,17 @@ byId('record-close').addEventListener('click', () => {
 byId('record-reveal').addEventListener('click', () => {
   if (record) post({ type: 'reveal', index: record.index, range: record.range });
 });
+/** The selection's ranges, for Write Subset and Export (absent when there are none). */
+const selectionRanges = (): { bounds?: SignalBound[] } => (bounds.size > 0 ? { bounds: [...bounds.values()] } : {});
 byId('choose-model').addEventListener('click', () => post({ type: 'chooseModel' }));
-byId('write-subset').addEventListener('click', () => post({ type: 'writeSubset', threshold, withScores: (byId('with-scores') as HTMLInputElement).checked }));
+byId('write-subset').addEventListener('click', () => post({ type: 'writeSubset', threshold, withScores: (byId('with-scores') as HTMLInputElement).checked, ...selectionRanges() }));
 byId('export-scores').addEventListener('click', () => post({
   type: 'exportScores',
   format: (byId('export-format') as HTMLSelectElement).value === 'jsonl' ? 'jsonl' : 'csv',
   withDeltas: (byId('export-deltas') as HTMLInputElement).checked,
+  ...selectionRanges(),
 }));
 
 renderThreshold();
+renderSelection();
 post({ type: 'ready' });

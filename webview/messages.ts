@@ -3,10 +3,11 @@
  * Both sides import this file; the data types are the server's (server/protocol.ts), relayed as they are.
  * The webview asks, the extension answers; only `state` is also pushed when scores change.
  */
-import type { AnchorEffectsResult, CompareModelsResult, DistributionResult, NeighboursResult, Range, RecordEffectsResult, ScatterResult, TablePageResult, TableSortKey } from './protocol-types';
+import type { AnchorEffectsResult, CompareModelsResult, DistributionResult, NeighboursResult, Range, RecordEffectsResult, RecordFilter, ScatterResult, SignalBound, TablePageResult, TableSortKey } from './protocol-types';
 
 export type {
-  AnchorEffectsResult, CompareModelsResult, DistributionResult, NeighboursResult, ProblemRecord, Range, RecordAnchorEffect, RecordProblemInfo, RecordEffectsResult, ScatterResult, SignalChart, TablePageResult, TableRow, TableSortKey,
+  AnchorEffectsResult, CompareModelsResult, DistributionResult, NeighboursResult, ProblemRecord, Range, RecordAnchorEffect, RecordFilter, RecordProblemInfo, RecordEffectsResult, ScatterResult, SignalBound, SignalChart,
+  TablePageResult, TableRow, TableSortKey,
 } from './protocol-types';
 
 /** The model the current scores come from, for the header; `demo`: the bundled demo model, whose scores are for trying the tool. */
@@ -23,13 +24,14 @@ export interface FileProblem {
   column: number;
 }
 
-/** What the table shows: one page, sorted, optionally only records at or above a golden score. */
+/** What the table asks for: a block of rows, sorted, optionally only records at or above a golden score, within the selection and the column filters. */
 export interface TableQuery {
   offset: number;
   limit: number;
   sortBy: TableSortKey;
   descending: boolean;
   minScore?: number;
+  filter?: RecordFilter;
 }
 
 /** Extension -> webview. */
@@ -61,10 +63,11 @@ export type WebviewMessage =
   | { type: 'closeRecord' }
   /** Run Nuggets: Choose Model (offered while the demo model scores). */
   | { type: 'chooseModel' }
-  /** Write the records at or above the threshold beside the dataset, as Select Golden Subset does. */
-  | { type: 'writeSubset'; threshold: number; withScores: boolean }
-  /** Ask where to save, then write every record's scores. */
-  | { type: 'exportScores'; format: 'csv' | 'jsonl'; withDeltas: boolean };
+  /** Write the records at or above the threshold (and within the selection's ranges, if any) beside the dataset, as Select Golden Subset does. */
+  | { type: 'writeSubset'; threshold: number; withScores: boolean; bounds?: SignalBound[] }
+  /** Ask where to save, then write the scores of every record (or of those within the selection's ranges). */
+  | { type: 'exportScores'; format: 'csv' | 'jsonl'; withDeltas: boolean; bounds?: SignalBound[] };
 
-export const PAGE_SIZE = 25;
+/** Rows the table asks for at a time, as they come into view. */
+export const BLOCK_SIZE = 100;
 export const HISTOGRAM_BINS = 20;

@@ -16,6 +16,18 @@ export interface Column<T> {
   sortKey?: string;
   /** The header's tooltip. */
   describe?: string;
+  /** Present: the header holds a filter field under its title (the record table's column filters). */
+  filter?: ColumnFilter;
+}
+
+/** A column's filter field: a range ("0.4..0.6") for numbers, text to search for in text. */
+export interface ColumnFilter {
+  /** What the field is for, for screen readers: "Filter Score: a range, min..max". */
+  label: string;
+  placeholder: string;
+  value: () => string;
+  /** Called as the user types; returns why the text is not a filter ('' when it is one). */
+  onInput: (text: string) => string;
 }
 
 export interface Sorted {
@@ -51,7 +63,7 @@ export function renderTable<T>(table: HTMLTableElement, columns: readonly Column
   table.replaceChildren(head, body);
 }
 
-function headerCell<T>(column: Column<T>, options: TableOptions<T>): HTMLTableCellElement {
+export function headerCell<T>(column: Column<T>, options: TableOptions<T>): HTMLTableCellElement {
   const th = document.createElement('th');
   th.scope = 'col';
   th.className = column.kind;
@@ -77,11 +89,30 @@ function headerCell<T>(column: Column<T>, options: TableOptions<T>): HTMLTableCe
     if (column.describe) label.title = column.describe;
     th.append(label);
   }
+  if (column.filter) th.append(filterField(column.filter));
   th.append(resizer(th, column, options.widths));
   return th;
 }
 
-function bodyCell<T>(column: Column<T>, row: T): HTMLTableCellElement {
+function filterField(filter: ColumnFilter): HTMLInputElement {
+  const input = document.createElement('input');
+  input.type = 'text';
+  input.className = 'column-filter';
+  input.placeholder = filter.placeholder;
+  input.setAttribute('aria-label', filter.label);
+  input.value = filter.value();
+  input.spellcheck = false;
+  input.addEventListener('click', (e) => e.stopPropagation());
+  input.addEventListener('input', () => {
+    const why = filter.onInput(input.value);
+    input.setAttribute('aria-invalid', String(why !== ''));
+    input.title = why || filter.label;
+  });
+  input.title = filter.label;
+  return input;
+}
+
+export function bodyCell<T>(column: Column<T>, row: T): HTMLTableCellElement {
   const td = document.createElement('td');
   td.className = column.kind;
   td.dataset.column = column.key;

@@ -4,8 +4,10 @@
  * and the table's order and signal cells. server.ts gathers the inputs and answers with these.
  */
 import type { DatasetRecord } from '../dataset';
+import { NuggetsError } from '../errors';
 import type * as protocol from '../protocol';
 import type { CandidateScore, ScoreSummary } from '../scoring/golden';
+import type { SignalBound } from '../selection-rule';
 import { PASS_SIGNALS, signalNamed, type Signal } from '../signals';
 import { dot } from '../signals/embedding';
 
@@ -28,15 +30,29 @@ export function signalInfo(signal: Signal): protocol.SignalInfo {
   return { name: signal.name, label: signal.label, unit: signal.unit, description: signal.description, better: signal.better };
 }
 
-/** A histogram of one signal over [min, max] of its values, and how many records lack it. */
+/** Signals with long right tails (perplexities, their ratio): charted on a log scale when every value is positive. */
+const LONG_TAILED = new Set(['ppl_cond', 'ppl_direct', 'ifd']);
+
+/**
+ * A histogram of one signal over [min, max] of its values, and how many records lack it. A long-tailed
+ * signal gets log-spaced bins (edge i = from·(to/from)^(i/bins)), so that one outlier (an IFD of 9.45 among
+ * values near 1) keeps its own bin without squeezing the rest into the first.
+ */
 export function signalChart(signal: Signal, scores: CurrentScores, bins: number): protocol.SignalChart {
   const values = scores.flatMap((s) => (s ? [signal.valueOf(s)] : []));
   const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
-  const from = present.length ? Math.min(...present) : 0;
-  const to = present.length ? Math.max(...present) : 0;
+  let from = Infinity;
+  let to = -Infinity;
+  for (const v of present) {
+    if (v < from) from = v;
+    if (v > to) to = v;
+  }
+  if (present.length === 0) from = to = 0;
+  const scale = LONG_TAILED.has(signal.name) && from > 0 ? 'log' : 'linear';
+  const position = scale === 'log' ? (v: number): number => Math.log(v / from) / Math.log(to / from) : (v: number): number => (v - from) / (to - from);
   const counts = new Array<number>(bins).fill(0);
-  for (const v of present) counts[to > from ? Math.min(bins - 1, Math.floor(((v - from) / (to - from)) * bins)) : 0]!++;
-  return { ...signalInfo(signal), counts, from, to, missing: values.length - present.length, summary: signal.summarize(values) };
+  for (const v of present) counts[to > from ? Math.min(bins - 1, Math.max(0, Math.floor(position(v) * bins))) : 0]!++;
+  return { ...signalInfo(signal), counts, from, to, scale, missing: values.length - present.length, summary: signal.summarize(values) };
 }
 
 /** Golden score against IFD for every record that has both, with what reveals the record. */
@@ -91,4 +107,61 @@ export function nearestNeighbours(records: readonly DatasetRecord[], embeddings:
     const v = r.index !== index ? embeddings.get(r.id) : undefined;
     return v ? [{ index: r.index, similarity: dot(own, v) }] : [];
   }).sort((a, b) => b.similarity - a.similarity || a.index - b.index).slice(0, count);
+}
+
+/** The signals a range may name, as the table's numeric columns and the charts name them. */
+const RANGE_SIGNALS = ['golden', 'mean_delta', 'ppl_cond', 'ppl_direct', 'ifd'];
+
+/**
+ * The ranges of a filter, checked: each names a signal and has finite bounds, min below max. `where` names
+ * the request in the error, so that a bad range is refused with what is wrong and where.
+ */
+export function checkedBounds(bounds: readonly SignalBound[] | undefined, where: string): { signal: Signal; min?: number; max?: number }[] {
+  return (bounds ?? []).map((bound, k) => {
+    const signal = RANGE_SIGNALS.includes(bound?.signal) ? signalNamed(bound.signal) : undefined;
+    if (!signal) throw new NuggetsError(`${where}: range ${k + 1} names no signal a range can take (${JSON.stringify(bound?.signal)}); use one of ${RANGE_SIGNALS.join(', ')}.`);
+    for (const side of ['min', 'max'] as const) {
+      const value = bound[side];
+      if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) throw new NuggetsError(`${where}: the ${side} of range ${k + 1} (${bound.signal}) is not a finite number: ${JSON.stringify(value)}.`);
+    }
+    if (bound.min !== undefined && bound.max !== undefined && !(bound.min < bound.max)) {
+      throw new NuggetsError(`${where}: range ${k + 1} (${bound.signal}) is empty: its min ${bound.min} is not below its max ${bound.max}.`);
+    }
+    return { signal, ...(bound.min !== undefined ? { min: bound.min } : {}), ...(bound.max !== undefined ? { max: bound.max } : {}) };
+  });
+}
+
+/** Whether a score lies within every range (min inclusive, max exclusive, as a selection rule's bounds); no score, or no value of the signal, is outside. */
+export function withinBounds(score: CandidateScore | undefined, bounds: readonly { signal: Signal; min?: number; max?: number }[]): boolean {
+  if (bounds.length === 0) return true;
+  if (!score) return false;
+  return bounds.every(({ signal, min, max }) => {
+    const v = signal.valueOf(score);
+    return v !== null && Number.isFinite(v) && (min === undefined || v >= min) && (max === undefined || v < max);
+  });
+}
+
+/** The table's filter as a test of one record and its current score: every range, and both text searches (case-insensitive). */
+export function recordFilter(filter: protocol.RecordFilter | undefined, where: string): (record: DatasetRecord, score: CandidateScore | undefined) => boolean {
+  const bounds = checkedBounds(filter?.bounds, where);
+  const needle = (text: unknown, what: string): string => {
+    if (text !== undefined && typeof text !== 'string') throw new NuggetsError(`${where}: the ${what} search is not text: ${JSON.stringify(text)}.`);
+    return (text ?? '').trim().toLocaleLowerCase();
+  };
+  const instruction = needle(filter?.instruction, 'instruction');
+  const output = needle(filter?.output, 'output');
+  return (record, score) => withinBounds(score, bounds)
+    && (instruction === '' || record.instruction.toLocaleLowerCase().includes(instruction) || record.input.toLocaleLowerCase().includes(instruction))
+    && (output === '' || record.output.toLocaleLowerCase().includes(output));
+}
+
+/**
+ * The whole record for the record view, as plain text: instruction, input and output, and for a conversation
+ * (DatasetRecord.turns) every turn with its role and which one is scored (the final assistant turn).
+ */
+export function wholeRecord(record: DatasetRecord): Pick<protocol.RecordEffectsResult, 'instruction' | 'input' | 'output' | 'turns' | 'scoredTurn'> {
+  return {
+    instruction: record.instruction, input: record.input, output: record.output,
+    ...(record.turns ? { turns: record.turns.map((t) => ({ role: t.role, content: t.content })), scoredTurn: record.turns.length - 1 } : {}),
+  };
 }

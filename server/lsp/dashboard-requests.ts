@@ -11,7 +11,7 @@ import type * as protocol from '../protocol';
 import { problemInfo } from '../problems';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
-import { compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, signalCells, tablePreview } from './dashboard-queries';
+import { checkedBounds, compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, recordFilter, signalCells, tablePreview, wholeRecord, withinBounds } from './dashboard-queries';
 import type { OpenDocuments } from './documents';
 import { shorten } from './markdown';
 import { scorableCount } from './parsed';
@@ -53,7 +53,8 @@ export class DashboardRequests {
 
   async tablePage(params: protocol.TablePageParams): Promise<protocol.TablePageResult> {
     const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
-    let rows = parsed.records.map((r, i) => ({ r, index: r.index, ...(scores[i] ? { score: scores[i] } : {}) }));
+    const kept = refusedAsInvalid(() => recordFilter(params.filter, 'The table\'s filter'));
+    let rows = parsed.records.flatMap((r, i) => (kept(r, scores[i]) ? [{ r, index: r.index, ...(scores[i] ? { score: scores[i] } : {}) }] : []));
     if (params.minScore !== undefined) rows = rows.filter(({ score }) => score !== undefined && score.goldenScore >= params.minScore!);
     rows.sort(compareRows(params.sortBy ?? 'index', params.descending === true));
     const offset = Math.max(0, Math.floor(params.offset));
@@ -92,7 +93,7 @@ export class DashboardRequests {
     const shown = this.documents.shown(parsed, params.index, await this.keys.keyFor(uri));
     const anchors = shown?.key ? this.book.anchorsByHash(shown.key.anchors.hash) : undefined;
     return {
-      index: record.index, id: record.id, instruction: shorten(record.instruction, 200), range: parsed.ranges[record.index]!,
+      index: record.index, id: record.id, ...wholeRecord(record), range: parsed.ranges[record.index]!,
       stale: shown?.stale ?? false, ...(shown ? { score: summaryOf(shown.score) } : {}),
       anchorSet: anchors ? { hash: anchors.hash, count: anchors.anchors.length, label: this.keys.anchors.label(uri, anchors.hash, anchors.anchors.length) } : null,
       effects: shown && anchors ? recordEffectsOf(shown.score, anchors.anchors) : [],
@@ -103,13 +104,24 @@ export class DashboardRequests {
   async exportScores(params: protocol.ExportScoresParams): Promise<protocol.ExportScoresResult> {
     const uri = params.textDocument.uri;
     const { parsed, keyed, scores } = await this.documents.currentOf(uri);
+    // With ranges (the dashboard's brushed selection), only the records within them; without, every record.
+    const bounds = refusedAsInvalid(() => checkedBounds(params.bounds, 'Export Scores'));
+    const records = parsed.records.flatMap((r, i) => (withinBounds(scores[i], bounds) ? [{ index: r.index, id: r.id, score: scores[i] }] : []));
     try {
       if (uri.startsWith('file:')) assertNotInput(params.path, [fileURLToPath(uri)]);
-      const records = parsed.records.map((r, i) => ({ index: r.index, id: r.id, score: scores[i] }));
       writeFileAtomic(params.path, formatScores(records, keyed?.anchors.anchors.length ?? 0, params.format, params.withDeltas));
     } catch (err) {
       throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.message) : err;
     }
-    return { path: params.path, records: parsed.records.length, scored: scores.filter((s) => s !== undefined).length };
+    return { path: params.path, records: records.length, scored: records.filter((r) => r.score !== undefined).length };
+  }
+}
+
+/** Runs `check`, refusing the request as invalid (with the check's own words) when it throws a NuggetsError. */
+function refusedAsInvalid<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidParams, err.message) : err;
   }
 }

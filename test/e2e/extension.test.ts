@@ -216,11 +216,12 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await view.locator('#records-table tr.record').first().waitFor({ timeout: 30_000 });
     const counts = new Array<number>(20).fill(0);
     for (const s of expected) counts[Math.min(19, Math.floor(s.golden_score * 20))]!++;
-    const bars = await view.locator('#histogram-chart rect.bar').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { count: string } }).dataset.count)));
+    const bars = (await view.locator('#histogram-chart figure').getAttribute('data-counts'))!.split(' ').map(Number);
     assert.deepEqual(bars, counts, 'the histogram has the CLI scores\' distribution');
+    assert.equal(await view.locator('#histogram-chart figure').getAttribute('data-x-ticks'), '0 0.2 0.4 0.6 0.8 1', 'the chart has an axis with ticks');
     const above = expected.filter((s) => s.golden_score >= 0.5).length;
     assert.equal(await view.locator('#threshold-count').innerText(), `${above} of ${RECORDS} scored records (${((100 * above) / RECORDS).toFixed(1)}%) at or above 0.50`);
-    assert.equal(await view.locator('#page-info').innerText(), `Rows 1–${RECORDS} of ${RECORDS}`);
+    assert.equal(await view.locator('#page-info').getAttribute('data-total'), String(RECORDS));
     assert.equal(await view.locator('#records-table tr.record').count(), RECORDS);
     const best = Math.max(...expected.map((s) => s.golden_score));
     assert.equal(await view.locator('#records-table tr.record td[data-column="goldenScore"]').first().innerText(), best.toFixed(2));
@@ -293,6 +294,10 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     }
     const order = shown.filter((r) => r.anchor !== want.self_anchor).map((r) => Number(r.delta));
     assert.deepEqual(order, [...order].sort((a, b) => b - a), 'largest delta first');
+    // The whole record beside its anchor effects: instruction and output as in the file (these records have no input).
+    const record = allRecords[index]!;
+    assert.deepEqual((await view.locator('#record-text .record-field-text').allTextContents()).map((t) => t.trim()), [record.instruction!.trim(), record.output!.trim()]);
+    assert.equal(await view.locator(`#records-table tr.record.marked[data-index="${index}"]`).count(), 1, 'the clicked row stays marked');
   });
 
   await step('08d-dashboard-export', async () => {
@@ -339,7 +344,7 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Clear Scores' }).click();
     await until(statusText, (t) => t.includes(`Nuggets 0/${RECORDS}`), 20_000, 'the status bar after Clear Scores');
     await until(() => view.locator('#summary').innerText().catch(() => ''), (t) => t === `0 of ${RECORDS} records scored`, 10_000, 'the dashboard summary after Clear Scores');
-    const bars = await view.locator('#histogram-chart rect.bar').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { count: string } }).dataset.count)));
+    const bars = (await view.locator('#histogram-chart figure').getAttribute('data-counts'))!.split(' ').map(Number);
     assert.equal(bars.reduce((a, b) => a + b, 0), 0);
     assert.equal(await view.locator('#threshold-count').innerText(), 'No records have a current golden score yet: run Nuggets: Score Dataset.');
     await until(() => injectedTexts(page, '◆'), (b) => b.length === 0, 10_000, 'inline scores after Clear Scores');

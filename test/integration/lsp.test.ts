@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { CancellationTokenSource } from 'vscode-languageserver-protocol/node';
 import { parseDataset } from '../../server/dataset';
+import { findProblems } from '../../server/problems';
 import * as protocol from '../../server/protocol';
 import { readEmbeddings } from '../../server/signals/embedding-file';
 import { readScores } from '../../server/store';
@@ -228,6 +229,8 @@ describe('the Nuggets language server over stdio', () => {
     const stored = scoresFile()[0]!.scores.get(records[3]!.id)!;
     const view = await client.connection.sendRequest(protocol.recordEffects, { textDocument, index: 3 });
     assert.equal(view.index, 3);
+    assert.deepEqual([view.instruction, view.input, view.output], [records[3]!.instruction, records[3]!.input, records[3]!.output], 'the whole record, not shortened');
+    assert.equal(view.turns, undefined, 'an Alpaca record has no turns');
     assert.equal(view.score!.goldenScore, stored.goldenScore);
     assert.equal(view.anchorSet!.label, 'k-means 8 of this file');
     assert.deepEqual(view.effects.map((e) => e.delta), stored.deltas.map((d) => (Number.isNaN(d) ? null : d)), 'null where not scored (a self-pair, an anchor left out)');
@@ -247,6 +250,40 @@ describe('the Nuggets language server over stdio', () => {
     assert.equal(Number(lines[1]!.split(',')[2]), stored.goldenScore);
     await assert.rejects(client.connection.sendRequest(protocol.exportScores, { textDocument, path: datasetPath, format: 'jsonl', withDeltas: false }), /never modified/);
     assert.equal(readFileSync(datasetPath, 'utf8'), datasetText);
+  });
+
+  test('a brushed selection: the table shows exactly the records within the ranges, and Export and Write Subset take the same set (its card records the ranges)', async () => {
+    const textDocument = { uri: datasetUri };
+    // Each record's golden score and IFD as the server holds them (the scatter's points).
+    const points = (await client.connection.sendRequest(protocol.goldenIfdScatter, { textDocument })).points;
+    assert.equal(points.length, RECORDS);
+    const ifds = points.map((p) => p.y).sort((a, b) => a - b);
+    // The middle of the IFD values, and golden scores from 0.25 up: a region of the scatter.
+    const bounds = [{ signal: 'ifd', min: ifds[3]!, max: ifds[9]! }, { signal: 'golden', min: 0.25 }];
+    const expected = points.filter((p) => p.y >= ifds[3]! && p.y < ifds[9]! && p.x >= 0.25).map((p) => p.index);
+    assert.ok(expected.length > 0 && expected.length < RECORDS, `the region holds some records but not all (${expected.length})`);
+    const page = await client.connection.sendRequest(protocol.tablePage, { textDocument, offset: 0, limit: 1000, sortBy: 'index', filter: { bounds } });
+    assert.deepEqual(page.rows.map((r) => r.index), expected);
+    assert.equal(page.total, expected.length);
+
+    // Text searches narrow the table too, case-insensitively, in the instruction (or input) and the output.
+    const word = records[expected[0]!]!.output.split(/\s+/).find((w) => w.length > 5)!;
+    const byText = await client.connection.sendRequest(protocol.tablePage, { textDocument, offset: 0, limit: 1000, filter: { output: word.toUpperCase() } });
+    assert.deepEqual(byText.rows.map((r) => r.index), records.filter((r) => r.output.toLowerCase().includes(word.toLowerCase())).map((r) => r.index));
+    await assert.rejects(client.connection.sendRequest(protocol.tablePage, { textDocument, offset: 0, limit: 5, filter: { bounds: [{ signal: 'wins', min: 1 }] } }), /range 1 names no signal/);
+    await assert.rejects(client.connection.sendRequest(protocol.tablePage, { textDocument, offset: 0, limit: 5, filter: { bounds: [{ signal: 'ifd', min: 2, max: 1 }] } }), /is empty: its min 2 is not below its max 1/);
+
+    const out = join(work, 'brushed.csv');
+    const exported = await client.connection.sendRequest(protocol.exportScores, { textDocument, path: out, format: 'csv', withDeltas: false, bounds });
+    assert.deepEqual([exported.records, exported.scored], [expected.length, expected.length]);
+    assert.deepEqual(readFileSync(out, 'utf8').trimEnd().split('\n').slice(1).map((line) => Number(line.split(',')[0])), expected);
+
+    const subset = await client.connection.sendRequest(protocol.selectSubset, { textDocument, rule: { kind: 'min-score', minScore: 0, bounds } });
+    const written = JSON.parse(readFileSync(subset.path, 'utf8')) as { instruction: string }[];
+    const problems = new Set(findProblems(records).map((p) => p.index));
+    assert.deepEqual(written.map((w) => w.instruction), expected.filter((i) => !problems.has(i)).map((i) => records[i]!.instruction), 'the subset is the selection, less problem records');
+    const card = JSON.parse(readFileSync(subset.cardPath, 'utf8')) as { rule: { bounds: unknown } };
+    assert.deepEqual(card.rule.bounds, bounds, 'the card records the brushed ranges');
   });
 
   test('choosing other anchors marks every score stale instead of mixing them', async () => {

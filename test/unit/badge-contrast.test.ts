@@ -1,13 +1,15 @@
 /**
  * Every inline badge colour reaches WCAG's 4.5:1 against the editor background of VS Code's default
  * themes (Light Modern / Light+ #FFFFFF, Dark Modern #1F1F1F, Dark+ #1E1E1E, and the high-contrast pair),
- * computed from the colours package.json contributes and extension/decorations.ts uses.
+ * computed from the colours package.json contributes and extension/decorations.ts uses; and so does every
+ * text of the dashboard, on each background it is drawn on (test/webview/themes.ts).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../helpers';
+import { TEXT_ON_BACKGROUND, THEMES } from '../webview/themes';
 
 interface Color { id: string; defaults: { light: string; dark: string; highContrast: string; highContrastLight: string } }
 const colors = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { contributes: { colors: Color[] } }).contributes.colors;
@@ -44,4 +46,31 @@ test('every colour the badges use is contributed, with 4.5:1 or more on each def
       }
     }
   }
+});
+
+test('every text of the dashboard reaches 4.5:1 on each background it is drawn on, in Light Modern, Dark Modern and High Contrast', () => {
+  for (const [theme, palette] of Object.entries(THEMES)) {
+    for (const { text, backgrounds, where } of TEXT_ON_BACKGROUND) {
+      for (const background of backgrounds) {
+        const ratio = contrast(palette.colors[text]!, palette.colors[background]!);
+        assert.ok(ratio >= 4.5, `${text} on ${background} (${where}) in ${theme}: ${ratio.toFixed(2)}:1`);
+      }
+    }
+  }
+  // What the demo warning was drawn in before, and is now only a bar beside it: the warning colour, under 4.5:1 on Light Modern's white.
+  assert.ok(contrast(THEMES.light.colors['editorWarning-foreground']!, THEMES.light.colors['editor-background']!) < 4.5);
+});
+
+test('the dashboard\'s stylesheet colours text only with the measured colours, and the charts draw their text in the foreground', () => {
+  const css = readFileSync(join(repoRoot, 'media', 'dashboard.css'), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+  const measured = new Set(TEXT_ON_BACKGROUND.map((t) => t.text));
+  const colours = [...css.matchAll(/(?:^|[;{\s])color:\s*([^;}]+)/g)].map((m) => m[1]!.trim());
+  assert.ok(colours.length >= 8, `text colours found: ${colours.length}`);
+  for (const value of colours) {
+    const variable = /^var\(--vscode-([\w-]+)/.exec(value)?.[1];
+    assert.ok(variable && measured.has(variable), `a text colour the contrast test does not measure: color: ${value}`);
+  }
+  const charts = readFileSync(join(repoRoot, 'webview', 'charts.ts'), 'utf8');
+  assert.match(charts, /const text = read\('--vscode-foreground'/, 'axis labels and ticks in the foreground');
+  assert.match(css, /\.chart-tip \{[^}]*color: var\(--vscode-foreground\); background: var\(--vscode-editor-background\)/, 'the tooltip in the foreground on the editor background');
 });

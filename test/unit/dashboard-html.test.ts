@@ -8,6 +8,7 @@ test('a quote or an angle bracket in a resource URI stays inside its attribute: 
     cspSource: 'https://file+.vscode-resource.example',
     scriptUri: 'https://x.example/dist/webview.js"><img src=x onerror=alert(1)>',
     styleUri: 'https://x.example/media/dashboard.css" onload="alert(2)',
+    chartStyleUri: 'https://x.example/dist/webview.css',
     nonce: 'testnonce123',
   });
   assert.ok(html.includes('href="https://x.example/media/dashboard.css&quot; onload=&quot;alert(2)"'), 'the style URI is one attribute value');
