@@ -300,6 +300,38 @@ test('the packaged extension in code-server: open, score, inline scores, hover d
     assert.equal(await view.locator(`#records-table tr.record.marked[data-index="${index}"]`).count(), 1, 'the clicked row stays marked');
   });
 
+  await step('08c-dashboard-record-view-dark', async () => {
+    // The same record view in the Dark Modern theme, beside the editor and maximized: the dashboard follows the theme
+    // (its colours are VS Code's own variables) and its layout holds. The theme is chosen as a user would.
+    const background = (): Promise<number> => view.locator('body').evaluate((body) => {
+      const [r, g, b] = (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(body).backgroundColor.match(/\d+/g)!.map(Number);
+      return (0.2126 * r! + 0.7152 * g! + 0.0722 * b!) / 255;
+    });
+    const chooseTheme = async (name: string): Promise<void> => {
+      await runCommand(page, 'Preferences: Color Theme');
+      const input = page.locator('.quick-input-widget input.input');
+      await input.fill(name);
+      await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor();
+      await input.press('Enter');
+    };
+    await chooseTheme('Dark Modern');
+    await until(background, (l) => l < 0.25, 15_000, 'the dashboard\'s background once the theme is dark');
+    await view.locator('#record-view[data-index="2"]').waitFor();
+    await page.screenshot({ path: join(artifacts, '08c-dashboard-record-view-dark-beside.png') });
+    await checkDashboardLayout(view, 'beside the editor, in the dark theme');
+    await page.locator('.tab', { hasText: `Nuggets: ${DATASET}` }).first().click();
+    await runCommand(page, 'View: Toggle Maximize Editor Group');
+    await until(async () => (await dashboardLayout(view)).width, (w) => w > 1000, 10_000, 'the dashboard\'s width once maximized');
+    await view.locator('#record-view[data-index="2"]').waitFor();
+    await checkDashboardLayout(view, 'maximized in a 1400 px window, in the dark theme');
+    await page.screenshot({ path: join(artifacts, '08c-dashboard-record-view-dark-full.png') });
+    await page.locator('.tab', { hasText: `Nuggets: ${DATASET}` }).first().click();
+    await runCommand(page, 'View: Toggle Maximize Editor Group');
+    await chooseTheme('Light Modern');
+    await until(background, (l) => l > 0.75, 15_000, 'the dashboard\'s background once the theme is light again');
+    await page.locator(`.tab[data-resource-name="${DATASET}"]`).waitFor({ state: 'visible' });
+  });
+
   await step('08d-dashboard-export', async () => {
     await view.locator('#export-deltas').click();
     await view.locator('#export-scores').click();
