@@ -14,6 +14,7 @@ import { loadDataset } from '../parquet';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
 import { DEFAULT_OPTIONS, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
+import { AnchorOrder } from '../scoring/anchor-order';
 import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } from '../scoring/golden';
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
@@ -318,11 +319,15 @@ async function scoreCommand(args: string[]): Promise<number> {
         const excluded = excludedAnchors(prepared, options.maxAnchorTokens);
         if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
         const progress = new ProgressBar(todo.length, 'records');
+        // The early stop tries the anchors records lost most often first; a resumed run learns its stored records
+        // first, in the file's order, so that it tries them in the order an uninterrupted run would (anchor-order.ts).
+        const ordering = earlyStopAt !== null ? new AnchorOrder(prepared.count, inFlight) : undefined;
+        if (ordering) for (const r of records) if (writer.existing.has(r.id)) ordering.learn(writer.existing.get(r.id)!.deltas);
         await scoreRecords(backend, prepared, todo, (score) => {
           embeddings.append(score.id, score.embedding);
           writer.append(score);
           progress.tick();
-        }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined, inFlight);
+        }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize, ordering } : undefined, inFlight);
         progress.finish();
       }
     } finally {
