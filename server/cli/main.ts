@@ -15,6 +15,7 @@ import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
 import { DEFAULT_OPTIONS, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
 import { AnchorOrder } from '../scoring/anchor-order';
+import { describeEstimate, estimateCost, LONG_RUN_SECONDS, RunProbe } from '../scoring/cost-estimate';
 import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } from '../scoring/golden';
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
@@ -192,6 +193,9 @@ export function shardOf<T>(records: T[], shard: { index: number; count: number }
   return records.slice(from, to);
 }
 
+/** The threshold a run without --min-score is estimated with early stop at (the paper's subsets go to 0.85). */
+const DEFAULT_THRESHOLD = 0.85;
+
 /** Records a serving engine scores at once unless --records-in-flight says otherwise. */
 const DEFAULT_RECORDS_IN_FLIGHT = 4;
 
@@ -323,9 +327,20 @@ async function scoreCommand(args: string[]): Promise<number> {
         // first, in the file's order, so that it tries them in the order an uninterrupted run would (anchor-order.ts).
         const ordering = earlyStopAt !== null ? new AnchorOrder(prepared.count, inFlight) : undefined;
         if (ordering) for (const r of records) if (writer.existing.has(r.id)) ordering.learn(writer.existing.get(r.id)!.deltas);
-        await scoreRecords(backend, prepared, todo, (score) => {
+        // The first records are a probe: once they end, a long run says what it will cost (one line).
+        const probe = new RunProbe();
+        let scoredNow = 0;
+        await scoreRecords(probe.wrap(backend), prepared, todo, (score) => {
           embeddings.append(score.id, score.embedding);
           writer.append(score);
+          scoredNow++;
+          const probed = probe.add(score);
+          if (probed && todo.length > scoredNow) {
+            const estimate = estimateCost(probed.records, prepared, todo.length - scoredNow, earlyStopAt ?? DEFAULT_THRESHOLD, options.batchSize, probed.seconds);
+            if (Math.max(estimate.fullSeconds, estimate.earlyStop.seconds) >= LONG_RUN_SECONDS) {
+              process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${describeEstimate(estimate, earlyStopAt !== null)}\n`);
+            }
+          }
           progress.tick();
         }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize, ordering } : undefined, inFlight);
         progress.finish();

@@ -76,8 +76,16 @@ export class AnchorOrder {
     if (before > this.learnedCount || (before > 0 && !counts)) {
       throw new Error(`anchor order for record ${position} needs the first ${before} records learned (${this.learnedCount} are)`);
     }
-    if (!counts) return [...counted];
-    const share = (i: number): number => (counts.lost[i]! + 1) / (counts.tried[i]! + 2);
-    return [...counted].sort((a, b) => share(b) - share(a) || a - b);
+    return counts ? rank(counts, counted) : [...counted];
   }
+
+  /** The anchors `counted` in the order learned from every record learned so far (a cost estimate's). */
+  orderNow(counted: readonly number[]): number[] {
+    return rank({ tried: this.tried, lost: this.lost }, counted);
+  }
+}
+
+function rank(counts: { tried: Int32Array; lost: Int32Array }, counted: readonly number[]): number[] {
+  const share = (i: number): number => (counts.lost[i]! + 1) / (counts.tried[i]! + 2);
+  return [...counted].sort((a, b) => share(b) - share(a) || a - b);
 }

@@ -89,6 +89,19 @@ export function winsNeeded(threshold: number, anchors: number): number {
 }
 
 /**
+ * With an ordering, the next step of an exact early stop: the fewest passes that could settle the outcome (the wins
+ * still needed, or the losses still allowed plus one), at most batchSize, so that no pass is spent once it is settled.
+ */
+export function orderedStep(batchSize: number, needed: number, m: number, wins: number, scored: number): number {
+  return Math.max(1, Math.min(batchSize, needed - wins, m - needed + 1 - (scored - wins)));
+}
+
+/** Whether a record's outcome against the threshold can no longer change with anchors left to score. */
+export function settled(needed: number, m: number, wins: number, scored: number): boolean {
+  return scored < m && (wins >= needed || wins + (m - scored) < needed);
+}
+
+/**
  * The record's score; `signal` aborts the backend's requests in flight (ScoringBackend), and then the score rejects.
  * With an early stop that has an ordering, `position` is the record's place in the run's order (anchor-order.ts).
  */
@@ -112,9 +125,7 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
   let scored = 0;
   let truncated = false;
   while (scored < m) {
-    // Ordered: each step is the fewest passes that could settle the outcome (the wins still needed, or the losses
-    // still allowed plus one), at most batchSize; no pass is spent after the outcome is settled.
-    const step = ordered ? Math.max(1, Math.min(stop.batchSize, needed - wins, m - needed + 1 - (scored - wins))) : stop.batchSize;
+    const step = ordered ? orderedStep(stop.batchSize, needed, m, wins, scored) : stop.batchSize;
     const indices = order.slice(scored, scored + step);
     const part = await backend.oneShot(record, prepared, indices, signal);
     truncated = part.truncated;
@@ -123,7 +134,7 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
       if (part.oneShot[k]! > prepared.zeroShot[a]!) wins++;
     });
     scored += indices.length;
-    if (scored < m && (wins >= needed || wins + (m - scored) < needed)) break;
+    if (settled(needed, m, wins, scored)) break;
   }
   const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot, self), truncated, ...extra };
   if (scored === m) return score;
