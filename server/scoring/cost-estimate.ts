@@ -3,8 +3,8 @@
  * and with the exact early stop at a threshold (golden.ts, anchors ordered by anchor-order.ts). The probe's records
  * are the run's own, kept like any other.
  *
- * A record costs its prefix pass(es) (candidatePasses: the same with or without early stop) and its one-shot passes,
- * one per anchor scored. The probe times both (CostProbe); the early stop's passes per record are the passes the
+ * A record costs its prefix pass(es) (candidatePasses: the same with or without early stop) and its one-shot calls,
+ * each an overhead and one pass per anchor scored. The probe times both (CostProbe, fitCallCost); the early stop's passes per record are the passes the
  * probe's early-stopped records ran, and for records scored in full, the passes the ordered early stop would have run
  * on their outcomes, each in the order learned from the other probe records (learning from itself would flatter it).
  */
@@ -15,9 +15,10 @@ import { orderedStep, settled, winsNeeded, type CandidateScore } from './golden'
 
 /** One probe record: its timed passes and its outcomes. */
 export interface ProbeRecord {
-  /** Seconds in its prefix pass(es), and in its one-shot passes. */
+  /** Seconds in its prefix pass(es). */
   prefixSeconds: number;
-  oneShotSeconds: number;
+  /** Its one-shot calls: anchors in each, and seconds. */
+  calls: Array<{ anchors: number; seconds: number }>;
   /** s1 - s0 per anchor, NaN where it was not scored (an early stop, an excluded anchor, its own anchor). */
   deltas: readonly number[];
   /** Stopped early (its NaN deltas include anchors it never scored). */
@@ -42,25 +43,26 @@ export interface CostEstimate {
  * timings with its score. Records in flight at once are timed each on its own.
  */
 export class CostProbe {
-  private readonly timings = new Map<string, { prefixSeconds: number; oneShotSeconds: number }>();
+  private readonly timings = new Map<string, Pick<ProbeRecord, 'prefixSeconds' | 'calls'>>();
 
   wrap(backend: ScoringBackend): ScoringBackend {
-    const timed = async <T>(id: string, part: 'prefixSeconds' | 'oneShotSeconds', call: () => Promise<T>): Promise<T> => {
+    /** Times `call` for the record `id`: a prefix pass, or a one-shot call of `anchors` anchors. */
+    const timed = async <T>(id: string, anchors: number | undefined, call: () => Promise<T>): Promise<T> => {
       const started = performance.now();
-      try {
-        return await call();
-      } finally {
-        const t = this.timings.get(id) ?? { prefixSeconds: 0, oneShotSeconds: 0 };
-        t[part] += (performance.now() - started) / 1000;
-        this.timings.set(id, t);
-      }
+      const result = await call();
+      const seconds = (performance.now() - started) / 1000;
+      const t = this.timings.get(id) ?? { prefixSeconds: 0, calls: [] };
+      if (anchors === undefined) t.prefixSeconds += seconds;
+      else t.calls.push({ anchors, seconds });
+      this.timings.set(id, t);
+      return result;
     };
     const recordId = (candidate: { id?: string; instruction: string }): string => candidate.id ?? candidate.instruction;
     return {
       identity: backend.identity,
       prepareAnchors: (anchors, options, signal) => backend.prepareAnchors(anchors, options, signal),
-      candidatePasses: (candidate, anchors, signal) => timed(recordId(candidate), 'prefixSeconds', () => backend.candidatePasses(candidate, anchors, signal)),
-      oneShot: (candidate, anchors, indices, signal) => timed(recordId(candidate), 'oneShotSeconds', () => backend.oneShot(candidate, anchors, indices, signal)),
+      candidatePasses: (candidate, anchors, signal) => timed(recordId(candidate), undefined, () => backend.candidatePasses(candidate, anchors, signal)),
+      oneShot: (candidate, anchors, indices, signal) => timed(recordId(candidate), indices?.length ?? anchors.count, () => backend.oneShot(candidate, anchors, indices, signal)),
       ...(backend.costNote ? { costNote: () => backend.costNote!() } : {}),
       dispose: () => backend.dispose(),
     };
@@ -68,7 +70,7 @@ export class CostProbe {
 
   /** The record `score` as a probe record (its timings are then forgotten). */
   take(score: CandidateScore): ProbeRecord {
-    const t = this.timings.get(score.id) ?? { prefixSeconds: 0, oneShotSeconds: 0 };
+    const t = this.timings.get(score.id) ?? { prefixSeconds: 0, calls: [] };
     this.timings.delete(score.id);
     return { ...t, deltas: score.deltas, bounded: score.bound !== undefined };
   }
@@ -80,21 +82,42 @@ function countedAnchors(prepared: Pick<PreparedAnchors, 'responseTokens'>, recor
 }
 
 /**
- * The one-shot passes the ordered exact early stop at `threshold` runs on a record scored in full, trying its anchors
- * in `order` (golden.ts scoreCandidate's steps, on the record's known outcomes).
+ * The one-shot passes, and calls, the ordered exact early stop at `threshold` runs on a record scored in full,
+ * trying its anchors in `order` (golden.ts scoreCandidate's steps, on the record's known outcomes).
  */
-export function earlyStopPasses(deltas: readonly number[], order: readonly number[], threshold: number, batchSize: number): number {
+export function earlyStopPasses(deltas: readonly number[], order: readonly number[], threshold: number, batchSize: number): { passes: number; calls: number } {
   const m = order.length;
   const needed = winsNeeded(threshold, m);
   let wins = 0;
   let scored = 0;
+  let calls = 0;
   while (scored < m) {
     const step = order.slice(scored, scored + orderedStep(batchSize, needed, m, wins, scored));
     wins += step.filter((a) => storedWin(deltas[a]!)).length;
     scored += step.length;
+    calls++;
     if (settled(needed, m, wins, scored)) break;
   }
-  return scored;
+  return { passes: scored, calls };
+}
+
+/**
+ * A one-shot call's seconds as `perCall + perAnchor x anchors`, fitted (least squares) to the probe's calls: small
+ * steps of an early stop pay the call's overhead more often. Calls all of one size (a probe scored in full) cannot
+ * tell the overhead apart: it is then 0, as it is when the fit makes either part negative.
+ */
+export function fitCallCost(calls: ReadonlyArray<{ anchors: number; seconds: number }>): { perCall: number; perAnchor: number } {
+  const n = calls.length;
+  const anchors = calls.reduce((s, c) => s + c.anchors, 0);
+  const seconds = calls.reduce((s, c) => s + c.seconds, 0);
+  const proportional = { perCall: 0, perAnchor: anchors > 0 ? seconds / anchors : 0 };
+  const meanX = anchors / n;
+  const meanY = seconds / n;
+  const sxx = calls.reduce((s, c) => s + (c.anchors - meanX) ** 2, 0);
+  if (n < 2 || sxx === 0) return proportional;
+  const perAnchor = calls.reduce((s, c) => s + (c.anchors - meanX) * (c.seconds - meanY), 0) / sxx;
+  const perCall = meanY - perAnchor * meanX;
+  return perAnchor > 0 && perCall >= 0 ? { perCall, perAnchor } : proportional;
 }
 
 /**
@@ -107,22 +130,25 @@ export function estimateCost(
 ): CostEstimate {
   if (probe.length === 0) throw new Error('a cost estimate needs at least one probe record');
   const anchors = [...prepared.responseTokens].filter((n) => n > 0).length;
-  const passesRun = probe.reduce((n, r) => n + r.deltas.filter((d) => !Number.isNaN(d)).length, 0);
-  const timed = probe.reduce((s, r) => s + r.prefixSeconds + r.oneShotSeconds, 0);
+  const calls = probe.flatMap((r) => r.calls);
+  const timed = probe.reduce((s, r) => s + r.prefixSeconds, 0) + calls.reduce((s, c) => s + c.seconds, 0);
   const overlap = wallSeconds !== undefined && timed > wallSeconds && wallSeconds > 0 ? wallSeconds / timed : 1;
   const prefixPerRecord = (overlap * probe.reduce((s, r) => s + r.prefixSeconds, 0)) / probe.length;
-  const perPass = passesRun > 0 ? (overlap * probe.reduce((s, r) => s + r.oneShotSeconds, 0)) / passesRun : 0;
-  const earlyPasses = probe.map((r, k) => {
-    if (r.bounded) return r.deltas.filter((d) => !Number.isNaN(d)).length;
+  const fit = fitCallCost(calls);
+  const callSeconds = (count: number, passes: number): number => overlap * (count * fit.perCall + passes * fit.perAnchor);
+  const early = probe.map((r, k) => {
+    if (r.bounded) return { passes: r.deltas.filter((d) => !Number.isNaN(d)).length, calls: r.calls.length };
     const order = new AnchorOrder(prepared.count);
     probe.forEach((other, j) => j !== k && order.learn(other.deltas));
     return earlyStopPasses(r.deltas, order.orderNow(countedAnchors(prepared, r)), threshold, batchSize);
   });
-  const passesPerRecord = earlyPasses.reduce((a, b) => a + b, 0) / probe.length;
+  const passesPerRecord = early.reduce((a, b) => a + b.passes, 0) / probe.length;
+  const callsPerRecord = early.reduce((a, b) => a + b.calls, 0) / probe.length;
   return {
     records, probed: probe.length, anchors,
-    fullSeconds: records * (prefixPerRecord + anchors * perPass),
-    earlyStop: { threshold, seconds: records * (prefixPerRecord + passesPerRecord * perPass), passesPerRecord },
+    // A record scored in full: one call over all its anchors.
+    fullSeconds: records * (prefixPerRecord + callSeconds(1, anchors)),
+    earlyStop: { threshold, seconds: records * (prefixPerRecord + callSeconds(callsPerRecord, passesPerRecord)), passesPerRecord },
   };
 }
 
