@@ -10,6 +10,7 @@ import * as protocol from '../server/protocol';
 import type { Ctx } from './ctx';
 import { showDashboard } from './dashboard';
 import { noRecordsMessage } from './no_records';
+import { applyFasterWay } from './cost_question';
 import { chooseModel, confirmServingKey, setHubToken, setServingApiKey } from './models';
 import { allScored, writeGoldenSubset } from './subset';
 import { fullLabel, offeredRules, ruleChoices } from './subset_rules';
@@ -107,7 +108,8 @@ async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | und
         const summary = `${result.scored}/${result.total} records scored`;
         // The first run of a dataset chooses its anchors: it says which.
         const chosen = result.anchorsChosen ? `chose ${result.anchorsChosen.count} anchors by k-means from this file${result.anchorsChosen.skipped ? ` (${result.anchorsChosen.skipped})` : ''}; ` : '';
-        if (result.cancelled) void vscode.window.showInformationMessage(`Nuggets: ${chosen}scoring cancelled; ${summary}. Completed records are kept.`);
+        if (result.fasterWay) void applyFasterWay(result.fasterWay);
+        else if (result.cancelled) void vscode.window.showInformationMessage(`Nuggets: ${chosen}scoring cancelled; ${summary}. Completed records are kept.`);
         else if (result.scoredNow === 0) void vscode.window.showInformationMessage(`Nuggets: ${chosen}${name} was already scored (${summary}).`);
         else void vscode.window.showInformationMessage(`Nuggets: ${chosen}scored ${result.scoredNow} records of ${name} in ${result.seconds.toFixed(1)} s (${summary}).`);
         return result;

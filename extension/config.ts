@@ -68,6 +68,7 @@ export class Config {
       maxAnchorTokens: positiveInteger(config, 'maxAnchorTokens'),
       batchSize: positiveInteger(config, 'batchSize'),
       threads: Math.max(0, Math.floor(config.get<number>('threads') ?? 0)),
+      askAboveSeconds: Math.max(0, config.get<number>('askBeforeRunsLongerThan') ?? 60),
       scoringAllowed: trusted,
       demoModel: model === this.bundledModel,
       // Untrusted: no model runs or downloads, so no credential leaves the editor.

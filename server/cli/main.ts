@@ -15,7 +15,7 @@ import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
 import { DEFAULT_OPTIONS, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
 import { AnchorOrder } from '../scoring/anchor-order';
-import { describeEstimate, estimateCost, LONG_RUN_SECONDS, RunProbe } from '../scoring/cost-estimate';
+import { CostProbe, describeEstimate, estimateCost, LONG_RUN_SECONDS, RunProbe } from '../scoring/cost-estimate';
 import { describeExcluded, excludedAnchors, scoreRecords, type CandidateScore } from '../scoring/golden';
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
@@ -329,12 +329,13 @@ async function scoreCommand(args: string[]): Promise<number> {
         if (ordering) for (const r of records) if (writer.existing.has(r.id)) ordering.learn(writer.existing.get(r.id)!.deltas);
         // The first records are a probe: once they end, a long run says what it will cost (one line).
         const probe = new RunProbe();
+        const timer = new CostProbe();
         let scoredNow = 0;
-        await scoreRecords(probe.wrap(backend), prepared, todo, (score) => {
+        await scoreRecords(timer.wrap(backend), prepared, todo, (score) => {
           embeddings.append(score.id, score.embedding);
           writer.append(score);
           scoredNow++;
-          const probed = probe.add(score);
+          const probed = probe.add(timer.take(score));
           if (probed && todo.length > scoredNow) {
             const estimate = estimateCost(probed.records, prepared, todo.length - scoredNow, earlyStopAt ?? DEFAULT_THRESHOLD, options.batchSize, probed.seconds);
             if (Math.max(estimate.fullSeconds, estimate.earlyStop.seconds) >= LONG_RUN_SECONDS) {

@@ -19,6 +19,7 @@ import { excludedAnchors, scoreCandidate, scoreRecords, type CandidateScore } fr
 import { isGgufPath, type GgufImportProgress } from '../model/gguf/import';
 import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
+import { CostProbe } from '../scoring/cost-estimate';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
 
 const port = parentPort;
@@ -180,9 +181,15 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
   let scored = 0;
   try {
     // The server identified the model first, so a hub model is in the cache by now: never download here.
-    const scoring = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
+    const opening = stageOf(request, backend?.key);
+    if (opening) reply({ id: request.id, kind: 'stage', stage: opening });
+    const opened = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
+    // A probe times each record's passes (cost-estimate.ts): its score reply carries them.
+    const timer = request.probe ? new CostProbe() : undefined;
+    const scoring = timer ? timer.wrap(opened) : opened;
     const preparedKey = JSON.stringify([request.anchorsHash, request.options.maxAnchorTokens, request.options.separator, request.options.batchSize]);
     if (!prepared || prepared.key !== preparedKey) {
+      reply({ id: request.id, kind: 'stage', stage: `scoring the ${request.anchors.length} anchors alone (zero-shot)…` });
       const started = Date.now();
       prepared = { key: preparedKey, anchors: await scoring.prepareAnchors(request.anchors, request.options, signal) };
       reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
@@ -193,7 +200,8 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
       // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (signal.aborted) break;
-      reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal) });
+      const score = await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal);
+      reply({ id: request.id, kind: 'score', score, ...(timer ? { probe: timer.take(score) } : {}) });
       scored++;
     }
   } catch (err) {
@@ -201,6 +209,12 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
     if (!signal.aborted) throw err;
   }
   reply({ id: request.id, kind: 'done', cancelled: scored < request.records.length });
+}
+
+/** The step a score request starts with when its model is not open yet: "opening the model…" (session creation, warm-up). */
+function stageOf(request: Extract<WorkerRequest, { kind: 'score' }>, openKey: string | undefined): string | undefined {
+  if (openKey !== undefined && JSON.parse(openKey)[0] === request.model) return undefined;
+  return 'opening the model (ONNX Runtime session)…';
 }
 
 /**

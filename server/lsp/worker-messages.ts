@@ -10,6 +10,7 @@ import type { DownloadProgress } from '../model/hub';
 import type { ScoringOptions } from '../scoring/backend';
 import type { BackendSettings } from '../scoring/open';
 import type { CandidateScore } from '../scoring/golden';
+import type { ProbeRecord } from '../scoring/cost-estimate';
 
 export interface Candidate extends Example {
   index: number;
@@ -28,6 +29,8 @@ export type WorkerRequest =
   | {
     id: number; kind: 'score'; model: string; modelOptions: ModelOptions; anchorsHash: string; anchors: Example[];
     options: ScoringOptions; records: Candidate[];
+    /** Time each record's passes: its score reply carries them (a run's probe, cost-estimate.ts). */
+    probe?: boolean;
   }
   | { id: number; kind: 'chooseAnchors'; method: 'random' | 'kmeans'; count: number; seed: number; records: Candidate[] }
   /** Scores `records` with each of two models and compares their rankings (server/agree.ts). */
@@ -48,7 +51,9 @@ export type WorkerReply =
   | { id: number; kind: 'import'; model: string; progress: GgufImportProgress }
   /** `excluded`: anchors left without a response token by maxAnchorTokens (golden.ts excludedAnchors). */
   | { id: number; kind: 'prepared'; seconds: number; excluded: number[] }
-  | { id: number; kind: 'score'; score: CandidateScore }
+  | { id: number; kind: 'score'; score: CandidateScore; probe?: ProbeRecord }
+  /** A score request's step before its first record: opening the model, scoring the anchors alone. */
+  | { id: number; kind: 'stage'; stage: string }
   | { id: number; kind: 'done'; cancelled: boolean }
   | { id: number; kind: 'anchors'; indices: number[] }
   | { id: number; kind: 'agreement'; agreement: Agreement; report: string }

@@ -166,21 +166,16 @@ export const PROBE_SECONDS = 15;
 /** A run estimated to take less than this is not worth asking about (the editor goes on without a question). */
 export const LONG_RUN_SECONDS = 60;
 
-/** A run's probe: its first records, timed through `wrap`'s backend, until PROBE_RECORDS or PROBE_SECONDS. */
+/** A run's probe: its first records, until PROBE_RECORDS or PROBE_SECONDS. */
 export class RunProbe {
-  private readonly timer = new CostProbe();
   private readonly records: ProbeRecord[] = [];
   private readonly started = performance.now();
   private ended = false;
 
-  wrap(backend: ScoringBackend): ScoringBackend {
-    return this.timer.wrap(backend);
-  }
-
-  /** Takes the run's next score; the probe's records and its time when the probe ends with it, else undefined. */
-  add(score: CandidateScore): { records: ProbeRecord[]; seconds: number } | undefined {
+  /** Takes the run's next record; the probe's records and its time when the probe ends with it, else undefined. */
+  add(record: ProbeRecord): { records: ProbeRecord[]; seconds: number } | undefined {
     if (this.ended) return undefined;
-    this.records.push(this.timer.take(score));
+    this.records.push(record);
     const seconds = (performance.now() - this.started) / 1000;
     if (this.records.length < PROBE_RECORDS && seconds < PROBE_SECONDS) return undefined;
     this.ended = true;
