@@ -10,7 +10,7 @@ import type { Ctx } from './ctx';
 
 export function registerCostQuestion(ctx: Ctx): vscode.Disposable {
   return ctx.client.onRequest(protocol.costEstimateRequest, async (estimate): Promise<protocol.CostEstimateAnswer> => {
-    const name = basename(vscode.Uri.parse(estimate.uri).path);
+    const name = basename(decodeURIComponent(new URL(estimate.uri).pathname));
     const question = costQuestion(estimate, name);
     ctx.log.info(`[run] ${name}: ${question.message.replace(/^Nuggets: /, '')} ${question.detail.split('\n')[1]}`);
     if (!estimate.ask) return { choice: 'continue' };
