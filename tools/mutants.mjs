@@ -107,6 +107,14 @@ const MUTANTS = [
     search: "  if (noOutput) return 'empty-output';\n", replace: '', tests: [{ file: 'unit/select-store' }] },
   { name: 'problems: an exact duplicate is not a problem', file: 'server/problems.ts',
     search: 'return duplicateOf !== undefined ? { duplicateOf } : undefined;', replace: 'return undefined;', tests: [{ file: 'unit/select-store' }] },
+  // The early stop's anchor order is the same for a resumed run and for records in flight (server/scoring/anchor-order.ts).
+  { name: 'early stop: a resumed run learns other outcomes from the stored (rounded) deltas', file: 'server/scoring/anchor-order.ts',
+    search: 'return Math.round(delta * 1e4) > 0;', replace: 'return delta > 0;', tests: [{ file: 'unit/early-stop-order', match: 'lost most often first' }] },
+  { name: 'early stop: a record in flight starts before the records its order learns from', file: 'server/scoring/golden.ts',
+    search: 'while (ordering.learned < ordering.learnedBefore(first + index) && ', replace: 'while (false && ', tests: [{ file: 'unit/early-stop-order', match: 'resumed run' }] },
+  // The question before a long run: a run stopped there scores nothing more (server/lsp/run-probe.ts).
+  { name: 'cost probe: the run goes on whatever the user chose', file: 'server/lsp/run-probe.ts',
+    search: "if (estimate.ask && choice !== 'continue')", replace: 'if (false)', tests: [{ file: 'integration/lsp-cost-probe' }] },
 ];
 
 const TEST_TIMEOUT_MS = 180_000;
