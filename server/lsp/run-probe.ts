@@ -52,7 +52,8 @@ export async function scoreWithProbe(
   if (!ended || rest.length === 0) return { cancelled: false };
   // Every anchor counts but those the worker excluded (no response token left): what the estimate needs of them.
   const counted = { count: job.anchors.length, responseTokens: Int32Array.from(job.anchors, (_, i) => (excluded.includes(i) ? 0 : 1)) };
-  const e = estimateCost(ended.records, counted, rest.length, estimateFor.threshold, estimateFor.batchSize, ended.seconds);
+  // One record at a time: no wall time is needed to tell records in flight apart (and it would count the model's opening).
+  const e = estimateCost(ended.records, counted, rest.length, estimateFor.threshold, estimateFor.batchSize);
   const estimate: protocol.CostEstimateInfo = {
     uri: estimateFor.uri, records: e.records, probed: e.probed, anchors: e.anchors, fullSeconds: e.fullSeconds, earlyStop: e.earlyStop,
     fasterWays: estimateFor.fasterWays.filter((way) => way !== 'fewerAnchors' || e.anchors >= FEWER_ANCHORS_FROM),

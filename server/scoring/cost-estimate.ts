@@ -160,24 +160,32 @@ export function describeEstimate(estimate: CostEstimate, earlyStopFlag: boolean)
     + ` (from the first ${probed} ${probed === 1 ? 'record' : 'records'})`;
 }
 
-/** A probe ends after this many records, or at the first record that ends after PROBE_SECONDS. */
+/** A probe ends after this many records, or at the first record that brings its passes' time to PROBE_SECONDS. */
 export const PROBE_RECORDS = 3;
 export const PROBE_SECONDS = 15;
 /** A run estimated to take less than this is not worth asking about (the editor goes on without a question). */
 export const LONG_RUN_SECONDS = 60;
 
-/** A run's probe: its first records, until PROBE_RECORDS or PROBE_SECONDS. */
+/**
+ * A run's probe: its first records, until PROBE_RECORDS or until their passes took PROBE_SECONDS (the model's
+ * opening and the anchors' preparation before them do not count).
+ */
 export class RunProbe {
   private readonly records: ProbeRecord[] = [];
   private readonly started = performance.now();
+  private passSeconds = 0;
   private ended = false;
 
-  /** Takes the run's next record; the probe's records and its time when the probe ends with it, else undefined. */
+  /**
+   * Takes the run's next record; when the probe ends with it, the probe's records and the wall time since the
+   * probe was made (estimateCost's `wallSeconds`), else undefined.
+   */
   add(record: ProbeRecord): { records: ProbeRecord[]; seconds: number } | undefined {
     if (this.ended) return undefined;
     this.records.push(record);
+    this.passSeconds += record.prefixSeconds + record.calls.reduce((sum, c) => sum + c.seconds, 0);
     const seconds = (performance.now() - this.started) / 1000;
-    if (this.records.length < PROBE_RECORDS && seconds < PROBE_SECONDS) return undefined;
+    if (this.records.length < PROBE_RECORDS && this.passSeconds < PROBE_SECONDS) return undefined;
     this.ended = true;
     return { records: this.records, seconds };
   }
