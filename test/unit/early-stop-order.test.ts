@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { chooseKMeans } from '../../server/anchors';
 import type { DatasetRecord } from '../../server/dataset';
 import { AnchorOrder, storedWin } from '../../server/scoring/anchor-order';
-import type { PreparedAnchors } from '../../server/scoring/backend';
+import type { PreparedAnchors, ScoringBackend } from '../../server/scoring/backend';
 import { scoreRecords, type CandidateScore, type EarlyStop } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { demoModel, sharedRecords } from '../helpers';
@@ -34,10 +34,33 @@ before(async () => {
 });
 after(async () => backend.dispose());
 
-async function run(stop: EarlyStop | undefined, records: readonly DatasetRecord[] = candidates, inFlight = 1): Promise<CandidateScore[]> {
+async function run(stop: EarlyStop | undefined, records: readonly DatasetRecord[] = candidates, inFlight = 1, scoring: ScoringBackend = backend): Promise<CandidateScore[]> {
   const scores: CandidateScore[] = [];
-  await scoreRecords(backend, prepared, records, (s) => scores.push(s), undefined, stop, inFlight);
+  await scoreRecords(scoring, prepared, records, (s) => scores.push(s), undefined, stop, inFlight);
   return scores;
+}
+
+/**
+ * The demo model with one straggler: record 3's prefix pass waits until record 20 starts (or 3 s), so that records
+ * after it end first. A record whose order learns from record 3 must wait for it.
+ */
+function withStraggler(): ScoringBackend {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+    setTimeout(resolve, 3000);
+  });
+  return {
+    identity: backend.identity,
+    prepareAnchors: (anchors, options, signal) => backend.prepareAnchors(anchors, options, signal),
+    candidatePasses: async (candidate, anchors) => {
+      if (candidate.instruction === candidates[20]!.instruction) release();
+      if (candidate.instruction === candidates[3]!.instruction) await released;
+      return backend.candidatePasses(candidate, anchors);
+    },
+    oneShot: (candidate, anchors, indices, signal) => backend.oneShot(candidate, anchors, indices, signal),
+    dispose: () => Promise.resolve(),
+  };
 }
 
 const passes = (scores: CandidateScore[]): number => scores.reduce((n, s) => n + s.deltas.filter((d) => !Number.isNaN(d)).length, 0);
@@ -68,7 +91,7 @@ for (const threshold of [0.3, 0.85]) {
   });
 }
 
-test('a resumed run, and a run with records in flight, try the same anchors in the same order as one uninterrupted run', async () => {
+test('a resumed run, and a run with records in flight (one of them a straggler), try the same anchors in the same order as one uninterrupted run', async () => {
   const stop = (inFlight = 1): EarlyStop => ({ threshold: 0.85, batchSize: BATCH, ordering: new AnchorOrder(prepared.count, inFlight) });
   const whole = await run(stop());
   // Interrupted after 21 records: the resumed run learns them as the scores file stores them (deltas to 1e-4).
@@ -77,7 +100,7 @@ test('a resumed run, and a run with records in flight, try the same anchors in t
   for (const s of first) resumed.ordering!.learn(s.deltas.map((d) => (Number.isNaN(d) ? NaN : Math.round(d * 1e4) / 1e4)));
   const rest = await run(resumed, candidates.slice(21));
   assert.deepEqual([...first, ...rest].map(({ embedding: _e, ...s }) => s), whole.map(({ embedding: _e, ...s }) => s));
-  const inFlight = await run(stop(3), candidates, 3);
+  const inFlight = await run(stop(3), candidates, 3, withStraggler());
   assert.deepEqual(inFlight.map(({ embedding: _e, ...s }) => s), whole.map(({ embedding: _e, ...s }) => s));
   // The order did change as the run learned: later records skip other anchors than the first ones.
   const skipped = (s: CandidateScore): string => s.deltas.map((d) => (Number.isNaN(d) ? '-' : '+')).join('');
