@@ -163,8 +163,7 @@ interface OpenOptions {
  * serving key may go is, since the backend decides that when it opens.
  */
 async function backendFor(model: string, options: ModelOptions, open: OpenOptions = {}): Promise<ScoringBackend> {
-  const threads = options.threads ? options.threads : Math.max(1, availableParallelism() - 1);
-  const key = JSON.stringify([model, threads, options.variant ?? 'fp32', options.cacheDir, options.apiKeyOrigins]);
+  const { key, threads } = backendKey(model, options);
   if (!backend || backend.key !== key) {
     const old = backend;
     backend = undefined;
@@ -181,8 +180,8 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
   let scored = 0;
   try {
     // The server identified the model first, so a hub model is in the cache by now: never download here.
-    const opening = stageOf(request, backend?.key);
-    if (opening) reply({ id: request.id, kind: 'stage', stage: opening });
+    // Opening a model (its ONNX Runtime session) can take a while: the status bar says so.
+    if (backend?.key !== backendKey(request.model, request.modelOptions).key) reply({ id: request.id, kind: 'stage', stage: 'opening the model (ONNX Runtime session)…' });
     const opened = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
     // A probe times each record's passes (cost-estimate.ts): its score reply carries them.
     const timer = request.probe ? new CostProbe() : undefined;
@@ -211,10 +210,10 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
   reply({ id: request.id, kind: 'done', cancelled: scored < request.records.length });
 }
 
-/** The step a score request starts with when its model is not open yet: "opening the model…" (session creation, warm-up). */
-function stageOf(request: Extract<WorkerRequest, { kind: 'score' }>, openKey: string | undefined): string | undefined {
-  if (openKey !== undefined && JSON.parse(openKey)[0] === request.model) return undefined;
-  return 'opening the model (ONNX Runtime session)…';
+/** What the kept backend is kept by (backendFor), and the thread count it opens with. */
+function backendKey(model: string, options: ModelOptions): { key: string; threads: number } {
+  const threads = options.threads ? options.threads : Math.max(1, availableParallelism() - 1);
+  return { key: JSON.stringify([model, threads, options.variant ?? 'fp32', options.cacheDir, options.apiKeyOrigins]), threads };
 }
 
 /**

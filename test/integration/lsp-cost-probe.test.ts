@@ -79,6 +79,10 @@ describe('the cost probe before a long run', () => {
     assert.equal(result.scored, 30);
     assert.equal(result.cancelled, false);
     assert.deepEqual(result.estimate, estimate);
+    // Before the first record the status names each step under way, for the status bar.
+    const steps = client.received.filter((r) => r.method === protocol.scoringStatusNotification.method).map((r) => r.params as protocol.ScoringStatus)
+      .filter((st) => st.uri === uri && st.phase === 'preparing' && st.message).map((st) => st.message);
+    assert.deepEqual(steps, ['opening the model (ONNX Runtime session)…', 'scoring the 16 anchors alone (zero-shot)…']);
   });
 
   test('a faster way chosen at the question ends the run with the probe\'s records kept; a short run goes on without waiting', { timeout: 300_000 }, async () => {
