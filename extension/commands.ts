@@ -135,7 +135,8 @@ function logRun(ctx: Ctx, name: string, result: protocol.ScoreDatasetResult): vo
   if (result.excludedAnchors) ctx.log.warn(`[run] ${name}: ${result.excludedAnchors}`);
   ctx.log.info(protocol.runLine('run', name, {
     ...result, done: `scored ${result.scoredNow} records, skipped ${result.skipped ?? 0} already scored; ${result.scored}/${result.total} current`,
-    ...(result.cancelled ? { outcome: 'cancelled, completed records kept' } : {}),
+    ...(result.fasterWay ? { outcome: `stopped after its probe for a faster way (${result.fasterWay}), completed records kept` }
+      : result.cancelled ? { outcome: 'cancelled, completed records kept' } : {}),
   }));
 }
 
