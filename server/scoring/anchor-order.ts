@@ -1,14 +1,16 @@
 /**
  * The order an exact early stop tries anchors in (golden.ts scoreCandidate): the anchors records have lost most
- * often so far in the run first, so that a record below the threshold shows enough losses after fewer passes.
- * A record's outcome against the threshold, and the score of every record scored in full, do not depend on the
- * order; only the passes spent, and which anchors an early-stopped record leaves unscored, do.
+ * often so far in the run (by share of the records that scored them) first, so that a record below the threshold
+ * shows enough losses after fewer passes. A record's outcome against the threshold, and the score of every record
+ * scored in full, do not depend on the order; only the passes spent, and which anchors an early-stopped record
+ * leaves unscored, do.
  *
  * The order is deterministic for a run: the order of the record at position p (in the run's record order, the
  * records already stored before a resume included) depends only on the outcomes of the records at the positions
- * before `learnedBefore(p)`, whatever the order in which records in flight end. A resumed run learns its stored records first (`learn`, in the same order), so it
- * tries the same anchors in the same order as an uninterrupted one. Outcomes are read as the scores file stores
- * deltas (rounded to 1e-4 nats), so a delta read back from the file teaches what the delta in memory taught.
+ * before `learnedBefore(p)`, whatever the order in which records in flight end. A resumed run learns its stored
+ * records first (`learn`, in the same order), so it tries the same anchors in the same order as an uninterrupted
+ * one. Outcomes are read as the scores file stores deltas (rounded to 1e-4 nats), so a delta read back from the
+ * file teaches what the delta in memory taught.
  */
 
 /** Deltas as the scores file stores them: a win is a delta that stays above 0 once rounded to 1e-4 (store.ts). */

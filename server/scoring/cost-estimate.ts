@@ -4,9 +4,10 @@
  * are the run's own, kept like any other.
  *
  * A record costs its prefix pass(es) (candidatePasses: the same with or without early stop) and its one-shot calls,
- * each an overhead and one pass per anchor scored. The probe times both (CostProbe, fitCallCost); the early stop's passes per record are the passes the
- * probe's early-stopped records ran, and for records scored in full, the passes the ordered early stop would have run
- * on their outcomes, each in the order learned from the other probe records (learning from itself would flatter it).
+ * each an overhead and one pass per anchor scored. The probe times both (CostProbe, fitCallCost). The early stop's
+ * passes per record are the passes the probe's early-stopped records ran, and for records scored in full, the
+ * passes the ordered early stop would have run on their outcomes, each in the order learned from the other probe
+ * records (learning from itself would flatter it).
  */
 import { formatDuration } from '../protocol';
 import { AnchorOrder, storedWin } from './anchor-order';
