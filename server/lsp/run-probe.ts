@@ -59,7 +59,12 @@ export async function scoreWithProbe(
     fasterWays: estimateFor.fasterWays.filter((way) => way !== 'fewerAnchors' || e.anchors >= FEWER_ANCHORS_FROM),
     ask: e.fullSeconds >= estimateFor.askAboveSeconds,
   };
-  const choice = await ask(estimate);
+  // A run cancelled while the question is open ends at once, whatever the answer.
+  const cancelling = new Promise<'cancel'>((resolve) => {
+    if (signal.aborted) resolve('cancel');
+    signal.addEventListener('abort', () => resolve('cancel'), { once: true });
+  });
+  const choice = await Promise.race([ask(estimate), cancelling]);
   if (estimate.ask && choice !== 'continue') return { cancelled: true, estimate, ...(choice !== 'cancel' ? { fasterWay: choice } : {}) };
   if (signal.aborted) return { cancelled: true, estimate };
   const { cancelled } = await worker.score({ ...job, records: rest }, { onScore: (score) => callbacks.onScore(score) }, signal);

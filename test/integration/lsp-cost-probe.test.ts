@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { CancellationTokenSource } from 'vscode-languageserver-protocol/node';
 import * as protocol from '../../server/protocol';
 import { PROBE_RECORDS } from '../../server/scoring/cost-estimate';
 import { demoModel, sharedData } from '../helpers';
@@ -104,5 +105,24 @@ describe('the cost probe before a long run', () => {
     assert.equal(rest.cancelled, false);
     assert.equal(rest.scored, 24);
     assert.equal(rest.scoredNow, 24 - probed);
+  });
+
+  test('cancelling the run while its question is open ends it at once, the probe\'s records kept', { timeout: 300_000 }, async () => {
+    const { uri, text } = dataset('probe-cancel.json', 1200, 20);
+    await client.open(uri, text);
+    await client.connection.sendRequest(protocol.chooseAnchors, { textDocument: { uri }, choice: { method: 'kmeans', count: 16 } });
+    await client.connection.sendNotification(protocol.didChangeSettings, settings);
+    const cancel = new CancellationTokenSource();
+    let askedAt = 0;
+    answer = () => {
+      askedAt = performance.now();
+      setTimeout(() => cancel.cancel(), 200);
+      return new Promise(() => undefined); // the question stays open
+    };
+    const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri } }, cancel.token);
+    const seconds = (performance.now() - askedAt) / 1000;
+    assert.equal(result.cancelled, true);
+    assert.equal(result.scored, asked.at(-1)!.estimate.probed);
+    assert.ok(seconds < 5, `ended ${seconds.toFixed(1)} s after the question`);
   });
 });
