@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WorkDoneProgressReporter } from 'vscode-languageserver/node';
 import type * as protocol from '../protocol';
 import { estimateCost, LONG_RUN_SECONDS, PROBE_RECORDS, RunProbe, type ProbeRecord } from '../scoring/cost-estimate';
 import type { ScoreCallbacks, ScoreJob, ScoringWorker } from './worker';
@@ -80,3 +81,22 @@ export function fasterWaysFor(model: string, variant: string | null | undefined)
 
 /** The default for ServerSettings.askAboveSeconds. */
 export const ASK_ABOVE_SECONDS = LONG_RUN_SECONDS;
+
+/**
+ * A run's progress reporter that also hands each message to `show` (the status bar's "preparing" step): what a
+ * download or a GGUF import reports before the first record shows there as well as in the notification.
+ */
+export function showingSteps(reporter: WorkDoneProgressReporter | undefined, show: (message: string) => void): WorkDoneProgressReporter {
+  const report = (first: number | string, message?: string): void => {
+    const text = typeof first === 'string' ? first : message;
+    if (text) show(text);
+    if (typeof first === 'string') reporter?.report(first);
+    else if (message !== undefined) reporter?.report(first, message);
+    else reporter?.report(first);
+  };
+  return {
+    begin: (title: string, percentage?: number, message?: string, cancellable?: boolean) => reporter?.begin(title, percentage, message, cancellable),
+    report,
+    done: () => reporter?.done(),
+  } as WorkDoneProgressReporter;
+}

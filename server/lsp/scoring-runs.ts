@@ -17,7 +17,7 @@ import type { ScoreBook } from './score-book';
 import type { Keyed, ScoringKeys } from './scoring-keys';
 import type { Candidate } from './worker-messages';
 import type { ScoringWorker } from './worker';
-import { ASK_ABOVE_SECONDS, ESTIMATE_THRESHOLD, fasterWaysFor, scoreWithProbe, type ProbedRun } from './run-probe';
+import { ASK_ABOVE_SECONDS, ESTIMATE_THRESHOLD, fasterWaysFor, scoreWithProbe, showingSteps, type ProbedRun } from './run-probe';
 
 /** How often a run waiting for another window's run looks at the lock. */
 const RUN_WAIT_POLL_MS = 250;
@@ -74,7 +74,11 @@ export class ScoringRuns {
     const parsed = this.documents.get(uri);
     if (!parsed) return { scoredNow: 0, scored: 0, total: 0, cancelled: false, seconds: 0 };
     if (!this.settings().scoringAllowed) throw new NuggetsError('Scoring is disabled in untrusted workspaces.');
-    const keyed = await this.keys.keyFor(uri, { signal, ...(reporting.reporter ? { reporter: reporting.reporter } : {}) });
+    // A download or import before the first record shows in the status bar too.
+    const steps = showingSteps(reporting.reporter, (message) => void this.connection.sendNotification(protocol.scoringStatusNotification, {
+      uri, phase: 'preparing', done: 0, todo: 0, scored: 0, total: parsed.records.length, etaSeconds: null, message,
+    }));
+    const keyed = await this.keys.keyFor(uri, { signal, reporter: steps });
     if (signal.aborted) {
       return {
         scoredNow: 0, scored: keyed ? this.documents.countCurrent(parsed, keyed) : 0, total: parsed.records.length, cancelled: true, seconds: (Date.now() - started) / 1000,
