@@ -110,6 +110,8 @@ const MUTANTS = [
   // The early stop's anchor order is the same for a resumed run and for records in flight (server/scoring/anchor-order.ts).
   { name: 'early stop: a resumed run learns other outcomes from the stored (rounded) deltas', file: 'server/scoring/anchor-order.ts',
     search: 'return Math.round(delta * 1e4) > 0;', replace: 'return delta > 0;', tests: [{ file: 'unit/early-stop-order', match: 'lost most often first' }] },
+  { name: 'early stop: a resumed run does not learn its stored records first', file: 'server/cli/main.ts',
+    search: 'if (ordering) for (const r of records) if (writer.existing.has(r.id)) ordering.learn(writer.existing.get(r.id)!.deltas);', replace: '', tests: [{ file: 'cli/early-stop-resume' }] },
   { name: 'early stop: a record in flight starts before the records its order learns from', file: 'server/scoring/golden.ts',
     search: 'while (ordering.learned < ordering.learnedBefore(first + index) && ', replace: 'while (false && ', tests: [{ file: 'unit/early-stop-order', match: 'resumed run' }] },
   // The question before a long run: a run stopped there scores nothing more (server/lsp/run-probe.ts).
