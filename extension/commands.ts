@@ -12,6 +12,7 @@ import type { Ctx } from './ctx';
 import { SECTION } from './config';
 import { showComparison, showDashboard } from './dashboard';
 import { noRecordsMessage } from './no_records';
+import { applyFasterWay } from './cost_question';
 import { chooseModel, confirmServingKey, pickModel, rememberModel, setHubToken, setServingApiKey } from './models';
 import { allScored, writeGoldenSubset } from './subset';
 import { fullLabel, offeredRules, ruleChoices } from './subset_rules';
@@ -109,7 +110,8 @@ async function scoreDataset(ctx: Ctx): Promise<protocol.ScoreDatasetResult | und
         const summary = `${result.scored}/${result.total} records scored`;
         // The first run of a dataset chooses its anchors: it says which.
         const chosen = result.anchorsChosen ? `chose ${result.anchorsChosen.count} anchors by k-means from this file${result.anchorsChosen.skipped ? ` (${result.anchorsChosen.skipped})` : ''}; ` : '';
-        if (result.cancelled) void vscode.window.showInformationMessage(`Nuggets: ${chosen}scoring cancelled; ${summary}. Completed records are kept.`);
+        if (result.fasterWay) void applyFasterWay(result.fasterWay);
+        else if (result.cancelled) void vscode.window.showInformationMessage(`Nuggets: ${chosen}scoring cancelled; ${summary}. Completed records are kept.`);
         else if (result.scoredNow === 0) void vscode.window.showInformationMessage(`Nuggets: ${chosen}${name} was already scored (${summary}).`);
         else void vscode.window.showInformationMessage(`Nuggets: ${chosen}scored ${result.scoredNow} records of ${name} in ${result.seconds.toFixed(1)} s (${summary}).`);
         return result;
@@ -139,7 +141,8 @@ function logRun(ctx: Ctx, name: string, result: protocol.ScoreDatasetResult): vo
   if (result.excludedAnchors) ctx.log.warn(`[run] ${name}: ${result.excludedAnchors}`);
   ctx.log.info(protocol.runLine('run', name, {
     ...result, done: `scored ${result.scoredNow} records, skipped ${result.skipped ?? 0} already scored; ${result.scored}/${result.total} current`,
-    ...(result.cancelled ? { outcome: 'cancelled, completed records kept' } : {}),
+    ...(result.fasterWay ? { outcome: `stopped after its probe for a faster way (${result.fasterWay}), completed records kept` }
+      : result.cancelled ? { outcome: 'cancelled, completed records kept' } : {}),
   }));
 }
 

@@ -70,6 +70,7 @@ export class Config {
       batchSize: positiveInteger(config, 'batchSize'),
       threads: Math.max(0, Math.floor(config.get<number>('threads') ?? 0)),
       recordsInFlight: positiveInteger(config, 'recordsInFlight'),
+      askAboveSeconds: Math.max(0, config.get<number>('askBeforeRunsLongerThan') ?? 60),
       scoringAllowed: trusted,
       demoModel: model === this.bundledModel,
       format: format && RECORD_FORMATS.includes(format as RecordFormatSetting) ? (format as RecordFormatSetting) : 'auto',

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { createClient } from './client';
 import { registerCommands } from './commands';
+import { registerCostQuestion } from './cost_question';
 import { Config, SECRET_KEYS } from './config';
 import { Ctx } from './ctx';
 import { Decorations } from './decorations';
@@ -37,6 +38,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
     new Decorations(ctx),
     new StatusDisplay(ctx),
     ...registerCommands(ctx),
+    registerCostQuestion(ctx),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (config.affects(e)) ctx?.sendSettings();
     }),

@@ -47,7 +47,8 @@ export class StatusDisplay implements vscode.Disposable {
     const run = this.ctx.runOf(document.uri);
     const running = run && (run.phase === 'preparing' || run.phase === 'scoring');
     if (running) {
-      const eta = run.etaSeconds === null ? (run.phase === 'preparing' ? 'preparing…' : 'estimating…') : `ETA ${protocol.formatDuration(run.etaSeconds)}`;
+      // Before the first record, the step under way (opening the model, scoring the anchors alone).
+      const eta = run.etaSeconds === null ? (run.phase === 'preparing' ? run.message ?? 'preparing…' : 'estimating…') : `ETA ${protocol.formatDuration(run.etaSeconds)}`;
       this.item.text = `$(sync~spin) Nuggets ${scores.scored}/${scores.total} · ${eta}`;
       this.item.tooltip = `Scoring: ${run.done} of ${run.todo} records in this run. Cancel from the progress notification.`;
       this.item.accessibilityInformation = {

@@ -54,6 +54,11 @@ export interface ServerSettings {
    */
   recordsInFlight?: number;
   /**
+   * A Score Dataset run whose probe estimates it at this many seconds or more asks before scoring the rest
+   * (costEstimateRequest's `ask`; the `nuggets.askBeforeRunsLongerThan` setting). Absent: 60.
+   */
+  askAboveSeconds?: number;
+  /**
    * Credentials from the editor's secret storage (never from settings files). The server hands them to
    * the engine and never writes or logs them; the client sends none in untrusted workspaces.
    */
@@ -237,7 +242,7 @@ export interface ScoringStatus {
   total: number;
   /** Estimated seconds left in this run; null until one record has finished. */
   etaSeconds: number | null;
-  /** Why the run failed (phase 'failed'). */
+  /** Why the run failed (phase 'failed'); while preparing, the step under way ("opening the model…"). */
   message?: string;
 }
 
@@ -271,7 +276,47 @@ export interface ScoreDatasetResult {
   anchorsChosen?: AnchorSetInfo;
   /** Anchors left out of every golden score because no response token is left within maxAnchorTokens. */
   excludedAnchors?: string;
+  /** What the run's probe estimated for the records after it (costEstimateRequest). */
+  estimate?: CostEstimateInfo;
+  /** The run stopped after its probe because the user chose this faster way (the client applies it). */
+  fasterWay?: FasterWay;
 }
+
+/**
+ * A faster way to score than the run's: the model's int8 variant (onnx/model_quantized.onnx), fewer anchors, a
+ * serving endpoint. The exact early stop at a threshold is the CLI's (`nuggets score --min-score T`): the
+ * estimate says what it would take.
+ */
+export type FasterWay = 'int8' | 'fewerAnchors' | 'endpoint';
+
+/** What a run's probe (its first records, kept) estimates for the records after it. */
+export interface CostEstimateInfo {
+  uri: string;
+  /** Records left after the probe, and the probe's records. */
+  records: number;
+  probed: number;
+  /** Anchors each record is scored against. */
+  anchors: number;
+  /** Seconds for the records left, every anchor scored. */
+  fullSeconds: number;
+  /** With the exact early stop at `threshold`: seconds, and one-shot passes per record. */
+  earlyStop: { threshold: number; seconds: number; passesPerRecord: number };
+  /** The faster ways that apply to this run. */
+  fasterWays: FasterWay[];
+  /** The run waits for the answer: the estimate reaches askAboveSeconds. Otherwise it goes on, and the answer is not read. */
+  ask: boolean;
+}
+
+export interface CostEstimateAnswer {
+  choice: 'continue' | 'cancel' | FasterWay;
+}
+
+/**
+ * Server -> client, once a Score Dataset run's probe (its first records, stored like any other) has ended and
+ * records remain: the estimate for the rest. When `ask`, the run waits: 'continue' scores the rest; 'cancel', or a
+ * faster way, ends it (ScoreDatasetResult.fasterWay names the way). A client that does not answer lets it go on.
+ */
+export const costEstimateRequest = new RequestType<CostEstimateInfo, CostEstimateAnswer, void>('nuggets/costEstimate');
 
 /**
  * Scores every record of the document that has no current score. A hub model (hf:owner/name) that is

@@ -140,6 +140,16 @@ const MUTANTS = [
     search: 'if (why !== undefined) problems.set(r.index, { unscorable: why });', replace: '', tests: [{ file: 'unit/lsp-parts', match: 'chat template raises' }] },
   { name: 'conversation: the editor keys chat-template scores as the paper template\'s', file: 'server/lsp/scoring-keys.ts',
     search: 'template: chatTemplate?.key ?? TEMPLATE_ID,', replace: 'template: TEMPLATE_ID,', tests: [{ file: 'integration/lsp-conversations', match: 'scores the CLI wrote' }] },
+  // The early stop's anchor order is the same for a resumed run and for records in flight (server/scoring/anchor-order.ts).
+  { name: 'early stop: a resumed run learns other outcomes from the stored (rounded) deltas', file: 'server/scoring/anchor-order.ts',
+    search: 'return Math.round(delta * 1e4) > 0;', replace: 'return delta > 0;', tests: [{ file: 'unit/early-stop-order', match: 'lost most often first' }] },
+  { name: 'early stop: a resumed run does not learn its stored records first', file: 'server/cli/main.ts',
+    search: 'if (ordering) for (const r of records) if (writer.existing.has(r.id)) ordering.learn(writer.existing.get(r.id)!.deltas);', replace: '', tests: [{ file: 'cli/early-stop-resume' }] },
+  { name: 'early stop: a record in flight starts before the records its order learns from', file: 'server/scoring/golden.ts',
+    search: 'while (ordering.learned < ordering.learnedBefore(first + index) && ', replace: 'while (false && ', tests: [{ file: 'unit/early-stop-order', match: 'resumed run' }] },
+  // The question before a long run: a run stopped there scores nothing more (server/lsp/run-probe.ts).
+  { name: 'cost probe: the run goes on whatever the user chose', file: 'server/lsp/run-probe.ts',
+    search: "if (estimate.ask && choice !== 'continue')", replace: 'if (false)', tests: [{ file: 'integration/lsp-cost-probe' }] },
 ];
 
 const TEST_TIMEOUT_MS = 180_000;

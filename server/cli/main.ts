@@ -14,6 +14,8 @@ import { loadDataset, openRecordBatches, type RecordBatch } from '../parquet';
 import { assertNotInput } from '../files';
 import { RequestCancelled } from '../http';
 import { DEFAULT_OPTIONS, DEFAULT_RECORDS_IN_FLIGHT, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
+import { AnchorOrder } from '../scoring/anchor-order';
+import { CostProbe, describeEstimate, estimateCost, LONG_RUN_SECONDS, RunProbe } from '../scoring/cost-estimate';
 import { describeExcluded, excludedAnchors, scoreRecords } from '../scoring/golden';
 import { FileLock } from '../lock';
 import { LocalBackend, type ScoringPath } from '../scoring/local';
@@ -186,6 +188,9 @@ export function shardBounds(size: number, shard: { index: number; count: number 
   return { from: Math.floor((shard.index * size) / shard.count), to: Math.floor(((shard.index + 1) * size) / shard.count) };
 }
 
+/** The threshold a run without --min-score is estimated with early stop at (the paper's subsets go to 0.85). */
+const DEFAULT_THRESHOLD = 0.85;
+
 async function scoreCommand(args: string[]): Promise<number> {
   const { values, dataset } = parse(args, {
     anchors: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' },
@@ -334,21 +339,38 @@ async function scoreCommand(args: string[]): Promise<number> {
     const started = Date.now();
     const progress = new ProgressBar(expected, 'records');
     let prepared: PreparedAnchors | undefined;
+    // The early stop tries the anchors records lost most often first (anchor-order.ts).
+    const ordering = earlyStopAt !== null ? new AnchorOrder(anchors.anchors.length, inFlight) : undefined;
+    // The first records are a probe: once they end, a long run says what it will cost (one line).
+    const probe = new RunProbe();
+    const timer = new CostProbe();
+    const timed = timer.wrap(backend);
     try {
       for (let records = firstAdmitted; !interrupted;) {
         const todo = records.filter((r) => !writer.existing.has(r.id));
+        // A resumed run learns its stored records first, in the file's order, so that its early stop tries the anchors
+        // in the order an uninterrupted run would (anchor-order.ts).
+        if (ordering) for (const r of records) if (writer.existing.has(r.id)) ordering.learn(writer.existing.get(r.id)!.deltas);
         if (todo.length > 0) {
           if (!prepared) {
             prepared = await backend.prepareAnchors(anchors.anchors, options, controller.signal);
             const excluded = excludedAnchors(prepared, options.maxAnchorTokens);
             if (excluded.length > 0) process.stderr.write(`warning: ${describeExcluded(excluded, anchors.anchors, options.maxAnchorTokens)}\n`);
           }
-          await scoreRecords(backend, prepared, todo, (score) => {
+          const anchorsPrepared = prepared;
+          await scoreRecords(timed, anchorsPrepared, todo, (score) => {
             embeddings.append(score.id, score.embedding);
             writer.append(score);
             scoredNow++;
+            const probed = probe.add(timer.take(score));
+            if (probed && expected > scoredNow) {
+              const estimate = estimateCost(probed.records, anchorsPrepared, expected - scoredNow, earlyStopAt ?? DEFAULT_THRESHOLD, options.batchSize, probed.seconds);
+              if (Math.max(estimate.fullSeconds, estimate.earlyStop.seconds) >= LONG_RUN_SECONDS) {
+                process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${describeEstimate(estimate, earlyStopAt !== null)}\n`);
+              }
+            }
             progress.tick();
-          }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize } : undefined, inFlight);
+          }, controller.signal, earlyStopAt !== null ? { threshold: earlyStopAt, batchSize: options.batchSize, ordering } : undefined, inFlight);
         }
         const next = interrupted ? undefined : await batches.next();
         // Past this run's slice, nothing more is read.

@@ -17,6 +17,7 @@ import type { ScoreBook } from './score-book';
 import type { Keyed, ScoringKeys, TemplateRefusal } from './scoring-keys';
 import type { Candidate } from './worker-messages';
 import type { ScoringWorker } from './worker';
+import { ASK_ABOVE_SECONDS, ESTIMATE_THRESHOLD, fasterWaysFor, scoreWithProbe, showingSteps, type ProbedRun } from './run-probe';
 
 /** How often a run waiting for another window's run looks at the lock. */
 const RUN_WAIT_POLL_MS = 250;
@@ -73,7 +74,11 @@ export class ScoringRuns {
     const parsed = this.documents.get(uri);
     if (!parsed) return { scoredNow: 0, scored: 0, total: 0, cancelled: false, seconds: 0 };
     if (!this.settings().scoringAllowed) throw new NuggetsError('Scoring is disabled in untrusted workspaces.');
-    const keyed = await this.keys.keyFor(uri, { signal, ...(reporting.reporter ? { reporter: reporting.reporter } : {}) });
+    // A download or import before the first record shows in the status bar too.
+    const steps = showingSteps(reporting.reporter, (message) => void this.connection.sendNotification(protocol.scoringStatusNotification, {
+      uri, phase: 'preparing', done: 0, todo: 0, scored: 0, total: parsed.records.length, etaSeconds: null, message,
+    }));
+    const keyed = await this.keys.keyFor(uri, { signal, reporter: steps });
     if (signal.aborted) {
       return {
         scoredNow: 0, scored: keyed ? this.documents.countCurrent(parsed, keyed) : 0, total: scorableCount(parsed), cancelled: true, seconds: (Date.now() - started) / 1000,
@@ -150,15 +155,17 @@ export class ScoringRuns {
       return { scoredNow: 0, scored, total, cancelled: signal.aborted, seconds: 0, ...facts };
     }
     status('preparing');
-    let cancelled: boolean;
+    let run: ProbedRun;
     let excludedAnchors: string | undefined;
     try {
-      ({ cancelled } = await this.worker.score({
+      // The first records are a probe: the estimate for the rest goes to the client, which may choose (run-probe.ts).
+      run = await scoreWithProbe(this.worker, {
         model: settings.model, modelOptions: this.keys.modelOptions(), anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
         options: { maxAnchorTokens: settings.maxAnchorTokens, batchSize: settings.batchSize, separator: keyed.key.separator },
         records: todo, ...(keyed.templateName ? { template: keyed.templateName } : {}),
         ...(settings.recordsInFlight !== undefined ? { recordsInFlight: settings.recordsInFlight } : {}),
       }, {
+        onStage: (stage) => status('preparing', stage),
         onPrepared: (excluded) => {
           if (excluded.length > 0) {
             excludedAnchors = describeExcluded(excluded, keyed.anchors.anchors, settings.maxAnchorTokens);
@@ -184,13 +191,33 @@ export class ScoringRuns {
           // The file-wide count, as the status bar shows it: one count for the run wherever it is read.
           reporter?.report(progressPercentage(scored, total), progressMessage(scored, total, eta));
         },
-      }, signal));
+      }, signal, {
+        uri, threshold: ESTIMATE_THRESHOLD, batchSize: settings.batchSize, askAboveSeconds: settings.askAboveSeconds ?? ASK_ABOVE_SECONDS,
+        fasterWays: fasterWaysFor(settings.model, settings.variant),
+      }, (estimate) => this.askAboutCost(estimate));
     } catch (err) {
       status('failed', (err as Error).message);
       throw err;
     }
+    const { cancelled, estimate, fasterWay } = run;
     status(cancelled ? 'cancelled' : 'done');
-    return { scoredNow: done, scored, total, cancelled, seconds: (Date.now() - started) / 1000, ...facts, ...(excludedAnchors ? { excludedAnchors } : {}) };
+    return {
+      scoredNow: done, scored, total, cancelled, seconds: (Date.now() - started) / 1000, ...facts, ...(excludedAnchors ? { excludedAnchors } : {}),
+      ...(estimate ? { estimate } : {}), ...(fasterWay ? { fasterWay } : {}),
+    };
+  }
+
+  /**
+   * Sends a probe's estimate to the client; when it asks, waits for the choice. A client that does not answer the
+   * request (or fails it) lets the run go on; an estimate that asks nothing is not waited for.
+   */
+  private async askAboutCost(estimate: protocol.CostEstimateInfo): Promise<protocol.CostEstimateAnswer['choice']> {
+    this.log(`estimate: ${estimate.records} more records in about ${protocol.formatDuration(estimate.fullSeconds)}; `
+      + `${protocol.formatDuration(estimate.earlyStop.seconds)} with exact early stop at ${estimate.earlyStop.threshold} (from the first ${estimate.probed} records)`);
+    const choices: ReadonlyArray<protocol.CostEstimateAnswer['choice']> = ['continue', 'cancel', ...estimate.fasterWays];
+    const answer = this.connection.sendRequest(protocol.costEstimateRequest, estimate)
+      .then((a) => (choices.includes(a?.choice) ? a.choice : 'continue'), () => 'continue' as const);
+    return estimate.ask ? answer : 'continue';
   }
 }
 

@@ -24,6 +24,7 @@ import { parseHubSpec, type DownloadProgress } from '../model/hub';
 import { openBackend } from '../scoring/open';
 import { chatTemplateFor as templateForBackend } from '../scoring/template-choice';
 import { NoChatTemplateError, resolveChatTemplate, type ChatTemplate } from '../scoring/chat-template';
+import { CostProbe } from '../scoring/cost-estimate';
 import type { Candidate, ModelOptions, WorkerReply, WorkerRequest } from './worker-messages';
 
 const port = parentPort;
@@ -178,8 +179,7 @@ interface OpenOptions {
  * serving key may go is, since the backend decides that when it opens.
  */
 async function backendFor(model: string, options: ModelOptions, open: OpenOptions = {}): Promise<ScoringBackend> {
-  const threads = options.threads ? options.threads : Math.max(1, availableParallelism() - 1);
-  const key = JSON.stringify([model, threads, options.variant ?? 'fp32', options.cacheDir, options.apiKeyOrigins]);
+  const { key, threads } = backendKey(model, options);
   if (!backend || backend.key !== key) {
     const old = backend;
     backend = undefined;
@@ -216,37 +216,49 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
   let scored = 0;
   try {
     // The server identified the model first, so a hub model is in the cache by now: never download here.
-    const scoring = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
+    // Opening a model (its ONNX Runtime session) can take a while: the status bar says so.
+    if (backend?.key !== backendKey(request.model, request.modelOptions).key) reply({ id: request.id, kind: 'stage', stage: 'opening the model (ONNX Runtime session)…' });
+    const opened = await backendFor(request.model, request.modelOptions, { offline: parseHubSpec(request.model) !== undefined });
+    // A probe times each record's passes (cost-estimate.ts): its score reply carries them.
+    const timer = request.probe ? new CostProbe() : undefined;
+    const scoring = timer ? timer.wrap(opened) : opened;
     const options = { ...request.options, ...(request.template ? { chatTemplate: await chatTemplateFor(request.model, request.modelOptions, request.template) } : {}) };
     const preparedKey = JSON.stringify([request.anchorsHash, options.maxAnchorTokens, options.separator, options.batchSize, options.chatTemplate?.key ?? null]);
     if (!prepared || prepared.key !== preparedKey) {
+      reply({ id: request.id, kind: 'stage', stage: `scoring the ${request.anchors.length} anchors alone (zero-shot)…` });
       const started = Date.now();
       prepared = { key: preparedKey, anchors: await scoring.prepareAnchors(request.anchors, options, signal) };
       reply({ id: request.id, kind: 'prepared', seconds: (Date.now() - started) / 1000, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
     } else {
       reply({ id: request.id, kind: 'prepared', seconds: 0, excluded: excludedAnchors(prepared.anchors, request.options.maxAnchorTokens) });
     }
-    if (scoring instanceof LocalBackend) {
+    const replyScore = (score: CandidateScore): void => {
+      reply({ id: request.id, kind: 'score', score, ...(timer ? { probe: timer.take(score) } : {}) });
+      scored++;
+    };
+    if (opened instanceof LocalBackend) {
       for (const candidate of request.records) {
         // Yield to the message queue so that a cancel sent meanwhile is seen before the next record.
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (signal.aborted) break;
-        reply({ id: request.id, kind: 'score', score: await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal) });
-        scored++;
+        replyScore(await scoreCandidate(scoring, prepared.anchors, asRecord(candidate), undefined, signal));
       }
     } else {
       // A serving engine gets several records at once (their requests are awaited, so a cancel is seen at once);
       // scores are handed over in dataset order, and a cancel keeps every record handed over before it.
-      await scoreRecords(scoring, prepared.anchors, request.records.map(asRecord), (score) => {
-        reply({ id: request.id, kind: 'score', score });
-        scored++;
-      }, signal, undefined, request.recordsInFlight ?? DEFAULT_RECORDS_IN_FLIGHT);
+      await scoreRecords(scoring, prepared.anchors, request.records.map(asRecord), replyScore, signal, undefined, request.recordsInFlight ?? DEFAULT_RECORDS_IN_FLIGHT);
     }
   } catch (err) {
     // Aborted requests reject their record's score: that record stays unscored, the ones before it are kept.
     if (!signal.aborted) throw err;
   }
   reply({ id: request.id, kind: 'done', cancelled: scored < request.records.length });
+}
+
+/** What the kept backend is kept by (backendFor), and the thread count it opens with. */
+function backendKey(model: string, options: ModelOptions): { key: string; threads: number } {
+  const threads = options.threads ? options.threads : Math.max(1, availableParallelism() - 1);
+  return { key: JSON.stringify([model, threads, options.variant ?? 'fp32', options.cacheDir, options.apiKeyOrigins]), threads };
 }
 
 /**

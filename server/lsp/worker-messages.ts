@@ -10,6 +10,7 @@ import type { DownloadProgress } from '../model/hub';
 import type { ScoringOptions } from '../scoring/backend';
 import type { BackendSettings } from '../scoring/open';
 import type { CandidateScore } from '../scoring/golden';
+import type { ProbeRecord } from '../scoring/cost-estimate';
 
 export interface Candidate extends Example {
   index: number;
@@ -32,6 +33,8 @@ export type WorkerRequest =
     template?: string;
     /** Records in flight at once against a serving engine (default DEFAULT_RECORDS_IN_FLIGHT); a local model takes one. */
     recordsInFlight?: number;
+    /** Time each record's passes: its score reply carries them (a run's probe, cost-estimate.ts). */
+    probe?: boolean;
   }
   /** The chat template `name` ('chat': the model's own, 'chatml', a .jinja path) resolves to for `model`, as the command line resolves it. */
   | { id: number; kind: 'chatTemplate'; model: string; options: ModelOptions; name: string }
@@ -54,7 +57,9 @@ export type WorkerReply =
   | { id: number; kind: 'import'; model: string; progress: GgufImportProgress }
   /** `excluded`: anchors left without a response token by maxAnchorTokens (golden.ts excludedAnchors). */
   | { id: number; kind: 'prepared'; seconds: number; excluded: number[] }
-  | { id: number; kind: 'score'; score: CandidateScore }
+  | { id: number; kind: 'score'; score: CandidateScore; probe?: ProbeRecord }
+  /** A score request's step before its first record: opening the model, scoring the anchors alone. */
+  | { id: number; kind: 'stage'; stage: string }
   | { id: number; kind: 'done'; cancelled: boolean }
   | { id: number; kind: 'anchors'; indices: number[] }
   /** `names`: the models as the report names them; `constant`: whether each gave every record the same golden score. */

@@ -10,6 +10,7 @@ import type { Example } from '../dataset';
 import { NuggetsError } from '../errors';
 import type { ScoringOptions } from '../scoring/backend';
 import { ChatTemplate } from '../scoring/chat-template';
+import type { ProbeRecord } from '../scoring/cost-estimate';
 import type { CandidateScore } from '../scoring/golden';
 import type { GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
@@ -36,12 +37,16 @@ export interface ScoreJob {
   records: Candidate[];
   /** The chat template to score through ('chat', 'chatml', a .jinja path); absent: the paper's template. */
   template?: string;
+  /** Time each record's passes (a run's probe): onScore gets them. */
+  probe?: boolean;
 }
 
 export interface ScoreCallbacks {
   /** `excluded`: anchors left without a response token, which golden scores do not count. */
   onPrepared?(excluded: number[]): void;
-  onScore(score: CandidateScore): void;
+  onScore(score: CandidateScore, probe?: ProbeRecord): void;
+  /** A step before the first record (opening the model, scoring the anchors alone). */
+  onStage?(stage: string): void;
 }
 
 export class ScoringWorker {
@@ -146,7 +151,8 @@ export class ScoringWorker {
   score(job: ScoreJob, callbacks: ScoreCallbacks, signal: AbortSignal): Promise<{ cancelled: boolean }> {
     const { id, result } = this.call<{ cancelled: boolean }>({ kind: 'score', ...job }, (reply, finish) => {
       if (reply.kind === 'prepared') callbacks.onPrepared?.(reply.excluded);
-      else if (reply.kind === 'score') callbacks.onScore(reply.score);
+      else if (reply.kind === 'score') callbacks.onScore(reply.score, reply.probe);
+      else if (reply.kind === 'stage') callbacks.onStage?.(reply.stage);
       else if (reply.kind === 'done') finish({ cancelled: reply.cancelled });
     });
     return this.cancelledBy(signal, id, result);

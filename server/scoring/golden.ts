@@ -6,6 +6,7 @@ import type { DatasetRecord } from '../dataset';
 import { NuggetsError } from '../errors';
 import { computeSignals } from '../signals';
 import type { CandidateScore, ScoreSummary } from './score';
+import type { AnchorOrder } from './anchor-order';
 import type { PreparedAnchors, ScoringBackend } from './backend';
 
 export type { CandidateScore, ScoreBound, ScoreSummary } from './score';
@@ -87,8 +88,24 @@ export function winsNeeded(threshold: number, anchors: number): number {
   return Math.ceil(threshold * anchors - 1e-9);
 }
 
-/** The record's score; `signal` aborts the backend's requests in flight (ScoringBackend), and then the score rejects. */
-export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord, stop?: EarlyStop, signal?: AbortSignal): Promise<CandidateScore> {
+/**
+ * With an ordering, the next step of an exact early stop: the fewest passes that could settle the outcome (the wins
+ * still needed, or the losses still allowed plus one), at most batchSize, so that no pass is spent once it is settled.
+ */
+export function orderedStep(batchSize: number, needed: number, m: number, wins: number, scored: number): number {
+  return Math.max(1, Math.min(batchSize, needed - wins, m - needed + 1 - (scored - wins)));
+}
+
+/** Whether a record's outcome against the threshold can no longer change with anchors left to score. */
+export function settled(needed: number, m: number, wins: number, scored: number): boolean {
+  return scored < m && (wins >= needed || wins + (m - scored) < needed);
+}
+
+/**
+ * The record's score; `signal` aborts the backend's requests in flight (ScoringBackend), and then the score rejects.
+ * With an early stop that has an ordering, `position` is the record's place in the run's order (anchor-order.ts).
+ */
+export async function scoreCandidate(backend: ScoringBackend, prepared: PreparedAnchors, record: DatasetRecord, stop?: EarlyStop, signal?: AbortSignal, position?: number): Promise<CandidateScore> {
   // The prefix pass first: the one-shot passes reuse its key/values.
   const passes = await backend.candidatePasses(record, prepared, signal);
   const self = selfAnchorOf(prepared, record);
@@ -101,12 +118,15 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
   const counted = [...prepared.responseTokens.keys()].filter((i) => prepared.responseTokens[i]! > 0 && i !== self);
   const m = counted.length;
   const needed = winsNeeded(stop.threshold, m);
+  const ordered = stop.ordering !== undefined && position !== undefined;
+  const order = ordered ? stop.ordering!.orderFor(position!, counted) : counted;
   const oneShot = new Float64Array(prepared.count).fill(NaN);
   let wins = 0;
   let scored = 0;
   let truncated = false;
-  for (let from = 0; from < m; from += stop.batchSize) {
-    const indices = counted.slice(from, from + stop.batchSize);
+  while (scored < m) {
+    const step = ordered ? orderedStep(stop.batchSize, needed, m, wins, scored) : stop.batchSize;
+    const indices = order.slice(scored, scored + step);
     const part = await backend.oneShot(record, prepared, indices, signal);
     truncated = part.truncated;
     indices.forEach((a, k) => {
@@ -114,7 +134,7 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
       if (part.oneShot[k]! > prepared.zeroShot[a]!) wins++;
     });
     scored += indices.length;
-    if (scored < m && (wins >= needed || wins + (m - scored) < needed)) break;
+    if (settled(needed, m, wins, scored)) break;
   }
   const score = { index: record.index, id: record.id, ...goldenFrom(prepared, oneShot, self), truncated, ...extra };
   if (scored === m) return score;
@@ -126,8 +146,13 @@ export async function scoreCandidate(backend: ScoringBackend, prepared: Prepared
 
 export interface EarlyStop {
   threshold: number;
-  /** Anchors scored between decisions. */
+  /** Anchors scored between decisions (with an ordering: at most this many). */
   batchSize: number;
+  /**
+   * The run's anchor order (anchor-order.ts): anchors are tried in it, each step the fewest passes that could
+   * settle the outcome. Without it, anchors are tried in their own order, batchSize at a time.
+   */
+  ordering?: AnchorOrder;
 }
 
 /**
@@ -137,6 +162,9 @@ export interface EarlyStop {
  * that ends before one ahead of it waits for it. Once `signal` aborts, stops starting records, or rejects where a
  * serving backend's requests in flight were abandoned (the records before the first unfinished one are handed over
  * already). A record that fails cancels the records after it and rejects with its error once the records before it end.
+ * With an early stop's ordering, each record handed over is learned (after `onScore`), the records being the run's
+ * next ones after those it learned already (a resumed run's stored records); with several in flight, a record waits
+ * to start until the records its order learns from are handed over (AnchorOrder.learnedBefore).
  */
 export async function scoreRecords(
   backend: ScoringBackend,
@@ -147,13 +175,25 @@ export async function scoreRecords(
   stop?: EarlyStop,
   inFlight = 1,
 ): Promise<void> {
+  const ordering = stop?.ordering;
+  const first = ordering?.learned ?? 0;
   if (inFlight <= 1) {
-    for (const record of records) {
+    for (const [k, record] of records.entries()) {
       if (signal?.aborted) return;
-      onScore(await scoreCandidate(backend, prepared, record, stop, signal));
+      const score = await scoreCandidate(backend, prepared, record, stop, signal, first + k);
+      onScore(score);
+      ordering?.learn(score.deltas);
     }
     return;
   }
+  // Lanes waiting for the records their order learns from: woken at each hand-over, failure or abort.
+  let waiting: Array<() => void> = [];
+  const wake = (): void => {
+    const woken = waiting;
+    waiting = [];
+    woken.forEach((resume) => resume());
+  };
+  signal?.addEventListener('abort', wake, { once: true });
   const done: (CandidateScore | undefined)[] = new Array(records.length);
   const cancels: AbortController[] = [];
   const failures = new Map<number, unknown>();
@@ -166,6 +206,7 @@ export async function scoreRecords(
     if (index >= failedAt) return;
     failedAt = index;
     cancels.slice(index + 1).forEach((c) => c?.abort());
+    wake();
   };
   const handOver = (): void => {
     while (handed < failedAt && done[handed]) {
@@ -178,17 +219,25 @@ export async function scoreRecords(
         return;
       }
       handed++;
+      ordering?.learn(score.deltas);
     }
+    wake();
   };
   const lane = async (): Promise<void> => {
     while (started < records.length && started < failedAt && !signal?.aborted) {
       const index = started++;
+      if (ordering) {
+        while (ordering.learned < ordering.learnedBefore(first + index) && index < failedAt && !signal?.aborted) {
+          await new Promise<void>((resume) => waiting.push(resume));
+        }
+        if (index >= failedAt || signal?.aborted) return;
+      }
       const cancel = new AbortController();
       cancels[index] = cancel;
       const abort = (): void => cancel.abort();
       signal?.addEventListener('abort', abort, { once: true });
       try {
-        done[index] = await scoreCandidate(backend, prepared, records[index]!, stop, cancel.signal);
+        done[index] = await scoreCandidate(backend, prepared, records[index]!, stop, cancel.signal, first + index);
         handOver();
       } catch (err) {
         fail(index, err);
@@ -199,5 +248,6 @@ export async function scoreRecords(
     }
   };
   await Promise.all(Array.from({ length: Math.min(inFlight, records.length) }, lane));
+  signal?.removeEventListener('abort', wake);
   if (failures.size > 0) throw failures.get(Math.min(...failures.keys()));
 }

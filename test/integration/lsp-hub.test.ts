@@ -97,6 +97,12 @@ describe('a hub model in the language server', () => {
     const downloaded = messages.findIndex((m) => /^hf:nuggets\/demo: onnx\/model\.onnx downloaded/.test(m));
     const scoring = messages.findIndex((m) => new RegExp(`^${RECORDS}/${RECORDS} records`).test(m));
     assert.ok(downloading >= 0 && downloaded > downloading && scoring > downloaded, `progress messages in order: ${JSON.stringify(messages)}`);
+    // The status bar is told the same steps before the first record: the download, then the anchors' zero-shot
+    // scores (the model was opened by the lookup that downloaded it).
+    const steps = client.received.filter((r) => r.method === protocol.scoringStatusNotification.method).map((r) => r.params as protocol.ScoringStatus)
+      .filter((st) => st.uri === first.uri && st.phase === 'preparing' && st.message).map((st) => st.message!);
+    assert.ok(steps.some((m) => /^downloading hf:nuggets\/demo: onnx\/model\.onnx [\d.]+ of [\d.]+ MB$/.test(m)), JSON.stringify(steps));
+    assert.ok(steps.findIndex((m) => m.startsWith('downloading')) < steps.findIndex((m) => /^scoring the \d+ anchors alone \(zero-shot\)…$/.test(m)), JSON.stringify(steps));
 
     // The files are in the storage path's cache, verified: the same bytes as the model the hub served.
     const folder = join(storagePath, 'cache', 'hub', 'nuggets', 'demo', 'main');

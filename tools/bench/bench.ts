@@ -31,7 +31,8 @@
  * interleaves all three variants' cached and naive paths in one process, so that int8 and q4 are
  * compared with fp32 under the same load, and profiles each variant's operators with ONNX Runtime.
  * Also: ONNX Runtime's own MatMul GFLOP/s on this machine, and the share of passes the exact early stop
- * saves on W1. Two small sections close the run (also alone: `node out/bench.js --signals`): what
+ * saves on W1; W6 (also alone: `--only W6`): at 0.85 on W1, the passes of the early stop with its anchors ordered
+ * to stop sooner, against the fixed order and against no early stop. Two small sections close the run (also alone: `node out/bench.js --signals`): what
  * the per-record signals add to W1's scoring time with 100 anchors, and diversity-aware selection over
  * 50,000 records with 576-dimensional embeddings.
  */
@@ -50,6 +51,7 @@ import { importGguf } from '../../server/model/gguf/import';
 import { modelShape } from '../../server/model/gguf/shape';
 import { TextTokenizer } from '../../server/model/tokenizer';
 import { DEFAULT_OPTIONS, type PreparedAnchors, type ScoringOptions } from '../../server/scoring/backend';
+import { AnchorOrder } from '../../server/scoring/anchor-order';
 import { goldenFrom, scoreCandidate, scoreRecords, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { openBackend } from '../../server/scoring/open';
@@ -266,7 +268,7 @@ async function runInterleaved(name: string, candidateCount: number, variants: st
  * Child process: the cached path on a workload, with the exact early stop when a threshold is given,
  * and with ONNX Runtime's per-operator profile of the timed candidates when asked.
  */
-async function runCached(name: string, variant: string, candidateCount: number, threshold?: number, profile = false): Promise<PathResult> {
+async function runCached(name: string, variant: string, candidateCount: number, threshold?: number, profile = false, ordered = false): Promise<PathResult> {
   const { candidates, anchors } = workload(name);
   const profilePrefix = join(outDir, `profile-${name}-${variant}`);
   if (profile) mkdirSync(outDir, { recursive: true });
@@ -282,9 +284,12 @@ async function runCached(name: string, variant: string, candidateCount: number, 
   let tokens = 0;
   let flops = 0;
   let passes = 0;
+  // Ordered: the anchors records lost most often first, as score --min-score tries them (anchor-order.ts).
+  const ordering = ordered ? new AnchorOrder(prepared.count) : undefined;
   const started = process.hrtime.bigint();
-  for (const c of chosen) {
-    const score: CandidateScore = await scoreCandidate(backend, prepared, c, threshold !== undefined ? { threshold, batchSize: options.batchSize } : undefined);
+  for (const [position, c] of chosen.entries()) {
+    const score: CandidateScore = await scoreCandidate(backend, prepared, c, threshold !== undefined ? { threshold, batchSize: options.batchSize, ordering } : undefined, undefined, position);
+    ordering?.learn(score.deltas);
     const evaluated = anchorTokens.filter((_, i) => !Number.isNaN(score.deltas[i]!));
     passes += evaluated.length;
     const spent = cost(shape, 'cached', prefixLength(backend, c, longest), evaluated);
@@ -652,8 +657,8 @@ async function main(): Promise<void> {
     return;
   }
   if (argv[0] === '--child' || argv[0] === '--profiled') {
-    const [, name, variant, count, threshold] = argv;
-    const result = await runCached(name!, variant!, Number(count), threshold ? Number(threshold) : undefined, argv[0] === '--profiled');
+    const [, name, variant, count, threshold, order] = argv;
+    const result = await runCached(name!, variant!, Number(count), threshold ? Number(threshold) : undefined, argv[0] === '--profiled', order === 'ordered');
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
@@ -700,6 +705,20 @@ async function main(): Promise<void> {
     const r = child(['W1', 'fp32', String(sizes.W1!.candidates), String(t)]);
     early[String(t)] = { passes: r.passes, passesTotal: r.passesTotal, saved: 1 - r.passes! / r.passesTotal!, seconds: r.seconds };
     console.log(`early stop on W1 at t = ${t}: ${r.passes} of ${r.passesTotal} one-shot passes (${fmt(100 * (1 - r.passes! / r.passesTotal!), 1)}% saved), ${fmt(r.seconds, 1)} s`);
+  }
+  // W6: the same early stop with the anchors ordered to stop sooner (what score --min-score runs), against the fixed
+  // order above (anchors in their own order, 16 at a time, as before the ordering) and against no early stop.
+  if (only.includes('W1') || only.includes('W6')) {
+    const t = 0.85;
+    const fixed = early[String(t)] as { passes: number; passesTotal: number; seconds: number } | undefined
+      ?? (({ passes, passesTotal, seconds }) => ({ passes: passes!, passesTotal: passesTotal!, seconds }))(child(['W1', 'fp32', String(sizes.W1!.candidates), String(t)]));
+    const r = child(['W1', 'fp32', String(sizes.W1!.candidates), String(t), 'ordered']);
+    early.ordered = {
+      threshold: t, passes: r.passes, passesTotal: r.passesTotal, seconds: r.seconds, fixedOrderPasses: fixed.passes, fixedOrderSeconds: fixed.seconds,
+      passesVsFixedOrder: r.passes! / fixed.passes, passesVsNoEarlyStop: r.passes! / r.passesTotal!, secondsVsFixedOrder: r.seconds / fixed.seconds,
+    };
+    console.log(`W6 early stop on W1 at t = ${t}, anchors ordered: ${r.passes} one-shot passes, ${fmt(r.passes! / fixed.passes, 2)}x the fixed order's ${fixed.passes}`
+      + ` and ${fmt(r.passes! / r.passesTotal!, 2)}x no early stop's ${r.passesTotal}; ${fmt(r.seconds, 1)} s, ${fmt(r.seconds / fixed.seconds, 2)}x the fixed order's time`);
   }
   report.earlyStop = early;
   if (only.includes('W3')) (report.workloads as Record<string, unknown>).W3 = await benchW3();
