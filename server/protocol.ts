@@ -19,8 +19,8 @@ import {
   type TextDocumentIdentifier,
   type WorkDoneProgressParams,
 } from 'vscode-languageserver-protocol';
-import type { ScoreSummary } from './scoring/score';
-import type { SelectionRule, SignalBound } from './selection-rule';
+import type { ScoreSummary } from './records/score';
+import type { SelectionRule, SignalBound } from './selection/selection-rule';
 import type { SignalSummary, SignalValues } from './signals/signal';
 
 // ---------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ export interface RecordScore {
   /** The score was computed under another model/anchor set/settings, or for the record before an edit. */
   stale: boolean;
   /**
-   * Set for a problem record (server/problems.ts), which no selection takes: `mark` for its badge ('empty',
+   * Set for a problem record (server/records/problems.ts), which no selection takes: `mark` for its badge ('empty',
    * 'duplicate', or 'unscorable' for a conversation the engine cannot score), `reason` for people ("empty output",
    * "repeats index 3", "cannot be scored: it has no assistant turn").
    */
@@ -359,7 +359,7 @@ export const chooseAnchors = new RequestType<ChooseAnchorsParams, AnchorSetInfo,
 /** Removes every stored score of the document's records (under every model and anchor set). */
 export const clearScores = new RequestType<{ textDocument: TextDocumentIdentifier }, { removed: number }, void>('nuggets/clearScores');
 
-/** A rank or threshold on one signal, bounds on others, optionally diverse: the engine's own type (server/select.ts). */
+/** A rank or threshold on one signal, bounds on others, optionally diverse: the engine's own type (server/selection/select.ts). */
 export type { SelectionRule, SignalBound };
 
 export interface SelectionPreviewParams {
@@ -396,7 +396,7 @@ export interface SelectSubsetResult {
   skippedAsDuplicates: number;
   /** Set when a diverse rule compared TF-IDF vectors because the model's embeddings were missing. */
   similarityNotice?: string;
-  /** Set when the rule left problem records out (server/problems.ts): "2 problem records (2 with an empty instruction or output)". */
+  /** Set when the rule left problem records out (server/records/problems.ts): "2 problem records (2 with an empty instruction or output)". */
   problemsLeftOut?: string;
 }
 
@@ -424,7 +424,7 @@ export interface DistributionResult {
   meanGoldenScore: number | null;
   /** A chart per signal computed from the passes (server/signals), over the current scores. */
   signals: SignalChart[];
-  /** The problem records (server/problems.ts), in dataset order: no selection takes them. */
+  /** The problem records (server/records/problems.ts), in dataset order: no selection takes them. */
   problems: ProblemRecord[];
 }
 
@@ -641,7 +641,7 @@ export interface ExportScoresResult {
 
 /**
  * Writes the document's current scores: index, id, golden_score, wins, mean_delta and every signal per
- * record, in dataset order (server/export-scores.ts). Records without a current score have empty values.
+ * record, in dataset order (server/selection/export-scores.ts). Records without a current score have empty values.
  */
 export const exportScores = new RequestType<ExportScoresParams, ExportScoresResult, void>('nuggets/exportScores');
 

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { readDataset, type DatasetRecord } from '../server/dataset';
+import { readDataset, type DatasetRecord } from '../server/records/dataset';
 
 /** The checkout's root, found upward from wherever the bundled test file runs. */
 export const repoRoot = ((): string => {

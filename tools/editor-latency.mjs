@@ -6,7 +6,7 @@
 //     gpteacher-roleplay, gpteacher-toolformer), repeated with " (copy k)" appended to the instruction
 //     of the k-th copy so that every record is distinct (records are keyed by content hash).
 //  2. Pre-fills the server's score store (a temp storage path) through the server's own modules
-//     (server/lsp/score-book.ts, server/store.ts), under the exact key the server will compute (demo
+//     (server/lsp/score-book.ts, server/records/store.ts), under the exact key the server will compute (demo
 //     model fingerprint, a 100-anchor file, template, maxAnchorTokens): SYNTHETIC scores, since scoring
 //     50,000 records with the demo model takes hours here. This measures opening and drawing, not scoring.
 //  3. Starts the built server (dist/server.js) over stdio like any LSP client, opens the file and times

@@ -76,40 +76,40 @@ const MUTANTS = [
     search: '    td.textContent = content;', replace: '    td.innerHTML = content;', tests: [{ file: 'webview/dashboard', match: 'dataset text with HTML' }] },
   { name: 'escape: the dashboard\'s record view sets dataset text as HTML', file: 'webview/main.ts',
     search: 'if (text !== undefined) e.textContent = text;', replace: 'if (text !== undefined) e.innerHTML = text;', tests: [{ file: 'webview/dashboard', match: 'dataset text with HTML' }] },
-  // One writer per scores file (server/lock.ts).
-  { name: 'lock: a held lock is overwritten', file: 'server/lock.ts',
+  // One writer per scores file (server/io/lock.ts).
+  { name: 'lock: a held lock is overwritten', file: 'server/io/lock.ts',
     search: '        linkSync(temporary, path);', replace: '        renameSync(temporary, path);', tests: [{ file: 'unit/file-lock' }] },
-  { name: 'lock: another host\'s lock is judged by a local pid', file: 'server/lock.ts',
+  { name: 'lock: another host\'s lock is judged by a local pid', file: 'server/io/lock.ts',
     search: 'if (owner.host !== hostname() || owner.pid <= 0) return false;', replace: 'if (owner.pid <= 0) return false;', tests: [{ file: 'unit/file-lock' }] },
-  { name: 'lock: release removes another writer\'s lock', file: 'server/lock.ts',
+  { name: 'lock: release removes another writer\'s lock', file: 'server/io/lock.ts',
     search: 'if (held && held.owner.pid === process.pid && held.owner.host === hostname()) rmSync', replace: 'if (held) rmSync', tests: [{ file: 'unit/file-lock' }] },
-  // Outputs (server/files.ts): never half written, never over an input.
-  { name: 'files: a write goes straight into the target', file: 'server/files.ts',
+  // Outputs (server/io/files.ts): never half written, never over an input.
+  { name: 'files: a write goes straight into the target', file: 'server/io/files.ts',
     search: "    writeFileSync(temporary, content, 'utf8');\n    renameSync(temporary, path);", replace: "    writeFileSync(path, content, 'utf8');", tests: [{ file: 'unit/files' }] },
-  { name: 'files: a failed write leaves its temporary file', file: 'server/files.ts',
+  { name: 'files: a failed write leaves its temporary file', file: 'server/io/files.ts',
     search: "    rmSync(temporary, { force: true });\n    throw fileError(err, 'write', path);", replace: "    throw fileError(err, 'write', path);", tests: [{ file: 'unit/files' }] },
-  { name: 'files: an input spelled another way is overwritten', file: 'server/files.ts',
+  { name: 'files: an input spelled another way is overwritten', file: 'server/io/files.ts',
     search: 'if (resolve(input) === out) {', replace: 'if (input === output) {', tests: [{ file: 'unit/files' }] },
   // Downloads are used only when their checksum is the hub's (server/model/hub.ts).
   { name: 'hub: a file whose sha256 differs is used', file: 'server/model/hub.ts',
     search: 'return actual === file.etag.toLowerCase() ? undefined : `sha256', replace: 'return actual !== \'\' ? undefined : `sha256', tests: [{ file: 'unit/hub', match: 'detected by its sha256' }] },
   { name: 'hub: a file whose git blob id differs is used', file: 'server/model/hub.ts',
     search: 'return actual === file.etag.toLowerCase() ? undefined : `git blob id', replace: 'return actual !== \'\' ? undefined : `git blob id', tests: [{ file: 'unit/hub', match: 'git blob id' }] },
-  // Cancel stops at once (server/abort.ts, the scoring loop).
-  { name: 'cancel: the wait before a retry ignores Cancel', file: 'server/abort.ts',
+  // Cancel stops at once (server/io/abort.ts, the scoring loop).
+  { name: 'cancel: the wait before a retry ignores Cancel', file: 'server/io/abort.ts',
     search: "    signal?.addEventListener('abort', onAbort, { once: true });", replace: '', tests: [{ file: 'unit/http', match: '^cancelling' }] },
-  { name: 'cancel: a serving call\'s requests ignore Cancel', file: 'server/abort.ts',
+  { name: 'cancel: a serving call\'s requests ignore Cancel', file: 'server/io/abort.ts',
     search: "  else signal?.addEventListener('abort', abort, { once: true });", replace: '', tests: [{ file: 'unit/serving', match: 'cancelling stops scoring' }] },
   { name: 'cancel: scoring goes on to its next pass after Cancel', file: 'server/scoring/local.ts',
     search: "  if (signal?.aborted) throw new RequestCancelled('Scoring');", replace: '', tests: [{ file: 'unit/scoring', match: 'a cancelled call stops' }] },
-  // Scores computed under another key are never mixed (server/store.ts).
-  { name: 'store: scores of another model are mixed in', file: 'server/store.ts',
+  // Scores computed under another key are never mixed (server/records/store.ts).
+  { name: 'store: scores of another model are mixed in', file: 'server/records/store.ts',
     search: 'return a.model.fingerprint === b.model.fingerprint && ', replace: 'return ', tests: [{ file: 'unit/select-store' }] },
-  { name: 'store: scores against other anchors are mixed in', file: 'server/store.ts',
+  { name: 'store: scores against other anchors are mixed in', file: 'server/records/store.ts',
     search: ' && a.anchors.hash === b.anchors.hash && ', replace: ' && ', tests: [{ file: 'unit/select-store' }] },
-  { name: 'store: cached-path and naive-path scores are mixed', file: 'server/store.ts',
+  { name: 'store: cached-path and naive-path scores are mixed', file: 'server/records/store.ts',
     search: '\n    && pathOf(a) === pathOf(b);', replace: ';', tests: [{ file: 'unit/select-store' }] },
-  { name: 'store: scores made with --turns all and --turns last are mixed', file: 'server/store.ts',
+  { name: 'store: scores made with --turns all and --turns last are mixed', file: 'server/records/store.ts',
     search: "\n    && (a.turns ?? 'last') === (b.turns ?? 'last')", replace: '', tests: [{ file: 'cli/served-conversations', match: '--turns all' }] },
   // A served model's own chat template is never guessed: without a --tokenizer folder the run stops and says what to add.
   { name: 'template: a served model\'s own template is looked for where there is none', file: 'server/scoring/template-choice.ts',
@@ -119,12 +119,12 @@ const MUTANTS = [
     search: 'if (prepared.responseTokens[i] === 0 || i === selfAnchor) {', replace: 'if (prepared.responseTokens[i] === 0) {', tests: [{ file: 'unit/anchor-choice' }] },
   { name: 'golden: no record is found to be an anchor', file: 'server/scoring/golden.ts',
     search: 'return prepared.anchorById?.get(record.id);', replace: 'return undefined;', tests: [{ file: 'unit/anchor-choice' }] },
-  // Problem records (empty, exact duplicates) never enter a selection unless it keeps them (server/select.ts, server/problems.ts).
-  { name: 'problems: a selection takes problem records', file: 'server/select.ts',
+  // Problem records (empty, exact duplicates) never enter a selection unless it keeps them (server/selection/select.ts, server/records/problems.ts).
+  { name: 'problems: a selection takes problem records', file: 'server/selection/select.ts',
     search: "const problemsLeftOut = rule.problems === 'kept' ? [] : problemsOf(scored);", replace: 'const problemsLeftOut: RecordProblem[] = [];', tests: [{ file: 'unit/select-store' }] },
-  { name: 'problems: an empty output is not a problem', file: 'server/problems.ts',
+  { name: 'problems: an empty output is not a problem', file: 'server/records/problems.ts',
     search: "  if (noOutput) return 'empty-output';\n", replace: '', tests: [{ file: 'unit/select-store' }] },
-  { name: 'problems: an exact duplicate is not a problem', file: 'server/problems.ts',
+  { name: 'problems: an exact duplicate is not a problem', file: 'server/records/problems.ts',
     search: 'return duplicateOf !== undefined ? { duplicateOf } : undefined;', replace: 'return undefined;', tests: [{ file: 'unit/select-store' }] },
   // Compare Models opens the other model before anything is scored, and tells a bad one in the editor's words (server/lsp/compare-models.ts).
   { name: 'compare: the other model is not checked before scoring', file: 'server/lsp/server.ts',

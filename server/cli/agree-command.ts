@@ -1,12 +1,12 @@
 /**
  * nuggets agree: scores one random sample of a dataset with two models and says whether the first
- * ranks records as the second does (server/agree.ts), before paying for the second on everything.
+ * ranks records as the second does (server/selection/agree.ts), before paying for the second on everything.
  */
-import { describeSkipped, readAnchors, sampleRecords } from '../anchors';
-import { agreement, formatAgreement, modelLabel } from '../agree';
-import type { RecordFormat } from '../dataset';
-import { NuggetsError } from '../errors';
-import { loadDataset } from '../parquet';
+import { describeSkipped, readAnchors, sampleRecords } from '../records/anchors';
+import { agreement, formatAgreement, modelLabel } from '../selection/agree';
+import type { RecordFormat } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
+import { loadDataset } from '../records/parquet';
 import { DEFAULT_OPTIONS, type ScoringOptions } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { openBackend } from '../scoring/open';

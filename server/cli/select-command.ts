@@ -6,19 +6,19 @@
  */
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { sampleRecords } from '../anchors';
-import { cardDataset, cardPathFor, datasetHash, idsHash, readCard, writeCard, type SelectionCard } from '../card';
-import type { Dataset, DatasetRecord } from '../dataset';
-import { loadDataset, writeParquetRecords } from '../parquet';
-import { similarityFor } from '../diverse';
-import { NuggetsError } from '../errors';
-import { assertNotInput } from '../files';
+import { sampleRecords } from '../records/anchors';
+import { cardDataset, cardPathFor, datasetHash, idsHash, readCard, writeCard, type SelectionCard } from '../selection/card';
+import type { Dataset, DatasetRecord } from '../records/dataset';
+import { loadDataset, writeParquetRecords } from '../records/parquet';
+import { similarityFor } from '../selection/diverse';
+import { NuggetsError } from '../io/errors';
+import { assertNotInput } from '../io/files';
 import type { CandidateScore } from '../scoring/golden';
-import { countProblems, describeProblem, type RecordProblem } from '../problems';
-import { pairScores, select, signalFor, writeSubset, type ScoredRecord, type Selection, type SelectionRule, type SignalBound } from '../select';
+import { countProblems, describeProblem, type RecordProblem } from '../records/problems';
+import { pairScores, select, signalFor, writeSubset, type ScoredRecord, type Selection, type SelectionRule, type SignalBound } from '../selection/select';
 import { SIGNALS } from '../signals';
 import { embeddingsPathFor, readEmbeddings } from '../signals/embedding-file';
-import { describeKeyDifference, readScores, sameKey, type ScoresHeader } from '../store';
+import { describeKeyDifference, readScores, sameKey, type ScoresHeader } from '../records/store';
 import { integerFlag, numberFlag, parse, rangeFlag, UsageError } from './flags';
 
 /** --min-<signal> and --max-<signal> for every signal but the golden score (which has --min-score). */

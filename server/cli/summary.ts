@@ -1,8 +1,8 @@
 /** The short table printed after a score run: the distribution and the best records. */
-import type { DatasetRecord } from '../dataset';
+import type { DatasetRecord } from '../records/dataset';
 import { formatGolden, type CandidateScore } from '../scoring/golden';
-import { countProblems, findProblems } from '../problems';
-import { rank } from '../select';
+import { countProblems, findProblems } from '../records/problems';
+import { rank } from '../selection/select';
 import { SIGNALS } from '../signals';
 
 /**

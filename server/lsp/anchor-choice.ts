@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../files';
+import { writeFileAtomic } from '../io/files';
 import type { AnchorChoice as Requested } from '../protocol';
 
 /** How a document's anchors were chosen. */

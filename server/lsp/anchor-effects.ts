@@ -3,7 +3,7 @@
  * (win rate, mean delta, and whether any record moves it at all), and one record's delta on every
  * anchor (the record view).
  */
-import type { Example } from '../dataset';
+import type { Example } from '../records/dataset';
 import type * as protocol from '../protocol';
 import type { CandidateScore } from '../scoring/golden';
 import { shorten } from './markdown';

@@ -4,7 +4,7 @@
  * that hovers can name the anchors of any score; descriptions say how the anchors were chosen.
  */
 import { basename } from 'node:path';
-import { readAnchors, type AnchorSet } from '../anchors';
+import { readAnchors, type AnchorSet } from '../records/anchors';
 import type { ScoreBook } from './score-book';
 import { AnchorChoices, describeAnchors, type AnchorOrigin } from './anchor-choice';
 import { mtimeOf } from './model-identity';

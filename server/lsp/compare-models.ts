@@ -4,8 +4,8 @@
  * editor's words, not after the current model has scored the sample. The agreement's figures are then
  * named for the dashboard, an undefined Spearman with the reason it is undefined.
  */
-import { NuggetsError } from '../errors';
-import { standsIn, type Agreement } from '../agree';
+import { NuggetsError } from '../io/errors';
+import { standsIn, type Agreement } from '../selection/agree';
 import type { CompareModelsResult } from '../protocol';
 import type { ModelOptions } from './worker-messages';
 import type { ScoringWorker } from './worker';

@@ -3,11 +3,11 @@
  * connection, no store): the golden-score distribution, a chart per signal, the golden-vs-IFD scatter,
  * and the table's order and signal cells. server.ts gathers the inputs and answers with these.
  */
-import type { DatasetRecord } from '../dataset';
-import { NuggetsError } from '../errors';
+import type { DatasetRecord } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
 import type * as protocol from '../protocol';
 import type { CandidateScore, ScoreSummary } from '../scoring/golden';
-import type { SignalBound } from '../selection-rule';
+import type { SignalBound } from '../selection/selection-rule';
 import { PASS_SIGNALS, signalNamed, type Signal } from '../signals';
 import { dot } from '../signals/embedding';
 

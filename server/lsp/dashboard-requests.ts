@@ -4,11 +4,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, ResponseError } from 'vscode-languageserver/node';
-import { NuggetsError } from '../errors';
-import { formatScores } from '../export-scores';
-import { assertNotInput, writeFileAtomic } from '../files';
+import { NuggetsError } from '../io/errors';
+import { formatScores } from '../selection/export-scores';
+import { assertNotInput, writeFileAtomic } from '../io/files';
 import type * as protocol from '../protocol';
-import { problemInfo } from '../problems';
+import { problemInfo } from '../records/problems';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import { anchorEffectsOf, recordEffectsOf } from './anchor-effects';
 import { checkedBounds, compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, recordFilter, signalCells, tablePreview, wholeRecord, withinBounds } from './dashboard-queries';

@@ -5,7 +5,7 @@
  */
 import { formatGolden, type CandidateScore } from '../scoring/golden';
 import { PASS_SIGNALS } from '../signals';
-import type { Example, Turn } from '../dataset';
+import type { Example, Turn } from '../records/dataset';
 
 export function escapeMarkdown(text: string): string {
   return text.replace(/\s+/g, ' ').replace(/[!-/:-@[-`{-~]/g, (c) => `\\${c}`);
@@ -110,7 +110,7 @@ export function scoreSource(scoreKey: KeyNames | undefined, current: { key: KeyN
   };
 }
 
-/** The hover's line for a problem record (server/problems.ts). */
+/** The hover's line for a problem record (server/records/problems.ts). */
 export function problemLine(reason: string): string {
   return `*⚠ Never selected: ${escapeMarkdown(reason)}. A subset leaves out records with an empty instruction or output, exact duplicates of an earlier record, and records that cannot be scored.*`;
 }

@@ -12,10 +12,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkDoneProgressReporter } from 'vscode-languageserver/node';
-import { untilAborted } from '../abort';
+import { untilAborted } from '../io/abort';
 import { isGgufPath, type GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
-import { writeFileAtomic } from '../files';
+import { writeFileAtomic } from '../io/files';
 import { formatDuration, type ServerSettings } from '../protocol';
 import type { ModelOptions } from './worker-messages';
 import type { ScoringWorker } from './worker';

@@ -12,9 +12,9 @@
 import { hash } from 'node:crypto';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Range } from 'vscode-languageserver-protocol';
-import { parseDataset, type DatasetRecord, type RecordFormat, type RejectedRecord } from '../dataset';
-import { NuggetsError } from '../errors';
-import { findProblems, type ProblemReason, type RecordProblem } from '../problems';
+import { parseDataset, type DatasetRecord, type RecordFormat, type RejectedRecord } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
+import { findProblems, type ProblemReason, type RecordProblem } from '../records/problems';
 import type { DatasetProblem } from '../protocol';
 import { cannotRender, type ChatTemplate } from '../scoring/chat-template';
 import { turnsOf } from '../scoring/chat-render';
@@ -26,7 +26,7 @@ export interface ParsedDocument {
   ranges: Range[];
   /** Record indexes by content id (duplicated records share an id). */
   byId: Map<string, number[]>;
-  /** The problem records (server/problems.ts), by index: never selected, marked on their badge and hover. */
+  /** The problem records (server/records/problems.ts), by index: never selected, marked on their badge and hover. */
   problems: Map<number, ProblemReason>;
   /** Whether any record is a conversation (then the chat template scores the file, as on the command line). */
   conversations: boolean;

@@ -6,8 +6,8 @@
  */
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { NuggetsError } from '../errors';
-import { assertNotInput, writeFileAtomic } from '../files';
+import { NuggetsError } from '../io/errors';
+import { assertNotInput, writeFileAtomic } from '../io/files';
 import { embeddingsPathFor } from '../signals/embedding-file';
 
 export interface ReplayFiles {

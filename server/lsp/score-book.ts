@@ -8,12 +8,12 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { readAnchors, writeAnchors, type AnchorSet } from '../anchors';
+import { readAnchors, writeAnchors, type AnchorSet } from '../records/anchors';
 import type { CandidateScore } from '../scoring/golden';
-import { NuggetsError } from '../errors';
-import { FileLock, type LockOwner } from '../lock';
+import { NuggetsError } from '../io/errors';
+import { FileLock, type LockOwner } from '../io/lock';
 import { EmbeddingsSink, embeddingsPathFor, embeddingsWithout, readEmbeddings } from '../signals/embedding-file';
-import { readAppendedScores, readScores, ScoresWriter, type ScoresHeader, type ScoringKey } from '../store';
+import { readAppendedScores, readScores, ScoresWriter, type ScoresHeader, type ScoringKey } from '../records/store';
 
 export interface FoundScore {
   score: CandidateScore;

@@ -9,12 +9,12 @@
  * a hash of its text), so that the command line and the editor share the scores of one dataset, model, anchor
  * set and template.
  */
-import type { AnchorSet } from '../anchors';
-import { RECORD_FORMATS, type RecordFormat } from '../dataset';
+import type { AnchorSet } from '../records/anchors';
+import { RECORD_FORMATS, type RecordFormat } from '../records/dataset';
 import type { ServerSettings, ScoreDatasetResult } from '../protocol';
 import type { ChatTemplate } from '../scoring/chat-template';
 import { TEMPLATE_ID } from '../scoring/template';
-import type { ScoringKey } from '../store';
+import type { ScoringKey } from '../records/store';
 import type { AnchorsPerDocument } from './anchors-per-document';
 import { modelOptions, mtimeOf, type DownloadRun, type ModelIdentity } from './model-identity';
 import type { ModelOptions } from './worker-messages';

@@ -5,11 +5,11 @@
  * scores as they are written.
  */
 import { MessageType, ProgressType, ShowMessageNotification, type Connection, type WorkDoneProgressReporter } from 'vscode-languageserver/node';
-import { sleep } from '../abort';
-import { NuggetsError } from '../errors';
+import { sleep } from '../io/abort';
+import { NuggetsError } from '../io/errors';
 import * as protocol from '../protocol';
 import { describeExcluded } from '../scoring/golden';
-import type { ScoringKey } from '../store';
+import type { ScoringKey } from '../records/store';
 import { nameOf } from './anchor-choice';
 import type { OpenDocuments } from './documents';
 import { isUnscorable, scorableCount, type ParsedDocument } from './parsed';

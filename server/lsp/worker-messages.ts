@@ -3,8 +3,8 @@
  * to server/: the client never sees them. The worker owns everything heavy (the model, anchor choice,
  * model fingerprints) so that the main thread keeps answering LSP messages.
  */
-import type { Agreement } from '../agree';
-import type { Example } from '../dataset';
+import type { Agreement } from '../selection/agree';
+import type { Example } from '../records/dataset';
 import type { GgufImportProgress } from '../model/gguf/import';
 import type { DownloadProgress } from '../model/hub';
 import type { ScoringOptions } from '../scoring/backend';
@@ -39,7 +39,7 @@ export type WorkerRequest =
   /** The chat template `name` ('chat': the model's own, 'chatml', a .jinja path) resolves to for `model`, as the command line resolves it. */
   | { id: number; kind: 'chatTemplate'; model: string; options: ModelOptions; name: string }
   | { id: number; kind: 'chooseAnchors'; method: 'random' | 'kmeans'; count: number; seed: number; records: Candidate[] }
-  /** Scores `records` with each of two models and compares their rankings (server/agree.ts). */
+  /** Scores `records` with each of two models and compares their rankings (server/selection/agree.ts). */
   | { id: number; kind: 'agree'; models: [string, string]; modelOptions: [ModelOptions, ModelOptions]; anchors: Example[]; options: ScoringOptions; records: Candidate[]; threshold: number }
   | { id: number; kind: 'cancel'; target: number }
   /**

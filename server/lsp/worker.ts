@@ -5,9 +5,9 @@
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Agreement } from '../agree';
-import type { Example } from '../dataset';
-import { NuggetsError } from '../errors';
+import type { Agreement } from '../selection/agree';
+import type { Example } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
 import type { ScoringOptions } from '../scoring/backend';
 import { ChatTemplate } from '../scoring/chat-template';
 import type { ProbeRecord } from '../scoring/cost-estimate';

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { NuggetsError } from '../errors';
+import { NuggetsError } from '../io/errors';
 import { FP16_NOT_SCORED } from './folder';
 import { FINAL_HIDDEN_STATE } from './hidden-state';
 import { TARGET_IDS, TARGET_LOGPROBS } from './logprob-head';

@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { NuggetsError } from '../errors';
-import { hashFile } from '../files';
+import { NuggetsError } from '../io/errors';
+import { hashFile } from '../io/files';
 import { ggufImportKey } from './gguf/import';
 import { externalDataFiles } from './logprob-head';
 

@@ -9,17 +9,17 @@
  * into place only after its size and checksum match; a file that does not match is deleted and
  * fetched once more, never used. A file is called verified only when its sha256 or git blob id was
  * checked; a hub (or mirror) that announces neither gets a size check and a warning, every time the
- * file is used. Requests go through the engine's HTTP layer (server/http.ts): each has a timeout, for
+ * file is used. Requests go through the engine's HTTP layer (server/io/http.ts): each has a timeout, for
  * the answer and then between chunks of the body. When the hub cannot be reached, a folder completed
  * earlier is used as is.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import { sleep } from '../abort';
-import { NuggetsError } from '../errors';
-import { defaultCacheDir, hashFile } from '../files';
-import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type HttpAnswer, type RetryPolicy } from '../http';
+import { sleep } from '../io/abort';
+import { NuggetsError } from '../io/errors';
+import { defaultCacheDir, hashFile } from '../io/files';
+import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type HttpAnswer, type RetryPolicy } from '../io/http';
 import type { OnnxVariant } from './folder';
 
 export interface HubModelSpec {

@@ -1,6 +1,6 @@
 /** The model's tokenizer (tokenizer.json through @huggingface/tokenizers), reduced to what scoring needs. */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { NuggetsError } from '../errors';
+import { NuggetsError } from '../io/errors';
 
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;

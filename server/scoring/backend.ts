@@ -4,7 +4,7 @@
  * once, and for each candidate the one-shot s1 with the candidate as demonstration. The golden score
  * (golden.ts) is computed from these numbers alone, so every backend yields comparable scores.
  */
-import { recordId, type Example } from '../dataset';
+import { recordId, type Example } from '../records/dataset';
 import type { SignalPasses } from '../signals';
 import type { TurnsScored } from './chat-render';
 import type { ChatTemplate } from './chat-template';

@@ -9,8 +9,8 @@
  * A backend sees ids and spans only. The candidate's own rendering, tok(render(turns(c), false)), is the
  * prefix whose key/values may be reused, where it is a token prefix of every pair's sequence.
  */
-import { chatTurnsOfAlpaca, type Example, type Turn } from '../dataset';
-import { NuggetsError } from '../errors';
+import { chatTurnsOfAlpaca, type Example, type Turn } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
 import type { ChatTemplate } from './chat-template';
 
 /**

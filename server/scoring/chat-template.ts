@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
-import type { Turn } from '../dataset';
-import { NuggetsError } from '../errors';
+import type { Turn } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
 
 /** The built-in template (ALGORITHM.md): each turn "<|im_start|>role\ncontent<|im_end|>\n", no default system turn. */
 export const CHATML_TEMPLATE = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}"

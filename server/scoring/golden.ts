@@ -2,14 +2,14 @@
  * Golden scores from a backend's s0 and s1 (ALGORITHM.md): delta = s1 - s0 per anchor, golden = share
  * of anchors with s1 > s0. Backend-agnostic: the same code scores through ONNX or a serving engine.
  */
-import type { DatasetRecord } from '../dataset';
-import { NuggetsError } from '../errors';
+import type { DatasetRecord } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
 import { computeSignals } from '../signals';
-import type { CandidateScore, ScoreSummary } from './score';
+import type { CandidateScore, ScoreSummary } from '../records/score';
 import type { AnchorOrder } from './anchor-order';
 import type { PreparedAnchors, ScoringBackend } from './backend';
 
-export type { CandidateScore, ScoreBound, ScoreSummary } from './score';
+export type { CandidateScore, ScoreBound, ScoreSummary } from '../records/score';
 
 /**
  * Anchors left without a response token once cut to maxAnchorTokens (the query alone fills the cut).

@@ -9,12 +9,13 @@
  * marked `truncated`; positions the model was not built for are never used.
  */
 import { dirname, join } from 'node:path';
-import type { Example } from '../dataset';
-import { NuggetsError } from '../errors';
-import { RequestCancelled } from '../http';
+import type { Example } from '../records/dataset';
+import type { ScoringPath } from '../records/score';
+import { NuggetsError } from '../io/errors';
+import { RequestCancelled } from '../io/http';
 import { OnnxCausalLM, type ForwardRow, type PrefixCache, type SessionSettings } from '../model/causal-lm';
 import { contextLengthOf, readModelFolder, type OnnxVariant } from '../model/folder';
-import { defaultCacheDir } from '../files';
+import { defaultCacheDir } from '../io/files';
 import { externalDataFiles, graphOperators, graphWithLogprobHead } from '../model/logprob-head';
 import { TextTokenizer } from '../model/tokenizer';
 import { meanPooledUnit } from '../signals/embedding';
@@ -22,7 +23,7 @@ import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type Ca
 import { assistantContents, ChatRenderer, concatenated, renderAnchors, type ChatAnchor, type ChatCandidate, type TurnsScored } from './chat-render';
 import { fullText, paperExample, queryText } from './template';
 
-export type ScoringPath = 'cached' | 'naive';
+export type { ScoringPath };
 
 export interface LocalModelSettings extends SessionSettings {
   variant?: OnnxVariant;

@@ -11,8 +11,8 @@
  *   hf:<owner>/<name>/<file>.gguf  one GGUF file of a hub repository, downloaded and verified, then imported
  */
 import { basename, join } from 'node:path';
-import { defaultCacheDir } from '../files';
-import { NuggetsError } from '../errors';
+import { defaultCacheDir } from '../io/files';
+import { NuggetsError } from '../io/errors';
 import { assertScoredVariant } from '../model/folder';
 import { ggufWeights, importGguf, isGgufPath, type GgufImportProgress } from '../model/gguf/import';
 import { isOllamaSpec, resolveOllama } from '../model/gguf/ollama';

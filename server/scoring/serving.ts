@@ -29,10 +29,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { withOwnSignal } from '../abort';
-import { recordId, type Example } from '../dataset';
-import { NuggetsError } from '../errors';
-import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type RetryPolicy } from '../http';
+import { withOwnSignal } from '../io/abort';
+import { recordId, type Example } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
+import { RequestCancelled, send, throwIfBusy, TransientHttpError, withRetries, type RetryPolicy } from '../io/http';
 import { TextTokenizer } from '../model/tokenizer';
 import { anchorIndexById, cutPrefix, responseSpan, type CandidatePasses, type CandidatePrefix, type ModelIdentity, type OneShotResult, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from './backend';
 import { assistantContents, ChatRenderer, concatenated, renderAnchors, type ChatAnchor, type ChatCandidate } from './chat-render';

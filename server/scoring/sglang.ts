@@ -28,9 +28,9 @@
  * The gateway neither tokenizes (no tokenizer of its own without --model-path) nor says the context length: both
  * are asked of the first worker it lists, which must be reachable from here.
  */
-import type { Example } from '../dataset';
-import { NuggetsError } from '../errors';
-import { send, TransientHttpError, withRetries } from '../http';
+import type { Example } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
+import { send, TransientHttpError, withRetries } from '../io/http';
 import type { CandidatePasses, PreparedAnchors, ScoringOptions } from './backend';
 import { MAX_LOGPROB, ServingBackend, type ServingSettings, type SpanRequest } from './serving';
 

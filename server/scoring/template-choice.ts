@@ -5,8 +5,8 @@
  * server does not say its template; `chatml` and FILE.jinja need neither. The records a template cannot render are
  * found here too, before any pass, for `score` and `agree` alike.
  */
-import type { Example, RejectedRecord } from '../dataset';
-import { NuggetsError } from '../errors';
+import type { Example, RejectedRecord } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
 import type { ScoringBackend } from './backend';
 import { turnsOf } from './chat-render';
 import { cannotRender, resolveChatTemplate, type ChatTemplate } from './chat-template';

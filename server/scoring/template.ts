@@ -1,6 +1,6 @@
 /** The paper's prompt template (ALGORITHM.md). Changing it changes every score, so it is versioned. */
-import type { Example } from '../dataset';
-import { NuggetsError } from '../errors';
+import type { Example } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
 
 export const TEMPLATE_ID = 'nuggets-alpaca-v1';
 

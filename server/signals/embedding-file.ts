@@ -6,8 +6,8 @@
  * entry cut short by a killed run.
  */
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
-import { fileError, NuggetsError, outOfSpace } from '../errors';
-import { writeFileAtomic } from '../files';
+import { fileError, NuggetsError, outOfSpace } from '../io/errors';
+import { writeFileAtomic } from '../io/files';
 import { fromHalf, toHalf } from './embedding';
 
 export interface EmbeddingsHeader {

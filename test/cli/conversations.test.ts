@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { readDataset } from '../../server/dataset';
+import { readDataset } from '../../server/records/dataset';
 import { CHATML_TEMPLATE, templateKey } from '../../server/scoring/chat-template';
 import { demoModel, repoRoot } from '../helpers';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { readDataset } from '../../server/dataset';
+import { readDataset } from '../../server/records/dataset';
 import { repoRoot, sharedData } from '../helpers';
 
 const cli = join(repoRoot, 'dist', 'cli.js');

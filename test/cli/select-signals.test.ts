@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { readDataset } from '../../server/dataset';
+import { readDataset } from '../../server/records/dataset';
 import { embeddingsPathFor, readEmbeddings } from '../../server/signals/embedding-file';
-import { readScores } from '../../server/store';
-import { spearman } from '../../server/agree';
+import { readScores } from '../../server/records/store';
+import { spearman } from '../../server/selection/agree';
 import { demoModel, repoRoot, scratchDir, sharedData, standins } from '../helpers';
 
 const cli = join(repoRoot, 'dist', 'cli.js');

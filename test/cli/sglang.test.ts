@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeAnchors } from '../../server/anchors';
-import { readDataset } from '../../server/dataset';
+import { writeAnchors } from '../../server/records/anchors';
+import { readDataset } from '../../server/records/dataset';
 import { type CliRun, demoModel, repoRoot, runCli, scratchDir, sharedData } from '../helpers';
 import { FakeSglang, TokenTrie, type SglangLie } from '../support/sglang-server';
 

@@ -10,9 +10,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeAnchors } from '../../server/anchors';
-import { readDataset } from '../../server/dataset';
-import { readScores } from '../../server/store';
+import { writeAnchors } from '../../server/records/anchors';
+import { readDataset } from '../../server/records/dataset';
+import { readScores } from '../../server/records/store';
 import { repoRoot, scratchDir, sharedData, standins } from '../helpers';
 import { FakeHub } from '../support/hub-server';
 

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { keyName } from '../../server/lsp/score-book';
-import type { ScoresHeader } from '../../server/store';
+import type { ScoresHeader } from '../../server/records/store';
 import { repoRoot, sharedData } from '../helpers';
 import { E2eSession, injectedTexts, installExtension, packageExtension, requireCodeServer, runCommand, startCodeServer, until } from './code-server';
 

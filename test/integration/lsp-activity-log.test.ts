@@ -9,7 +9,7 @@ import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { writeAnchors } from '../../server/anchors';
+import { writeAnchors } from '../../server/records/anchors';
 import * as protocol from '../../server/protocol';
 import { demoModel, scratchDir, sharedRecords } from '../helpers';
 import { TestClient } from './lsp-client';

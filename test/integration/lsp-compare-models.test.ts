@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { ResponseError } from 'vscode-languageserver-protocol/node';
-import { writeAnchors } from '../../server/anchors';
+import { writeAnchors } from '../../server/records/anchors';
 import * as protocol from '../../server/protocol';
 import { demoModel, scratchDir, sharedRecords, standins } from '../helpers';
 import { TestClient } from './lsp-client';

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { parseDataset } from '../../server/dataset';
+import { parseDataset } from '../../server/records/dataset';
 import * as protocol from '../../server/protocol';
-import { readScores } from '../../server/store';
+import { readScores } from '../../server/records/store';
 import { demoModel, repoRoot, sharedData } from '../helpers';
 import { TestClient } from './lsp-client';
 

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { parseDataset } from '../../server/dataset';
+import { parseDataset } from '../../server/records/dataset';
 import * as protocol from '../../server/protocol';
 import { scratchDir, sharedData, smollm2Gguf } from '../helpers';
 import { TestClient } from './lsp-client';

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { writeAnchors } from '../../server/anchors';
+import { writeAnchors } from '../../server/records/anchors';
 import * as protocol from '../../server/protocol';
 import { progressMessage, progressPercentage } from '../../server/lsp/scoring-runs';
 import { demoModel, scratchDir, sharedRecords } from '../helpers';

@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { CancellationTokenSource } from 'vscode-languageserver-protocol/node';
-import { parseDataset } from '../../server/dataset';
-import { findProblems } from '../../server/problems';
+import { parseDataset } from '../../server/records/dataset';
+import { findProblems } from '../../server/records/problems';
 import * as protocol from '../../server/protocol';
 import { readEmbeddings } from '../../server/signals/embedding-file';
-import { readScores } from '../../server/store';
+import { readScores } from '../../server/records/store';
 import { demoModel, sharedData } from '../helpers';
 import { TestClient } from './lsp-client';
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { agreement, ranks, spearman } from '../../server/agree';
-import type { DatasetRecord } from '../../server/dataset';
-import { embeddingSimilarity, tfidfSimilarity } from '../../server/diverse';
+import { agreement, ranks, spearman } from '../../server/selection/agree';
+import type { DatasetRecord } from '../../server/records/dataset';
+import { embeddingSimilarity, tfidfSimilarity } from '../../server/selection/diverse';
 import type { CandidateScore } from '../../server/scoring/golden';
-import { select, type ScoredRecord } from '../../server/select';
+import { select, type ScoredRecord } from '../../server/selection/select';
 
 function record(index: number, text = `task ${index}`): DatasetRecord {
   return { instruction: text, input: '', output: `answer ${index}`, index, id: index.toString(16).padStart(16, '0'), start: 0, end: 0, original: {} } as DatasetRecord;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { anchorSet, chooseKMeans, chooseRandom, sampleRecords, tfidf } from '../../server/anchors';
-import { readDataset, recordId } from '../../server/dataset';
+import { anchorSet, chooseKMeans, chooseRandom, sampleRecords, tfidf } from '../../server/records/anchors';
+import { readDataset, recordId } from '../../server/records/dataset';
 import { sharedData } from '../helpers';
 
 const records = readDataset(sharedData('gpteacher-toolformer.alpaca.json')).records.slice(0, 1500);

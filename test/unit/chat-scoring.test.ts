@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
-import { parseDataset, readDataset, type DatasetRecord, type Turn } from '../../server/dataset';
+import { parseDataset, readDataset, type DatasetRecord, type Turn } from '../../server/records/dataset';
 import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { ChatRenderer } from '../../server/scoring/chat-render';
 import { CHATML_TEMPLATE, ChatTemplate, chatmlTemplate, PINNED_NOW, templateKey } from '../../server/scoring/chat-template';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { parseDataset, type DatasetRecord } from '../../server/dataset';
+import { parseDataset, type DatasetRecord } from '../../server/records/dataset';
 import { checkedBounds, compareRows, distributionOf, goldenIfdScatter, nearestNeighbours, recordFilter, signalCells, signalChart, wholeRecord, withinBounds } from '../../server/lsp/dashboard-queries';
 import type { CandidateScore } from '../../server/scoring/golden';
 import { signalNamed } from '../../server/signals';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseDataset, recordId } from '../../server/dataset';
-import { NuggetsError } from '../../server/errors';
+import { parseDataset, recordId } from '../../server/records/dataset';
+import { NuggetsError } from '../../server/io/errors';
 import { sharedData } from '../helpers';
 
 test('reads a real Alpaca JSON file with each record\'s range and content id', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readDataset } from '../../server/dataset';
+import { readDataset } from '../../server/records/dataset';
 import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { LocalBackend } from '../../server/scoring/local';
 import { demoModel } from '../helpers';

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { chooseKMeans } from '../../server/anchors';
-import type { DatasetRecord } from '../../server/dataset';
+import { chooseKMeans } from '../../server/records/anchors';
+import type { DatasetRecord } from '../../server/records/dataset';
 import { AnchorOrder, storedWin } from '../../server/scoring/anchor-order';
 import type { PreparedAnchors, ScoringBackend } from '../../server/scoring/backend';
 import { scoreRecords, type CandidateScore, type EarlyStop } from '../../server/scoring/golden';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { anchorEffectsOf, recordEffectsOf } from '../../server/lsp/anchor-effects';
-import { exportColumns, formatScores, type ExportRecord } from '../../server/export-scores';
+import { exportColumns, formatScores, type ExportRecord } from '../../server/selection/export-scores';
 import type { CandidateScore } from '../../server/scoring/golden';
 
 function score(index: number, deltas: number[], signals: CandidateScore['signals'] = { ppl_cond: 4, ppl_direct: 8, ifd: 0.5 }): CandidateScore {

@@ -1,5 +1,5 @@
 /**
- * One writer per scores file (server/lock.ts): a lock held by a live process is never taken, one left by a
+ * One writer per scores file (server/io/lock.ts): a lock held by a live process is never taken, one left by a
  * process that is gone is, one from another host is only reported, and a writer removes only its own lock.
  */
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FileLock, type LockOwner } from '../../server/lock';
+import { FileLock, type LockOwner } from '../../server/io/lock';
 import { scratchDir } from '../helpers';
 
 const dir = scratchDir('file-lock');

@@ -1,9 +1,9 @@
-/** Outputs never touch the inputs and are never seen half written (server/files.ts). */
+/** Outputs never touch the inputs and are never seen half written (server/io/files.ts). */
 import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { assertNotInput, writeFileAtomic } from '../../server/files';
+import { assertNotInput, writeFileAtomic } from '../../server/io/files';
 import { scratchDir } from '../helpers';
 
 test('an atomic write replaces the file whole: a reader that opened the old file reads the old file to its end', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { conversationId, parseDataset, readDataset, recordId } from '../../server/dataset';
+import { conversationId, parseDataset, readDataset, recordId } from '../../server/records/dataset';
 import { sharedData } from '../helpers';
 
 const TURNS = [

@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { readDataset, type DatasetRecord } from '../../server/dataset';
+import { readDataset, type DatasetRecord } from '../../server/records/dataset';
 import { OnnxCausalLM } from '../../server/model/causal-lm';
 import { readGguf, readTensorBytes } from '../../server/model/gguf/file';
 import { importGguf } from '../../server/model/gguf/import';

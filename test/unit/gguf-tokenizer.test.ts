@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { NuggetsError } from '../../server/errors';
+import { NuggetsError } from '../../server/io/errors';
 import { readGguf, type GgufFile, type GgufValue } from '../../server/model/gguf/file';
 import { tokenizerFiles } from '../../server/model/gguf/tokenizer-files';
 import { TextTokenizer } from '../../server/model/tokenizer';

@@ -1,5 +1,5 @@
 /**
- * The HTTP layer (server/http.ts) against local servers that stall at connect, on headers and
+ * The HTTP layer (server/io/http.ts) against local servers that stall at connect, on headers and
  * mid-body, drip slowly, drop connections and ask to be retried later. Each test has its own time
  * limit, so a timeout that never fires fails the test instead of hanging the suite.
  */
@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries } from '../../server/http';
+import { RequestCancelled, retryAfterMs, send, TransientHttpError, withRetries } from '../../server/io/http';
 import { StallingServer, type Behaviour } from '../support/stalling-server';
 
 setFlagsFromString('--expose-gc');

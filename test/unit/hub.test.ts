@@ -9,13 +9,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeAnchors } from '../../server/anchors';
+import { writeAnchors } from '../../server/records/anchors';
 import { main } from '../../server/cli/main';
-import { readDataset } from '../../server/dataset';
-import { NuggetsError } from '../../server/errors';
+import { readDataset } from '../../server/records/dataset';
+import { NuggetsError } from '../../server/io/errors';
 import { readModelFolder } from '../../server/model/folder';
 import { fetchHubModel, hubModelFolder, parseHubSpec, type DownloadProgress } from '../../server/model/hub';
-import { readScores } from '../../server/store';
+import { readScores } from '../../server/records/store';
 import { demoModel, sharedData } from '../helpers';
 import { FakeHub, FIXTURE_COMMIT, DEMO_ONNX, demoRepository } from '../support/hub-server';
 

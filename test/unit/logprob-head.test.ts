@@ -3,7 +3,7 @@ import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { readDataset } from '../../server/dataset';
+import { readDataset } from '../../server/records/dataset';
 import { assemble, bytesSource, graphWithLogprobHead, withLogprobHead } from '../../server/model/logprob-head';
 import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { LocalBackend } from '../../server/scoring/local';

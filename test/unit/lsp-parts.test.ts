@@ -6,7 +6,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { escapeMarkdown, hoverMarkdown, shorten, turnsMarkdown } from '../../server/lsp/markdown';
 import { ModelIdentity } from '../../server/lsp/model-identity';
 import { markUnrenderable, parseDocument, readDocument, recordAtLine, scorableRecords } from '../../server/lsp/parsed';
-import { describeProblem, problemMark } from '../../server/problems';
+import { describeProblem, problemMark } from '../../server/records/problems';
 import { ChatTemplate, CHATML_TEMPLATE, chatmlTemplate } from '../../server/scoring/chat-template';
 import type { ScoringWorker } from '../../server/lsp/worker';
 import type { ServerSettings } from '../../server/protocol';

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { win32 } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseDataset } from '../../server/dataset';
-import { defaultCacheDir } from '../../server/files';
+import { parseDataset } from '../../server/records/dataset';
+import { defaultCacheDir } from '../../server/io/files';
 
 test('the cache lives where each system keeps caches, and NUGGETS_CACHE wins everywhere', () => {
   assert.equal(defaultCacheDir('win32', { LOCALAPPDATA: 'C:\\Users\\Ann\\AppData\\Local' }, 'C:\\Users\\Ann'), 'C:\\Users\\Ann\\AppData\\Local\\nuggets\\Cache');

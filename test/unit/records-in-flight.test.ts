@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { recordId, type DatasetRecord, type Example } from '../../server/dataset';
+import { recordId, type DatasetRecord, type Example } from '../../server/records/dataset';
 import type { CandidatePasses, OneShotResult, PreparedAnchors, ScoringBackend } from '../../server/scoring/backend';
 import { scoreRecords, type CandidateScore } from '../../server/scoring/golden';
 

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import fs, { appendFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { before, test } from 'node:test';
-import { anchorSet } from '../../server/anchors';
+import { anchorSet } from '../../server/records/anchors';
 import { ScoreBook } from '../../server/lsp/score-book';
 import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { scoreCandidate, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { TEMPLATE_ID } from '../../server/scoring/template';
 import { embeddingsPathFor, readEmbeddings } from '../../server/signals/embedding-file';
-import { ScoresWriter, type ScoringKey } from '../../server/store';
+import { ScoresWriter, type ScoringKey } from '../../server/records/store';
 import { demoModel, scratchDir, sharedRecords } from '../helpers';
 
 const records = sharedRecords('gsm8k-train.alpaca.json', [0, 1, 2, 3, 4, 5]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { readDataset, type DatasetRecord, type Example } from '../../server/dataset';
+import { readDataset, type DatasetRecord, type Example } from '../../server/records/dataset';
 import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { goldenFrom } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';

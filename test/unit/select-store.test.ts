@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseDataset } from '../../server/dataset';
+import { parseDataset } from '../../server/records/dataset';
 import { hoverMarkdown } from '../../server/lsp/markdown';
 import type { CandidateScore } from '../../server/scoring/golden';
-import { findProblems } from '../../server/problems';
-import { pairScores, select, writeSubset } from '../../server/select';
-import { describeKeyDifference, readScores, sameKey, ScoresWriter, type ScoresHeader } from '../../server/store';
+import { findProblems } from '../../server/records/problems';
+import { pairScores, select, writeSubset } from '../../server/selection/select';
+import { describeKeyDifference, readScores, sameKey, ScoresWriter, type ScoresHeader } from '../../server/records/store';
 import { scratchDir } from '../helpers';
 
 const records = parseDataset(JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ instruction: `task ${i}`, input: '', output: `answer ${i}`, note: i }))), 'ten.json').records;

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { readDataset, type DatasetRecord } from '../../server/dataset';
+import { readDataset, type DatasetRecord } from '../../server/records/dataset';
 import { readModelFolder } from '../../server/model/folder';
 import { TextTokenizer } from '../../server/model/tokenizer';
 import type { ScoringOptions } from '../../server/scoring/backend';

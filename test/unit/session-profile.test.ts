@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readDataset } from '../../server/dataset';
+import { readDataset } from '../../server/records/dataset';
 import { DEFAULT_OPTIONS } from '../../server/scoring/backend';
 import { LocalBackend } from '../../server/scoring/local';
 import { demoModel, scratchDir, sharedData } from '../helpers';

@@ -3,7 +3,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { readDataset, type DatasetRecord, type Example } from '../../server/dataset';
+import { readDataset, type DatasetRecord, type Example } from '../../server/records/dataset';
 import { FINAL_HIDDEN_STATE } from '../../server/model/hidden-state';
 import { graphWithLogprobHead } from '../../server/model/logprob-head';
 import { computeSignals } from '../../server/signals';

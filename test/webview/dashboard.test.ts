@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { contentSecurityPolicy, dashboardHtml } from '../../extension/dashboard_html';
 import type { AnchorEffectsResult, DistributionResult, HostMessage, ModelInfo, RecordEffectsResult, ScatterResult, TableQuery, TableRow, WebviewMessage } from '../../webview/messages';
-import { formatScores } from '../../server/export-scores';
+import { formatScores } from '../../server/selection/export-scores';
 import { repoRoot } from '../helpers';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser';
 import { MEASURE_LAYOUT, type Layout } from './layout';

@@ -41,9 +41,9 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameS
 import { cpus } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { spearman } from '../../server/agree';
-import { chooseKMeans, readAnchors, seededRandom, writeAnchors } from '../../server/anchors';
-import { readDataset, type DatasetRecord, type Example } from '../../server/dataset';
+import { spearman } from '../../server/selection/agree';
+import { chooseKMeans, readAnchors, seededRandom, writeAnchors } from '../../server/records/anchors';
+import { readDataset, type DatasetRecord, type Example } from '../../server/records/dataset';
 import { readModelFolder } from '../../server/model/folder';
 import { readGguf } from '../../server/model/gguf/file';
 import { writeGraph, type WeightStorage } from '../../server/model/gguf/graph';
@@ -60,11 +60,11 @@ import { SglangGateway } from '../../test/support/sglang-gateway';
 import { FakeSglang, type ServedItem } from '../../test/support/sglang-server';
 import { FakeVllm } from '../../test/support/vllm-server';
 import { fullText, queryText, TEMPLATE_ID } from '../../server/scoring/template';
-import { embeddingSimilarity } from '../../server/diverse';
+import { embeddingSimilarity } from '../../server/selection/diverse';
 import { ScoreBook } from '../../server/lsp/score-book';
-import { select, type ScoredRecord } from '../../server/select';
+import { select, type ScoredRecord } from '../../server/selection/select';
 import { embeddingsPathFor, EmbeddingsWriter } from '../../server/signals/embedding-file';
-import type { ScoringKey } from '../../server/store';
+import type { ScoringKey } from '../../server/records/store';
 
 const root = resolve(__dirname, '..');
 const data = resolve(root, '..', 'shared', 'data');

@@ -35,7 +35,7 @@ import type { Token } from 'node-llama-cpp';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { readDataset } from '../../server/dataset';
+import { readDataset } from '../../server/records/dataset';
 import { OnnxCausalLM } from '../../server/model/causal-lm';
 import { readGguf } from '../../server/model/gguf/file';
 import { writeGraph } from '../../server/model/gguf/graph';

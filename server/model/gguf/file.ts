@@ -6,7 +6,7 @@
  * the end) is a NuggetsError that names the file.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { NuggetsError, fileError } from '../../errors';
+import { NuggetsError, fileError } from '../../io/errors';
 
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
 

@@ -18,7 +18,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NuggetsError } from '../../errors';
+import { NuggetsError } from '../../io/errors';
 import { readTensorBytes, type GgufFile, type GgufTensor } from './file';
 import type { ModelShape } from './shape';
 import { blockCodes, dequantize, isBlockType, nbitsWeights, type BlockCodes } from './quants';

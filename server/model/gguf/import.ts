@@ -10,8 +10,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { NuggetsError } from '../../errors';
-import { defaultCacheDir, hashFile } from '../../files';
+import { NuggetsError } from '../../io/errors';
+import { defaultCacheDir, hashFile } from '../../io/files';
 import { ggmlTypeName, readGguf, type GgufFile } from './file';
 import { writeGraph, type WeightStorage } from './graph';
 import { assertSupportedType, isBlockType } from './quants';

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { NuggetsError } from '../../errors';
+import { NuggetsError } from '../../io/errors';
 import { isPlainName } from '../hub';
 
 export const OLLAMA_PREFIX = 'ollama:';

@@ -20,7 +20,7 @@
  *   Q6_K   16     8     32   0              exact (sub-block scale d·sc)
  *   F32, F16, BF16                          float32 (F16 and BF16 widen exactly)
  */
-import { NuggetsError } from '../../errors';
+import { NuggetsError } from '../../io/errors';
 import { ggmlTypeName, type GgufFile, type GgufTensor } from './file';
 
 export const F32 = 0;

@@ -2,7 +2,7 @@
  * A GGUF model's shape from its metadata (GGUF.md §2): the architectures the importer builds, and a
  * clear refusal for the others, naming the file and what it holds.
  */
-import { NuggetsError } from '../../errors';
+import { NuggetsError } from '../../io/errors';
 import { metadataNumber, metadataString, type GgufFile } from './file';
 
 export const ARCHITECTURES = ['llama', 'qwen2'] as const;

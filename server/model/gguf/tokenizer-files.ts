@@ -22,7 +22,7 @@
  * - BOS/EOS are added by a post-processor only where llama.cpp adds them (`add_bos_token`,
  *   `add_eos_token`, with llama.cpp's defaults when the keys are absent).
  */
-import { NuggetsError } from '../../errors';
+import { NuggetsError } from '../../io/errors';
 import type { GgufFile, GgufValue } from './file';
 
 export interface TokenizerFiles {

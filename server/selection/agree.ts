@@ -3,11 +3,11 @@
  * random sample, and their golden scores (and IFD) are compared by rank. Pure functions over the two
  * score lists, so the editor command and the CLI print the same figures.
  */
-import type { DatasetRecord } from './dataset';
-import type { CandidateScore } from './scoring/golden';
+import type { DatasetRecord } from '../records/dataset';
+import type { CandidateScore } from '../scoring/golden';
 import { rank } from './select';
-import { golden } from './signals/golden';
-import { ifd } from './signals/ifd';
+import { golden } from '../signals/golden';
+import { ifd } from '../signals/ifd';
 
 export interface Agreement {
   sample: number;

@@ -21,7 +21,7 @@ export type SelectionRule = (
   /** Diversity-aware: keep a record only when its cosine similarity to every kept record is below this (ALGORITHM.md). */
   diverse?: number;
   /**
-   * Problem records (server/problems.ts: an empty instruction or output, an exact duplicate of an earlier record):
+   * Problem records (server/records/problems.ts: an empty instruction or output, an exact duplicate of an earlier record):
    * 'left-out' (the default) or 'kept' (`--keep-problems`). A card written before this rule has none: it kept them.
    */
   problems?: 'left-out' | 'kept';

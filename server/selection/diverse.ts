@@ -5,10 +5,10 @@
  * are the model's embeddings (unit length), or TF-IDF vectors of the record text when embeddings are
  * missing. The walk is deterministic because the ranking is.
  */
-import { tfidf } from './anchors';
-import type { DatasetRecord } from './dataset';
-import { dot } from './signals/embedding';
-import { recordText } from './scoring/template';
+import { tfidf } from '../records/anchors';
+import type { DatasetRecord } from '../records/dataset';
+import { dot } from '../signals/embedding';
+import { recordText } from '../scoring/template';
 
 /** What the walk keeps: positions in the best-first list, and how many it skipped as near-duplicates. */
 export interface Walk {

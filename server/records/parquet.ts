@@ -10,8 +10,8 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type Fil
 import { compressors } from 'hyparquet-compressors';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { NoRecordsError, readDataset, recordOf, type Dataset, type DatasetFormat, type DatasetRecord, type Reading, type RecordFormat, type RejectedRecord } from './dataset';
-import { NuggetsError, fileError } from './errors';
-import { writeFileAtomic } from './files';
+import { NuggetsError, fileError } from '../io/errors';
+import { writeFileAtomic } from '../io/files';
 import { parquetShards } from './shards';
 
 /** A `.parquet` file, or a folder holding `.parquet` shards. */

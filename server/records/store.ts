@@ -6,10 +6,9 @@
  * refused, never mixed in.
  */
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
-import { fileError, NuggetsError, outOfSpace } from './errors';
-import type { CandidateScore } from './scoring/golden';
-import type { ScoringPath } from './scoring/local';
-import { PASS_SIGNALS, type SignalValues } from './signals';
+import { fileError, NuggetsError, outOfSpace } from '../io/errors';
+import type { CandidateScore, ScoringPath } from './score';
+import { PASS_SIGNALS, type SignalValues } from '../signals';
 
 /** Everything a score depends on besides the record itself. */
 export interface ScoringKey {

@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { NoRecordsError, parseDataset, readUtf8, type DatasetRecord, type Example, type RejectedRecord } from './dataset';
-import { NuggetsError } from './errors';
-import { writeFileAtomic } from './files';
-import { recordText } from './scoring/template';
+import { NuggetsError } from '../io/errors';
+import { writeFileAtomic } from '../io/files';
+import { recordText } from '../scoring/template';
 
 export interface AnchorSet {
   anchors: Example[];

@@ -3,8 +3,8 @@
  * dashboard's Export Scores). One row per record in dataset order; a record without a current score
  * keeps its row with empty values, so that the export joins back onto the dataset by index or id.
  */
-import type { CandidateScore } from './scoring/golden';
-import { PASS_SIGNALS } from './signals';
+import type { CandidateScore } from '../scoring/golden';
+import { PASS_SIGNALS } from '../signals';
 
 export type ExportFormat = 'csv' | 'jsonl';
 

@@ -4,6 +4,9 @@
  */
 import type { SignalValues } from '../signals/signal';
 
+/** How a local model computes one-shot scores: the prefix's key/values reused (cached), or a full sequence per pair (naive, --reference). Part of the scores key. */
+export type ScoringPath = 'cached' | 'naive';
+
 /**
  * A score decided only relative to a threshold (exact early stop): the candidate's wins could no
  * longer reach the threshold, or could no longer fall below it. The golden score lies in [low, high].

@@ -4,7 +4,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { NuggetsError, fileError } from './errors';
+import { NuggetsError, fileError } from '../io/errors';
 
 /** The shards of a Parquet dataset, in order: the file itself, or a folder's `.parquet` files by name (numbers compared as numbers). */
 export function parquetShards(path: string): string[] {

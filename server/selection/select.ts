@@ -3,14 +3,14 @@
  * top k or the top p percent, within bounds on other signals, optionally kept diverse (diverse.ts),
  * and written as a new Alpaca JSON file with the records exactly as they were (optionally with their score).
  */
-import type { DatasetRecord } from './dataset';
+import type { DatasetRecord } from '../records/dataset';
 import type { SimilaritySource } from './diverse';
-import { NuggetsError } from './errors';
-import { writeFileAtomic } from './files';
-import { findProblems, type RecordProblem } from './problems';
-import type { CandidateScore } from './scoring/golden';
-import { golden } from './signals/golden';
-import { SIGNALS, signalNamed, type Signal, type SignalValue } from './signals';
+import { NuggetsError } from '../io/errors';
+import { writeFileAtomic } from '../io/files';
+import { findProblems, type RecordProblem } from '../records/problems';
+import type { CandidateScore } from '../scoring/golden';
+import { golden } from '../signals/golden';
+import { SIGNALS, signalNamed, type Signal, type SignalValue } from '../signals';
 import type { SelectionRule, SignalBound } from './selection-rule';
 
 export type { SelectionRule, SignalBound } from './selection-rule';

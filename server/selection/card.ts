@@ -7,13 +7,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import type { DatasetRecord } from './dataset';
-import { NuggetsError } from './errors';
-import { hashFile, writeFileAtomic } from './files';
-import { parquetShards } from './shards';
+import type { DatasetRecord } from '../records/dataset';
+import { NuggetsError } from '../io/errors';
+import { hashFile, writeFileAtomic } from '../io/files';
+import { parquetShards } from '../records/shards';
 import type { ScoredRecord, SelectionRule } from './select';
-import { SIGNALS, type SignalSummary } from './signals';
-import type { ScoringKey } from './store';
+import { SIGNALS, type SignalSummary } from '../signals';
+import type { ScoringKey } from '../records/store';
 
 export interface SelectionCard {
   nuggets_card: 1;
@@ -33,7 +33,7 @@ export interface SelectionCard {
   /** What diversity compared, and how many records it skipped as near-duplicates. */
   similarity: 'embedding' | 'tfidf' | null;
   skippedAsDuplicates: number;
-  /** Problem records (server/problems.ts) the rule left out; `rule.problems` says whether it did. */
+  /** Problem records (server/records/problems.ts) the rule left out; `rule.problems` says whether it did. */
   problemsLeftOut: number;
   /** Each signal over the subset's records. */
   signals: Record<string, SignalSummary>;

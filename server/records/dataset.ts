@@ -6,7 +6,7 @@
 import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as jsonc from 'jsonc-parser';
-import { NuggetsError, fileError, lineAndColumn } from './errors';
+import { NuggetsError, fileError, lineAndColumn } from '../io/errors';
 
 /** The three fields the template uses, trimmed of surrounding whitespace. */
 export interface Example {
