@@ -20,7 +20,7 @@ let sglang: FakeSglang;
 /** A server that demands a key for everything (401), as vLLM or SGLang started with --api-key. */
 let locked: Server;
 let lockedUrl: string;
-const ctx = { client: { sendRequest: () => Promise.reject(new Error('no server')) } } as unknown as Ctx;
+const ctx = { client: { sendRequest: () => Promise.reject(new Error('no server')) }, extensionContext: { globalState: editor.globalState } } as unknown as Ctx;
 
 before(async () => {
   vllm = await FakeVllm.start(demoModel, { servedModel: 'demo' });
