@@ -2,7 +2,7 @@
  * GGUF models on the command line, with the real SmolLM2-135M-Instruct weights (tools/setup.sh fetches
  * them): a .gguf file, the same file through an Ollama store and through the hub, imported once into
  * the cache and reused; and every broken or unsupported file refused with a message naming it, exit 1
- * and no stack trace.
+ * and no stack trace; and conversations scored with the GGUF's own chat template.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { templateKey } from '../../server/scoring/chat-template';
 import { FakeHub } from '../support/hub-server';
 import { repoRoot, scratchDir, sharedData, smollm2Gguf } from '../helpers';
 
@@ -123,6 +124,26 @@ test('hf:owner/name/file.gguf downloads the one file through the verified hub pa
   const h = header(join(dir, 'hub.jsonl'));
   assert.equal(h.model.name, `${spec}@main`);
   assert.equal(h.model.fingerprint, header(join(dir, 'gguf.jsonl')).model.fingerprint);
+});
+
+test('conversations on the real SmolLM2 weights: no --template, so its own chat template (the GGUF\'s), named by its key in the header', () => {
+  const sample = join(repoRoot, 'samples', 'identity-15.sharegpt.json');
+  const chatAnchors = join(dir, 'chat-anchors.json');
+  const identity = JSON.parse(readFileSync(sharedData('fastchat-identity.sharegpt.json'), 'utf8')) as Array<{ conversations: unknown[] }>;
+  writeFileSync(chatAnchors, JSON.stringify(identity.slice(300).filter((r) => r.conversations.length === 2).slice(0, 3)));
+  const r = nuggets(['score', sample, '--anchors', chatAnchors, '--model', smollm2Gguf(), '--cache-dir', cache, '--max-anchor-tokens', '96', '--threads', '1', '--out', 'chat.jsonl']);
+  assert.equal(r.code, 0, r.stderr);
+  const h = header(join(dir, 'chat.jsonl')) as ReturnType<typeof header> & { template: string; templateSource: string };
+  // The importer wrote the file's tokenizer.chat_template into the model folder; --template chat (the default) read it there.
+  const config = JSON.parse(readFileSync(h.templateSource, 'utf8')) as { chat_template: string };
+  assert.match(h.templateSource, /gguf.[0-9a-f]+-stored-v1.tokenizer_config\.json$/);
+  assert.match(config.chat_template, /You are a helpful AI assistant named SmolLM/);
+  assert.equal(h.template, templateKey(config.chat_template));
+  assert.ok(r.stderr.includes(`chat template ${h.template} (${h.templateSource})`), r.stderr);
+  const lines = scores(join(dir, 'chat.jsonl'));
+  assert.equal(lines.length, 15);
+  for (const l of lines) assert.equal(l.deltas.filter((d) => Number.isFinite(d)).length, 3);
+  assert.equal(new Set(lines.map((l) => l.deltas[0])).size, 15, 'each conversation its own delta');
 });
 
 /** A copy of the real file's first `length` bytes (all of it by default), with `patch` applied to its header. */
