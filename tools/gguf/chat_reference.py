@@ -119,6 +119,8 @@ def main():
             tokens = tok(prompt + turns[-1]['content'])[:start + a['scored']]
             pairs.append({'prompt': prompt, 'tokens': tokens, 'from': start})
         scored_pairs = [p for p in pairs if p is not None]
+        if not scored_pairs:
+            raise SystemExit('chat_reference.py: every anchor is excluded (n(a) <= 0): raise max_anchor_tokens')
         # The longest token prefix all pairs share, ending before the earliest scored position.
         common = min(p['from'] for p in scored_pairs) - 1
         first = scored_pairs[0]['tokens']
