@@ -43,6 +43,7 @@ import jinja2.ext
 import jinja2.sandbox
 from tokenizers import Tokenizer
 
+sys.dont_write_bytecode = True  # no __pycache__ left in the checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import GGUFModel, run_groups  # noqa: E402  (the float64 forward beside this file)
 
