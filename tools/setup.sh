@@ -13,6 +13,10 @@ fi
 # benchmark, and the `gguf` package (llama.cpp's own GGUF reader) for their independent float64 reference.
 bash tools/gguf/fetch-smollm2.sh
 python3 -c 'import gguf' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check gguf==0.19.0
+# The conversations reference (tools/gguf/chat_reference.py, test/unit/gguf-conversations.test.ts) renders chat
+# templates with jinja2 and tokenizes with Hugging Face's Rust tokenizers (only Tokenizer.from_file: no hub client).
+python3 -c 'import jinja2' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check jinja2==3.1.6
+python3 -c 'import tokenizers' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check --no-deps tokenizers==0.23.3
 # The SGLang Model Gateway (a Rust binary in the package index's sglang-router; no GPU needed) for the gateway test
 # (test/cli/sglang-gateway.test.ts, in front of stand-in workers): test tooling only, never needed by users.
 python3 -c 'import sglang_router' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check sglang-router==0.3.2

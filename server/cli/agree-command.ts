@@ -19,12 +19,13 @@ import { ProgressBar } from './progress';
  * `formatFlag` reads --format as `score` does (main.ts passes its own, so that both take the same names). Conversations,
  * and Alpaca records under --template chat|chatml|FILE.jinja, are scored as `score` scores them: each model with the
  * template --template names (chat: its own), the records a template cannot render named and left out of the comparison.
+ * Two --template flags give each model its own, in --model order (a model without a chat template against one with).
  */
 export async function agreeCommand(args: string[], defaultModel: () => string, formatFlag: (value: string | undefined) => RecordFormat | undefined): Promise<number> {
   const { values, dataset } = parse(args, {
     anchors: { type: 'string' }, model: { type: 'string', multiple: true }, sample: { type: 'string' }, seed: { type: 'string' },
     'min-score': { type: 'string' }, variant: { type: 'string', multiple: true }, threads: { type: 'string' },
-    format: { type: 'string' }, template: { type: 'string' }, tokenizer: { type: 'string' },
+    format: { type: 'string' }, template: { type: 'string', multiple: true }, tokenizer: { type: 'string' },
   });
   const anchorsPath = required(values.anchors, '--anchors');
   const models = values.model ?? [];
@@ -40,8 +41,10 @@ export async function agreeCommand(args: string[], defaultModel: () => string, f
   const anchors = readAnchors(anchorsPath);
   if (anchors.skipped) process.stderr.write(`warning: ${anchorsPath}: ${describeSkipped(anchors.skipped)}\n`);
   const conversations = records.some((r) => r.turns) || anchors.anchors.some((a) => a.turns);
-  const templateName = templateNameFor(values.template, conversations);
-  if (templateName === 'paper' && conversations) {
+  const templateFlags = values.template ?? [];
+  if (templateFlags.length > 2) throw new UsageError('give one --template for both models, or two: one per --model, in order');
+  const templateNames = models.map((_, i) => templateNameFor(templateFlags[i] ?? templateFlags[0], conversations));
+  if (templateNames.includes('paper') && conversations) {
     throw new NuggetsError(
       `${records.some((r) => r.turns) ? dataset : anchorsPath} holds conversations (${read.recordFormat} records), which the paper's Alpaca template cannot score.`,
       'Use a chat template: --template chat (each model\'s own), --template chatml, or --template FILE.jinja.',
@@ -60,8 +63,8 @@ export async function agreeCommand(args: string[], defaultModel: () => string, f
       names.push(modelLabel(backend.identity.name, variants[i]));
       const options: ScoringOptions = { ...DEFAULT_OPTIONS };
       let scoredHere = sample;
-      if (templateName !== 'paper') {
-        const template = chatTemplateFor(templateName, backend);
+      if (templateNames[i] !== 'paper') {
+        const template = chatTemplateFor(templateNames[i]!, backend);
         options.chatTemplate = template;
         const check = unrenderable(sample, template, (index) => `${dataset} record ${index}`);
         for (const r of check.rejected) process.stderr.write(`warning: ${r.where}: left out of the comparison: ${r.why}.\n`);

@@ -58,7 +58,8 @@ const USAGE = `Usage:
   nuggets select  --card golden.card.json [--out again.json]  (make the selection again and check it)
   nuggets agree   <dataset> --anchors anchors.json --model M1 --model M2 [--sample 100] [--seed S]
                   [--min-score 0.85] [--variant V1 --variant V2]  (can M1 stand in for M2?)
-                  [--format F] [--template paper|chat|chatml|FILE.jinja] [--tokenizer <folder>]  (as for score)
+                  [--format F] [--template paper|chat|chatml|FILE.jinja] [--tokenizer <folder>]  (as for score;
+                                                              two --template flags: one per --model, in order)
 
 <dataset> is a JSON array or JSON Lines file of Alpaca, messages, ShareGPT, prompt/completion or Dolly records,
 or a Parquet file or folder of .parquet shards (select --out x.parquet writes Parquet). --model defaults to the bundled demo model.`;

@@ -2,7 +2,7 @@
  * GGUF models on the command line, with the real SmolLM2-135M-Instruct weights (tools/setup.sh fetches
  * them): a .gguf file, the same file through an Ollama store and through the hub, imported once into
  * the cache and reused; and every broken or unsupported file refused with a message naming it, exit 1
- * and no stack trace.
+ * and no stack trace; and conversations scored with the GGUF's own chat template.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { templateKey } from '../../server/scoring/chat-template';
 import { FakeHub } from '../support/hub-server';
 import { repoRoot, scratchDir, sharedData, smollm2Gguf } from '../helpers';
 
@@ -19,6 +20,8 @@ let cache: string;
 let dataset: string;
 let anchors: string;
 let hub: FakeHub | undefined;
+let chatAnchors: string;
+const sample = join(repoRoot, 'samples', 'identity-15.sharegpt.json');
 
 function nuggets(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env } });
@@ -47,6 +50,10 @@ before(() => {
   writeFileSync(dataset, JSON.stringify(records, null, 2));
   anchors = join(dir, 'anchors.json');
   writeFileSync(anchors, JSON.stringify(JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')).slice(0, 3)));
+  // Three two-turn conversations from the shared ShareGPT file (not in the sample) as anchors for the conversation tests.
+  chatAnchors = join(dir, 'chat-anchors.json');
+  const identity = JSON.parse(readFileSync(sharedData('fastchat-identity.sharegpt.json'), 'utf8')) as Array<{ conversations: unknown[] }>;
+  writeFileSync(chatAnchors, JSON.stringify(identity.slice(300).filter((r) => r.conversations.length === 2).slice(0, 3)));
 });
 
 after(async () => hub?.close());
@@ -123,6 +130,34 @@ test('hf:owner/name/file.gguf downloads the one file through the verified hub pa
   const h = header(join(dir, 'hub.jsonl'));
   assert.equal(h.model.name, `${spec}@main`);
   assert.equal(h.model.fingerprint, header(join(dir, 'gguf.jsonl')).model.fingerprint);
+});
+
+test('conversations on the real SmolLM2 weights: no --template, so its own chat template (the GGUF\'s), named by its key in the header', () => {
+  const r = nuggets(['score', sample, '--anchors', chatAnchors, '--model', smollm2Gguf(), '--cache-dir', cache, '--max-anchor-tokens', '96', '--threads', '1', '--out', 'chat.jsonl']);
+  assert.equal(r.code, 0, r.stderr);
+  const h = header(join(dir, 'chat.jsonl')) as ReturnType<typeof header> & { template: string; templateSource: string };
+  // The importer wrote the file's tokenizer.chat_template into the model folder; --template chat (the default) read it there.
+  const config = JSON.parse(readFileSync(h.templateSource, 'utf8')) as { chat_template: string };
+  assert.match(h.templateSource, /gguf.[0-9a-f]+-stored-v1.tokenizer_config\.json$/);
+  assert.match(config.chat_template, /You are a helpful AI assistant named SmolLM/);
+  assert.equal(h.template, templateKey(config.chat_template));
+  assert.ok(r.stderr.includes(`chat template ${h.template} (${h.templateSource})`), r.stderr);
+  const lines = scores(join(dir, 'chat.jsonl'));
+  assert.equal(lines.length, 15);
+  for (const l of lines) assert.equal(l.deltas.filter((d) => Number.isFinite(d)).length, 3);
+  assert.equal(new Set(lines.map((l) => l.deltas[0])).size, 15, 'each conversation its own delta');
+});
+
+test('agree with two --template flags: the demo model under chatml against SmolLM2 under its own, each named; a third --template is refused', () => {
+  const r = nuggets(['agree', sample, '--anchors', chatAnchors, '--model', 'demo', '--model', smollm2Gguf(), '--template', 'chatml', '--template', 'chat', '--sample', '5', '--threads', '1', '--min-score', '0.5'],
+    { XDG_CACHE_HOME: join(dir, 'xdg') });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /with demo, chat template chatml \(the built-in chatml template\)/);
+  assert.match(r.stderr, /with SmolLM2-135M-Instruct\.Q4_1\.gguf, chat template chat:[0-9a-f]{16} \(.*tokenizer_config\.json\)/);
+  assert.match(r.stdout, /demo vs SmolLM2-135M-Instruct\.Q4_1\.gguf on 5 records/);
+  const three = nuggets(['agree', sample, '--anchors', chatAnchors, '--model', 'demo', '--model', 'demo', '--template', 'chatml', '--template', 'chatml', '--template', 'chat']);
+  assert.equal(three.code, 2, three.stderr);
+  assert.match(three.stderr, /give one --template for both models, or two: one per --model, in order/);
 });
 
 /** A copy of the real file's first `length` bytes (all of it by default), with `patch` applied to its header. */
