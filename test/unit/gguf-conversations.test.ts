@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { parseDataset, readDataset, type DatasetRecord, type Turn } from '../../server/dataset';
+import { parseDataset, readDataset, type DatasetRecord, type Turn } from '../../server/records/dataset';
 import type { ForwardRow, PrefixCache } from '../../server/model/causal-lm';
 import { importGguf } from '../../server/model/gguf/import';
 import { DEFAULT_OPTIONS, type PreparedAnchors } from '../../server/scoring/backend';
