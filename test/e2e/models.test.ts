@@ -61,13 +61,23 @@ async function answerInput(title: RegExp, text: string): Promise<void> {
  * dialog's OK button ("Score with this model"), pressed again if the dialog went into the folder instead.
  */
 async function pickFolder(folder: string): Promise<void> {
-  await quickInput().waitFor({ state: 'visible' });
-  await quickInput().fill(`${folder}/`);
+  const input = quickInput();
+  await input.waitFor({ state: 'visible' });
+  // The dialog writes its starting folder into the input once it has read it, which can come after a path typed
+  // early (then the starting folder would be chosen): type the path until it stays.
+  const wanted = `${folder}/`;
+  const typed = async (): Promise<string> => {
+    if ((await input.inputValue()) !== wanted) await input.fill(wanted);
+    await page.waitForTimeout(400);
+    return input.inputValue();
+  };
+  await until(typed, (value) => value === wanted, 15_000, 'the folder typed into the open dialog');
   await page.waitForTimeout(800); // the dialog lists the folder
   const ok = page.locator('.quick-input-widget .monaco-button', { hasText: 'Score with this model' }).first();
-  for (let attempt = 0; attempt < 3 && (await quickInput().isVisible()); attempt++) {
+  for (let attempt = 0; attempt < 3 && (await input.isVisible()); attempt++) {
+    if ((await input.inputValue()) !== wanted && !(await input.inputValue()).startsWith(wanted)) await input.fill(wanted);
     if (await ok.isVisible()) await ok.click();
-    else await quickInput().press('Enter');
+    else await input.press('Enter');
     await page.waitForTimeout(800);
   }
 }

@@ -38,12 +38,11 @@ Requires: pip install gguf==0.19.0 numpy (no torch).
 """
 import json
 import math
-import os
 import sys
 
-# One BLAS thread (before numpy loads): on the 2 shared cores of a test machine OpenBLAS's spinning threads
-# measured 19x slower (11 s against 0.58 s for a 100-token row with other processes running).
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+# OpenBLAS uses every core unless OPENBLAS_NUM_THREADS says otherwise. On a quiet 2-core machine that is faster
+# (test/unit/gguf-model.test.ts's 24x10 span check: 75 s, against 109 s with one thread); on cores shared with
+# other busy processes its spinning threads were measured 19x slower: set OPENBLAS_NUM_THREADS=1 there.
 
 import numpy as np
 import gguf
