@@ -138,8 +138,11 @@ function frame(caption: string, height: number): { figure: HTMLElement; box: HTM
   return { figure, box, tip, size: () => ({ width: Math.max(160, Math.floor(box.clientWidth || figure.clientWidth || 320)), height }) };
 }
 
-/** Keeps the chart as wide as its box: proportions stay right at every width. */
-function followWidth(u: uPlot, box: HTMLElement, size: () => { width: number; height: number }): ResizeObserver {
+/**
+ * A chart kept up: as wide as its box (proportions stay right at every width), redrawn in the theme's colours when
+ * the theme changes (`retheme` reads again the colours its drawing uses), until it is destroyed.
+ */
+function keep(u: uPlot, box: HTMLElement, size: () => { width: number; height: number }, retheme: () => void, own: Omit<Chart, 'destroy'>): Chart {
   let last = 0;
   const observer = new ResizeObserver(() => {
     const next = size();
@@ -149,7 +152,21 @@ function followWidth(u: uPlot, box: HTMLElement, size: () => { width: number; he
     }
   });
   observer.observe(box);
-  return observer;
+  const chart = {
+    ...own,
+    redraw() {
+      retheme();
+      u.setSize(size());
+      u.redraw(false);
+    },
+    destroy() {
+      observer.disconnect();
+      charts.delete(chart);
+      u.destroy();
+    },
+  };
+  charts.add(chart);
+  return chart;
 }
 
 function placeTip(u: uPlot, tip: HTMLElement, left: number, top: number, text: string | null): void {
@@ -246,8 +263,7 @@ export function histogram(data: HistogramData, height: number, onBrush: (bounds:
   const u = new uPlot(options, [centers, data.counts], box);
   u.over.append(tip);
   u.over.addEventListener('mouseleave', () => placeTip(u, tip, 0, 0, null));
-  const observer = followWidth(u, box, size);
-  const chart = {
+  return keep(u, box, size, () => (t = theme()), {
     element: figure,
     showBrush(bounds: readonly SignalBound[]) {
       const own = bounds.find((b) => b.signal === data.signal);
@@ -259,19 +275,7 @@ export function histogram(data: HistogramData, height: number, onBrush: (bounds:
       figure.dataset.threshold = String(value);
       u.redraw(false);
     },
-    redraw() {
-      t = theme();
-      u.setSize(size());
-      u.redraw(false);
-    },
-    destroy() {
-      observer.disconnect();
-      charts.delete(chart);
-      u.destroy();
-    },
-  };
-  charts.add(chart);
-  return chart;
+  });
 }
 
 /**
@@ -372,8 +376,7 @@ export function scatterPlot(data: ScatterData, height: number, onBrush: (bounds:
     const p = nearest(u, e.clientX - rect.left, e.clientY - rect.top);
     if (p) onPick(p.index);
   });
-  const observer = followWidth(u, box, size);
-  const chart = {
+  return keep(u, box, size, () => (t = theme()), {
     element: figure,
     showBrush(bounds: readonly SignalBound[]) {
       const x = bounds.find((b) => b.signal === 'golden');
@@ -382,19 +385,7 @@ export function scatterPlot(data: ScatterData, height: number, onBrush: (bounds:
       drawRegion(u);
     },
     setThreshold() {},
-    redraw() {
-      t = theme();
-      u.setSize(size());
-      u.redraw(false);
-    },
-    destroy() {
-      observer.disconnect();
-      charts.delete(chart);
-      u.destroy();
-    },
-  };
-  charts.add(chart);
-  return chart;
+  });
 }
 
 /** A brushed bound as people and file names read it: 4 significant digits. */
