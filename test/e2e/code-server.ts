@@ -7,8 +7,9 @@
  * draws with CSS, the Nuggets log).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from '../helpers';
@@ -18,6 +19,27 @@ export const CODE_SERVER = join(repoRoot, '.cache', 'code-server', 'node_modules
 
 export function requireCodeServer(): void {
   if (!existsSync(CODE_SERVER)) throw new Error(`code-server is not installed at ${CODE_SERVER}: run bash tools/setup.sh (it calls tools/setup-e2e.sh)`);
+}
+
+/** A fresh e2e run's folders: `artifacts` emptied for its screenshots, and a new scratch root (named from `prefix`) holding an empty workspace folder. */
+export function e2eFolders(artifacts: string, prefix: string): { root: string; workspace: string } {
+  requireCodeServer();
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const workspace = join(root, 'workspace');
+  mkdirSync(workspace);
+  return { root, workspace };
+}
+
+/** The .vsix a user installs, packaged into `root` and installed into root/extensions: that folder, for startCodeServer. */
+export function installPackagedExtension(root: string): string {
+  const vsix = join(root, 'nuggets.vsix');
+  packageExtension(vsix);
+  const extensionsDir = join(root, 'extensions');
+  const printed = installExtension(vsix, extensionsDir);
+  if (!/was successfully installed/.test(printed)) throw new Error(`code-server did not install ${vsix}: ${printed}`);
+  return extensionsDir;
 }
 
 /** `npm run package` into `out`: the .vsix a user installs. */

@@ -9,14 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { repoRoot } from '../helpers';
 import {
-  E2eSession, injectedTexts, installExtension, nuggetsStatus, packageExtension, requireCodeServer, runCommand, startCodeServer, until, type CodeServer,
+  E2eSession, e2eFolders, installPackagedExtension, injectedTexts, nuggetsStatus, runCommand, startCodeServer, until, type CodeServer,
 } from './code-server';
 
 const RECORDS = 10;
@@ -37,12 +36,7 @@ const step = (name: string, run: () => Promise<void>): Promise<void> => session.
 const cli = (...args: string[]): string => execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
 
 before(async () => {
-  requireCodeServer();
-  rmSync(artifacts, { recursive: true, force: true });
-  mkdirSync(artifacts, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'nuggets-e2e-chat-'));
-  workspace = join(root, 'workspace');
-  mkdirSync(workspace);
+  ({ root, workspace } = e2eFolders(artifacts, 'nuggets-e2e-chat-'));
   conversations = (JSON.parse(readFileSync(join(repoRoot, 'samples', 'identity-15.sharegpt.json'), 'utf8')) as typeof conversations).slice(0, RECORDS);
   writeFileSync(join(workspace, DATASET), conversations.map((c) => JSON.stringify(c)).join('\n') + '\n');
   // Anchors from the CLI, outside the folder; the CLI's scores of the same file are what the badges must show.
@@ -52,10 +46,7 @@ before(async () => {
   expected = readFileSync(join(root, 'scores.jsonl'), 'utf8').trim().split('\n').slice(1).map((l) => JSON.parse(l) as CliScore);
   assert.equal(expected.length, RECORDS);
 
-  const vsix = join(root, 'nuggets.vsix');
-  packageExtension(vsix);
-  const extensionsDir = join(root, 'extensions');
-  assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
+  const extensionsDir = installPackagedExtension(root);
   server = await startCodeServer({
     root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
     settings: { 'nuggets.anchors': anchors, 'editor.hover.delay': 200, 'editor.minimap.enabled': false, 'editor.wordWrap': 'off' },

@@ -9,14 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
 import { repoRoot, sharedData } from '../helpers';
 import { MEASURE_LAYOUT, type Layout } from '../webview/layout';
-import { E2eSession, injectedTexts, installExtension, nuggetsLog, packageExtension, requireCodeServer, runCommand, startCodeServer, until } from './code-server';
+import { E2eSession, e2eFolders, injectedTexts, installPackagedExtension, nuggetsLog, nuggetsStatus, runCommand, startCodeServer, until } from './code-server';
 
 const RECORDS = 20;
 const ANCHORS = 8;
@@ -31,7 +30,6 @@ interface CliScore { index: number; golden_score: number; wins: number; anchors:
 
 let root: string;
 let workspace: string;
-let vsix: string;
 let sourceText: string;
 let allRecords: Record<string, string>[];
 /** The CLI's scores of the same file, model and anchors: what the editor must show. */
@@ -70,21 +68,14 @@ async function checkDashboardLayout(view: FrameLocator, where: string): Promise<
   assert.deepEqual(layout.cutWithoutTitle, [], `${where}: cut text has its whole text as title`);
 }
 
-const statusText = (): Promise<string> => page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
+const statusText = (): Promise<string> => nuggetsStatus(page);
 
 before(async () => {
-  requireCodeServer();
-  rmSync(artifacts, { recursive: true, force: true });
-  mkdirSync(artifacts, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'nuggets-e2e-'));
-  workspace = join(root, 'workspace');
-  mkdirSync(workspace);
+  ({ root, workspace } = e2eFolders(artifacts, 'nuggets-e2e-'));
   allRecords = (JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as Record<string, string>[]).slice(0, 40);
   const records = allRecords.slice(0, RECORDS);
   sourceText = JSON.stringify(records, null, 2) + '\n';
   writeFileSync(join(workspace, DATASET), sourceText);
-  vsix = join(root, 'nuggets.vsix');
-  packageExtension(vsix);
   // The anchor set comes from the CLI, outside the workspace: 8 anchors keep scoring to seconds.
   const anchors = join(root, 'anchors.json');
   cli('anchors', join(workspace, DATASET), '--kmeans', String(ANCHORS), '--out', anchors);
@@ -93,8 +84,7 @@ before(async () => {
   cli('select', join(workspace, DATASET), '--scores', join(root, 'scores.jsonl'), '--top-percent', '25', '--out', join(root, 'golden-cli.json'));
   assert.deepEqual(readdirSync(workspace), [DATASET], 'the CLI left the workspace as it was');
 
-  const extensionsDir = join(root, 'extensions');
-  assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
+  const extensionsDir = installPackagedExtension(root);
   page = await session.launch(await startCodeServer({
     root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
     settings: { 'nuggets.anchors': anchors, 'editor.hover.delay': 200, 'editor.minimap.enabled': false },

@@ -11,14 +11,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { demoModel, repoRoot, sharedData, standins } from '../helpers';
 import { FakeVllm } from '../support/vllm-server';
-import { E2eSession, installExtension, nuggetsLog, packageExtension, requireCodeServer, runCommand, startCodeServer, until } from './code-server';
+import { E2eSession, e2eFolders, installPackagedExtension, nuggetsLog, nuggetsStatus, runCommand, startCodeServer, until } from './code-server';
 
 const RECORDS = 10;
 const ANCHORS = 4;
@@ -39,7 +38,7 @@ const session = new E2eSession(artifacts, () => `Authorization headers the stand
 const step = (name: string, run: () => Promise<void>): Promise<void> => session.step(name, run);
 
 const cli = (...args: string[]): string => execFileSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-const statusText = (): Promise<string> => page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
+const statusText = (): Promise<string> => nuggetsStatus(page);
 const quickInput = (): ReturnType<Page['locator']> => page.locator('.quick-input-widget input.input');
 const quickRow = (text: string | RegExp): ReturnType<Page['locator']> => page.locator('.quick-input-widget .monaco-list-row', { hasText: text }).first();
 const toast = (text: string | RegExp): ReturnType<Page['locator']> => page.locator('.notification-toast', { hasText: text }).first();
@@ -83,12 +82,7 @@ async function pickFolder(folder: string): Promise<void> {
 }
 
 before(async () => {
-  requireCodeServer();
-  rmSync(artifacts, { recursive: true, force: true });
-  mkdirSync(artifacts, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'nuggets-e2e-models-'));
-  workspace = join(root, 'workspace');
-  mkdirSync(workspace);
+  ({ root, workspace } = e2eFolders(artifacts, 'nuggets-e2e-models-'));
   const records = (JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as Record<string, string>[]).slice(0, RECORDS);
   writeFileSync(join(workspace, DATASET), JSON.stringify(records, null, 2) + '\n');
   const anchors = join(root, 'anchors.json');
@@ -100,10 +94,7 @@ before(async () => {
   writeFileSync(join(ollama, 'manifests', 'registry.ollama.ai', 'library', 'smollm2', '135m'), '{}\n');
   vllm = await FakeVllm.start(demoModel, { servedModel: 'nuggets-demo' });
 
-  const vsix = join(root, 'nuggets.vsix');
-  packageExtension(vsix);
-  const extensionsDir = join(root, 'extensions');
-  assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
+  const extensionsDir = installPackagedExtension(root);
   page = await session.launch(await startCodeServer({
     root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
     settings: { 'nuggets.anchors': anchors, 'editor.minimap.enabled': false },

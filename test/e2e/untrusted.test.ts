@@ -11,16 +11,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { keyName } from '../../server/lsp/score-book';
 import type { ScoresHeader } from '../../server/records/store';
 import { repoRoot, sharedData } from '../helpers';
-import { E2eSession, injectedTexts, installExtension, packageExtension, requireCodeServer, runCommand, startCodeServer, until } from './code-server';
+import { E2eSession, e2eFolders, injectedTexts, installPackagedExtension, runCommand, startCodeServer, until } from './code-server';
 
 const RECORDS = 10;
 const ANCHORS = 4;
@@ -54,11 +53,7 @@ function filesUnder(dir: string): string[] {
 const statusText = (): Promise<string> => page.locator('.statusbar-item', { hasText: /Nuggets \d+\/\d+/ }).first().innerText({ timeout: 2000 }).catch(() => '');
 
 before(async () => {
-  requireCodeServer();
-  rmSync(artifacts, { recursive: true, force: true });
-  mkdirSync(artifacts, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'nuggets-e2e-untrusted-'));
-  workspace = join(root, 'workspace');
+  ({ root, workspace } = e2eFolders(artifacts, 'nuggets-e2e-untrusted-'));
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   const records = (JSON.parse(readFileSync(sharedData('gsm8k-train.alpaca.json'), 'utf8')) as Record<string, string>[]).slice(0, 40);
   writeFileSync(join(workspace, DATASET), JSON.stringify(records.slice(0, RECORDS), null, 2) + '\n');
@@ -91,10 +86,7 @@ before(async () => {
   mkdirSync(join(storage, 'scores'), { recursive: true });
   copyFileSync(scores, join(storage, 'scores', `${keyName(header)}.jsonl`));
 
-  const vsix = join(root, 'nuggets.vsix');
-  packageExtension(vsix);
-  const extensionsDir = join(root, 'extensions');
-  assert.match(installExtension(vsix, extensionsDir), /was successfully installed/);
+  const extensionsDir = installPackagedExtension(root);
   page = await session.launch(await startCodeServer({
     root, extensionsDir, folder: workspace, log: join(artifacts, 'code-server.log'),
     settings: {
