@@ -192,6 +192,54 @@ export const scoresNotification = new NotificationType<ScoresParams>('nuggets/sc
  */
 export const fileOpening = new NotificationType<{ uri: string }>('nuggets/fileOpening');
 
+// ---------------------------------------------------------------------------------------------
+// Parquet files in the table editor (extension/parquet_editor.ts)
+//
+// A `.parquet` file has no text document: it opens in a read-only custom editor, a table of its rows. The
+// client names it with openTable; from then on every request that takes a `textDocument` takes its URI too
+// (tablePage, recordEffects, scoreDataset, selectionPreview, selectSubset, the dashboard's). tablePage and
+// recordEffects read the rows they answer from the file itself, a row group at a time, so that a 500 MB
+// shard opens at once and is never held whole: its rows in file order at once, any other order or filter
+// once the row index (each row's record id, read through the file once) is built. The commands that need
+// every record (Score Dataset, Select Golden Subset, the dashboard, Compare Models) read the whole file as
+// they read a JSON file, up to `TABLE_WHOLE_MAX_BYTES`; a larger file says to use the command line, whose
+// scores the table shows. Scores notifications for the file carry row numbers as ranges (line = row).
+
+/** What the file's footer says: known before any row is read. */
+export interface TableInfo {
+  uri: string;
+  /** Rows in the file (or the folder's shards), those that cannot be scored included. */
+  rows: number;
+  rowGroups: number;
+  /** Size on disk. */
+  bytes: number;
+  /** The top-level column names, in schema order. */
+  columns: string[];
+  /** Whether the editor's commands may read the file whole (bytes <= TABLE_WHOLE_MAX_BYTES). */
+  wholeAllowed: boolean;
+}
+
+/** The largest Parquet file the editor reads whole, for Score Dataset, Select Golden Subset and the dashboard. */
+export const TABLE_WHOLE_MAX_BYTES = 256 * 2 ** 20;
+
+/** Client -> server: a Parquet file opened in the table editor. A file that is no readable Parquet is refused with what is wrong. */
+export const openTable = new RequestType<{ textDocument: TextDocumentIdentifier }, TableInfo, void>('nuggets/openTable');
+
+/** Client -> server: the file's last table editor closed. */
+export const closeTable = new NotificationType<{ textDocument: TextDocumentIdentifier }>('nuggets/closeTable');
+
+/** How far the row index of an open table is: sent as it is built (about once a row group) and when done. */
+export interface TableIndexParams {
+  uri: string;
+  indexed: number;
+  rows: number;
+  done: boolean;
+  /** Set when the index stopped: a damaged row group, say. Rows in file order still show. */
+  problem?: string;
+}
+
+export const tableIndexNotification = new NotificationType<TableIndexParams>('nuggets/tableIndex');
+
 /** Server -> client: the document is no longer an Alpaca dataset (or was closed): drop its scores. */
 export const scoresClearedNotification = new NotificationType<{ uri: string }>('nuggets/scoresCleared');
 
