@@ -1,6 +1,6 @@
 /**
- * The Parquet files open in the table editor (protocol openTable): each file's footer, read at once, and its rows
- * read from the file a row group at a time as the table asks for them, never the whole file. Once open, a row
+ * The Parquet files open in the table editor (protocol openTable): each file's footer, read at once, and the rows
+ * the table asks for read from the file as they are asked for (the data pages that hold them), never the whole file. Once open, a row
  * index is built in the background (each row's record id, whether it is a conversation, why it cannot be scored),
  * one row group at a time: what any order other than the file's, and any filter, need. Nothing of the rows' text
  * is kept beyond a few decoded row groups. The commands that need every record read the file whole (readWhole),
@@ -19,8 +19,17 @@ import { openParquet, parquetWhere, plainValue } from '../records/parquet';
 import { TABLE_WHOLE_MAX_BYTES, type TableIndexParams, type TableInfo } from '../protocol';
 import { nameOf } from './anchor-choice';
 
-/** Decoded row groups kept per table, most recently used last: a page that straddles two, and the next one. */
+/** Decoded row groups kept per table, most recently used last (the first one, and those a search or the index read). */
 const GROUPS_KEPT = 3;
+/**
+ * Rows of a page this close together in one row group are read in one range; farther apart, each in its own. A
+ * range reads only the data pages holding it (50 rows of a 100,000-row group: 0.05 s, against 1.6 s for the group).
+ */
+const RUN_GAP = 64;
+/** Rows read at openTable (the record format, whether the file holds conversations, the first page): the first row group's first rows. */
+const OPEN_ROWS = 1000;
+/** Rows the index reads at a time, between which a page's request is answered. */
+const INDEX_CHUNK = 25_000;
 
 /** A row read from the file: its record, and why it cannot be scored when it cannot. */
 export interface TableRow {
@@ -47,7 +56,7 @@ interface OpenTable {
   groupStarts: number[];
   /** The record format of the file's rows (the setting's, or the first row's). */
   format: RecordFormat | undefined;
-  /** Whether the first row group holds a conversation (the scoring template depends on it). */
+  /** Whether the first rows hold a conversation (the scoring template depends on it). */
   conversations: boolean;
   ids: string[];
   conversationRows: Uint8Array;
@@ -91,13 +100,13 @@ export class ParquetTables {
     return this.table(uri).metadata.schema;
   }
 
-  /** Whether the file's first row group holds conversations. */
+  /** Whether the file's first rows hold conversations. */
   holdsConversations(uri: string): boolean {
     return this.tables.get(uri)?.conversations ?? false;
   }
 
   /**
-   * Opens the file: its footer and first row group (for the record format, and whether it holds conversations);
+   * Opens the file: its footer and first rows (for the record format, and whether it holds conversations);
    * a file that is no readable Parquet is refused with what is wrong. Starts the row index. Opened again (a second
    * editor), the table already open answers.
    */
@@ -119,9 +128,10 @@ export class ParquetTables {
       indexFinished: Promise.resolve(), groups: new Map(),
     };
     if (metadata.row_groups.length > 0) {
-      const first = await this.decode(table, 0);
-      table.conversations = first.some((r) => r.record.turns !== undefined);
-      table.groups.set(0, Promise.resolve(first));
+      const headEnd = Math.min(groupStarts[1]!, OPEN_ROWS);
+      const head = await this.decode(table, 0, 0, headEnd);
+      table.conversations = head.some((r) => r.record.turns !== undefined);
+      if (headEnd === groupStarts[1]) table.groups.set(0, Promise.resolve(head)); // the whole row group
     }
     if (this.tables.has(uri)) return this.tables.get(uri)!.info; // opened twice at once: the first one stays
     this.tables.set(uri, table);
@@ -151,19 +161,27 @@ export class ParquetTables {
     return this.tables.get(uri)?.firstById.get(id);
   }
 
-  /** The rows at `rows` (row numbers in the file), each read with its row group; rows past the end are left out. */
+  /**
+   * The rows at `rows` (row numbers in the file), by row number; rows past the end are left out. Rows of a row group
+   * kept decoded are taken from it; the others are read from the file in ranges of rows close together.
+   */
   async rows(uri: string, rows: readonly number[]): Promise<Map<number, TableRow>> {
     const table = this.table(uri);
-    const byGroup = new Map<number, number[]>();
-    for (const row of rows) {
-      if (!Number.isInteger(row) || row < 0 || row >= table.info.rows) continue;
-      const g = groupOf(table, row);
-      byGroup.set(g, [...(byGroup.get(g) ?? []), row]);
-    }
+    const wanted = [...new Set(rows)].filter((row) => Number.isInteger(row) && row >= 0 && row < table.info.rows).sort((a, b) => a - b);
     const found = new Map<number, TableRow>();
-    for (const [g, wanted] of byGroup) {
-      const decoded = await this.group(table, g);
-      for (const row of wanted) found.set(row, decoded[row - table.groupStarts[g]!]!);
+    for (let k = 0; k < wanted.length;) {
+      const g = groupOf(table, wanted[k]!);
+      const groupEnd = table.groupStarts[g + 1]!;
+      const kept = table.groups.get(g);
+      if (kept) {
+        const decoded = await this.group(table, g);
+        for (; k < wanted.length && wanted[k]! < groupEnd; k++) found.set(wanted[k]!, decoded[wanted[k]! - table.groupStarts[g]!]!);
+        continue;
+      }
+      const run = [wanted[k++]!];
+      while (k < wanted.length && wanted[k]! < groupEnd && wanted[k]! - run.at(-1)! <= RUN_GAP) run.push(wanted[k++]!);
+      const decoded = await this.decode(table, g, run[0]!, run.at(-1)! + 1);
+      for (const row of run) found.set(row, decoded[row - run[0]!]!);
     }
     return found;
   }
@@ -237,10 +255,8 @@ export class ParquetTables {
     return rows;
   }
 
-  /** Row group `g` as records, as the command line reads it (parquet.ts openParquetBatches). */
-  private async decode(table: OpenTable, g: number): Promise<TableRow[]> {
-    const rowStart = table.groupStarts[g]!;
-    const rowEnd = table.groupStarts[g + 1]!;
+  /** Rows [rowStart, rowEnd) of row group `g` (all of it by default) as records, as the command line reads them (parquet.ts openParquetBatches). */
+  private async decode(table: OpenTable, g: number, rowStart = table.groupStarts[g]!, rowEnd = table.groupStarts[g + 1]!): Promise<TableRow[]> {
     let rows: Record<string, unknown>[];
     try {
       rows = await parquetReadObjects({ file: table.buffer, metadata: table.metadata, rowStart, rowEnd, compressors });
@@ -271,18 +287,22 @@ export class ParquetTables {
     });
     try {
       for (let g = 0; g < table.metadata.row_groups.length; g++) {
-        await yieldToEvents();
-        if (table.closed) return;
-        const rows = await (table.groups.get(g) ?? this.decode(table, g));
-        if (table.closed) return;
-        for (const row of rows) {
-          const at = row.record.index;
-          table.ids.push(row.record.id);
-          if (row.record.turns) table.conversationRows[at] = 1;
-          if (row.unscorable !== undefined) table.unscorable.set(at, row.unscorable);
-          else if (!table.firstById.has(row.record.id)) table.firstById.set(row.record.id, at);
+        const kept = table.groups.get(g);
+        const groupEnd = table.groupStarts[g + 1]!;
+        for (let from = table.groupStarts[g]!; from < groupEnd; from += INDEX_CHUNK) {
+          await yieldToEvents();
+          if (table.closed) return;
+          const rows = kept ? (await kept).slice(from - table.groupStarts[g]!, from - table.groupStarts[g]! + INDEX_CHUNK) : await this.decode(table, g, from, Math.min(groupEnd, from + INDEX_CHUNK));
+          if (table.closed) return;
+          for (const row of rows) {
+            const at = row.record.index;
+            table.ids.push(row.record.id);
+            if (row.record.turns) table.conversationRows[at] = 1;
+            if (row.unscorable !== undefined) table.unscorable.set(at, row.unscorable);
+            else if (!table.firstById.has(row.record.id)) table.firstById.set(row.record.id, at);
+          }
         }
-        table.indexed = table.groupStarts[g + 1]!;
+        table.indexed = groupEnd;
         if (g < table.metadata.row_groups.length - 1) progress();
       }
       table.done = true;
