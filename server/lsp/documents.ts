@@ -330,6 +330,30 @@ export class OpenDocuments {
     }
   }
 
+  /**
+   * Open tables not read whole: the rows (of those indexed) whose records another window or the command line just
+   * scored, with their scores, as a scores notification carries them (line = row), so that the table shows them.
+   */
+  private async publishTableRows(ids: ReadonlySet<string>): Promise<void> {
+    for (const uri of this.tables?.uris() ?? []) {
+      if (this.parsed.has(uri)) continue;
+      const rows = this.tables!.rowsWithIds(uri, (id) => ids.has(id));
+      if (rows.length === 0) continue;
+      const keyed = await this.keys.keyFor(uri);
+      const info = this.tables!.info(uri);
+      const current = keyed ? this.book.scoresOf(keyed.key) : new Map<string, CandidateScore>();
+      const records = rows.map(({ row, id }): protocol.RecordScore => {
+        const found = this.book.find(id, keyed?.key ?? null);
+        const line = { line: row, character: 0 };
+        return { index: row, id, range: { start: line, end: line }, stale: found?.stale ?? false, ...(found ? { score: summaryOf(found.score) } : {}) };
+      });
+      void this.connection.sendNotification(protocol.scoresNotification, {
+        uri, version: 0, total: info.rows - this.tables!.unscorableCount(uri), full: false, records, scored: this.tables!.rowsWithIds(uri, (id) => current.has(id)).length,
+        model: keyed?.key.model.name ?? null, anchorCount: keyed?.anchors.anchors.length ?? null, ...this.keys.sourceOf(uri),
+      });
+    }
+  }
+
   /** Scores that another window wrote or cleared since they were read, shown in the open documents. */
   async syncFromDisk(): Promise<void> {
     const changes = this.book.refresh();
@@ -338,6 +362,7 @@ export class OpenDocuments {
       return;
     }
     if (changes.added.size === 0) return;
+    await this.publishTableRows(changes.added);
     for (const parsed of this.parsed.values()) {
       const indices = [...changes.added].flatMap((id) => parsed.byId.get(id) ?? []);
       if (indices.length === 0) continue;

@@ -161,6 +161,23 @@ export class ParquetTables {
     return this.tables.get(uri)?.firstById.get(id);
   }
 
+  /** The open tables' URIs. */
+  uris(): string[] {
+    return [...this.tables.keys()];
+  }
+
+  /** The rows indexed so far whose record id passes `test` (scored by another window or the command line, say). */
+  rowsWithIds(uri: string, test: (id: string) => boolean): { row: number; id: string }[] {
+    const table = this.tables.get(uri);
+    if (!table) return [];
+    return table.ids.flatMap((id, row) => (test(id) ? [{ row, id }] : []));
+  }
+
+  /** How many of the rows indexed so far cannot be scored. */
+  unscorableCount(uri: string): number {
+    return this.tables.get(uri)?.unscorable.size ?? 0;
+  }
+
   /**
    * The rows at `rows` (row numbers in the file), by row number; rows past the end are left out. Rows of a row group
    * kept decoded are taken from it; the others are read from the file in ranges of rows close together.
@@ -220,7 +237,7 @@ export class ParquetTables {
       const name = nameOf(uri);
       throw new NuggetsError(
         `${name} is ${megabytes(table.info.bytes)}, more than the ${megabytes(this.wholeMaxBytes)} the editor reads whole for Score Dataset, Select Golden Subset and the dashboard.`,
-        `Score it with the command line (nuggets score ${name} --out scores.jsonl, or into the editor's scores file); the table shows those scores and sorts by them.`,
+        `Score it with the command line (nuggets score ${name} --anchors ANCHORS.json ...): the table shows those scores, and sorts by them, as it shows a JSON file's.`,
       );
     }
     const records: DatasetRecord[] = [];

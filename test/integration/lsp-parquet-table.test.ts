@@ -207,6 +207,23 @@ describe('Parquet files in the table editor', () => {
     assert.deepEqual(client.scores(alpacaUri), []);
   });
 
+  test('scores the command line writes while the table is open show in it: a scores notification names their rows', async () => {
+    const more = join(work, 'roleplay-30-34.json');
+    writeFileSync(more, JSON.stringify(alpaca.slice(30, 35), null, 2));
+    const from = client.received.length;
+    const cli = await runCli(work, ['score', more, '--anchors', anchorsPath, '--threads', '1', '--out', storedPath]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const shown = await client.waitForScores(alpacaUri, (p) => !p.full, 'the rows the command line scored', from);
+    assert.deepEqual(shown.records.map((r) => [r.index, r.range.start.line, r.stale]), [30, 31, 32, 33, 34].map((i) => [i, i, false]));
+    assert.equal(shown.scored, 35);
+    assert.equal(shown.total, 40);
+    const written = new Map(readFileSync(storedPath, 'utf8').split('\n').filter((l) => l !== '').slice(1)
+      .map((l) => JSON.parse(l) as { id: string; golden_score: number }).map((l) => [l.id, l.golden_score]));
+    assert.deepEqual(shown.records.map((r) => r.score?.goldenScore), shown.records.map((r) => written.get(r.id)));
+    const rows = await page({ offset: 30, limit: 5 });
+    assert.deepEqual(rows.rows.map((r) => r.score?.goldenScore), shown.records.map((r) => r.score?.goldenScore));
+  });
+
   test('the record view of a conversation row: its turns with roles and which one is scored; a row that cannot be scored says why', async () => {
     const info = await open(identityUri);
     assert.equal(info.rows, 12);
@@ -229,16 +246,16 @@ describe('Parquet files in the table editor', () => {
     const from = client.received.length;
     const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: alpacaUri } });
     assert.equal(result.total, 40);
-    assert.equal(result.scoredNow, 10);
+    assert.equal(result.scoredNow, 5);
     assert.equal(result.scored, 40);
-    // Read whole, the file's scores go out as a JSON file's do (the command line's 30), each row's number as its line.
+    // Read whole, the file's scores go out as a JSON file's do (the command line's 35), each row's number as its line.
     const full = await client.waitForScores(alpacaUri, (p) => p.full, 'the table\'s scores', from);
-    assert.equal(full.scored, 30);
+    assert.equal(full.scored, 35);
     assert.equal(full.records.length, 40);
     assert.deepEqual(full.records.map((r) => r.range.start.line), full.records.map((r) => r.index));
     assert.deepEqual(full.records.slice(0, 30).map((r) => r.score?.goldenScore), jsonRecords.map((r) => cliScores.get(r.id)));
     const added = client.scores(alpacaUri).slice(client.scores(alpacaUri).indexOf(full) + 1).flatMap((p) => p.records);
-    assert.deepEqual(added.map((r) => r.index).sort((a, b) => a - b), [30, 31, 32, 33, 34, 35, 36, 37, 38, 39]);
+    assert.deepEqual(added.map((r) => r.index).sort((a, b) => a - b), [35, 36, 37, 38, 39]);
     assert.ok(added.every((r) => r.score && !r.stale && r.range.start.line === r.index));
     // The table's pages now come from the file read whole, with the same rows.
     const sorted = await page({ offset: 0, limit: 40, sortBy: 'goldenScore', descending: true });
