@@ -243,6 +243,7 @@ export class ParquetTables {
     const records: DatasetRecord[] = [];
     const unscorable = new Map<number, string>();
     for (let g = 0; g < table.metadata.row_groups.length; g++) {
+      if (table.closed) throw new NuggetsError(`${nameOf(uri)} was closed while it was read.`);
       const rows = await (table.groups.get(g) ?? this.decode(table, g));
       for (const row of rows) {
         if (row.unscorable !== undefined) unscorable.set(row.record.index, row.unscorable);

@@ -16,7 +16,9 @@ import { checkedBounds, compareRows, recordFilter, signalCells, tablePreview, wh
 import { shorten } from './markdown';
 import type { ParquetTables, TableRow } from './parquet-tables';
 import type { ScoreBook } from './score-book';
-import type { ScoringKeys } from './scoring-keys';
+import type { Keyed, ScoringKeys } from './scoring-keys';
+import { cannotRender } from '../scoring/chat-template';
+import { turnsOf } from '../scoring/chat-render';
 
 export class TablePages {
   constructor(
@@ -72,7 +74,7 @@ export class TablePages {
         if (!row) return [];
         const found = this.book.find(row.record.id, keyed?.key ?? null);
         const score = found && summaryOf(found.score);
-        const problem = this.problemOf(uri, row);
+        const problem = this.problemOf(uri, row, keyed);
         return [{
           index: i, id: row.record.id, ...tablePreview(row.record, shorten), range: rowRange(i), stale: found?.stale ?? false,
           ...(score ? { score } : {}), signals: signalCells(score), ...(problem ? { problem: problemInfo(problem) } : {}),
@@ -88,9 +90,10 @@ export class TablePages {
     const row = (await refusedAsync(() => this.tables.rows(uri, [params.index]))).get(params.index);
     if (!row) throw new ResponseError(ErrorCodes.InvalidParams, `The dataset has no record at index ${params.index} (its ${info.rows} rows have indexes 0 to ${info.rows - 1}).`);
     const record: DatasetRecord = row.record;
-    const found = this.book.find(record.id, (await this.keys.keyFor(uri))?.key ?? null);
+    const keyed = await this.keys.keyFor(uri);
+    const found = this.book.find(record.id, keyed?.key ?? null);
     const anchors = found?.key ? this.book.anchorsByHash(found.key.anchors.hash) : undefined;
-    const problem = this.problemOf(uri, row);
+    const problem = this.problemOf(uri, row, keyed);
     return {
       index: record.index, id: record.id, ...wholeRecord(record), range: rowRange(record.index),
       stale: found?.stale ?? false, ...(found ? { score: summaryOf(found.score) } : {}),
@@ -100,9 +103,14 @@ export class TablePages {
     };
   }
 
-  /** Why a row is never selected: it cannot be scored, is empty, or repeats an earlier row (known once the index has reached it). */
-  private problemOf(uri: string, row: TableRow): ProblemReason | undefined {
+  /**
+   * Why a row is never selected: it cannot be scored (as read, or under the key's chat template, as parsed.ts
+   * markUnrenderable says), is empty, or repeats an earlier row (known once the index has reached it).
+   */
+  private problemOf(uri: string, row: TableRow, keyed: Keyed | undefined): ProblemReason | undefined {
     if (row.unscorable !== undefined) return { unscorable: row.unscorable };
+    const unrenderable = keyed?.chatTemplate && cannotRender(turnsOf(row.record), keyed.chatTemplate);
+    if (unrenderable) return { unscorable: unrenderable };
     const empty = findProblems([row.record])[0]?.reason;
     if (empty) return empty;
     const first = this.tables.firstRowOf(uri, row.record.id);

@@ -19,6 +19,7 @@ import { keyName } from '../../server/lsp/score-book';
 import { readModelFolder } from '../../server/model/folder';
 import * as protocol from '../../server/protocol';
 import { TEMPLATE_ID } from '../../server/scoring/template';
+import { CHATML_TEMPLATE } from '../../server/scoring/chat-template';
 import { demoModel, runCli, scratchDir, sharedData } from '../helpers';
 import { TestClient } from './lsp-client';
 
@@ -38,9 +39,9 @@ const alpacaUri = pathToFileURL(alpacaPath).toString();
 /** 300 records in 30 row groups: over the whole-read limit the server is started with. */
 const largePath = join(work, 'large.parquet');
 const largeUri = pathToFileURL(largePath).toString();
-/** 12 real conversations in row groups of 4; the sixth cut after its user turn (it cannot be scored). */
+/** 12 real conversations in row groups of 4; the sixth cut after its user turn (it cannot be scored), the eighth given a system turn. */
 const identity = (JSON.parse(readFileSync(sharedData('fastchat-identity.sharegpt.json'), 'utf8')) as Array<{ id: string; conversations: { from: string; value: string }[] }>).slice(0, 12)
-  .map((c, i) => (i === 5 ? { ...c, conversations: c.conversations.slice(0, -1) } : c));
+  .map((c, i) => (i === 5 ? { ...c, conversations: c.conversations.slice(0, -1) } : i === 7 ? { ...c, conversations: [{ from: 'system', value: 'You are a helpful assistant.' }, ...c.conversations] } : c));
 const identityPath = join(work, 'identity.parquet');
 const identityUri = pathToFileURL(identityPath).toString();
 
@@ -78,6 +79,7 @@ function writeShareGpt(path: string, records: typeof identity, rowGroupSize: num
 const jsonPath = join(work, 'roleplay-first30.json');
 let jsonRecords: ReturnType<typeof readDataset>['records'];
 let client: TestClient;
+const settings: protocol.ServerSettings = { model: demoModel, anchors: anchorsPath, maxAnchorTokens: 200, batchSize: 16, threads: 1, scoringAllowed: true };
 let storedPath: string;
 /** The command line's golden scores of the first 30 records, by id. */
 let cliScores: Map<string, number>;
@@ -119,9 +121,7 @@ describe('Parquet files in the table editor', () => {
     assert.equal(cliScores.size, 30);
     // The limit between the two files' sizes: the small one is read whole, the large one is not.
     const limit = Math.floor((statSync(alpacaPath).size + statSync(largePath).size) / 2);
-    client = await TestClient.start({
-      storagePath, settings: { model: demoModel, anchors: anchorsPath, maxAnchorTokens: 200, batchSize: 16, threads: 1, scoringAllowed: true },
-    }, { NUGGETS_TABLE_WHOLE_MAX_BYTES: String(limit) });
+    client = await TestClient.start({ storagePath, settings }, { NUGGETS_TABLE_WHOLE_MAX_BYTES: String(limit) });
   });
 
   after(async () => {
@@ -240,6 +240,14 @@ describe('Parquet files in the table editor', () => {
     assert.deepEqual(rows.rows.map((r) => r.turns), [identity[4]!.conversations.length, identity[5]!.conversations.length, identity[6]!.conversations.length]);
     assert.equal(rows.rows[1]!.problem?.mark, 'unscorable');
     await assert.rejects(client.connection.sendRequest(protocol.recordEffects, { textDocument: { uri: identityUri }, index: 12 }), refusal(/no record at index 12/));
+    // Under a chat template that raises on a system turn, the row with one cannot be scored, and says why.
+    const template = join(work, 'no-system.jinja');
+    writeFileSync(template, `{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}${CHATML_TEMPLATE}`);
+    await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, template });
+    const marked = await page({ offset: 6, limit: 3 }, identityUri);
+    assert.deepEqual(marked.rows.map((r) => r.problem?.mark), [undefined, 'unscorable', undefined]);
+    assert.match(marked.rows[1]!.problem!.reason, /the chat template \(.*no-system\.jinja\) cannot render it: System role not supported/);
+    await client.connection.sendNotification(protocol.didChangeSettings, settings);
   });
 
   test('Score Dataset on the table reads the file whole, scores the rows the command line did not, and sends scores by row', async () => {
