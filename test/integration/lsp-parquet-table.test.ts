@@ -250,6 +250,31 @@ describe('Parquet files in the table editor', () => {
     await client.connection.sendNotification(protocol.didChangeSettings, settings);
   });
 
+  test('conversations in a Parquet table score as the command line scores the same file (chatml): same ids, same golden scores; the row that cannot be scored is left out', async () => {
+    const cliOut = join(work, 'identity.cli.jsonl');
+    const cli = await runCli(work, ['score', identityPath, '--anchors', anchorsPath, '--template', 'chatml', '--threads', '1', '--out', cliOut]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const expected = new Map(readFileSync(cliOut, 'utf8').split('\n').filter((l) => l !== '').slice(1)
+      .map((l) => JSON.parse(l) as { id: string; golden_score: number }).map((l) => [l.id, l.golden_score]));
+    assert.equal(expected.size, 11);
+    await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, template: 'chatml' });
+    try {
+      const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: identityUri } });
+      assert.equal(result.total, 11);
+      assert.equal(result.scored, 11);
+      const sorted = await page({ offset: 0, limit: 12, sortBy: 'goldenScore', descending: true }, identityUri);
+      const scored = sorted.rows.slice(0, 11);
+      assert.deepEqual(scored.map((r) => r.score?.goldenScore), scored.map((r) => expected.get(r.id)), 'the command line\'s golden score for each row');
+      assert.deepEqual(new Set(scored.map((r) => r.id)), new Set(expected.keys()));
+      const golden = scored.map((r) => r.score!.goldenScore);
+      assert.deepEqual(golden, [...golden].sort((x, y) => y - x), 'highest first');
+      assert.equal(sorted.rows[11]!.index, 5, 'the row that cannot be scored last, unscored');
+      assert.equal(sorted.rows[11]!.score, undefined);
+    } finally {
+      await client.connection.sendNotification(protocol.didChangeSettings, settings);
+    }
+  });
+
   test('Score Dataset on the table reads the file whole, scores the rows the command line did not, and sends scores by row', async () => {
     const from = client.received.length;
     const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: alpacaUri } });
