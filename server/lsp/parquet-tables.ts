@@ -70,7 +70,7 @@ interface OpenTable {
   indexFinished: Promise<void>;
   groups: Map<number, Promise<TableRow[]>>;
   /** The last text search's rows (1 where a row matches), by its search terms. */
-  search?: { terms: string; matches: Promise<Uint8Array> };
+  search?: { terms: string; matches: Promise<Uint8Array> } | undefined;
 }
 
 export class ParquetTables {
@@ -137,6 +137,24 @@ export class ParquetTables {
     this.tables.set(uri, table);
     table.indexFinished = this.buildIndex(table);
     return info;
+  }
+
+  /**
+   * The record format setting changed: every open table's rows are read again under it (the rows kept, the last
+   * search and the index let go), and its index is built again. A format the rows are not in is named by the
+   * requests that read them, and stops the index with why.
+   */
+  reformat(): void {
+    for (const [uri, table] of this.tables) {
+      table.closed = true; // its index stops
+      const fresh: OpenTable = {
+        ...table, format: this.recordFormat(), ids: [], conversationRows: new Uint8Array(table.info.rows), unscorable: new Map(), firstById: new Map(),
+        indexed: 0, done: false, closed: false, groups: new Map(), search: undefined,
+      };
+      delete fresh.problem;
+      this.tables.set(uri, fresh);
+      fresh.indexFinished = this.buildIndex(fresh);
+    }
   }
 
   /** The file's last editor closed: the index stops, and everything read of the file is let go. */

@@ -103,7 +103,15 @@ export class NuggetsServer {
     this.runs.abort(); // a run under the old key would only add stale scores
     const started = Date.now();
     await this.documents.publishAll();
-    if ((before.format ?? 'auto') !== (settings.format ?? 'auto')) await this.documents.reparseAll();
+    if ((before.format ?? 'auto') !== (settings.format ?? 'auto')) {
+      await this.documents.reparseAll();
+      // Open tables read their rows again under the new format; a whole read is made again when a command needs it.
+      this.tables.reformat();
+      for (const uri of this.tables.uris()) {
+        this.documents.closed(uri);
+        this.documents.tableOpened(uri, this.tables.holdsConversations(uri));
+      }
+    }
     const modelChanged = before.model !== settings.model || (before.variant ?? null) !== (settings.variant ?? null);
     const anchorsChanged = before.anchors !== settings.anchors;
     if (!modelChanged && !anchorsChanged) return;

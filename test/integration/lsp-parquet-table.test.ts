@@ -275,6 +275,23 @@ describe('Parquet files in the table editor', () => {
     }
   });
 
+  test('nuggets.format names the rows\' format: a table of conversations read as Alpaca is refused naming the row and why, and reads again under auto', async () => {
+    const indexAfter = (from: number): Promise<protocol.TableIndexParams> => client.waitFor((r) => r.method === protocol.tableIndexNotification.method
+      && (r.params as protocol.TableIndexParams).uri === identityUri && ((r.params as protocol.TableIndexParams).done || (r.params as protocol.TableIndexParams).problem !== undefined),
+    'the conversations\' index again', 60_000, from).then((r) => r.params as protocol.TableIndexParams);
+    let from = client.received.length;
+    await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, format: 'alpaca' });
+    const stopped = await indexAfter(from);
+    assert.equal(stopped.done, false);
+    assert.match(stopped.problem!, /identity\.parquet \(row group 0, row 0\): record 0 has no "instruction" field/);
+    await assert.rejects(page({ offset: 4, limit: 2 }, identityUri), refusal(/identity\.parquet \(row group 1, row 4\): record 4 has no "instruction" field/));
+    from = client.received.length;
+    await client.connection.sendNotification(protocol.didChangeSettings, settings);
+    assert.equal((await indexAfter(from)).done, true);
+    const again = await page({ offset: 4, limit: 2 }, identityUri);
+    assert.deepEqual(again.rows.map((r) => r.turns), [identity[4]!.conversations.length, identity[5]!.conversations.length]);
+  });
+
   test('Score Dataset on the table reads the file whole, scores the rows the command line did not, and sends scores by row', async () => {
     const from = client.received.length;
     const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: alpacaUri } });
