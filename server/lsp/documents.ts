@@ -67,6 +67,8 @@ export class OpenDocuments {
 
   /** Whether the document, as last parsed, holds conversations (then a chat template scores it). */
   holdsConversations(uri: string): boolean {
+    // A Parquet table: its first row group, as on the command line, whether or not it was read whole.
+    if (this.tables?.has(uri)) return this.tables.holdsConversations(uri);
     return this.conversations.get(uri) ?? this.parsed.get(uri)?.conversations ?? false;
   }
 
@@ -103,11 +105,6 @@ export class OpenDocuments {
     return this.problems.get(uri);
   }
 
-  /** A Parquet file opened in the table editor: its key's template follows whether its first rows are conversations. */
-  tableOpened(uri: string, conversations: boolean): void {
-    if (!this.parsed.has(uri)) this.conversations.set(uri, conversations);
-  }
-
   /**
    * Reads an open table's file whole, once, as a parsed document (a command needs every record), and sends its
    * scores as for a JSON file; when it cannot be (too large, damaged), its commands are refused with why.
@@ -128,7 +125,6 @@ export class OpenDocuments {
         return;
       }
       if (!current()) return;
-      this.conversations.set(uri, parsed.conversations);
       const keyed = await this.keys.keyFor(uri);
       if (!current()) return;
       this.parsed.set(uri, parsed);

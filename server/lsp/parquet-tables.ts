@@ -37,10 +37,9 @@ export interface TableRow {
   unscorable?: string;
 }
 
-/** The row index: per row, its record id and whether it is a conversation; the rows that cannot be scored and why. */
+/** The row index: each row's record id; the rows that cannot be scored and why. */
 export interface RowIndex {
   ids: readonly string[];
-  conversations: Uint8Array;
   unscorable: ReadonlyMap<number, string>;
   /** The first row of each record id: a later row with the same id repeats it. */
   firstById: ReadonlyMap<string, number>;
@@ -56,10 +55,12 @@ interface OpenTable {
   groupStarts: number[];
   /** The record format of the file's rows (the setting's, or the first row's). */
   format: RecordFormat | undefined;
-  /** Whether the first rows hold a conversation (the scoring template depends on it). */
+  /**
+   * Whether the first row group holds a conversation that can be scored, as far as it has been read (its first rows
+   * at open): the scoring template depends on it, as on the command line, which looks at its first batch.
+   */
   conversations: boolean;
   ids: string[];
-  conversationRows: Uint8Array;
   unscorable: Map<number, string>;
   firstById: Map<string, number>;
   indexed: number;
@@ -100,7 +101,7 @@ export class ParquetTables {
     return this.table(uri).metadata.schema;
   }
 
-  /** Whether the file's first rows hold conversations. */
+  /** Whether the file's first row group holds conversations that can be scored (as far as it has been read). */
   holdsConversations(uri: string): boolean {
     return this.tables.get(uri)?.conversations ?? false;
   }
@@ -124,13 +125,12 @@ export class ParquetTables {
     const info: TableInfo = { uri, rows, rowGroups: metadata.row_groups.length, bytes: buffer.byteLength, columns, wholeAllowed: buffer.byteLength <= this.wholeMaxBytes };
     const table: OpenTable = {
       uri, path, buffer, metadata, info, groupStarts, format: this.recordFormat(), conversations: false,
-      ids: [], conversationRows: new Uint8Array(rows), unscorable: new Map(), firstById: new Map(), indexed: 0, done: false, closed: false,
+      ids: [], unscorable: new Map(), firstById: new Map(), indexed: 0, done: false, closed: false,
       indexFinished: Promise.resolve(), groups: new Map(),
     };
     if (metadata.row_groups.length > 0) {
       const headEnd = Math.min(groupStarts[1]!, OPEN_ROWS);
       const head = await this.decode(table, 0, 0, headEnd);
-      table.conversations = head.some((r) => r.record.turns !== undefined);
       if (headEnd === groupStarts[1]) table.groups.set(0, Promise.resolve(head)); // the whole row group
     }
     if (this.tables.has(uri)) return this.tables.get(uri)!.info; // opened twice at once: the first one stays
@@ -148,7 +148,7 @@ export class ParquetTables {
     for (const [uri, table] of this.tables) {
       table.closed = true; // its index stops
       const fresh: OpenTable = {
-        ...table, format: this.recordFormat(), ids: [], conversationRows: new Uint8Array(table.info.rows), unscorable: new Map(), firstById: new Map(),
+        ...table, format: this.recordFormat(), conversations: false, ids: [], unscorable: new Map(), firstById: new Map(),
         indexed: 0, done: false, closed: false, groups: new Map(), search: undefined,
       };
       delete fresh.problem;
@@ -171,7 +171,7 @@ export class ParquetTables {
     const table = this.table(uri);
     await table.indexFinished;
     if (table.problem !== undefined) throw new NuggetsError(`${nameOf(uri)}: the rows cannot be sorted or filtered: ${table.problem}`, 'The rows still show in the file\'s order.');
-    return { ids: table.ids, conversations: table.conversationRows, unscorable: table.unscorable, firstById: table.firstById };
+    return { ids: table.ids, unscorable: table.unscorable, firstById: table.firstById };
   }
 
   /** The row index as far as it is built (no wait): for the rows already indexed, whether a row repeats an earlier one. */
@@ -313,6 +313,7 @@ export class ParquetTables {
       };
     });
     table.format ??= reading.format;
+    if (g === 0 && decoded.some((r) => r.record.turns !== undefined && r.unscorable === undefined)) table.conversations = true;
     return decoded;
   }
 
@@ -333,7 +334,6 @@ export class ParquetTables {
           for (const row of rows) {
             const at = row.record.index;
             table.ids.push(row.record.id);
-            if (row.record.turns) table.conversationRows[at] = 1;
             if (row.unscorable !== undefined) table.unscorable.set(at, row.unscorable);
             else if (!table.firstById.has(row.record.id)) table.firstById.set(row.record.id, at);
           }

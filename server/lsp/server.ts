@@ -107,10 +107,7 @@ export class NuggetsServer {
       await this.documents.reparseAll();
       // Open tables read their rows again under the new format; a whole read is made again when a command needs it.
       this.tables.reformat();
-      for (const uri of this.tables.uris()) {
-        this.documents.closed(uri);
-        this.documents.tableOpened(uri, this.tables.holdsConversations(uri));
-      }
+      for (const uri of this.tables.uris()) this.documents.closed(uri);
     }
     const modelChanged = before.model !== settings.model || (before.variant ?? null) !== (settings.variant ?? null);
     const anchorsChanged = before.anchors !== settings.anchors;
@@ -136,9 +133,7 @@ export class NuggetsServer {
   /** A Parquet file opened in the table editor: what its footer says; a file that is no readable Parquet is refused with what is wrong. */
   async openTable(uri: string): Promise<protocol.TableInfo> {
     try {
-      const info = await this.tables.open(uri);
-      this.documents.tableOpened(uri, this.tables.holdsConversations(uri));
-      return info;
+      return await this.tables.open(uri);
     } catch (err) {
       throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.describe()) : err;
     }

@@ -257,6 +257,14 @@ describe('Parquet files in the table editor', () => {
     const expected = new Map(readFileSync(cliOut, 'utf8').split('\n').filter((l) => l !== '').slice(1)
       .map((l) => JSON.parse(l) as { id: string; golden_score: number }).map((l) => [l.id, l.golden_score]));
     assert.equal(expected.size, 11);
+    // Under auto, conversations take the model's own chat template (the first row group holds conversations, as the
+    // command line judges it), which the demo model lacks: refused with the answer marked for Use ChatML.
+    await assert.rejects(client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: identityUri } }), (err: unknown) => {
+      assert.ok(err instanceof ResponseError);
+      assert.match(err.message, /The model demo has no chat template/);
+      assert.deepEqual(err.data, { noChatTemplate: true });
+      return true;
+    });
     await client.connection.sendNotification(protocol.didChangeSettings, { ...settings, template: 'chatml' });
     try {
       const result = await client.connection.sendRequest(protocol.scoreDataset, { textDocument: { uri: identityUri } });
