@@ -11,11 +11,12 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { sampleRecords } from '../../server/records/anchors';
-import { loadDataset, writeParquetRecords } from '../../server/records/parquet';
+import { loadDataset, openRecordBatches, writeParquetRecords } from '../../server/records/parquet';
 import { readScores } from '../../server/records/store';
 import { cardPathFor, idsHash } from '../../server/selection/card';
 import { similarityFor } from '../../server/selection/diverse';
 import { pairScores, select, writeSubset, type ScoredRecord, type SelectionRule } from '../../server/selection/select';
+import { recordTexts, selectionRecords, wholeRecords } from '../../server/selection/select-pass';
 import { embeddingsPathFor, readEmbeddings } from '../../server/signals/embedding-file';
 import { repoRoot, scratchDir, sharedData } from '../helpers';
 
@@ -105,8 +106,10 @@ test('select on Parquet in 5 row groups writes, for every kind of rule, the byte
       const written = c.randomSeed !== undefined ? `subset-${k}.random.${extension}` : out;
       const expected = await wholeFileSubset(join(dir, 'records.parquet'), join(dir, scores), c.rule, join(dir, `expected-${k}.${extension}`), c);
       assert.ok(readFileSync(join(dir, written)).equals(readFileSync(join(dir, `expected-${k}.${extension}`))), `${c.args.join(' ')} -> ${written}: not the whole-file read's bytes`);
-      const card = JSON.parse(readFileSync(join(dir, cardPathFor(written)), 'utf8')) as { subset: { records: number; ids_sha256: string }; source: { records: number } };
+      const card = JSON.parse(readFileSync(join(dir, cardPathFor(written)), 'utf8')) as { subset: { records: number; ids_sha256: string }; source: { records: number }; problemsLeftOut: number };
       assert.deepEqual([card.subset.records, card.subset.ids_sha256, card.source.records], [expected.length, idsHash(expected.map((s) => s.record)), records.length]);
+      // The repeat and the empty output are left out (both found from what the first walk keeps), or kept when asked.
+      assert.equal(card.problemsLeftOut, c.rule.problems === 'kept' ? 0 : 2, c.args.join(' '));
       const duplicates = /skipped (\d+) near-duplicates/.exec(r.stdout);
       if (duplicates) skipped.push(Number(duplicates[1]));
     }
@@ -133,4 +136,18 @@ test('a Parquet file whose rows do not fit in a 64 MB heap is selected from a ro
   assert.ok(readFileSync(join(dir, 'wide.golden.parquet')).equals(readFileSync(join(dir, 'wide.expected.parquet'))), 'not the whole-file read\'s bytes');
   assert.equal(expected.length, 2);
   for (const s of expected) assert.equal((s.record.original['source'] as string).length, blob(s.record.index).length);
+});
+
+test('a dataset rewritten between select\'s walks is named, and no subset is made from its other rows', async () => {
+  const first = await openRecordBatches(join(dir, 'records.parquet'));
+  const kept = await selectionRecords(first);
+  const chosen = select(pairScores(kept, readScores(join(dir, 'records.scores.jsonl')).scores, 'records.scores.jsonl'), { kind: 'top', count: 5, problems: 'left-out' }).chosen;
+  assert.equal((await wholeRecords(first, chosen)).length, 5, 'walked again unchanged, the chosen rows are found');
+  // What the later walks would read had the file been rewritten meanwhile: the same rows in reverse order, and cut short.
+  writeRows(join(dir, 'reversed.parquet'), [...records].reverse(), 7);
+  const reversed = await openRecordBatches(join(dir, 'reversed.parquet'));
+  await assert.rejects(wholeRecords(reversed, chosen), /reversed\.parquet changed while it was being read for the selection/);
+  await assert.rejects(recordTexts(reversed, kept), /reversed\.parquet changed while it was being read for the selection/);
+  writeRows(join(dir, 'cut.parquet'), records.slice(0, 4), 7);
+  await assert.rejects(recordTexts(await openRecordBatches(join(dir, 'cut.parquet')), kept), /cut\.parquet changed while it was being read/);
 });
