@@ -8,7 +8,7 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sampleRecords } from '../records/anchors';
 import { cardDataset, cardPathFor, datasetHash, idsHash, readCard, writeCard, type SelectionCard } from '../selection/card';
-import { noParquetSchema, openRecordBatches, writeParquetRecords } from '../records/parquet';
+import { noParquetSchema, openRecordBatches, writeParquetRecords, type RecordBatches } from '../records/parquet';
 import { embeddingSimilarity, embeddingsMissing, tfidfSimilarityOfTexts } from '../selection/diverse';
 import { recordTexts, selectionRecords, wholeRecords, type SelectionRecord } from '../selection/select-pass';
 import { NuggetsError } from '../io/errors';
@@ -93,7 +93,7 @@ export async function selectCommand(args: string[]): Promise<number> {
 
 interface Made {
   /** The dataset, walked again for the text TF-IDF reads and for the chosen records' rows (select-pass.ts). */
-  dataset: Awaited<ReturnType<typeof openRecordBatches>>;
+  dataset: RecordBatches;
   records: SelectionRecord[];
   header: ScoresHeader;
   scored: ScoredRecord<SelectionRecord>[];

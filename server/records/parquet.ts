@@ -63,13 +63,15 @@ export interface RecordBatches {
   recordFormat(): RecordFormat | undefined;
   /** The records in order, one Parquet row group (or a whole JSON file) at a time; each batch's rejected records with it. */
   batches(): AsyncGenerator<RecordBatch>;
+  /** A Parquet dataset's schema (its shards' common one), for writing a subset back as Parquet; absent for JSON, or shards whose schemas differ. */
+  schema?: readonly SchemaElement[];
 }
 
 /**
  * Any dataset as batches: a JSON or JSON Lines file is read whole (one batch, the same records each time it is walked);
- * Parquet one row group at a time (read again each time). `schema` is a Parquet dataset's, as in openParquetBatches.
+ * Parquet one row group at a time (read again each time).
  */
-export async function openRecordBatches(path: string, format?: RecordFormat): Promise<RecordBatches & { schema?: readonly SchemaElement[] }> {
+export async function openRecordBatches(path: string, format?: RecordFormat): Promise<RecordBatches> {
   if (isParquetDataset(path)) return openParquetBatches(path, format);
   const dataset = readDataset(path, format);
   return {
@@ -85,7 +87,7 @@ export async function openRecordBatches(path: string, format?: RecordFormat): Pr
  * before any work), then one row group is decoded at a time and nothing of it is kept once its records are handed on.
  * `schema` is the shards' common schema, absent when they differ.
  */
-async function openParquetBatches(path: string, recordFormat?: RecordFormat): Promise<RecordBatches & { schema?: readonly SchemaElement[] }> {
+async function openParquetBatches(path: string, recordFormat?: RecordFormat): Promise<RecordBatches> {
   const files: Array<{ file: string; buffer: Awaited<ReturnType<typeof asyncBufferFromFile>>; metadata: FileMetaData }> = [];
   for (const file of parquetShards(path)) files.push({ file, ...(await openParquet(file)) });
   const schema = files[0]!.metadata.schema;
