@@ -2,10 +2,11 @@
  * Selection from a dataset that need not fit in memory (`nuggets select` on Parquet): a first walk over the dataset's
  * batches keeps of each record only what the rule reads (its index, its id, whether its instruction and output are
  * empty); a diverse rule without embeddings for every record walks again for the records' text (TF-IDF needs all of
- * it); and a last walk takes the chosen records' original rows, in dataset order, for the subset. A JSON file is
- * parsed once and walked from memory each time (parquet.ts, openRecordBatches).
+ * it); and a last walk takes the chosen records' original rows, in dataset order, for the subset. `nuggets agree`
+ * draws its sample the same way. A JSON file is parsed once and walked from memory each time (parquet.ts,
+ * openRecordBatches).
  */
-import { NoRecordsError, type DatasetRecord } from '../records/dataset';
+import { NoRecordsError, type DatasetRecord, type RejectedRecord } from '../records/dataset';
 import type { RecordBatches } from '../records/parquet';
 import { NuggetsError } from '../io/errors';
 import { recordText } from '../scoring/template';
@@ -27,12 +28,22 @@ export function selectionRecord(r: DatasetRecord): SelectionRecord {
   return { index: r.index, id: r.id, instruction: r.instruction === '' ? '' : '…', input: '', output: r.output === '' ? '' : '…' };
 }
 
+/** What a first walk's caller is shown of each record as it goes by (whole, then forgotten). */
+export interface WalkWatch {
+  onRecord?: (record: DatasetRecord) => void;
+  onRejected?: (rejected: RejectedRecord) => void;
+}
+
 /** The first walk: every record the rule can choose from, in dataset order (records that cannot be scored are not among them). */
-export async function selectionRecords(dataset: RecordBatches): Promise<SelectionRecord[]> {
+export async function selectionRecords(dataset: RecordBatches, watch: WalkWatch = {}): Promise<SelectionRecord[]> {
   const records: SelectionRecord[] = [];
   let rejected = 0;
   for await (const batch of dataset.batches()) {
-    for (const record of batch.records) records.push(selectionRecord(record));
+    for (const record of batch.records) {
+      records.push(selectionRecord(record));
+      watch.onRecord?.(record);
+    }
+    for (const r of batch.rejected) watch.onRejected?.(r);
     rejected += batch.rejected.length;
   }
   if (records.length === 0 && rejected === 0) throw new NoRecordsError(dataset.source);
@@ -54,17 +65,23 @@ export async function recordTexts(dataset: RecordBatches, records: readonly Sele
 
 /** The last walk: the chosen records whole (their original rows kept), each with its score, in dataset order. */
 export async function wholeRecords(dataset: RecordBatches, chosen: readonly ScoredRecord<SelectionRecord>[]): Promise<ScoredRecord[]> {
-  const wanted = new Map(chosen.map((c) => [c.record.index, c]));
-  const whole: ScoredRecord[] = [];
+  const scoreOf = new Map(chosen.map((c) => [c.record.index, c.score]));
+  return (await recordsAt(dataset, chosen.map((c) => c.record))).map((record) => ({ record, score: scoreOf.get(record.index)! }));
+}
+
+/** The records the first walk kept as `wanted`, whole (their original rows kept), in dataset order. */
+export async function recordsAt(dataset: RecordBatches, wanted: readonly SelectionRecord[]): Promise<DatasetRecord[]> {
+  const byIndex = new Map(wanted.map((r) => [r.index, r]));
+  const whole: DatasetRecord[] = [];
   for await (const batch of dataset.batches()) {
     for (const record of batch.records) {
-      const kept = wanted.get(record.index);
-      if (!kept) continue;
-      assertSameRecord(dataset, record, kept.record);
-      whole.push({ record, score: kept.score });
+      const first = byIndex.get(record.index);
+      if (!first) continue;
+      assertSameRecord(dataset, record, first);
+      whole.push(record);
     }
   }
-  if (whole.length !== chosen.length) throw changedWhileRead(dataset);
+  if (whole.length !== wanted.length) throw changedWhileRead(dataset);
   return whole;
 }
 

@@ -46,6 +46,15 @@ function writeRows(path: string, rows: Array<Record<string, string>>, rowGroupSi
 }
 
 /**
+ * The records with a 3 MB "source" column of real text each (32 rows: about 100 MB decoded, 5 MB on disk compressed),
+ * a row group each (wide.parquet). Read whole, as before these tests, select and agree die of heap exhaustion even
+ * with a 160 MB heap (both need 200 MB); a row group at a time, select needs under 32 MB and agree (its sample of 3
+ * held whole) under 40 MB: 64 MB leaves room.
+ */
+const wideText = real.map((r) => r['output']).join('\n\n');
+const blob = (k: number): string => `${k}: ${wideText.repeat(Math.ceil(3_000_000 / wideText.length))}`;
+
+/**
  * The subset as the whole-file read makes it: the dataset loaded whole, its records paired with their scores, the rule
  * applied, and the chosen records written as JSON or with the dataset's Parquet schema.
  */
@@ -80,6 +89,7 @@ before(async () => {
     const r = nuggets(args);
     assert.equal(r.code, 0, r.stderr);
   }
+  writeRows(join(dir, 'wide.parquet'), records, 1, blob);
   // The same scores without their embeddings: diversity then reads the records' text (TF-IDF).
   copyFileSync(join(dir, 'records.scores.jsonl'), join(dir, 'no-embeddings.scores.jsonl'));
 });
@@ -123,12 +133,6 @@ test('select on Parquet in 5 row groups writes, for every kind of rule, the byte
 });
 
 test('a Parquet file whose rows do not fit in a 64 MB heap is selected from a row group at a time, and its subset keeps every column', async () => {
-  // Each row carries a 3 MB "source" column of real text (32 rows: about 100 MB decoded, 5 MB on disk compressed):
-  // read whole, as before this test, the run dies of heap exhaustion even with a 160 MB heap (it needs 256 MB); a row
-  // group (2 rows) at a time, 64 MB is enough.
-  const text = real.map((r) => r['output']).join('\n\n');
-  const blob = (k: number): string => `${k}: ${text.repeat(Math.ceil(3_000_000 / text.length))}`;
-  writeRows(join(dir, 'wide.parquet'), records, 2, blob);
   const r = nuggets(['select', 'wide.parquet', '--scores', 'records.scores.jsonl', '--top', '2', '--out', 'wide.golden.parquet'], 64);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /selected 2 of 32 records/);
@@ -136,6 +140,17 @@ test('a Parquet file whose rows do not fit in a 64 MB heap is selected from a ro
   assert.ok(readFileSync(join(dir, 'wide.golden.parquet')).equals(readFileSync(join(dir, 'wide.expected.parquet'))), 'not the whole-file read\'s bytes');
   assert.equal(expected.length, 2);
   for (const s of expected) assert.equal((s.record.original['source'] as string).length, blob(s.record.index).length);
+});
+
+test('agree draws its sample from a Parquet file it never holds whole: under a 64 MB heap, the report of the same records in JSON', () => {
+  const agree = (dataset: string, heapMb?: number): ReturnType<typeof nuggets> =>
+    nuggets(['agree', dataset, '--anchors', 'anchors.json', '--model', 'demo', '--model', 'demo', '--sample', '3', '--seed', '4', '--threads', '1'], heapMb);
+  const wide = agree('wide.parquet', 64);
+  assert.equal(wide.code, 0, wide.stderr);
+  const json = agree('records.json');
+  assert.equal(json.code, 0, json.stderr);
+  assert.match(json.stdout, /^demo vs demo on 3 records/);
+  assert.equal(wide.stdout, json.stdout);
 });
 
 test('a dataset rewritten between select\'s walks is named, and no subset is made from its other rows', async () => {
