@@ -75,6 +75,7 @@ export class Config {
       demoModel: model === this.bundledModel,
       format: format && RECORD_FORMATS.includes(format as RecordFormatSetting) ? (format as RecordFormatSetting) : 'auto',
       template: this.template(config, trusted),
+      turns: config.get<string>('turns') === 'all' ? 'all' : 'last',
       // Untrusted: no model runs or downloads, so no credential leaves the editor.
       ...(trusted ? { secrets: { ...this.secrets } } : {}),
     };

@@ -75,6 +75,12 @@ export interface ServerSettings {
    * only the user's own (global) value.
    */
   template?: string;
+  /**
+   * Which assistant turns of a conversation ppl_cond, ppl_direct and ifd read (`nuggets.turns`), as `nuggets score
+   * --turns`: 'last' (or absent), the final one; 'all', every assistant turn pooled. Part of the scores key, as the
+   * command line writes it, so the editor and `nuggets score --turns all` share one scores file.
+   */
+  turns?: 'last' | 'all';
 }
 
 export type RecordFormatSetting = 'auto' | 'alpaca' | 'messages' | 'sharegpt' | 'prompt-completion' | 'dolly';

@@ -140,6 +140,16 @@ const MUTANTS = [
     search: 'if (why !== undefined) problems.set(r.index, { unscorable: why });', replace: '', tests: [{ file: 'unit/lsp-parts', match: 'chat template raises' }] },
   { name: 'conversation: the editor keys chat-template scores as the paper template\'s', file: 'server/lsp/scoring-keys.ts',
     search: 'template: chatTemplate?.key ?? TEMPLATE_ID,', replace: 'template: TEMPLATE_ID,', tests: [{ file: 'integration/lsp-conversations', match: 'scores the CLI wrote' }] },
+  // select on Parquet walks the dataset again for the chosen rows (server/selection/select-pass.ts): never rows a rewrite put there.
+  { name: 'select: a dataset rewritten between the walks gives other rows', file: 'server/selection/select-pass.ts',
+    search: 'if (first?.index !== record.index || first.id !== record.id) throw changedWhileRead(dataset);', replace: '', tests: [{ file: 'cli/select-streamed', match: 'rewritten' }] },
+  { name: 'select: the first walk forgets which outputs are empty', file: 'server/selection/select-pass.ts',
+    search: "output: r.output === '' ? '' : '…'", replace: "output: '…'", tests: [{ file: 'cli/select-streamed', match: 'every kind of rule' }] },
+  // nuggets.turns is part of the editor's key as --turns is of the CLI's (server/lsp/scoring-keys.ts, score-book.ts).
+  { name: 'turns: the editor keys --turns all scores as the default\'s', file: 'server/lsp/scoring-keys.ts',
+    search: "...(settings.turns === 'all' ? { turns: 'all' as const } : {}),", replace: '', tests: [{ file: 'integration/lsp-turns' }] },
+  { name: 'turns: the editor keeps --turns all scores in the default\'s file', file: 'server/lsp/score-book.ts',
+    search: ", ...((key.turns ?? 'last') !== 'last' ? [key.turns] : [])", replace: '', tests: [{ file: 'integration/lsp-turns' }] },
   // The early stop's anchor order is the same for a resumed run and for records in flight (server/scoring/anchor-order.ts).
   { name: 'early stop: a resumed run learns other outcomes from the stored (rounded) deltas', file: 'server/scoring/anchor-order.ts',
     search: 'return Math.round(delta * 1e4) > 0;', replace: 'return delta > 0;', tests: [{ file: 'unit/early-stop-order', match: 'lost most often first' }] },

@@ -6,7 +6,8 @@ import { describeSkipped, readAnchors, sampleRecords } from '../records/anchors'
 import { agreement, formatAgreement, modelLabel } from '../selection/agree';
 import type { RecordFormat } from '../records/dataset';
 import { NuggetsError } from '../io/errors';
-import { loadDataset } from '../records/parquet';
+import { openRecordBatches } from '../records/parquet';
+import { recordsAt, selectionRecords } from '../selection/select-pass';
 import { DEFAULT_OPTIONS, type ScoringOptions } from '../scoring/backend';
 import { scoreRecords, type CandidateScore } from '../scoring/golden';
 import { openBackend } from '../scoring/open';
@@ -35,22 +36,31 @@ export async function agreeCommand(args: string[], defaultModel: () => string, f
   const sampleSize = integerFlag(values.sample, '--sample', 1) ?? 100;
   const seed = integerFlag(values.seed, '--seed', 0) ?? 0;
   const threads = integerFlag(values.threads, '--threads', 0);
-  const read = await loadDataset(dataset, formatFlag(values.format));
-  for (const r of read.rejected.slice(0, 20)) process.stderr.write(`warning: ${r.where}: record skipped: ${r.why}.\n`);
-  const records = read.records;
+  // A Parquet dataset is walked, never held whole: each record's index, id and emptiness kept, then the sample read whole.
+  const source = await openRecordBatches(dataset, formatFlag(values.format));
+  let holdsConversations = false;
+  let warned = 0;
+  const records = await selectionRecords(source, {
+    onRecord: (r) => {
+      if (r.turns) holdsConversations = true;
+    },
+    onRejected: (r) => {
+      if (warned++ < 20) process.stderr.write(`warning: ${r.where}: record skipped: ${r.why}.\n`);
+    },
+  });
   const anchors = readAnchors(anchorsPath);
   if (anchors.skipped) process.stderr.write(`warning: ${anchorsPath}: ${describeSkipped(anchors.skipped)}\n`);
-  const conversations = records.some((r) => r.turns) || anchors.anchors.some((a) => a.turns);
+  const conversations = holdsConversations || anchors.anchors.some((a) => a.turns);
   const templateFlags = values.template ?? [];
   if (templateFlags.length > 2) throw new UsageError('give one --template for both models, or two: one per --model, in order');
   const templateNames = models.map((_, i) => templateNameFor(templateFlags[i] ?? templateFlags[0], conversations));
   if (templateNames.includes('paper') && conversations) {
     throw new NuggetsError(
-      `${records.some((r) => r.turns) ? dataset : anchorsPath} holds conversations (${read.recordFormat} records), which the paper's Alpaca template cannot score.`,
+      `${holdsConversations ? dataset : anchorsPath} holds conversations (${source.recordFormat() ?? 'alpaca'} records), which the paper's Alpaca template cannot score.`,
       'Use a chat template: --template chat (each model\'s own), --template chatml, or --template FILE.jinja.',
     );
   }
-  let sample = sampleRecords(records, Math.min(sampleSize, records.length), seed);
+  let sample = await recordsAt(source, sampleRecords(records, Math.min(sampleSize, records.length), seed));
   const scored: Map<string, CandidateScore>[] = [];
   const names: string[] = [];
   for (const [i, model] of models.entries()) {

@@ -8,9 +8,9 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sampleRecords } from '../records/anchors';
 import { cardDataset, cardPathFor, datasetHash, idsHash, readCard, writeCard, type SelectionCard } from '../selection/card';
-import type { Dataset, DatasetRecord } from '../records/dataset';
-import { loadDataset, writeParquetRecords } from '../records/parquet';
-import { similarityFor } from '../selection/diverse';
+import { noParquetSchema, openRecordBatches, writeParquetRecords, type RecordBatches } from '../records/parquet';
+import { embeddingSimilarity, embeddingsMissing, tfidfSimilarityOfTexts } from '../selection/diverse';
+import { recordTexts, selectionRecords, wholeRecords, type SelectionRecord } from '../selection/select-pass';
 import { NuggetsError } from '../io/errors';
 import { assertNotInput } from '../io/files';
 import type { CandidateScore } from '../scoring/golden';
@@ -70,7 +70,7 @@ export async function selectCommand(args: string[]): Promise<number> {
   const seed = integerFlag(values.seed as string | undefined, '--seed', 0) ?? 0;
 
   const made = await makeSelection(dataset, scoreFiles, rule);
-  writeSubsetAs(out, made, made.selection.chosen, values['with-scores'] === true);
+  await writeSubsetAs(out, made, made.selection.chosen, values['with-scores'] === true);
   const problemsLeftOut = made.selection.problemsLeftOut.length;
   const common = { datasetPath: dataset, datasetSha256: datasetHash(dataset), records: made.records.length, scoresPaths: scoreFiles, header: made.header, rule, problemsLeftOut };
   writeCard({ ...common, subsetPath: out, chosen: made.selection.chosen, baseline: null, seed: null, similarity: made.selection.similarity ?? null, skippedAsDuplicates: made.selection.skippedAsDuplicates });
@@ -84,7 +84,7 @@ export async function selectCommand(args: string[]): Promise<number> {
     const randomOut = out.slice(0, out.length - (out.toLowerCase().endsWith(extension.toLowerCase()) ? extension.length : 0)) + '.random' + extension;
     assertNotInput(randomOut, [dataset, ...scoreFiles]);
     const chosen = randomBaseline(made, made.selection.chosen.length, seed);
-    writeSubsetAs(randomOut, made, chosen, values['with-scores'] === true);
+    await writeSubsetAs(randomOut, made, chosen, values['with-scores'] === true);
     writeCard({ ...common, subsetPath: randomOut, chosen, baseline: 'random', seed, similarity: null, skippedAsDuplicates: 0 });
     process.stdout.write(`random baseline of ${chosen.length} records (seed ${seed}) -> ${resolve(randomOut)}\n`);
   }
@@ -92,17 +92,21 @@ export async function selectCommand(args: string[]): Promise<number> {
 }
 
 interface Made {
-  dataset: Dataset;
-  records: DatasetRecord[];
+  /** The dataset, walked again for the text TF-IDF reads and for the chosen records' rows (select-pass.ts). */
+  dataset: RecordBatches;
+  records: SelectionRecord[];
   header: ScoresHeader;
-  scored: ScoredRecord[];
-  selection: Selection;
+  scored: ScoredRecord<SelectionRecord>[];
+  selection: Selection<SelectionRecord>;
 }
 
-/** Reads the dataset, its scores (and embeddings, for diversity) and applies the rule. */
+/**
+ * Reads the dataset, its scores (and embeddings, for diversity) and applies the rule. A Parquet dataset is walked a
+ * row group at a time and only each record's index, id and emptiness are kept, so that it is never held whole.
+ */
 async function makeSelection(datasetPath: string, scoreFiles: string[], rule: SelectionRule): Promise<Made> {
-  const dataset = await loadDataset(datasetPath);
-  const records = dataset.records;
+  const dataset = await openRecordBatches(datasetPath);
+  const records = await selectionRecords(dataset);
   const scores = new Map<string, CandidateScore>();
   const embeddings = new Map<string, Float32Array>();
   let first: ScoresHeader | undefined;
@@ -125,22 +129,29 @@ async function makeSelection(datasetPath: string, scoreFiles: string[], rule: Se
   const scored = pairScores(records, scores, scoreFiles.join(', '));
   let similarity;
   if (rule.diverse !== undefined) {
-    const chosen = similarityFor(records, embeddings);
-    if (chosen.notice) process.stderr.write(`nuggets: ${chosen.notice}\n`);
-    similarity = chosen.source;
+    const missing = embeddingsMissing(records, embeddings);
+    if (missing) process.stderr.write(`nuggets: ${missing}\n`);
+    // Without an embedding for every record, the records' text is read in a walk of its own, for TF-IDF.
+    similarity = missing === undefined ? embeddingSimilarity(embeddings) : tfidfSimilarityOfTexts(records.map((r) => r.id), await recordTexts(dataset, records));
   }
   return { dataset, records, header: first!, scored, selection: select(scored, rule, similarity) };
 }
 
-/** The subset in the format --out names: Parquet (with the dataset's own schema) for `.parquet`, else JSON as the records were. */
-function writeSubsetAs(out: string, made: Made, chosen: ScoredRecord[], withScores: boolean): void {
-  if (!/\.parquet$/i.test(out)) return writeSubset(out, chosen, withScores);
-  const sorted = [...chosen].sort((a, b) => a.record.index - b.record.index);
-  writeParquetRecords(out, made.dataset.parquetSchema, sorted.map((s) => s.record.original), withScores ? sorted.map((s) => s.score.goldenScore) : undefined);
+/**
+ * The subset in the format --out names: Parquet (with the dataset's own schema) for `.parquet`, else JSON as the records
+ * were; the chosen records' rows are read again for it, and only theirs.
+ */
+async function writeSubsetAs(out: string, made: Made, chosen: ScoredRecord<SelectionRecord>[], withScores: boolean): Promise<void> {
+  const parquet = /\.parquet$/i.test(out);
+  // Refused before any row is read: a JSON dataset has no Parquet schema to write a subset with.
+  if (parquet && !made.dataset.schema) throw noParquetSchema(out);
+  const whole = await wholeRecords(made.dataset, chosen);
+  if (!parquet) return writeSubset(out, whole, withScores);
+  writeParquetRecords(out, made.dataset.schema, whole.map((s) => s.record.original), withScores ? whole.map((s) => s.score.goldenScore) : undefined);
 }
 
 /** A same-size random subset, drawn from the records the rule could choose from (problem records left out as it left them out). */
-function randomBaseline(made: Made, count: number, seed: number): ScoredRecord[] {
+function randomBaseline(made: Made, count: number, seed: number): ScoredRecord<SelectionRecord>[] {
   const leftOut = new Set(made.selection.problemsLeftOut.map((p) => p.index));
   return count === 0 ? [] : sampleRecords(made.scored.filter((s) => !leftOut.has(s.record.index)), count, seed);
 }
@@ -163,7 +174,7 @@ async function reproduce(cardPath: string, out: string | undefined): Promise<num
   const chosen = card.baseline === 'random' ? randomBaseline(made, card.subset.records, card.seed ?? 0) : made.selection.chosen;
   if (out !== undefined) {
     assertNotInput(out, [dataset, ...scoreFiles]);
-    writeSubsetAs(out, made, chosen, false);
+    await writeSubsetAs(out, made, chosen, false);
   }
   const same = chosen.length === card.subset.records && idsHash(chosen.map((c) => c.record)) === card.subset.ids_sha256;
   if (!same) {

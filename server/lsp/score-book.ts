@@ -1,6 +1,6 @@
 /**
  * The editor's scores, persisted in extension storage with the engine's store: one scores file per
- * scoring key (model fingerprint, anchor set, template, maxAnchorTokens, separator), records keyed
+ * scoring key (model fingerprint, anchor set, template, maxAnchorTokens, separator, turns), records keyed
  * by content hash, so that any file holding the same record finds its score. A score found only
  * under another key is returned as stale, never as current. Anchor sets are kept by hash beside
  * them, so that a hover can name the anchors of any stored score.
@@ -40,7 +40,8 @@ function runWriters(path: string, header: ScoresHeader, read?: StoredFile): { wr
  * only (scoring-keys.ts), and so the files stored before the path was recorded keep their names.
  */
 export function keyName(key: ScoringKey): string {
-  const text = JSON.stringify([key.model.fingerprint, key.anchors.hash, key.template, key.maxAnchorTokens, key.separator]);
+  // --turns all is named only when given, so that the files of the default keep their names.
+  const text = JSON.stringify([key.model.fingerprint, key.anchors.hash, key.template, key.maxAnchorTokens, key.separator, ...((key.turns ?? 'last') !== 'last' ? [key.turns] : [])]);
   return createHash('sha256').update(text).digest('hex').slice(0, 20);
 }
 

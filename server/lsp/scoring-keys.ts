@@ -7,7 +7,7 @@
  * Alpaca records, the model's own chat template when the document or its anchors hold conversations), and
  * keyed as the command line writes it in the scores header (the chat template's key: 'chatml', or 'chat:' and
  * a hash of its text), so that the command line and the editor share the scores of one dataset, model, anchor
- * set and template.
+ * set and template. `nuggets.turns` is keyed as `nuggets score --turns` writes it too.
  */
 import type { AnchorSet } from '../records/anchors';
 import { RECORD_FORMATS, type RecordFormat } from '../records/dataset';
@@ -88,6 +88,8 @@ export class ScoringKeys {
       key: {
         model, anchors: { hash: anchors.hash, count: anchors.anchors.length }, template: chatTemplate?.key ?? TEMPLATE_ID,
         maxAnchorTokens: settings.maxAnchorTokens, separator: '',
+        // As the command line writes it (--turns): only when not the default, so that keys from before read as they were.
+        ...(settings.turns === 'all' ? { turns: 'all' as const } : {}),
       },
     };
     this.onKeyed(uri, keyed);

@@ -161,7 +161,7 @@ export class ScoringRuns {
       // The first records are a probe: the estimate for the rest goes to the client, which may choose (run-probe.ts).
       run = await scoreWithProbe(this.worker, {
         model: settings.model, modelOptions: this.keys.modelOptions(), anchorsHash: keyed.anchors.hash, anchors: keyed.anchors.anchors,
-        options: { maxAnchorTokens: settings.maxAnchorTokens, batchSize: settings.batchSize, separator: keyed.key.separator },
+        options: { maxAnchorTokens: settings.maxAnchorTokens, batchSize: settings.batchSize, separator: keyed.key.separator, turns: keyed.key.turns ?? 'last' },
         records: todo, ...(keyed.templateName ? { template: keyed.templateName } : {}),
         ...(settings.recordsInFlight !== undefined ? { recordsInFlight: settings.recordsInFlight } : {}),
       }, {

@@ -223,7 +223,8 @@ async function score(request: Extract<WorkerRequest, { kind: 'score' }>, signal:
     const timer = request.probe ? new CostProbe() : undefined;
     const scoring = timer ? timer.wrap(opened) : opened;
     const options = { ...request.options, ...(request.template ? { chatTemplate: await chatTemplateFor(request.model, request.modelOptions, request.template) } : {}) };
-    const preparedKey = JSON.stringify([request.anchorsHash, options.maxAnchorTokens, options.separator, options.batchSize, options.chatTemplate?.key ?? null]);
+    // The prepared anchors carry the options they were prepared with, which the candidates' passes read (turns too).
+    const preparedKey = JSON.stringify([request.anchorsHash, options.maxAnchorTokens, options.separator, options.batchSize, options.chatTemplate?.key ?? null, options.turns ?? 'last']);
     if (!prepared || prepared.key !== preparedKey) {
       reply({ id: request.id, kind: 'stage', stage: `scoring the ${request.anchors.length} anchors alone (zero-shot)…` });
       const started = Date.now();

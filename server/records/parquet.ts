@@ -63,9 +63,14 @@ export interface RecordBatches {
   recordFormat(): RecordFormat | undefined;
   /** The records in order, one Parquet row group (or a whole JSON file) at a time; each batch's rejected records with it. */
   batches(): AsyncGenerator<RecordBatch>;
+  /** A Parquet dataset's schema (its shards' common one), for writing a subset back as Parquet; absent for JSON, or shards whose schemas differ. */
+  schema?: readonly SchemaElement[];
 }
 
-/** Any dataset as batches: a JSON or JSON Lines file is read whole (one batch); Parquet one row group at a time. */
+/**
+ * Any dataset as batches: a JSON or JSON Lines file is read whole (one batch, the same records each time it is walked);
+ * Parquet one row group at a time (read again each time).
+ */
 export async function openRecordBatches(path: string, format?: RecordFormat): Promise<RecordBatches> {
   if (isParquetDataset(path)) return openParquetBatches(path, format);
   const dataset = readDataset(path, format);
@@ -82,7 +87,7 @@ export async function openRecordBatches(path: string, format?: RecordFormat): Pr
  * before any work), then one row group is decoded at a time and nothing of it is kept once its records are handed on.
  * `schema` is the shards' common schema, absent when they differ.
  */
-async function openParquetBatches(path: string, recordFormat?: RecordFormat): Promise<RecordBatches & { schema?: readonly SchemaElement[] }> {
+async function openParquetBatches(path: string, recordFormat?: RecordFormat): Promise<RecordBatches> {
   const files: Array<{ file: string; buffer: Awaited<ReturnType<typeof asyncBufferFromFile>>; metadata: FileMetaData }> = [];
   for (const file of parquetShards(path)) files.push({ file, ...(await openParquet(file)) });
   const schema = files[0]!.metadata.schema;
@@ -95,6 +100,9 @@ async function openParquetBatches(path: string, recordFormat?: RecordFormat): Pr
     recordFormat: () => reading.format,
     ...(sameSchema ? { schema } : {}),
     batches: async function* () {
+      // Each walk numbers the records from the first again (`select` walks twice); the format found stays.
+      reading.count = 0;
+      reading.rejected = [];
       for (const { file, buffer, metadata } of files) {
         let rowStart = 0;
         for (const [g, group] of metadata.row_groups.entries()) {
@@ -169,17 +177,20 @@ function topLevelColumns(schema: readonly SchemaElement[]): SchemaElement[] {
   return columns;
 }
 
+/** Why a subset cannot be written to `path` as Parquet: there is no one schema to write it with. */
+export function noParquetSchema(path: string): NuggetsError {
+  return new NuggetsError(
+    `Cannot write ${path} as Parquet: the dataset is not Parquet, or its shards have different schemas.`,
+    'Write the subset as JSON instead (--out subset.json).',
+  );
+}
+
 /**
  * Writes records (their originals, in the order given) as Parquet with the source's schema, every column kept,
  * nested ones included; `goldenScores`, when given, adds a `golden_score` DOUBLE column.
  */
 export function writeParquetRecords(path: string, schema: readonly SchemaElement[] | undefined, originals: readonly Record<string, unknown>[], goldenScores?: readonly number[]): void {
-  if (!schema) {
-    throw new NuggetsError(
-      `Cannot write ${path} as Parquet: the dataset is not Parquet, or its shards have different schemas.`,
-      'Write the subset as JSON instead (--out subset.json).',
-    );
-  }
+  if (!schema) throw noParquetSchema(path);
   const columns = topLevelColumns(schema);
   const columnData = columns.map((column) => ({
     name: column.name,

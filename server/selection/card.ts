@@ -11,7 +11,7 @@ import type { DatasetRecord } from '../records/dataset';
 import { NuggetsError } from '../io/errors';
 import { hashFile, writeFileAtomic } from '../io/files';
 import { parquetShards } from '../records/shards';
-import type { ScoredRecord, SelectionRule } from './select';
+import type { ScoredRecord, SelectableRecord, SelectionRule } from './select';
 import { SIGNALS, type SignalSummary } from '../signals';
 import type { ScoringKey } from '../records/store';
 
@@ -46,7 +46,7 @@ export function cardPathFor(subsetPath: string): string {
 }
 
 /** A content hash of the chosen records' ids in dataset order: two selections are equal when it is. */
-export function idsHash(records: readonly DatasetRecord[]): string {
+export function idsHash(records: readonly Pick<DatasetRecord, 'index' | 'id'>[]): string {
   const ids = [...records].sort((a, b) => a.index - b.index).map((r) => r.id);
   return createHash('sha256').update(ids.join('\n')).digest('hex');
 }
@@ -71,7 +71,7 @@ export interface CardInput {
   /** What the scores depend on, with the model variant and anchors file when known. */
   header: ScoringKey & { model: { variant?: string | null }; anchors: { source?: string | null } };
   rule: SelectionRule;
-  chosen: readonly ScoredRecord[];
+  chosen: readonly ScoredRecord<SelectableRecord>[];
   baseline: 'random' | null;
   seed: number | null;
   similarity: 'embedding' | 'tfidf' | null;

@@ -18,8 +18,8 @@ export interface Walk {
 
 export interface SimilaritySource {
   readonly kind: 'embedding' | 'tfidf';
-  /** Walks `records` best first, keeping each one not within `tau` of a kept one, until `size` are kept. */
-  walk(records: readonly DatasetRecord[], tau: number, size: number): Walk;
+  /** Walks `records` (by id) best first, keeping each one not within `tau` of a kept one, until `size` are kept. */
+  walk(records: readonly { id: string }[], tau: number, size: number): Walk;
 }
 
 /** Similarity of model embeddings (unit vectors, by record id): the kept vectors sit in one contiguous matrix. */
@@ -48,8 +48,13 @@ export function embeddingSimilarity(vectors: ReadonlyMap<string, Float32Array>):
 
 /** Similarity of TF-IDF vectors of each record's text (the fallback when embeddings are missing). */
 export function tfidfSimilarity(records: readonly DatasetRecord[]): SimilaritySource {
-  const { vectors } = tfidf(records.map((r) => recordText(r)));
-  const byId = new Map(records.map((r, i) => [r.id, vectors[i]!]));
+  return tfidfSimilarityOfTexts(records.map((r) => r.id), records.map((r) => recordText(r)));
+}
+
+/** TF-IDF similarity of texts given with their records' ids, in dataset order (recordText of each record). */
+export function tfidfSimilarityOfTexts(ids: readonly string[], texts: string[]): SimilaritySource {
+  const { vectors } = tfidf(texts);
+  const byId = new Map(ids.map((id, i) => [id, vectors[i]!]));
   return {
     kind: 'tfidf',
     walk(ranked, tau, size) {
@@ -80,8 +85,15 @@ export function tfidfSimilarity(records: readonly DatasetRecord[]): SimilaritySo
 
 /** The model's embeddings when every record has one; otherwise TF-IDF, with the reason to tell the user. */
 export function similarityFor(records: readonly DatasetRecord[], embeddings: ReadonlyMap<string, Float32Array> | undefined): { source: SimilaritySource; notice?: string } {
+  const missing = embeddingsMissing(records, embeddings);
+  if (missing === undefined) return { source: embeddingSimilarity(embeddings!) };
+  return { source: tfidfSimilarity(records), notice: missing };
+}
+
+/** Undefined when every record has an embedding; otherwise why diversity falls back to TF-IDF, to tell the user. */
+export function embeddingsMissing(records: readonly { id: string }[], embeddings: ReadonlyMap<string, Float32Array> | undefined): string | undefined {
   const missing = embeddings ? records.filter((r) => !embeddings.has(r.id)).length : records.length;
-  if (embeddings && missing === 0) return { source: embeddingSimilarity(embeddings) };
+  if (embeddings && missing === 0) return undefined;
   const why = !embeddings || embeddings.size === 0 ? 'no embeddings were stored with these scores' : `${missing} of ${records.length} records have no stored embedding`;
-  return { source: tfidfSimilarity(records), notice: `${why}; diversity uses TF-IDF vectors of the record text instead.` };
+  return `${why}; diversity uses TF-IDF vectors of the record text instead.`;
 }

@@ -3,7 +3,7 @@
  * top k or the top p percent, within bounds on other signals, optionally kept diverse (diverse.ts),
  * and written as a new Alpaca JSON file with the records exactly as they were (optionally with their score).
  */
-import type { DatasetRecord } from '../records/dataset';
+import type { DatasetRecord, Example } from '../records/dataset';
 import type { SimilaritySource } from './diverse';
 import { NuggetsError } from '../io/errors';
 import { writeFileAtomic } from '../io/files';
@@ -15,14 +15,20 @@ import type { SelectionRule, SignalBound } from './selection-rule';
 
 export type { SelectionRule, SignalBound } from './selection-rule';
 
-export interface ScoredRecord {
-  record: DatasetRecord;
+/**
+ * What selection reads of a record: its index and id, and its instruction and output as far as problems.ts reads
+ * them (empty or not). A DatasetRecord, or a record kept without its text by a pass over a large dataset (select-pass.ts).
+ */
+export type SelectableRecord = Example & { index: number; id: string };
+
+export interface ScoredRecord<R extends SelectableRecord = DatasetRecord> {
+  record: R;
   score: CandidateScore;
 }
 
-export interface Selection {
+export interface Selection<R extends SelectableRecord = DatasetRecord> {
   /** Best first. */
-  chosen: ScoredRecord[];
+  chosen: ScoredRecord<R>[];
   /** Records within the rule that diversity skipped as near-duplicates of a kept one. */
   skippedAsDuplicates: number;
   /** What similarity diversity used: the model's embeddings, or TF-IDF when embeddings are missing. */
@@ -32,7 +38,7 @@ export interface Selection {
 }
 
 /** Pairs each record with its score; every record must have one (a scores file of this dataset). */
-export function pairScores(records: DatasetRecord[], scores: Map<string, CandidateScore>, scoresSource: string): ScoredRecord[] {
+export function pairScores<R extends SelectableRecord>(records: R[], scores: Map<string, CandidateScore>, scoresSource: string): ScoredRecord<R>[] {
   const missing = records.filter((r) => !scores.has(r.id));
   if (missing.length === records.length) {
     throw new NuggetsError(`${scoresSource} has no score for any record of this dataset: it was computed for another dataset.`);
@@ -102,7 +108,7 @@ function sizeOf(rule: SelectionRule, total: number): number | undefined {
  * The records the rule keeps, best first. With `diverse`, the walk keeps a record only when it is not
  * a near-duplicate of one already kept (`similarity` gives the vectors; see diverse.ts).
  */
-export function select(scored: ScoredRecord[], rule: SelectionRule, similarity?: SimilaritySource): Selection {
+export function select<R extends SelectableRecord>(scored: ScoredRecord<R>[], rule: SelectionRule, similarity?: SimilaritySource): Selection<R> {
   const by = signalFor(rule.by);
   const bounds = boundsOf(rule).map((b) => ({ ...b, signal: signalFor(b.signal) }));
   // A top-percent rule's size counts every record of the dataset, as the paper's "top 1%" does.
@@ -119,7 +125,7 @@ export function select(scored: ScoredRecord[], rule: SelectionRule, similarity?:
 }
 
 /** The problem records among `scored` (problems.ts), judged in dataset order. */
-export function problemsOf(scored: readonly ScoredRecord[]): RecordProblem[] {
+export function problemsOf(scored: readonly ScoredRecord<SelectableRecord>[]): RecordProblem[] {
   return findProblems([...scored].map((s) => s.record).sort((a, b) => a.index - b.index));
 }
 

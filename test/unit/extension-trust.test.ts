@@ -105,6 +105,18 @@ test('in an untrusted workspace the workspace\'s template is ignored (a .jinja f
   assert.equal(config.serverSettings().format, 'auto', 'an unknown format is auto');
 });
 
+test('nuggets.turns goes to the server as last (its default) or all, trusted or not (it runs nothing); another value is last', () => {
+  const config = new Config(extensionPath);
+  editor.trusted = false;
+  assert.equal(config.serverSettings().turns, 'last');
+  editor.set('nuggets.turns', 'workspace', 'all');
+  assert.equal(config.serverSettings().turns, 'all');
+  editor.trusted = true;
+  assert.equal(config.serverSettings().turns, 'all');
+  editor.set('nuggets.turns', 'workspace', 'every');
+  assert.equal(config.serverSettings().turns, 'last');
+});
+
 test('a model without a chat template: Use ChatML sets nuggets.template to chatml for the workspace; dismissing it changes nothing', async () => {
   assert.equal(isNoChatTemplate({ message: 'x', data: { noChatTemplate: true } }), true);
   assert.equal(isNoChatTemplate(new Error('The model demo has no chat template')), false);
