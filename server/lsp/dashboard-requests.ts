@@ -17,13 +17,26 @@ import { shorten } from './markdown';
 import { scorableCount } from './parsed';
 import type { ScoreBook } from './score-book';
 import type { ScoringKeys } from './scoring-keys';
+import type { ParquetTables } from './parquet-tables';
+import { TablePages } from './table-pages';
 
 export class DashboardRequests {
+  /** Pages and record views of Parquet files open in the table editor and not read whole. */
+  private readonly tablePages: TablePages;
+
   constructor(
     private readonly documents: OpenDocuments,
     private readonly keys: ScoringKeys,
     private readonly book: ScoreBook,
-  ) {}
+    private readonly tables: ParquetTables,
+  ) {
+    this.tablePages = new TablePages(tables, keys, book);
+  }
+
+  /** Whether the document is a table read from its file a row group at a time (not read whole for a command). */
+  private readsRows(uri: string): boolean {
+    return this.tables.has(uri) && this.documents.get(uri) === undefined;
+  }
 
   async distribution(params: protocol.DistributionParams): Promise<protocol.DistributionResult> {
     const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
@@ -52,6 +65,7 @@ export class DashboardRequests {
   }
 
   async tablePage(params: protocol.TablePageParams): Promise<protocol.TablePageResult> {
+    if (this.readsRows(params.textDocument.uri)) return this.tablePages.page(params);
     const { parsed, keyed, scores } = await this.documents.currentOf(params.textDocument.uri);
     const kept = refusedAsInvalid(() => recordFilter(params.filter, 'The table\'s filter'));
     let rows = parsed.records.flatMap((r, i) => (kept(r, scores[i]) ? [{ r, index: r.index, ...(scores[i] ? { score: scores[i] } : {}) }] : []));
@@ -87,6 +101,7 @@ export class DashboardRequests {
 
   async recordEffects(params: protocol.RecordEffectsParams): Promise<protocol.RecordEffectsResult> {
     const uri = params.textDocument.uri;
+    if (this.readsRows(uri)) return this.tablePages.recordEffects(params);
     const parsed = await this.documents.ready(uri);
     const record = parsed.records[params.index];
     if (!record) throw new ResponseError(ErrorCodes.InvalidParams, `The dataset has no record at index ${params.index} (its ${parsed.records.length} records have indexes 0 to ${parsed.records.length - 1}).`);

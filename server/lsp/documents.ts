@@ -11,7 +11,9 @@ import { problemInfo } from '../records/problems';
 import * as protocol from '../protocol';
 import { summaryOf, type CandidateScore } from '../scoring/golden';
 import type { ScoringKey } from '../records/store';
-import { HEAD_LENGTH, markUnrenderable, mayBeDataset, parseDocument, readDocument, scorableCount, type ParsedDocument } from './parsed';
+import { HEAD_LENGTH, markUnrenderable, mayBeDataset, parseDocument, parsedRows, readDocument, scorableCount, type ParsedDocument } from './parsed';
+import type { ParquetTables } from './parquet-tables';
+import { NuggetsError } from '../io/errors';
 import type { ScoreBook } from './score-book';
 import type { Keyed, ScoringKeys } from './scoring-keys';
 
@@ -44,6 +46,10 @@ export class OpenDocuments {
   private readonly conversations = new Map<string, boolean>();
   /** The text last parsed of each open document: parsed again when the record format setting changes. */
   private readonly texts = new Map<string, TextDocument>();
+  /** The Parquet files open in the table editor: read whole, as a parsed document, when a command first needs every record. */
+  tables: ParquetTables | undefined;
+  /** Why an open table's file cannot be read whole (too large, a damaged row group): its commands are refused with it. */
+  private readonly tableRefusals = new Map<string, ResponseError<void>>();
 
   constructor(
     private readonly connection: Connection,
@@ -70,6 +76,8 @@ export class OpenDocuments {
 
   require(uri: string): ParsedDocument {
     const parsed = this.parsed.get(uri);
+    const refusal = parsed ? undefined : this.tableRefusals.get(uri);
+    if (refusal) throw refusal;
     if (!parsed) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is not an open dataset (a JSON array or JSON Lines of Alpaca, messages, ShareGPT, prompt/completion or Dolly records).`);
     return parsed;
   }
@@ -79,6 +87,7 @@ export class OpenDocuments {
    * opened arrives while its parse is still waiting for the model's identity: it waits, and sees the document.
    */
   async settled(uri: string): Promise<void> {
+    if (this.tables?.has(uri) && !this.parsed.has(uri) && !this.parsing.has(uri) && !this.tableRefusals.has(uri)) this.readTable(uri);
     await this.parsing.get(uri)?.catch(() => undefined);
   }
 
@@ -91,6 +100,39 @@ export class OpenDocuments {
   /** Why the document does not parse as a dataset now, when it looks like one. */
   problemOf(uri: string): protocol.DatasetProblem | undefined {
     return this.problems.get(uri);
+  }
+
+  /** A Parquet file opened in the table editor: its key's template follows whether its first rows are conversations. */
+  tableOpened(uri: string, conversations: boolean): void {
+    if (!this.parsed.has(uri)) this.conversations.set(uri, conversations);
+  }
+
+  /**
+   * Reads an open table's file whole, once, as a parsed document (a command needs every record), and sends its
+   * scores as for a JSON file; when it cannot be (too large, damaged), its commands are refused with why.
+   */
+  private readTable(uri: string): void {
+    const generation = this.generations.get(uri) ?? 0;
+    const read = (async (): Promise<void> => {
+      let parsed: ParsedDocument;
+      try {
+        const { records, unscorable } = await this.tables!.readWhole(uri);
+        parsed = parsedRows(uri, records, unscorable);
+      } catch (err) {
+        if (!(err instanceof NuggetsError)) throw err;
+        if (this.generations.get(uri) === generation) this.tableRefusals.set(uri, new ResponseError(ErrorCodes.InvalidRequest, err.describe()));
+        return;
+      }
+      if (this.generations.get(uri) !== generation) return; // closed meanwhile
+      this.conversations.set(uri, parsed.conversations);
+      const keyed = await this.keys.keyFor(uri);
+      if (this.generations.get(uri) !== generation) return;
+      this.parsed.set(uri, parsed);
+      this.publish(parsed, keyed);
+    })().finally(() => {
+      if (this.parsing.get(uri) === read) this.parsing.delete(uri);
+    });
+    this.parsing.set(uri, read);
   }
 
   open(document: TextDocument): Promise<void> {
@@ -135,6 +177,7 @@ export class OpenDocuments {
     this.setProblem(uri, null);
     this.texts.delete(uri);
     this.conversations.delete(uri);
+    this.tableRefusals.delete(uri);
     if (this.parsed.delete(uri)) void this.connection.sendNotification(protocol.scoresClearedNotification, { uri });
   }
 

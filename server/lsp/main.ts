@@ -63,6 +63,8 @@ connection.onRequest(protocol.nearestNeighbours, logRefusals(protocol.nearestNei
 connection.onRequest(protocol.goldenIfdScatter, logRefusals(protocol.goldenIfdScatter.method, (params) => ready().dashboard.goldenIfdScatter(params.textDocument.uri)));
 connection.onRequest(protocol.recordEffects, logRefusals(protocol.recordEffects.method, (params) => ready().dashboard.recordEffects(params)));
 connection.onRequest(protocol.exportScores, logRefusals(protocol.exportScores.method, (params) => ready().exportScores(params)));
+connection.onRequest(protocol.openTable, logRefusals(protocol.openTable.method, (params) => ready().openTable(params.textDocument.uri)));
+connection.onNotification(protocol.closeTable, (params) => ready().closeTable(params.textDocument.uri));
 connection.onRequest(protocol.suggestedModels, () => ready().suggestedModels());
 connection.onRequest(protocol.ollamaModels, () => ready().ollamaModels());
 /**

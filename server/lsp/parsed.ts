@@ -199,3 +199,20 @@ export function recordAtLine(parsed: ParsedDocument, line: number): number | und
   while (found > 0 && parsed.ranges[found - 1]!.end.line >= line && parsed.ranges[found - 1]!.start.line === parsed.ranges[found]!.start.line) found--;
   return parsed.ranges[found]!.end.line >= line ? found : undefined;
 }
+
+/**
+ * A Parquet file's rows read whole (parquet-tables.ts readWhole) as a parsed document: each row's range is its row
+ * number as a line, the rows that cannot be scored are problem records in their place, as in a JSON file.
+ */
+export function parsedRows(uri: string, records: DatasetRecord[], unscorable: ReadonlyMap<number, string>): ParsedDocument {
+  const ranges = records.map((r) => ({ start: { line: r.index, character: 0 }, end: { line: r.index, character: 0 } }));
+  const byId = new Map<string, number[]>();
+  for (const r of records) {
+    const list = byId.get(r.id);
+    if (list) list.push(r.index);
+    else byId.set(r.id, [r.index]);
+  }
+  const problems = new Map<number, ProblemReason>(findProblems(records.filter((r) => !unscorable.has(r.index))).map((p) => [p.index, p.reason]));
+  for (const [index, why] of unscorable) problems.set(index, { unscorable: why });
+  return { uri, version: 0, records, ranges, byId, problems, conversations: records.some((r) => r.turns), parseProblems: new Map(problems), renderedWith: '' };
+}

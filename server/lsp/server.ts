@@ -25,10 +25,12 @@ import { SUGGESTED_HUB_MODELS } from '../model/hub';
 import * as protocol from '../protocol';
 import { countProblems, describeProblem } from '../records/problems';
 import { pairScores, ruleLabel, select, writeSubset } from '../selection/select';
+import { writeParquetRecords } from '../records/parquet';
 import { nameOf, originOf } from './anchor-choice';
 import { AnchorsPerDocument } from './anchors-per-document';
 import { checkModelToCompare, comparisonResult } from './compare-models';
 import { DashboardRequests } from './dashboard-requests';
+import { ParquetTables } from './parquet-tables';
 import { OpenDocuments } from './documents';
 import { hoverMarkdown, problemLine, scoreSource, sourceFooter, turnsMarkdown } from './markdown';
 import { ollamaModels } from './model-choices';
@@ -49,6 +51,8 @@ const SYNC_DELAY_MS = 100;
 export class NuggetsServer {
   readonly documents: OpenDocuments;
   readonly dashboard: DashboardRequests;
+  /** The Parquet files open in the table editor. */
+  readonly tables: ParquetTables;
   private readonly book: ScoreBook;
   private readonly worker: ScoringWorker;
   private readonly anchors: AnchorsPerDocument;
@@ -74,10 +78,12 @@ export class NuggetsServer {
     const identity = new ModelIdentity(this.worker, log, join(storagePath, 'models.json'));
     this.keys = new ScoringKeys(identity, this.anchors, settingsNow, storagePath, this.worker);
     this.documents = new OpenDocuments(connection, this.book, this.keys, (parsed, keyed, ids) => this.rescoreEdited(parsed, keyed, ids), log);
+    this.tables = new ParquetTables((params) => void connection.sendNotification(protocol.tableIndexNotification, params), () => this.keys.recordFormat());
+    this.documents.tables = this.tables;
     this.keys.conversationsIn = (uri) => this.documents.holdsConversations(uri);
     this.keys.onKeyed = (uri, keyed) => this.documents.keyed(uri, keyed);
     this.runs = new ScoringRuns(connection, this.documents, this.keys, this.book, this.worker, settingsNow, log);
-    this.dashboard = new DashboardRequests(this.documents, this.keys, this.book);
+    this.dashboard = new DashboardRequests(this.documents, this.keys, this.book, this.tables);
     // Stored scores were shown under the model's remembered identity; the lookup found another, or none.
     identity.onChanged = () => void this.documents.publishAll().catch(log);
     try {
@@ -114,6 +120,27 @@ export class NuggetsServer {
   async filesRenamed(files: readonly protocol.FileRename[]): Promise<void> {
     this.anchors.choices.renamed(files);
     await this.documents.publishAll();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Parquet files in the table editor
+
+  /** A Parquet file opened in the table editor: what its footer says; a file that is no readable Parquet is refused with what is wrong. */
+  async openTable(uri: string): Promise<protocol.TableInfo> {
+    try {
+      const info = await this.tables.open(uri);
+      this.documents.tableOpened(uri, this.tables.holdsConversations(uri));
+      return info;
+    } catch (err) {
+      throw err instanceof NuggetsError ? new ResponseError(ErrorCodes.InvalidRequest, err.describe()) : err;
+    }
+  }
+
+  /** The file's last table editor closed: its rows, index and whole read are let go, its scores cleared on the client. */
+  closeTable(uri: string): void {
+    this.runs.abort(uri);
+    this.tables.close(uri);
+    this.documents.closed(uri);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -283,9 +310,16 @@ export class NuggetsServer {
       const picked = select(pairScores(scorableRecords(parsed), keyed ? this.book.scoresOf(keyed.key) : new Map(), 'the stored scores of the current model and anchors'), params.rule, similarity?.source);
       // The records that cannot be scored are left out too, and counted with the other problem records.
       const selection = { ...picked, problemsLeftOut: [...picked.problemsLeftOut, ...unscorableProblems(parsed)] };
-      const out = subsetPath(source, params.rule);
+      // Parquet in, Parquet out: the source's schema and every column, as `nuggets select --out subset.parquet` writes it.
+      const parquet = this.tables.has(uri);
+      const out = subsetPath(source, params.rule, parquet ? '.parquet' : '.json');
       assertNotInput(out, [source]);
-      writeSubset(out, selection.chosen, params.withScores === true);
+      if (parquet) {
+        const chosen = [...selection.chosen].sort((a, b) => a.record.index - b.record.index);
+        writeParquetRecords(out, this.tables.schemaOf(uri), chosen.map((s) => s.record.original), params.withScores === true ? chosen.map((s) => s.score.goldenScore) : undefined);
+      } else {
+        writeSubset(out, selection.chosen, params.withScores === true);
+      }
       this.anchors.choices.inherit(uri, pathToFileURL(out).toString()); // the subset opens with its scores current
       // The card names files beside the subset, not in the extension's storage: `nuggets select --card` replays from the workspace alone.
       const replay = writeReplayFiles(out, this.book.scoresPathOf(keyed!.key), new Set(parsed.records.map((r) => r.id)), this.anchors.pathFor(uri) ?? null,
@@ -405,12 +439,12 @@ export class NuggetsServer {
   }
 }
 
-/** Beside the dataset: data.golden-top25.json, then data.golden-top25-2.json, … (never an existing file). */
-function subsetPath(source: string, rule: protocol.SelectionRule): string {
+/** Beside the dataset: data.golden-top25.json, then data.golden-top25-2.json, … (never an existing file); `.parquet` for a Parquet file. */
+function subsetPath(source: string, rule: protocol.SelectionRule, extension: '.json' | '.parquet'): string {
   const label = ruleLabel(rule);
   const stem = join(dirname(source), basename(source, extname(source)));
   for (let n = 1; ; n++) {
-    const path = `${stem}.golden-${label}${n > 1 ? `-${n}` : ''}.json`;
+    const path = `${stem}.golden-${label}${n > 1 ? `-${n}` : ''}${extension}`;
     if (!existsSync(path)) return path;
   }
 }

@@ -123,7 +123,8 @@ async function openParquetBatches(path: string, recordFormat?: RecordFormat): Pr
   };
 }
 
-async function openParquet(file: string): Promise<{ buffer: Awaited<ReturnType<typeof asyncBufferFromFile>>; metadata: FileMetaData }> {
+/** A Parquet file's bytes, read as needed, and its footer; a file that is no readable Parquet is named with what is wrong. */
+export async function openParquet(file: string): Promise<{ buffer: Awaited<ReturnType<typeof asyncBufferFromFile>>; metadata: FileMetaData }> {
   let buffer;
   try {
     buffer = await asyncBufferFromFile(file);
@@ -142,7 +143,7 @@ function schemaText(schema: readonly SchemaElement[]): string {
 }
 
 /** Plain JS values, as JSON.parse would give: 64-bit integers as numbers (as strings beyond 2^53), nested lists and structs as arrays and objects. */
-function plainValue(value: unknown): unknown {
+export function plainValue(value: unknown): unknown {
   if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
   if (Array.isArray(value)) return value.map(plainValue);
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
