@@ -244,7 +244,8 @@ function renderPage(page: TablePageResult): void {
   const fresh = page.rows.flatMap((row) => Object.keys(row.signals ?? {})).filter((name, k, all) => !signalNames.includes(name) && all.indexOf(name) === k);
   table.receive(page.offset, page.rows, page.total);
   const pageInfo = byId('page-info');
-  pageInfo.textContent = page.total === 0 ? 'No rows match.' : `${page.total.toLocaleString('en-US')} row${page.total === 1 ? '' : 's'}${currentFilter() ? ' match' : ''}; scroll for more`;
+  pageInfo.textContent = page.total === 0 ? 'No rows match.'
+    : `${page.total.toLocaleString('en-US')} row${page.total === 1 ? '' : 's'}${currentFilter() ? ' match' : ''}${page.total > BLOCK_SIZE ? '; scroll for more' : ''}`;
   pageInfo.dataset.total = String(page.total);
   if (fresh.length > 0) {
     signalNames.push(...fresh);
