@@ -14,6 +14,7 @@ import type { ScoringKey } from '../records/store';
 import { HEAD_LENGTH, markUnrenderable, mayBeDataset, parseDocument, parsedRows, readDocument, scorableCount, type ParsedDocument } from './parsed';
 import type { ParquetTables } from './parquet-tables';
 import { NuggetsError } from '../io/errors';
+import { nameOf } from './anchor-choice';
 import type { ScoreBook } from './score-book';
 import type { Keyed, ScoringKeys } from './scoring-keys';
 
@@ -112,21 +113,24 @@ export class OpenDocuments {
    * scores as for a JSON file; when it cannot be (too large, damaged), its commands are refused with why.
    */
   private readTable(uri: string): void {
+    // closed() counts a new generation: a read that outlives its table's editor is dropped.
     const generation = this.generations.get(uri) ?? 0;
+    const current = (): boolean => (this.generations.get(uri) ?? 0) === generation;
     const read = (async (): Promise<void> => {
       let parsed: ParsedDocument;
       try {
         const { records, unscorable } = await this.tables!.readWhole(uri);
         parsed = parsedRows(uri, records, unscorable);
       } catch (err) {
-        if (!(err instanceof NuggetsError)) throw err;
-        if (this.generations.get(uri) === generation) this.tableRefusals.set(uri, new ResponseError(ErrorCodes.InvalidRequest, err.describe()));
+        if (!(err instanceof NuggetsError)) this.log(err);
+        const why = err instanceof NuggetsError ? err.describe() : `${nameOf(uri)} cannot be read whole: ${(err as Error)?.message ?? err}`;
+        if (current()) this.tableRefusals.set(uri, new ResponseError(ErrorCodes.InvalidRequest, why));
         return;
       }
-      if (this.generations.get(uri) !== generation) return; // closed meanwhile
+      if (!current()) return;
       this.conversations.set(uri, parsed.conversations);
       const keyed = await this.keys.keyFor(uri);
-      if (this.generations.get(uri) !== generation) return;
+      if (!current()) return;
       this.parsed.set(uri, parsed);
       this.publish(parsed, keyed);
     })().finally(() => {

@@ -54,7 +54,7 @@ export class TestClient {
     const client = new TestClient(child, connection);
     child.stderr!.on('data', (chunk: Buffer) => (client.stderr += chunk.toString()));
     for (const method of [protocol.scoresNotification.method, protocol.scoresClearedNotification.method, protocol.scoringStatusNotification.method,
-      protocol.datasetProblemNotification.method, 'textDocument/publishDiagnostics', 'window/logMessage', 'window/showMessage']) {
+      protocol.datasetProblemNotification.method, protocol.tableIndexNotification.method, 'textDocument/publishDiagnostics', 'window/logMessage', 'window/showMessage']) {
       connection.onNotification(method, (params: unknown) => client.record(method, params));
     }
     connection.listen();
