@@ -3,7 +3,7 @@
  * eight real GSM8K records (/work/shared/data, written here by hyparquet-writer in three row groups, with a
  * `source` column no record format reads). The file opens in the table editor, its rows in the table; the
  * table's Score Dataset button scores it (the status bar follows the table), and each row's golden score is the
- * one the CLI computes for the same file and anchors; the table's Select Golden Subset writes a Parquet subset
+ * one the CLI computes for the same file and anchors; Select Golden Subset from the palette writes a Parquet subset
  * that holds the rows `nuggets select` chooses, with every column, and opens it in the table editor. A
  * screenshot of each step goes to .test-artifacts/e2e/parquet/.
  */
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { repoRoot } from '../helpers';
-import { E2eSession, e2eFolders, installPackagedExtension, nuggetsStatus, startCodeServer, until, type CodeServer } from './code-server';
+import { E2eSession, e2eFolders, installPackagedExtension, nuggetsStatus, runCommand, startCodeServer, until, type CodeServer } from './code-server';
 
 const RECORDS = 8;
 const ANCHORS = 4;
@@ -110,21 +110,24 @@ test('a Parquet file in VS Code: the table shows its rows, Score Dataset gives t
   });
 
   await step('03-parquet-subset', async () => {
-    await table.locator('#select-subset').click();
+    // From the command palette this time: the command acts on the active table editor.
+    await runCommand(page, 'Nuggets: Select Golden Subset');
     const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Top 25%' }).first();
     await pick.waitFor({ state: 'visible', timeout: 30_000 });
     assert.match(await pick.innerText(), new RegExp(`keeps 2 of ${RECORDS} \\(25\\.0%\\)`));
     await pick.click();
-    const name = 'gsm8k.golden-top25.parquet';
     // The subset and then its card are each written atomically: wait for both.
-    await until(async () => existsSync(join(workspace, name)) && readdirSync(workspace).some((f) => f.startsWith('gsm8k.golden-top25') && f.endsWith('.card.json')), (ok) => ok, 30_000, 'the Parquet subset and its card');
+    const finished = (f: string[]): boolean => f.length === 1 && readdirSync(workspace).some((g) => g.startsWith(f[0]!) && g.endsWith('.card.json'));
+    const written = await until(async () => readdirSync(workspace).filter((f) => f !== DATASET && f.endsWith('.parquet')), finished, 30_000, 'the Parquet subset beside its card');
+    const name = written[0]!;
+    assert.match(name, /^gsm8k\.golden-top25pct\.parquet$/);
     const subset = await readParquet(join(workspace, name));
     const cliSubset = await readParquet(join(root, 'golden-cli.parquet'));
     assert.equal(subset.length, 2);
     assert.deepEqual(subset, cliSubset, 'the rows `nuggets select --top-percent 25 --out x.parquet` chooses');
     for (const row of subset) assert.deepEqual(Object.keys(row), COLUMNS, 'every column kept, the source column too');
     assert.ok(subset.every((row) => records.some((r) => COLUMNS.every((c) => r[c] === row[c]))), 'each row as it is in the file');
-    assert.equal(existsSync(join(workspace, 'gsm8k.golden-top25.json')), false, 'no JSON subset written');
+    assert.equal(existsSync(join(workspace, 'gsm8k.golden-top25pct.json')), false, 'no JSON subset written');
     // It opens in the table editor.
     await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor({ timeout: 20_000 });
     await until(() => table.locator('#records-table tr.record').count(), (n) => n === 2, 30_000, 'the subset\'s rows in its table');
