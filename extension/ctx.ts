@@ -151,6 +151,7 @@ export class Ctx implements vscode.Disposable {
     if ('info' in opened) {
       this.tables.set(key, opened.info);
       this.tableRefusals.delete(key);
+      if (activeTableUri()?.toString() === key) this.lastDataset = uri;
     } else {
       this.tableRefusals.set(key, opened.refusal);
     }
