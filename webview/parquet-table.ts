@@ -103,7 +103,9 @@ function enableControls(): void {
   const why = indexed() ? '' : byId('index-progress').textContent ?? '';
   for (const control of document.querySelectorAll<HTMLButtonElement | HTMLInputElement>('#records-table button.sort, #records-table input.column-filter')) {
     control.disabled = !indexed();
-    if (why) control.title = why;
+    // The control's own title ("Sort by Score") comes back once it works.
+    control.dataset.title ??= control.title;
+    control.title = why || control.dataset.title;
   }
 }
 

@@ -258,6 +258,7 @@ test('once the row index is read, a header sorts (asked of the server) and a col
   await hostPost({ type: 'index', index: { uri: INFO.uri, indexed: rows.length, rows: rows.length, done: true } });
   await untilText('#index-progress', '');
   assert.equal(await isDisabled('#records-table th[data-sort="goldenScore"] button'), false);
+  assert.equal(await page.locator('#records-table th[data-sort="goldenScore"] button').getAttribute('title'), 'Sort by golden score: the share of anchors the record helps', 'its own title back');
   let from = posted.length;
   await page.locator('#records-table th[data-sort="goldenScore"] button').click();
   const sorted = await postedSince(from, (m) => m.type === 'page' && m.query.sortBy === 'goldenScore', 'a page sorted by golden score');
