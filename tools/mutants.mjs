@@ -158,6 +158,12 @@ const MUTANTS = [
   // The question before a long run: a run stopped there scores nothing more (server/lsp/run-probe.ts).
   { name: 'cost probe: the run goes on whatever the user chose', file: 'server/lsp/run-probe.ts',
     search: "if (estimate.ask && choice !== 'continue')", replace: 'if (false)', tests: [{ file: 'integration/lsp-cost-probe' }] },
+  // Parquet files in the table editor (server/lsp/parquet-tables.ts): a sort or filter never reads the file whole, and a file over the limit is never read whole.
+  { name: 'table: a sorted page reads the file whole', file: 'server/lsp/dashboard-requests.ts',
+    search: 'if (this.readsRows(params.textDocument.uri)) return this.tablePages.page(params);',
+    replace: "if (this.readsRows(params.textDocument.uri) && (params.sortBy ?? 'index') === 'index' && !params.filter) return this.tablePages.page(params);", tests: [{ file: 'integration/lsp-parquet-table' }] },
+  { name: 'table: a file over the whole-read limit is read whole', file: 'server/lsp/parquet-tables.ts',
+    search: 'if (!table.info.wholeAllowed) {', replace: 'if (false) {', tests: [{ file: 'integration/lsp-parquet-table' }] },
 ];
 
 const TEST_TIMEOUT_MS = 180_000;

@@ -331,7 +331,9 @@ function topLevelNames(schema: readonly SchemaElement[]): string[] {
   return names;
 }
 
+/** A size for people: "312 MB", "4.2 MB", "31 KB". */
 function megabytes(bytes: number): string {
+  if (bytes < 2 ** 20) return `${Math.ceil(bytes / 1024)} KB`;
   return `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
 }
 
