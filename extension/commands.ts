@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { WorkDoneProgress } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
 import { isNoChatTemplate, offerChatml } from './chat_template_offer';
-import type { Ctx } from './ctx';
+import { activeTableUri, type Ctx, type DatasetRef } from './ctx';
 import { SECTION } from './config';
 import { showComparison, showDashboard } from './dashboard';
 import { noRecordsMessage } from './no_records';
@@ -42,10 +42,19 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
   ];
 }
 
-/** The active editor's dataset; when it has none, says why: it does not parse (with Go to Error), or it is no dataset. */
-function requireDataset(ctx: Ctx): vscode.TextDocument | undefined {
-  const document = ctx.activeDataset();
-  if (document) return document;
+/**
+ * The active editor's dataset (a text document's, or the table editor's Parquet file); when it has none, says why:
+ * it does not parse (with Go to Error), the table editor could not read it, or it is no dataset.
+ */
+function requireDataset(ctx: Ctx): DatasetRef | undefined {
+  const dataset = ctx.activeDataset();
+  if (dataset) return dataset;
+  const table = vscode.window.activeTextEditor ? undefined : activeTableUri();
+  if (table) {
+    const refusal = ctx.tableRefusalOf(table);
+    void vscode.window.showErrorMessage(refusal ? `Nuggets: ${basename(table.path)} cannot be read: ${refusal}` : `Nuggets: ${basename(table.path)} is still opening; try again in a moment.`);
+    return undefined;
+  }
   const active = vscode.window.activeTextEditor?.document;
   const problem = active && ctx.problemOf(active.uri);
   if (active && problem) {
@@ -156,7 +165,7 @@ async function selectGoldenSubset(ctx: Ctx): Promise<protocol.SelectSubsetResult
   const document = requireDataset(ctx);
   if (!document) return undefined;
   const textDocument = { uri: document.uri.toString() };
-  const offered = offeredRules(ctx.scoresOf(document.uri)?.total ?? 0);
+  const offered = offeredRules(ctx.recordCount(document.uri));
   const preview = await ctx.request(protocol.selectionPreview, { textDocument, rules: offered.map((o) => o.rule) });
   if (!(await allScored(preview))) return undefined;
   // The suggested rule comes first, so that accepting the default writes records (the paper's top 1% when it keeps any).
@@ -204,7 +213,7 @@ async function customRule(ctx: Ctx, textDocument: { uri: string }, kind: 'min-sc
 async function chooseAnchors(ctx: Ctx): Promise<protocol.AnchorSetInfo | undefined> {
   const document = requireDataset(ctx);
   if (!document) return undefined;
-  const total = ctx.scoresOf(document.uri)?.total ?? 0;
+  const total = ctx.recordCount(document.uri);
   const picked = await vscode.window.showQuickPick([
     { label: 'k-means', description: 'N records nearest the centres of N clusters of this dataset (the paper\'s choice)', method: 'kmeans' as const },
     { label: 'Random', description: 'N random records of this dataset', method: 'random' as const },
@@ -271,7 +280,7 @@ async function compareModels(ctx: Ctx): Promise<protocol.CompareModelsResult | u
   });
   if (!picked) return undefined;
   const other = picked.model === '' ? ctx.config.bundledModel : picked.model;
-  const total = ctx.scoresOf(document.uri)?.total ?? 0;
+  const total = ctx.recordCount(document.uri);
   const sampleText = await vscode.window.showInputBox({
     title: 'Nuggets: records to compare on', prompt: `How many random records of this dataset both models score (3 to ${total})`, value: String(Math.max(3, Math.min(100, total))),
     validateInput: (v) => (Number.isInteger(Number(v)) && Number(v) >= 3 ? undefined : 'A whole number, at least 3: a rank correlation needs 3 records.'),

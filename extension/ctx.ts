@@ -22,6 +22,24 @@ export interface DocumentScores {
   demoModel: boolean;
 }
 
+/** The dataset a command acts on: a text document's, or a Parquet file open in the table editor. */
+export interface DatasetRef {
+  uri: vscode.Uri;
+  /** The file's name, for messages. */
+  name: string;
+}
+
+/** The Parquet table editor's view type (package.json customEditors, extension/parquet_editor.ts). */
+export const PARQUET_VIEW_TYPE = 'nuggets.parquetTable';
+
+/** The file of the active tab when it is the Parquet table editor. */
+export function activeTableUri(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  return input instanceof vscode.TabInputCustom && input.viewType === PARQUET_VIEW_TYPE ? input.uri : undefined;
+}
+
+const nameOf = (uri: vscode.Uri): string => uri.path.split('/').pop() ?? uri.toString();
+
 export interface ScoresChange {
   uri: string;
   /** Every record's score was sent (the document was opened or edited, or the model or anchors changed), not just a few newly scored ones. */
@@ -38,7 +56,11 @@ export class Ctx implements vscode.Disposable {
   private readonly runs = new Map<string, protocol.ScoringStatus>();
   /** Documents that read as datasets but do not parse now: their scores stay, waiting for a valid file. */
   private readonly problems = new Map<string, protocol.DatasetProblem>();
+  /** Parquet files open in the table editor (openTable's answer), and those it refused (why). */
+  private readonly tables = new Map<string, protocol.TableInfo>();
+  private readonly tableRefusals = new Map<string, string>();
   private readonly scoresChanged = new vscode.EventEmitter<ScoresChange>();
+  private readonly activeChanged = new vscode.EventEmitter<void>();
   private readonly statusChanged = new vscode.EventEmitter<string>();
   private lastDataset: vscode.Uri | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -47,6 +69,8 @@ export class Ctx implements vscode.Disposable {
   readonly onDidChangeScores = this.scoresChanged.event;
   /** Fires with a document URI whenever a scoring run's state changes. */
   readonly onDidChangeStatus = this.statusChanged.event;
+  /** Fires when the active editor changes, a text editor or the table editor (which is no text editor). */
+  readonly onDidChangeActive = this.activeChanged.event;
 
   /**
    * @param log the "Nuggets" output channel: the server's messages and a record of every run (model, anchors,
@@ -56,7 +80,7 @@ export class Ctx implements vscode.Disposable {
     this.config = config ?? new Config(extensionContext.extensionPath);
     this.readAhead = new ReadAhead(client, (params) => this.receiveScores(params), (uri) => this.scores.has(uri));
     this.disposables.push(
-      this.scoresChanged, this.statusChanged, this.readAhead,
+      this.scoresChanged, this.statusChanged, this.activeChanged, this.readAhead,
       client.onNotification(protocol.scoresNotification, (params) => (params.savedFile ? this.readAhead.receive(params) : this.receiveScores(params))),
       client.onNotification(protocol.scoresClearedNotification, ({ uri }) => {
         this.scores.delete(uri);
@@ -90,7 +114,11 @@ export class Ctx implements vscode.Disposable {
       }),
       vscode.window.onDidChangeActiveTextEditor((editor) => {
         if (editor && this.scores.has(editor.document.uri.toString())) this.lastDataset = editor.document.uri;
+        this.activeChanged.fire();
       }),
+      // The table editor is a tab, not a text editor: its becoming active is told by the tabs.
+      vscode.window.tabGroups.onDidChangeTabs(() => this.tableTabChanged()),
+      vscode.window.tabGroups.onDidChangeTabGroups(() => this.tableTabChanged()),
     );
   }
 
@@ -109,6 +137,47 @@ export class Ctx implements vscode.Disposable {
     const editor = vscode.window.activeTextEditor;
     if (editor?.document.uri.toString() === params.uri) this.lastDataset = editor.document.uri;
     this.scoresChanged.fire({ uri: params.uri, full: params.full });
+  }
+
+  private tableTabChanged(): void {
+    const table = activeTableUri();
+    if (table && this.tables.has(table.toString())) this.lastDataset = table;
+    this.activeChanged.fire();
+  }
+
+  /** The table editor opened a Parquet file (openTable answered `info`), or was refused it (`refusal`). */
+  tableOpened(uri: vscode.Uri, opened: { info: protocol.TableInfo } | { refusal: string }): void {
+    const key = uri.toString();
+    if ('info' in opened) {
+      this.tables.set(key, opened.info);
+      this.tableRefusals.delete(key);
+      if (activeTableUri()?.toString() === key) this.lastDataset = uri;
+    } else {
+      this.tableRefusals.set(key, opened.refusal);
+    }
+    this.activeChanged.fire();
+  }
+
+  /** The file's last table editor closed. */
+  tableClosed(uri: vscode.Uri): void {
+    this.tables.delete(uri.toString());
+    this.tableRefusals.delete(uri.toString());
+    this.activeChanged.fire();
+  }
+
+  /** What openTable said of the Parquet file, while a table editor has it open. */
+  tableOf(uri: vscode.Uri | string): protocol.TableInfo | undefined {
+    return this.tables.get(uri.toString());
+  }
+
+  /** Why the table editor could not open the file (no readable Parquet), while it shows that. */
+  tableRefusalOf(uri: vscode.Uri | string): string | undefined {
+    return this.tableRefusals.get(uri.toString());
+  }
+
+  /** Records of the dataset: as its scores count them, or, before the server read a table whole, its rows. */
+  recordCount(uri: vscode.Uri | string): number {
+    return this.scoresOf(uri)?.total ?? this.tableOf(uri)?.rows ?? 0;
   }
 
   /** When the document reached the extension (performance.now()), asked once: for timing its first render. */
@@ -136,15 +205,20 @@ export class Ctx implements vscode.Disposable {
   }
 
   /**
-   * The dataset in the active editor. Only while no text editor is active (a panel such as the dashboard has
-   * focus) the last dataset that was active: a command never acts on a file other than the active editor's.
+   * The dataset in the active editor: a text document's, or the Parquet file of the active table editor. Only
+   * while neither is active (a panel such as the dashboard has focus) the last dataset that was active: a
+   * command never acts on a file other than the active editor's.
    */
-  activeDataset(): vscode.TextDocument | undefined {
+  activeDataset(): DatasetRef | undefined {
     const active = vscode.window.activeTextEditor?.document;
-    if (active) return this.isDataset(active) && !this.problemOf(active.uri) ? active : undefined;
+    if (active) return this.isDataset(active) && !this.problemOf(active.uri) ? { uri: active.uri, name: nameOf(active.uri) } : undefined;
+    const table = activeTableUri();
+    if (table) return this.tables.has(table.toString()) ? { uri: table, name: nameOf(table) } : undefined;
     if (!this.lastDataset) return undefined;
     const uri = this.lastDataset.toString();
-    return this.scores.has(uri) && !this.problems.has(uri) ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri) : undefined;
+    if (this.tables.has(uri)) return { uri: this.lastDataset, name: nameOf(this.lastDataset) };
+    const document = this.scores.has(uri) && !this.problems.has(uri) ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri) : undefined;
+    return document ? { uri: document.uri, name: nameOf(document.uri) } : undefined;
   }
 
   /**

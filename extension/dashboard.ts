@@ -173,7 +173,8 @@ class Dashboard {
     if (!this.ready) return;
     this.lastRefresh = Date.now();
     const textDocument = { uri: this.uri.toString() };
-    if (!this.ctx.scoresOf(this.uri)) {
+    // A Parquet table has no scores here until the server reads it whole, which the requests below make it do.
+    if (!this.ctx.scoresOf(this.uri) && !this.ctx.tableOf(this.uri)) {
       // A file opened broken has no last scores to show: the dashboard says what is wrong, and where.
       const problem = this.ctx.problemOf(this.uri);
       this.post({
@@ -251,6 +252,8 @@ class Dashboard {
   }
 
   private async reveal(index: number, fallback: Range | undefined): Promise<void> {
+    // A Parquet file has no text to show: its record is in the dashboard's record view (and the table editor's).
+    if (this.ctx.tableOf(this.uri)) return;
     const range = this.ctx.scoresOf(this.uri)?.records[index]?.range ?? fallback;
     if (!range) return;
     const selection = new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character);

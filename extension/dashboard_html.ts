@@ -24,7 +24,7 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
   return `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${cspSource} 'nonce-${nonce}'; font-src ${cspSource}`;
 }
 
-const escapeAttribute = (value: string): string => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+export const escapeAttribute = (value: string): string => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
 export function dashboardHtml(options: DashboardPageOptions): string {
   const nonce = options.nonce ?? makeNonce();

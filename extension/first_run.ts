@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './ctx';
+import { activeTableUri, type Ctx } from './ctx';
 
 const WELCOMED = 'nuggets.welcomedOnFirstDataset';
 export const WALKTHROUGH = 'nuggets-dev.nuggets#gettingStarted';
@@ -19,7 +19,7 @@ export class FirstRun implements vscode.Disposable {
   constructor(private readonly ctx: Ctx) {
     this.disposables.push(
       ctx.onDidChangeScores(() => this.update()),
-      vscode.window.onDidChangeActiveTextEditor(() => this.update()),
+      ctx.onDidChangeActive(() => this.update()),
     );
     this.update();
   }
@@ -27,8 +27,11 @@ export class FirstRun implements vscode.Disposable {
   private update(): void {
     const document = vscode.window.activeTextEditor?.document;
     const isDataset = !!document && this.ctx.isDataset(document);
-    if (isDataset !== this.activeIsDataset) void vscode.commands.executeCommand('setContext', 'nuggets.activeIsDataset', isDataset);
-    this.activeIsDataset = isDataset;
+    // The table editor's Parquet file has the same editor-title buttons.
+    const table = document ? undefined : activeTableUri();
+    const showButtons = isDataset || (table !== undefined && this.ctx.tableOf(table) !== undefined);
+    if (showButtons !== this.activeIsDataset) void vscode.commands.executeCommand('setContext', 'nuggets.activeIsDataset', showButtons);
+    this.activeIsDataset = showButtons;
     if (isDataset) void this.welcome(document);
   }
 

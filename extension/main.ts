@@ -11,6 +11,7 @@ import { Ctx } from './ctx';
 import { Decorations } from './decorations';
 import { FirstRun } from './first_run';
 import { hoverLinks } from './hover_links';
+import { ParquetEditorProvider } from './parquet_editor';
 import { StatusDisplay } from './status_display';
 
 let ctx: Ctx | undefined;
@@ -39,6 +40,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Nugget
     new StatusDisplay(ctx),
     ...registerCommands(ctx),
     registerCostQuestion(ctx),
+    ParquetEditorProvider.register(ctx),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (config.affects(e)) ctx?.sendSettings();
     }),

@@ -1,11 +1,12 @@
 /**
- * The status bar item for the active dataset: scored/total, and while a run is going, its ETA.
+ * The status bar item for the active dataset (a text editor's, or the Parquet table editor's): scored/total, and
+ * while a run is going, its ETA.
  * Click: score what is missing, or open the dashboard when everything is scored.
  */
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import { problemText } from './commands';
-import type { Ctx } from './ctx';
+import { activeTableUri, type Ctx } from './ctx';
 import { statusLabel } from './status_words';
 
 
@@ -19,7 +20,7 @@ export class StatusDisplay implements vscode.Disposable {
       this.item,
       ctx.onDidChangeScores(() => this.update()),
       ctx.onDidChangeStatus(() => this.update()),
-      vscode.window.onDidChangeActiveTextEditor(() => this.update()),
+      ctx.onDidChangeActive(() => this.update()),
     );
     this.update();
   }
@@ -39,12 +40,14 @@ export class StatusDisplay implements vscode.Disposable {
       this.item.show();
       return;
     }
-    const scores = document ? this.ctx.scoresOf(document.uri) : undefined;
-    if (!document || !scores) {
+    // The table editor's Parquet file counts as the active dataset: its scores once a command read it whole.
+    const uri = document?.uri ?? activeTableUri();
+    const scores = uri ? this.ctx.scoresOf(uri) : undefined;
+    if (!uri || !scores) {
       this.item.hide();
       return;
     }
-    const run = this.ctx.runOf(document.uri);
+    const run = this.ctx.runOf(uri);
     const running = run && (run.phase === 'preparing' || run.phase === 'scoring');
     if (running) {
       // Before the first record, the step under way (opening the model, scoring the anchors alone).

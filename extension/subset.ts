@@ -5,7 +5,7 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
-import type { Ctx } from './ctx';
+import { PARQUET_VIEW_TYPE, type Ctx } from './ctx';
 
 /**
  * True when every record of the dataset has a current golden score (a selection's preview says); otherwise says
@@ -33,7 +33,10 @@ export async function writeGoldenSubset(
     return undefined;
   }
   const result = await ctx.request(protocol.selectSubset, { textDocument, rule, ...(withScores !== undefined ? { withScores } : {}) });
-  await vscode.window.showTextDocument(vscode.Uri.parse(result.uri), { preview: false, ...(viewColumn !== undefined ? { viewColumn } : {}) });
+  const written = vscode.Uri.parse(result.uri);
+  // A Parquet dataset's subset is Parquet too (the server writes the input's format): it opens in the table editor.
+  if (/\.parquet$/i.test(written.path)) await vscode.commands.executeCommand('vscode.openWith', written, PARQUET_VIEW_TYPE, { preview: false, ...(viewColumn !== undefined ? { viewColumn } : {}) });
+  else await vscode.window.showTextDocument(written, { preview: false, ...(viewColumn !== undefined ? { viewColumn } : {}) });
   const diverse = rule.diverse !== undefined ? ` ${result.skippedAsDuplicates} near-duplicates skipped${result.similarityNotice ? ` (${result.similarityNotice})` : ''}.` : '';
   const problems = result.problemsLeftOut ? ` Left out ${result.problemsLeftOut}: they are never selected.` : '';
   const wrote = `Nuggets: wrote ${result.kept} of ${result.total} records (${label}${withScores ? ', with golden_score' : ''}) to ${basename(result.path)}, with its selection card ${basename(result.cardPath)}.${diverse}${problems}`;

@@ -17,7 +17,10 @@ const rooms = [
   { entryPoints: ['server/lsp/scoring-worker.ts'], outfile: 'dist/scoring-worker.js', external: ['onnxruntime-node'] },
 ];
 // The dashboard page runs in the browser: no Node, no vscode (webview/ talks to the extension by postMessage).
-rooms.push({ entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', target: 'chrome120', format: 'iife', minify: true, mainFields: ['browser', 'module', 'main'] });
+const browser = { platform: 'browser', target: 'chrome120', format: 'iife', minify: true, mainFields: ['browser', 'module', 'main'] };
+rooms.push({ entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', ...browser });
+// The Parquet table editor's page (extension/parquet_editor.ts), a browser script too.
+rooms.push({ entryPoints: ['webview/parquet-table.ts'], outfile: 'dist/parquet-table.js', ...browser });
 for (const room of rooms) {
   const result = await esbuild.build({ ...common, ...room, metafile: true });
   writeFileSync(room.outfile.replace(/\.js$/, '.meta.json'), JSON.stringify(result.metafile));

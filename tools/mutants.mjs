@@ -74,8 +74,16 @@ const MUTANTS = [
     search: '.demo-note, .warning {\n  color: var(--vscode-foreground);', replace: '.demo-note, .warning {\n  color: var(--vscode-editorWarning-foreground);', tests: [{ file: 'unit/badge-contrast' }] },
   { name: 'escape: the dashboard table sets dataset text as HTML', file: 'webview/table.ts',
     search: '    td.textContent = content;', replace: '    td.innerHTML = content;', tests: [{ file: 'webview/dashboard', match: 'dataset text with HTML' }] },
-  { name: 'escape: the dashboard\'s record view sets dataset text as HTML', file: 'webview/main.ts',
-    search: 'if (text !== undefined) e.textContent = text;', replace: 'if (text !== undefined) e.innerHTML = text;', tests: [{ file: 'webview/dashboard', match: 'dataset text with HTML' }] },
+  { name: 'escape: the Parquet table sets dataset text as HTML', file: 'webview/table.ts',
+    search: '    td.textContent = content;', replace: '    td.innerHTML = content;', tests: [{ file: 'webview/parquet-table', match: 'dataset text with HTML' }] },
+  // The record view (record-view.ts) is the dashboard's and the Parquet table's.
+  { name: 'escape: the record view sets dataset text as HTML', file: 'webview/record-view.ts',
+    search: 'if (text !== undefined) e.textContent = text;', replace: 'if (text !== undefined) e.innerHTML = text;', tests: [{ file: 'webview/dashboard', match: 'dataset text with HTML' }, { file: 'webview/parquet-table', match: 'dataset text with HTML' }] },
+  { name: 'escape: the Parquet table\'s refusal sets the server\'s message as HTML', file: 'webview/parquet-table.ts',
+    search: "byId('error').replaceChildren(sentence('Nuggets cannot show this file: ', { text: message.message }));", replace: "byId('error').innerHTML = `Nuggets cannot show this file: ${message.message}`;", tests: [{ file: 'webview/parquet-table', match: 'no readable Parquet' }] },
+  // The Parquet table sorts and filters only once the row index is read whole: a stopped index leaves them off.
+  { name: 'table: a stopped row index turns sorting on', file: 'webview/parquet-table.ts',
+    search: 'const indexed = (): boolean => index?.done === true && !index.problem;', replace: 'const indexed = (): boolean => index?.done === true;', tests: [{ file: 'webview/parquet-table', match: 'stopped row index' }] },
   // One writer per scores file (server/io/lock.ts).
   { name: 'lock: a held lock is overwritten', file: 'server/io/lock.ts',
     search: '        linkSync(temporary, path);', replace: '        renameSync(temporary, path);', tests: [{ file: 'unit/file-lock' }] },

@@ -32,8 +32,6 @@ import {
   type NeighboursResult,
   type ModelInfo,
   type RecordFilter,
-  type RecordProblemInfo,
-  type RecordEffectsResult,
   type ScatterResult,
   type SignalBound,
   type TablePageResult,
@@ -43,7 +41,8 @@ import {
   type WebviewMessage,
 } from './messages';
 import { renderComparison } from './compare';
-import { renderTable, type Column } from './table';
+import { parseRange, rangeText, renderTable, type Column } from './table';
+import { anchorText, byId, element, indexCell, nextSort, RecordView, sentence } from './record-view';
 import { VirtualTable } from './virtual-table';
 
 provideVSCodeDesignSystem().register(
@@ -81,15 +80,13 @@ let fileProblem: FileProblem | null = null;
 let anchorEffects: AnchorEffectsResult | undefined;
 let scatter: ScatterResult | undefined;
 let anchorSort: { key: 'index' | 'winRate' | 'meanDelta'; descending: boolean } = { key: 'winRate', descending: true };
-/** The record view's record, while it is open. */
-let record: RecordEffectsResult | undefined;
+/** The record view beside the table (record-view.ts): the record it shows, while it is open. */
+const recordView = new RecordView();
 /** The row last clicked: it stays marked. */
 let markedIndex: number | undefined;
-let recordSort: { key: 'index' | 'delta'; descending: boolean } = { key: 'delta', descending: true };
 /** Widths the user gave columns by resizing them, per table. */
 const recordWidths = new Map<string, number>();
 const anchorWidths = new Map<string, number>();
-const recordViewWidths = new Map<string, number>();
 /** Answers to an older query are dropped: each query has its own number. */
 let querySeq = 0;
 /** Every chart drawn (a brush shows on each), and the golden-score histogram among them (it marks the threshold). */
@@ -97,31 +94,6 @@ let charts: Chart[] = [];
 let goldenChart: Chart | undefined;
 
 const post = (message: WebviewMessage): void => vscode.postMessage(message);
-const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`dashboard page has no #${id}`);
-  return element as T;
-};
-
-function element<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, className?: string): HTMLElementTagNameMap[K];
-function element(tag: string, text?: string, className?: string): HTMLElement;
-function element(tag: string, text?: string, className?: string): HTMLElement {
-  const e = document.createElement(tag);
-  if (text !== undefined) e.textContent = text;
-  if (className) e.className = className;
-  return e;
-}
-
-/**
- * Text from the dataset or a model's name inside a sentence, each piece in a <bdi>: right-to-left text (or a
- * stray direction mark) in one piece cannot reorder the words around it.
- */
-function sentence(...parts: (string | { text: string })[]): HTMLElement {
-  const span = element('span');
-  span.append(...parts.map((p) => (typeof p === 'string' ? p : element('bdi', p.text))));
-  return span;
-}
-
 function saveState(): void {
   vscode.setState({ threshold, sort, onlyAboveThreshold, bounds: [...bounds.values()], search });
 }
@@ -260,28 +232,6 @@ function renderProvenance(model: ModelInfo): void {
 // ---------------------------------------------------------------------------------------------
 // Record table
 
-/**
- * The record's index (0-based, as in the scores file, the exports and the command line); marks a record cut from
- * the left to fit the model's context (its golden score saw only its end) and a problem record (never selected).
- */
-function indexCell(index: number, truncated: boolean, problem?: RecordProblemInfo): string | HTMLElement {
-  if (!truncated && !problem) return String(index);
-  const cell = element('span', String(index));
-  if (problem) {
-    const mark = element('span', ' ⚠', 'problem');
-    mark.title = `Never selected: ${problem.reason}.`;
-    mark.setAttribute('aria-label', `problem record: ${problem.reason}`);
-    cell.append(mark);
-  }
-  if (truncated) {
-    const mark = element('span', ' ✂', 'cut');
-    mark.title = 'Cut from the left to fit the model\'s context: the score saw only the record\'s end.';
-    mark.setAttribute('aria-label', 'truncated');
-    cell.append(mark);
-  }
-  return cell;
-}
-
 /** The signal a numeric column's filter and a chart's brush name (SignalBound.signal). */
 const SIGNAL_OF: Record<string, string> = { goldenScore: 'golden', meanDelta: 'mean_delta' };
 
@@ -289,21 +239,6 @@ const SIGNAL_OF: Record<string, string> = { goldenScore: 'golden', meanDelta: 'm
 function rangeLabel(bound: SignalBound): string {
   if (bound.min !== undefined && bound.max !== undefined) return `${bound.signal} in [${bound.min}, ${bound.max})`;
   return bound.min !== undefined ? `${bound.signal} ≥ ${bound.min}` : bound.max !== undefined ? `${bound.signal} < ${bound.max}` : bound.signal;
-}
-
-/** A range as its column's filter field shows it: "0.4..0.6", "2..", "..0.5". */
-const rangeText = (bound: SignalBound | undefined): string => (bound ? `${bound.min ?? ''}..${bound.max ?? ''}` : '');
-
-/** The text of a numeric column's filter as a range; an error message when it is not one. */
-function parseRange(signal: string, text: string): SignalBound | null | string {
-  const trimmed = text.trim();
-  if (trimmed === '') return null;
-  const m = /^(-?[\d.]+(?:e-?\d+)?)?\s*\.\.\s*(-?[\d.]+(?:e-?\d+)?)?$/i.exec(trimmed) ?? /^(-?[\d.]+(?:e-?\d+)?)$/i.exec(trimmed);
-  if (!m || (m[1] === undefined && m[2] === undefined)) return 'Type a range as min..max (either side may be left out), e.g. 0.4..0.6';
-  const [min, max] = [m[1], m[2]].map((v) => (v === undefined ? undefined : Number(v)));
-  if ((min !== undefined && !Number.isFinite(min)) || (max !== undefined && !Number.isFinite(max))) return 'Not a number';
-  if (min !== undefined && max !== undefined && !(min < max)) return 'The min must be below the max';
-  return { signal, ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
 }
 
 let filterTimer: ReturnType<typeof setTimeout> | undefined;
@@ -491,103 +426,6 @@ function renderSelection(): void {
 // ---------------------------------------------------------------------------------------------
 // Record view: one record's delta on every anchor
 
-const anchorText = (a: { instruction: string; input: string }): string | HTMLElement => (a.input ? sentence({ text: a.instruction }, ' — ', { text: a.input }) : a.instruction);
-
-function deltaText(delta: number | null, self: boolean): string {
-  if (self) return 'itself, left out';
-  return delta === null ? 'not scored' : `${delta > 0 ? '+' : ''}${delta.toFixed(3)}`;
-}
-
-function renderRecord(): void {
-  const view = byId('record-view');
-  const split = byId('records-split');
-  if (!record) {
-    view.hidden = true;
-    split.classList.remove('with-record');
-    return;
-  }
-  view.hidden = false;
-  split.classList.add('with-record');
-  view.dataset.index = String(record.index);
-  byId('record-title').textContent = `Record index ${record.index}`;
-  const s = record.score;
-  const parts = s
-    ? [`Golden score ${s.goldenScore.toFixed(2)}`, `${s.wins}/${s.anchors} anchors helped`, `mean Δ ${s.meanDelta.toFixed(3)} nats`]
-    : ['Not scored yet: run Nuggets: Score Dataset.'];
-  if (record.stale) parts.push('stale (scored under another model, anchor set or text)');
-  if (s?.selfAnchor !== undefined) parts.push(`it is anchor ${s.selfAnchor + 1} itself: that pair is left out`);
-  if (record.problem) parts.push(`⚠ never selected: ${record.problem.reason}`);
-  byId('record-summary').replaceChildren(sentence(parts.join(' · '), ...(record.anchorSet ? [' · anchors: ', { text: record.anchorSet.label }] : [])));
-  const cut = byId('record-truncated');
-  cut.hidden = s?.truncated !== true;
-  cut.textContent = 'This record was cut from the left to fit the model\'s context: its score saw only its end.';
-  renderRecordText(record);
-  const effects = [...record.effects].sort((a, b) => {
-    if (recordSort.key === 'index') return (recordSort.descending ? -1 : 1) * (a.index - b.index);
-    if (a.delta === null || b.delta === null) return a.delta !== null ? -1 : b.delta !== null ? 1 : a.index - b.index;
-    return (recordSort.descending ? -1 : 1) * (a.delta - b.delta) || a.index - b.index;
-  });
-  renderTable(byId<HTMLTableElement>('record-table'), [
-    { key: 'index', title: '#', kind: 'number', sortKey: 'index', cell: (e) => String(e.index + 1) },
-    { key: 'delta', title: 'Δ (nats)', kind: 'number', sortKey: 'delta', describe: 'Sort by delta: one-shot minus zero-shot log-probability of the anchor\'s response', cell: (e) => deltaText(e.delta, e.index === s?.selfAnchor) },
-    { key: 'anchor', title: 'Anchor', kind: 'text', cell: anchorText },
-  ], effects, {
-    widths: recordViewWidths,
-    sorted: recordSort,
-    onSort: (key) => {
-      const k = key as typeof recordSort.key;
-      recordSort = nextSort(recordSort, k, 'index');
-      renderRecord();
-    },
-    decorate: (tr, effect) => {
-      tr.className = 'effect';
-      tr.dataset.index = String(effect.index);
-      tr.classList.toggle('helps', effect.delta !== null && effect.delta > 0);
-      tr.classList.toggle('hurts', effect.delta !== null && effect.delta < 0);
-    },
-  });
-}
-
-/** One field of the record, whole: a heading and its text, kept as typed (line breaks and all), isolated from the page's direction. */
-function field(label: string, text: string, className = 'record-field'): HTMLElement {
-  const box = element('div', undefined, className);
-  const body = element('div', text === '' ? '(empty)' : text, 'record-field-text');
-  body.dir = 'auto';
-  body.classList.toggle('empty', text === '');
-  box.append(element('h4', label), body);
-  return box;
-}
-
-/** The whole record: instruction, input and output; for a conversation, every turn with its role, the scored one marked. */
-function renderRecordText(r: RecordEffectsResult): void {
-  const box = byId('record-text');
-  if (!r.turns) {
-    box.replaceChildren(field('Instruction', r.instruction), ...(r.input ? [field('Input', r.input)] : []), field('Output', r.output));
-    return;
-  }
-  const list = element('ol', undefined, 'turns');
-  list.setAttribute('aria-label', `${r.turns.length} turns`);
-  r.turns.forEach((turn, k) => {
-    const scored = k === r.scoredTurn;
-    const item = field(scored ? `${turn.role} — the scored turn` : turn.role, turn.content, `record-field turn ${turn.role}${scored ? ' scored' : ''}`);
-    const li = element('li');
-    li.dataset.role = turn.role;
-    li.classList.toggle('scored', scored);
-    li.append(...item.childNodes);
-    li.className = item.className;
-    list.append(li);
-  });
-  box.replaceChildren(list);
-}
-
-/**
- * The order after a click on column `key`: the same column flips; a new one starts with its most useful
- * order, best first, except the position column (`ascendingKey`), which starts from the top.
- */
-function nextSort<K extends string>(current: { key: K; descending: boolean }, key: K, ascendingKey: K): { key: K; descending: boolean } {
-  return { key, descending: key === current.key ? !current.descending : key !== ascendingKey };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Anchor effects
 
@@ -744,15 +582,14 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       if (message.seq === querySeq) renderPage(message.page);
       break;
     case 'neighbours':
-      if (message.result.index === record?.index || message.result.index === markedIndex) renderNeighbours(message.result);
+      if (message.result.index === recordView.record?.index || message.result.index === markedIndex) renderNeighbours(message.result);
       break;
     case 'record': {
       // Refreshes while scoring send the open record again: only a newly opened one scrolls into view.
-      const opened = record?.index !== message.record.index;
+      const opened = recordView.record?.index !== message.record.index;
       if (opened) byId('neighbours').replaceChildren();
-      record = message.record;
-      markedIndex = record.index;
-      renderRecord();
+      markedIndex = message.record.index;
+      recordView.show(message.record);
       if (opened) byId('record-view').scrollIntoView({ block: 'nearest' });
       break;
     }
@@ -782,11 +619,11 @@ onlyAbove.addEventListener('change', () => {
 byId('clear-selection').addEventListener('click', clearSelection);
 
 byId('record-close').addEventListener('click', () => {
-  record = undefined;
-  renderRecord();
+  recordView.show(undefined);
   post({ type: 'closeRecord' });
 });
 byId('record-reveal').addEventListener('click', () => {
+  const record = recordView.record;
   if (record) post({ type: 'reveal', index: record.index, range: record.range });
 });
 /** The selection's ranges, for Write Subset and Export (absent when there are none). */

@@ -17,6 +17,8 @@ export type {
   ScoreSummary,
   SignalBound,
   SignalChart,
+  TableIndexParams,
+  TableInfo,
   TablePageResult,
   TableRow,
   TableSortKey,

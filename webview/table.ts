@@ -4,6 +4,7 @@
  * cell's title. A header's button sorts; the separator at its right edge resizes the column by
  * dragging or with the arrow keys. Everything is set as text (textContent), never as HTML.
  */
+import type { SignalBound } from './messages';
 
 export interface Column<T> {
   /** Names the column in the DOM (data-column) and remembers its width. */
@@ -42,6 +43,21 @@ export interface TableOptions<T> {
   widths: Map<string, number>;
   /** Called for each body row, to mark it and wire it. */
   decorate?: (tr: HTMLTableRowElement, row: T) => void;
+}
+
+/** A range as its column's filter field shows it: "0.4..0.6", "2..", "..0.5". */
+export const rangeText = (bound: SignalBound | undefined): string => (bound ? `${bound.min ?? ''}..${bound.max ?? ''}` : '');
+
+/** The text of a numeric column's filter as a range; an error message when it is not one. */
+export function parseRange(signal: string, text: string): SignalBound | null | string {
+  const trimmed = text.trim();
+  if (trimmed === '') return null;
+  const m = /^(-?[\d.]+(?:e-?\d+)?)?\s*\.\.\s*(-?[\d.]+(?:e-?\d+)?)?$/i.exec(trimmed) ?? /^(-?[\d.]+(?:e-?\d+)?)$/i.exec(trimmed);
+  if (!m || (m[1] === undefined && m[2] === undefined)) return 'Type a range as min..max (either side may be left out), e.g. 0.4..0.6';
+  const [min, max] = [m[1], m[2]].map((v) => (v === undefined ? undefined : Number(v)));
+  if ((min !== undefined && !Number.isFinite(min)) || (max !== undefined && !Number.isFinite(max))) return 'Not a number';
+  if (min !== undefined && max !== undefined && !(min < max)) return 'The min must be below the max';
+  return { signal, ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
 }
 
 /** Narrowest a resized text column gets, in CSS pixels (a numeric column never gets narrower than its values). */

@@ -30,7 +30,8 @@ for (const target of TARGETS) {
     const [platform, arch] = target.split('-');
     const runtime = `extension/dist/node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}/`;
     for (const file of ['extension/package.json', 'extension/dist/extension.js', 'extension/dist/server.js', 'extension/dist/scoring-worker.js',
-      'extension/dist/webview.js', 'extension/dist/webview.css', 'extension/media/dashboard.css', 'extension/media/alpaca.schema.json', 'extension/models/demo/model.onnx',
+      'extension/dist/webview.js', 'extension/dist/webview.css', 'extension/media/dashboard.css',
+      'extension/dist/parquet-table.js', 'extension/media/parquet-table.css', 'extension/media/alpaca.schema.json', 'extension/models/demo/model.onnx',
       'extension/models/demo/tokenizer.json', 'extension/models/demo/config.json',
       'extension/dist/node_modules/onnxruntime-node/dist/index.js', 'extension/dist/node_modules/onnxruntime-common/package.json',
       `${runtime}onnxruntime_binding.node`]) {

@@ -61,8 +61,8 @@ test('every text of the dashboard reaches 4.5:1 on each background it is drawn o
   assert.ok(contrast(THEMES.light.colors['editorWarning-foreground']!, THEMES.light.colors['editor-background']!) < 4.5);
 });
 
-test('the dashboard\'s stylesheet colours text only with the measured colours, and the charts draw their text in the foreground', () => {
-  const css = readFileSync(join(repoRoot, 'media', 'dashboard.css'), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+test('the dashboard\'s and the Parquet table\'s stylesheets colour text only with the measured colours, and the charts draw their text in the foreground', () => {
+  const css = ['dashboard.css', 'parquet-table.css'].map((name) => readFileSync(join(repoRoot, 'media', name), 'utf8')).join('\n').replace(/\/\*[\s\S]*?\*\//g, '');
   const measured = new Set(TEXT_ON_BACKGROUND.map((t) => t.text));
   const colours = [...css.matchAll(/(?:^|[;{\s])color:\s*([^;}]+)/g)].map((m) => m[1]!.trim());
   assert.ok(colours.length >= 8, `text colours found: ${colours.length}`);

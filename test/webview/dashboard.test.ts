@@ -410,7 +410,7 @@ test('the anchor-effects view lists each anchor with its win rate and mean delta
 test('dist/webview.js is a browser bundle of webview/ and the toolkit only: no vscode, no server or extension code', () => {
   const meta = JSON.parse(readFileSync(join(repoRoot, 'dist', 'webview.meta.json'), 'utf8')) as { inputs: Record<string, { imports: { path: string; external?: boolean }[] }> };
   const inputs = Object.keys(meta.inputs);
-  assert.deepEqual(inputs.filter((i) => !i.startsWith('node_modules/')).sort(), ['webview/charts.ts', 'webview/compare.ts', 'webview/compare_words.ts', 'webview/main.ts', 'webview/messages.ts', 'webview/table.ts', 'webview/virtual-table.ts']);
+  assert.deepEqual(inputs.filter((i) => !i.startsWith('node_modules/')).sort(), ['webview/charts.ts', 'webview/compare.ts', 'webview/compare_words.ts', 'webview/main.ts', 'webview/messages.ts', 'webview/record-view.ts', 'webview/table.ts', 'webview/virtual-table.ts']);
   assert.ok(inputs.some((i) => i.startsWith('node_modules/@vscode/webview-ui-toolkit/')));
   assert.ok(inputs.some((i) => i.startsWith('node_modules/uplot/')), 'uPlot is bundled, not loaded from elsewhere');
   assert.deepEqual(Object.values(meta.inputs).flatMap((i) => i.imports.filter((x) => x.external).map((x) => x.path)), []);
