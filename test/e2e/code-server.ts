@@ -170,6 +170,24 @@ export async function runCommand(page: Page, title: string): Promise<void> {
 }
 
 /**
+ * Waits until the workbench knows the extension's contributions: its commands are in the palette. Until then a
+ * file opened takes the editor VS Code had without them (a .parquet file the text editor's "binary" notice, not
+ * the extension's table), as it would for a user who opens one in the first moments of a new window.
+ */
+export async function contributionsLoaded(page: Page, command = 'Nuggets: Score Dataset'): Promise<void> {
+  const input = page.locator('.quick-input-widget input.input');
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: command }).first();
+  await until(async () => {
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible', timeout: 4_000 }).catch(() => undefined);
+    await input.fill(`>${command}`, { timeout: 4_000 }).catch(() => undefined);
+    const listed = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false);
+    await page.keyboard.press('Escape');
+    return listed;
+  }, (listed) => listed, 60_000, `"${command}" in the command palette`);
+}
+
+/**
  * Text the visible editors draw with CSS (decorations: `::after`/`::before` content), starting with
  * `prefix`, with the vertical position of its line, top to bottom.
  */

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { repoRoot } from '../helpers';
-import { E2eSession, e2eFolders, installPackagedExtension, nuggetsStatus, runCommand, startCodeServer, until, type CodeServer } from './code-server';
+import { E2eSession, contributionsLoaded, e2eFolders, installPackagedExtension, nuggetsStatus, runCommand, startCodeServer, until, type CodeServer } from './code-server';
 
 const RECORDS = 8;
 const ANCHORS = 4;
@@ -81,6 +81,8 @@ test('a Parquet file in VS Code: the table shows its rows, Score Dataset gives t
     await page.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await page.getByRole('button', { name: 'Yes, I trust the authors' }).click({ timeout: 30_000 });
+    // A file opened before the workbench has read the extension's contributions gets the text editor.
+    await contributionsLoaded(page);
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: DATASET }).dblclick();
     await page.locator(`.tab.active[data-resource-name="${DATASET}"]`).waitFor();
     await table.locator('#records-table tr.record').first().waitFor({ timeout: 60_000 });
