@@ -1,7 +1,7 @@
 /**
  * The Parquet files open in the table editor (protocol openTable): each file's footer, read at once, and the rows
  * the table asks for read from the file as they are asked for (the data pages that hold them), never the whole file. Once open, a row
- * index is built in the background (each row's record id, whether it is a conversation, why it cannot be scored),
+ * index is built in the background (each row's record id, and why it cannot be scored when it cannot),
  * one row group at a time: what any order other than the file's, and any filter, need. Nothing of the rows' text
  * is kept beyond a few decoded row groups. The commands that need every record read the file whole (readWhole),
  * up to a limit.

@@ -55,7 +55,7 @@ import { AnchorOrder } from '../../server/scoring/anchor-order';
 import { goldenFrom, scoreCandidate, scoreRecords, type CandidateScore } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
 import { openBackend } from '../../server/scoring/open';
-import { benchFormats, scoreShardTail } from './formats';
+import { benchFormats, openShardTable, scoreShardTail } from './formats';
 import { SglangGateway } from '../../test/support/sglang-gateway';
 import { FakeSglang, type ServedItem } from '../../test/support/sglang-server';
 import { FakeVllm } from '../../test/support/vllm-server';
@@ -650,6 +650,10 @@ async function main(): Promise<void> {
   }
   if (argv[0] === '--heldout') {
     process.stdout.write(JSON.stringify(await runHeldout(argv[1]!)) + '\n');
+    return;
+  }
+  if (argv[0] === '--open-shard-table') {
+    process.stdout.write(JSON.stringify(await openShardTable(argv[1]!)) + '\n');
     return;
   }
   if (argv[0] === '--score-shard-tail') {

@@ -4,7 +4,10 @@
  *   - render: each record under ChatML against the anchors, as the engine renders a candidate before scoring it;
  *   - score: the same records scored with the demo model under ChatML (cached path), per record;
  *   - a 500 MB Parquet shard of multi-turn conversations, scored by `nuggets score --shard 9999/10000` in a process
- *     of its own: every row group is read, the last slice's few records are scored; its peak RSS and seconds.
+ *     of its own: every row group is read, the last slice's few records are scored; its peak RSS and seconds;
+ *   - the same shard in the editor's table (server/lsp/parquet-tables.ts), in a process of its own: opening it (the
+ *     footer and the first rows), a page of 100 rows at its start and in its middle, the row index built in the
+ *     background, and the peak RSS. Target (issue 16): the shard opens, its first page shown, in under 2 s.
  * The records are real: the Alpaca records and the ShareGPT conversations of ../shared/data as `messages`,
  * repeated with a numbered system turn until there are 100,000 distinct records. The files are made once, under
  * .cache/bench/formats. Targets (issue 16): parse and render under 5% of scoring time; the 500 MB shard under 1 GB.
@@ -22,6 +25,8 @@ import { ChatRenderer } from '../../server/scoring/chat-render';
 import { chatmlTemplate } from '../../server/scoring/chat-template';
 import { scoreCandidate } from '../../server/scoring/golden';
 import { LocalBackend } from '../../server/scoring/local';
+import { ParquetTables } from '../../server/lsp/parquet-tables';
+import { pathToFileURL } from 'node:url';
 
 const root = resolve(__dirname, '..');
 const data = resolve(root, '..', 'shared', 'data');
@@ -109,6 +114,32 @@ export async function scoreShardTail(path: string, anchors: string): Promise<{ r
   return { records, seconds: seconds(started), maxRssMB: process.resourceUsage().maxRSS / 1024 };
 }
 
+/**
+ * Child process: the shard as the table editor's server side opens it: the footer and first rows, a page at the start and in
+ * the middle (what scrolling asks for), then the row index (what sorting waits for); seconds of each, the rows decoded, peak RSS.
+ */
+export async function openShardTable(path: string): Promise<{ openSeconds: number; firstPageSeconds: number; middlePageSeconds: number; indexSeconds: number; rows: number; maxRssMB: number }> {
+  const uri = pathToFileURL(path).toString();
+  let indexed: () => void = () => undefined;
+  const indexDone = new Promise<void>((resolve) => (indexed = resolve));
+  const tables = new ParquetTables((p) => (p.done || p.problem !== undefined) && indexed(), () => undefined);
+  let started = process.hrtime.bigint();
+  const info = await tables.open(uri);
+  const openSeconds = seconds(started);
+  const page = (from: number): number[] => Array.from({ length: 100 }, (_, k) => from + k);
+  started = process.hrtime.bigint();
+  if ((await tables.rows(uri, page(0))).size !== 100) throw new Error('F1: the first page of the shard has not 100 rows');
+  const firstPageSeconds = seconds(started);
+  started = process.hrtime.bigint();
+  if ((await tables.rows(uri, page(Math.floor(info.rows / 2)))).size !== 100) throw new Error('F1: the middle page of the shard has not 100 rows');
+  const middlePageSeconds = seconds(started);
+  started = process.hrtime.bigint();
+  await indexDone;
+  await tables.index(uri);
+  const indexSeconds = seconds(started);
+  return { openSeconds, firstPageSeconds, middlePageSeconds, indexSeconds, rows: info.rows, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+}
+
 export async function benchFormats(bundle: string): Promise<Record<string, unknown>> {
   const made = files();
   let started = process.hrtime.bigint();
@@ -146,6 +177,10 @@ export async function benchFormats(bundle: string): Promise<Record<string, unkno
   if (shard.status !== 0) throw new Error(`F1's shard reader failed: ${shard.stderr}`);
   const shardRead = JSON.parse(shard.stdout.trim().split('\n').pop()!) as { records: number; seconds: number; maxRssMB: number };
 
+  const table = spawnSync(process.execPath, [bundle, '--open-shard-table', made.shard], { encoding: 'utf8', maxBuffer: 2 ** 24 });
+  if (table.status !== 0) throw new Error(`F1's table editor reader failed: ${table.stderr}`);
+  const tableOpen = JSON.parse(table.stdout.trim().split('\n').pop()!) as Awaited<ReturnType<typeof openShardTable>>;
+
   const parseJsonl = jsonlSeconds / RECORDS;
   const parseParquet = parquetSeconds / RECORDS;
   const result = {
@@ -155,6 +190,7 @@ export async function benchFormats(bundle: string): Promise<Record<string, unkno
     scoreSecondsPerRecord: scoreSeconds,
     shareOfScoring: { jsonl: (parseJsonl + renderSeconds) / scoreSeconds, parquet: (parseParquet + renderSeconds) / scoreSeconds },
     shard: { megabytes: statSync(made.shard).size / 2 ** 20, ...shardRead },
+    tableEditor: tableOpen,
   };
   const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
   console.log(`\nF1  conversations, ${RECORDS.toLocaleString('en')} messages records (real, ../shared/data), ChatML, ${ANCHORS} anchors, the demo model`);
@@ -163,5 +199,8 @@ export async function benchFormats(bundle: string): Promise<Record<string, unkno
   console.log(`    parse + render as a share of scoring: ${pct(result.shareOfScoring.jsonl)} (JSON Lines), ${pct(result.shareOfScoring.parquet)} (Parquet); target under 5%`);
   console.log(`    a ${result.shard.megabytes.toFixed(0)} MB Parquet shard of 6-turn conversations, nuggets score --shard 9999/10000 (every row group read, ${shardRead.records} records scored`
     + ` against 10 anchors): ${shardRead.seconds.toFixed(1)} s, peak RSS ${shardRead.maxRssMB.toFixed(0)} MB; target under 1 GB`);
+  console.log(`    the same shard in the table editor (${tableOpen.rows.toLocaleString('en')} rows): open ${tableOpen.openSeconds.toFixed(2)} s, first page of 100 rows ${tableOpen.firstPageSeconds.toFixed(2)} s`
+    + ` (together ${(tableOpen.openSeconds + tableOpen.firstPageSeconds).toFixed(2)} s; target under 2 s), a page in the middle ${tableOpen.middlePageSeconds.toFixed(2)} s,`
+    + ` read while the row index is built in the background; the index (which sorting and filters wait for) done ${tableOpen.indexSeconds.toFixed(1)} s after that, peak RSS ${tableOpen.maxRssMB.toFixed(0)} MB`);
   return result;
 }
