@@ -4,8 +4,8 @@
  * `source` column no record format reads). The file opens in the table editor, its rows in the table; the
  * table's Score Dataset button scores it (the status bar follows the table), and each row's golden score is the
  * one the CLI computes for the same file and anchors; Select Golden Subset from the palette writes a Parquet subset
- * that holds the rows `nuggets select` chooses, with every column, and opens it in the table editor. A
- * screenshot of each step goes to .test-artifacts/e2e/parquet/.
+ * that holds the rows `nuggets select` chooses, with every column, and opens it in the table editor, whose Show
+ * Dashboard shows its scores, current. A screenshot of each step goes to .test-artifacts/e2e/parquet/.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -73,8 +73,8 @@ after(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-test('a Parquet file in VS Code: the table shows its rows, Score Dataset gives the CLI\'s golden scores, Select Golden Subset writes a Parquet subset with every column', { timeout: 240_000 }, async () => {
-  // The table editor's page: the webview's inner frame (one webview is shown at a time here).
+test('a Parquet file in VS Code: the table shows its rows, Score Dataset gives the CLI\'s golden scores, Select Golden Subset writes a Parquet subset with every column, the dashboard shows its scores', { timeout: 240_000 }, async () => {
+  // The table editor's page: the webview's inner frame (one webview is shown at a time here, until the dashboard opens beside the table at the end).
   const table = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
 
   await step('01-open-table', async () => {
@@ -134,5 +134,18 @@ test('a Parquet file in VS Code: the table shows its rows, Score Dataset gives t
     await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor({ timeout: 20_000 });
     await until(() => table.locator('#records-table tr.record').count(), (n) => n === 2, 30_000, 'the subset\'s rows in its table');
     assert.equal(await table.locator('#dataset').innerText(), name);
+  });
+
+  await step('04-dashboard-of-parquet', async () => {
+    // The subset's table's Show Dashboard: the dashboard reads the Parquet file whole and shows its scores, current.
+    await table.locator('#show-dashboard').click();
+    const summary = async (): Promise<string> => {
+      for (const frame of page.frames()) {
+        const found = frame.locator('#summary');
+        if (await found.count().catch(() => 0)) return found.innerText();
+      }
+      return '';
+    };
+    await until(summary, (t) => t.startsWith('2 of 2 records scored'), 30_000, 'the dashboard\'s summary of the Parquet subset');
   });
 });
