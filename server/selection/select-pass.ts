@@ -3,7 +3,8 @@
  * batches keeps of each record only what the rule reads (its index, its id, whether its instruction and output are
  * empty); a diverse rule without embeddings for every record walks again for the records' text (TF-IDF needs all of
  * it); and a last walk takes the chosen records' original rows, in dataset order, for the subset. `nuggets agree`
- * draws its sample the same way. A JSON file is parsed once and walked from memory each time (parquet.ts,
+ * draws its sample the same way, and `nuggets anchors` reads its vectors and anchors with these later walks
+ * (cli/anchors-command.ts). A JSON file is parsed once and walked from memory each time (parquet.ts,
  * openRecordBatches).
  */
 import { NoRecordsError, type DatasetRecord, type RejectedRecord } from '../records/dataset';
