@@ -93,6 +93,10 @@ before(async () => {
   writeAlpaca(join(dir, 'records.parquet'), records, 7);
   writeFileSync(join(dir, 'identity.json'), JSON.stringify(identity, null, 2));
   writeShareGpt(join(dir, 'identity.parquet'), identity, 6);
+  // Every other conversation cut to its first turn: 21 that cannot be scored, over the 20 the messages name.
+  const broken = identity.map((r, i) => (i % 2 === 0 ? { ...r, conversations: r.conversations.slice(0, 1) } : r));
+  writeFileSync(join(dir, 'broken.json'), JSON.stringify(broken, null, 2));
+  writeShareGpt(join(dir, 'broken.parquet'), broken, 5);
   writeAlpaca(join(dir, 'wide.parquet'), records, 1, blob);
 });
 
@@ -102,6 +106,7 @@ const cases: Array<{ dataset: string; method: 'kmeans' | 'random'; count: number
   { dataset: 'records', method: 'kmeans', count: 4, seed: 9 },
   { dataset: 'identity', method: 'random', count: 3, seed: 1 },
   { dataset: 'identity', method: 'kmeans', count: 4, seed: 0 },
+  { dataset: 'broken', method: 'kmeans', count: 3, seed: 2 },
 ];
 
 test('anchors of Parquet in several row groups: for --random and --kmeans, the bytes and messages of the whole-file read and of the same records in JSON', async () => {
@@ -120,11 +125,12 @@ test('anchors of Parquet in several row groups: for --random and --kmeans, the b
     // The anchors are real ones: the count asked, each a record that can be an anchor.
     const anchors = JSON.parse(bytes.toString('utf8')) as Array<{ source_index: number; messages?: unknown[] }>;
     assert.equal(anchors.length, c.count);
-    assert.ok(anchors.every((a) => (c.dataset === 'identity') === (a.messages !== undefined)), name);
+    assert.ok(anchors.every((a) => (c.dataset !== 'records') === (a.messages !== undefined)), name);
   }
   // What was screened out was met: the repeat and the empty output, the conversation that cannot be scored, the repeated conversations.
   const records = nuggets(['anchors', 'records.parquet', '--random', '2', '--out', 'screened.json']);
   assert.match(records.stderr, /2 records skipped as anchors: index 60 \("[^"]+…"\) repeats index 3; index 61 \("[^"]+…"\) has an empty response/);
+  assert.match(nuggets(['anchors', 'broken.parquet', '--random', '2', '--out', 'screened.json']).stderr, /\nwarning: … and 1 more records skipped\.\n/);
   const identity = nuggets(['anchors', 'identity.parquet', '--random', '2', '--out', 'screened.json']);
   assert.match(identity.stderr, /^warning: identity\.parquet \(row group 1, row 6\): record skipped: it has no assistant turn\.\nwarning: 1 record skipped as anchors: index 40 \("[^"]+…"\) repeats index 2\n/);
 });
@@ -133,6 +139,8 @@ test('asking for more anchors than can be had says so after the first walk, as t
   const r = nuggets(['anchors', 'records.parquet', '--kmeans', '61', '--out', 'too-many.json']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /Asked for 61 anchors but only 60 of the dataset's 62 records can be anchors/);
+  const whole = await loadDataset(join(dir, 'records.parquet'));
+  assert.throws(() => chooseKMeans(whole.records, 61, 0), (err: Error) => r.stderr.includes(err.message));
   assert.throws(() => readFileSync(join(dir, 'too-many.json')), /ENOENT/);
 });
 
