@@ -150,7 +150,10 @@ const MUTANTS = [
     search: 'template: chatTemplate?.key ?? TEMPLATE_ID,', replace: 'template: TEMPLATE_ID,', tests: [{ file: 'integration/lsp-conversations', match: 'scores the CLI wrote' }] },
   // select on Parquet walks the dataset again for the chosen rows (server/selection/select-pass.ts): never rows a rewrite put there.
   { name: 'select: a dataset rewritten between the walks gives other rows', file: 'server/selection/select-pass.ts',
-    search: 'if (first?.index !== record.index || first.id !== record.id) throw changedWhileRead(dataset);', replace: '', tests: [{ file: 'cli/select-streamed', match: 'rewritten' }] },
+    search: 'if (first?.index !== record.index || first.id !== record.id) throw changedWhileRead(dataset, rerun);', replace: '', tests: [{ file: 'cli/select-streamed', match: 'rewritten' }] },
+  // anchors walks the dataset again for the chosen records and k-means' vectors (server/cli/anchors-command.ts): never a rewrite's rows.
+  { name: 'walked anchors: a dataset rewritten between the walks gives other anchors', file: 'server/selection/select-pass.ts',
+    search: 'if (first?.index !== record.index || first.id !== record.id) throw changedWhileRead(dataset, rerun);', replace: '', tests: [{ file: 'cli/anchors-streamed', match: 'rewritten' }] },
   { name: 'select: the first walk forgets which outputs are empty', file: 'server/selection/select-pass.ts',
     search: "output: r.output === '' ? '' : '…'", replace: "output: '…'", tests: [{ file: 'cli/select-streamed', match: 'every kind of rule' }] },
   // nuggets.turns is part of the editor's key as --turns is of the CLI's (server/lsp/scoring-keys.ts, score-book.ts).

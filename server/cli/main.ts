@@ -7,10 +7,10 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, readAnchors, screenAnchors, writeAnchors } from '../records/anchors';
+import { describeSkipped, readAnchors } from '../records/anchors';
 import { NoRecordsError, RECORD_FORMATS, type DatasetRecord, type RecordFormat, type RejectedRecord } from '../records/dataset';
 import { fileError, NuggetsError } from '../io/errors';
-import { loadDataset, openRecordBatches, type RecordBatch } from '../records/parquet';
+import { openRecordBatches, type RecordBatch } from '../records/parquet';
 import { assertNotInput } from '../io/files';
 import { RequestCancelled } from '../io/http';
 import { DEFAULT_OPTIONS, DEFAULT_RECORDS_IN_FLIGHT, type PreparedAnchors, type ScoringBackend, type ScoringOptions } from '../scoring/backend';
@@ -30,6 +30,7 @@ import { integerFlag, numberFlag, parse, rangeFlag, required, UsageError } from 
 import { formatDuration } from '../protocol';
 import { ProgressBar } from './progress';
 import { agreeCommand } from './agree-command';
+import { anchorsCommand } from './anchors-command';
 import { selectCommand } from './select-command';
 import { printSummary, summaryRecord, type SummaryRecord } from './summary';
 
@@ -77,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     if (NUGGETS_TEST_FAULTS && process.env['NUGGETS_TEST_FAULT'] === 'internal-error') throw new Error('a fault injected by NUGGETS_TEST_FAULT=internal-error');
     switch (command) {
       case 'anchors':
-        return await anchorsCommand(rest);
+        return await anchorsCommand(rest, formatFlag);
       case 'score':
         return await scoreCommand(rest);
       case 'select':
@@ -115,28 +116,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-}
-
-async function anchorsCommand(args: string[]): Promise<number> {
-  const { values, dataset } = parse(args, {
-    kmeans: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, format: { type: 'string' },
-  });
-  const out = required(values.out, '--out');
-  assertNotInput(out, [dataset]);
-  const seed = integerFlag(values.seed, '--seed', 0) ?? 0;
-  const kmeans = integerFlag(values.kmeans, '--kmeans', 1);
-  const random = integerFlag(values.random, '--random', 1);
-  if ((kmeans === undefined) === (random === undefined)) throw new UsageError('give exactly one of --kmeans N or --random N');
-  const read = await loadDataset(dataset, formatFlag(values.format));
-  warnRejected(read.rejected);
-  const records = read.records;
-  const chosen = kmeans !== undefined ? chooseKMeans(records, kmeans, seed) : chooseRandom(records, random!, seed);
-  const { skipped } = screenAnchors(records);
-  if (skipped.length > 0) process.stderr.write(`warning: ${describeSkipped(skipped)}\n`);
-  writeAnchors(out, chosen);
-  const set = anchorSet(chosen);
-  process.stderr.write(`wrote ${chosen.length} anchors (${kmeans !== undefined ? 'k-means' : 'random'}, seed ${seed}, set ${set.hash}) to ${out}\n`);
-  return 0;
 }
 
 /** --turns: which assistant turns the signals read (last, the default, or all). */

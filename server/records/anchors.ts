@@ -36,27 +36,45 @@ export interface SkippedAnchor {
  * index and compared by their content id, as parsed (dataset.ts).
  */
 export function screenAnchors<T extends Example & { id: string; index: number }>(records: readonly T[]): { kept: T[]; skipped: SkippedAnchor[] } {
-  const kept: T[] = [];
-  const skipped: SkippedAnchor[] = [];
-  const firstById = new Map<string, number>();
-  records.forEach((record) => {
-    const { index, id } = record;
-    const earlier = firstById.get(id);
-    if (record.output.trim() === '') skipped.push({ index, instruction: record.instruction, reason: 'empty' });
-    else if (earlier !== undefined) skipped.push({ index, instruction: record.instruction, reason: { duplicateOf: earlier } });
-    else {
-      firstById.set(id, index);
-      kept.push(record);
-    }
-  });
-  return { kept, skipped };
+  const screen = new AnchorScreen();
+  const kept = records.filter((record) => screen.admits(record));
+  return { kept, skipped: screen.skipped };
 }
+
+/**
+ * screenAnchors one record at a time, in dataset order (`nuggets anchors` on a file it walks, never holding it whole):
+ * of a record it keeps only its id while it can be an anchor, or its skip; `previewChars` keeps only the start of a
+ * skipped record's instruction (describeSkipped shows 40 characters).
+ */
+export class AnchorScreen {
+  readonly skipped: SkippedAnchor[] = [];
+  private readonly firstById = new Map<string, number>();
+
+  constructor(private readonly previewChars = Infinity) {}
+
+  /** Whether the record can be an anchor; if not, it joins `skipped`. */
+  admits(record: Example & { id: string; index: number }): boolean {
+    const { index, id } = record;
+    const earlier = this.firstById.get(id);
+    const instruction = record.instruction.slice(0, this.previewChars);
+    if (record.output.trim() === '') this.skipped.push({ index, instruction, reason: 'empty' });
+    else if (earlier !== undefined) this.skipped.push({ index, instruction, reason: { duplicateOf: earlier } });
+    else {
+      this.firstById.set(id, index);
+      return true;
+    }
+    return false;
+  }
+}
+
+/** As many characters of a skipped record's instruction as describeSkipped shows. */
+export const SKIPPED_PREVIEW_CHARS = 40;
 
 /** "2 records skipped: index 4 ("Say hi…") has an empty response; index 8 ("Add…") repeats index 1" (0-based, as the dashboard, scores file and exports number records). */
 export function describeSkipped(skipped: readonly SkippedAnchor[]): string {
   const named = skipped.slice(0, 5).map((s) => {
     const what = s.reason === 'empty' ? 'has an empty response' : `repeats index ${s.reason.duplicateOf}`;
-    return `index ${s.index} ("${s.instruction.slice(0, 40).replace(/\s+/g, ' ')}…") ${what}`;
+    return `index ${s.index} ("${s.instruction.slice(0, SKIPPED_PREVIEW_CHARS).replace(/\s+/g, ' ')}…") ${what}`;
   });
   return `${skipped.length} ${skipped.length === 1 ? 'record' : 'records'} skipped as anchors: ${named.join('; ')}${skipped.length > 5 ? '; …' : ''}`;
 }
@@ -112,14 +130,19 @@ export function seededRandom(seed: number): () => number {
 
 /** The records that can be anchors (screenAnchors), at least n of them. */
 function anchorPool(records: DatasetRecord[], n: number): DatasetRecord[] {
-  if (!Number.isInteger(n) || n < 1) throw new NuggetsError(`The anchor count must be a positive integer (got ${n}).`);
   const pool = screenAnchors(records).kept;
-  if (n > pool.length) {
-    throw new NuggetsError(pool.length === records.length
-      ? `Asked for ${n} anchors but the dataset has only ${records.length} records.`
-      : `Asked for ${n} anchors but only ${pool.length} of the dataset's ${records.length} records can be anchors (the others have an empty response or repeat an earlier record).`);
-  }
+  assertAnchorCount(n, pool.length, records.length);
   return pool;
+}
+
+/** n anchors can be drawn from `pool` records that can be anchors, of the dataset's `records`; else what is short. */
+export function assertAnchorCount(n: number, pool: number, records: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new NuggetsError(`The anchor count must be a positive integer (got ${n}).`);
+  if (n > pool) {
+    throw new NuggetsError(pool === records
+      ? `Asked for ${n} anchors but the dataset has only ${records} records.`
+      : `Asked for ${n} anchors but only ${pool} of the dataset's ${records} records can be anchors (the others have an empty response or repeat an earlier record).`);
+  }
 }
 
 /** N random records among those that can be anchors (screenAnchors). */
@@ -143,35 +166,61 @@ export function sampleRecords<T>(records: readonly T[], n: number, seed: number)
 }
 
 /** A sparse, L2-normalised TF-IDF vector. */
-interface SparseVector {
+export interface SparseVector {
   terms: Int32Array;
   weights: Float64Array;
 }
 
 const MAX_TERMS = 20000;
 
-export function tfidf(texts: string[]): { vectors: SparseVector[]; dimensions: number } {
-  const tokenized = texts.map((t) => t.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
-  const documentFrequency = new Map<string, number>();
-  for (const words of tokenized) for (const w of new Set(words)) documentFrequency.set(w, (documentFrequency.get(w) ?? 0) + 1);
+/** A text's words as TF-IDF counts them: runs of letters and digits, lower-cased. */
+export function textWords(text: string): string[] {
+  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+/** Counts one more document's words (each once) into `documentFrequency`. */
+export function countDocument(documentFrequency: Map<string, number>, words: readonly string[]): void {
+  for (const w of new Set(words)) documentFrequency.set(w, (documentFrequency.get(w) ?? 0) + 1);
+}
+
+/** The vocabulary and its weights, from the document frequencies of `documents` texts. */
+export interface TfidfTerms {
+  termIndex: Map<string, number>;
+  idf: number[];
+  dimensions: number;
+}
+
+export function tfidfTerms(documentFrequency: ReadonlyMap<string, number>, documents: number): TfidfTerms {
   // Terms seen in at least two records, most common first (ties by spelling, for determinism).
   const vocabulary = [...documentFrequency.entries()].filter(([, df]) => df >= 2)
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, MAX_TERMS);
-  const termIndex = new Map(vocabulary.map(([w], i) => [w, i]));
-  const idf = vocabulary.map(([, df]) => Math.log((1 + texts.length) / (1 + df)) + 1);
-  const vectors = tokenized.map((words) => {
-    const counts = new Map<number, number>();
-    for (const w of words) {
-      const t = termIndex.get(w);
-      if (t !== undefined) counts.set(t, (counts.get(t) ?? 0) + 1);
-    }
-    const terms = Int32Array.from([...counts.keys()].sort((a, b) => a - b));
-    const weights = Float64Array.from(terms, (t) => counts.get(t)! * idf[t]!);
-    const norm = Math.hypot(...weights) || 1;
-    for (let i = 0; i < weights.length; i++) weights[i]! /= norm;
-    return { terms, weights };
-  });
-  return { vectors, dimensions: vocabulary.length };
+  return {
+    termIndex: new Map(vocabulary.map(([w], i) => [w, i])),
+    idf: vocabulary.map(([, df]) => Math.log((1 + documents) / (1 + df)) + 1),
+    dimensions: vocabulary.length,
+  };
+}
+
+/** One text's vector (its words, textWords) over the vocabulary of tfidfTerms. */
+export function tfidfVector(words: readonly string[], { termIndex, idf }: TfidfTerms): SparseVector {
+  const counts = new Map<number, number>();
+  for (const w of words) {
+    const t = termIndex.get(w);
+    if (t !== undefined) counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  const terms = Int32Array.from([...counts.keys()].sort((a, b) => a - b));
+  const weights = Float64Array.from(terms, (t) => counts.get(t)! * idf[t]!);
+  const norm = Math.hypot(...weights) || 1;
+  for (let i = 0; i < weights.length; i++) weights[i]! /= norm;
+  return { terms, weights };
+}
+
+export function tfidf(texts: string[]): { vectors: SparseVector[]; dimensions: number } {
+  const tokenized = texts.map(textWords);
+  const documentFrequency = new Map<string, number>();
+  for (const words of tokenized) countDocument(documentFrequency, words);
+  const terms = tfidfTerms(documentFrequency, texts.length);
+  return { vectors: tokenized.map((words) => tfidfVector(words, terms)), dimensions: terms.dimensions };
 }
 
 /** Squared distance between a unit sparse vector and a dense centre with known squared norm. */
@@ -185,8 +234,16 @@ function distance(v: SparseVector, centre: Float64Array, centreNorm2: number): n
 /** N records nearest the centres of N clusters, among those that can be anchors (screenAnchors). */
 export function chooseKMeans(all: DatasetRecord[], n: number, seed: number, iterations = 20): DatasetRecord[] {
   const records = anchorPool(all, n);
-  const random = seededRandom(seed);
   const { vectors, dimensions } = tfidf(records.map((r) => recordText(r)));
+  return kmeansChoice(vectors, dimensions, n, seed, iterations).map((i) => records[i]!);
+}
+
+/**
+ * The positions, in order, of the n vectors nearest the centres of n clusters: k-means++ seeding and Lloyd
+ * iterations with a generator seeded by `seed`, then the vector nearest each centre, each used once.
+ */
+export function kmeansChoice(vectors: readonly SparseVector[], dimensions: number, n: number, seed: number, iterations = 20): number[] {
+  const random = seededRandom(seed);
   const dense = (v: SparseVector): Float64Array => {
     const c = new Float64Array(dimensions);
     v.terms.forEach((t, i) => (c[t] = v.weights[i]!));
@@ -256,5 +313,5 @@ export function chooseKMeans(all: DatasetRecord[], n: number, seed: number, iter
     });
     chosen.add(best);
   }
-  return [...chosen].sort((a, b) => a - b).map((i) => records[i]!);
+  return [...chosen].sort((a, b) => a - b);
 }

@@ -3,7 +3,8 @@
  * batches keeps of each record only what the rule reads (its index, its id, whether its instruction and output are
  * empty); a diverse rule without embeddings for every record walks again for the records' text (TF-IDF needs all of
  * it); and a last walk takes the chosen records' original rows, in dataset order, for the subset. `nuggets agree`
- * draws its sample the same way. A JSON file is parsed once and walked from memory each time (parquet.ts,
+ * draws its sample the same way, and `nuggets anchors` reads its vectors and anchors with these later walks
+ * (cli/anchors-command.ts). A JSON file is parsed once and walked from memory each time (parquet.ts,
  * openRecordBatches).
  */
 import { NoRecordsError, type DatasetRecord, type RejectedRecord } from '../records/dataset';
@@ -70,26 +71,43 @@ export async function wholeRecords(dataset: RecordBatches, chosen: readonly Scor
 }
 
 /** The records the first walk kept as `wanted`, whole (their original rows kept), in dataset order. */
-export async function recordsAt(dataset: RecordBatches, wanted: readonly SelectionRecord[]): Promise<DatasetRecord[]> {
+export async function recordsAt(dataset: RecordBatches, wanted: readonly RecordKey[], rerun: Rerun = SELECT_AGAIN): Promise<DatasetRecord[]> {
+  return readRecordsAt(dataset, wanted, (record) => record, rerun);
+}
+
+/** A record as a first walk names it for a later one: its index, and its id to check it is still the same record. */
+export type RecordKey = Pick<SelectionRecord, 'index' | 'id'>;
+
+/** What a later walk's command says to do when the dataset changed under it. */
+export interface Rerun {
+  /** What the walks were for: "the selection". */
+  purpose: string;
+  hint: string;
+}
+
+const SELECT_AGAIN: Rerun = { purpose: 'the selection', hint: 'Select again once nothing is writing the dataset; nothing was written.' };
+
+/** What `read` makes of each record the first walk kept as `wanted` (in dataset order), the rest of each row group dropped. */
+export async function readRecordsAt<T>(dataset: RecordBatches, wanted: readonly RecordKey[], read: (record: DatasetRecord) => T, rerun: Rerun = SELECT_AGAIN): Promise<T[]> {
   const byIndex = new Map(wanted.map((r) => [r.index, r]));
-  const whole: DatasetRecord[] = [];
+  const found: T[] = [];
   for await (const batch of dataset.batches()) {
     for (const record of batch.records) {
       const first = byIndex.get(record.index);
       if (!first) continue;
-      assertSameRecord(dataset, record, first);
-      whole.push(record);
+      assertSameRecord(dataset, record, first, rerun);
+      found.push(read(record));
     }
   }
-  if (whole.length !== wanted.length) throw changedWhileRead(dataset);
-  return whole;
+  if (found.length !== wanted.length) throw changedWhileRead(dataset, rerun);
+  return found;
 }
 
 /** A record read again is the one the first walk read at its place: the dataset was not rewritten in between. */
-function assertSameRecord(dataset: RecordBatches, record: DatasetRecord, first: SelectionRecord | undefined): void {
-  if (first?.index !== record.index || first.id !== record.id) throw changedWhileRead(dataset);
+function assertSameRecord(dataset: RecordBatches, record: DatasetRecord, first: RecordKey | undefined, rerun: Rerun = SELECT_AGAIN): void {
+  if (first?.index !== record.index || first.id !== record.id) throw changedWhileRead(dataset, rerun);
 }
 
-function changedWhileRead(dataset: RecordBatches): NuggetsError {
-  return new NuggetsError(`${dataset.source} changed while it was being read for the selection.`, 'Select again once nothing is writing the dataset; nothing was written.');
+function changedWhileRead(dataset: RecordBatches, rerun: Rerun = SELECT_AGAIN): NuggetsError {
+  return new NuggetsError(`${dataset.source} changed while it was being read for ${rerun.purpose}.`, rerun.hint);
 }
