@@ -221,8 +221,10 @@ export interface TableInfo {
   bytes: number;
   /** The top-level column names, in schema order. */
   columns: string[];
-  /** Whether the editor's commands may read the file whole (bytes <= TABLE_WHOLE_MAX_BYTES). */
+  /** Whether the editor's commands may read the file whole (bytes <= wholeMaxBytes). */
   wholeAllowed: boolean;
+  /** The largest file the editor reads whole (TABLE_WHOLE_MAX_BYTES), for saying so. */
+  wholeMaxBytes: number;
 }
 
 /** The largest Parquet file the editor reads whole, for Score Dataset, Select Golden Subset and the dashboard. */

@@ -77,7 +77,7 @@ function renderInfo(name: string): void {
   facts.dataset.rows = String(info.rows);
   const note = byId('whole-note');
   note.hidden = info.wholeAllowed;
-  note.textContent = info.wholeAllowed ? '' : `This file is larger than the ${megabytes(2 ** 28)} the editor reads whole: Score Dataset, Select Golden Subset and the dashboard `
+  note.textContent = info.wholeAllowed ? '' : `This file is larger than the ${megabytes(info.wholeMaxBytes)} the editor reads whole: Score Dataset, Select Golden Subset and the dashboard `
     + 'need the command line here (nuggets score, nuggets select). The table shows the scores it stores.';
   for (const id of ['score-dataset', 'select-subset', 'show-dashboard']) (byId(id) as HTMLButtonElement).disabled = !info.wholeAllowed;
 }

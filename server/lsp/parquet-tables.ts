@@ -122,7 +122,7 @@ export class ParquetTables {
     const rows = Number(metadata.num_rows);
     if (groupStarts.at(-1) !== rows) throw new NuggetsError(`${path} is not a readable Parquet file: its row groups hold ${groupStarts.at(-1)} rows, its footer says ${rows}.`, 'Check that the file is complete; it was not modified.');
     const columns = topLevelNames(metadata.schema);
-    const info: TableInfo = { uri, rows, rowGroups: metadata.row_groups.length, bytes: buffer.byteLength, columns, wholeAllowed: buffer.byteLength <= this.wholeMaxBytes };
+    const info: TableInfo = { uri, rows, rowGroups: metadata.row_groups.length, bytes: buffer.byteLength, columns, wholeAllowed: buffer.byteLength <= this.wholeMaxBytes, wholeMaxBytes: this.wholeMaxBytes };
     const table: OpenTable = {
       uri, path, buffer, metadata, info, groupStarts, format: this.recordFormat(), conversations: false,
       ids: [], unscorable: new Map(), firstById: new Map(), indexed: 0, done: false, closed: false,

@@ -81,6 +81,8 @@ let jsonRecords: ReturnType<typeof readDataset>['records'];
 let client: TestClient;
 const settings: protocol.ServerSettings = { model: demoModel, anchors: anchorsPath, maxAnchorTokens: 200, batchSize: 16, threads: 1, scoringAllowed: true };
 let storedPath: string;
+/** The whole-read limit the server runs under here: between the two files' sizes, so that the small one is read whole and the large one is not. */
+let wholeLimit: number;
 /** The command line's golden scores of the first 30 records, by id. */
 let cliScores: Map<string, number>;
 
@@ -120,8 +122,8 @@ describe('Parquet files in the table editor', () => {
       .map((l) => JSON.parse(l) as { id: string; golden_score: number }).map((l) => [l.id, l.golden_score]));
     assert.equal(cliScores.size, 30);
     // The limit between the two files' sizes: the small one is read whole, the large one is not.
-    const limit = Math.floor((statSync(alpacaPath).size + statSync(largePath).size) / 2);
-    client = await TestClient.start({ storagePath, settings }, { NUGGETS_TABLE_WHOLE_MAX_BYTES: String(limit) });
+    wholeLimit = Math.floor((statSync(alpacaPath).size + statSync(largePath).size) / 2);
+    client = await TestClient.start({ storagePath, settings }, { NUGGETS_TABLE_WHOLE_MAX_BYTES: String(wholeLimit) });
   });
 
   after(async () => {
@@ -130,7 +132,7 @@ describe('Parquet files in the table editor', () => {
 
   test('openTable answers the footer, and the file\'s order shows the rows the command line reads, with their ids', async () => {
     const info = await open(alpacaUri);
-    assert.deepEqual(info, { uri: alpacaUri, rows: 40, rowGroups: 4, bytes: statSync(alpacaPath).size, columns: ['instruction', 'input', 'output', 'row_id'], wholeAllowed: true });
+    assert.deepEqual(info, { uri: alpacaUri, rows: 40, rowGroups: 4, bytes: statSync(alpacaPath).size, columns: ['instruction', 'input', 'output', 'row_id'], wholeAllowed: true, wholeMaxBytes: wholeLimit });
     const shown = await page({ offset: 8, limit: 5 });
     assert.equal(shown.total, 40);
     assert.deepEqual(shown.rows.map((r) => [r.index, r.id, r.instruction, r.range.start.line]), jsonRecords.slice(8, 13).map((r) => [r.index, r.id, r.instruction, r.index]));

@@ -52,7 +52,7 @@ const rows: TableRow[] = conversations.map((c, index) => {
   };
 });
 
-const INFO: TableInfo = { uri: 'file:///data/shard-00000.parquet', rows: rows.length, rowGroups: 3, bytes: 3 * 2 ** 20, columns: ['id', 'conversations'], wholeAllowed: true };
+const INFO: TableInfo = { uri: 'file:///data/shard-00000.parquet', rows: rows.length, rowGroups: 3, bytes: 3 * 2 ** 20, columns: ['id', 'conversations'], wholeAllowed: true, wholeMaxBytes: 256 * 2 ** 20 };
 
 function recordEffects(index: number): RecordEffectsResult {
   const row = rows[index]!;
@@ -310,11 +310,11 @@ test('a stopped row index says why; rows stay in file order and sorting stays of
 });
 
 test('a file too large to read whole: the commands\' buttons are off and a note says to use the command line', async () => {
-  opened = { type: 'info', name: FILE_NAME, info: { ...INFO, bytes: 300 * 2 ** 20, wholeAllowed: false } };
+  opened = { type: 'info', name: FILE_NAME, info: { ...INFO, bytes: 300 * 2 ** 20, wholeAllowed: false, wholeMaxBytes: 100 * 2 ** 20 } };
   await openPage();
   await page.locator('#records-table tr.record').first().waitFor();
   assert.equal(await page.locator('#whole-note').isVisible(), true);
-  assert.match((await page.locator('#whole-note').textContent())!, /larger than the 256\.0 MB the editor reads whole: .*nuggets score, nuggets select/);
+  assert.match((await page.locator('#whole-note').textContent())!, /larger than the 100\.0 MB the editor reads whole: .*nuggets score, nuggets select/);
   assert.equal(await isDisabled('#score-dataset'), true);
 });
 
