@@ -74,6 +74,14 @@ export function readDocument(document: TextDocument, format?: RecordFormat): { p
   }
   const { records, unscorable } = inPlace(read.records, read.rejected, text);
   const ranges = records.map((r) => ({ start: document.positionAt(r.start), end: document.positionAt(r.end) }));
+  return { parsed: parsedOf(document.uri, document.version, records, ranges, unscorable) };
+}
+
+/**
+ * A parsed document of `records` in file order (those that cannot be scored in their place, `unscorable` saying
+ * why) with their ranges: the ids' records, and the problem records (problems.ts, and the unscorable ones).
+ */
+function parsedOf(uri: string, version: number, records: DatasetRecord[], ranges: Range[], unscorable: ReadonlyMap<number, string>): ParsedDocument {
   const byId = new Map<string, number[]>();
   for (const r of records) {
     const list = byId.get(r.id);
@@ -82,12 +90,7 @@ export function readDocument(document: TextDocument, format?: RecordFormat): { p
   }
   const problems = new Map<number, ProblemReason>(findProblems(records.filter((r) => !unscorable.has(r.index))).map((p) => [p.index, p.reason]));
   for (const [index, why] of unscorable) problems.set(index, { unscorable: why });
-  return {
-    parsed: {
-      uri: document.uri, version: document.version, records, ranges, byId, problems, conversations: records.some((r) => r.turns),
-      parseProblems: new Map(problems), renderedWith: '',
-    },
-  };
+  return { uri, version, records, ranges, byId, problems, conversations: records.some((r) => r.turns), parseProblems: new Map(problems), renderedWith: '' };
 }
 
 /**
@@ -206,13 +209,5 @@ export function recordAtLine(parsed: ParsedDocument, line: number): number | und
  */
 export function parsedRows(uri: string, records: DatasetRecord[], unscorable: ReadonlyMap<number, string>): ParsedDocument {
   const ranges = records.map((r) => ({ start: { line: r.index, character: 0 }, end: { line: r.index, character: 0 } }));
-  const byId = new Map<string, number[]>();
-  for (const r of records) {
-    const list = byId.get(r.id);
-    if (list) list.push(r.index);
-    else byId.set(r.id, [r.index]);
-  }
-  const problems = new Map<number, ProblemReason>(findProblems(records.filter((r) => !unscorable.has(r.index))).map((p) => [p.index, p.reason]));
-  for (const [index, why] of unscorable) problems.set(index, { unscorable: why });
-  return { uri, version: 0, records, ranges, byId, problems, conversations: records.some((r) => r.turns), parseProblems: new Map(problems), renderedWith: '' };
+  return parsedOf(uri, 0, records, ranges, unscorable);
 }
