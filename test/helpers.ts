@@ -1,6 +1,6 @@
 /** Paths shared by the tests: the real datasets beside the checkout, the bundled demo model, the stand-in models, scratch folders. */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
@@ -106,4 +106,25 @@ export function runCli(cwd: string, args: string[]): Promise<CliRun> {
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+/**
+ * Writes ShareGPT records as Parquet with their conversations as list<struct<from, value>>, as Hugging Face datasets
+ * store them (`writer`: hyparquet-writer, which the tests import themselves, as it is an ES module).
+ */
+export function writeShareGptParquet(writer: typeof import('hyparquet-writer'), path: string, rows: readonly { id: string; conversations: unknown[] }[], rowGroupSize?: number): void {
+  const STRING = { type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' } as const;
+  writeFileSync(path, Buffer.from(writer.parquetWriteBuffer({
+    columnData: [{ name: 'id', data: rows.map((r) => r.id) }, { name: 'conversations', data: rows.map((r) => r.conversations) }],
+    schema: [
+      { name: 'root', num_children: 2 },
+      { name: 'id', ...STRING },
+      { name: 'conversations', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
+      { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+      { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 },
+      { name: 'from', ...STRING },
+      { name: 'value', ...STRING },
+    ],
+    ...(rowGroupSize ? { rowGroupSize } : {}),
+  })));
 }

@@ -14,7 +14,7 @@ import { before, test } from 'node:test';
 import { chooseAnchorsWalking } from '../../server/cli/anchors-command';
 import { anchorSet, chooseKMeans, chooseRandom, describeSkipped, screenAnchors, writeAnchors } from '../../server/records/anchors';
 import { loadDataset, openRecordBatches, type RecordBatches } from '../../server/records/parquet';
-import { repoRoot, scratchDir, sharedData } from '../helpers';
+import { repoRoot, scratchDir, sharedData, writeShareGptParquet } from '../helpers';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
 let dir: string;
@@ -40,24 +40,6 @@ function writeAlpaca(path: string, rows: Array<Record<string, string>>, rowGroup
     columnData: [
       ...['instruction', 'input', 'output'].map((name) => ({ name, data: rows.map((r) => r[name]), type: 'STRING' as const })),
       { name: 'source', data: rows.map((_r, k) => extra(k)), type: 'STRING' as const },
-    ],
-    rowGroupSize,
-  })));
-}
-
-/** ShareGPT records with their conversations as list<struct<from, value>>, as Hugging Face datasets store them. */
-function writeShareGpt(path: string, rows: ShareGpt[], rowGroupSize: number): void {
-  const STRING = { type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' } as const;
-  writeFileSync(path, Buffer.from(writer.parquetWriteBuffer({
-    columnData: [{ name: 'id', data: rows.map((r) => r.id) }, { name: 'conversations', data: rows.map((r) => r.conversations) }],
-    schema: [
-      { name: 'root', num_children: 2 },
-      { name: 'id', ...STRING },
-      { name: 'conversations', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
-      { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-      { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 },
-      { name: 'from', ...STRING },
-      { name: 'value', ...STRING },
     ],
     rowGroupSize,
   })));
@@ -92,11 +74,11 @@ before(async () => {
   writeFileSync(join(dir, 'records.json'), JSON.stringify(records, null, 2));
   writeAlpaca(join(dir, 'records.parquet'), records, 7);
   writeFileSync(join(dir, 'identity.json'), JSON.stringify(identity, null, 2));
-  writeShareGpt(join(dir, 'identity.parquet'), identity, 6);
+  writeShareGptParquet(writer, join(dir, 'identity.parquet'), identity, 6);
   // Every other conversation cut to its first turn: 21 that cannot be scored, over the 20 the messages name.
   const broken = identity.map((r, i) => (i % 2 === 0 ? { ...r, conversations: r.conversations.slice(0, 1) } : r));
   writeFileSync(join(dir, 'broken.json'), JSON.stringify(broken, null, 2));
-  writeShareGpt(join(dir, 'broken.parquet'), broken, 5);
+  writeShareGptParquet(writer, join(dir, 'broken.parquet'), broken, 5);
   writeAlpaca(join(dir, 'wide.parquet'), records, 1, blob);
 });
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { readDataset } from '../../server/records/dataset';
-import { repoRoot, sharedData } from '../helpers';
+import { repoRoot, sharedData, writeShareGptParquet } from '../helpers';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
 let dir: string;
@@ -55,8 +55,6 @@ function zstdStored(input: Uint8Array): Uint8Array {
   return Buffer.concat(parts);
 }
 
-const STRING = { type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' } as const;
-
 /** Alpaca records as three string columns. */
 function writeAlpaca(path: string, records: Array<Record<string, unknown>>, options: { codec?: string; rowGroupSize?: number } = {}): void {
   const codecs = { ZSTD: zstdStored, GZIP: (b: Uint8Array) => new Uint8Array(gzipSync(b)) };
@@ -71,24 +69,6 @@ function writeAlpaca(path: string, records: Array<Record<string, unknown>>, opti
 const alpacaAll = JSON.parse(readFileSync(sharedData('gpteacher-roleplay.alpaca.json'), 'utf8')) as Array<Record<string, string>>;
 const alpaca: Array<Record<string, unknown>> = alpacaAll.slice(0, 12);
 const identity = (JSON.parse(readFileSync(sharedData('fastchat-identity.sharegpt.json'), 'utf8')) as Array<{ id: string; conversations: unknown[] }>).slice(0, 8);
-
-/** ShareGPT records with their conversations as list<struct<from, value>>, as Hugging Face datasets store them. */
-function writeShareGpt(path: string, records: typeof identity, rowGroupSize?: number): void {
-  const buffer = writer.parquetWriteBuffer({
-    columnData: [{ name: 'id', data: records.map((r) => r.id) }, { name: 'conversations', data: records.map((r) => r.conversations) }],
-    schema: [
-      { name: 'root', num_children: 2 },
-      { name: 'id', ...STRING },
-      { name: 'conversations', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
-      { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-      { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 },
-      { name: 'from', ...STRING },
-      { name: 'value', ...STRING },
-    ],
-    ...(rowGroupSize ? { rowGroupSize } : {}),
-  });
-  writeFileSync(path, Buffer.from(buffer));
-}
 
 /** A subset's rows (written snappy, which hyparquet reads without hyparquet-compressors). */
 async function readRows(path: string): Promise<{ rows: Array<Record<string, unknown>> }> {
@@ -114,7 +94,7 @@ before(async () => {
   // Named so that a plain string sort would put shard 10 before shard 2: shards are read in numeric order.
   [[0, 4], [4, 8], [8, 12]].forEach(([from, to], k) => writeAlpaca(join(dir, 'data', `train-${[2, 10, 11][k]}-of-3.parquet`), alpaca.slice(from, to)));
   writeFileSync(join(dir, 'identity.json'), JSON.stringify(identity, null, 2));
-  writeShareGpt(join(dir, 'identity.parquet'), identity, 3);
+  writeShareGptParquet(writer, join(dir, 'identity.parquet'), identity, 3);
   const r = nuggets('anchors', join(dir, 'alpaca.json'), '--random', '3', '--seed', '1', '--out', join(dir, 'anchors.json'));
   assert.equal(r.code, 0, r.stderr);
 });
@@ -232,7 +212,7 @@ test('a list<struct> conversations column reads as ShareGPT records: the JSON re
 
 test('a record that cannot be scored is named by file, row group and row', () => {
   const broken = identity.map((r, i) => (i === 4 ? { ...r, conversations: r.conversations.slice(0, 1) } : r));
-  writeShareGpt(join(dir, 'broken.parquet'), broken, 3);
+  writeShareGptParquet(writer, join(dir, 'broken.parquet'), broken, 3);
   const r = nuggets('anchors', join(dir, 'broken.parquet'), '--random', '2', '--out', join(dir, 'broken-anchors.json'));
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /broken\.parquet \(row group 1, row 4\): record skipped: it has no assistant turn/);

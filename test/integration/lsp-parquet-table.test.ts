@@ -20,7 +20,7 @@ import { readModelFolder } from '../../server/model/folder';
 import * as protocol from '../../server/protocol';
 import { TEMPLATE_ID } from '../../server/scoring/template';
 import { CHATML_TEMPLATE } from '../../server/scoring/chat-template';
-import { demoModel, runCli, scratchDir, sharedData } from '../helpers';
+import { demoModel, runCli, scratchDir, sharedData, writeShareGptParquet } from '../helpers';
 import { TestClient } from './lsp-client';
 
 type Writer = typeof import('hyparquet-writer');
@@ -56,25 +56,6 @@ function writeAlpaca(path: string, records: Array<Record<string, string>>, rowGr
   writeFileSync(path, Buffer.from(buffer));
 }
 
-const STRING = { type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' } as const;
-
-function writeShareGpt(path: string, records: typeof identity, rowGroupSize: number): void {
-  const buffer = writer.parquetWriteBuffer({
-    columnData: [{ name: 'id', data: records.map((r) => r.id) }, { name: 'conversations', data: records.map((r) => r.conversations) }],
-    schema: [
-      { name: 'root', num_children: 2 },
-      { name: 'id', ...STRING },
-      { name: 'conversations', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
-      { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-      { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 },
-      { name: 'from', ...STRING },
-      { name: 'value', ...STRING },
-    ],
-    rowGroupSize,
-  });
-  writeFileSync(path, Buffer.from(buffer));
-}
-
 /** The same records as JSON: the command line scores them under the same ids and key as the Parquet rows. */
 const jsonPath = join(work, 'roleplay-first30.json');
 let jsonRecords: ReturnType<typeof readDataset>['records'];
@@ -104,7 +85,7 @@ describe('Parquet files in the table editor', () => {
     reader = await import('hyparquet');
     writeAlpaca(alpacaPath, alpaca, 10);
     writeAlpaca(largePath, roleplay.slice(0, 300), 10);
-    writeShareGpt(identityPath, identity, 4);
+    writeShareGptParquet(writer, identityPath, identity, 4);
     writeFileSync(jsonPath, JSON.stringify(alpaca.slice(0, 30), null, 2));
     jsonRecords = readDataset(jsonPath).records;
     const chosen = await runCli(work, ['anchors', jsonPath, '--random', '3', '--seed', '1', '--out', anchorsPath]);
