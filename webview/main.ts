@@ -42,7 +42,7 @@ import {
 } from './messages';
 import { renderComparison } from './compare';
 import { parseRange, rangeText, renderTable, type Column } from './table';
-import { anchorText, byId, element, indexCell, nextSort, RecordView, sentence } from './record-view';
+import { anchorText, byId, decorateRecordRow, element, indexCell, markRecordRows, nextSort, RecordView, recordFilterOf, sentence } from './record-view';
 import { VirtualTable } from './virtual-table';
 
 provideVSCodeDesignSystem().register(
@@ -297,12 +297,7 @@ function recordColumns(): Column<TableRow>[] {
 
 /** The server-side filter of the table: the selection's ranges and the text searches. */
 function currentFilter(): RecordFilter | undefined {
-  const filter: RecordFilter = {
-    ...(bounds.size > 0 ? { bounds: [...bounds.values()] } : {}),
-    ...(search.instruction.trim() ? { instruction: search.instruction } : {}),
-    ...(search.output.trim() ? { output: search.output } : {}),
-  };
-  return Object.keys(filter).length > 0 ? filter : undefined;
+  return recordFilterOf(bounds, search);
 }
 
 function currentQuery(offset: number, limit: number): TableQuery {
@@ -312,15 +307,10 @@ function currentQuery(offset: number, limit: number): TableQuery {
 
 function openRecord(row: { index: number; range?: TableRow['range'] }): void {
   markedIndex = row.index;
-  for (const tr of document.querySelectorAll<HTMLTableRowElement>('#records-table tr.record')) markRow(tr, Number(tr.dataset.index));
+  markRecordRows(markedIndex);
   post({ type: 'reveal', index: row.index, ...(row.range ? { range: row.range } : {}) });
   post({ type: 'showRecord', index: row.index });
   post({ type: 'neighbours', index: row.index });
-}
-
-function markRow(tr: HTMLTableRowElement, index: number): void {
-  tr.classList.toggle('marked', index === markedIndex);
-  tr.setAttribute('aria-selected', String(index === markedIndex));
 }
 
 const tableOptions = () => ({
@@ -333,20 +323,8 @@ const tableOptions = () => ({
     resetTable(true);
   },
   fetch: (offset: number, limit: number) => post({ type: 'page', seq: querySeq, query: currentQuery(offset, limit) }),
-  decorate: (tr: HTMLTableRowElement, row: TableRow) => {
-    tr.className = 'record';
-    tr.dataset.index = String(row.index);
-    tr.classList.toggle('stale', row.stale);
-    tr.classList.toggle('truncated', row.score?.truncated === true);
-    tr.classList.toggle('problem', row.problem !== undefined);
-    markRow(tr, row.index);
-    tr.tabIndex = 0;
-    tr.title = 'Click to show this record in the editor, and the whole record beside the table';
-    tr.addEventListener('click', () => openRecord(row));
-    tr.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter') openRecord(row);
-    });
-  },
+  decorate: (tr: HTMLTableRowElement, row: TableRow) => decorateRecordRow(tr, row, row.index === markedIndex,
+    'Click to show this record in the editor, and the whole record beside the table', () => openRecord(row)),
 });
 
 const recordTable = new VirtualTable<TableRow>(byId('records-scroll'), byId<HTMLTableElement>('records-table'), tableOptions());

@@ -11,7 +11,7 @@
  */
 import { provideVSCodeDesignSystem, vsCodeButton } from '@vscode/webview-ui-toolkit';
 import { BLOCK_SIZE, type RecordFilter, type SignalBound, type TablePageResult, type TableQuery, type TableRow, type TableSortKey } from './messages';
-import { byId, indexCell, nextSort, RecordView, sentence } from './record-view';
+import { byId, decorateRecordRow, indexCell, markRecordRows, nextSort, RecordView, recordFilterOf, sentence } from './record-view';
 import type { TableCommand, TableHostMessage, TableIndexParams, TableInfo, TableWebviewMessage } from './table-messages';
 import { parseRange, rangeText, type Column } from './table';
 import { VirtualTable } from './virtual-table';
@@ -175,13 +175,7 @@ function columns(): Column<TableRow>[] {
 }
 
 function currentFilter(): RecordFilter | undefined {
-  if (!indexed()) return undefined;
-  const filter: RecordFilter = {
-    ...(bounds.size > 0 ? { bounds: [...bounds.values()] } : {}),
-    ...(search.instruction.trim() ? { instruction: search.instruction } : {}),
-    ...(search.output.trim() ? { output: search.output } : {}),
-  };
-  return Object.keys(filter).length > 0 ? filter : undefined;
+  return indexed() ? recordFilterOf(bounds, search) : undefined;
 }
 
 /** The rows in file order until the row index is read; then in the chosen order, within the filters. */
@@ -192,13 +186,8 @@ function currentQuery(offset: number, limit: number): TableQuery {
 
 function openRecord(row: TableRow): void {
   markedIndex = row.index;
-  for (const tr of document.querySelectorAll<HTMLTableRowElement>('#records-table tr.record')) markRow(tr, Number(tr.dataset.index));
+  markRecordRows(markedIndex);
   post({ type: 'showRecord', index: row.index });
-}
-
-function markRow(tr: HTMLTableRowElement, rowIndex: number): void {
-  tr.classList.toggle('marked', rowIndex === markedIndex);
-  tr.setAttribute('aria-selected', String(rowIndex === markedIndex));
 }
 
 const tableOptions = () => {
@@ -214,20 +203,7 @@ const tableOptions = () => {
       resetTable(true);
     },
     fetch: (offset: number, limit: number) => post({ type: 'page', seq: querySeq, query: currentQuery(offset, limit) }),
-    decorate: (tr: HTMLTableRowElement, row: TableRow) => {
-      tr.className = 'record';
-      tr.dataset.index = String(row.index);
-      tr.classList.toggle('stale', row.stale);
-      tr.classList.toggle('truncated', row.score?.truncated === true);
-      tr.classList.toggle('problem', row.problem !== undefined);
-      markRow(tr, row.index);
-      tr.tabIndex = 0;
-      tr.title = 'Click to show the whole record beside the table';
-      tr.addEventListener('click', () => openRecord(row));
-      tr.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter') openRecord(row);
-      });
-    },
+    decorate: (tr: HTMLTableRowElement, row: TableRow) => decorateRecordRow(tr, row, row.index === markedIndex, 'Click to show the whole record beside the table', () => openRecord(row)),
   };
 };
 

@@ -1,12 +1,52 @@
 /**
  * What the dashboard (main.ts) and the Parquet table (parquet-table.ts) both draw: text helpers that keep dataset
- * text as text (textContent, each piece of it isolated in a <bdi>), and the record view: one record whole (its
+ * text as text (textContent, each piece of it isolated in a <bdi>), the record table's rows and its filter as the
+ * server takes it, and the record view: one record whole (its
  * fields as typed, or every turn of a conversation with the scored turn marked) and its delta on every anchor,
  * sortable. Both pages hold the same elements for it (#record-view, #record-title, #record-summary,
  * #record-truncated, #record-text, #record-table, and #records-split around the table and the view).
  */
-import type { RecordEffectsResult, RecordProblemInfo } from './messages';
+import type { RecordEffectsResult, RecordFilter, RecordProblemInfo, SignalBound, TableRow } from './messages';
 import { renderTable } from './table';
+
+/**
+ * A row of the record table: the classes the stylesheet marks it by (stale, cut to fit, a problem record, the one the
+ * record view shows), focusable, and opened by a click or Enter.
+ */
+export function decorateRecordRow(tr: HTMLTableRowElement, row: TableRow, marked: boolean, title: string, open: () => void): void {
+  tr.className = 'record';
+  tr.dataset.index = String(row.index);
+  tr.classList.toggle('stale', row.stale);
+  tr.classList.toggle('truncated', row.score?.truncated === true);
+  tr.classList.toggle('problem', row.problem !== undefined);
+  markRecordRow(tr, marked);
+  tr.tabIndex = 0;
+  tr.title = title;
+  tr.addEventListener('click', open);
+  tr.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') open();
+  });
+}
+
+/** Marks the record table's row of `index`, and no other, as the one the record view shows. */
+export function markRecordRows(index: number | undefined): void {
+  for (const tr of document.querySelectorAll<HTMLTableRowElement>('#records-table tr.record')) markRecordRow(tr, Number(tr.dataset.index) === index);
+}
+
+function markRecordRow(tr: HTMLTableRowElement, marked: boolean): void {
+  tr.classList.toggle('marked', marked);
+  tr.setAttribute('aria-selected', String(marked));
+}
+
+/** The table's filter as the server takes it: the ranges, and the text searches that are not blank; undefined for none. */
+export function recordFilterOf(bounds: ReadonlyMap<string, SignalBound>, search: { instruction: string; output: string }): RecordFilter | undefined {
+  const filter: RecordFilter = {
+    ...(bounds.size > 0 ? { bounds: [...bounds.values()] } : {}),
+    ...(search.instruction.trim() ? { instruction: search.instruction } : {}),
+    ...(search.output.trim() ? { output: search.output } : {}),
+  };
+  return Object.keys(filter).length > 0 ? filter : undefined;
+}
 
 export const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const found = document.getElementById(id);
